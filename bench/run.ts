@@ -1,0 +1,37 @@
+// npm run bench [-- name...]: measured speed on the real services, printed as figures and ratios.
+import { spawnSync } from 'node:child_process';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+import { checkService, endpointsFromEnv, SERVICE_NAMES } from '@stepgate/infra';
+import { kafkaRoundTrip } from './kafka-roundtrip.js';
+import { fmt } from './stats.js';
+
+const endpoints = endpointsFromEnv();
+for (const service of SERVICE_NAMES) {
+  try {
+    await checkService(service, endpoints);
+  } catch {
+    const up = spawnSync('bash', ['infra/local/stack.sh', 'up'], { stdio: 'inherit' });
+    if (up.status !== 0) throw new Error('bench: the services are not reachable and infra/local could not start them');
+    break;
+  }
+}
+
+const benches: Record<string, () => Promise<void>> = {
+  'kafka-roundtrip': async () => {
+    for (const ratePerSecond of [100, 500, 1_000]) {
+      const r = await kafkaRoundTrip(endpoints, { messages: 3_000, ratePerSecond });
+      console.log(
+        `kafka-roundtrip  bare kafkajs produce→consume, one send per message, ${ratePerSecond} msg/s, n=${r.count}: ` +
+          `p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  max ${fmt(r.max)} ms`,
+      );
+    }
+  },
+};
+
+const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
+for (const name of wanted) {
+  const bench = benches[name];
+  if (!bench) throw new Error(`unknown benchmark ${name}; known: ${Object.keys(benches).join(', ')}`);
+  await bench();
+}

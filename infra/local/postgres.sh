@@ -1,0 +1,71 @@
+# PostgreSQL from Debian's packages, in a cluster of stepgate's own (never the system cluster). Sourced by stack.sh.
+
+PG_DIR="$STEPGATE_STATE_DIR/postgres"
+PG_DATA="$PG_DIR/data"
+PG_SOCKET_DIR="$PG_DIR/run"
+PG_PID="$PG_DIR/postgres.pid"
+PG_LOG="$PG_DIR/postgres.log"
+
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+postgres_install() {
+  if [[ -n "$(pg_bindir)" && -x "$(pg_bindir)/initdb" ]]; then return 0; fi
+  log "postgres: installing Debian's postgresql"
+  local sudo=""; [[ $EUID -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >&2
+  [[ -x "$(pg_bindir)/initdb" ]] || die "postgres: initdb not found after install"
+}
+
+# PostgreSQL refuses to run as root: as root, run its tools as the postgres user.
+as_pg_owner() {
+  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+postgres_init() {
+  mkdir -p "$PG_DIR" "$PG_SOCKET_DIR"
+  [[ $EUID -eq 0 ]] && { chmod 755 "$STEPGATE_STATE_DIR"; chown postgres:postgres "$PG_DIR" "$PG_SOCKET_DIR"; }
+  if [[ -f "$PG_DATA/PG_VERSION" ]]; then return 0; fi
+  log "postgres: initdb $PG_DATA"
+  as_pg_owner "$(pg_bindir)/initdb" -D "$PG_DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+    -E UTF8 --locale=C.UTF-8 >>"$PG_LOG.init" 2>&1 || fail_with_log postgres "$PG_LOG.init" "initdb failed"
+  cat >>"$PG_DATA/postgresql.conf" <<CONF
+listen_addresses = '$PG_HOST'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCKET_DIR'
+max_connections = 300
+shared_buffers = 256MB
+synchronous_commit = off
+CONF
+}
+
+postgres_provision_db() {
+  local psql=("$(pg_bindir)/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
+  if [[ "$(as_pg_owner "${psql[@]}" -d postgres -c "select 1 from pg_roles where rolname = '$PG_USER'")" != 1 ]]; then
+    as_pg_owner "${psql[@]}" -d postgres -c "create role \"$PG_USER\" login createdb password '$PG_PASSWORD'"
+  fi
+  if [[ "$(as_pg_owner "${psql[@]}" -d postgres -c "select 1 from pg_database where datname = '$PG_DB'")" != 1 ]]; then
+    as_pg_owner "${psql[@]}" -d postgres -c "create database \"$PG_DB\" owner \"$PG_USER\""
+  fi
+}
+
+postgres_start() {
+  if pid_alive "$PG_PID"; then log "postgres: already running (pid $(cat "$PG_PID"))"; return 0; fi
+  if "$INFRA_LOCAL_DIR/health.sh" postgres >/dev/null 2>&1; then log "postgres: something already answers at $PG_HOST:$PG_PORT; using it"; return 0; fi
+  postgres_install
+  postgres_init
+  log "postgres: starting $(basename "$(dirname "$(pg_bindir)")") on $PG_HOST:$PG_PORT"
+  touch "$PG_LOG"; [[ $EUID -eq 0 ]] && chown postgres:postgres "$PG_LOG"
+  as_pg_owner "$(pg_bindir)/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null \
+    || fail_with_log postgres "$PG_LOG" "pg_ctl start failed"
+  head -n 1 "$PG_DATA/postmaster.pid" >"$PG_PID"
+  postgres_provision_db
+  wait_healthy postgres "$PG_LOG" "$PG_PID"
+}
+
+postgres_stop() {
+  if pid_alive "$PG_PID"; then
+    as_pg_owner "$(pg_bindir)/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null || true
+  fi
+  stop_pidfile postgres "$PG_PID"
+}

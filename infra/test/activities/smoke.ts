@@ -1,0 +1,3 @@
+export async function describeApproval(subject: string, approver: string): Promise<string> {
+  return `${subject} approved by ${approver}`;
+}

@@ -1,0 +1,87 @@
+/**
+ * Per-test-file isolation on shared services: every file gets its own Postgres schema, Kafka topic
+ * prefix, consumer-group prefix and Temporal task queue, so files run in parallel and reruns never
+ * see old data.
+ */
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { topicsFor, type TopicName } from '@stepgate/contracts';
+import { ensureTopics, migrate, type Endpoints } from '@stepgate/infra';
+
+export interface TestNamespace {
+  /** Lower-case identifier, unique per call: `t_<label>_<random>`. */
+  id: string;
+  endpoints: Endpoints;
+  schema: string;
+  topicPrefix: string;
+  topics: Record<TopicName, string>;
+  groupPrefix: string;
+  taskQueue: string;
+  kafka: Kafka;
+  /** A pool whose connections use this namespace's schema. */
+  pool: pg.Pool;
+  /** Runs fn with this namespace's connected Kafka admin client. */
+  withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>;
+  /** Applies the project's migrations to this namespace's schema. */
+  migrate(): Promise<void>;
+  /** Creates this namespace's topics (all of the contract's topics under its prefix). */
+  createTopics(): Promise<string[]>;
+  /** Drops the schema and topics, closes the pool. */
+  cleanup(): Promise<void>;
+}
+
+export function testNamespace(label: string): TestNamespace {
+  const endpoints = inject('endpoints');
+  const safeLabel = label.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30);
+  const id = `t_${safeLabel}_${randomBytes(4).toString('hex')}`;
+  const topicPrefix = `test.${id}.`;
+  const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
+  const pool = new pg.Pool({ connectionString: endpoints.databaseUrl, max: 10, options: `-c search_path=${id}` });
+  let admin: Admin | undefined;
+  const createdTopics: string[] = [];
+
+  const withAdmin = async <T>(fn: (a: Admin) => Promise<T>): Promise<T> => {
+    if (!admin) {
+      admin = kafka.admin();
+      await admin.connect();
+    }
+    return fn(admin);
+  };
+
+  return {
+    id,
+    endpoints,
+    schema: id,
+    topicPrefix,
+    topics: topicsFor(topicPrefix),
+    groupPrefix: `${id}.`,
+    taskQueue: `tq-${id}`,
+    kafka,
+    pool,
+    withAdmin,
+    async migrate() {
+      const client = new pg.Client({ connectionString: endpoints.databaseUrl });
+      await client.connect();
+      try {
+        await migrate(client, { schema: id });
+      } finally {
+        await client.end();
+      }
+    },
+    async createTopics() {
+      const created = await withAdmin((a) => ensureTopics(a, { prefix: topicPrefix }));
+      createdTopics.push(...created);
+      return created;
+    },
+    async cleanup() {
+      await pool.end().catch(() => undefined);
+      const client = new pg.Client({ connectionString: endpoints.databaseUrl });
+      await client.connect();
+      await client.query(`drop schema if exists ${id} cascade`).finally(() => client.end());
+      if (createdTopics.length) await withAdmin((a) => a.deleteTopics({ topics: createdTopics })).catch(() => undefined);
+      await admin?.disconnect();
+    },
+  };
+}
