@@ -1,0 +1,81 @@
+import type { CompiledBundle } from './compile.js';
+import { checkDelegation, checkPolicies, checkToolCatalog, checkWorkflowAccess, type PolicyCheck } from './checks.js';
+import { EvaluationState, type EvaluationInput } from './input.js';
+import { RESTRICTIVENESS, type CheckOutcome, type EvaluationResult, type UsageIncrement } from './result.js';
+
+/**
+ * Decides one step gate. Pure and total: it never throws; anything unexpected yields `block`
+ * with an ENGINE_ERROR (fail closed).
+ *
+ * Order: workflow access, delegation, tool catalog, policies. The most restrictive outcome wins
+ * (block > require_approval > allow); among equals, the earliest check gives the reason.
+ */
+export function evaluate(compiled: CompiledBundle, input: EvaluationInput): EvaluationResult {
+  const state = new EvaluationState(input);
+  try {
+    return decide(compiled, state);
+  } catch (err) {
+    return engineError(state, err);
+  }
+}
+
+function decide(compiled: CompiledBundle, s: EvaluationState): EvaluationResult {
+  const increments: UsageIncrement[] = [];
+  const access = checkWorkflowAccess(compiled, s);
+  const delegation = checkDelegation(compiled, s, increments);
+  const catalog = checkToolCatalog(compiled, s);
+  const policies: PolicyCheck = checkPolicies(compiled.policies[s.input.scope ?? 'workflow'], s);
+  const checks: CheckOutcome[] = [access, delegation, catalog, policies.outcome];
+
+  let winner = checks[0]!;
+  for (const c of checks) if (RESTRICTIVENESS[c.decision] > RESTRICTIVENESS[winner.decision]) winner = c;
+  const policyDecided = winner === policies.outcome && policies.deciding !== undefined;
+  const deciding = policyDecided ? policies.deciding!.summary : null;
+
+  let approvalTimeout: number | null = null;
+  if (winner.decision === 'require_approval' && policyDecided) approvalTimeout = policies.deciding!.timeoutSeconds ?? null;
+
+  return {
+    decision: winner.decision,
+    reason: winner.reason,
+    decided_by: winner.check,
+    deciding_policy: deciding,
+    checks,
+    policies_evaluated: policies.evaluated,
+    policies_matched: policies.matched,
+    policies_overridden: policies.overridden,
+    approval_timeout_seconds: approvalTimeout,
+    severity: deciding?.severity ?? null,
+    unevaluable: { ...s.unevaluable, total: s.unevaluable.missing_field + s.unevaluable.type_mismatch },
+    tool_input_keys_ignored: s.toolInputKeysIgnored,
+    usage_keys_read: s.usageKeysRead,
+    usage_increments: winner.decision === 'block' ? [] : [...increments, ...policies.increments.filter((i) => i.by > 0)],
+    error: null,
+  };
+}
+
+function engineError(s: EvaluationState, err: unknown): EvaluationResult {
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    decision: 'block',
+    reason: `the policy engine could not decide, so the step is blocked: ${message}`,
+    decided_by: 'engine_error',
+    deciding_policy: null,
+    checks: [],
+    policies_evaluated: [],
+    policies_matched: [],
+    policies_overridden: [],
+    approval_timeout_seconds: null,
+    severity: null,
+    unevaluable: { ...s.unevaluable, total: s.unevaluable.missing_field + s.unevaluable.type_mismatch },
+    tool_input_keys_ignored: s.toolInputKeysIgnored,
+    usage_keys_read: s.usageKeysRead,
+    usage_increments: [],
+    error: { code: 'ENGINE_ERROR', message },
+  };
+}
+
+/** The usage counters an evaluation of `input` reads: fetch these, then call `evaluate` with `usage`. */
+export function usageKeysFor(compiled: CompiledBundle, input: Omit<EvaluationInput, 'usage'>): string[] {
+  return [...new Set(evaluate(compiled, input).usage_keys_read)];
+}
