@@ -8,7 +8,8 @@ import { RESTRICTIVENESS, type CheckOutcome, type EvaluationResult, type UsageIn
  * with an ENGINE_ERROR (fail closed).
  *
  * Order: workflow access, delegation, tool catalog, policies. The most restrictive outcome wins
- * (block > require_approval > allow); among equals, the earliest check gives the reason.
+ * (block > require_approval > allow); among equal restrictions the earliest check gives the
+ * reason, and when everything allows the policy check gives it.
  */
 export function evaluate(compiled: CompiledBundle, input: EvaluationInput): EvaluationResult {
   const state = new EvaluationState(input);
@@ -29,6 +30,8 @@ function decide(compiled: CompiledBundle, s: EvaluationState): EvaluationResult 
 
   let winner = checks[0]!;
   for (const c of checks) if (RESTRICTIVENESS[c.decision] > RESTRICTIVENESS[winner.decision]) winner = c;
+  // When every check allows, the policy check speaks (it may name the allow policy that decided).
+  if (winner.decision === 'allow') winner = policies.outcome;
   const policyDecided = winner === policies.outcome && policies.deciding !== undefined;
   const deciding = policyDecided ? policies.deciding!.summary : null;
 

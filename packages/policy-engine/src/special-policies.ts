@@ -1,9 +1,8 @@
-import type { Policy, TimeAccess } from './bundle.js';
+import type { Policy, TimeAccess, WEEKDAYS } from './bundle.js';
 import { compileAccessor, type Accessor } from './accessors.js';
 import { parseField, type FieldRef } from './fields.js';
 import type { EvaluationState } from './input.js';
 import type { UsageIncrement } from './result.js';
-import { WEEKDAYS } from './bundle.js';
 
 /**
  * The extra test of rate-limit, budget, time-access and role-access policies, run once their
@@ -45,7 +44,7 @@ export function compileSpecial(policy: Policy): SpecialPredicate | undefined {
 function counterKey(kind: string, policyName: string, per: string[], windowSeconds: number): (s: EvaluationState) => string {
   const accessors: Accessor[] = per.map((f) => compileAccessor(parseField(f) as FieldRef));
   return (s) => {
-    const subject = accessors.map((get) => String(get(s) ?? '')).join('|');
+    const subject = accessors.map((get) => subjectPart(get(s))).join('|');
     const windowStart = Math.floor(s.input.now / 1000 / windowSeconds) * windowSeconds;
     return `${kind}:${policyName}:${subject}:${windowSeconds}:${windowStart}`;
   };
@@ -75,4 +74,8 @@ function compileTimeWindow(spec: TimeAccess): (nowMs: number) => boolean {
 function minutes(hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
   return h! * 60 + m!;
+}
+
+function subjectPart(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
 }
