@@ -4,21 +4,30 @@ import { spawnSync } from 'node:child_process';
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 import { checkService, endpointsFromEnv, SERVICE_NAMES } from '@stepgate/infra';
 import { kafkaRoundTrip } from './kafka-roundtrip.js';
+import { benchEngine, printEngine } from './policy-engine.js';
 import { fmt } from './stats.js';
 
 const endpoints = endpointsFromEnv();
-for (const service of SERVICE_NAMES) {
-  try {
-    await checkService(service, endpoints);
-  } catch {
-    const up = spawnSync('bash', ['infra/local/stack.sh', 'up'], { stdio: 'inherit' });
-    if (up.status !== 0) throw new Error('bench: the services are not reachable and infra/local could not start them');
-    break;
+
+/** Benchmarks on the real services start the native stack when it is not answering. */
+async function ensureServices(): Promise<void> {
+  for (const service of SERVICE_NAMES) {
+    try {
+      await checkService(service, endpoints);
+    } catch {
+      const up = spawnSync('bash', ['infra/local/stack.sh', 'up'], { stdio: 'inherit' });
+      if (up.status !== 0) throw new Error('bench: the services are not reachable and infra/local could not start them');
+      return;
+    }
   }
 }
 
 const benches: Record<string, () => Promise<void>> = {
+  'policy-engine': async () => {
+    for (const n of [10, 100, 1_000]) printEngine(await benchEngine(n));
+  },
   'kafka-roundtrip': async () => {
+    await ensureServices();
     for (const ratePerSecond of [100, 500, 1_000]) {
       const r = await kafkaRoundTrip(endpoints, { messages: 3_000, ratePerSecond });
       console.log(
