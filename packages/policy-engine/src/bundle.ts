@@ -141,8 +141,8 @@ export const BundleSchema = z
   })
   .strict()
   .superRefine((b, ctx) => {
-    if (b.environment === 'production' && b.workflow_access.mode === 'open')
-      ctx.addIssue({ code: 'custom', path: ['workflow_access', 'mode'], message: 'mode "open" is refused in production: list the allowed workflows' });
+    const open = openInProduction(b);
+    if (open) ctx.addIssue({ code: 'custom', ...open });
     duplicates(b.policies.map((p) => p.name)).forEach((i) =>
       ctx.addIssue({ code: 'custom', path: ['policies', i, 'name'], message: `duplicate policy name "${b.policies[i]!.name}"` }),
     );
@@ -161,6 +161,17 @@ export type Condition = z.infer<typeof ConditionSchema>;
 export type Tool = z.infer<typeof ToolSchema>;
 export type Delegation = z.infer<typeof DelegationSchema>;
 export type TimeAccess = z.infer<typeof TimeAccessSchema>;
+
+/**
+ * Reference 000: never use Open mode in production. Checked on the raw document too, so it is
+ * reported with every other problem even when the rest of the bundle does not parse.
+ */
+export function openInProduction(raw: unknown): { path: string[]; message: string } | undefined {
+  const doc = raw as { environment?: unknown; workflow_access?: { mode?: unknown } } | null;
+  if (doc?.environment === 'production' && doc.workflow_access?.mode === 'open')
+    return { path: ['workflow_access', 'mode'], message: 'mode "open" is refused in production: list the allowed workflows' };
+  return undefined;
+}
 
 function duplicates(values: string[]): number[] {
   const seen = new Set<string>();

@@ -1,4 +1,4 @@
-import { BundleSchema, type Bundle, type Delegation, type Policy, type Tool } from './bundle.js';
+import { BundleSchema, openInProduction, type Bundle, type Delegation, type Policy, type Tool } from './bundle.js';
 import { compileAccessor, type Accessor } from './accessors.js';
 import { BundleValidationError, formatPath, type ValidationIssue } from './errors.js';
 import { parseField, type FieldRef } from './fields.js';
@@ -46,7 +46,10 @@ export interface CompiledBundle {
 export function validateBundle(input: unknown): { ok: true; bundle: Bundle } | { ok: false; issues: ValidationIssue[] } {
   const parsed = BundleSchema.safeParse(input);
   if (parsed.success) return { ok: true, bundle: parsed.data };
-  return { ok: false, issues: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })) };
+  const issues = parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+  const open = openInProduction(input);
+  if (open && !issues.some((i) => i.message === open.message)) issues.unshift({ path: formatPath(open.path), message: open.message });
+  return { ok: false, issues };
 }
 
 /** Compiles a bundle once for many evaluations; an invalid bundle throws BundleValidationError. */

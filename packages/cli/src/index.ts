@@ -1,0 +1,2 @@
+export { run } from './program.js';
+export { EXIT, InputError, type Io } from './io.js';
