@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { DECISIONS, PRIOR_COMPLETION_STATUSES } from './gate-step.js';
+import { GATE_ERROR_CODES } from './errors.js';
+import { SIGNATURE_ALG } from './signing.js';
+
+export const PolicyRefSchema = z.object({
+  policy_id: z.string(),
+  policy_name: z.string(),
+  action: z.enum(DECISIONS),
+  reason: z.string(),
+  severity: z.enum(['low', 'medium', 'high', 'critical']).nullable(),
+  allow_override: z.boolean().nullable(),
+});
+
+export const DecisionRetryContextSchema = z.object({
+  gate_count: z.number().int().nonnegative(),
+  completion_count: z.number().int().nonnegative(),
+  prior_completion_status: z.enum(PRIOR_COMPLETION_STATUSES),
+  prior_output_available: z.boolean(),
+  last_decision: z.enum(DECISIONS).nullable(),
+  first_attempt_at: z.string().nullable(),
+  last_attempt_at: z.string().nullable(),
+  idempotency_key: z.string(),
+});
+
+export const DECISION_SOURCES = ['fresh', 'cached', 'approval'] as const;
+export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired'] as const;
+
+export const DecisionBodySchema = z.object({
+  request_id: z.string(),
+  decision_id: z.uuid(),
+  tenant_id: z.string().nullable(),
+  workflow_id: z.string().nullable(),
+  step_id: z.string().nullable(),
+  decision: z.enum(DECISIONS),
+  reason: z.string(),
+  policies_evaluated: z.array(PolicyRefSchema),
+  policies_matched: z.array(PolicyRefSchema),
+  approval_id: z.uuid().optional(),
+  approval_url: z.string().optional(),
+  approval_status: z.enum(APPROVAL_STATUSES).optional(),
+  approved_by: z.string().optional(),
+  approved_at: z.string().optional(),
+  retry_context: DecisionRetryContextSchema.nullable(),
+  decision_source: z.enum(DECISION_SOURCES),
+  error: z.object({ code: z.enum(GATE_ERROR_CODES), message: z.string(), details: z.unknown().optional() }).optional(),
+  decided_at: z.iso.datetime({ offset: true }),
+});
+export type DecisionBody = z.infer<typeof DecisionBodySchema>;
+
+/** `gate.decisions` value (key = workflow_id): the body plus an Ed25519 receipt over its RFC 8785 form. */
+export const GateDecisionSchema = DecisionBodySchema.extend({
+  receipt: z.object({ key_id: z.string(), alg: z.literal(SIGNATURE_ALG), signature: z.string() }),
+});
+export type GateDecision = z.infer<typeof GateDecisionSchema>;

@@ -1,0 +1,18 @@
+/** Why a gate request was blocked without (or before) a policy decision. */
+export const GATE_ERROR_CODES = [
+  'INVALID_REQUEST',
+  'UNAUTHENTICATED',
+  'TENANT_MISMATCH',
+  'STALE_REQUEST',
+  'IDEMPOTENCY_KEY_MISMATCH',
+  'STEP_INPUT_MISMATCH',
+  'WORKFLOW_TERMINAL',
+  'APPROVAL_PENDING',
+  'NO_POLICY_BUNDLE',
+  'ENGINE_ERROR',
+] as const;
+export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
+
+/** Why a message went to the dead-letter topic instead of getting a decision. */
+export const DLQ_REASONS = ['NOT_UTF8_JSON', 'OVERSIZE', 'TOO_DEEP', 'NO_REQUEST_ID', 'UNKNOWN_MESSAGE'] as const;
+export type DlqReason = (typeof DLQ_REASONS)[number];
