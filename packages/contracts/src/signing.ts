@@ -4,8 +4,8 @@ import canonicalizeModule from 'canonicalize';
 // canonicalize is CommonJS (module.exports = fn) but its types declare an ES default export;
 // depending on the loader the default import is the function or a namespace holding it.
 type Serialize = (input: unknown) => string | undefined;
-const canonicalize: Serialize =
-  typeof canonicalizeModule === 'function' ? (canonicalizeModule as Serialize) : (canonicalizeModule as { default: Serialize }).default;
+const interop = canonicalizeModule as unknown as Serialize & { default?: Serialize };
+const canonicalize: Serialize = interop.default ?? interop;
 
 /** Kafka headers that authenticate a message: the credential's key id and an Ed25519 signature of the value bytes. */
 export const HEADER_KEY_ID = 'stepgate-key-id';
