@@ -5,3 +5,4 @@ export * from './decision.js';
 export * from './errors.js';
 export * from './limits.js';
 export * from './signing.js';
+export * from './events.js';

@@ -1,0 +1,173 @@
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { Kafka, KafkaJSProtocolError, logLevel, type Consumer, type Producer } from 'kafkajs';
+import {
+  DEFAULT_TOPIC_PREFIX,
+  GateDecisionSchema,
+  HEADER_KEY_ID,
+  HEADER_SIGNATURE,
+  privateKeyFromPem,
+  publicKeyFromPem,
+  signBytes,
+  topicsFor,
+  verifyReceipt,
+  type GateDecision,
+  type GateRequestInput,
+  type StepCompletion,
+  type TopicName,
+} from '@stepgate/contracts';
+
+export interface GateClientOptions {
+  brokers: string[];
+  /** The credential this client signs with (`stepgate credentials create`). */
+  keyId: string;
+  privateKeyPem: string;
+  /** The evaluator's public key: when given, every decision's receipt is verified. */
+  evaluatorPublicKeyPem?: string;
+  topicPrefix?: string;
+  clientId?: string;
+  /** Default time to wait for a decision. */
+  timeoutMs?: number;
+}
+
+/** The step fields an orchestrator supplies; request_id and requested_at are filled in. */
+export type GateStepRequest = Omit<GateRequestInput, 'request_id' | 'requested_at'> & { request_id?: string };
+
+export class GateTimeoutError extends Error {
+  constructor(
+    readonly requestId: string,
+    readonly waitedMs: number,
+    readonly waitingFor: 'decision' | 'approval',
+  ) {
+    super(`no ${waitingFor} for gate request ${requestId} within ${waitedMs} ms`);
+    this.name = 'GateTimeoutError';
+  }
+}
+
+export class ReceiptVerificationError extends Error {
+  constructor(readonly decision: unknown) {
+    super('a decision arrived whose receipt does not verify with the evaluator public key');
+    this.name = 'ReceiptVerificationError';
+  }
+}
+
+interface Waiter {
+  resolve: (d: GateDecision) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Publishes signed step-gate requests and resolves each with its decision, matched by request_id
+ * on `gate.decisions` (and, when asked, by approval_id for the outcome of a human approval).
+ */
+export class GateClient {
+  private readonly kafka: Kafka;
+  private readonly topics: Record<TopicName, string>;
+  private readonly key: KeyObject;
+  private readonly evaluatorKey: KeyObject | undefined;
+  private producer: Producer | undefined;
+  private consumer: Consumer | undefined;
+  private readonly byRequest = new Map<string, Waiter>();
+  private readonly byApproval = new Map<string, Waiter>();
+
+  constructor(private readonly options: GateClientOptions) {
+    this.kafka = new Kafka({ clientId: options.clientId ?? `stepgate-client-${randomUUID().slice(0, 8)}`, brokers: options.brokers, logLevel: logLevel.WARN });
+    this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
+    this.key = privateKeyFromPem(options.privateKeyPem);
+    this.evaluatorKey = options.evaluatorPublicKeyPem ? publicKeyFromPem(options.evaluatorPublicKeyPem) : undefined;
+  }
+
+  async connect(): Promise<void> {
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    // Read decisions from the present on: remember the end of each partition now, seek there on assignment.
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const ends = await retryRetriable(() => admin.fetchTopicOffsets(this.topics['gate.decisions']));
+    await admin.disconnect();
+    this.consumer = this.kafka.consumer({ groupId: `stepgate-client-${randomUUID()}`, maxWaitTimeInMs: 20 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topics['gate.decisions'], fromBeginning: true });
+    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
+    await this.consumer.run({ eachMessage: async ({ message }) => this.onDecision(message.value) });
+    for (const p of ends) this.consumer.seek({ topic: this.topics['gate.decisions'], partition: p.partition, offset: p.high });
+    await joined;
+  }
+
+  async disconnect(): Promise<void> {
+    for (const w of [...this.byRequest.values(), ...this.byApproval.values()]) w.reject(new Error('GateClient disconnected'));
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+  }
+
+  /**
+   * Gates a step. Resolves with the decision; with `waitForApproval`, a `require_approval` decision
+   * is followed until the approval resolves to allow or block.
+   */
+  async gate(step: GateStepRequest, opts: { timeoutMs?: number; waitForApproval?: boolean } = {}): Promise<GateDecision> {
+    const request = { ...step, request_id: step.request_id ?? randomUUID(), requested_at: new Date().toISOString() };
+    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+    const decided = this.wait(this.byRequest, request.request_id, timeoutMs, () => new GateTimeoutError(request.request_id, timeoutMs, 'decision'));
+    await this.send('gate.requests', request.workflow_id, request);
+    const decision = await decided;
+    if (!opts.waitForApproval || decision.decision !== 'require_approval' || !decision.approval_id) return decision;
+    return this.wait(this.byApproval, decision.approval_id, timeoutMs, () => new GateTimeoutError(request.request_id, timeoutMs, 'approval'));
+  }
+
+  /** Reports a gated step finished (it feeds step.completion_count and prior_output_available). */
+  async complete(step: Omit<StepCompletion, 'completion_id' | 'completed_at'>): Promise<void> {
+    await this.send('step.completions', step.workflow_id, { ...step, completion_id: randomUUID(), completed_at: new Date().toISOString() });
+  }
+
+  /** Signs the exact bytes it sends. */
+  private async send(topic: TopicName, key: string, body: unknown): Promise<void> {
+    const value = Buffer.from(JSON.stringify(body));
+    await this.producer!.send({
+      topic: this.topics[topic],
+      acks: -1,
+      messages: [{ key, value, headers: { [HEADER_KEY_ID]: this.options.keyId, [HEADER_SIGNATURE]: signBytes(this.key, value) } }],
+    });
+  }
+
+  private wait(map: Map<string, Waiter>, id: string, timeoutMs: number, timeout: () => Error): Promise<GateDecision> {
+    return new Promise<GateDecision>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        map.delete(id);
+        reject(timeout());
+      }, timeoutMs);
+      map.set(id, {
+        resolve: (d) => (clearTimeout(timer), resolve(d)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+    });
+  }
+
+  private onDecision(value: Buffer | null): void {
+    if (!value) return;
+    const parsed = GateDecisionSchema.safeParse(JSON.parse(value.toString()));
+    if (!parsed.success) return;
+    const d = parsed.data;
+    const byRequest = this.byRequest.get(d.request_id);
+    const byApproval = d.decision_source === 'approval' && d.approval_id ? this.byApproval.get(d.approval_id) : undefined;
+    const waiter = byRequest ?? byApproval;
+    if (!waiter) return;
+    if (byRequest) this.byRequest.delete(d.request_id);
+    else this.byApproval.delete(d.approval_id!);
+    if (this.evaluatorKey && !verifyReceipt(d, this.evaluatorKey)) waiter.reject(new ReceiptVerificationError(d));
+    else waiter.resolve(d);
+  }
+}
+
+/**
+ * Retries Kafka errors the protocol marks retriable (e.g. NOT_LEADER right after a topic was created
+ * or a leader moved), which kafkajs' admin calls surface instead of retrying.
+ */
+async function retryRetriable<T>(fn: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof KafkaJSProtocolError) || !err.retriable || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i)));
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { DECISIONS } from './gate-step.js';
+import { PolicyRefSchema } from './decision.js';
+import { ReplyToSchema } from './gate-request.js';
+
+/** `approvals` value (key = approval_id): the evaluator asks for a human decision on a step. */
+export const ApprovalRequestSchema = z.object({
+  type: z.literal('approval.requested'),
+  approval_id: z.uuid(),
+  tenant_id: z.string(),
+  workflow_id: z.string(),
+  step_id: z.string(),
+  step_name: z.string().nullable(),
+  step_type: z.string(),
+  request_id: z.string(),
+  decision_id: z.uuid(),
+  requested_by: z.object({ principal: z.string(), user_id: z.string().nullable(), agent_id: z.string().nullable() }),
+  reason: z.string(),
+  severity: z.enum(['low', 'medium', 'high', 'critical']).nullable(),
+  timeout_seconds: z.number().int().positive().nullable(),
+  policies_matched: z.array(PolicyRefSchema),
+  inputs_summary: z.string(),
+  reply_to: ReplyToSchema.nullable(),
+  requested_at: z.iso.datetime({ offset: true }),
+});
+export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
+
+export const AUDIT_ACTIONS = [
+  'GateEvaluated',
+  'StepCompleted',
+  'ApprovalRequested',
+  'ApprovalGranted',
+  'ApprovalRejected',
+  'ApprovalExpired',
+  'WorkflowAborted',
+  'PolicyBundleApplied',
+  'CredentialCreated',
+  'CredentialRevoked',
+  'AuthenticationFailed',
+  'InvalidRequest',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** `audit` value (key = tenant_id): the reference 000 audit row plus stepgate's fields. */
+export const AuditEventSchema = z.object({
+  id: z.uuid(),
+  timestamp: z.iso.datetime({ offset: true }),
+  tenant_id: z.string().nullable(),
+  agent_id: z.string().nullable(),
+  session_id: z.string().nullable(),
+  user_id: z.string().nullable(),
+  workflow_id: z.string().nullable(),
+  execution_id: z.string().nullable(),
+  step_id: z.string().nullable(),
+  action: z.enum(AUDIT_ACTIONS),
+  outcome: z.string(),
+  inputs_summary: z.string(),
+  elapsed_ms: z.number().nonnegative(),
+  decision_id: z.string().nullable(),
+  decision: z.enum(DECISIONS).nullable(),
+  policies_matched: z.array(z.string()),
+  error_code: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()),
+});
+export type AuditEvent = z.infer<typeof AuditEventSchema>;
+
+export const DEFAULT_REDACTED_KEYS = ['password', 'passwd', 'token', 'secret', 'api_key', 'apikey', 'authorization', 'private_key', 'credential'];
+
+/**
+ * A short, secret-free rendering of a step's inputs for audit rows and approvers: keys whose name
+ * contains a redacted word are masked, long strings truncated, the whole capped.
+ */
+export function summarizeInputs(
+  value: unknown,
+  options: { redactKeys?: readonly string[]; maxValueLength?: number; maxLength?: number } = {},
+): string {
+  const redact = (options.redactKeys ?? DEFAULT_REDACTED_KEYS).map((k) => k.toLowerCase());
+  const maxValue = options.maxValueLength ?? 80;
+  const maxTotal = options.maxLength ?? 1000;
+  const render = (v: unknown, depth: number): string => {
+    if (v === null || v === undefined) return String(v);
+    if (typeof v === 'string') return v.length > maxValue ? `${JSON.stringify(v.slice(0, maxValue))}…(${v.length})` : JSON.stringify(v);
+    if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+    if (typeof v !== 'object') return typeof v;
+    if (depth >= 3) return Array.isArray(v) ? `[…${v.length}]` : '{…}';
+    if (Array.isArray(v)) return `[${v.slice(0, 10).map((x) => render(x, depth + 1)).join(', ')}${v.length > 10 ? ', …' : ''}]`;
+    const entries = Object.entries(v as Record<string, unknown>).map(([k, x]) =>
+      redact.some((r) => k.toLowerCase().includes(r)) ? `${k}: "[REDACTED]"` : `${k}: ${render(x, depth + 1)}`,
+    );
+    return `{ ${entries.join(', ')} }`;
+  };
+  const text = render(value, 0);
+  return text.length > maxTotal ? `${text.slice(0, maxTotal)}…` : text;
+}

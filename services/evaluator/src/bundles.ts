@@ -1,0 +1,41 @@
+import type pg from 'pg';
+import { compileBundle, type CompiledBundle } from '@stepgate/policy-engine';
+
+export interface LoadedBundle {
+  version: number;
+  compiled: CompiledBundle;
+}
+
+/**
+ * Each tenant's newest bundle, compiled once. A change announced on the `policies` topic
+ * invalidates the tenant, and the next gate loads the new version: no restart.
+ */
+export class BundleStore {
+  private readonly loaded = new Map<string, Promise<LoadedBundle | undefined>>();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  get(tenantId: string): Promise<LoadedBundle | undefined> {
+    let entry = this.loaded.get(tenantId);
+    if (!entry) {
+      entry = this.load(tenantId);
+      this.loaded.set(tenantId, entry);
+      // A failed load (database down) is not cached: the next gate tries again.
+      entry.catch(() => this.loaded.delete(tenantId));
+    }
+    return entry;
+  }
+
+  invalidate(tenantId: string): void {
+    this.loaded.delete(tenantId);
+  }
+
+  private async load(tenantId: string): Promise<LoadedBundle | undefined> {
+    const { rows } = await this.pool.query<{ version: number; bundle: unknown }>(
+      'select version, bundle from policy_bundles where tenant_id = $1 order by version desc limit 1',
+      [tenantId],
+    );
+    const row = rows[0];
+    return row && { version: row.version, compiled: compileBundle(row.bundle) };
+  }
+}

@@ -1,0 +1,34 @@
+import type { KeyObject } from 'node:crypto';
+import type pg from 'pg';
+import { publicKeyFromPem } from '@stepgate/contracts';
+
+export interface Credential {
+  keyId: string;
+  tenantId: string;
+  principal: string;
+  publicKey: KeyObject;
+  revoked: boolean;
+}
+
+/** Registered credentials by key id, cached briefly (the TTL bounds how long a revocation takes). */
+export class CredentialStore {
+  private readonly cache = new Map<string, { credential: Credential | undefined; until: number }>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly ttlMs: number,
+  ) {}
+
+  async get(keyId: string): Promise<Credential | undefined> {
+    const hit = this.cache.get(keyId);
+    if (hit && hit.until > Date.now()) return hit.credential;
+    const { rows } = await this.pool.query<{ tenant_id: string; principal: string; public_key_pem: string; revoked_at: Date | null }>(
+      'select tenant_id, principal, public_key_pem, revoked_at from credentials where key_id = $1',
+      [keyId],
+    );
+    const row = rows[0];
+    const credential = row && { keyId, tenantId: row.tenant_id, principal: row.principal, publicKey: publicKeyFromPem(row.public_key_pem), revoked: row.revoked_at !== null };
+    if (this.ttlMs > 0) this.cache.set(keyId, { credential, until: Date.now() + this.ttlMs });
+    return credential;
+  }
+}

@@ -1,0 +1,276 @@
+import type { Server } from 'node:http';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import pg from 'pg';
+import pino, { type Logger } from 'pino';
+import {
+  GateRequestSchema,
+  StepCompletionSchema,
+  topicsFor,
+  type ApprovalRequest,
+  type GateRequest,
+  type StepCompletion,
+  type TopicName,
+} from '@stepgate/contracts';
+import { BundleStore } from './bundles.js';
+import type { EvaluatorConfig } from './config.js';
+import { CredentialStore } from './credentials.js';
+import { errorDecision, sign, type Signer } from './decisions.js';
+import { intake, type Attribution, type Intake } from './intake.js';
+import { ConcurrentFirstGate, gateInTransaction, recordDecision, type GateOutcome } from './ledger.js';
+import { EvaluatorMetrics } from './metrics.js';
+import { Outbox, summarize } from './outbox.js';
+
+/**
+ * A stateless evaluator worker: one member of the consumer group over `gate.requests` and
+ * `step.completions`. Everything it knows lives in Postgres; offsets are committed only after the
+ * ledger writes committed and the batch's decisions were published (at-least-once, idempotent effects).
+ */
+export class Evaluator {
+  readonly metrics = new EvaluatorMetrics();
+  private readonly log: Logger;
+  private readonly pool: pg.Pool;
+  private readonly kafka: Kafka;
+  private readonly topics: Record<TopicName, string>;
+  private readonly credentials: CredentialStore;
+  private readonly bundles: BundleStore;
+  private readonly signer: Signer;
+  private consumer: Consumer | undefined;
+  private policyConsumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private metricsServer: Server | undefined;
+
+  constructor(private readonly config: EvaluatorConfig, logger?: Logger) {
+    this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
+    this.pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10, options: `-c search_path=${config.databaseSchema}` });
+    this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
+    this.topics = topicsFor(config.topicPrefix);
+    this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
+    this.bundles = new BundleStore(this.pool);
+    this.signer = { keyId: config.signingKeyId, key: config.signingKey };
+  }
+
+  async start(): Promise<void> {
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+
+    // Every instance must see every policy change, so this subscription is the instance's own.
+    this.policyConsumer = this.kafka.consumer({ groupId: `${this.config.groupId}.policies.${this.config.instanceId}` });
+    await this.policyConsumer.connect();
+    await this.policyConsumer.subscribe({ topic: this.topics.policies, fromBeginning: false });
+    await this.policyConsumer.run({
+      eachMessage: async ({ message }) => {
+        const tenant = message.key?.toString();
+        if (tenant) {
+          this.bundles.invalidate(tenant);
+          this.log.info({ tenant }, 'policy bundle changed; reloading on next gate');
+        }
+      },
+    });
+
+    this.consumer = this.kafka.consumer({ groupId: this.config.groupId, maxWaitTimeInMs: 20, retry: { retries: 10 } });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [this.topics['gate.requests'], this.topics['step.completions']], fromBeginning: true });
+    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
+    await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (payload) => this.handleBatch(payload) });
+    await joined;
+    if (this.config.metricsPort !== undefined) this.metricsServer = this.metrics.serve(this.config.metricsPort);
+    this.log.info({ group: this.config.groupId }, 'evaluator running');
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+    await this.policyConsumer?.disconnect();
+    await this.producer?.disconnect();
+    this.metricsServer?.close();
+    await this.pool.end();
+  }
+
+  /** Processes a batch in order, publishes its messages at once, then commits its offsets. */
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const outbox = new Outbox(this.topics);
+    const published: Array<() => void> = [];
+    let last: string | undefined;
+    for (const message of batch.messages) {
+      if (!payload.isRunning() || payload.isStale()) break;
+      const source = { topic: batch.topic, partition: batch.partition, offset: message.offset };
+      if (batch.topic === this.topics['gate.requests']) published.push(await this.handleGateRequest(message, outbox, source));
+      else await this.handleCompletion(message, outbox, source);
+      last = message.offset;
+    }
+    if (last === undefined) return;
+    if (outbox.size > 0) await this.producer!.sendBatch({ topicMessages: outbox.topicMessages, acks: -1 });
+    published.forEach((done) => done());
+    payload.resolveOffset(last);
+    await payload.commitOffsetsIfNecessary();
+    await payload.heartbeat();
+  }
+
+  private toDlq(outbox: Outbox, message: KafkaMessage, source: { topic: string; partition: number; offset: string }, reason: string, detail: string): void {
+    this.metrics.dlq.inc({ reason });
+    outbox.add('dlq', message.key?.toString() ?? null, message.value ?? Buffer.alloc(0), {
+      ...message.headers,
+      'stepgate-dlq-reason': reason,
+      'stepgate-dlq-detail': detail.slice(0, 500),
+      'stepgate-dlq-source': `${source.topic}/${source.partition}@${source.offset}`,
+    });
+    this.log.warn({ reason, detail, ...source }, 'message sent to dlq');
+  }
+
+  /** Returns a callback that records metrics once the batch's messages are published. */
+  private async handleGateRequest(message: KafkaMessage, outbox: Outbox, source: { topic: string; partition: number; offset: string }): Promise<() => void> {
+    const started = performance.now();
+    const now = Date.now();
+    const got: Intake<GateRequest> = await intake(message.value, message.headers, {
+      schema: GateRequestSchema,
+      idField: 'request_id',
+      timeField: 'requested_at',
+      credentials: this.credentials,
+      now,
+      maxClockSkewMs: this.config.maxClockSkewMs,
+    });
+    if (got.kind === 'dlq') {
+      this.toDlq(outbox, message, source, got.reason, got.detail);
+      return () => undefined;
+    }
+
+    let outcome: GateOutcome;
+    if (got.kind === 'rejected') {
+      outcome = { body: errorDecision(got.attribution, got.tenantId, got.code, got.message, got.details, now), redelivered: false };
+    } else {
+      outcome = await this.gate(got.credential.tenantId, got.body, got.attribution, now);
+    }
+    const signed = outcome.stored ?? sign(outcome.body, this.signer);
+    const body = outcome.body;
+    outbox.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed);
+
+    const raw = got.attribution.raw;
+    const str = (k: string) => (typeof raw[k] === 'string' ? (raw[k]) : null);
+    if (!outcome.redelivered) {
+      const action = got.kind === 'accepted' ? 'GateEvaluated' : got.code === 'UNAUTHENTICATED' || got.code === 'TENANT_MISMATCH' ? 'AuthenticationFailed' : 'InvalidRequest';
+      outbox.audit({
+        tenant_id: body.tenant_id,
+        agent_id: str('agent_id'),
+        session_id: str('session_id'),
+        user_id: str('user_id'),
+        workflow_id: body.workflow_id,
+        step_id: body.step_id,
+        action,
+        outcome: body.decision,
+        inputs_summary: summarize(raw),
+        elapsed_ms: performance.now() - started,
+        decision_id: body.decision_id,
+        decision: body.decision,
+        policies_matched: body.policies_matched.map((p) => p.policy_id),
+        error_code: body.error?.code ?? null,
+        detail: {
+          request_id: body.request_id,
+          decision_source: body.decision_source,
+          reason: body.reason,
+          ...(got.kind === 'rejected' ? { principal: got.credential?.principal ?? null, claimed_tenant_id: raw.tenant_id ?? null } : { principal: got.credential.principal }),
+        },
+      });
+      if (outcome.approval && got.kind === 'accepted') this.requestApproval(outbox, got.body, got.credential.principal, body, outcome.approval, raw);
+    }
+
+    const requestedAt = Date.parse(String(raw.requested_at));
+    return () => {
+      this.metrics.decisions.inc({ decision: body.decision, source: outcome.redelivered ? 'redelivered' : body.decision_source, error_code: body.error?.code ?? '' });
+      this.metrics.evaluationSeconds.observe((performance.now() - started) / 1000);
+      if (Number.isFinite(requestedAt)) this.metrics.endToEndSeconds.observe(Math.max(0, Date.now() - requestedAt) / 1000);
+    };
+  }
+
+  /** The gate transaction; the decision is signed and recorded in it, and `stored` is what to publish. */
+  private async gate(tenantId: string, request: GateRequest, attribution: Attribution, now: number): Promise<GateOutcome> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query('begin');
+        const outcome = await gateInTransaction(client, { tenantId, request, attribution, now, bundles: this.bundles, portalBaseUrl: this.config.portalBaseUrl });
+        if (!outcome.redelivered) {
+          outcome.stored = sign(outcome.body, this.signer);
+          await recordDecision(client, tenantId, request.request_id, outcome.stored);
+        }
+        await client.query('commit');
+        return outcome;
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  private requestApproval(
+    outbox: Outbox,
+    request: GateRequest,
+    principal: string,
+    body: GateOutcome['body'],
+    approval: NonNullable<GateOutcome['approval']>,
+    raw: Record<string, unknown>,
+  ): void {
+    const event: ApprovalRequest = {
+      type: 'approval.requested',
+      approval_id: approval.approval_id,
+      tenant_id: body.tenant_id!,
+      workflow_id: request.workflow_id,
+      step_id: request.step_id,
+      step_name: request.step_name ?? null,
+      step_type: request.step_type,
+      request_id: request.request_id,
+      decision_id: body.decision_id,
+      requested_by: { principal, user_id: request.user_id ?? null, agent_id: request.agent_id ?? null },
+      reason: body.reason,
+      severity: approval.severity,
+      timeout_seconds: approval.timeout_seconds,
+      policies_matched: body.policies_matched,
+      inputs_summary: summarize(raw),
+      reply_to: request.reply_to ?? null,
+      requested_at: body.decided_at,
+    };
+    outbox.add('approvals', approval.approval_id, event);
+  }
+
+  private async handleCompletion(message: KafkaMessage, outbox: Outbox, source: { topic: string; partition: number; offset: string }): Promise<void> {
+    const started = performance.now();
+    const got: Intake<StepCompletion> = await intake(message.value, message.headers, {
+      schema: StepCompletionSchema,
+      idField: 'completion_id',
+      timeField: 'completed_at',
+      credentials: this.credentials,
+      now: Date.now(),
+      maxClockSkewMs: this.config.maxClockSkewMs,
+    });
+    if (got.kind !== 'accepted') {
+      this.toDlq(outbox, message, source, got.kind === 'dlq' ? got.reason : got.code, got.kind === 'dlq' ? got.detail : got.message);
+      return;
+    }
+    const c = got.body;
+    const tenantId = got.credential.tenantId;
+    const { rowCount } = await this.pool.query(
+      `update step_ledger set completion_count = completion_count + 1, prior_output_available = prior_output_available or $4
+       where tenant_id = $1 and workflow_id = $2 and step_id = $3`,
+      [tenantId, c.workflow_id, c.step_id, c.output !== undefined],
+    );
+    outbox.audit({
+      tenant_id: tenantId,
+      agent_id: null,
+      session_id: null,
+      user_id: null,
+      workflow_id: c.workflow_id,
+      step_id: c.step_id,
+      action: 'StepCompleted',
+      outcome: rowCount ? 'Completed' : 'UnknownStep',
+      inputs_summary: summarize({ step_input: c.output }),
+      elapsed_ms: performance.now() - started,
+      decision_id: null,
+      decision: null,
+      policies_matched: [],
+      error_code: rowCount ? null : 'UNKNOWN_STEP',
+      detail: { completion_id: c.completion_id, tokens_in: c.tokens_in ?? null, tokens_out: c.tokens_out ?? null, cost_usd: c.cost_usd ?? null },
+    });
+  }
+}

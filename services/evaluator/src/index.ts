@@ -1,0 +1,2 @@
+export { Evaluator } from './evaluator.js';
+export { configFromEnv, type EvaluatorConfig } from './config.js';

@@ -1,0 +1,107 @@
+import type { IHeaders } from 'kafkajs';
+import type { z } from 'zod';
+import {
+  HEADER_KEY_ID,
+  HEADER_SIGNATURE,
+  MAX_JSON_DEPTH,
+  MAX_VALUE_BYTES,
+  jsonDepth,
+  verifyBytes,
+  type DlqReason,
+  type GateErrorCode,
+} from '@stepgate/contracts';
+import type { Credential, CredentialStore } from './credentials.js';
+
+/** What a raw message turned out to be. */
+export type Intake<T> =
+  | { kind: 'dlq'; reason: DlqReason; detail: string }
+  | { kind: 'rejected'; attribution: Attribution; tenantId: string | null; credential: Credential | undefined; code: GateErrorCode; message: string; details?: unknown }
+  | { kind: 'accepted'; attribution: Attribution; credential: Credential; body: T };
+
+/** What identifies a message well enough to answer it, read from the raw JSON before validation. */
+export interface Attribution {
+  id: string;
+  workflow_id: string | null;
+  step_id: string | null;
+  raw: Record<string, unknown>;
+}
+
+/** Kafka's default max.message.bytes: anything up to it is worth parsing to attribute a rejection. */
+const ATTRIBUTION_PARSE_LIMIT = 1024 * 1024;
+
+export function header(headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined ? undefined : one.toString();
+}
+
+export interface IntakeOptions<S extends z.ZodType> {
+  schema: S;
+  /** The field naming the message (request_id, completion_id). */
+  idField: string;
+  credentials: CredentialStore;
+  now: number;
+  maxClockSkewMs: number;
+  /** The field holding the sender's time, checked against the skew. */
+  timeField: string;
+}
+
+/**
+ * Decodes and authenticates one signed message: size, JSON, depth, attribution, signature and
+ * credential, schema, tenant claim, freshness — in that order, each failure specific.
+ */
+export async function intake<S extends z.ZodType>(value: Buffer | null, headers: IHeaders | undefined, o: IntakeOptions<S>): Promise<Intake<z.infer<S>>> {
+  if (!value || value.length === 0) return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: 'empty value' };
+  if (value.length > ATTRIBUTION_PARSE_LIMIT) return { kind: 'dlq', reason: 'OVERSIZE', detail: `value is ${value.length} bytes` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(value));
+  } catch (err) {
+    return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: err instanceof Error ? err.message : String(err) };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: 'value is not a JSON object' };
+  const doc = raw as Record<string, unknown>;
+  const id = doc[o.idField];
+  if (typeof id !== 'string' || id.length === 0 || id.length > 128)
+    return { kind: 'dlq', reason: 'NO_REQUEST_ID', detail: `no ${o.idField} string to answer to` };
+  const attribution: Attribution = {
+    id,
+    workflow_id: typeof doc.workflow_id === 'string' ? doc.workflow_id : null,
+    step_id: typeof doc.step_id === 'string' ? doc.step_id : null,
+    raw: doc,
+  };
+  const reject = (code: GateErrorCode, message: string, credential?: Credential, details?: unknown): Intake<z.infer<S>> => ({
+    kind: 'rejected',
+    attribution,
+    tenantId: credential?.tenantId ?? null,
+    credential,
+    code,
+    message,
+    ...(details === undefined ? {} : { details }),
+  });
+
+  if (value.length > MAX_VALUE_BYTES) return reject('INVALID_REQUEST', `value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+  const depth = jsonDepth(doc);
+  if (depth > MAX_JSON_DEPTH) return reject('INVALID_REQUEST', `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
+
+  const keyId = header(headers, HEADER_KEY_ID);
+  const signature = header(headers, HEADER_SIGNATURE);
+  if (!keyId || !signature) return reject('UNAUTHENTICATED', `missing ${HEADER_KEY_ID} or ${HEADER_SIGNATURE} header`);
+  const credential = await o.credentials.get(keyId);
+  if (!credential) return reject('UNAUTHENTICATED', `unknown key id "${keyId}"`);
+  if (credential.revoked) return reject('UNAUTHENTICATED', `key "${keyId}" is revoked`, credential);
+  if (!verifyBytes(credential.publicKey, value, signature)) return reject('UNAUTHENTICATED', `signature does not verify with key "${keyId}"`, credential);
+
+  const parsed = o.schema.safeParse(doc);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+    return reject('INVALID_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), credential, { issues });
+  }
+  const claimed = doc.tenant_id;
+  if (claimed !== undefined && claimed !== credential.tenantId)
+    return reject('TENANT_MISMATCH', `tenant_id ${JSON.stringify(claimed)} is not the credential's tenant`, credential);
+  const sentAt = Date.parse(String(doc[o.timeField]));
+  if (Math.abs(o.now - sentAt) > o.maxClockSkewMs)
+    return reject('STALE_REQUEST', `${o.timeField} is ${Math.round((o.now - sentAt) / 1000)} s from the evaluator's clock; the limit is ±${o.maxClockSkewMs / 1000} s`, credential);
+  return { kind: 'accepted', attribution, credential, body: parsed.data };
+}

@@ -1,0 +1,34 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class EvaluatorMetrics {
+  readonly registry = new Registry();
+  readonly decisions = new Counter({ name: 'stepgate_decisions_total', help: 'Gate decisions published', labelNames: ['decision', 'source', 'error_code'], registers: [this.registry] });
+  readonly dlq = new Counter({ name: 'stepgate_dlq_total', help: 'Messages sent to the dead-letter topic', labelNames: ['reason'], registers: [this.registry] });
+  readonly evaluationSeconds = new Histogram({
+    name: 'stepgate_evaluation_seconds',
+    help: 'Time to decide one gate request (ledger transaction included)',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly endToEndSeconds = new Histogram({
+    name: 'stepgate_gate_end_to_end_seconds',
+    help: 'From requested_at to the decision being published',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  serve(port: number): Server {
+    return createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      void this.registry.metrics().then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text));
+    }).listen(port);
+  }
+}

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { generateSigningKey, HEADER_KEY_ID, HEADER_SIGNATURE, privateKeyFromPem, signBytes, canonicalJson, type GateDecision } from '@stepgate/contracts';
+import type { TestNamespace } from '@stepgate/test';
+import { GateClient } from '@stepgate/client';
+import { Evaluator } from '../src/index.js';
+import type { EachMessagePayload } from 'kafkajs';
+import { createHash } from 'node:crypto';
+
+export interface Principal {
+  keyId: string;
+  privateKeyPem: string;
+  publicKeyPem: string;
+}
+
+/** Registers a tenant, a principal with roles and one credential for it, straight in the tenant's schema. */
+export async function registerPrincipal(ns: TestNamespace, tenant: string, principal: string, roles: string[] = []): Promise<Principal> {
+  const key = generateSigningKey();
+  const keyId = `key-${tenant}-${principal}-${randomUUID().slice(0, 8)}`;
+  await ns.pool.query('insert into tenants (tenant_id) values ($1) on conflict do nothing', [tenant]);
+  await ns.pool.query('insert into principals (tenant_id, principal, roles) values ($1, $2, $3) on conflict do nothing', [tenant, principal, roles]);
+  await ns.pool.query('insert into credentials (key_id, tenant_id, principal, public_key_pem) values ($1, $2, $3, $4)', [keyId, tenant, principal, key.publicKeyPem]);
+  return { keyId, ...key };
+}
+
+export async function applyBundle(ns: TestNamespace, bundle: { tenant_id: string } & Record<string, unknown>): Promise<number> {
+  const { rows } = await ns.pool.query<{ version: number }>(
+    `insert into policy_bundles (tenant_id, version, bundle, sha256)
+     select $1, coalesce(max(version), 0) + 1, $2, $3 from policy_bundles where tenant_id = $1 returning version`,
+    [bundle.tenant_id, bundle, createHash('sha256').update(canonicalJson(bundle)).digest('hex')],
+  );
+  const producer = ns.kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: ns.topics.policies, messages: [{ key: bundle.tenant_id, value: JSON.stringify({ tenant_id: bundle.tenant_id, version: rows[0]!.version }) }] });
+  await producer.disconnect();
+  return rows[0]!.version;
+}
+
+export function startEvaluator(ns: TestNamespace, evaluatorKey: Principal, instance = 'a'): Evaluator {
+  return new Evaluator({
+    kafkaBrokers: ns.endpoints.kafkaBrokers,
+    databaseUrl: ns.endpoints.databaseUrl,
+    databaseSchema: ns.schema,
+    topicPrefix: ns.topicPrefix,
+    groupId: `${ns.groupPrefix}evaluator`,
+    instanceId: `${ns.id}-${instance}`,
+    signingKeyId: evaluatorKey.keyId,
+    signingKey: privateKeyFromPem(evaluatorKey.privateKeyPem),
+    maxClockSkewMs: 300_000,
+    credentialCacheMs: 0,
+    portalBaseUrl: 'https://portal.example/',
+    metricsPort: undefined,
+  });
+}
+
+export function client(ns: TestNamespace, p: Principal, evaluatorKey: Principal): GateClient {
+  return new GateClient({ brokers: ns.endpoints.kafkaBrokers, keyId: p.keyId, privateKeyPem: p.privateKeyPem, evaluatorPublicKeyPem: evaluatorKey.publicKeyPem, topicPrefix: ns.topicPrefix, timeoutMs: 20_000 });
+}
+
+/** Collects every message of some topics (from the start) for assertions. */
+export async function tap(ns: TestNamespace, topics: string[]) {
+  const seen: Array<{ topic: string; key: string | null; value: Buffer | null; headers: Record<string, string> }> = [];
+  const consumer = ns.kafka.consumer({ groupId: `${ns.groupPrefix}tap-${randomUUID()}`, maxWaitTimeInMs: 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topics, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ topic, message }: EachMessagePayload) => {
+      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]));
+      seen.push({ topic, key: message.key?.toString() ?? null, value: message.value, headers });
+    },
+  });
+  return {
+    seen,
+    json: <T>(topic: string) => seen.filter((m) => m.topic === topic).map((m) => JSON.parse(m.value!.toString()) as T),
+    async until<T>(fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const v = fn();
+        if (v !== undefined) return v;
+        if (Date.now() > end) throw new Error('tap: condition not met in time');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    stop: () => consumer.disconnect(),
+  };
+}
+
+/** Sends a hand-made gate request message: raw bytes and headers of the test's choosing. */
+export async function sendRaw(ns: TestNamespace, value: Buffer | string, headers: Record<string, string>, key = 'raw'): Promise<void> {
+  const producer = ns.kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: ns.topics['gate.requests'], messages: [{ key, value, headers }] });
+  await producer.disconnect();
+}
+
+export function signedHeaders(p: Principal, value: Buffer): Record<string, string> {
+  return { [HEADER_KEY_ID]: p.keyId, [HEADER_SIGNATURE]: signBytes(privateKeyFromPem(p.privateKeyPem), value) };
+}
+
+export type Decision = GateDecision;

@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
+import type { GateClient } from '@stepgate/client';
+import { testNamespace } from '@stepgate/test';
+import type { Evaluator } from '../src/index.js';
+import { applyBundle, client, registerPrincipal, sendRaw, signedHeaders, startEvaluator, tap, type Principal } from './fixture.js';
+
+const ns = testNamespace('gate-pipeline');
+const TENANT = 'acme';
+const bundle = {
+  tenant_id: TENANT,
+  environment: 'staging',
+  workflow_access: { mode: 'allowlist', allowed_workflows: ['wf-allow', 'wf-retry', 'wf-approval', 'wf-terminal', 'wf-misc', 'wf-reload'] },
+  tools: [{ tool_name: 'deploy', access: 'write' }, { tool_name: 'search', access: 'read' }],
+  policies: [
+    {
+      name: 'block-gpt4',
+      type: 'context_aware',
+      category: 'dynamic-security',
+      priority: 900,
+      conditions: [{ field: 'context.model', operator: 'equals', value: 'gpt-4' }],
+      actions: [{ type: 'block', config: { reason: 'GPT-4 not allowed' } }],
+    },
+  ],
+};
+
+let evaluatorKey: Principal;
+let orchestrator: Principal;
+let other: Principal;
+let evaluator: Evaluator;
+let gate: GateClient;
+let wire: Awaited<ReturnType<typeof tap>>;
+
+beforeAll(async () => {
+  await ns.migrate();
+  await ns.createTopics();
+  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
+  orchestrator = await registerPrincipal(ns, TENANT, 'release-orchestrator');
+  other = await registerPrincipal(ns, 'globex', 'globex-orchestrator');
+  await applyBundle(ns, bundle);
+  evaluator = startEvaluator(ns, evaluatorKey);
+  await evaluator.start();
+  gate = client(ns, orchestrator, evaluatorKey);
+  await gate.connect();
+  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.approvals, ns.topics.audit, ns.topics.dlq]);
+});
+
+afterAll(async () => {
+  await gate?.disconnect();
+  await wire?.stop();
+  await evaluator?.stop();
+  await ns.cleanup();
+});
+
+const step = (overrides: Record<string, unknown> = {}) => ({ workflow_id: 'wf-allow', step_id: `s-${randomUUID().slice(0, 8)}`, step_type: 'llm_call' as const, ...overrides });
+
+/** Sends a crafted request and waits for the decision that answers its request_id. */
+async function rawGate(body: Record<string, unknown>, headers: (value: Buffer) => Record<string, string>): Promise<GateDecision> {
+  const value = Buffer.from(JSON.stringify(body));
+  await sendRaw(ns, value, headers(value));
+  return wire.until(() => wire.json<GateDecision>(ns.topics['gate.decisions']).find((d) => d.request_id === body.request_id));
+}
+const fresh = (overrides: Record<string, unknown> = {}) => ({ request_id: randomUUID(), requested_at: new Date().toISOString(), ...step(), ...overrides });
+
+describe('gate pipeline on real Kafka and Postgres', () => {
+  it('allow, block and require_approval end to end, each with a verifiable signed receipt', async () => {
+    const allowed = await gate.gate(step({ model: 'claude' }));
+    expect(allowed).toMatchObject({ decision: 'allow', tenant_id: TENANT, decision_source: 'fresh' });
+    expect(verifyReceipt(allowed, publicKeyFromPem(evaluatorKey.publicKeyPem))).toBe(true);
+    expect(verifyReceipt({ ...allowed, decision: 'block' }, publicKeyFromPem(evaluatorKey.publicKeyPem))).toBe(false);
+
+    const blocked = await gate.gate(step({ model: 'gpt-4' }));
+    expect(blocked.decision).toBe('block');
+    expect(blocked.policies_matched.map((p) => p.policy_id)).toEqual(['block-gpt4']);
+    expect(blocked.policies_evaluated.length).toBeGreaterThan(0);
+
+    const ask = await gate.gate(step({ workflow_id: 'wf-approval', step_id: 'deploy-prod', step_type: 'tool_call', tool_context: { tool_name: 'deploy', tool_input: { token: 'hunter2', env: 'prod' } }, user_id: 'dev-1' }));
+    expect(ask.decision).toBe('require_approval');
+    expect(ask.approval_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ask.approval_url).toBe(`https://portal.example/approvals/${ask.approval_id}`);
+    const approval = await wire.until(() => wire.json<ApprovalRequest>(ns.topics.approvals).find((a) => a.approval_id === ask.approval_id));
+    expect(approval).toMatchObject({ tenant_id: TENANT, workflow_id: 'wf-approval', step_id: 'deploy-prod', requested_by: { principal: 'release-orchestrator', user_id: 'dev-1' } });
+    expect(approval.inputs_summary).toContain('[REDACTED]');
+    expect(approval.inputs_summary).not.toContain('hunter2');
+
+    const audit = await wire.until(() => {
+      const rows = wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.action === 'GateEvaluated');
+      return rows.length >= 3 ? rows : undefined;
+    });
+    expect(audit.map((a) => a.decision).sort()).toEqual(['allow', 'block', 'require_approval']);
+  });
+
+  it('another step of a workflow with a pending approval gets APPROVAL_PENDING', async () => {
+    const d = await gate.gate(step({ workflow_id: 'wf-approval', step_id: 'after-deploy' }));
+    expect(d).toMatchObject({ decision: 'block', error: { code: 'APPROVAL_PENDING' } });
+  });
+
+  it('a gate on an aborted workflow gets WORKFLOW_TERMINAL', async () => {
+    await ns.pool.query("insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, 'wf-terminal', 'aborted', 'approval rejected')", [TENANT]);
+    const d = await gate.gate(step({ workflow_id: 'wf-terminal' }));
+    expect(d).toMatchObject({ decision: 'block', error: { code: 'WORKFLOW_TERMINAL' } });
+    expect(d.reason).toContain('approval rejected');
+  });
+
+  it('idempotent retries return the stored decision; reevaluate evaluates again; changed input and keys are refused', async () => {
+    const first = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1' }));
+    expect(first.decision).toBe('block');
+    const cached = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1' }));
+    expect(cached).toMatchObject({ decision: 'block', decision_source: 'cached' });
+    expect(cached.retry_context).toMatchObject({ gate_count: 2, last_decision: 'block', prior_completion_status: 'gated_not_completed', idempotency_key: 'idem-1' });
+
+    const changed = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1', step_input: { new: true } }));
+    expect(changed.error?.code).toBe('STEP_INPUT_MISMATCH');
+    const otherKey = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-2' }));
+    expect(otherKey.error?.code).toBe('IDEMPOTENCY_KEY_MISMATCH');
+
+    const again = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'claude', retry_policy: 'reevaluate', idempotency_key: 'idem-1' }));
+    expect(again).toMatchObject({ decision: 'allow', decision_source: 'fresh' });
+    expect(again.retry_context).toMatchObject({ gate_count: 3, last_decision: 'block' });
+
+    await gate.complete({ workflow_id: 'wf-retry', step_id: 'r1', output: { rows: 3 } });
+    await wire.until(() => wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'StepCompleted' && a.step_id === 'r1'));
+    const afterCompletion = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'claude', idempotency_key: 'idem-1' }));
+    expect(afterCompletion).toMatchObject({ decision: 'allow', decision_source: 'cached' });
+    expect(afterCompletion.retry_context).toMatchObject({ completion_count: 1, prior_completion_status: 'completed', prior_output_available: true, gate_count: 4 });
+  });
+
+  it('a redelivered request (same request_id) is answered with the same decision, not gated again', async () => {
+    const body = fresh({ workflow_id: 'wf-misc', model: 'gpt-4' });
+    const value = Buffer.from(JSON.stringify(body));
+    await sendRaw(ns, value, signedHeaders(orchestrator, value));
+    await sendRaw(ns, value, signedHeaders(orchestrator, value));
+    const both = await wire.until(() => {
+      const ds = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === body.request_id);
+      return ds.length === 2 ? ds : undefined;
+    });
+    expect(both[0]!.decision_id).toBe(both[1]!.decision_id);
+    const { rows } = await ns.pool.query('select gate_count from step_ledger where tenant_id = $1 and step_id = $2', [TENANT, body.step_id]);
+    expect(rows[0]).toEqual({ gate_count: 1 });
+  });
+
+  it('authentication: bad signature, unknown key, missing headers and a revoked key are UNAUTHENTICATED', async () => {
+    const badSig = await rawGate(fresh(), (v) => ({ ...signedHeaders(orchestrator, v), 'stepgate-signature': signedHeaders(other, v)['stepgate-signature']! }));
+    expect(badSig).toMatchObject({ decision: 'block', tenant_id: TENANT, error: { code: 'UNAUTHENTICATED' } });
+    const unknown = await rawGate(fresh(), (v) => ({ ...signedHeaders(orchestrator, v), 'stepgate-key-id': 'key-nobody-00000000' }));
+    expect(unknown).toMatchObject({ tenant_id: null, error: { code: 'UNAUTHENTICATED', message: expect.stringContaining('unknown key id') } });
+    const none = await rawGate(fresh(), () => ({}));
+    expect(none.error?.code).toBe('UNAUTHENTICATED');
+
+    const revoked = await registerPrincipal(ns, TENANT, 'old-bot');
+    await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [revoked.keyId]);
+    const r = await rawGate(fresh(), (v) => signedHeaders(revoked, v));
+    expect(r.error).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('revoked') });
+    const audit = await wire.until(() => wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === r.request_id));
+    expect(audit.action).toBe('AuthenticationFailed');
+  });
+
+  it('the tenant is the credential\'s: a differing tenant_id in the body is a spoof', async () => {
+    const spoof = await rawGate(fresh({ tenant_id: 'globex' }), (v) => signedHeaders(orchestrator, v));
+    expect(spoof).toMatchObject({ decision: 'block', tenant_id: TENANT, error: { code: 'TENANT_MISMATCH' } });
+    const audit = await wire.until(() => wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === spoof.request_id));
+    expect(audit).toMatchObject({ action: 'AuthenticationFailed', error_code: 'TENANT_MISMATCH', detail: { claimed_tenant_id: 'globex' } });
+    // A credential of another tenant gets that tenant's (absent) bundle, never acme's.
+    const globex = await rawGate(fresh(), (v) => signedHeaders(other, v));
+    expect(globex).toMatchObject({ tenant_id: 'globex', error: { code: 'NO_POLICY_BUNDLE' } });
+  });
+
+  it('stale requests are refused as replays', async () => {
+    const stale = await rawGate(fresh({ requested_at: new Date(Date.now() - 10 * 60_000).toISOString() }), (v) => signedHeaders(orchestrator, v));
+    expect(stale.error?.code).toBe('STALE_REQUEST');
+  });
+
+  it('invalid and oversize values get INVALID_REQUEST naming the field; unattributable ones land in dlq and the worker keeps going', async () => {
+    const invalid = await rawGate(fresh({ step_type: 'teleport', idempotency_key: 'k'.repeat(300) }), (v) => signedHeaders(orchestrator, v));
+    expect(invalid.error?.code).toBe('INVALID_REQUEST');
+    expect(invalid.error?.message).toContain('step_type');
+    expect(invalid.error?.message).toContain('idempotency_key');
+
+    const big = await rawGate(fresh({ step_input: { blob: 'x'.repeat(300 * 1024) } }), (v) => signedHeaders(orchestrator, v));
+    expect(big.error).toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringContaining('bytes') });
+
+    let deep: unknown = 'x';
+    for (let i = 0; i < 40; i++) deep = { d: deep };
+    const tooDeep = await rawGate(fresh({ step_input: deep }), (v) => signedHeaders(orchestrator, v));
+    expect(tooDeep.error?.message).toContain('levels deep');
+
+    await sendRaw(ns, '{ this is not json', {}, 'garbage-1');
+    await sendRaw(ns, JSON.stringify({ no: 'request id' }), {}, 'garbage-2');
+    const dead = await wire.until(() => {
+      const d = wire.seen.filter((m) => m.topic === ns.topics.dlq);
+      return d.length >= 2 ? d : undefined;
+    });
+    expect(dead.map((m) => m.headers['stepgate-dlq-reason']).sort()).toEqual(['NOT_UTF8_JSON', 'NO_REQUEST_ID']);
+    expect(dead.find((m) => m.key === 'garbage-1')!.value!.toString()).toBe('{ this is not json');
+    // The worker is still deciding.
+    expect((await gate.gate(step())).decision).toBe('allow');
+  });
+
+  it('a workflow outside the allowlist is blocked by workflow access', async () => {
+    const d = await gate.gate(step({ workflow_id: 'payroll-export' }));
+    expect(d.decision).toBe('block');
+    expect(d.reason).toContain('allowlist');
+  });
+
+  it('hot reload: a new bundle version applies to the next gate without a restart', async () => {
+    expect((await gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision).toBe('allow');
+    await applyBundle(ns, {
+      ...bundle,
+      policies: [...bundle.policies, { name: 'block-o3', type: 'context_aware', category: 'dynamic-security', priority: 1, conditions: [{ field: 'context.model', operator: 'equals', value: 'o3' }], actions: [{ type: 'block' }] }],
+    });
+    const deadline = Date.now() + 15_000;
+    let decision = 'allow';
+    while (decision === 'allow' && Date.now() < deadline) decision = (await gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision;
+    expect(decision).toBe('block');
+  });
+});
