@@ -1,7 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { applyCommand } from './commands/apply.js';
+import { createCredential, revokeCredential } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
+import { keygenCommand } from './commands/keygen.js';
 import { lintCommand } from './commands/lint.js';
 import { testCommand } from './commands/test.js';
+import { verifyCommand } from './commands/verify.js';
 import { EXIT, InputError, processIo, type Io } from './io.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -35,6 +39,42 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .description('run policy tests: *.test.json / *.test.yaml files of a bundle and cases with expected decisions')
     .argument('<dir>', 'folder with policy test files')
     .action((dir: string) => guard(() => testCommand(dir, io))());
+
+  const credentials = program.command('credentials').description('signing credentials of orchestrators and approvers (DATABASE_URL, KAFKA_BROKERS)');
+  credentials
+    .command('create')
+    .description('create an Ed25519 credential; only the public key is stored')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--principal <name>', 'who signs with it')
+    .requiredOption('--out <file>', 'where to write the key id and private key (mode 0600)')
+    .option('--roles <roles>', 'comma-separated roles of the principal, e.g. approver')
+    .action((opts: { tenant: string; principal: string; out: string; roles?: string }) => guard(() => createCredential(opts, io))());
+  credentials
+    .command('revoke')
+    .argument('<key_id>')
+    .description('revoke a credential: its messages are rejected from then on')
+    .action((keyId: string) => guard(() => revokeCredential(keyId, io))());
+
+  program
+    .command('apply')
+    .description("validate a bundle, store it as the tenant's next version and announce it to the evaluators")
+    .requiredOption('--bundle <file>', 'tenant policy bundle (JSON or YAML)')
+    .option('--as <principal>', 'who applies it (recorded and audited)')
+    .action((opts: { bundle: string; as?: string }) => guard(() => applyCommand(opts, io))());
+
+  program
+    .command('verify')
+    .description("check a decision's signed receipt")
+    .argument('<decision>', 'decision JSON file')
+    .requiredOption('--public-key <pem>', "the evaluator's public key (PEM)")
+    .action((file: string, opts: { publicKey: string }) => guard(() => verifyCommand(file, opts, io))());
+
+  program
+    .command('keygen')
+    .description('generate an Ed25519 key pair (e.g. the evaluator receipt key)')
+    .requiredOption('--private <file>', 'PKCS#8 PEM private key (mode 0600)')
+    .requiredOption('--public <file>', 'SPKI PEM public key')
+    .action((opts: { private: string; public: string }) => guard(() => keygenCommand(opts, io))());
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

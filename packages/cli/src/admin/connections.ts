@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { DEFAULT_TOPIC_PREFIX, topicsFor, type AuditEvent } from '@stepgate/contracts';
+
+/** The CLI's view of the services, from the same variables the services read. */
+export interface AdminEnv {
+  databaseUrl: string;
+  schema: string;
+  brokers: string[];
+  topicPrefix: string;
+}
+
+export function adminEnv(env: NodeJS.ProcessEnv = process.env): AdminEnv {
+  return {
+    databaseUrl: env.DATABASE_URL ?? 'postgres://stepgate:stepgate@127.0.0.1:5433/stepgate',
+    schema: env.STEPGATE_DB_SCHEMA ?? 'public',
+    brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    topicPrefix: env.STEPGATE_TOPIC_PREFIX ?? DEFAULT_TOPIC_PREFIX,
+  };
+}
+
+/** Runs fn with a database client (in a transaction) and a way to publish after it commits. */
+export async function withServices<T>(
+  env: AdminEnv,
+  fn: (db: pg.ClientBase, publish: (topic: 'policies' | 'audit', key: string, value: unknown) => void) => Promise<T>,
+): Promise<T> {
+  const db = new pg.Client({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}` });
+  await db.connect();
+  const outgoing: Array<{ topic: string; key: string; value: string }> = [];
+  const topics = topicsFor(env.topicPrefix);
+  try {
+    await db.query('begin');
+    const result = await fn(db, (topic, key, value) => outgoing.push({ topic: topics[topic], key, value: JSON.stringify(value) }));
+    await db.query('commit');
+    if (outgoing.length) {
+      const producer = new Kafka({ clientId: 'stepgate-cli', brokers: env.brokers, logLevel: logLevel.WARN }).producer({ allowAutoTopicCreation: false });
+      await producer.connect();
+      try {
+        for (const m of outgoing) await producer.send({ topic: m.topic, acks: -1, messages: [{ key: m.key, value: m.value }] });
+      } finally {
+        await producer.disconnect();
+      }
+    }
+    return result;
+  } catch (err) {
+    await db.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    await db.end();
+  }
+}
+
+export function adminAudit(action: AuditEvent['action'], tenantId: string, outcome: string, detail: Record<string, unknown>): AuditEvent {
+  return {
+    id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    tenant_id: tenantId,
+    agent_id: null,
+    session_id: null,
+    user_id: typeof detail.actor === 'string' ? detail.actor : null,
+    workflow_id: null,
+    execution_id: null,
+    step_id: null,
+    action,
+    outcome,
+    inputs_summary: '',
+    elapsed_ms: 0,
+    decision_id: null,
+    decision: null,
+    policies_matched: [],
+    error_code: null,
+    detail,
+  };
+}

@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { generateSigningKey } from '@stepgate/contracts';
+import { adminAudit, adminEnv, withServices } from '../admin/connections.js';
+import { EXIT, InputError, type Io } from '../io.js';
+
+const TENANT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** `stepgate credentials create`: a new Ed25519 key; only the public half is stored. */
+export async function createCredential(opts: { tenant: string; principal: string; out: string; roles?: string }, io: Io): Promise<number> {
+  if (!TENANT.test(opts.tenant)) throw new InputError(`--tenant "${opts.tenant}": expected a lower-case tenant id`);
+  const roles = opts.roles ? opts.roles.split(',').map((r) => r.trim()).filter(Boolean) : undefined;
+  const key = generateSigningKey();
+  const keyId = `sgk_${opts.tenant}_${randomBytes(9).toString('base64url')}`;
+  await withServices(adminEnv(), async (db, publish) => {
+    await db.query('insert into tenants (tenant_id) values ($1) on conflict do nothing', [opts.tenant]);
+    await db.query(
+      `insert into principals (tenant_id, principal, roles) values ($1, $2, coalesce($3::text[], '{}'))
+       on conflict (tenant_id, principal) do update set roles = coalesce($3::text[], principals.roles)`,
+      [opts.tenant, opts.principal, roles ?? null],
+    );
+    await db.query('insert into credentials (key_id, tenant_id, principal, public_key_pem) values ($1, $2, $3, $4)', [keyId, opts.tenant, opts.principal, key.publicKeyPem]);
+    publish('audit', opts.tenant, adminAudit('CredentialCreated', opts.tenant, 'Created', { key_id: keyId, principal: opts.principal, roles: roles ?? null }));
+  });
+  const out = path.resolve(io.cwd, opts.out);
+  const doc = { key_id: keyId, tenant_id: opts.tenant, principal: opts.principal, private_key_pem: key.privateKeyPem, public_key_pem: key.publicKeyPem };
+  await writeFile(out, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
+  await chmod(out, 0o600); // the file may have existed with wider permissions
+  io.out(`created ${keyId} for ${opts.principal}@${opts.tenant}; private key written to ${opts.out} (mode 0600)\n`);
+  return EXIT.ok;
+}
+
+export async function revokeCredential(keyId: string, io: Io): Promise<number> {
+  const revoked = await withServices(adminEnv(), async (db, publish) => {
+    const { rows } = await db.query<{ tenant_id: string; principal: string }>(
+      'update credentials set revoked_at = now() where key_id = $1 and revoked_at is null returning tenant_id, principal',
+      [keyId],
+    );
+    const row = rows[0];
+    if (row) publish('audit', row.tenant_id, adminAudit('CredentialRevoked', row.tenant_id, 'Revoked', { key_id: keyId, principal: row.principal }));
+    return row;
+  });
+  if (!revoked) throw new InputError(`no active credential with key id "${keyId}"`);
+  io.out(`revoked ${keyId} (${revoked.principal}@${revoked.tenant_id})\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,115 @@
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningKey, makeReceipt, privateKeyFromPem, type AuditEvent } from '@stepgate/contracts';
+import { testNamespace } from '@stepgate/test';
+import { run, type Io } from '../src/index.js';
+
+const ns = testNamespace('cli-admin');
+let dir: string;
+
+async function cli(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: dir };
+  return { code: await run(args, io), stdout, stderr };
+}
+
+beforeAll(async () => {
+  await ns.migrate();
+  await ns.createTopics();
+  dir = await mkdtemp(path.join(tmpdir(), 'stepgate-admin-'));
+  Object.assign(process.env, {
+    DATABASE_URL: ns.endpoints.databaseUrl,
+    STEPGATE_DB_SCHEMA: ns.schema,
+    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
+    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
+  });
+});
+afterAll(() => ns.cleanup());
+
+async function topicValues(topic: string, count: number): Promise<unknown[]> {
+  const consumer = ns.kafka.consumer({ groupId: `${ns.groupPrefix}read-${Math.random()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const values: unknown[] = [];
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        values.push(JSON.parse(message.value!.toString()));
+        if (values.length >= count) resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return values;
+}
+
+describe('stepgate admin commands on real Postgres and Kafka', () => {
+  it('credentials create stores only the public key and writes the private key with mode 0600', async () => {
+    const r = await cli(['credentials', 'create', '--tenant', 'acme', '--principal', 'alice', '--roles', 'approver,sre', '--out', 'alice.json']);
+    expect(r.code).toBe(0);
+    const file = JSON.parse(await readFile(path.join(dir, 'alice.json'), 'utf8')) as { key_id: string; private_key_pem: string; tenant_id: string };
+    expect((await stat(path.join(dir, 'alice.json'))).mode & 0o777).toBe(0o600);
+    expect(file.tenant_id).toBe('acme');
+    expect(file.private_key_pem).toContain('PRIVATE KEY');
+    const { rows } = await ns.pool.query('select tenant_id, principal, public_key_pem, revoked_at from credentials where key_id = $1', [file.key_id]);
+    expect(rows[0]).toMatchObject({ tenant_id: 'acme', principal: 'alice', revoked_at: null });
+    expect(JSON.stringify(rows[0])).not.toContain('PRIVATE');
+    const roles = await ns.pool.query('select roles from principals where tenant_id = $1 and principal = $2', ['acme', 'alice']);
+    expect(roles.rows[0]).toEqual({ roles: ['approver', 'sre'] });
+
+    const revoke = await cli(['credentials', 'revoke', file.key_id]);
+    expect(revoke.code).toBe(0);
+    expect((await ns.pool.query('select revoked_at from credentials where key_id = $1', [file.key_id])).rows[0].revoked_at).toBeInstanceOf(Date);
+    expect((await cli(['credentials', 'revoke', file.key_id])).code).toBe(2);
+    expect((await cli(['credentials', 'create', '--tenant', 'Not A Tenant', '--principal', 'x', '--out', 'x.json'])).code).toBe(2);
+
+    const audit = (await topicValues(ns.topics.audit, 2)) as AuditEvent[];
+    expect(audit.map((a) => a.action).sort()).toEqual(['CredentialCreated', 'CredentialRevoked']);
+  });
+
+  it('apply stores versions, skips an unchanged bundle, refuses an invalid one, and announces changes on policies', async () => {
+    const bundle = { tenant_id: 'globex', environment: 'staging', workflow_access: { mode: 'open' }, policies: [] };
+    await writeFile(path.join(dir, 'b.json'), JSON.stringify(bundle));
+    expect((await cli(['apply', '--bundle', 'b.json', '--as', 'alice'])).stdout).toContain('version 1');
+    expect((await cli(['apply', '--bundle', 'b.json'])).stdout).toContain('unchanged');
+    await writeFile(path.join(dir, 'b.json'), JSON.stringify({ ...bundle, environment: 'development' }));
+    expect((await cli(['apply', '--bundle', 'b.json'])).stdout).toContain('version 2');
+    await writeFile(path.join(dir, 'bad.json'), JSON.stringify({ ...bundle, environment: 'production' }));
+    const bad = await cli(['apply', '--bundle', 'bad.json']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('refused in production');
+
+    const { rows } = await ns.pool.query('select version, applied_by from policy_bundles where tenant_id = $1 order by version', ['globex']);
+    expect(rows).toEqual([{ version: 1, applied_by: 'alice' }, { version: 2, applied_by: '' }]);
+    const announced = (await topicValues(ns.topics.policies, 2)) as Array<{ tenant_id: string; version: number }>;
+    expect(announced.map((a) => a.version)).toEqual([1, 2]);
+  });
+
+  it('verify checks a receipt against a public key', async () => {
+    const key = generateSigningKey();
+    const body = {
+      request_id: 'r-1',
+      decision_id: '6f0b5b1e-8f5c-4d0a-9a57-3c1f0e4b7d21',
+      tenant_id: 'acme',
+      workflow_id: 'w',
+      step_id: 's',
+      decision: 'allow' as const,
+      reason: 'ok',
+      policies_evaluated: [],
+      policies_matched: [],
+      retry_context: null,
+      decision_source: 'fresh' as const,
+      decided_at: '2026-11-18T10:30:00.000Z',
+    };
+    await writeFile(path.join(dir, 'decision.json'), JSON.stringify({ ...body, receipt: makeReceipt(body, 'eval-1', privateKeyFromPem(key.privateKeyPem)) }));
+    await writeFile(path.join(dir, 'tampered.json'), JSON.stringify({ ...body, decision: 'block', receipt: makeReceipt(body, 'eval-1', privateKeyFromPem(key.privateKeyPem)) }));
+    await writeFile(path.join(dir, 'eval.pub.pem'), key.publicKeyPem);
+    expect(await cli(['verify', 'decision.json', '--public-key', 'eval.pub.pem'])).toMatchObject({ code: 0, stdout: expect.stringContaining('valid') });
+    expect(await cli(['verify', 'tampered.json', '--public-key', 'eval.pub.pem'])).toMatchObject({ code: 1, stderr: expect.stringContaining('INVALID') });
+    expect((await cli(['keygen', '--private', 'k.pem', '--public', 'k.pub.pem'])).code).toBe(0);
+    expect((await stat(path.join(dir, 'k.pem'))).mode & 0o777).toBe(0o600);
+  });
+});
