@@ -62,7 +62,7 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
 
     const revoke = await cli(['credentials', 'revoke', file.key_id]);
     expect(revoke.code).toBe(0);
-    expect((await ns.pool.query('select revoked_at from credentials where key_id = $1', [file.key_id])).rows[0].revoked_at).toBeInstanceOf(Date);
+    expect((await ns.pool.query<{ revoked_at: Date | null }>('select revoked_at from credentials where key_id = $1', [file.key_id])).rows[0]!.revoked_at).toBeInstanceOf(Date);
     expect((await cli(['credentials', 'revoke', file.key_id])).code).toBe(2);
     expect((await cli(['credentials', 'create', '--tenant', 'Not A Tenant', '--principal', 'x', '--out', 'x.json'])).code).toBe(2);
 
