@@ -19,6 +19,8 @@ export interface EvaluatorConfig {
   credentialCacheMs: number;
   portalBaseUrl: string | undefined;
   metricsPort: number | undefined;
+  /** Consumer-group session timeout: how soon a dead evaluator's partitions move to the survivors. */
+  sessionTimeoutMs: number;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorConfig {
@@ -37,5 +39,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorCo
     credentialCacheMs: Number(env.STEPGATE_CREDENTIAL_CACHE_MS ?? 5_000),
     portalBaseUrl: env.PORTAL_BASE_URL,
     metricsPort: env.METRICS_PORT ? Number(env.METRICS_PORT) : undefined,
+    sessionTimeoutMs: Number(env.STEPGATE_SESSION_TIMEOUT_MS ?? 10_000),
   };
 }

@@ -4,6 +4,7 @@ import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import {
   GateRequestSchema,
+  HEADER_TRACEPARENT,
   StepCompletionSchema,
   topicsFor,
   type ApprovalRequest,
@@ -15,7 +16,7 @@ import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
 import { errorDecision, sign, type Signer } from './decisions.js';
-import { intake, type Attribution, type Intake } from './intake.js';
+import { header, intake, type Attribution, type Intake } from './intake.js';
 import { ConcurrentFirstGate, gateInTransaction, recordDecision, type GateOutcome } from './ledger.js';
 import { EvaluatorMetrics } from './metrics.js';
 import { Outbox, summarize } from './outbox.js';
@@ -41,7 +42,15 @@ export class Evaluator {
 
   constructor(private readonly config: EvaluatorConfig, logger?: Logger) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
-    this.pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10, options: `-c search_path=${config.databaseSchema}` });
+    this.pool = new pg.Pool({
+      connectionString: config.databaseUrl,
+      max: 10,
+      options: `-c search_path=${config.databaseSchema}`,
+      connectionTimeoutMillis: 5_000,
+      query_timeout: 15_000,
+    });
+    // An idle client losing its connection must not crash the worker; the next query reconnects.
+    this.pool.on('error', (err) => this.log.warn({ error: err.message }, 'idle database connection lost'));
     this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
     this.topics = topicsFor(config.topicPrefix);
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
@@ -67,7 +76,13 @@ export class Evaluator {
       },
     });
 
-    this.consumer = this.kafka.consumer({ groupId: this.config.groupId, maxWaitTimeInMs: 20, retry: { retries: 10 } });
+    this.consumer = this.kafka.consumer({
+      groupId: this.config.groupId,
+      maxWaitTimeInMs: 20,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
+      retry: { retries: 10 },
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topics['gate.requests'], this.topics['step.completions']], fromBeginning: true });
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
@@ -85,8 +100,43 @@ export class Evaluator {
     await this.pool.end();
   }
 
-  /** Processes a batch in order, publishes its messages at once, then commits its offsets. */
+  /**
+   * Processes a batch in order, publishes its messages at once, then commits its offsets. If the
+   * database is unreachable it stops here until it answers, and the batch is redone from the last
+   * committed offset (already-decided requests are republished, not gated again).
+   */
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    try {
+      await this.processBatch(payload);
+    } catch (err) {
+      // Classified by behaviour, not by message: if the database does not answer now, wait for it.
+      if (!(await this.databaseAnswers())) await this.waitForDatabase(payload, err);
+      throw err;
+    }
+  }
+
+  private async databaseAnswers(): Promise<boolean> {
+    try {
+      await this.pool.query('select 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async waitForDatabase(payload: EachBatchPayload, cause: unknown): Promise<void> {
+    this.log.error({ error: cause instanceof Error ? cause.message : String(cause) }, 'database unreachable: consumption stopped until it answers');
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      await new Promise((r) => setTimeout(r, delay));
+      await payload.heartbeat().catch(() => undefined);
+      if (await this.databaseAnswers()) {
+        this.log.info('database reachable again: resuming');
+        return;
+      }
+    }
+  }
+
+  private async processBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const outbox = new Outbox(this.topics);
     const published: Array<() => void> = [];
@@ -142,7 +192,8 @@ export class Evaluator {
     }
     const signed = outcome.stored ?? sign(outcome.body, this.signer);
     const body = outcome.body;
-    outbox.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed);
+    const traceparent = header(message.headers, HEADER_TRACEPARENT);
+    outbox.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed, traceparent ? { [HEADER_TRACEPARENT]: traceparent } : undefined);
 
     const raw = got.attribution.raw;
     const str = (k: string) => (typeof raw[k] === 'string' ? (raw[k]) : null);
@@ -274,3 +325,4 @@ export class Evaluator {
     });
   }
 }
+

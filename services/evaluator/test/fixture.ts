@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { generateSigningKey, HEADER_KEY_ID, HEADER_SIGNATURE, privateKeyFromPem, signBytes, canonicalJson, type GateDecision } from '@stepgate/contracts';
 import type { TestNamespace } from '@stepgate/test';
 import { GateClient } from '@stepgate/client';
-import { Evaluator } from '../src/index.js';
+import { Evaluator, type EvaluatorConfig } from '../src/index.js';
 import type { EachMessagePayload } from 'kafkajs';
 import { createHash } from 'node:crypto';
 
@@ -35,7 +35,7 @@ export async function applyBundle(ns: TestNamespace, bundle: { tenant_id: string
   return rows[0]!.version;
 }
 
-export function startEvaluator(ns: TestNamespace, evaluatorKey: Principal, instance = 'a'): Evaluator {
+export function startEvaluator(ns: TestNamespace, evaluatorKey: Principal, instance = 'a', overrides: Partial<EvaluatorConfig> = {}): Evaluator {
   return new Evaluator({
     kafkaBrokers: ns.endpoints.kafkaBrokers,
     databaseUrl: ns.endpoints.databaseUrl,
@@ -49,6 +49,8 @@ export function startEvaluator(ns: TestNamespace, evaluatorKey: Principal, insta
     credentialCacheMs: 0,
     portalBaseUrl: 'https://portal.example/',
     metricsPort: undefined,
+    sessionTimeoutMs: 6_000,
+    ...overrides,
   });
 }
 

@@ -1,0 +1,85 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GateClient } from '@stepgate/client';
+import type { GateDecision } from '@stepgate/contracts';
+import { testNamespace } from '@stepgate/test';
+import type { Evaluator } from '../src/index.js';
+import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from './fixture.js';
+
+/** A TCP relay on loopback in front of the real Postgres, which the test can sever and restore. */
+class Relay {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async open(): Promise<void> {
+    this.server = net.createServer((inbound) => {
+      const outbound = net.connect(this.target);
+      for (const s of [inbound, outbound]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  async cut(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+}
+
+const ns = testNamespace('evaluator-outage');
+let evaluatorKey: Principal;
+let orchestrator: Principal;
+let evaluator: Evaluator;
+let gate: GateClient;
+let relay: Relay;
+
+beforeAll(async () => {
+  await ns.migrate();
+  await ns.createTopics();
+  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
+  orchestrator = await registerPrincipal(ns, 'acme', 'orchestrator');
+  await applyBundle(ns, { tenant_id: 'acme', environment: 'staging', workflow_access: { mode: 'open' } });
+  const url = new URL(ns.endpoints.databaseUrl);
+  relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
+  await relay.open();
+  url.port = String(relay.port);
+  evaluator = startEvaluator(ns, evaluatorKey, 'relayed', { databaseUrl: url.toString() });
+  await evaluator.start();
+  gate = client(ns, orchestrator, evaluatorKey);
+  await gate.connect();
+});
+
+afterAll(async () => {
+  await gate?.disconnect();
+  await evaluator?.stop();
+  await ns.cleanup();
+});
+
+describe('when Postgres is unreachable', () => {
+  it('the evaluator publishes nothing it could not record, and answers every request once Postgres is back', async () => {
+    expect((await gate.gate({ workflow_id: 'wf-0', step_id: 's', step_type: 'llm_call' })).decision).toBe('allow');
+
+    await relay.cut();
+    const wire = await tap(ns, [ns.topics['gate.decisions']]);
+    const before = wire.seen.length;
+    const pending = Array.from({ length: 5 }, (_, i) => gate.gate({ workflow_id: `wf-out-${i}`, step_id: 's', step_type: 'llm_call' }, { timeoutMs: 60_000 }));
+    await new Promise((r) => setTimeout(r, 4_000));
+    const during = wire.json<GateDecision>(ns.topics['gate.decisions']).slice(before).filter((d) => d.workflow_id?.startsWith('wf-out-'));
+    expect(during).toEqual([]);
+
+    await relay.open();
+    const decisions = await Promise.all(pending);
+    await wire.stop();
+    expect(decisions.map((d) => d.decision)).toEqual(['allow', 'allow', 'allow', 'allow', 'allow']);
+    const { rows } = await ns.pool.query<{ n: string }>("select count(*) as n from step_ledger where workflow_id like 'wf-out-%'");
+    expect(rows[0]!.n).toBe('5');
+  }, 90_000);
+});
