@@ -5,6 +5,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 import { checkService, endpointsFromEnv, SERVICE_NAMES } from '@stepgate/infra';
 import { kafkaRoundTrip } from './kafka-roundtrip.js';
 import { benchEngine, printEngine } from './policy-engine.js';
+import { benchGatePipeline } from './gate-pipeline.js';
 import { fmt } from './stats.js';
 
 const endpoints = endpointsFromEnv();
@@ -36,6 +37,21 @@ const benches: Record<string, () => Promise<void>> = {
       );
     }
   },
+};
+
+const RATES = [100, 500, 1_000];
+benches['gate-pipeline'] = async () => {
+  await ensureServices();
+  const bare = new Map<number, Awaited<ReturnType<typeof kafkaRoundTrip>>>();
+  for (const rate of RATES) bare.set(rate, await kafkaRoundTrip(endpoints, { messages: 3_000, ratePerSecond: rate }));
+  const r = await benchGatePipeline(endpoints, RATES, 3_000, 20_000);
+  for (const rt of r.roundTrips) {
+    const b = bare.get(rt.rate)!;
+    console.log(
+      `gate-pipeline  round trip at ${rt.rate} gates/s, n=${rt.count}: p50 ${fmt(rt.p50)} ms  p99 ${fmt(rt.p99)} ms | bare kafkajs p50 ${fmt(b.p50)} ms  p99 ${fmt(b.p99)} ms | ratio p50 ${fmt(rt.p50 / b.p50, 1)}×  p99 ${fmt(rt.p99 / b.p99, 1)}×`,
+    );
+  }
+  console.log(`gate-pipeline  one evaluator draining a backlog of ${r.sustained.gates} gates: ${fmt(r.sustained.seconds, 1)} s, ${fmt(r.sustained.perSecond, 0)} gates/s`);
 };
 
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);

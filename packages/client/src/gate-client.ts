@@ -1,5 +1,5 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
-import { Kafka, KafkaJSProtocolError, logLevel, type Consumer, type Producer } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
@@ -161,6 +161,9 @@ export class GateClient {
  * Retries Kafka errors the protocol marks retriable (e.g. NOT_LEADER right after a topic was created
  * or a leader moved), which kafkajs' admin calls surface instead of retrying.
  */
+// kafkajs is CommonJS and its error classes are not visible as named ES exports under Node's loader.
+const { KafkaJSProtocolError } = kafkajs;
+
 async function retryRetriable<T>(fn: () => Promise<T>, attempts = 8): Promise<T> {
   for (let i = 1; ; i++) {
     try {

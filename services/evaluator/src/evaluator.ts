@@ -149,7 +149,7 @@ export class Evaluator {
       last = message.offset;
     }
     if (last === undefined) return;
-    if (outbox.size > 0) await this.producer!.sendBatch({ topicMessages: outbox.topicMessages, acks: -1 });
+    for (const topicMessages of outbox.chunks()) await this.producer!.sendBatch({ topicMessages, acks: -1 });
     published.forEach((done) => done());
     payload.resolveOffset(last);
     await payload.commitOffsetsIfNecessary();

@@ -20,8 +20,31 @@ export class Outbox {
     this.add('audit', full.tenant_id ?? 'unattributed', full);
   }
 
-  get topicMessages(): TopicMessages[] {
-    return [...this.byTopic].map(([topic, messages]) => ({ topic, messages }));
+  /**
+   * The messages in produce requests of at most `maxBytes` of values each: a broker refuses a record
+   * batch over its message.max.bytes (1 MiB by default), and a busy batch's decisions exceed that.
+   */
+  chunks(maxBytes = 512 * 1024): TopicMessages[][] {
+    const out: TopicMessages[][] = [];
+    let current = new Map<string, Message[]>();
+    let bytes = 0;
+    const flush = () => {
+      if (current.size) out.push([...current].map(([topic, messages]) => ({ topic, messages })));
+      current = new Map();
+      bytes = 0;
+    };
+    for (const [topic, messages] of this.byTopic) {
+      for (const m of messages) {
+        const size = (m.value as Buffer | string).length;
+        if (bytes > 0 && bytes + size > maxBytes) flush();
+        const list = current.get(topic);
+        if (list) list.push(m);
+        else current.set(topic, [m]);
+        bytes += size;
+      }
+    }
+    flush();
+    return out;
   }
 
   get size(): number {

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { topicsFor } from '@stepgate/contracts';
+import { Outbox } from '../src/outbox.js';
+
+describe('outbox', () => {
+  it('splits a batch into produce requests under the byte limit, keeping every message once and in order', () => {
+    const outbox = new Outbox(topicsFor('t.'));
+    for (let i = 0; i < 100; i++) outbox.add('gate.decisions', `k${i}`, { i, pad: 'x'.repeat(1000) });
+    outbox.add('audit', 'acme', { a: 1 });
+    const chunks = outbox.chunks(20_000);
+    expect(chunks.length).toBeGreaterThan(5);
+    for (const chunk of chunks) {
+      const bytes = chunk.flatMap((t) => t.messages).reduce((n, m) => n + (m.value as string).length, 0);
+      expect(bytes).toBeLessThanOrEqual(20_000);
+    }
+    const decisions = chunks.flatMap((c) => c.filter((t) => t.topic === 't.gate.decisions').flatMap((t) => t.messages));
+    expect(decisions.map((m) => m.key)).toEqual(Array.from({ length: 100 }, (_, i) => `k${i}`));
+    expect(chunks.flat().filter((t) => t.topic === 't.audit')).toHaveLength(1);
+    expect(outbox.size).toBe(101);
+  });
+
+  it('a single message larger than the limit still goes, alone', () => {
+    const outbox = new Outbox(topicsFor('t.'));
+    outbox.add('dlq', null, Buffer.alloc(50_000));
+    outbox.add('dlq', null, Buffer.alloc(10));
+    expect(outbox.chunks(20_000).map((c) => c[0]!.messages.length)).toEqual([1, 1]);
+  });
+});
