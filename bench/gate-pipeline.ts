@@ -92,7 +92,9 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
     const seconds = (performance.now() - t0) / 1000;
     return { roundTrips, sustained: { gates: backlog, seconds, perSecond: backlog / seconds } };
   } finally {
+    const exited = new Promise((r) => evaluator.once('exit', r));
     evaluator.kill('SIGTERM');
+    await exited; // before its topics go
     await client.disconnect();
     await admin.deleteTopics({ topics: Object.values(topicsFor(prefix)) }).catch(() => undefined);
     await admin.disconnect();

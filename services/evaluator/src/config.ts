@@ -21,6 +21,11 @@ export interface EvaluatorConfig {
   metricsPort: number | undefined;
   /** Consumer-group session timeout: how soon a dead evaluator's partitions move to the survivors. */
   sessionTimeoutMs: number;
+  /**
+   * Partitions processed at once. Each request's work is mostly Postgres round trips, so
+   * concurrency across partitions (order is per partition anyway) is what raises throughput.
+   */
+  partitionsConcurrently: number;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorConfig {
@@ -40,5 +45,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorCo
     portalBaseUrl: env.PORTAL_BASE_URL,
     metricsPort: env.METRICS_PORT ? Number(env.METRICS_PORT) : undefined,
     sessionTimeoutMs: Number(env.STEPGATE_SESSION_TIMEOUT_MS ?? 10_000),
+    partitionsConcurrently: Number(env.STEPGATE_PARTITIONS_CONCURRENTLY ?? 8),
   };
 }

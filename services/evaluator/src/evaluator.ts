@@ -44,7 +44,7 @@ export class Evaluator {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
     this.pool = new pg.Pool({
       connectionString: config.databaseUrl,
-      max: 10,
+      max: config.partitionsConcurrently + 4,
       options: `-c search_path=${config.databaseSchema}`,
       connectionTimeoutMillis: 5_000,
       query_timeout: 15_000,
@@ -86,7 +86,12 @@ export class Evaluator {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topics['gate.requests'], this.topics['step.completions']], fromBeginning: true });
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
-    await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (payload) => this.handleBatch(payload) });
+    await this.consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: false,
+      partitionsConsumedConcurrently: this.config.partitionsConcurrently,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
     await joined;
     if (this.config.metricsPort !== undefined) this.metricsServer = this.metrics.serve(this.config.metricsPort);
     this.log.info({ group: this.config.groupId }, 'evaluator running');
@@ -147,6 +152,8 @@ export class Evaluator {
       if (batch.topic === this.topics['gate.requests']) published.push(await this.handleGateRequest(message, outbox, source));
       else await this.handleCompletion(message, outbox, source);
       last = message.offset;
+      // Throttled by kafkajs to the heartbeat interval: keeps a long batch from costing the membership.
+      await payload.heartbeat();
     }
     if (last === undefined) return;
     for (const topicMessages of outbox.chunks()) await this.producer!.sendBatch({ topicMessages, acks: -1 });

@@ -50,6 +50,7 @@ export function startEvaluator(ns: TestNamespace, evaluatorKey: Principal, insta
     portalBaseUrl: 'https://portal.example/',
     metricsPort: undefined,
     sessionTimeoutMs: 6_000,
+    partitionsConcurrently: 4,
     ...overrides,
   });
 }
