@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
+import type { z } from 'zod';
 import {
   GateRequestSchema,
   HEADER_TRACEPARENT,
@@ -20,6 +21,14 @@ import { header, intake, type Attribution, type Intake } from './intake.js';
 import { ConcurrentFirstGate, gateInTransaction, recordDecision, type GateOutcome } from './ledger.js';
 import { EvaluatorMetrics } from './metrics.js';
 import { Outbox, summarize } from './outbox.js';
+
+interface MessageKind<S> {
+  schema: S;
+  idField: string;
+  timeField: string;
+}
+const GATE_REQUEST: MessageKind<typeof GateRequestSchema> = { schema: GateRequestSchema, idField: 'request_id', timeField: 'requested_at' };
+const STEP_COMPLETION: MessageKind<typeof StepCompletionSchema> = { schema: StepCompletionSchema, idField: 'completion_id', timeField: 'completed_at' };
 
 /**
  * A stateless evaluator worker: one member of the consumer group over `gate.requests` and
@@ -174,18 +183,15 @@ export class Evaluator {
     this.log.warn({ reason, detail, ...source }, 'message sent to dlq');
   }
 
+  private intake<S extends z.ZodType>(message: KafkaMessage, kind: MessageKind<S>, now: number): Promise<Intake<z.infer<S>>> {
+    return intake(message.value, message.headers, { ...kind, credentials: this.credentials, now, maxClockSkewMs: this.config.maxClockSkewMs });
+  }
+
   /** Returns a callback that records metrics once the batch's messages are published. */
   private async handleGateRequest(message: KafkaMessage, outbox: Outbox, source: { topic: string; partition: number; offset: string }): Promise<() => void> {
     const started = performance.now();
     const now = Date.now();
-    const got: Intake<GateRequest> = await intake(message.value, message.headers, {
-      schema: GateRequestSchema,
-      idField: 'request_id',
-      timeField: 'requested_at',
-      credentials: this.credentials,
-      now,
-      maxClockSkewMs: this.config.maxClockSkewMs,
-    });
+    const got: Intake<GateRequest> = await this.intake(message, GATE_REQUEST, now);
     if (got.kind === 'dlq') {
       this.toDlq(outbox, message, source, got.reason, got.detail);
       return () => undefined;
@@ -294,14 +300,7 @@ export class Evaluator {
 
   private async handleCompletion(message: KafkaMessage, outbox: Outbox, source: { topic: string; partition: number; offset: string }): Promise<void> {
     const started = performance.now();
-    const got: Intake<StepCompletion> = await intake(message.value, message.headers, {
-      schema: StepCompletionSchema,
-      idField: 'completion_id',
-      timeField: 'completed_at',
-      credentials: this.credentials,
-      now: Date.now(),
-      maxClockSkewMs: this.config.maxClockSkewMs,
-    });
+    const got: Intake<StepCompletion> = await this.intake(message, STEP_COMPLETION, Date.now());
     if (got.kind !== 'accepted') {
       this.toDlq(outbox, message, source, got.kind === 'dlq' ? got.reason : got.code, got.kind === 'dlq' ? got.detail : got.message);
       return;
