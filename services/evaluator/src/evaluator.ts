@@ -17,8 +17,9 @@ import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
 import { errorDecision, sign, type Signer } from './decisions.js';
-import { header, intake, type Attribution, type Intake } from './intake.js';
-import { ConcurrentFirstGate, gateInTransaction, recordDecision, type GateOutcome } from './ledger.js';
+import { header, intake, type Intake } from './intake.js';
+import { BatchLedger, ConcurrentFirstGate } from './batch-ledger.js';
+import { gate, type GateOutcome } from './ledger.js';
 import { EvaluatorMetrics } from './metrics.js';
 import { Outbox, summarize } from './outbox.js';
 
@@ -154,17 +155,23 @@ export class Evaluator {
     const { batch } = payload;
     const outbox = new Outbox(this.topics);
     const published: Array<() => void> = [];
-    let last: string | undefined;
+    const messages: KafkaMessage[] = [];
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) break;
-      const source = { topic: batch.topic, partition: batch.partition, offset: message.offset };
-      if (batch.topic === this.topics['gate.requests']) published.push(await this.handleGateRequest(message, outbox, source));
-      else await this.handleCompletion(message, outbox, source);
-      last = message.offset;
-      // Throttled by kafkajs to the heartbeat interval: keeps a long batch from costing the membership.
-      await payload.heartbeat();
+      messages.push(message);
     }
+    const last = messages.at(-1)?.offset;
     if (last === undefined) return;
+    const sourceOf = (m: KafkaMessage) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset });
+    if (batch.topic === this.topics['gate.requests']) {
+      published.push(...(await this.handleGateRequests(messages, outbox, sourceOf, () => payload.heartbeat())));
+    } else {
+      for (const message of messages) {
+        await this.handleCompletion(message, outbox, sourceOf(message));
+        // Throttled by kafkajs to the heartbeat interval: keeps a long batch from costing the membership.
+        await payload.heartbeat();
+      }
+    }
     for (const topicMessages of outbox.chunks()) await this.producer!.sendBatch({ topicMessages, acks: -1 });
     published.forEach((done) => done());
     payload.resolveOffset(last);
@@ -187,21 +194,80 @@ export class Evaluator {
     return intake(message.value, message.headers, { ...kind, credentials: this.credentials, now, maxClockSkewMs: this.config.maxClockSkewMs });
   }
 
-  /** Returns a callback that records metrics once the batch's messages are published. */
-  private async handleGateRequest(message: KafkaMessage, outbox: Outbox, source: { topic: string; partition: number; offset: string }): Promise<() => void> {
+  /**
+   * Decides a batch of gate requests in order, in one transaction over the batch's ledger state, and
+   * fills the outbox. Returns callbacks that record metrics once the batch is published.
+   */
+  private async handleGateRequests(
+    messages: KafkaMessage[],
+    outbox: Outbox,
+    sourceOf: (m: KafkaMessage) => { topic: string; partition: number; offset: string },
+    heartbeat: () => Promise<void>,
+  ): Promise<Array<() => void>> {
     const started = performance.now();
     const now = Date.now();
-    const got: Intake<GateRequest> = await this.intake(message, GATE_REQUEST, now);
-    if (got.kind === 'dlq') {
-      this.toDlq(outbox, message, source, got.reason, got.detail);
-      return () => undefined;
-    }
+    const intakes: Array<Intake<GateRequest>> = [];
+    for (const message of messages) intakes.push(await this.intake(message, GATE_REQUEST, now));
+    const outcomes = await this.decideAll(intakes, now);
+    await heartbeat();
+    return messages.map((message, i) => this.emitDecision(message, intakes[i]!, outcomes[i], outbox, sourceOf(message), started));
+  }
 
-    let outcome: GateOutcome;
-    if (got.kind === 'rejected') {
-      outcome = { body: errorDecision(got.attribution, got.tenantId, got.code, got.message, got.details, now), redelivered: false };
-    } else {
-      outcome = await this.gate(got.credential.tenantId, got.body, got.attribution, now);
+  /** The batch's ledger transaction; every new decision is signed and recorded in it. */
+  private async decideAll(intakes: Array<Intake<GateRequest>>, now: number): Promise<Array<GateOutcome | undefined>> {
+    const rejectedOutcome = (got: Intake<GateRequest>): GateOutcome | undefined =>
+      got.kind === 'rejected' ? { body: errorDecision(got.attribution, got.tenantId, got.code, got.message, got.details, now), redelivered: false } : undefined;
+    const keys = intakes.flatMap((got) =>
+      got.kind === 'accepted'
+        ? [{ tenantId: got.credential.tenantId, workflowId: got.body.workflow_id, stepId: got.body.step_id, userId: got.body.user_id, requestId: got.body.request_id }]
+        : [],
+    );
+    if (keys.length === 0) return intakes.map(rejectedOutcome);
+
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query('begin');
+        const ledger = new BatchLedger(client);
+        await ledger.load(keys);
+        const outcomes: Array<GateOutcome | undefined> = [];
+        for (const got of intakes) {
+          if (got.kind !== 'accepted') {
+            outcomes.push(rejectedOutcome(got));
+            continue;
+          }
+          const tenantId = got.credential.tenantId;
+          const outcome = await gate(ledger, { tenantId, request: got.body, attribution: got.attribution, now, bundles: this.bundles, portalBaseUrl: this.config.portalBaseUrl });
+          if (!outcome.redelivered) {
+            outcome.stored = sign(outcome.body, this.signer);
+            ledger.recordDecision(tenantId, got.body.request_id, outcome.stored);
+          }
+          outcomes.push(outcome);
+        }
+        await ledger.flush();
+        await client.query('commit');
+        return outcomes;
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  private emitDecision(
+    message: KafkaMessage,
+    got: Intake<GateRequest>,
+    outcome: GateOutcome | undefined,
+    outbox: Outbox,
+    source: { topic: string; partition: number; offset: string },
+    started: number,
+  ): () => void {
+    if (got.kind === 'dlq' || !outcome) {
+      if (got.kind === 'dlq') this.toDlq(outbox, message, source, got.reason, got.detail);
+      return () => undefined;
     }
     const signed = outcome.stored ?? sign(outcome.body, this.signer);
     const body = outcome.body;
@@ -209,7 +275,7 @@ export class Evaluator {
     outbox.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed, traceparent ? { [HEADER_TRACEPARENT]: traceparent } : undefined);
 
     const raw = got.attribution.raw;
-    const str = (k: string) => (typeof raw[k] === 'string' ? (raw[k]) : null);
+    const str = (k: string) => (typeof raw[k] === 'string' ? raw[k] : null);
     if (!outcome.redelivered) {
       const action = got.kind === 'accepted' ? 'GateEvaluated' : got.code === 'UNAUTHENTICATED' || got.code === 'TENANT_MISMATCH' ? 'AuthenticationFailed' : 'InvalidRequest';
       outbox.audit({
@@ -243,29 +309,6 @@ export class Evaluator {
       this.metrics.evaluationSeconds.observe((performance.now() - started) / 1000);
       if (Number.isFinite(requestedAt)) this.metrics.endToEndSeconds.observe(Math.max(0, Date.now() - requestedAt) / 1000);
     };
-  }
-
-  /** The gate transaction; the decision is signed and recorded in it, and `stored` is what to publish. */
-  private async gate(tenantId: string, request: GateRequest, attribution: Attribution, now: number): Promise<GateOutcome> {
-    for (let attempt = 0; ; attempt++) {
-      const client = await this.pool.connect();
-      try {
-        await client.query('begin');
-        const outcome = await gateInTransaction(client, { tenantId, request, attribution, now, bundles: this.bundles, portalBaseUrl: this.config.portalBaseUrl });
-        if (!outcome.redelivered) {
-          outcome.stored = sign(outcome.body, this.signer);
-          await recordDecision(client, tenantId, request.request_id, outcome.stored);
-        }
-        await client.query('commit');
-        return outcome;
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
-        throw err;
-      } finally {
-        client.release();
-      }
-    }
   }
 
   private requestApproval(

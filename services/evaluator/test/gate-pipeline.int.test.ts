@@ -140,6 +140,28 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(rows[0]).toEqual({ gate_count: 1 });
   });
 
+  it('within one batch: a duplicate request and a retry of the same step see the earlier message', async () => {
+    const first = fresh({ workflow_id: 'wf-misc', step_id: 'same-batch', model: 'gpt-4' });
+    const retry = fresh({ workflow_id: 'wf-misc', step_id: 'same-batch', model: 'gpt-4' });
+    const messages = [first, first, retry].map((body) => {
+      const value = Buffer.from(JSON.stringify(body));
+      return { key: 'wf-misc', value, headers: signedHeaders(orchestrator, value) };
+    });
+    const producer = ns.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: ns.topics['gate.requests'], messages });
+    await producer.disconnect();
+    const got = await wire.until(() => {
+      const ds = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.step_id === 'same-batch');
+      return ds.length === 3 ? ds : undefined;
+    });
+    const [a, b, c] = got;
+    expect(a!.decision_id).toBe(b!.decision_id);
+    expect(c).toMatchObject({ request_id: retry.request_id, decision: 'block', decision_source: 'cached', retry_context: { gate_count: 2 } });
+    const { rows } = await ns.pool.query('select gate_count from step_ledger where tenant_id = $1 and step_id = $2', [TENANT, 'same-batch']);
+    expect(rows[0]).toEqual({ gate_count: 2 });
+  });
+
   it('authentication: bad signature, unknown key, missing headers and a revoked key are UNAUTHENTICATED', async () => {
     const badSig = await rawGate(fresh(), (v) => ({ ...signedHeaders(orchestrator, v), 'stepgate-signature': signedHeaders(other, v)['stepgate-signature']! }));
     expect(badSig).toMatchObject({ decision: 'block', tenant_id: TENANT, error: { code: 'UNAUTHENTICATED' } });
