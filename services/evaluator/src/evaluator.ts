@@ -96,6 +96,9 @@ export class Evaluator {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topics['gate.requests'], this.topics['step.completions']], fromBeginning: true });
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      this.metrics.consumerLag.set({ topic: payload.topic, partition: String(payload.partition) }, Number(payload.offsetLag));
+    });
     await this.consumer.run({
       eachBatchAutoResolve: false,
       autoCommit: false,

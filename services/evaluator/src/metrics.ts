@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class EvaluatorMetrics {
   readonly registry = new Registry();
@@ -15,6 +15,13 @@ export class EvaluatorMetrics {
     name: 'stepgate_gate_end_to_end_seconds',
     help: 'From requested_at to the decision being published',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+
+  readonly consumerLag = new Gauge({
+    name: 'stepgate_consumer_lag_messages',
+    help: 'Messages behind the high watermark after the last batch, per topic and partition',
+    labelNames: ['topic', 'partition'],
     registers: [this.registry],
   });
 

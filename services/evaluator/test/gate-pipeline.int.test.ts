@@ -236,4 +236,23 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     while (decision === 'allow' && Date.now() < deadline) decision = (await gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision;
     expect(decision).toBe('block');
   });
+
+  it('exposes Prometheus metrics: decisions by outcome, latency histograms and consumer lag', async () => {
+    const server = evaluator.metrics.serve(0);
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    try {
+      const { port } = server.address() as { port: number };
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      const text = await res.text();
+      expect(res.status).toBe(200);
+      expect(text).toMatch(/stepgate_decisions_total\{decision="allow",source="fresh",error_code=""\} \d+/);
+      expect(text).toMatch(/stepgate_decisions_total\{decision="block",source="fresh",error_code="UNAUTHENTICATED"\} \d+/);
+      expect(text).toContain('stepgate_evaluation_seconds_bucket');
+      expect(text).toContain('stepgate_gate_end_to_end_seconds_count');
+      expect(text).toContain(`stepgate_consumer_lag_messages{topic="${ns.topics['gate.requests']}"`);
+      expect(text).toMatch(/stepgate_dlq_total\{reason="NOT_UTF8_JSON"\} 1/);
+    } finally {
+      server.close();
+    }
+  });
 });
