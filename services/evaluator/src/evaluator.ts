@@ -5,7 +5,6 @@ import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
 import {
   GateRequestSchema,
-  HEADER_TRACEPARENT,
   StepCompletionSchema,
   topicsFor,
   type ApprovalRequest,
@@ -17,7 +16,8 @@ import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
 import { errorDecision, sign, type Signer } from './decisions.js';
-import { header, intake, type Intake } from './intake.js';
+import { intake, type Intake } from './intake.js';
+import { endGateSpan, startGateSpan, traceHeaders } from './tracing.js';
 import { BatchLedger, ConcurrentFirstGate } from './batch-ledger.js';
 import { gate, type GateOutcome } from './ledger.js';
 import { EvaluatorMetrics } from './metrics.js';
@@ -274,8 +274,8 @@ export class Evaluator {
     }
     const signed = outcome.stored ?? sign(outcome.body, this.signer);
     const body = outcome.body;
-    const traceparent = header(message.headers, HEADER_TRACEPARENT);
-    outbox.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed, traceparent ? { [HEADER_TRACEPARENT]: traceparent } : undefined);
+    const span = startGateSpan(message.headers, source.topic, performance.timeOrigin + started);
+    outbox.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed, traceHeaders(span));
 
     const raw = got.attribution.raw;
     const str = (k: string) => (typeof raw[k] === 'string' ? raw[k] : null);
@@ -308,6 +308,19 @@ export class Evaluator {
 
     const requestedAt = Date.parse(String(raw.requested_at));
     return () => {
+      endGateSpan(
+        span,
+        {
+          'stepgate.tenant_id': body.tenant_id ?? undefined,
+          'stepgate.workflow_id': body.workflow_id ?? undefined,
+          'stepgate.step_id': body.step_id ?? undefined,
+          'stepgate.request_id': body.request_id,
+          'stepgate.decision': body.decision,
+          'stepgate.decision_source': outcome.redelivered ? 'redelivered' : body.decision_source,
+          'stepgate.error_code': body.error?.code,
+        },
+        body.error?.code === 'ENGINE_ERROR',
+      );
       this.metrics.decisions.inc({ decision: body.decision, source: outcome.redelivered ? 'redelivered' : body.decision_source, error_code: body.error?.code ?? '' });
       this.metrics.evaluationSeconds.observe((performance.now() - started) / 1000);
       if (Number.isFinite(requestedAt)) this.metrics.endToEndSeconds.observe(Math.max(0, Date.now() - requestedAt) / 1000);

@@ -1,10 +1,16 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { trace } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
 import type { GateClient } from '@stepgate/client';
 import { testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
 import { applyBundle, client, registerPrincipal, sendRaw, signedHeaders, startEvaluator, tap, type Principal } from './fixture.js';
+
+// A real OpenTelemetry SDK with an in-memory exporter, registered before the evaluator starts.
+const spans = new InMemorySpanExporter();
+trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
 
 const ns = testNamespace('gate-pipeline');
 const TENANT = 'acme';
@@ -254,5 +260,19 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('each gate is an OpenTelemetry span, a child of the request traceparent, continued on the decision', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const parentSpanId = randomBytes(8).toString('hex');
+    const d = await rawGate(fresh({ model: 'gpt-4' }), (v) => ({ ...signedHeaders(orchestrator, v), traceparent: `00-${traceId}-${parentSpanId}-01` }));
+    const span = spans.getFinishedSpans().find((s) => s.attributes['stepgate.request_id'] === d.request_id);
+    expect(span).toBeDefined();
+    expect(span!.name).toBe('stepgate.gate');
+    expect(span!.spanContext().traceId).toBe(traceId);
+    expect(span!.parentSpanContext?.spanId).toBe(parentSpanId);
+    expect(span!.attributes).toMatchObject({ 'stepgate.tenant_id': TENANT, 'stepgate.decision': 'block', 'stepgate.decision_source': 'fresh' });
+    const message = wire.seen.find((m) => m.topic === ns.topics['gate.decisions'] && m.value!.toString().includes(d.request_id));
+    expect(message!.headers.traceparent).toBe(`00-${traceId}-${span!.spanContext().spanId}-01`);
   });
 });
