@@ -60,7 +60,8 @@ function stepAccessor(name: Extract<FieldRef, { namespace: 'step' }>['name']): A
   }
 }
 
-function walk(root: unknown, path: readonly string[]): unknown {
+/** Follows a dotted path through plain objects (own keys only); undefined when any step is missing. */
+export function walk(root: unknown, path: readonly string[]): unknown {
   let node = root;
   for (const key of path) {
     if (typeof node !== 'object' || node === null || Array.isArray(node) || !Object.hasOwn(node, key)) return undefined;

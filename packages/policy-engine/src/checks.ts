@@ -1,4 +1,5 @@
 import type { Decision } from '@stepgate/contracts';
+import { walk } from './accessors.js';
 import type { CompiledBundle, CompiledPolicy, PolicyIndex } from './compile.js';
 import type { EvaluationState } from './input.js';
 import { jsonEquals } from './operators.js';
@@ -80,7 +81,7 @@ export function checkToolCatalog(compiled: CompiledBundle, s: EvaluationState): 
   }
   if (entry?.destinations) {
     const { field, allowed } = entry.destinations;
-    const value = field.split('.').reduce<unknown>((node, key) => (typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined), tool.tool_input);
+    const value = walk(tool.tool_input, field.split('.'));
     if (value === undefined) return out('block', `${label}: destination tool_input.${field} is missing; destinations must be explicit`);
     if (!allowed.some((a) => jsonEquals(a, value))) return out('block', `${label}: destination ${JSON.stringify(value)} is not in the allowed destinations`);
   }

@@ -1,6 +1,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { IHeaders } from 'kafkajs';
+import { header } from './intake.js';
 
 /**
  * One span per gate, a child of the request's W3C `traceparent`; the decision carries the span's
@@ -12,11 +13,7 @@ const propagator = new W3CTraceContextPropagator();
 
 const getter: TextMapGetter<IHeaders | undefined> = {
   keys: (carrier) => Object.keys(carrier ?? {}),
-  get: (carrier, key) => {
-    const v = carrier?.[key];
-    const one = Array.isArray(v) ? v[0] : v;
-    return one === undefined ? undefined : one.toString();
-  },
+  get: header,
 };
 const setter: TextMapSetter<Record<string, string>> = { set: (carrier, key, value) => void (carrier[key] = value) };
 
