@@ -6,16 +6,18 @@ import { defineConfig } from 'vitest/config';
 const root = path.dirname(fileURLToPath(import.meta.url));
 
 // Tests run against each workspace's TypeScript sources (its `source` export), never a stale build.
-function workspaceSourceAliases(): Record<string, string> {
+// Exact matches: a package's root alias must not swallow its subpaths (`@stepgate/test/pipeline`).
+function workspaceSourceAliases(): Array<{ find: RegExp; replacement: string }> {
   const { workspaces } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { workspaces: string[] };
-  const aliases: Record<string, string> = {};
+  const aliases: Array<{ find: RegExp; replacement: string }> = [];
   for (const dir of workspaces) {
     const pkg = JSON.parse(readFileSync(path.join(root, dir, 'package.json'), 'utf8')) as {
       name: string;
       exports?: Record<string, { source?: string }>;
     };
     for (const [subpath, target] of Object.entries(pkg.exports ?? {})) {
-      if (target.source) aliases[path.posix.join(pkg.name, subpath)] = path.join(root, dir, target.source);
+      const specifier = path.posix.join(pkg.name, subpath).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      if (target.source) aliases.push({ find: new RegExp(`^${specifier}$`), replacement: path.join(root, dir, target.source) });
     }
   }
   return aliases;

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { applyCommand } from './commands/apply.js';
+import { decideApproval, listApprovals } from './commands/approvals.js';
 import { createCredential, revokeCredential } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
 import { keygenCommand } from './commands/keygen.js';
@@ -61,6 +62,29 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .requiredOption('--bundle <file>', 'tenant policy bundle (JSON or YAML)')
     .option('--as <principal>', 'who applies it (recorded and audited)')
     .action((opts: { bundle: string; as?: string }) => guard(() => applyCommand(opts, io))());
+
+  const approvals = program.command('approvals').description('human approvals (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE)');
+  approvals
+    .command('list')
+    .description('approvals with their step context, age and time left (from Temporal search attributes)')
+    .option('--tenant <tenant>', 'only this tenant')
+    .option('--status <status>', 'pending, approved, rejected or expired')
+    .option('--json', 'JSON instead of text')
+    .action((opts: { tenant?: string; status?: string; json?: boolean }) => guard(() => listApprovals(opts, io))());
+  approvals
+    .command('approve')
+    .argument('<approval_id>')
+    .description('approve a pending step; the approver needs the approver role and must not be its requester')
+    .requiredOption('--as <principal>', 'the approving principal')
+    .requiredOption('--comment <text>', 'why (at least 10 characters)')
+    .action((id: string, opts: { as: string; comment: string }) => guard(() => decideApproval('approve', id, opts, io))());
+  approvals
+    .command('reject')
+    .argument('<approval_id>')
+    .description('reject a pending step: it is blocked and its workflow aborted')
+    .requiredOption('--as <principal>', 'the rejecting principal')
+    .requiredOption('--reason <text>', 'why (at least 10 characters)')
+    .action((id: string, opts: { as: string; reason: string }) => guard(() => decideApproval('reject', id, opts, io))());
 
   program
     .command('verify')

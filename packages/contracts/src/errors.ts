@@ -9,6 +9,7 @@ export const GATE_ERROR_CODES = [
   'WORKFLOW_TERMINAL',
   'APPROVAL_PENDING',
   'NO_POLICY_BUNDLE',
+  'INVALID_POLICY_BUNDLE',
   'ENGINE_ERROR',
 ] as const;
 export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];

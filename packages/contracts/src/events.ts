@@ -38,6 +38,7 @@ export const AUDIT_ACTIONS = [
   'CredentialRevoked',
   'AuthenticationFailed',
   'InvalidRequest',
+  'AlertRaised',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -92,3 +93,76 @@ export function summarizeInputs(
   const text = render(value, 0);
   return text.length > maxTotal ? `${text.slice(0, maxTotal)}…` : text;
 }
+
+/** `approvals` value: a reminder that an approval is still pending (e.g. at half its timeout). */
+export const ApprovalReminderSchema = z.object({
+  type: z.literal('approval.reminder'),
+  approval_id: z.uuid(),
+  tenant_id: z.string(),
+  workflow_id: z.string(),
+  step_id: z.string(),
+  expires_at: z.iso.datetime({ offset: true }),
+  reminded_at: z.iso.datetime({ offset: true }),
+});
+export type ApprovalReminder = z.infer<typeof ApprovalReminderSchema>;
+
+/** Everything published on `approvals`. */
+export const ApprovalEventSchema = z.discriminatedUnion('type', [ApprovalRequestSchema, ApprovalReminderSchema]);
+export type ApprovalEvent = z.infer<typeof ApprovalEventSchema>;
+
+/** Why an approve or reject was refused (a Temporal update's failure type). */
+export const APPROVAL_ERROR_CODES = [
+  'APPROVAL_ALREADY_RESOLVED',
+  'APPROVAL_EXPIRED',
+  'APPROVAL_NOT_FOUND',
+  'SELF_APPROVAL',
+  'NOT_AN_APPROVER',
+  'INVALID_APPROVAL_INPUT',
+] as const;
+export type ApprovalErrorCode = (typeof APPROVAL_ERROR_CODES)[number];
+
+/** `workflow.events` value (key = workflow_id): the governed workflow was stopped by stepgate. */
+export const WorkflowAbortedEventSchema = z.object({
+  type: z.literal('workflow.aborted'),
+  event_id: z.uuid(),
+  tenant_id: z.string(),
+  workflow_id: z.string(),
+  step_id: z.string(),
+  approval_id: z.uuid(),
+  cause: z.enum(['approval_rejected', 'approval_expired']),
+  reason: z.string(),
+  aborted_at: z.iso.datetime({ offset: true }),
+});
+export type WorkflowAbortedEvent = z.infer<typeof WorkflowAbortedEventSchema>;
+
+/** What a Temporal-workflow orchestrator named in `reply_to` receives as the signal's argument. */
+export interface ApprovalOutcomeSignal {
+  approval_id: string;
+  workflow_id: string;
+  step_id: string;
+  decision: 'allow' | 'block';
+  approval_status: 'approved' | 'rejected' | 'expired';
+  decided_by: string | null;
+  decided_at: string;
+  reason: string;
+}
+
+export const ALERT_RULES = ['config_change', 'block_spike', 'background_write_burst', 'approval_backlog'] as const;
+export type AlertRule = (typeof ALERT_RULES)[number];
+
+/** `alerts` value (key = tenant_id): something ops should look at, with the evidence. */
+export const AlertSchema = z.object({
+  alert_id: z.uuid(),
+  tenant_id: z.string(),
+  rule: z.enum(ALERT_RULES),
+  severity: z.enum(['low', 'medium', 'high', 'critical']),
+  message: z.string(),
+  agent_id: z.string().nullable(),
+  count: z.number().int().nonnegative(),
+  threshold: z.number().int().nonnegative(),
+  window_seconds: z.number().int().nonnegative(),
+  /** Ids of the audit events behind the alert (at most 20). */
+  evidence: z.array(z.string()),
+  raised_at: z.iso.datetime({ offset: true }),
+});
+export type Alert = z.infer<typeof AlertSchema>;

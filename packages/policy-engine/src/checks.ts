@@ -60,13 +60,19 @@ function ids(ds: Delegation[]): string {
   return ds.map((d) => `"${d.delegation_id}"`).join(', ');
 }
 
+/** A tool's access class by the catalog (a tool missing from a non-empty catalog is a write); null without a catalog. */
+export function toolAccessOf(compiled: CompiledBundle, toolName: string | undefined): 'read' | 'write' | 'destructive' | null {
+  if (compiled.tools.size === 0 || toolName === undefined) return null;
+  return compiled.tools.get(toolName)?.access ?? 'write';
+}
+
 /** 3. Action safety from the tool catalog (reference 001). A tool missing from a non-empty catalog is a write. */
 export function checkToolCatalog(compiled: CompiledBundle, s: EvaluationState): CheckOutcome {
   const out = (decision: Decision, reason: string): CheckOutcome => ({ check: 'tool_catalog', decision, reason });
   const tool = s.input.step.tool_context;
   if (compiled.tools.size === 0 || !tool) return out('allow', 'no tool catalog applies');
   const entry = compiled.tools.get(tool.tool_name);
-  const access = entry?.access ?? 'write';
+  const access = toolAccessOf(compiled, tool.tool_name)!;
   const label = entry ? `tool "${tool.tool_name}" (${access})` : `tool "${tool.tool_name}" is not in the catalog and is treated as a write`;
   const background = s.input.step.execution_mode === 'background';
 

@@ -6,4 +6,4 @@ export * from './fields.js';
 export * from './input.js';
 export { OPERATORS, type Operator, type UnevaluableCounts, jsonEquals } from './operators.js';
 export * from './result.js';
-export { scopeCovers } from './checks.js';
+export { scopeCovers, toolAccessOf } from './checks.js';

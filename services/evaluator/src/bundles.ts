@@ -1,10 +1,8 @@
 import type pg from 'pg';
-import { compileBundle, type CompiledBundle } from '@stepgate/policy-engine';
+import { BundleValidationError, compileBundle, type CompiledBundle } from '@stepgate/policy-engine';
 
-export interface LoadedBundle {
-  version: number;
-  compiled: CompiledBundle;
-}
+/** A tenant's newest bundle: compiled, or why it cannot be (its steps are then blocked, fail closed). */
+export type LoadedBundle = { version: number; compiled: CompiledBundle; invalid?: undefined } | { version: number; compiled?: undefined; invalid: BundleValidationError };
 
 /**
  * Each tenant's newest bundle, compiled once. A change announced on the `policies` topic
@@ -36,6 +34,13 @@ export class BundleStore {
       [tenantId],
     );
     const row = rows[0];
-    return row && { version: row.version, compiled: compileBundle(row.bundle) };
+    if (!row) return undefined;
+    try {
+      return { version: row.version, compiled: compileBundle(row.bundle) };
+    } catch (err) {
+      // Stored without `stepgate apply` (which validates): kept as invalid until the next change.
+      if (err instanceof BundleValidationError) return { version: row.version, invalid: err };
+      throw err;
+    }
   }
 }

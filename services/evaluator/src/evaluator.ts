@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
 import {
@@ -12,6 +12,7 @@ import {
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
+import { createPool, databaseAnswers, serveMetrics, waitForDatabase } from '@stepgate/runtime';
 import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
@@ -52,15 +53,7 @@ export class Evaluator {
 
   constructor(private readonly config: EvaluatorConfig, logger?: Logger) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
-    this.pool = new pg.Pool({
-      connectionString: config.databaseUrl,
-      max: config.partitionsConcurrently + 4,
-      options: `-c search_path=${config.databaseSchema}`,
-      connectionTimeoutMillis: 5_000,
-      query_timeout: 15_000,
-    });
-    // An idle client losing its connection must not crash the worker; the next query reconnects.
-    this.pool.on('error', (err) => this.log.warn({ error: err.message }, 'idle database connection lost'));
+    this.pool = createPool(config, config.partitionsConcurrently + 4, this.log);
     this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
     this.topics = topicsFor(config.topicPrefix);
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
@@ -106,7 +99,7 @@ export class Evaluator {
       eachBatch: (payload) => this.handleBatch(payload),
     });
     await joined;
-    if (this.config.metricsPort !== undefined) this.metricsServer = this.metrics.serve(this.config.metricsPort);
+    if (this.config.metricsPort !== undefined) this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort);
     this.log.info({ group: this.config.groupId }, 'evaluator running');
   }
 
@@ -128,29 +121,8 @@ export class Evaluator {
       await this.processBatch(payload);
     } catch (err) {
       // Classified by behaviour, not by message: if the database does not answer now, wait for it.
-      if (!(await this.databaseAnswers())) await this.waitForDatabase(payload, err);
+      if (!(await databaseAnswers(this.pool))) await waitForDatabase(this.pool, () => payload.heartbeat(), this.log, err);
       throw err;
-    }
-  }
-
-  private async databaseAnswers(): Promise<boolean> {
-    try {
-      await this.pool.query('select 1');
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private async waitForDatabase(payload: EachBatchPayload, cause: unknown): Promise<void> {
-    this.log.error({ error: cause instanceof Error ? cause.message : String(cause) }, 'database unreachable: consumption stopped until it answers');
-    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
-      await new Promise((r) => setTimeout(r, delay));
-      await payload.heartbeat().catch(() => undefined);
-      if (await this.databaseAnswers()) {
-        this.log.info('database reachable again: resuming');
-        return;
-      }
     }
   }
 
@@ -300,7 +272,14 @@ export class Evaluator {
           request_id: body.request_id,
           decision_source: body.decision_source,
           reason: body.reason,
-          ...(got.kind === 'rejected' ? { principal: got.credential?.principal ?? null, claimed_tenant_id: raw.tenant_id ?? null } : { principal: got.credential.principal }),
+          ...(got.kind === 'rejected'
+            ? { principal: got.credential?.principal ?? null, claimed_tenant_id: raw.tenant_id ?? null }
+            : {
+                principal: got.credential.principal,
+                execution_mode: got.body.execution_mode ?? 'interactive',
+                tool_name: got.body.tool_context?.tool_name ?? null,
+                tool_access: outcome.tool_access ?? null,
+              }),
         },
       });
       if (outcome.approval && got.kind === 'accepted') this.requestApproval(outbox, got.body, got.credential.principal, body, outcome.approval, raw);

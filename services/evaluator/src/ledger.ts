@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { approvalIdFor, canonicalJson, type DecisionBody, type GateRequest, type RetryContext } from '@stepgate/contracts';
-import { evaluate, usageKeysFor, type EvaluationResult } from '@stepgate/policy-engine';
+import { evaluate, toolAccessOf, usageKeysFor, type EvaluationResult } from '@stepgate/policy-engine';
 import type { BatchLedger, LedgerRow } from './batch-ledger.js';
 import type { BundleStore } from './bundles.js';
 import { errorDecision } from './decisions.js';
@@ -12,6 +12,8 @@ export interface GateOutcome {
   redelivered: boolean;
   stored?: unknown;
   evaluation?: EvaluationResult;
+  /** The gated tool's access class by the tenant's catalog (for audit and alerts). */
+  tool_access?: 'read' | 'write' | 'destructive' | null;
   /** Set when the decision asks for a human. */
   approval?: { approval_id: string; timeout_seconds: number | null; severity: EvaluationResult['severity'] };
 }
@@ -104,6 +106,11 @@ async function evaluateAndStore(ledger: BatchLedger, ctx: GateContext, fingerpri
   if (!loaded)
     return { body: errorDecision(ctx.attribution, tenantId, 'NO_POLICY_BUNDLE', `tenant "${tenantId}" has no policy bundle; steps are blocked until one is applied`, undefined, now, retry), redelivered: false };
 
+  if (loaded.invalid)
+    return {
+      body: errorDecision(ctx.attribution, tenantId, 'INVALID_POLICY_BUNDLE', `version ${loaded.version} of tenant "${tenantId}"'s policy bundle is invalid; steps are blocked until a valid one is applied`, { issues: loaded.invalid.issues }, now, retry),
+      redelivered: false,
+    };
   const input = {
     step: request,
     tenant_id: tenantId,
@@ -153,6 +160,7 @@ async function evaluateAndStore(ledger: BatchLedger, ctx: GateContext, fingerpri
     body,
     redelivered: false,
     evaluation: result,
+    tool_access: toolAccessOf(loaded.compiled, request.tool_context?.tool_name),
     ...(approvalId ? { approval: { approval_id: approvalId, timeout_seconds: result.approval_timeout_seconds, severity: result.severity } } : {}),
   };
 }

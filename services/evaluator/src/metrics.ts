@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class EvaluatorMetrics {
@@ -27,15 +26,5 @@ export class EvaluatorMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
-  }
-
-  serve(port: number): Server {
-    return createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      void this.registry.metrics().then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text));
-    }).listen(port);
   }
 }

@@ -4,9 +4,10 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
 import type { GateClient } from '@stepgate/client';
+import { serveMetrics } from '@stepgate/runtime';
 import { testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
-import { applyBundle, client, registerPrincipal, sendRaw, signedHeaders, startEvaluator, tap, type Principal } from './fixture.js';
+import { applyBundle, client, registerPrincipal, sendRaw, signedHeaders, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 
 // A real OpenTelemetry SDK with an in-memory exporter, registered before the evaluator starts.
 const spans = new InMemorySpanExporter();
@@ -194,6 +195,15 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(globex).toMatchObject({ tenant_id: 'globex', error: { code: 'NO_POLICY_BUNDLE' } });
   });
 
+  it('a stored bundle that does not validate blocks every step with INVALID_POLICY_BUNDLE, and the worker goes on', async () => {
+    const initech = await registerPrincipal(ns, 'initech', 'initech-orchestrator');
+    await ns.pool.query(`insert into policy_bundles (tenant_id, version, bundle, sha256) values ('initech', 1, '{"tenant_id": "initech"}', 'x')`);
+    const d = await rawGate(fresh(), (v) => signedHeaders(initech, v));
+    expect(d).toMatchObject({ decision: 'block', tenant_id: 'initech', error: { code: 'INVALID_POLICY_BUNDLE' } });
+    expect(JSON.stringify(d.error?.details)).toContain('workflow_access');
+    expect((await gate.gate(step())).decision).toBe('allow');
+  });
+
   it('stale requests are refused as replays', async () => {
     const stale = await rawGate(fresh({ requested_at: new Date(Date.now() - 10 * 60_000).toISOString() }), (v) => signedHeaders(orchestrator, v));
     expect(stale.error?.code).toBe('STALE_REQUEST');
@@ -244,7 +254,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   });
 
   it('exposes Prometheus metrics: decisions by outcome, latency histograms and consumer lag', async () => {
-    const server = evaluator.metrics.serve(0);
+    const server = serveMetrics(evaluator.metrics.registry, 0);
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     try {
       const { port } = server.address() as { port: number };

@@ -4,7 +4,7 @@ import type { GateClient } from '@stepgate/client';
 import type { GateDecision } from '@stepgate/contracts';
 import { testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
-import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from './fixture.js';
+import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 
 /** A TCP relay on loopback in front of the real Postgres, which the test can sever and restore. */
 class Relay {

@@ -8,7 +8,7 @@ import { publicKeyFromPem, verifyReceipt, type GateDecision } from '@stepgate/co
 import type { GateClient } from '@stepgate/client';
 import { testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
-import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from './fixture.js';
+import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const ns = testNamespace('evaluator-scale');

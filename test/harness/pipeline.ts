@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { generateSigningKey, HEADER_KEY_ID, HEADER_SIGNATURE, privateKeyFromPem, signBytes, canonicalJson, type GateDecision } from '@stepgate/contracts';
-import type { TestNamespace } from '@stepgate/test';
+import type { TestNamespace } from './isolation.js';
 import { GateClient } from '@stepgate/client';
-import { Evaluator, type EvaluatorConfig } from '../src/index.js';
+import { Evaluator, type EvaluatorConfig } from '@stepgate/evaluator';
 import type { EachMessagePayload } from 'kafkajs';
 import { createHash } from 'node:crypto';
+import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { Approvers, type ApprovalsConfig } from '@stepgate/approvals';
 
 export interface Principal {
   keyId: string;
@@ -100,3 +102,41 @@ export function signedHeaders(p: Principal, value: Buffer): Record<string, strin
 }
 
 export type Decision = GateDecision;
+
+export function approvalsConfig(ns: TestNamespace, signingKey: Principal, overrides: Partial<ApprovalsConfig> = {}): ApprovalsConfig {
+  return {
+    kafkaBrokers: ns.endpoints.kafkaBrokers,
+    databaseUrl: ns.endpoints.databaseUrl,
+    databaseSchema: ns.schema,
+    topicPrefix: ns.topicPrefix,
+    groupId: `${ns.groupPrefix}approvals`,
+    instanceId: `${ns.id}-approvals`,
+    temporalAddress: ns.endpoints.temporalAddress,
+    temporalNamespace: 'default',
+    taskQueue: ns.taskQueue,
+    signingKeyId: signingKey.keyId,
+    signingKey: privateKeyFromPem(signingKey.privateKeyPem),
+    defaultTimeoutSeconds: 3600,
+    reminderFraction: 0.5,
+    cancelOrchestratorOnReject: false,
+    metricsPort: undefined,
+    sessionTimeoutMs: 6_000,
+    ...overrides,
+  };
+}
+
+/** An approver-side Temporal client scoped to the namespace's task queue; `close` also terminates what is still running there. */
+export async function approversFor(ns: TestNamespace): Promise<{ approvers: Approvers; client: TemporalClient; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address: ns.endpoints.temporalAddress });
+  const temporal = new TemporalClient({ connection });
+  return {
+    approvers: new Approvers(temporal, ns.taskQueue),
+    client: temporal,
+    close: async () => {
+      for await (const wf of temporal.workflow.list({ query: `TaskQueue = '${ns.taskQueue}' AND ExecutionStatus = 'Running'` })) {
+        await temporal.workflow.getHandle(wf.workflowId, wf.runId).terminate('test finished').catch(() => undefined);
+      }
+      await connection.close();
+    },
+  };
+}

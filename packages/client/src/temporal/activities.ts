@@ -1,0 +1,31 @@
+// For orchestrators that are Temporal workflows: the gate as an activity. The activity names its own
+// workflow in `reply_to`, so the approvals service signals the workflow with the approval's outcome.
+import { Context } from '@temporalio/activity';
+import type { GateDecision } from '@stepgate/contracts';
+import type { GateClient, GateStepRequest } from '../gate-client.js';
+import { DEFAULT_DECISION_SIGNAL } from './workflow.js';
+
+export type GatedStep = Pick<GateDecision, 'decision' | 'reason' | 'request_id' | 'decision_id'> & { approval_id?: string; error_code?: string };
+
+export function createGateActivities(client: GateClient, signalName = DEFAULT_DECISION_SIGNAL) {
+  return {
+    /** Retries are safe: a retried gate of the same step returns the stored decision (`idempotent`). */
+    async gateStep(step: GateStepRequest): Promise<GatedStep> {
+      const info = Context.current().info;
+      const workflowId = info.workflowExecution?.workflowId;
+      const d = await client.gate({
+        retry_policy: 'idempotent',
+        ...(workflowId ? { reply_to: { temporal_workflow_id: workflowId, temporal_namespace: info.workflowNamespace, signal_name: signalName } } : {}),
+        ...step,
+      });
+      return {
+        decision: d.decision,
+        reason: d.reason,
+        request_id: d.request_id,
+        decision_id: d.decision_id,
+        ...(d.approval_id ? { approval_id: d.approval_id } : {}),
+        ...(d.error ? { error_code: d.error.code } : {}),
+      };
+    },
+  };
+}

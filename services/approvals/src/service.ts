@@ -1,0 +1,210 @@
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Kafka, logLevel, type Consumer, type EachMessagePayload, type Producer } from 'kafkajs';
+import type pg from 'pg';
+import pino, { type Logger } from 'pino';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { ApprovalEventSchema, topicsFor, type ApprovalRequest, type TopicName } from '@stepgate/contracts';
+import { createPool, serveMetrics } from '@stepgate/runtime';
+import { createActivities } from './activities.js';
+import type { ApprovalsConfig } from './config.js';
+import {
+  approvalWorkflowId,
+  GOVERNED_WORKFLOW_ATTRIBUTE,
+  STATUS_ATTRIBUTE,
+  TENANT_ATTRIBUTE,
+  type ApprovalInput,
+  type ApprovalMemo,
+} from './workflows/definitions.js';
+import { approvalWorkflow } from './workflows/approval.js';
+
+/** What became of one approval request taken from the topic (`started`: its workflow runs, new or not). */
+export type IntakeResult = 'started' | 'already_resolved' | 'superseded' | 'unknown_step';
+
+/**
+ * The approvals service: turns `approval.requested` events into approval workflows (one per approval
+ * id, however often the event is delivered) and hosts the Temporal worker that runs them.
+ */
+export class ApprovalsService {
+  readonly registry = new Registry();
+  private readonly intakeCounter = new Counter({ name: 'stepgate_approval_requests_total', help: 'Approval requests taken from the topic, by result', labelNames: ['result'], registers: [this.registry] });
+  private readonly log: Logger;
+  private readonly pool: pg.Pool;
+  private readonly kafka: Kafka;
+  private readonly topics: Record<TopicName, string>;
+  private producer: Producer | undefined;
+  private consumer: Consumer | undefined;
+  private connection: Connection | undefined;
+  private workerConnection: NativeConnection | undefined;
+  private worker: Worker | undefined;
+  private workerRun: Promise<void> | undefined;
+  private readonly clients = new Map<string, Client>();
+  private metricsServer: Server | undefined;
+
+  constructor(private readonly config: ApprovalsConfig, logger?: Logger) {
+    this.log = logger ?? pino({ name: 'approvals', base: { instance: config.instanceId } });
+    this.pool = createPool(config, 8, this.log);
+    this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
+    this.topics = topicsFor(config.topicPrefix);
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** A client of the service's namespace, or of the namespace a `reply_to` names. */
+  client(namespace = this.config.temporalNamespace): Client {
+    let c = this.clients.get(namespace);
+    if (!c) {
+      c = new Client({ connection: this.connection!, namespace });
+      this.clients.set(namespace, c);
+    }
+    return c;
+  }
+
+  async start(): Promise<void> {
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    this.connection = await Connection.connect({ address: this.config.temporalAddress });
+    this.workerConnection = await NativeConnection.connect({ address: this.config.temporalAddress });
+
+    const ext = path.extname(fileURLToPath(import.meta.url));
+    this.worker = await Worker.create({
+      connection: this.workerConnection,
+      namespace: this.config.temporalNamespace,
+      taskQueue: this.config.taskQueue,
+      workflowsPath: fileURLToPath(new URL(`./workflows/index${ext}`, import.meta.url)),
+      activities: createActivities({
+        pool: this.pool,
+        producer: this.producer,
+        topics: this.topics,
+        signer: { keyId: this.config.signingKeyId, key: this.config.signingKey },
+        temporalClient: (ns) => this.client(ns),
+      }),
+    });
+    this.workerRun = this.worker.run();
+    this.workerRun.catch((err: unknown) => this.log.fatal({ error: err instanceof Error ? err.message : String(err) }, 'temporal worker failed'));
+
+    this.consumer = this.kafka.consumer({
+      groupId: this.config.groupId,
+      maxWaitTimeInMs: 50,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topics.approvals, fromBeginning: true });
+    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
+    await this.consumer.run({ eachMessage: (payload) => this.handleMessage(payload) });
+    await joined;
+    if (this.config.metricsPort !== undefined) this.metricsServer = serveMetrics(this.registry, this.config.metricsPort);
+    this.log.info({ group: this.config.groupId, taskQueue: this.config.taskQueue }, 'approvals service running');
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+    if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
+    await this.workerRun?.catch(() => undefined);
+    await this.workerConnection?.close();
+    await this.connection?.close();
+    await this.producer?.disconnect();
+    this.metricsServer?.close();
+    await this.pool.end();
+  }
+
+  private async handleMessage(payload: EachMessagePayload): Promise<void> {
+    const { message, topic, partition } = payload;
+    const source = `${topic}/${partition}@${message.offset}`;
+    let value: unknown;
+    try {
+      value = JSON.parse(message.value?.toString('utf8') ?? '');
+    } catch {
+      return this.toDlq(message.value, source, 'NOT_UTF8_JSON', 'the value is not JSON');
+    }
+    const parsed = ApprovalEventSchema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.toDlq(message.value, source, 'INVALID_APPROVAL_EVENT', `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+    }
+    if (parsed.data.type !== 'approval.requested') return;
+    const request = parsed.data;
+    // Temporal or Postgres being down is not the message's fault: wait for them, keep the partition's order.
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        const result = await this.startApproval(request);
+        this.intakeCounter.inc({ result });
+        this.log.info({ approval_id: request.approval_id, tenant: request.tenant_id, result }, 'approval request taken');
+        return;
+      } catch (err) {
+        this.log.error({ approval_id: request.approval_id, error: err instanceof Error ? err.message : String(err), retry_in_ms: delay }, 'could not start the approval; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        await payload.heartbeat().catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Starts the approval's workflow unless this request was already handled: the ledger says whether
+   * the step still waits for this very decision; Temporal dedups a running workflow by its id.
+   */
+  async startApproval(request: ApprovalRequest): Promise<IntakeResult> {
+    const { rows } = await this.pool.query<{ approval_status: string | null; decision_id: string | null; approval_timeout_seconds: number | null }>(
+      `select l.approval_status, l.decision_body->>'decision_id' as decision_id, t.approval_timeout_seconds
+       from step_ledger l left join tenants t on t.tenant_id = l.tenant_id
+       where l.tenant_id = $1 and l.workflow_id = $2 and l.step_id = $3 and l.approval_id = $4`,
+      [request.tenant_id, request.workflow_id, request.step_id, request.approval_id],
+    );
+    const row = rows[0];
+    if (!row) return 'unknown_step';
+    if (row.approval_status !== 'pending') return 'already_resolved';
+    if (row.decision_id !== request.decision_id) return 'superseded';
+
+    const timeoutSeconds = request.timeout_seconds ?? row.approval_timeout_seconds ?? this.config.defaultTimeoutSeconds;
+    const expiresAt = new Date(Date.parse(request.requested_at) + timeoutSeconds * 1000).toISOString();
+    const input: ApprovalInput = {
+      request,
+      expires_at: expiresAt,
+      reminder_fraction: this.config.reminderFraction,
+      cancel_orchestrator_on_reject: this.config.cancelOrchestratorOnReject,
+    };
+    const memo: ApprovalMemo = {
+      workflow_id: request.workflow_id,
+      step_id: request.step_id,
+      step_name: request.step_name,
+      step_type: request.step_type,
+      reason: request.reason,
+      severity: request.severity,
+      requested_by: request.requested_by,
+      policies_matched: request.policies_matched.map((p) => p.policy_id),
+      inputs_summary: request.inputs_summary,
+      requested_at: request.requested_at,
+      expires_at: expiresAt,
+    };
+    await this.client().workflow.start(approvalWorkflow, {
+      taskQueue: this.config.taskQueue,
+      workflowId: approvalWorkflowId(request.approval_id),
+      args: [input],
+      // A running approval is reused; a closed one may be restarted only because the ledger above
+      // says this step waits for a new decision (a re-evaluated step asks again).
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: TENANT_ATTRIBUTE, value: request.tenant_id },
+        { key: STATUS_ATTRIBUTE, value: 'pending' },
+        { key: GOVERNED_WORKFLOW_ATTRIBUTE, value: request.workflow_id },
+      ],
+      memo: { approval: memo },
+    });
+    return 'started';
+  }
+
+  private async toDlq(value: Buffer | null, source: string, reason: string, detail: string): Promise<void> {
+    this.intakeCounter.inc({ result: 'dlq' });
+    this.log.warn({ reason, detail, source }, 'approval event sent to dlq');
+    await this.producer!.send({
+      topic: this.topics.dlq,
+      acks: -1,
+      messages: [{ key: null, value: value ?? Buffer.alloc(0), headers: { 'stepgate-dlq-reason': reason, 'stepgate-dlq-detail': detail.slice(0, 500), 'stepgate-dlq-source': source } }],
+    });
+  }
+}

@@ -1,0 +1,75 @@
+// Shared by the workflow, the worker's client and approvers: names, shapes and search attributes of
+// the approval workflow. Imports nothing that cannot run in the workflow sandbox.
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { ApprovalErrorCode, ApprovalRequest } from '@stepgate/contracts';
+
+export const APPROVAL_WORKFLOW_TYPE = 'approvalWorkflow';
+export const DEFAULT_APPROVALS_TASK_QUEUE = 'stepgate-approvals';
+
+/** Approvers explain themselves: comments and rejection reasons are at least this long (reference rule). */
+export const MIN_APPROVAL_COMMENT_LENGTH = 10;
+
+export const approvalWorkflowId = (approvalId: string): string => `approval-${approvalId}`;
+
+/** Registered on the dev server by infra/local/temporal.sh; listing approvals filters on them. */
+export const TENANT_ATTRIBUTE = defineSearchAttributeKey('StepgateTenant', SearchAttributeType.KEYWORD);
+export const STATUS_ATTRIBUTE = defineSearchAttributeKey('StepgateApprovalStatus', SearchAttributeType.KEYWORD);
+export const GOVERNED_WORKFLOW_ATTRIBUTE = defineSearchAttributeKey('StepgateGovernedWorkflow', SearchAttributeType.KEYWORD);
+
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+
+export interface ApprovalInput {
+  request: ApprovalRequest;
+  /** When the approval expires (requested_at + the policy's, tenant's or service's timeout). */
+  expires_at: string;
+  /** Emit an `approval.reminder` at this fraction of the wait (null: none). */
+  reminder_fraction: number | null;
+  /** On reject or expiry, also ask a `reply_to` Temporal workflow to cancel. */
+  cancel_orchestrator_on_reject: boolean;
+}
+
+export interface ApprovalState {
+  approval_id: string;
+  status: ApprovalStatus;
+  tenant_id: string;
+  workflow_id: string;
+  step_id: string;
+  requested_at: string;
+  expires_at: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  /** The approver's comment, or the rejection reason. */
+  comment: string | null;
+}
+
+/** Shown to approvers when listing (kept in the workflow's memo, so listing reads no history). */
+export interface ApprovalMemo {
+  workflow_id: string;
+  step_id: string;
+  step_name: string | null;
+  step_type: string;
+  reason: string;
+  severity: string | null;
+  requested_by: ApprovalRequest['requested_by'];
+  policies_matched: string[];
+  inputs_summary: string;
+  requested_at: string;
+  expires_at: string;
+}
+
+export interface ApproveInput {
+  approver: string;
+  comment: string;
+}
+export interface RejectInput {
+  approver: string;
+  reason: string;
+}
+
+export const approveUpdate = defineUpdate<ApprovalState, [ApproveInput]>('approve');
+export const rejectUpdate = defineUpdate<ApprovalState, [RejectInput]>('reject');
+export const statusQuery = defineQuery<ApprovalState>('status');
+
+/** The failure type of a refused approve/reject. */
+export type ApprovalRefusal = ApprovalErrorCode;

@@ -1,0 +1,160 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GateDecision } from '@stepgate/contracts';
+import type { GateClient } from '@stepgate/client';
+import { ApprovalsService, type Approvers } from '@stepgate/approvals';
+import type { Evaluator } from '@stepgate/evaluator';
+import { testNamespace } from '@stepgate/test';
+import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+
+const ns = testNamespace('approvals-restart');
+const TENANT = 'acme';
+const PENDING = 100;
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+let signingKey: Principal;
+let evaluator: Evaluator;
+let gate: GateClient;
+let approvers: Approvers;
+let closeApprovers: () => Promise<void>;
+let wire: Awaited<ReturnType<typeof tap>>;
+let child: ChildProcess | undefined;
+let replacement: ApprovalsService | undefined;
+
+beforeAll(async () => {
+  await ns.migrate();
+  await ns.createTopics();
+  signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
+  const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
+  await registerPrincipal(ns, TENANT, 'alice', ['approver']);
+  await applyBundle(ns, {
+    tenant_id: TENANT,
+    environment: 'staging',
+    workflow_access: { mode: 'open' },
+    policies: [
+      {
+        name: 'approve-deploys',
+        type: 'context_aware',
+        category: 'dynamic-compliance',
+        priority: 500,
+        conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
+        actions: [{ type: 'require_approval', config: { reason: 'Deploys need a human' } }],
+      },
+    ],
+  });
+  evaluator = startEvaluator(ns, signingKey);
+  await evaluator.start();
+  gate = client(ns, orchestrator, signingKey);
+  await gate.connect();
+  ({ approvers, close: closeApprovers } = await approversFor(ns));
+  wire = await tap(ns, [ns.topics['gate.decisions']]);
+});
+
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  await gate?.disconnect();
+  await wire?.stop();
+  await closeApprovers?.();
+  await replacement?.stop();
+  await evaluator?.stop();
+  await ns.cleanup();
+});
+
+/** The approvals service as its own process (`services/approvals/src/main.ts`), configured by env only. */
+function spawnApprovals(): ChildProcess {
+  const dir = mkdtempSync(path.join(tmpdir(), 'stepgate-approvals-'));
+  const keyFile = path.join(dir, 'signing.pem');
+  writeFileSync(keyFile, signingKey.privateKeyPem, { mode: 0o600 });
+  const config = approvalsConfig(ns, signingKey);
+  const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/approvals/src/main.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: config.kafkaBrokers.join(','),
+      DATABASE_URL: config.databaseUrl,
+      STEPGATE_DB_SCHEMA: config.databaseSchema,
+      STEPGATE_TOPIC_PREFIX: config.topicPrefix,
+      STEPGATE_APPROVALS_GROUP: config.groupId,
+      TEMPORAL_ADDRESS: config.temporalAddress,
+      STEPGATE_APPROVALS_TASK_QUEUE: config.taskQueue,
+      STEPGATE_SIGNING_KEY_FILE: keyFile,
+      STEPGATE_SIGNING_KEY_ID: config.signingKeyId,
+      STEPGATE_SESSION_TIMEOUT_MS: String(config.sessionTimeoutMs),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return proc;
+}
+
+async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
+  for (const end = Date.now() + timeoutMs; ; ) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('approvals survive the worker being killed', () => {
+  it(`kills the service while ${PENDING} approvals are pending; a new one resolves all of them correctly`, async () => {
+    const t0 = performance.now();
+    const lap = (what: string) => console.info(`${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    child = spawnApprovals();
+    const asked = await Promise.all(
+      Array.from({ length: PENDING }, (_, i) =>
+        gate.gate({ workflow_id: `wf-${i}-${randomUUID()}`, step_id: 'deploy-prod', step_name: 'deploy', step_type: 'tool_call', user_id: 'dev-1' }),
+      ),
+    );
+    expect(asked.filter((d) => d.decision !== 'require_approval')).toEqual([]);
+    const ids = asked.map((d) => d.approval_id!);
+
+    // Every approval workflow runs (its status query answers) on the child's worker.
+    await eventually(async () => {
+      const states = await Promise.all(ids.map((id) => approvers.status(id).catch(() => undefined)));
+      return states.every((s) => s?.status === 'pending') ? true : undefined;
+    }, 'all approvals pending');
+
+    lap('all pending');
+    child.kill('SIGKILL');
+    await new Promise((r) => child!.once('exit', r));
+    child = undefined;
+
+    replacement = new ApprovalsService(approvalsConfig(ns, signingKey, { instanceId: `${ns.id}-replacement` }));
+    await replacement.start();
+
+    lap('replacement started');
+    // Even approvals are approved, odd ones rejected.
+    const decide = (id: string, i: number) =>
+      i % 2 === 0 ? approvers.approve(id, 'alice', `Approved after the restart #${i}`) : approvers.reject(id, 'alice', `Rejected after the restart #${i}`);
+    for (let i = 0; i < ids.length; i += 20) await Promise.all(ids.slice(i, i + 20).map((id, j) => decide(id, i + j)));
+
+    lap('all decided');
+    const outcomes = await eventually(async () => {
+      const byId = new Map(
+        wire
+          .json<GateDecision>(ns.topics['gate.decisions'])
+          .filter((d) => d.decision_source === 'approval')
+          .map((d) => [d.approval_id!, d]),
+      );
+      return ids.every((id) => byId.has(id)) ? byId : undefined;
+    }, 'all approval decisions');
+    lap('all outcomes published');
+    ids.forEach((id, i) => expect(outcomes.get(id)).toMatchObject({ decision: i % 2 === 0 ? 'allow' : 'block', approval_status: i % 2 === 0 ? 'approved' : 'rejected', approved_by: 'alice' }));
+
+    const ledger = await ns.pool.query<{ approval_status: string; n: number }>(
+      'select approval_status, count(*)::int as n from step_ledger where tenant_id = $1 group by 1 order by 1',
+      [TENANT],
+    );
+    expect(ledger.rows).toEqual([
+      { approval_status: 'approved', n: PENDING / 2 },
+      { approval_status: 'rejected', n: PENDING / 2 },
+    ]);
+    const aborted = await ns.pool.query<{ n: number }>("select count(*)::int as n from workflow_state where status = 'aborted'");
+    expect(aborted.rows[0]!.n).toBe(PENDING / 2);
+  }, 240_000);
+});

@@ -1,0 +1,329 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  publicKeyFromPem,
+  verifyReceipt,
+  type ApprovalEvent,
+  type ApprovalRequest,
+  type AuditEvent,
+  type GateDecision,
+  type WorkflowAbortedEvent,
+} from '@stepgate/contracts';
+import type { GateClient, GateStepRequest } from '@stepgate/client';
+import { createGateActivities } from '@stepgate/client/temporal/activities';
+import { ApprovalRefusedError, ApprovalsService, type Approvers } from '@stepgate/approvals';
+import type { Evaluator } from '@stepgate/evaluator';
+import { run } from '@stepgate/cli';
+import { testNamespace } from '@stepgate/test';
+import { governedDeploy } from './workflows/governed-deploy.js';
+import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+
+const ns = testNamespace('approvals');
+const TENANT = 'acme';
+const bundle = {
+  tenant_id: TENANT,
+  environment: 'staging',
+  workflow_access: { mode: 'open' },
+  tools: [{ tool_name: 'deploy', access: 'read' }],
+  policies: [
+    {
+      name: 'approve-deploys',
+      type: 'context_aware',
+      category: 'dynamic-compliance',
+      priority: 500,
+      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
+      actions: [{ type: 'require_approval', config: { reason: 'Deploys need a human', severity: 'high' } }],
+    },
+    {
+      name: 'approve-hotfix-quickly',
+      type: 'context_aware',
+      category: 'dynamic-compliance',
+      priority: 500,
+      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'hotfix' }],
+      actions: [{ type: 'require_approval', config: { reason: 'Hotfixes need a human within seconds', severity: 'critical', timeout_seconds: 4 } }],
+    },
+  ],
+};
+
+let signingKey: Principal;
+let evaluator: Evaluator;
+let service: ApprovalsService;
+let gate: GateClient;
+let approvers: Approvers;
+let temporal: Awaited<ReturnType<typeof approversFor>>['client'];
+let closeApprovers: () => Promise<void>;
+let wire: Awaited<ReturnType<typeof tap>>;
+
+beforeAll(async () => {
+  await ns.migrate();
+  await ns.createTopics();
+  signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
+  const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
+  await registerPrincipal(ns, TENANT, 'alice', ['approver']);
+  await registerPrincipal(ns, TENANT, 'bob', ['approver']);
+  await registerPrincipal(ns, TENANT, 'dev-1', ['approver']);
+  await registerPrincipal(ns, TENANT, 'mallory', []);
+  await registerPrincipal(ns, 'globex', 'globex-boss', ['approver']);
+  await applyBundle(ns, bundle);
+  evaluator = startEvaluator(ns, signingKey);
+  service = new ApprovalsService(approvalsConfig(ns, signingKey));
+  await Promise.all([evaluator.start(), service.start()]);
+  gate = client(ns, orchestrator, signingKey);
+  await gate.connect();
+  ({ approvers, client: temporal, close: closeApprovers } = await approversFor(ns));
+  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.approvals, ns.topics.audit, ns.topics['workflow.events']]);
+});
+
+afterAll(async () => {
+  await gate?.disconnect();
+  await wire?.stop();
+  await closeApprovers?.();
+  await service?.stop();
+  await evaluator?.stop();
+  await ns.cleanup();
+});
+
+/** A step of a fresh governed workflow (approval ids derive from tenant, workflow and step). */
+const deploy = (overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
+  workflow_id: `wf-${randomUUID()}`,
+  step_id: 'deploy-prod',
+  step_name: 'deploy',
+  step_type: 'tool_call',
+  user_id: 'dev-1',
+  tool_context: { tool_name: 'deploy', tool_input: { env: 'prod', api_key: 'sk-live-123' } },
+  ...overrides,
+});
+
+/** Gates a step that needs approval and waits until its approval workflow answers queries. */
+async function pending(step: GateStepRequest, timeoutMs = 30_000) {
+  const asked = await gate.gate(step);
+  expect(asked.decision).toBe('require_approval');
+  const id = asked.approval_id!;
+  const outcome = gate.gate({ ...step }, { waitForApproval: true, timeoutMs });
+  outcome.catch(() => undefined); // awaited by the tests that need it; the others must not leave it unhandled
+  for (const end = Date.now() + 20_000; ; ) {
+    const status = await approvers.status(id).catch(() => undefined);
+    if (status) return { id, asked, status, outcome };
+    if (Date.now() > end) throw new Error(`approval ${id} never started`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function refusal(p: Promise<unknown>): Promise<ApprovalRefusedError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApprovalRefusedError);
+  return err as ApprovalRefusedError;
+}
+
+const auditOf = (approvalId: string) => () => wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.detail.approval_id === approvalId).map((a) => a.action);
+
+describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () => {
+  it('approve: the waiting orchestrator receives allow, and a retry of the gate is allow', async () => {
+    const step = deploy();
+    const { id, status, outcome } = await pending(step);
+    expect(status).toMatchObject({ status: 'pending', tenant_id: TENANT, workflow_id: step.workflow_id, step_id: 'deploy-prod' });
+
+    const started = performance.now();
+    const state = await approvers.approve(id, 'alice', 'Change ticket CHG-1234 reviewed');
+    expect(state).toMatchObject({ status: 'approved', decided_by: 'alice', comment: 'Change ticket CHG-1234 reviewed' });
+
+    const d = await outcome;
+    const elapsed = performance.now() - started;
+    expect(d).toMatchObject({ decision: 'allow', decision_source: 'approval', approval_id: id, approval_status: 'approved', approved_by: 'alice', tenant_id: TENANT });
+    expect(d.approved_at).toBe(state.decided_at);
+    expect(verifyReceipt(d, publicKeyFromPem(signingKey.publicKeyPem))).toBe(true);
+    console.info(`approval → orchestrator (Kafka decision): ${elapsed.toFixed(0)} ms`);
+
+    const retry = await gate.gate(step);
+    expect(retry).toMatchObject({ decision: 'allow', decision_source: 'cached', approval_status: 'approved', approved_by: 'alice' });
+    const ledger = await ns.pool.query('select approval_status from step_ledger where workflow_id = $1', [step.workflow_id]);
+    expect(ledger.rows[0]).toEqual({ approval_status: 'approved' });
+
+    expect(await wire.until(() => (auditOf(id)().includes('ApprovalGranted') ? auditOf(id)() : undefined))).toEqual(['ApprovalRequested', 'ApprovalGranted']);
+    const granted = wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id)!;
+    expect(granted.inputs_summary).not.toContain('sk-live-123');
+
+    // A second decision after the first is refused, the workflow being closed or not.
+    expect((await refusal(approvers.reject(id, 'bob', 'Too late to change my mind'))).code).toBe('APPROVAL_ALREADY_RESOLVED');
+  });
+
+  it('reject: block, workflow.aborted, and every later gate of the workflow is WORKFLOW_TERMINAL', async () => {
+    const step = deploy();
+    const { id, outcome } = await pending(step);
+    await approvers.reject(id, 'bob', 'No deploys during the freeze');
+    const d = await outcome;
+    expect(d).toMatchObject({ decision: 'block', decision_source: 'approval', approval_status: 'rejected', approved_by: 'bob' });
+    expect(d.reason).toContain('No deploys during the freeze');
+
+    const aborted = await wire.until(() => wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id));
+    expect(aborted).toMatchObject({ type: 'workflow.aborted', tenant_id: TENANT, workflow_id: step.workflow_id, cause: 'approval_rejected' });
+
+    const later = await gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'smoke-test', step_name: 'smoke' }));
+    expect(later).toMatchObject({ decision: 'block', error: { code: 'WORKFLOW_TERMINAL' } });
+    expect(await gate.gate(step)).toMatchObject({ decision: 'block' });
+    await wire.until(() => (auditOf(id)().includes('WorkflowAborted') ? true : undefined));
+    expect(auditOf(id)()).toEqual(expect.arrayContaining(['ApprovalRequested', 'ApprovalRejected', 'WorkflowAborted']));
+  });
+
+  it('expiry: a short policy timeout expires to block (status expired, not rejected), with a reminder and the abort', async () => {
+    const step = deploy({ step_id: 'hotfix', step_name: 'hotfix' });
+    const { id, outcome } = await pending(step);
+    const d = await outcome;
+    expect(d).toMatchObject({ decision: 'block', decision_source: 'approval', approval_status: 'expired' });
+    expect(d.approved_by).toBeUndefined();
+    const reminder = wire.json<ApprovalEvent>(ns.topics.approvals).find((e) => e.type === 'approval.reminder' && e.approval_id === id);
+    expect(reminder).toBeDefined();
+    const aborted = await wire.until(() => wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id));
+    expect(aborted.cause).toBe('approval_expired');
+    expect((await refusal(approvers.approve(id, 'alice', 'Approving after the deadline'))).code).toBe('APPROVAL_EXPIRED');
+    await wire.until(() => (auditOf(id)().includes('ApprovalExpired') ? true : undefined));
+    expect((await gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'next' }))).error?.code).toBe('WORKFLOW_TERMINAL');
+  });
+
+  it('refuses self-approval, principals without the approver role, other tenants, and short comments; then takes a valid one', async () => {
+    const { id, outcome } = await pending(deploy());
+    expect((await refusal(approvers.approve(id, 'dev-1', 'I asked for it, I approve it'))).code).toBe('SELF_APPROVAL');
+    expect((await refusal(approvers.approve(id, 'orchestrator', 'The requesting principal approves'))).code).toBe('SELF_APPROVAL');
+    expect((await refusal(approvers.approve(id, 'mallory', 'Looks good to me, ship it'))).code).toBe('NOT_AN_APPROVER');
+    expect((await refusal(approvers.approve(id, 'globex-boss', 'Approver, but of another tenant'))).code).toBe('NOT_AN_APPROVER');
+    const short = await refusal(approvers.approve(id, 'alice', 'ok'));
+    expect(short.code).toBe('INVALID_APPROVAL_INPUT');
+    expect(short.message).toContain('comment');
+    expect((await refusal(approvers.reject(id, '', 'No approver named here'))).code).toBe('INVALID_APPROVAL_INPUT');
+    expect((await approvers.status(id)).status).toBe('pending');
+    await approvers.approve(id, 'alice', 'Reviewed the diff and the rollout plan');
+    expect((await outcome).decision).toBe('allow');
+  });
+
+  it('concurrent approve and reject: exactly one wins', async () => {
+    const { id, outcome } = await pending(deploy());
+    const results = await Promise.allSettled([
+      approvers.approve(id, 'alice', 'Approving in a race with bob'),
+      approvers.reject(id, 'bob', 'Rejecting in a race with alice'),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.reason).toBeInstanceOf(ApprovalRefusedError);
+    expect((lost[0]!.reason as ApprovalRefusedError).code).toBe('APPROVAL_ALREADY_RESOLVED');
+    const d = await outcome;
+    expect(d.decision).toBe(won[0]!.value.status === 'approved' ? 'allow' : 'block');
+    const decisions = await wire.until(() => {
+      const list = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((x) => x.approval_id === id && x.decision_source === 'approval');
+      return list.length ? list : undefined;
+    });
+    expect(new Set(decisions.map((x) => x.decision_id)).size).toBe(1);
+  });
+
+  it('duplicate approval requests make one workflow', async () => {
+    const { id } = await pending(deploy());
+    const request = await wire.until(() => wire.json<ApprovalRequest>(ns.topics.approvals).find((e) => e.type === 'approval.requested' && e.approval_id === id));
+    const producer = ns.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: ns.topics.approvals, messages: [1, 2, 3].map(() => ({ key: id, value: JSON.stringify(request) })) });
+    const taken = async () => (await service.registry.getSingleMetric('stepgate_approval_requests_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+    const before = await taken();
+    await producer.send({ topic: ns.topics.approvals, messages: [{ key: id, value: JSON.stringify(request) }] });
+    await producer.disconnect();
+    for (const end = Date.now() + 20_000; (await taken()) < before + 1; ) {
+      if (Date.now() > end) throw new Error('the duplicates were not consumed');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const runs = async () => {
+      let n = 0;
+      for await (const wf of temporal.workflow.list({ query: `WorkflowId = 'approval-${id}'` })) if (wf.workflowId) n++;
+      return n;
+    };
+    for (const end = Date.now() + 10_000; (await runs()) === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 200));
+    expect(await runs()).toBe(1);
+  });
+
+  it('lists pending approvals by tenant and status from search attributes, with the step context', async () => {
+    const step = deploy();
+    const { id } = await pending(step);
+    let listed: Awaited<ReturnType<Approvers['list']>>[number] | undefined;
+    for (const end = Date.now() + 20_000; !listed; ) {
+      listed = (await approvers.list({ tenant: TENANT, status: 'pending' })).find((a) => a.approval_id === id);
+      if (Date.now() > end) throw new Error('not listed');
+      if (!listed) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(listed).toMatchObject({ tenant_id: TENANT, status: 'pending', workflow_id: step.workflow_id, step_id: 'deploy-prod', policies_matched: ['approve-deploys'] });
+    expect(listed.inputs_summary).toContain('[REDACTED]');
+    expect(listed.time_left_seconds).toBeGreaterThan(3000);
+    expect(await approvers.list({ tenant: 'globex', status: 'pending' })).toEqual([]);
+  });
+
+  it('a Temporal-workflow orchestrator waits durably for the outcome signal (reply_to)', async () => {
+    const orchestratorQueue = `${ns.taskQueue}-orchestrators`;
+    const orchestratorKey = await registerPrincipal(ns, TENANT, 'temporal-orchestrator');
+    const gateClient = client(ns, orchestratorKey, signingKey);
+    await gateClient.connect();
+    const connection = await NativeConnection.connect({ address: ns.endpoints.temporalAddress });
+    const worker = await Worker.create({
+      connection,
+      taskQueue: orchestratorQueue,
+      workflowsPath: fileURLToPath(new URL('./workflows/governed-deploy.ts', import.meta.url)),
+      activities: createGateActivities(gateClient),
+      // Resolve workspace packages to their TypeScript sources, as the rest of the tests do.
+      bundlerOptions: { webpackConfigHook: (config) => ({ ...config, resolve: { ...config.resolve, conditionNames: ['source', '...'] } }) },
+    });
+    try {
+      await worker.runUntil(async () => {
+        const handle = await temporal.workflow.start(governedDeploy, { taskQueue: orchestratorQueue, workflowId: `orchestrator-${randomUUID()}` });
+        const approvalId = await wire.until(() => wire.json<ApprovalRequest>(ns.topics.approvals).find((e) => e.type === 'approval.requested' && e.workflow_id === handle.workflowId)?.approval_id);
+        for (const end = Date.now() + 20_000; !(await approvers.status(approvalId).catch(() => undefined)); ) {
+          if (Date.now() > end) throw new Error('approval never started');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const decided = await approvers.approve(approvalId, 'alice', 'Approved for the orchestrator workflow');
+        const result = await handle.result();
+        expect(result).toMatchObject({ decision: 'allow', approval_status: 'approved', decided_by: 'alice', deployed: true });
+        console.info(`approval → Temporal orchestrator (signal): ${Date.parse(result.received_at!) - Date.parse(decided.decided_at!)} ms`);
+      });
+    } finally {
+      await gateClient.disconnect();
+      await connection.close();
+    }
+  });
+
+  it('the CLI lists pending approvals with their context, approves, and reports a refusal by its code', async () => {
+    Object.assign(process.env, { TEMPORAL_ADDRESS: ns.endpoints.temporalAddress, STEPGATE_APPROVALS_TASK_QUEUE: ns.taskQueue });
+    const cli = async (...args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
+      return { code, stdout, stderr };
+    };
+    const step = deploy();
+    const { id, outcome } = await pending(step);
+    let listed = '';
+    for (const end = Date.now() + 20_000; !listed.includes(id); ) {
+      listed = (await cli('approvals', 'list', '--tenant', TENANT, '--status', 'pending')).stdout;
+      if (Date.now() > end) throw new Error(`not listed:\n${listed}`);
+    }
+    const entry = listed.slice(listed.indexOf(id)).split('\n\n')[0]!;
+    expect(entry).toContain(`${step.workflow_id} / deploy-prod (deploy)`);
+    expect(entry).toContain('approve-deploys');
+    expect(entry).toMatch(/left/);
+    expect(entry).not.toContain('sk-live-123');
+
+    const self = await cli('approvals', 'approve', id, '--as', 'dev-1', '--comment', 'My own step, approving it');
+    expect(self.code).toBe(1);
+    expect(self.stderr).toContain('SELF_APPROVAL');
+    expect((await cli('approvals', 'list', '--status', 'bogus')).code).toBe(2);
+
+    const ok = await cli('approvals', 'approve', id, '--as', 'alice', '--comment', 'Checked with the release manager');
+    expect(ok).toMatchObject({ code: 0, stderr: '' });
+    expect(ok.stdout).toContain(`approved approval ${id}`);
+    expect((await outcome).decision).toBe('allow');
+    const again = await cli('approvals', 'reject', id, '--as', 'bob', '--reason', 'Changed my mind entirely');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('APPROVAL_ALREADY_RESOLVED');
+  });
+});
