@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import type { Alert, AlertRule, AuditEvent } from '@stepgate/contracts';
+
+export type WindowedRule = Exclude<AlertRule, 'config_change'>;
+
+export interface Threshold {
+  threshold: number;
+  window_seconds: number;
+}
+
+/** Defaults when a tenant has no row in `alert_thresholds`. */
+export const DEFAULT_THRESHOLDS: Record<WindowedRule, Threshold> = {
+  block_spike: { threshold: 20, window_seconds: 60 },
+  background_write_burst: { threshold: 10, window_seconds: 60 },
+  approval_backlog: { threshold: 25, window_seconds: 300 },
+};
+
+const CONFIG_ACTIONS = new Set<AuditEvent['action']>(['PolicyBundleApplied', 'CredentialCreated', 'CredentialRevoked']);
+const RESOLVED_APPROVAL = new Set<AuditEvent['action']>(['ApprovalGranted', 'ApprovalRejected', 'ApprovalExpired']);
+
+/**
+ * The alert rules of reference 001/000, evaluated over the audit stream in event time. Windows are
+ * sliding; a rule that fired stays quiet for one window per tenant (and agent), so a spike is one alert.
+ */
+export class AlertRules {
+  private readonly windows = new Map<string, SlidingWindow>();
+  private readonly quietUntil = new Map<string, number>();
+  private readonly pendingApprovals = new Map<string, Set<string>>();
+
+  constructor(private readonly thresholds: (tenant: string, rule: WindowedRule) => Threshold = (_, rule) => DEFAULT_THRESHOLDS[rule]) {}
+
+  observe(e: AuditEvent): Alert[] {
+    const tenant = e.tenant_id;
+    if (!tenant) return [];
+    const t = Date.parse(e.timestamp);
+    const out: Alert[] = [];
+    if (CONFIG_ACTIONS.has(e.action)) {
+      out.push(this.alert(tenant, 'config_change', e.action === 'CredentialRevoked' ? 'medium' : 'low', `${e.action}: ${describe(e)}`, null, 1, 0, 0, [e.id], e.timestamp));
+    }
+    if (e.action === 'GateEvaluated' && e.decision === 'block') {
+      const fired = this.window(tenant, 'block_spike', null, t, e.id);
+      if (fired) out.push(this.alert(tenant, 'block_spike', 'high', `${fired.count} blocked steps in ${fired.window_seconds} s`, null, fired.count, fired.threshold, fired.window_seconds, fired.evidence, e.timestamp));
+    }
+    if (e.action === 'GateEvaluated' && e.detail.execution_mode === 'background' && (e.detail.tool_access === 'write' || e.detail.tool_access === 'destructive')) {
+      const agent = e.agent_id ?? '(no agent)';
+      const fired = this.window(tenant, 'background_write_burst', agent, t, e.id);
+      if (fired)
+        out.push(this.alert(tenant, 'background_write_burst', 'high', `${fired.count} background write tool calls by agent ${agent} in ${fired.window_seconds} s`, e.agent_id, fired.count, fired.threshold, fired.window_seconds, fired.evidence, e.timestamp));
+    }
+    const approvalId = typeof e.detail.approval_id === 'string' ? e.detail.approval_id : undefined;
+    if (approvalId && (e.action === 'ApprovalRequested' || RESOLVED_APPROVAL.has(e.action))) {
+      const pending = this.pendingApprovals.get(tenant) ?? new Set<string>();
+      this.pendingApprovals.set(tenant, pending);
+      if (e.action === 'ApprovalRequested') pending.add(approvalId);
+      else pending.delete(approvalId);
+      const { threshold, window_seconds } = this.thresholds(tenant, 'approval_backlog');
+      const key = `approval_backlog:${tenant}`;
+      if (e.action === 'ApprovalRequested' && pending.size >= threshold && t >= (this.quietUntil.get(key) ?? -Infinity)) {
+        this.quietUntil.set(key, t + window_seconds * 1000);
+        out.push(this.alert(tenant, 'approval_backlog', 'medium', `${pending.size} approvals are pending`, null, pending.size, threshold, window_seconds, [...pending].slice(-20), e.timestamp));
+      }
+    }
+    return out;
+  }
+
+  private window(tenant: string, rule: WindowedRule, agent: string | null, t: number, id: string) {
+    const { threshold, window_seconds } = this.thresholds(tenant, rule);
+    const key = `${rule}:${tenant}:${agent ?? ''}`;
+    let w = this.windows.get(key);
+    if (!w) this.windows.set(key, (w = new SlidingWindow()));
+    const count = w.add(t, id, window_seconds * 1000);
+    if (count < threshold || t < (this.quietUntil.get(key) ?? -Infinity)) return undefined;
+    this.quietUntil.set(key, t + window_seconds * 1000);
+    return { count, threshold, window_seconds, evidence: w.last(20) };
+  }
+
+  private alert(
+    tenant: string,
+    rule: AlertRule,
+    severity: Alert['severity'],
+    message: string,
+    agent: string | null,
+    count: number,
+    threshold: number,
+    window_seconds: number,
+    evidence: string[],
+    raisedAt: string,
+  ): Alert {
+    return { alert_id: randomUUID(), tenant_id: tenant, rule, severity, message, agent_id: agent, count, threshold, window_seconds, evidence, raised_at: raisedAt };
+  }
+}
+
+function describe(e: AuditEvent): string {
+  const d = e.detail;
+  const version = typeof d.version === 'number' ? `version ${d.version}` : undefined;
+  const parts = [d.principal, d.key_id, version, d.actor].filter((x): x is string => typeof x === 'string');
+  return parts.length ? parts.join(', ') : e.outcome;
+}
+
+/** Event times within the last `span` ms (events arrive roughly in time order; late ones count too). */
+class SlidingWindow {
+  private items: Array<{ t: number; id: string }> = [];
+  private start = 0;
+
+  add(t: number, id: string, span: number): number {
+    this.items.push({ t, id });
+    const newest = Math.max(t, this.items[this.items.length - 2]?.t ?? t);
+    while (this.start < this.items.length && this.items[this.start]!.t <= newest - span) this.start++;
+    if (this.start > 1024 && this.start * 2 > this.items.length) {
+      this.items = this.items.slice(this.start);
+      this.start = 0;
+    }
+    return this.items.length - this.start;
+  }
+
+  last(n: number): string[] {
+    return this.items.slice(Math.max(this.start, this.items.length - n)).map((x) => x.id);
+  }
+}

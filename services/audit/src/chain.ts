@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson, type AuditEvent } from '@stepgate/contracts';
+
+/** The previous hash of a tenant's first row. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Events without a tenant (unattributable requests) are chained under this id. */
+export const UNATTRIBUTED_TENANT = '_unattributed';
+
+/** A row's hash covers the previous row's hash and the RFC 8785 form of the whole event. */
+export function rowHash(prevHash: string, event: AuditEvent): string {
+  return createHash('sha256').update(prevHash).update('\n').update(canonicalJson(event)).digest('hex');
+}
+
+export interface ChainHead {
+  seq: number;
+  rowHash: string;
+}
+
+export interface ChainedEvent {
+  event: AuditEvent;
+  tenantId: string;
+  seq: number;
+  prevHash: string;
+  rowHash: string;
+}
+
+/** Appends events (in order) to their tenants' chains; `heads` is advanced in place. */
+export function chain(events: readonly AuditEvent[], heads: Map<string, ChainHead>): ChainedEvent[] {
+  return events.map((event) => {
+    const tenantId = event.tenant_id ?? UNATTRIBUTED_TENANT;
+    const head = heads.get(tenantId) ?? { seq: 0, rowHash: GENESIS_HASH };
+    const next = { seq: head.seq + 1, rowHash: rowHash(head.rowHash, event) };
+    heads.set(tenantId, next);
+    return { event, tenantId, seq: next.seq, prevHash: head.rowHash, rowHash: next.rowHash };
+  });
+}

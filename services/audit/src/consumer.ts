@@ -1,0 +1,132 @@
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import type pg from 'pg';
+import pino, { type Logger } from 'pino';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { AuditEventSchema, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
+import { createPool, databaseAnswers, waitForDatabase } from '@stepgate/runtime';
+import type { AuditConfig } from './config.js';
+import { Partitions, writeBatch } from './store.js';
+
+/**
+ * Persists every event of the `audit` topic to `audit_log`, exactly once per event id. A batch's rows
+ * commit before its offsets; while Postgres is unreachable the consumer holds its place and waits.
+ */
+export class AuditConsumer {
+  readonly registry: Registry;
+  private readonly rows: Counter;
+  private readonly batchSeconds: Histogram;
+  private readonly log: Logger;
+  private readonly pool: pg.Pool;
+  private readonly kafka: Kafka;
+  private readonly topics: Record<TopicName, string>;
+  private readonly partitions = new Partitions();
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+
+  constructor(private readonly config: AuditConfig, registry = new Registry(), logger?: Logger) {
+    this.registry = registry;
+    this.rows = new Counter({ name: 'stepgate_audit_events_total', help: 'Audit events taken from the topic, by result', labelNames: ['result'], registers: [registry] });
+    this.batchSeconds = new Histogram({ name: 'stepgate_audit_batch_seconds', help: 'Time to persist one Kafka batch', registers: [registry], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+    this.log = logger ?? pino({ name: 'audit', base: { instance: config.instanceId } });
+    this.pool = createPool(config, config.partitionsConcurrently + 2, this.log, 30_000);
+    this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
+    this.topics = topicsFor(config.topicPrefix);
+  }
+
+  async start(): Promise<void> {
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    this.consumer = this.kafka.consumer({
+      groupId: this.config.groupId,
+      maxWaitTimeInMs: 50,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
+      retry: { retries: 10 },
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topics.audit, fromBeginning: true });
+    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
+    await this.consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: false,
+      partitionsConsumedConcurrently: this.config.partitionsConcurrently,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+    await joined;
+    this.log.info({ group: this.config.groupId }, 'audit consumer running');
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+    await this.pool.end();
+  }
+
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    try {
+      await this.persist(payload);
+    } catch (err) {
+      // Classified by behaviour: if the database does not answer now, hold the batch until it does.
+      if (!(await databaseAnswers(this.pool))) await waitForDatabase(this.pool, () => payload.heartbeat(), this.log, err);
+      throw err; // kafkajs redelivers from the last committed offset; stored ids are skipped
+    }
+  }
+
+  private async persist(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const messages = batch.messages;
+    const last = messages.at(-1)?.offset;
+    if (last === undefined) return;
+    const started = performance.now();
+    const events: AuditEvent[] = [];
+    const rejected: Array<{ message: KafkaMessage; detail: string }> = [];
+    for (const message of messages) {
+      const parsed = parse(message.value);
+      if (parsed.ok) events.push(parsed.event);
+      else rejected.push({ message, detail: parsed.detail });
+    }
+    await this.partitions.ensure(this.pool, events.map((e) => new Date(e.timestamp)));
+    const client = await this.pool.connect();
+    let result;
+    try {
+      result = await writeBatch(client, events);
+    } finally {
+      client.release();
+    }
+    if (rejected.length) await this.toDlq(rejected, batch.topic, batch.partition);
+    payload.resolveOffset(last);
+    await payload.commitOffsetsIfNecessary();
+    await payload.heartbeat();
+    this.rows.inc({ result: 'inserted' }, result.inserted);
+    this.rows.inc({ result: 'duplicate' }, result.duplicates);
+    this.rows.inc({ result: 'invalid' }, rejected.length);
+    this.batchSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  private async toDlq(rejected: Array<{ message: KafkaMessage; detail: string }>, topic: string, partition: number): Promise<void> {
+    for (const r of rejected) this.log.warn({ detail: r.detail, source: `${topic}/${partition}@${r.message.offset}` }, 'invalid audit event sent to dlq');
+    await this.producer!.send({
+      topic: this.topics.dlq,
+      acks: -1,
+      messages: rejected.map((r) => ({
+        key: r.message.key,
+        value: r.message.value ?? Buffer.alloc(0),
+        headers: { 'stepgate-dlq-reason': 'INVALID_AUDIT_EVENT', 'stepgate-dlq-detail': r.detail.slice(0, 500), 'stepgate-dlq-source': `${topic}/${partition}@${r.message.offset}` },
+      })),
+    });
+  }
+}
+
+function parse(value: Buffer | null): { ok: true; event: AuditEvent } | { ok: false; detail: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(value?.toString('utf8') ?? '');
+  } catch {
+    return { ok: false, detail: 'the value is not JSON' };
+  }
+  const parsed = AuditEventSchema.safeParse(json);
+  if (parsed.success) return { ok: true, event: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, detail: `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };
+}
