@@ -1,1 +1,2 @@
 export * from './isolation.js';
+export { Relay } from './relay.js';

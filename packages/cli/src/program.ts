@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { applyCommand } from './commands/apply.js';
 import { decideApproval, listApprovals } from './commands/approvals.js';
+import { auditExport, auditRetention, auditVerify } from './commands/audit.js';
 import { createCredential, revokeCredential } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
 import { keygenCommand } from './commands/keygen.js';
@@ -85,6 +86,30 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .requiredOption('--as <principal>', 'the rejecting principal')
     .requiredOption('--reason <text>', 'why (at least 10 characters)')
     .action((id: string, opts: { as: string; reason: string }) => guard(() => decideApproval('reject', id, opts, io))());
+
+  const audit = program.command('audit').description('the audit trail in Postgres (DATABASE_URL, STEPGATE_DB_SCHEMA)');
+  audit
+    .command('verify')
+    .description("walk a tenant's hash chain and report the first broken link (exit 1)")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .action((opts: { tenant: string }) => guard(() => auditVerify(opts, io))());
+  audit
+    .command('export')
+    .description('stream audit rows as CSV, JSON lines or CEF (progress on stderr)')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--format <format>', 'csv, jsonl or cef')
+    .option('--from <date>', 'rows at or after this time (ISO)')
+    .option('--to <date>', 'rows before this time (ISO)')
+    .option('--action <action>', 'only this action, e.g. GateEvaluated')
+    .option('--workflow <id>', 'only this workflow')
+    .option('--out <file>', 'write here instead of stdout')
+    .action((opts: { tenant: string; format: string; from?: string; to?: string; action?: string; workflow?: string; out?: string }) => guard(() => auditExport(opts, io))());
+  audit
+    .command('retention')
+    .description('drop monthly partitions older than --days (dry run unless --apply; never below STEPGATE_AUDIT_RETENTION_FLOOR_DAYS, default 30)')
+    .requiredOption('--days <n>', 'keep this many days')
+    .option('--apply', 'really drop them')
+    .action((opts: { days: string; apply?: boolean }) => guard(() => auditRetention(opts, io))());
 
   program
     .command('verify')

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { DECISIONS } from './gate-step.js';
 import { PolicyRefSchema } from './decision.js';
@@ -166,3 +167,25 @@ export const AlertSchema = z.object({
   raised_at: z.iso.datetime({ offset: true }),
 });
 export type Alert = z.infer<typeof AlertSchema>;
+
+/** An audit event with a fresh id and timestamp; every field not given is null or empty. */
+export function newAuditEvent(fields: Pick<AuditEvent, 'tenant_id' | 'action' | 'outcome'> & Partial<AuditEvent>): AuditEvent {
+  return {
+    id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    agent_id: null,
+    session_id: null,
+    user_id: null,
+    workflow_id: null,
+    execution_id: null,
+    step_id: null,
+    inputs_summary: '',
+    elapsed_ms: 0,
+    decision_id: null,
+    decision: null,
+    policies_matched: [],
+    error_code: null,
+    detail: {},
+    ...fields,
+  };
+}

@@ -1,38 +1,9 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateClient } from '@stepgate/client';
 import type { GateDecision } from '@stepgate/contracts';
-import { testNamespace } from '@stepgate/test';
+import { Relay, testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
 import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
-
-/** A TCP relay on loopback in front of the real Postgres, which the test can sever and restore. */
-class Relay {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async open(): Promise<void> {
-    this.server = net.createServer((inbound) => {
-      const outbound = net.connect(this.target);
-      for (const s of [inbound, outbound]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      inbound.pipe(outbound).pipe(inbound);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  async cut(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
-  }
-}
 
 const ns = testNamespace('evaluator-outage');
 let evaluatorKey: Principal;

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { DEFAULT_TOPIC_PREFIX, topicsFor, type AuditEvent } from '@stepgate/contracts';
+import { DEFAULT_TOPIC_PREFIX, newAuditEvent, topicsFor, type AuditEvent } from '@stepgate/contracts';
 
 /** The CLI's view of the services, from the same variables the services read. */
 export interface AdminEnv {
@@ -52,24 +51,5 @@ export async function withServices<T>(
 }
 
 export function adminAudit(action: AuditEvent['action'], tenantId: string, outcome: string, detail: Record<string, unknown>): AuditEvent {
-  return {
-    id: randomUUID(),
-    timestamp: new Date().toISOString(),
-    tenant_id: tenantId,
-    agent_id: null,
-    session_id: null,
-    user_id: typeof detail.actor === 'string' ? detail.actor : null,
-    workflow_id: null,
-    execution_id: null,
-    step_id: null,
-    action,
-    outcome,
-    inputs_summary: '',
-    elapsed_ms: 0,
-    decision_id: null,
-    decision: null,
-    policies_matched: [],
-    error_code: null,
-    detail,
-  };
+  return newAuditEvent({ tenant_id: tenantId, action, outcome, user_id: typeof detail.actor === 'string' ? detail.actor : null, detail });
 }

@@ -1,0 +1,108 @@
+/**
+ * Audit ingest: a backlog of audit events on Kafka drained by the real audit consumer into
+ * `audit_log` (dedup check, hash chain, one multi-row insert per batch, offsets after commit), next to
+ * a bare COPY of the same rows into a table with the same columns and indexes, in the same run.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import pino from 'pino';
+import { topicsFor, type AuditEvent } from '@stepgate/contracts';
+import { ensureTopics, migrate, type Endpoints } from '@stepgate/infra';
+import { AuditConsumer, chain, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
+
+export interface AuditBench {
+  events: number;
+  ingest: { seconds: number; perSecond: number };
+  copy: { seconds: number; perSecond: number };
+}
+
+function syntheticEvents(n: number, tenants: number): AuditEvent[] {
+  const start = Date.now() - n;
+  return Array.from({ length: n }, (_, i) => ({
+    id: randomUUID(),
+    timestamp: new Date(start + i).toISOString(),
+    tenant_id: `tenant-${i % tenants}`,
+    agent_id: `agent-${i % 50}`,
+    session_id: `session-${i % 500}`,
+    user_id: `user-${i % 200}`,
+    workflow_id: `wf-${i % 5000}`,
+    execution_id: null,
+    step_id: `step-${i}`,
+    action: 'GateEvaluated',
+    outcome: i % 10 === 0 ? 'block' : 'allow',
+    inputs_summary: `{ step_input: { query: "select * from orders where id = ${i}" }, tool_input: { api_key: "[REDACTED]" } }`,
+    elapsed_ms: 1.5,
+    decision_id: randomUUID(),
+    decision: i % 10 === 0 ? 'block' : 'allow',
+    policies_matched: i % 10 === 0 ? ['block-destructive-sql'] : [],
+    error_code: null,
+    detail: { request_id: randomUUID(), decision_source: 'fresh', principal: 'orchestrator', execution_mode: 'interactive' },
+  }));
+}
+
+export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise<AuditBench> {
+  const id = `bench_${randomBytes(4).toString('hex')}`;
+  const prefix = `bench.${id}.`;
+  const db = new pg.Client({ connectionString: endpoints.databaseUrl, options: `-c search_path=${id}` });
+  await db.connect();
+  await migrate(db, { schema: id });
+  const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, { prefix });
+  const topics = topicsFor(prefix);
+  const events = syntheticEvents(n, 20);
+  try {
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    for (let i = 0; i < events.length; i += 2_000)
+      await producer.send({ topic: topics.audit, messages: events.slice(i, i + 2_000).map((e) => ({ key: e.tenant_id, value: JSON.stringify(e) })) });
+    await producer.disconnect();
+
+    const consumer = new AuditConsumer(
+      {
+        kafkaBrokers: endpoints.kafkaBrokers,
+        databaseUrl: endpoints.databaseUrl,
+        databaseSchema: id,
+        topicPrefix: prefix,
+        groupId: `${id}.audit`,
+        alertsGroupId: `${id}.alerts`,
+        instanceId: `${id}-audit`,
+        sessionTimeoutMs: 10_000,
+        partitionsConcurrently: 6,
+        metricsPort: undefined,
+      },
+      undefined,
+      pino({ level: 'warn' }),
+    );
+    await consumer.start(); // joining the group is not ingest: timed from here
+    const started = performance.now();
+    const inserted = async () => (await consumer.registry.getSingleMetric('stepgate_audit_events_total')!.get()).values.find((v) => v.labels.result === 'inserted')?.value ?? 0;
+    while ((await inserted()) < n) await new Promise((r) => setTimeout(r, 50));
+    const ingestSeconds = (performance.now() - started) / 1000;
+    await consumer.stop();
+
+    // The same rows, chained the same way, COPYed into a table with the same columns and indexes.
+    const rows = chain(events, new Map());
+    await db.query('create table audit_copy (like audit_log including defaults including indexes)');
+    const lines = copyLines(rows); // serialized before the clock starts: the bare COPY is the database's part only
+    const chunks: string[] = [];
+    for (let i = 0; i < lines.length; i += 500) chunks.push(lines.slice(i, i + 500).join(''));
+    const copyStarted = performance.now();
+    await pipeline(
+      Readable.from(chunks),
+      db.query(copyFrom(COPY_AUDIT_LOG.replace('copy audit_log', 'copy audit_copy'))),
+    );
+    const copySeconds = (performance.now() - copyStarted) / 1000;
+    return { events: n, ingest: { seconds: ingestSeconds, perSecond: n / ingestSeconds }, copy: { seconds: copySeconds, perSecond: n / copySeconds } };
+  } finally {
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+    await admin.disconnect();
+    await db.query(`drop schema if exists ${id} cascade`);
+    await db.end();
+  }
+}

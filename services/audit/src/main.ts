@@ -1,0 +1,10 @@
+import { configFromEnv } from './config.js';
+import { AuditService } from './service.js';
+
+const service = new AuditService(configFromEnv());
+await service.start();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void service.stop().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,37 @@
+import type { Server } from 'node:http';
+import type pg from 'pg';
+import pino, { type Logger } from 'pino';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { createPool, serveMetrics } from '@stepgate/runtime';
+import { AlertsConsumer } from './alerts.js';
+import type { AuditConfig } from './config.js';
+import { AuditConsumer } from './consumer.js';
+
+/** The audit service: the audit-log consumer and the alerts consumer, with one /metrics endpoint. */
+export class AuditService {
+  readonly registry = new Registry();
+  readonly ingest: AuditConsumer;
+  private readonly alerts: AlertsConsumer;
+  private readonly alertPool: pg.Pool;
+  private metricsServer: Server | undefined;
+
+  constructor(private readonly config: AuditConfig, logger?: Logger) {
+    const log = logger ?? pino({ name: 'audit', base: { instance: config.instanceId } });
+    collectDefaultMetrics({ register: this.registry });
+    this.ingest = new AuditConsumer(config, this.registry, log);
+    this.alertPool = createPool(config, 2, log);
+    const raised = new Counter({ name: 'stepgate_alerts_total', help: 'Alerts raised, by rule', labelNames: ['rule'], registers: [this.registry] });
+    this.alerts = new AlertsConsumer(config, this.alertPool, log.child({ component: 'alerts' }), raised);
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.ingest.start(), this.alerts.start()]);
+    if (this.config.metricsPort !== undefined) this.metricsServer = serveMetrics(this.registry, this.config.metricsPort);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.ingest.stop(), this.alerts.stop()]);
+    await this.alertPool.end();
+    this.metricsServer?.close();
+  }
+}

@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { AuditEvent } from '@stepgate/contracts';
+import { AlertRules } from '../src/index.js';
+
+const at = (ms: number, overrides: Partial<AuditEvent> = {}): AuditEvent => ({
+  id: randomUUID(),
+  timestamp: new Date(Date.UTC(2026, 0, 1) + ms).toISOString(),
+  tenant_id: 'acme',
+  agent_id: 'a1',
+  session_id: null,
+  user_id: null,
+  workflow_id: 'wf',
+  execution_id: null,
+  step_id: 's',
+  action: 'GateEvaluated',
+  outcome: 'block',
+  inputs_summary: '',
+  elapsed_ms: 1,
+  decision_id: null,
+  decision: 'block',
+  policies_matched: [],
+  error_code: null,
+  detail: {},
+  ...overrides,
+});
+
+describe('alert rules (event time, sliding windows)', () => {
+  const rules = () => new AlertRules((_, rule) => ({ block_spike: { threshold: 3, window_seconds: 10 }, background_write_burst: { threshold: 2, window_seconds: 10 }, approval_backlog: { threshold: 2, window_seconds: 10 } })[rule]);
+
+  it('fires a block spike once per window, and not for blocks spread wider than the window', () => {
+    const r = rules();
+    const fired = [0, 1_000, 2_000, 3_000, 4_000].flatMap((t) => r.observe(at(t)));
+    expect(fired.map((a) => [a.rule, a.count])).toEqual([['block_spike', 3]]);
+    expect(r.observe(at(20_000))).toEqual([]);
+
+    const spread = rules();
+    expect([0, 6_000, 12_000, 18_000].flatMap((t) => spread.observe(at(t)))).toEqual([]);
+  });
+
+  it('counts background writes per agent, not reads or interactive writes', () => {
+    const r = rules();
+    const write = (agent: string, mode = 'background', access = 'write') => at(0, { decision: 'allow', agent_id: agent, detail: { execution_mode: mode, tool_access: access } });
+    expect([write('a'), write('b'), write('a', 'interactive'), write('a', 'background', 'read')].flatMap((e) => r.observe(e))).toEqual([]);
+    expect(r.observe(write('a')).map((a) => [a.rule, a.agent_id])).toEqual([['background_write_burst', 'a']]);
+  });
+
+  it('tracks the approval backlog as requests minus resolutions', () => {
+    const r = rules();
+    const req = (id: string) => at(0, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } });
+    expect(r.observe(req('1'))).toEqual([]);
+    expect(r.observe(at(0, { action: 'ApprovalGranted', detail: { approval_id: '1' } }))).toEqual([]);
+    expect(r.observe(req('2'))).toEqual([]);
+    expect(r.observe(req('3')).map((a) => [a.rule, a.count])).toEqual([['approval_backlog', 2]]);
+  });
+
+  it('alerts on every bundle and credential change', () => {
+    const r = rules();
+    expect(r.observe(at(0, { action: 'CredentialRevoked', decision: null, detail: { key_id: 'k1' } }))).toMatchObject([{ rule: 'config_change', severity: 'medium', message: 'CredentialRevoked: k1' }]);
+  });
+});

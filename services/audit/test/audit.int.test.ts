@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Alert, AuditEvent } from '@stepgate/contracts';
+import { run } from '@stepgate/cli';
+import { Relay, testNamespace } from '@stepgate/test';
+import { tap } from '@stepgate/test/pipeline';
+import { AuditService, CSV_COLUMNS, type AuditConfig } from '../src/index.js';
+import { parseCef } from './cef.js';
+
+const ns = testNamespace('audit');
+let relay: Relay;
+let service: AuditService;
+let wire: Awaited<ReturnType<typeof tap>>;
+
+function config(databaseUrl: string): AuditConfig {
+  return {
+    kafkaBrokers: ns.endpoints.kafkaBrokers,
+    databaseUrl,
+    databaseSchema: ns.schema,
+    topicPrefix: ns.topicPrefix,
+    groupId: `${ns.groupPrefix}audit`,
+    alertsGroupId: `${ns.groupPrefix}alerts`,
+    instanceId: `${ns.id}-audit`,
+    sessionTimeoutMs: 6_000,
+    partitionsConcurrently: 6,
+    metricsPort: undefined,
+  };
+}
+
+beforeAll(async () => {
+  await ns.migrate();
+  await ns.createTopics();
+  await ns.pool.query(`insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('spiky', 'block_spike', 5, 60)`);
+  const url = new URL(ns.endpoints.databaseUrl);
+  relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
+  await relay.open();
+  url.port = String(relay.port);
+  service = new AuditService(config(url.toString()));
+  await service.start();
+  wire = await tap(ns, [ns.topics.alerts, ns.topics.audit, ns.topics.dlq]);
+  Object.assign(process.env, { DATABASE_URL: ns.endpoints.databaseUrl, STEPGATE_DB_SCHEMA: ns.schema, STEPGATE_AUDIT_RETENTION_FLOOR_DAYS: '30' });
+});
+
+afterAll(async () => {
+  await wire?.stop();
+  await service?.stop();
+  await ns.cleanup();
+});
+
+const event = (tenant: string, overrides: Partial<AuditEvent> = {}): AuditEvent => ({
+  id: randomUUID(),
+  timestamp: new Date().toISOString(),
+  tenant_id: tenant,
+  agent_id: 'agent-7',
+  session_id: 'sess-1',
+  user_id: 'dev-1',
+  workflow_id: 'wf-1',
+  execution_id: null,
+  step_id: `s-${randomUUID().slice(0, 6)}`,
+  action: 'GateEvaluated',
+  outcome: 'allow',
+  inputs_summary: '{ q: "hello" }',
+  elapsed_ms: 1.25,
+  decision_id: randomUUID(),
+  decision: 'allow',
+  policies_matched: [],
+  error_code: null,
+  detail: { request_id: randomUUID() },
+  ...overrides,
+});
+
+async function publish(events: AuditEvent[]): Promise<void> {
+  const producer = ns.kafka.producer();
+  await producer.connect();
+  for (let i = 0; i < events.length; i += 500)
+    await producer.send({ topic: ns.topics.audit, messages: events.slice(i, i + 500).map((e) => ({ key: e.tenant_id ?? 'unattributed', value: JSON.stringify(e) })) });
+  await producer.disconnect();
+}
+
+async function rowsOf(tenant: string): Promise<number> {
+  const { rows } = await ns.pool.query<{ n: number }>('select count(*)::int as n from audit_log where tenant_id = $1', [tenant]);
+  return rows[0]!.n;
+}
+
+async function eventually(fn: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !(await fn()); ) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function cli(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
+  return { code, stdout, stderr };
+}
+
+describe('audit consumer on real Kafka and Postgres', () => {
+  it('stores each event once however often it is delivered, with every reference field', async () => {
+    const events = Array.from({ length: 200 }, () => event('dup'));
+    await publish(events);
+    await publish(events.slice(0, 100));
+    await publish(events.slice(50, 150));
+    const marker = event('dup');
+    await publish([marker]);
+    await eventually(async () => (await rowsOf('dup')) === 201, 'all 201 rows');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await rowsOf('dup')).toBe(201);
+    const { rows } = await ns.pool.query<{ event: AuditEvent }>('select * from audit_log where id = $1', [events[0]!.id]);
+    expect(rows[0]).toMatchObject({ tenant_id: 'dup', agent_id: 'agent-7', session_id: 'sess-1', user_id: 'dev-1', workflow_id: 'wf-1', action: 'GateEvaluated', outcome: 'allow', elapsed_ms: 1.25, seq: expect.any(String) });
+    expect(rows[0]!.event).toEqual(events[0]);
+  });
+
+  it('keeps consuming when an event is invalid: it goes to the dlq with the reason', async () => {
+    const producer = ns.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: ns.topics.audit, messages: [{ key: 'bad', value: JSON.stringify({ ...event('bad'), action: 'Nonsense' }) }, { key: 'bad', value: 'not json' }] });
+    await producer.disconnect();
+    const good = event('bad');
+    await publish([good]);
+    await eventually(async () => (await rowsOf('bad')) === 1, 'the valid event');
+    const dlq = await wire.until(() => {
+      const list = wire.seen.filter((m) => m.topic === ns.topics.dlq);
+      return list.length >= 2 ? list : undefined;
+    });
+    expect(dlq.map((m) => m.headers['stepgate-dlq-detail'])).toEqual(expect.arrayContaining([expect.stringContaining('action'), 'the value is not JSON']));
+  });
+
+  it('Postgres unreachable for 30 s while events flow: afterwards every event is there exactly once', async () => {
+    const sent: AuditEvent[] = [];
+    const flow = (async () => {
+      for (let i = 0; i < 40; i++) {
+        const batch = Array.from({ length: 25 }, () => event('outage'));
+        sent.push(...batch);
+        await publish(batch);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 4_000));
+    await relay.cut();
+    await new Promise((r) => setTimeout(r, 30_000));
+    const during = await rowsOf('outage');
+    await relay.open();
+    await flow;
+    await eventually(async () => (await rowsOf('outage')) === sent.length, `all ${sent.length} events`, 90_000);
+    expect(during).toBeLessThan(sent.length);
+    const { rows } = await ns.pool.query<{ n: number; distinct_ids: number; max_seq: string }>(
+      "select count(*)::int as n, count(distinct id)::int as distinct_ids, max(seq) as max_seq from audit_log where tenant_id = 'outage'",
+    );
+    expect(rows[0]).toEqual({ n: 1000, distinct_ids: 1000, max_seq: '1000' });
+    expect((await cli('audit', 'verify', '--tenant', 'outage')).code).toBe(0);
+  }, 150_000);
+
+  it('verify finds a modified row: the event, or a column edited apart from the event', async () => {
+    await publish(Array.from({ length: 30 }, (_, i) => event('chain', { step_id: `step-${i}` })));
+    await eventually(async () => (await rowsOf('chain')) === 30, 'chain rows');
+    const ok = await cli('audit', 'verify', '--tenant', 'chain');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('intact, 30 rows');
+
+    await ns.pool.query(`update audit_log set event = jsonb_set(event, '{outcome}', '"block"') where tenant_id = 'chain' and seq = 17`);
+    const broken = await cli('audit', 'verify', '--tenant', 'chain');
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain('BROKEN at seq 17');
+    expect(broken.stdout).toContain('hash_mismatch');
+
+    await ns.pool.query(`update audit_log set event = jsonb_set(event, '{outcome}', '"allow"') where tenant_id = 'chain' and seq = 17`);
+    await ns.pool.query(`update audit_log set outcome = 'block' where tenant_id = 'chain' and seq = 9`);
+    const column = await cli('audit', 'verify', '--tenant', 'chain');
+    expect(column.stdout).toContain('BROKEN at seq 9');
+    expect(column.stdout).toContain('columns_differ_from_event');
+
+    await ns.pool.query(`update audit_log set outcome = 'allow' where tenant_id = 'chain' and seq = 9`);
+    await ns.pool.query(`delete from audit_log where tenant_id = 'chain' and seq = 21`);
+    const gap = await cli('audit', 'verify', '--tenant', 'chain');
+    expect(gap.stdout).toContain('BROKEN at seq 22');
+    expect(gap.stdout).toContain('sequence_gap');
+  });
+
+  it('exports parse back: CSV (quoting), JSON lines and CEF (escaping), with filters', async () => {
+    const nasty = '{ sql: "DROP TABLE a; -- \\"x\\"", note: "a,b|c=d\\\\e\nline2" }';
+    const events = [
+      event('exp', { inputs_summary: nasty, workflow_id: 'wf-a', policies_matched: ['p1', 'p2'], decision: 'block', outcome: 'block' }),
+      event('exp', { workflow_id: 'wf-b', action: 'StepCompleted', decision: null, outcome: 'Completed' }),
+      event('exp', { workflow_id: 'wf-a', user_id: 'pipe|user' }),
+    ];
+    await publish(events);
+    await eventually(async () => (await rowsOf('exp')) === 3, 'export rows');
+    const dir = mkdtempSync(path.join(tmpdir(), 'stepgate-export-'));
+    const file = (f: string) => path.join(dir, `audit.${f}`);
+    for (const f of ['csv', 'jsonl', 'cef']) {
+      const r = await cli('audit', 'export', '--tenant', 'exp', '--format', f, '--out', file(f));
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain('exported 3 rows');
+    }
+
+    const csv = parseCsv<Record<string, string>>(readFileSync(file('csv'), 'utf8'), { columns: true });
+    expect(Object.keys(csv[0]!)).toEqual([...CSV_COLUMNS]);
+    expect(csv.map((r) => r.id)).toEqual(events.map((e) => e.id));
+    expect(csv[0]!.inputs_summary).toBe(nasty);
+    expect(csv[0]!.policies_matched).toBe('p1;p2');
+
+    const jsonl = readFileSync(file('jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);
+    expect(jsonl.map(({ id, inputs_summary, user_id }) => ({ id, inputs_summary, user_id }))).toEqual(events.map(({ id, inputs_summary, user_id }) => ({ id, inputs_summary, user_id })));
+
+    const cef = readFileSync(file('cef'), 'utf8').trim().split('\n').map(parseCef);
+    expect(cef[0]!.header).toEqual(['CEF:0', 'stepgate', 'stepgate', '0.1', 'GateEvaluated', 'GateEvaluated block', '6']);
+    expect(cef[0]!.extension).toMatchObject({ externalId: events[0]!.id, msg: nasty, cs1: 'exp', cs2: 'wf-a', cs4: 'p1,p2', cs5: 'block' });
+    expect(cef[2]!.extension.suser).toBe('pipe|user');
+
+    const filtered = await cli('audit', 'export', '--tenant', 'exp', '--format', 'jsonl', '--workflow', 'wf-a', '--action', 'GateEvaluated', '--out', file('filtered'));
+    expect(filtered.code).toBe(0);
+    expect(readFileSync(file('filtered'), 'utf8').trim().split('\n')).toHaveLength(2);
+    expect((await cli('audit', 'export', '--tenant', 'exp', '--format', 'xml')).code).toBe(2);
+  });
+
+  it('retention: the dry run lists old monthly partitions, --apply drops them, the floor is kept, and the chain still verifies', async () => {
+    const old = [new Date('2024-01-15T10:00:00Z'), new Date('2024-02-10T10:00:00Z')];
+    await publish([...old.map((t) => event('ret', { timestamp: t.toISOString() })), event('ret')]);
+    await eventually(async () => (await rowsOf('ret')) === 3, 'retention rows');
+
+    const dry = await cli('audit', 'retention', '--days', '365');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('would drop audit_log_y2024m01');
+    expect(dry.stdout).toContain('would drop audit_log_y2024m02');
+    expect(dry.stdout).toContain('dry run');
+    expect(await rowsOf('ret')).toBe(3);
+
+    const floor = await cli('audit', 'retention', '--days', '7', '--apply');
+    expect(floor.code).toBe(2);
+    expect(floor.stderr).toContain('below the retention floor');
+
+    const applied = await cli('audit', 'retention', '--days', '365', '--apply');
+    expect(applied.code).toBe(0);
+    expect(await rowsOf('ret')).toBe(1);
+    const verify = await cli('audit', 'verify', '--tenant', 'ret');
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain('older rows dropped by retention');
+  });
+
+  it('alerts: a block spike (per-tenant threshold), a background write burst, and a config change', async () => {
+    const now = Date.now();
+    const blocks = Array.from({ length: 6 }, (_, i) => event('spiky', { decision: 'block', outcome: 'block', timestamp: new Date(now + i * 100).toISOString() }));
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      event('bursty', { agent_id: 'night-agent', timestamp: new Date(now + i * 100).toISOString(), detail: { execution_mode: 'background', tool_name: 'update_crm', tool_access: 'write' } }),
+    );
+    const change = event('bursty', { action: 'PolicyBundleApplied', outcome: 'Applied', decision: null, detail: { version: 3, actor: 'ops-lead' } });
+    await publish([...blocks, ...writes, change]);
+    const alerts = await wire.until(() => {
+      const list = wire.json<Alert>(ns.topics.alerts);
+      return list.some((a) => a.rule === 'block_spike') && list.some((a) => a.rule === 'background_write_burst') && list.some((a) => a.rule === 'config_change') ? list : undefined;
+    }, 30_000);
+    expect(alerts.filter((a) => a.rule === 'block_spike')).toEqual([expect.objectContaining({ tenant_id: 'spiky', count: 5, threshold: 5, window_seconds: 60 })]);
+    expect(alerts.find((a) => a.rule === 'background_write_burst')).toMatchObject({ tenant_id: 'bursty', agent_id: 'night-agent', count: 10, threshold: 10 });
+    expect(alerts.find((a) => a.rule === 'config_change')).toMatchObject({ tenant_id: 'bursty', message: expect.stringContaining('ops-lead') });
+    await eventually(async () => {
+      const { rows } = await ns.pool.query<{ n: number }>("select count(*)::int as n from audit_log where action = 'AlertRaised'");
+      return rows[0]!.n >= 3;
+    }, 'alerts audited');
+  });
+});

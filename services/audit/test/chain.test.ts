@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { newAuditEvent, type AuditEvent } from '@stepgate/contracts';
+import { chain, cefLine, GENESIS_HASH, rowHash } from '../src/index.js';
+import type { ChainHead } from '../src/chain.js';
+import { parseCef } from './cef.js';
+
+const ev = (tenant: string | null, outcome = 'allow'): AuditEvent => newAuditEvent({ tenant_id: tenant, action: 'GateEvaluated', outcome, timestamp: '2026-11-22T00:00:00.000Z' });
+
+describe('hash chain', () => {
+  it('links each tenant separately, from the genesis hash, and any change breaks the link', () => {
+    const heads = new Map<string, ChainHead>();
+    const rows = chain([ev('a'), ev('b'), ev('a'), ev(null)], heads);
+    expect(rows.map((r) => [r.tenantId, r.seq])).toEqual([['a', 1], ['b', 1], ['a', 2], ['_unattributed', 1]]);
+    expect(rows[0]!.prevHash).toBe(GENESIS_HASH);
+    expect(rows[2]!.prevHash).toBe(rows[0]!.rowHash);
+    expect(rowHash(rows[0]!.rowHash, rows[2]!.event)).toBe(rows[2]!.rowHash);
+    expect(rowHash(rows[0]!.rowHash, { ...rows[2]!.event, outcome: 'block' })).not.toBe(rows[2]!.rowHash);
+    // Key order does not matter (RFC 8785), so a jsonb round trip verifies.
+    const reordered = Object.fromEntries(Object.entries(rows[2]!.event).reverse()) as AuditEvent;
+    expect(rowHash(rows[0]!.rowHash, reordered)).toBe(rows[2]!.rowHash);
+  });
+});
+
+describe('CEF', () => {
+  it('escapes header pipes and extension equals, backslashes and newlines, and reads back', () => {
+    const e = { ...ev('t|x'), action: 'GateEvaluated' as const, outcome: 'a|b', inputs_summary: 'k=v \\ x\ny|z', seq: 1, row_hash: 'h' };
+    const parsed = parseCef(cefLine(e));
+    expect(parsed.header[5]).toBe('GateEvaluated a|b');
+    expect(parsed.extension).toMatchObject({ msg: 'k=v \\ x\ny|z', cs1: 't|x', act: 'a|b' });
+  });
+});
