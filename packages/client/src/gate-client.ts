@@ -68,6 +68,7 @@ export class GateClient {
   private consumer: Consumer | undefined;
   private readonly byRequest = new Map<string, Waiter>();
   private readonly byApproval = new Map<string, Waiter>();
+  private readonly approvalOutcomes = new Map<string, GateDecision>();
   private readonly queued: Array<{ topic: string; message: Message; resolve: () => void; reject: (e: Error) => void }> = [];
 
   constructor(private readonly options: GateClientOptions) {
@@ -111,6 +112,9 @@ export class GateClient {
     await this.send('gate.requests', request.workflow_id, request);
     const decision = await decided;
     if (!opts.waitForApproval || decision.decision !== 'require_approval' || !decision.approval_id) return decision;
+    // The outcome may have arrived between this decision and now.
+    const known = this.approvalOutcomes.get(decision.approval_id);
+    if (known) return known;
     return this.wait(this.byApproval, decision.approval_id, timeoutMs, () => new GateTimeoutError(request.request_id, timeoutMs, 'approval'));
   }
 
@@ -161,11 +165,19 @@ export class GateClient {
     });
   }
 
+  /** Recent approval outcomes (bounded), for waiters that register after the outcome arrived. */
+  private rememberOutcome(d: GateDecision): void {
+    if (this.evaluatorKey && !verifyReceipt(d, this.evaluatorKey)) return;
+    this.approvalOutcomes.set(d.approval_id!, d);
+    if (this.approvalOutcomes.size > 10_000) this.approvalOutcomes.delete(this.approvalOutcomes.keys().next().value!);
+  }
+
   private onDecision(value: Buffer | null): void {
     if (!value) return;
     const parsed = GateDecisionSchema.safeParse(JSON.parse(value.toString()));
     if (!parsed.success) return;
     const d = parsed.data;
+    if (d.decision_source === 'approval' && d.approval_id) this.rememberOutcome(d);
     const byRequest = this.byRequest.get(d.request_id);
     const byApproval = d.decision_source === 'approval' && d.approval_id ? this.byApproval.get(d.approval_id) : undefined;
     const waiter = byRequest ?? byApproval;

@@ -1,0 +1,209 @@
+/**
+ * `npm run dev [-- --auto-approve] [-- --exit]`: the whole governed pipeline on this machine.
+ * Starts Kafka, Temporal and Postgres (infra/local, or Docker Compose with --docker), sets up a demo
+ * tenant idempotently, runs the evaluator, approvals and audit services as supervised processes, and
+ * drives the demo orchestrator through them. Ctrl-C stops everything.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import { Approvers } from '@stepgate/approvals';
+import { run, type Io } from '@stepgate/cli';
+import { GateClient } from '@stepgate/client';
+import { endpointsFromEnv } from '@stepgate/infra';
+import { runDemo } from '../examples/demo/orchestrator.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const args = new Set(process.argv.slice(2));
+const autoApprove = args.has('--auto-approve');
+const exitAfterDemo = args.has('--exit');
+const endpoints = endpointsFromEnv();
+const stateDir = process.env.STEPGATE_DEV_DIR ?? path.join(homedir(), '.local', 'state', 'stepgate', 'dev');
+const TENANT = 'demo';
+const say = (line: string) => console.log(`\x1b[1m[dev]\x1b[0m ${line}`);
+
+function startInfrastructure(): void {
+  const useDocker = args.has('--docker');
+  if (useDocker && spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) throw new Error('--docker: no Docker engine answers on this machine; run without --docker for the native stack');
+  const up = useDocker
+    ? spawnSync('docker', ['compose', 'up', '-d', '--wait'], { cwd: root, stdio: 'inherit' })
+    : spawnSync('bash', ['infra/local/stack.sh', 'up'], { cwd: root, stdio: 'inherit' });
+  if (up.status !== 0) throw new Error('the services did not start (see above)');
+  if (useDocker && spawnSync('npm', ['run', 'migrate'], { cwd: root, stdio: 'inherit' }).status !== 0) throw new Error('migrations failed');
+}
+
+const quietIo: Io = { out: () => undefined, err: (t) => void process.stderr.write(t), cwd: stateDir };
+
+async function cli(argv: string[], io = quietIo): Promise<void> {
+  const code = await run(argv, io);
+  if (code !== 0) throw new Error(`stepgate ${argv[0]} ${argv[1] ?? ''} failed (exit ${code})`);
+}
+
+/** Keys and credentials live in the state dir; each is (re)created only when missing here or in Postgres. */
+async function setUpDemoTenant(db: pg.Client): Promise<{ orchestrator: string; evaluatorKey: string; evaluatorPub: string }> {
+  mkdirSync(stateDir, { recursive: true });
+  const evaluatorKey = path.join(stateDir, 'receipt-key.pem');
+  const evaluatorPub = path.join(stateDir, 'receipt-key.pub.pem');
+  if (!existsSync(evaluatorKey)) await cli(['keygen', '--private', evaluatorKey, '--public', evaluatorPub], quietIo);
+  const credential = async (principal: string, roles?: string) => {
+    const file = path.join(stateDir, `${principal}.json`);
+    const keyId = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { key_id: string }).key_id : undefined;
+    const known = keyId ? (await db.query('select 1 from credentials where key_id = $1 and revoked_at is null', [keyId])).rowCount : 0;
+    if (!known) await cli(['credentials', 'create', '--tenant', TENANT, '--principal', principal, '--out', file, ...(roles ? ['--roles', roles] : [])], quietIo);
+    return file;
+  };
+  const orchestrator = await credential('release-orchestrator');
+  await credential('alice', 'approver');
+  await credential('bob', 'approver');
+  await cli(['apply', '--bundle', path.join(root, 'examples/demo/bundle.json'), '--as', 'npm-run-dev'], { ...quietIo, out: (t: string) => say(t.trim()) });
+  return { orchestrator, evaluatorKey, evaluatorPub };
+}
+
+interface Supervised {
+  name: string;
+  child?: ChildProcess;
+  stopping: boolean;
+}
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const COLORS: Record<string, string> = { evaluator: '36', approvals: '35', audit: '33' };
+
+/** One line per log record, prefixed by the service: pino's JSON becomes `LEVEL msg key=value`. */
+function prefixLines(name: string, stream: NodeJS.ReadableStream): void {
+  const prefix = `\x1b[${COLORS[name] ?? '37'}m[${name}]\x1b[0m`;
+  createInterface({ input: stream }).on('line', (line) => {
+    try {
+      const { level, msg, time: _time, pid: _pid, hostname: _host, name: _name, instance: _instance, ...rest } = JSON.parse(line) as Record<string, unknown>;
+      const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+      console.log(`${prefix} ${LEVELS[level as number] ?? ''} ${typeof msg === 'string' ? msg : ''}${extra ? `  ${extra}` : ''}`);
+    } catch {
+      console.log(`${prefix} ${line}`);
+    }
+  });
+}
+
+function supervise(name: string, env: NodeJS.ProcessEnv): Supervised {
+  const s: Supervised = { name, stopping: false };
+  const restarts: number[] = [];
+  const start = () => {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`], { cwd: root, env: { ...process.env, ...env } });
+    prefixLines(name, child.stdout);
+    prefixLines(name, child.stderr);
+    child.on('exit', (code, signal) => {
+      if (s.stopping) return;
+      const now = Date.now();
+      restarts.push(now);
+      while (restarts[0]! < now - 60_000) restarts.shift();
+      if (restarts.length > 5) {
+        say(`${name} exited (${signal ?? code}) 6 times within a minute; not restarting it`);
+        return;
+      }
+      say(`${name} exited (${signal ?? code}); restarting in 1 s`);
+      setTimeout(start, 1_000);
+    });
+    s.child = child;
+  };
+  start();
+  return s;
+}
+
+async function waitForMetrics(name: string, port: number): Promise<void> {
+  for (const end = Date.now() + 120_000; ; ) {
+    const ok = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`${name} did not become ready (no /metrics on port ${port})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function stopAll(services: Supervised[]): Promise<void> {
+  await Promise.all(
+    services.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.stopping = true;
+          const child = s.child;
+          if (!child || child.exitCode !== null) return resolve();
+          const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+          child.once('exit', () => (clearTimeout(kill), resolve()));
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+startInfrastructure();
+const db = new pg.Client({ connectionString: endpoints.databaseUrl });
+await db.connect();
+const { orchestrator, evaluatorKey, evaluatorPub } = await setUpDemoTenant(db);
+
+const PORTS = { evaluator: 9464, approvals: 9465, audit: 9466 } as const;
+const common = { KAFKA_BROKERS: endpoints.kafkaBrokers.join(','), DATABASE_URL: endpoints.databaseUrl, TEMPORAL_ADDRESS: endpoints.temporalAddress, STEPGATE_SIGNING_KEY_ID: 'stepgate-dev' };
+const services = [
+  supervise('evaluator', { ...common, STEPGATE_EVALUATOR_KEY_FILE: evaluatorKey, STEPGATE_EVALUATOR_KEY_ID: 'stepgate-dev', METRICS_PORT: String(PORTS.evaluator) }),
+  supervise('approvals', { ...common, STEPGATE_SIGNING_KEY_FILE: evaluatorKey, METRICS_PORT: String(PORTS.approvals) }),
+  supervise('audit', { ...common, METRICS_PORT: String(PORTS.audit) }),
+];
+let stopping = false;
+const shutdown = async (code: number) => {
+  if (stopping) return;
+  stopping = true;
+  say('stopping the services (Kafka, Temporal and Postgres keep running; `npm run infra:down` stops them)');
+  await stopAll(services);
+  await db.end().catch(() => undefined);
+  process.exit(code);
+};
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+try {
+  await Promise.all(Object.entries(PORTS).map(([name, port]) => waitForMetrics(name, port)));
+  say(`services ready; metrics at ${Object.entries(PORTS).map(([n, p]) => `${n} http://127.0.0.1:${p}/metrics`).join(', ')}`);
+
+  const cred = JSON.parse(readFileSync(orchestrator, 'utf8')) as { key_id: string; private_key_pem: string };
+  const gate = new GateClient({ brokers: endpoints.kafkaBrokers, keyId: cred.key_id, privateKeyPem: cred.private_key_pem, evaluatorPublicKeyPem: readFileSync(evaluatorPub, 'utf8') });
+  await gate.connect();
+  const connection = await Connection.connect({ address: endpoints.temporalAddress });
+  const approvers = new Approvers(new Client({ connection }));
+  const { workflowId } = await runDemo({
+    gate,
+    log: say,
+    async onApprovalNeeded(approvalId, command) {
+      if (autoApprove) {
+        for (const end = Date.now() + 30_000; !(await approvers.status(approvalId).catch(() => undefined)); ) {
+          if (Date.now() > end) throw new Error(`approval ${approvalId} never started`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const state = await approvers.approve(approvalId, 'alice', 'Auto-approved by npm run dev -- --auto-approve');
+        say(`    approved as ${state.decided_by} (--auto-approve)`);
+        return;
+      }
+      say(`    approval ${approvalId} is waiting for a human. In another terminal:`);
+      say(`      ${command}`);
+      say('    (or reject it: npm run stepgate -- approvals reject <id> --as bob --reason "…"; list: npm run stepgate -- approvals list)');
+    },
+  });
+  await gate.disconnect();
+  await connection.close();
+
+  for (const end = Date.now() + 15_000; ; ) {
+    const { rows } = await db.query<{ n: number }>('select count(*)::int as n from audit_log where tenant_id = $1 and workflow_id = $2', [TENANT, workflowId]);
+    if (rows[0]!.n >= 8 || Date.now() > end) {
+      say(`audit: ${rows[0]!.n} rows for ${workflowId} in Postgres table audit_log (${endpoints.databaseUrl.replace(/:[^:@/]+@/, ':***@')})`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  say(`export them: npm run stepgate -- audit export --tenant ${TENANT} --workflow ${workflowId} --format csv   (or jsonl, cef)`);
+  say(`verify the hash chain: npm run stepgate -- audit verify --tenant ${TENANT}`);
+  if (exitAfterDemo) await shutdown(0);
+  else say('the services keep running for you to explore; Ctrl-C stops them');
+} catch (err) {
+  say(`failed: ${err instanceof Error ? err.message : String(err)}`);
+  await shutdown(1);
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GateClient } from '@stepgate/client';
+import type { WorkflowAbortedEvent } from '@stepgate/contracts';
+import { ApprovalsService, type Approvers } from '@stepgate/approvals';
+import { AuditService } from '@stepgate/audit';
+import type { Evaluator } from '@stepgate/evaluator';
+import { testNamespace } from '@stepgate/test';
+import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import { runDemo } from '../examples/demo/orchestrator.js';
+
+// The `npm run dev` flow through every service on the real infrastructure: the evaluator, the
+// approvals service on Temporal, the audit service into Postgres.
+const ns = testNamespace('demo');
+const bundle = JSON.parse(readFileSync(new URL('../examples/demo/bundle.json', import.meta.url), 'utf8')) as { tenant_id: string };
+let signingKey: Principal;
+let evaluator: Evaluator;
+let approvals: ApprovalsService;
+let audit: AuditService;
+let gate: GateClient;
+let approvers: Approvers;
+let closeApprovers: () => Promise<void>;
+let wire: Awaited<ReturnType<typeof tap>>;
+
+beforeAll(async () => {
+  await ns.migrate();
+  await ns.createTopics();
+  signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
+  const orchestrator = await registerPrincipal(ns, 'demo', 'release-orchestrator');
+  await registerPrincipal(ns, 'demo', 'alice', ['approver']);
+  await registerPrincipal(ns, 'demo', 'bob', ['approver']);
+  await applyBundle(ns, bundle);
+  evaluator = startEvaluator(ns, signingKey);
+  approvals = new ApprovalsService(approvalsConfig(ns, signingKey));
+  audit = new AuditService({
+    kafkaBrokers: ns.endpoints.kafkaBrokers,
+    databaseUrl: ns.endpoints.databaseUrl,
+    databaseSchema: ns.schema,
+    topicPrefix: ns.topicPrefix,
+    groupId: `${ns.groupPrefix}audit`,
+    alertsGroupId: `${ns.groupPrefix}alerts`,
+    instanceId: `${ns.id}-audit`,
+    sessionTimeoutMs: 6_000,
+    partitionsConcurrently: 6,
+    metricsPort: undefined,
+  });
+  await Promise.all([evaluator.start(), approvals.start(), audit.start()]);
+  gate = client(ns, orchestrator, signingKey);
+  await gate.connect();
+  ({ approvers, close: closeApprovers } = await approversFor(ns));
+  wire = await tap(ns, [ns.topics['workflow.events']]);
+});
+
+afterAll(async () => {
+  await gate?.disconnect();
+  await wire?.stop();
+  await closeApprovers?.();
+  await Promise.all([evaluator?.stop(), approvals?.stop(), audit?.stop()]);
+  await ns.cleanup();
+});
+
+async function decideWhenStarted(approvalId: string, decide: (id: string) => Promise<unknown>): Promise<void> {
+  for (const end = Date.now() + 30_000; !(await approvers.status(approvalId).catch(() => undefined)); ) {
+    if (Date.now() > end) throw new Error(`approval ${approvalId} never started`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await decide(approvalId);
+}
+
+async function auditActions(workflowId: string, atLeast: number): Promise<string[]> {
+  for (const end = Date.now() + 30_000; ; ) {
+    const { rows } = await ns.pool.query<{ action: string }>('select action from audit_log where tenant_id = $1 and workflow_id = $2 order by seq', ['demo', workflowId]);
+    if (rows.length >= atLeast || Date.now() > end) return rows.map((r) => r.action);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('the demo flow through every service', () => {
+  it('approved: allow, block (destructive SQL), block (background write), approval → allow, allow; all audited', async () => {
+    const { workflowId, steps } = await runDemo({
+      gate,
+      log: () => undefined,
+      onApprovalNeeded: (id) => decideWhenStarted(id, (a) => approvers.approve(a, 'alice', 'Release plan reviewed and approved')),
+    });
+    expect(steps.map((s) => [s.name, s.decision, s.policy ?? s.error_code])).toEqual([
+      ['summarize-ticket', 'allow', null],
+      ['clean-up-orders', 'block', 'block-dangerous-sql'],
+      ['sync-crm-overnight', 'block', null],
+      ['deploy-to-production', 'require_approval', 'approve-production-deploys'],
+      ['deploy-to-production', 'allow', 'approve-production-deploys'],
+      ['announce-release', 'allow', null],
+    ]);
+    expect(steps[2]!.reason).toContain('background');
+    expect(steps[4]!.approval_status).toBe('approved');
+
+    const actions = await auditActions(workflowId, 11);
+    expect(actions.filter((a) => a === 'GateEvaluated')).toHaveLength(6); // five steps, the deploy gated twice (ask, then wait)
+    expect(actions).toEqual(expect.arrayContaining(['ApprovalRequested', 'ApprovalGranted', 'StepCompleted']));
+    const verified = await ns.pool.query<{ n: number }>("select count(*)::int as n from audit_log where tenant_id = 'demo' and row_hash is not null");
+    expect(verified.rows[0]!.n).toBeGreaterThanOrEqual(11);
+  });
+
+  it('rejected: the deploy is blocked, the workflow aborted, its next step refused; all audited', async () => {
+    const { workflowId, steps } = await runDemo({
+      gate,
+      log: () => undefined,
+      onApprovalNeeded: (id) => decideWhenStarted(id, (a) => approvers.reject(a, 'bob', 'Release freeze until Monday')),
+    });
+    expect(steps.slice(3).map((s) => [s.name, s.decision, s.error_code])).toEqual([
+      ['deploy-to-production', 'require_approval', null],
+      ['deploy-to-production', 'block', null],
+      ['announce-release', 'block', 'WORKFLOW_TERMINAL'],
+    ]);
+    const aborted = await wire.until(() => wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.workflow_id === workflowId));
+    expect(aborted).toMatchObject({ cause: 'approval_rejected', tenant_id: 'demo' });
+    const actions = await auditActions(workflowId, 10);
+    expect(actions).toEqual(expect.arrayContaining(['ApprovalRequested', 'ApprovalRejected', 'WorkflowAborted']));
+  });
+});
