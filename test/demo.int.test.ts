@@ -6,7 +6,7 @@ import { ApprovalsService, type Approvers } from '@stepgate/approvals';
 import { AuditService } from '@stepgate/audit';
 import type { Evaluator } from '@stepgate/evaluator';
 import { testNamespace } from '@stepgate/test';
-import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import { applyBundle, approvalsConfig, auditConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 import { runDemo } from '../examples/demo/orchestrator.js';
 
 // The `npm run dev` flow through every service on the real infrastructure: the evaluator, the
@@ -32,18 +32,8 @@ beforeAll(async () => {
   await applyBundle(ns, bundle);
   evaluator = startEvaluator(ns, signingKey);
   approvals = new ApprovalsService(approvalsConfig(ns, signingKey));
-  audit = new AuditService({
-    kafkaBrokers: ns.endpoints.kafkaBrokers,
-    databaseUrl: ns.endpoints.databaseUrl,
-    databaseSchema: ns.schema,
-    topicPrefix: ns.topicPrefix,
-    groupId: `${ns.groupPrefix}audit`,
-    alertsGroupId: `${ns.groupPrefix}alerts`,
-    instanceId: `${ns.id}-audit`,
-    sessionTimeoutMs: 6_000,
-    partitionsConcurrently: 6,
-    metricsPort: undefined,
-  });
+  audit = new AuditService(auditConfig(ns));
+
   await Promise.all([evaluator.start(), approvals.start(), audit.start()]);
   gate = client(ns, orchestrator, signingKey);
   await gate.connect();

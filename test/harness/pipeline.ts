@@ -7,6 +7,7 @@ import type { EachMessagePayload } from 'kafkajs';
 import { createHash } from 'node:crypto';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Approvers, type ApprovalsConfig } from '@stepgate/approvals';
+import type { AuditConfig } from '@stepgate/audit';
 
 export interface Principal {
   keyId: string;
@@ -138,5 +139,21 @@ export async function approversFor(ns: TestNamespace): Promise<{ approvers: Appr
       }
       await connection.close();
     },
+  };
+}
+
+export function auditConfig(ns: TestNamespace, overrides: Partial<AuditConfig> = {}): AuditConfig {
+  return {
+    kafkaBrokers: ns.endpoints.kafkaBrokers,
+    databaseUrl: ns.endpoints.databaseUrl,
+    databaseSchema: ns.schema,
+    topicPrefix: ns.topicPrefix,
+    groupId: `${ns.groupPrefix}audit`,
+    alertsGroupId: `${ns.groupPrefix}alerts`,
+    instanceId: `${ns.id}-audit`,
+    sessionTimeoutMs: 6_000,
+    partitionsConcurrently: 6,
+    metricsPort: undefined,
+    ...overrides,
   };
 }

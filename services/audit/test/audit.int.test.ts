@@ -7,29 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert, AuditEvent } from '@stepgate/contracts';
 import { run } from '@stepgate/cli';
 import { Relay, testNamespace } from '@stepgate/test';
-import { tap } from '@stepgate/test/pipeline';
-import { AuditService, CSV_COLUMNS, type AuditConfig } from '../src/index.js';
+import { auditConfig, tap } from '@stepgate/test/pipeline';
+import { AuditService, CSV_COLUMNS } from '../src/index.js';
 import { parseCef } from './cef.js';
 
 const ns = testNamespace('audit');
 let relay: Relay;
 let service: AuditService;
 let wire: Awaited<ReturnType<typeof tap>>;
-
-function config(databaseUrl: string): AuditConfig {
-  return {
-    kafkaBrokers: ns.endpoints.kafkaBrokers,
-    databaseUrl,
-    databaseSchema: ns.schema,
-    topicPrefix: ns.topicPrefix,
-    groupId: `${ns.groupPrefix}audit`,
-    alertsGroupId: `${ns.groupPrefix}alerts`,
-    instanceId: `${ns.id}-audit`,
-    sessionTimeoutMs: 6_000,
-    partitionsConcurrently: 6,
-    metricsPort: undefined,
-  };
-}
 
 beforeAll(async () => {
   await ns.migrate();
@@ -39,7 +24,7 @@ beforeAll(async () => {
   relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
   await relay.open();
   url.port = String(relay.port);
-  service = new AuditService(config(url.toString()));
+  service = new AuditService(auditConfig(ns, { databaseUrl: url.toString() }));
   await service.start();
   wire = await tap(ns, [ns.topics.alerts, ns.topics.audit, ns.topics.dlq]);
   Object.assign(process.env, { DATABASE_URL: ns.endpoints.databaseUrl, STEPGATE_DB_SCHEMA: ns.schema, STEPGATE_AUDIT_RETENTION_FLOOR_DAYS: '30' });
