@@ -29,6 +29,15 @@ const bundle = {
   tools: [{ tool_name: 'deploy', access: 'read' }],
   policies: [
     {
+      name: 'deploy-rate',
+      type: 'rate-limit',
+      category: 'dynamic-cost',
+      priority: 400,
+      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
+      rate_limit: { per: ['context.user_id'], window_seconds: 86_400, max_requests: 1000 },
+      actions: [{ type: 'block', config: { reason: 'Too many deploys today' } }],
+    },
+    {
       name: 'approve-deploys',
       type: 'context_aware',
       category: 'dynamic-compliance',
@@ -143,6 +152,9 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(retry).toMatchObject({ decision: 'allow', decision_source: 'cached', approval_status: 'approved', approved_by: 'alice' });
     const ledger = await ns.pool.query('select approval_status from step_ledger where workflow_id = $1', [step.workflow_id]);
     expect(ledger.rows[0]).toEqual({ approval_status: 'approved' });
+    // The deploy counts against its rate limit once approved (and only then).
+    const counters = await ns.pool.query<{ key: string; value: string }>("select key, value from usage_counters where key like 'rate-limit:deploy-rate:%'");
+    expect(counters.rows).toEqual([{ key: expect.stringContaining('dev-1'), value: '1' }]);
 
     expect(await wire.until(() => (auditOf(id)().includes('ApprovalGranted') ? auditOf(id)() : undefined))).toEqual(['ApprovalRequested', 'ApprovalGranted']);
     const granted = wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id)!;

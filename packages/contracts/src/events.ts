@@ -23,6 +23,8 @@ export const ApprovalRequestSchema = z.object({
   inputs_summary: z.string(),
   reply_to: ReplyToSchema.nullable(),
   requested_at: z.iso.datetime({ offset: true }),
+  /** Rate-limit, budget and delegation counters to advance if, and only when, the step is approved. */
+  usage_increments: z.array(z.object({ key: z.string(), by: z.number() })).default([]),
 });
 export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 

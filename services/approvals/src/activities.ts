@@ -99,12 +99,24 @@ export function createActivities(deps: ActivityDeps) {
       const client = await deps.pool.connect();
       try {
         await client.query('begin');
-        const { rows } = await client.query<{ decision_body: DecisionBody }>(
+        const key = [r.tenant_id, r.workflow_id, r.step_id, r.approval_id];
+        const transitioned = await client.query<{ decision_body: DecisionBody }>(
           `update step_ledger set approval_status = $5, decision_body = decision_body || $6::jsonb
-           where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4
+           where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4 and approval_status = 'pending'
            returning decision_body`,
-          [r.tenant_id, r.workflow_id, r.step_id, r.approval_id, o.status, JSON.stringify(decided)],
+          [...key, o.status, JSON.stringify(decided)],
         );
+        // A retried activity finds the outcome recorded: it must not count the usage twice.
+        const { rows } = transitioned.rowCount
+          ? transitioned
+          : await client.query<{ decision_body: DecisionBody }>('select decision_body from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4', key);
+        if (transitioned.rowCount && o.status === 'approved' && r.usage_increments.length) {
+          await client.query(
+            `insert into usage_counters (tenant_id, key, value) select $1, x.key, x.by from jsonb_to_recordset($2::jsonb) as x(key text, by numeric)
+             on conflict (tenant_id, key) do update set value = usage_counters.value + excluded.value, updated_at = now()`,
+            [r.tenant_id, JSON.stringify(r.usage_increments)],
+          );
+        }
         if (o.status !== 'approved') {
           await client.query(
             `insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, $2, 'aborted', $3)

@@ -332,6 +332,7 @@ export class Evaluator {
       inputs_summary: summarize(raw),
       reply_to: request.reply_to ?? null,
       requested_at: body.decided_at,
+      usage_increments: approval.usage_increments,
     };
     outbox.add('approvals', approval.approval_id, event);
   }

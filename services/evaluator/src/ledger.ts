@@ -15,7 +15,7 @@ export interface GateOutcome {
   /** The gated tool's access class by the tenant's catalog (for audit and alerts). */
   tool_access?: 'read' | 'write' | 'destructive' | null;
   /** Set when the decision asks for a human. */
-  approval?: { approval_id: string; timeout_seconds: number | null; severity: EvaluationResult['severity'] };
+  approval?: { approval_id: string; timeout_seconds: number | null; severity: EvaluationResult['severity']; usage_increments: Array<{ key: string; by: number }> };
 }
 
 export interface GateContext {
@@ -161,7 +161,9 @@ async function evaluateAndStore(ledger: BatchLedger, ctx: GateContext, fingerpri
     redelivered: false,
     evaluation: result,
     tool_access: toolAccessOf(loaded.compiled, request.tool_context?.tool_name),
-    ...(approvalId ? { approval: { approval_id: approvalId, timeout_seconds: result.approval_timeout_seconds, severity: result.severity } } : {}),
+    ...(approvalId
+      ? { approval: { approval_id: approvalId, timeout_seconds: result.approval_timeout_seconds, severity: result.severity, usage_increments: result.usage_increments.map(({ key, by }) => ({ key, by })) } }
+      : {}),
   };
 }
 
