@@ -12,6 +12,27 @@ export interface EnsureTopicsOptions {
  * Returns the physical names it created.
  */
 export async function ensureTopics(admin: Admin, options: EnsureTopicsOptions = {}): Promise<string[]> {
+  const created: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      created.push(...(await createMissing(admin, options)));
+      // After a failed wait, the topics exist but their leaders are unconfirmed: ask until they answer.
+      if (attempt > 1) await admin.fetchTopicMetadata({ topics: TOPIC_SPECS.map((spec) => topicName(spec.name, options.prefix ?? DEFAULT_TOPIC_PREFIX)) });
+      return created;
+    } catch (err) {
+      // While the controller settles new topics (e.g. many created at once), the leader wait may see
+      // a retriable protocol error such as UNKNOWN_TOPIC_OR_PARTITION: list again and carry on.
+      if (!isRetriable(err) || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+function isRetriable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { retriable?: unknown }).retriable === true;
+}
+
+async function createMissing(admin: Admin, options: EnsureTopicsOptions): Promise<string[]> {
   const prefix = options.prefix ?? DEFAULT_TOPIC_PREFIX;
   const existing = new Set(await admin.listTopics());
   const missing = TOPIC_SPECS.filter((spec) => !existing.has(topicName(spec.name, prefix)));
