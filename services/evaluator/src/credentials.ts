@@ -12,23 +12,31 @@ export interface Credential {
 
 /** Registered credentials by key id, cached briefly (the TTL bounds how long a revocation takes). */
 export class CredentialStore {
-  private readonly cache = new Map<string, { credential: Credential | undefined; until: number }>();
+  private readonly cache = new Map<string, { credential: Promise<Credential | undefined>; until: number }>();
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly ttlMs: number,
   ) {}
 
-  async get(keyId: string): Promise<Credential | undefined> {
+  /** Concurrent lookups of one key share one query. */
+  get(keyId: string): Promise<Credential | undefined> {
     const hit = this.cache.get(keyId);
     if (hit && hit.until > Date.now()) return hit.credential;
+    const credential = this.load(keyId);
+    if (this.ttlMs > 0) {
+      this.cache.set(keyId, { credential, until: Date.now() + this.ttlMs });
+      credential.catch(() => this.cache.delete(keyId)); // a failed lookup (database down) is not cached
+    }
+    return credential;
+  }
+
+  private async load(keyId: string): Promise<Credential | undefined> {
     const { rows } = await this.pool.query<{ tenant_id: string; principal: string; public_key_pem: string; revoked_at: Date | null }>(
       'select tenant_id, principal, public_key_pem, revoked_at from credentials where key_id = $1',
       [keyId],
     );
     const row = rows[0];
-    const credential = row && { keyId, tenantId: row.tenant_id, principal: row.principal, publicKey: publicKeyFromPem(row.public_key_pem), revoked: row.revoked_at !== null };
-    if (this.ttlMs > 0) this.cache.set(keyId, { credential, until: Date.now() + this.ttlMs });
-    return credential;
+    return row && { keyId, tenantId: row.tenant_id, principal: row.principal, publicKey: publicKeyFromPem(row.public_key_pem), revoked: row.revoked_at !== null };
   }
 }
