@@ -7,9 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateDecision } from '@stepgate/contracts';
 import type { GateClient } from '@stepgate/client';
+import { createGateActivities } from '@stepgate/client/temporal/activities';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { ApprovalsService, type Approvers } from '@stepgate/approvals';
 import type { Evaluator } from '@stepgate/evaluator';
 import { testNamespace } from '@stepgate/test';
+import { deployUntilCancelled, outcomeQuery } from './workflows/wait-for-cancel.js';
 import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 
 const ns = testNamespace('approvals-restart');
@@ -21,6 +24,7 @@ let signingKey: Principal;
 let evaluator: Evaluator;
 let gate: GateClient;
 let approvers: Approvers;
+let temporal: Awaited<ReturnType<typeof approversFor>>['client'];
 let closeApprovers: () => Promise<void>;
 let wire: Awaited<ReturnType<typeof tap>>;
 let child: ChildProcess | undefined;
@@ -51,7 +55,7 @@ beforeAll(async () => {
   await evaluator.start();
   gate = client(ns, orchestrator, signingKey);
   await gate.connect();
-  ({ approvers, close: closeApprovers } = await approversFor(ns));
+  ({ approvers, client: temporal, close: closeApprovers } = await approversFor(ns));
   wire = await tap(ns, [ns.topics['gate.decisions']]);
 });
 
@@ -124,7 +128,7 @@ describe('approvals survive the worker being killed', () => {
     await new Promise((r) => child!.once('exit', r));
     child = undefined;
 
-    replacement = new ApprovalsService(approvalsConfig(ns, signingKey, { instanceId: `${ns.id}-replacement` }));
+    replacement = new ApprovalsService(approvalsConfig(ns, signingKey, { instanceId: `${ns.id}-replacement`, cancelOrchestratorOnReject: true }));
     await replacement.start();
 
     lap('replacement started');
@@ -157,4 +161,37 @@ describe('approvals survive the worker being killed', () => {
     const aborted = await ns.pool.query<{ n: number }>("select count(*)::int as n from workflow_state where status = 'aborted'");
     expect(aborted.rows[0]!.n).toBe(PENDING / 2);
   }, 240_000);
+
+  it('with cancelOrchestratorOnReject, a rejected step also cancels the reply_to Temporal workflow', async () => {
+    // The replacement service runs with the option on (set when it was started above).
+    const orchestratorKey = await registerPrincipal(ns, TENANT, 'temporal-orchestrator');
+    const gateClient = client(ns, orchestratorKey, signingKey);
+    await gateClient.connect();
+    const connection = await NativeConnection.connect({ address: ns.endpoints.temporalAddress });
+    const queue = `${ns.taskQueue}-orchestrators`;
+    const worker = await Worker.create({
+      connection,
+      taskQueue: queue,
+      workflowsPath: fileURLToPath(new URL('./workflows/wait-for-cancel.ts', import.meta.url)),
+      activities: createGateActivities(gateClient),
+      bundlerOptions: { webpackConfigHook: (config) => ({ ...config, resolve: { ...config.resolve, conditionNames: ['source', '...'] } }) },
+    });
+    try {
+      await worker.runUntil(async () => {
+        const handle = await temporal.workflow.start(deployUntilCancelled, { taskQueue: queue, workflowId: `orchestrator-${randomUUID()}` });
+        const approvalId = await eventually(async () => {
+          const { rows } = await ns.pool.query<{ approval_id: string }>("select approval_id from step_ledger where workflow_id = $1 and approval_status = 'pending'", [handle.workflowId]);
+          const id = rows[0]?.approval_id;
+          return id && (await approvers.status(id).catch(() => undefined)) ? id : undefined;
+        }, 'the approval');
+        await approvers.reject(approvalId, 'alice', 'Rejected: cancel the orchestrator too');
+        await expect(handle.result()).rejects.toThrow();
+        expect((await handle.describe()).status.name).toBe('CANCELLED');
+        expect(await handle.query(outcomeQuery)).toMatchObject({ approval_id: approvalId, decision: 'block', approval_status: 'rejected', decided_by: 'alice' });
+      });
+    } finally {
+      await gateClient.disconnect();
+      await connection.close();
+    }
+  });
 });

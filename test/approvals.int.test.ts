@@ -338,4 +338,17 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('APPROVAL_ALREADY_RESOLVED');
   });
+
+  it("uses the tenant's approval timeout when the matching policy names none", async () => {
+    await ns.pool.query('update tenants set approval_timeout_seconds = 3 where tenant_id = $1', [TENANT]);
+    try {
+      const { id, outcome } = await pending(deploy());
+      const d = await outcome;
+      expect(d).toMatchObject({ decision: 'block', approval_status: 'expired', approval_id: id });
+      const status = await approvers.status(id);
+      expect(Date.parse(status.expires_at) - Date.parse(status.requested_at)).toBe(3_000);
+    } finally {
+      await ns.pool.query('update tenants set approval_timeout_seconds = null where tenant_id = $1', [TENANT]);
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { privateKeyFromPem } from '@stepgate/contracts';
+import { DEFAULT_REDACTED_KEYS, privateKeyFromPem } from '@stepgate/contracts';
 import { serviceEnv, type ServiceEnv } from '@stepgate/runtime';
 import type { KeyObject } from 'node:crypto';
 
@@ -16,6 +16,8 @@ export interface EvaluatorConfig extends ServiceEnv {
    * concurrency across partitions (order is per partition anyway) is what raises throughput.
    */
   partitionsConcurrently: number;
+  /** Key fragments masked in inputs summaries (audit rows, approvers' view); default DEFAULT_REDACTED_KEYS. */
+  redactKeys?: readonly string[];
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorConfig {
@@ -29,5 +31,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorCo
     credentialCacheMs: Number(env.STEPGATE_CREDENTIAL_CACHE_MS ?? 5_000),
     portalBaseUrl: env.PORTAL_BASE_URL,
     partitionsConcurrently: Number(env.STEPGATE_PARTITIONS_CONCURRENTLY ?? 8),
+    // STEPGATE_REDACT_KEYS=ssn,iban adds to the defaults (password, token, secret, api_key, …).
+    ...(env.STEPGATE_REDACT_KEYS ? { redactKeys: [...DEFAULT_REDACTED_KEYS, ...env.STEPGATE_REDACT_KEYS.split(',').map((k) => k.trim()).filter(Boolean)] } : {}),
   };
 }

@@ -54,5 +54,6 @@ export class Outbox {
   }
 }
 
-export const summarize = (raw: Record<string, unknown>): string =>
-  summarizeInputs({ step_input: raw.step_input, tool_input: (raw.tool_context as { tool_input?: unknown } | undefined)?.tool_input });
+/** The audit/approval summary of a request's inputs: redacted (`redactKeys`, default DEFAULT_REDACTED_KEYS) and truncated. */
+export const summarize = (raw: Record<string, unknown>, redactKeys?: readonly string[]): string =>
+  summarizeInputs({ step_input: raw.step_input, tool_input: (raw.tool_context as { tool_input?: unknown } | undefined)?.tool_input }, redactKeys ? { redactKeys } : {});

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
+import { DEFAULT_REDACTED_KEYS, publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
 import type { GateClient } from '@stepgate/client';
 import { serveMetrics } from '@stepgate/runtime';
 import { testNamespace } from '@stepgate/test';
@@ -46,7 +46,7 @@ beforeAll(async () => {
   orchestrator = await registerPrincipal(ns, TENANT, 'release-orchestrator');
   other = await registerPrincipal(ns, 'globex', 'globex-orchestrator');
   await applyBundle(ns, bundle);
-  evaluator = startEvaluator(ns, evaluatorKey);
+  evaluator = startEvaluator(ns, evaluatorKey, 'a', { redactKeys: [...DEFAULT_REDACTED_KEYS, 'iban'] });
   await evaluator.start();
   gate = client(ns, orchestrator, evaluatorKey);
   await gate.connect();
@@ -202,6 +202,15 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(d).toMatchObject({ decision: 'block', tenant_id: 'initech', error: { code: 'INVALID_POLICY_BUNDLE' } });
     expect(JSON.stringify(d.error?.details)).toContain('workflow_access');
     expect((await gate.gate(step())).decision).toBe('allow');
+  });
+
+  it('audit summaries mask the configured keys besides the default ones', async () => {
+    const d = await gate.gate(step({ step_input: { iban: 'DE89370400440532013000', password: 'hunter2', amount: 12 } }));
+    const audit = await wire.until(() => wire.json<AuditEvent>(ns.topics.audit).find((a) => a.decision_id === d.decision_id));
+    expect(audit.inputs_summary).toContain('iban: "[REDACTED]"');
+    expect(audit.inputs_summary).toContain('password: "[REDACTED]"');
+    expect(audit.inputs_summary).toContain('amount: 12');
+    expect(audit.inputs_summary).not.toContain('DE89');
   });
 
   it('stale requests are refused as replays', async () => {
