@@ -55,5 +55,8 @@ export class Outbox {
 }
 
 /** The audit/approval summary of a request's inputs: redacted (`redactKeys`, default DEFAULT_REDACTED_KEYS) and truncated. */
-export const summarize = (raw: Record<string, unknown>, redactKeys?: readonly string[]): string =>
-  summarizeInputs({ step_input: raw.step_input, tool_input: (raw.tool_context as { tool_input?: unknown } | undefined)?.tool_input }, redactKeys ? { redactKeys } : {});
+export function summarize(raw: Record<string, unknown>, redactKeys?: readonly string[]): string {
+  const toolInput = (raw.tool_context as { tool_input?: unknown } | undefined)?.tool_input;
+  const inputs = { ...(raw.step_input !== undefined ? { step_input: raw.step_input } : {}), ...(toolInput !== undefined ? { tool_input: toolInput } : {}) };
+  return summarizeInputs(inputs, redactKeys ? { redactKeys } : {});
+}
