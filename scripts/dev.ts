@@ -5,7 +5,7 @@
  * drives the demo orchestrator through them. Ctrl-C stops everything.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -64,6 +64,31 @@ async function setUpDemoTenant(db: pg.Client): Promise<{ orchestrator: string; e
   return { orchestrator, evaluatorKey, evaluatorPub };
 }
 
+/**
+ * Services left running by a previous `npm run dev` that was killed (its children outlive it) are
+ * stopped first: they would hold the metrics ports and consume alongside the new ones.
+ */
+function stopLeftovers(): void {
+  const file = path.join(stateDir, 'services.pids');
+  if (!existsSync(file)) return;
+  for (const pid of readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number)) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone already
+    }
+    if (!/services\/(evaluator|approvals|audit)\/src\/main\.ts/.test(cmdline)) continue; // the pid was reused
+    say(`stopping a leftover service from an earlier run (pid ${pid})`);
+    process.kill(pid, 'SIGKILL');
+  }
+  writeFileSync(file, '');
+}
+
+function rememberPid(pid: number | undefined): void {
+  if (pid !== undefined) appendFileSync(path.join(stateDir, 'services.pids'), `${pid}\n`);
+}
+
 interface Supervised {
   name: string;
   child?: ChildProcess;
@@ -92,6 +117,7 @@ function supervise(name: string, env: NodeJS.ProcessEnv): Supervised {
   const restarts: number[] = [];
   const start = () => {
     const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`], { cwd: root, env: { ...process.env, ...env } });
+    rememberPid(child.pid);
     prefixLines(name, child.stdout);
     prefixLines(name, child.stderr);
     child.on('exit', (code, signal) => {
@@ -141,6 +167,7 @@ startInfrastructure();
 const db = new pg.Client({ connectionString: endpoints.databaseUrl });
 await db.connect();
 const { orchestrator, evaluatorKey, evaluatorPub } = await setUpDemoTenant(db);
+stopLeftovers();
 
 const PORTS = { evaluator: 9464, approvals: 9465, audit: 9466 } as const;
 const common = { KAFKA_BROKERS: endpoints.kafkaBrokers.join(','), DATABASE_URL: endpoints.databaseUrl, TEMPORAL_ADDRESS: endpoints.temporalAddress, STEPGATE_SIGNING_KEY_ID: 'stepgate-dev' };
