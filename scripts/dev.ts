@@ -15,7 +15,7 @@ import pg from 'pg';
 import { Approvers } from '@stepgate/approvals';
 import { run, type Io } from '@stepgate/cli';
 import { GateClient } from '@stepgate/client';
-import { endpointsFromEnv } from '@stepgate/infra';
+import { endpointsFromEnv, provision } from '@stepgate/infra';
 import { runDemo } from '../examples/demo/orchestrator.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -27,14 +27,15 @@ const stateDir = process.env.STEPGATE_DEV_DIR ?? path.join(homedir(), '.local', 
 const TENANT = 'demo';
 const say = (line: string) => console.log(`\x1b[1m[dev]\x1b[0m ${line}`);
 
-function startInfrastructure(): void {
+async function startInfrastructure(): Promise<void> {
   const useDocker = args.has('--docker');
   if (useDocker && spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) throw new Error('--docker: no Docker engine answers on this machine; run without --docker for the native stack');
   const up = useDocker
     ? spawnSync('docker', ['compose', 'up', '-d', '--wait'], { cwd: root, stdio: 'inherit' })
     : spawnSync('bash', ['infra/local/stack.sh', 'up'], { cwd: root, stdio: 'inherit' });
   if (up.status !== 0) throw new Error('the services did not start (see above)');
-  if (useDocker && spawnSync('npm', ['run', 'migrate'], { cwd: root, stdio: 'inherit' }).status !== 0) throw new Error('migrations failed');
+  // stack.sh provisions by itself; with Docker, apply the migrations and create the topics here.
+  if (useDocker) await provision(endpoints, process.env.STEPGATE_TOPIC_PREFIX);
 }
 
 const quietIo: Io = { out: () => undefined, err: (t) => void process.stderr.write(t), cwd: stateDir };
@@ -163,11 +164,19 @@ async function stopAll(services: Supervised[]): Promise<void> {
   );
 }
 
-startInfrastructure();
 const db = new pg.Client({ connectionString: endpoints.databaseUrl });
-await db.connect();
-const { orchestrator, evaluatorKey, evaluatorPub } = await setUpDemoTenant(db);
-stopLeftovers();
+const { orchestrator, evaluatorKey, evaluatorPub } = await (async () => {
+  try {
+    await startInfrastructure();
+    await db.connect();
+    const demo = await setUpDemoTenant(db);
+    stopLeftovers();
+    return demo;
+  } catch (err) {
+    say(`failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
+})();
 
 const PORTS = { evaluator: 9464, approvals: 9465, audit: 9466 } as const;
 const common = { KAFKA_BROKERS: endpoints.kafkaBrokers.join(','), DATABASE_URL: endpoints.databaseUrl, TEMPORAL_ADDRESS: endpoints.temporalAddress, STEPGATE_SIGNING_KEY_ID: 'stepgate-dev' };
