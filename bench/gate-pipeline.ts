@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -16,8 +16,10 @@ import { ensureTopics, migrate, type Endpoints } from '@stepgate/infra';
 import { run } from '@stepgate/cli';
 import { summarize, type LatencySummary } from './stats.js';
 
+const WORKFLOWS = 64;
+
 export interface PipelineBench {
-  roundTrips: Array<{ rate: number } & LatencySummary>;
+  roundTrips: Array<{ rate: number; workflows: number } & LatencySummary>;
   sustained: { gates: number; seconds: number; perSecond: number };
 }
 
@@ -38,7 +40,11 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
   Object.assign(process.env, { DATABASE_URL: endpoints.databaseUrl, STEPGATE_DB_SCHEMA: id, KAFKA_BROKERS: endpoints.kafkaBrokers.join(','), STEPGATE_TOPIC_PREFIX: prefix });
   await run(['keygen', '--private', 'evaluator.pem', '--public', 'evaluator.pub.pem'], io);
   await run(['credentials', 'create', '--tenant', 'acme', '--principal', 'bench', '--out', 'bench.json'], io);
-  await run(['apply', '--bundle', path.resolve('examples/acme/bundle.json')], io);
+  // The example tenant's bundle, its allowlist widened to 64 release pipelines for the spread workload.
+  const bundle = JSON.parse(await readFile(path.resolve('examples/acme/bundle.json'), 'utf8')) as { workflow_access: { allowed_workflows: string[] } };
+  bundle.workflow_access.allowed_workflows.push(...Array.from({ length: WORKFLOWS }, (_, i) => `release-pipeline-${i}`));
+  await writeFile(path.join(dir, 'bundle.json'), JSON.stringify(bundle));
+  await run(['apply', '--bundle', 'bundle.json'], io);
   const cred = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as { key_id: string; private_key_pem: string };
 
   const evaluatorEnv = { ...process.env, STEPGATE_EVALUATOR_KEY_FILE: path.join(dir, 'evaluator.pem'), STEPGATE_EVALUATOR_GROUP: `${id}.evaluator`, STEPGATE_INSTANCE_ID: `${id}-evaluator` };
@@ -51,12 +57,19 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
     topicPrefix: prefix,
   });
   await client.connect();
-  const step = (i: number) => ({ workflow_id: 'release-pipeline', step_id: `s-${i}-${randomUUID().slice(0, 6)}`, step_type: 'llm_call' as const, model: 'claude-sonnet', provider: 'anthropic' });
+  const step = (i: number, workflows = 1) => ({
+    workflow_id: workflows === 1 ? 'release-pipeline' : `release-pipeline-${i % workflows}`,
+    step_id: `s-${i}-${randomUUID().slice(0, 6)}`,
+    step_type: 'llm_call' as const,
+    model: 'claude-sonnet',
+    provider: 'anthropic',
+  });
 
   try {
     for (let i = 0; i < 200; i++) await client.gate(step(i)); // warm-up: JIT, connections, bundle cache
     const roundTrips: PipelineBench['roundTrips'] = [];
-    for (const rate of rates) {
+    // One workflow (every request on one partition: the worst case), then the load spread over 64.
+    for (const [rate, workflows] of [...rates.map((r) => [r, 1] as const), [rates.at(-1)!, WORKFLOWS] as const]) {
       const latencies: number[] = [];
       const pending: Promise<void>[] = [];
       const start = performance.now();
@@ -64,10 +77,10 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
         const wait = start + (i * 1000) / rate - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         const t0 = performance.now();
-        pending.push(client.gate(step(i), { timeoutMs: 120_000 }).then(() => void latencies.push(performance.now() - t0)));
+        pending.push(client.gate(step(i, workflows), { timeoutMs: 120_000 }).then(() => void latencies.push(performance.now() - t0)));
       }
       await Promise.all(pending);
-      roundTrips.push({ rate, ...summarize(latencies) });
+      roundTrips.push({ rate, workflows, ...summarize(latencies) });
     }
 
     // Sustained: stop the evaluator, pre-load a backlog of signed requests, then time one evaluator draining it.

@@ -49,7 +49,7 @@ benches['gate-pipeline'] = async () => {
   for (const rt of r.roundTrips) {
     const b = bare.get(rt.rate)!;
     console.log(
-      `gate-pipeline  round trip at ${rt.rate} gates/s, n=${rt.count}: p50 ${fmt(rt.p50)} ms  p99 ${fmt(rt.p99)} ms | bare kafkajs p50 ${fmt(b.p50)} ms  p99 ${fmt(b.p99)} ms | ratio p50 ${fmt(rt.p50 / b.p50, 1)}×  p99 ${fmt(rt.p99 / b.p99, 1)}×`,
+      `gate-pipeline  round trip at ${rt.rate} gates/s over ${rt.workflows === 1 ? '1 workflow' : `${rt.workflows} workflows`}, n=${rt.count}: p50 ${fmt(rt.p50)} ms  p99 ${fmt(rt.p99)} ms | bare kafkajs p50 ${fmt(b.p50)} ms  p99 ${fmt(b.p99)} ms | ratio p50 ${fmt(rt.p50 / b.p50, 1)}×  p99 ${fmt(rt.p99 / b.p99, 1)}×`,
     );
   }
   console.log(`gate-pipeline  one evaluator draining a backlog of ${r.sustained.gates} gates: ${fmt(r.sustained.seconds, 1)} s, ${fmt(r.sustained.perSecond, 0)} gates/s`);
