@@ -82,7 +82,7 @@ beforeAll(async () => {
   gate = client(ns, orchestrator, signingKey);
   await gate.connect();
   ({ approvers, client: temporal, close: closeApprovers } = await approversFor(ns));
-  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.approvals, ns.topics.audit, ns.topics['workflow.events']]);
+  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.approvals, ns.topics.audit, ns.topics['workflow.events'], ns.topics.dlq]);
 });
 
 afterAll(async () => {
@@ -350,5 +350,45 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     } finally {
       await ns.pool.query('update tenants set approval_timeout_seconds = null where tenant_id = $1', [TENANT]);
     }
+  });
+
+  it('a request Temporal refuses for good (a 3 KB tenant id breaks the search attribute limit) goes to the dlq; the next one is served', async () => {
+    const approvalId = randomUUID();
+    const decisionId = randomUUID();
+    const tenant = 't'.repeat(3_000);
+    await ns.pool.query(
+      `insert into step_ledger (tenant_id, workflow_id, step_id, input_fingerprint, decision, decision_body, approval_id, approval_status, first_attempt_at, last_attempt_at)
+       values ($1, 'wf-poison', 'deploy', 'x', 'require_approval', $2, $3, 'pending', now(), now())`,
+      [tenant, { decision_id: decisionId }, approvalId],
+    );
+    const poison: ApprovalRequest = {
+      type: 'approval.requested',
+      approval_id: approvalId,
+      tenant_id: tenant,
+      workflow_id: 'wf-poison',
+      step_id: 'deploy',
+      step_name: null,
+      step_type: 'tool_call',
+      request_id: randomUUID(),
+      decision_id: decisionId,
+      requested_by: { principal: 'orchestrator', user_id: null, agent_id: null },
+      reason: 'poison',
+      severity: null,
+      timeout_seconds: 60,
+      policies_matched: [],
+      inputs_summary: '',
+      reply_to: null,
+      requested_at: new Date().toISOString(),
+      usage_increments: [],
+    };
+    const producer = ns.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: ns.topics.approvals, messages: [{ key: approvalId, value: JSON.stringify(poison) }] });
+    await producer.disconnect();
+    const dlq = await wire.until(() => wire.seen.find((m) => m.topic === ns.topics.dlq && m.key === null && m.headers['stepgate-dlq-reason'] === 'APPROVAL_START_REFUSED'), 30_000);
+    expect(dlq.headers['stepgate-dlq-detail']).toContain('StepgateTenant');
+    const { outcome, id } = await pending(deploy());
+    await approvers.approve(id, 'alice', 'Served after the poison request');
+    expect((await outcome).decision).toBe('allow');
   });
 });

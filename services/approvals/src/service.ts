@@ -9,7 +9,7 @@ import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { ApprovalEventSchema, topicsFor, type ApprovalRequest, type TopicName } from '@stepgate/contracts';
-import { createPool, serveMetrics } from '@stepgate/runtime';
+import { createPool, databaseAnswers, serveMetrics } from '@stepgate/runtime';
 import { createActivities } from './activities.js';
 import type { ApprovalsConfig } from './config.js';
 import {
@@ -128,7 +128,8 @@ export class ApprovalsService {
     }
     if (parsed.data.type !== 'approval.requested') return;
     const request = parsed.data;
-    // Temporal or Postgres being down is not the message's fault: wait for them, keep the partition's order.
+    // Temporal or Postgres being down is not the message's fault: wait for them, keep the partition's
+    // order. Classified by behaviour: when both answer and the start still fails, the request is at fault.
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         const result = await this.startApproval(request);
@@ -136,10 +137,21 @@ export class ApprovalsService {
         this.log.info({ approval_id: request.approval_id, tenant: request.tenant_id, result }, 'approval request taken');
         return;
       } catch (err) {
-        this.log.error({ approval_id: request.approval_id, error: err instanceof Error ? err.message : String(err), retry_in_ms: delay }, 'could not start the approval; retrying');
+        const error = describeError(err);
+        if ((await databaseAnswers(this.pool)) && (await this.temporalAnswers())) return this.toDlq(message.value, source, 'APPROVAL_START_REFUSED', error);
+        this.log.error({ approval_id: request.approval_id, error, retry_in_ms: delay }, 'could not start the approval; retrying');
         await new Promise((r) => setTimeout(r, delay));
         await payload.heartbeat().catch(() => undefined);
       }
+    }
+  }
+
+  private async temporalAnswers(): Promise<boolean> {
+    try {
+      await this.connection!.workflowService.getSystemInfo({});
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -207,4 +219,11 @@ export class ApprovalsService {
       messages: [{ key: null, value: value ?? Buffer.alloc(0), headers: { 'stepgate-dlq-reason': reason, 'stepgate-dlq-detail': detail.slice(0, 500), 'stepgate-dlq-source': source } }],
     });
   }
+}
+
+/** The message and its causes (Temporal's ServiceError says little until its gRPC cause). */
+function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e instanceof Error && parts.length < 4; e = e.cause) parts.push(e.message);
+  return parts.length ? parts.join(': ') : String(err);
 }
