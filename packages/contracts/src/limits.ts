@@ -15,3 +15,28 @@ export function jsonDepth(value: unknown): number {
   }
   return max;
 }
+
+/**
+ * The path of the first string (value or key) holding a NUL character, which Postgres text and jsonb
+ * cannot store; undefined when there is none.
+ */
+export function findNul(value: unknown, path = '(root)'): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
+  for (const [key, child] of entries) {
+    const childPath = path === '(root)' ? key : Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
+    if (key.includes('\u0000')) return childPath;
+    const found = findNul(child, childPath);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** A copy with every NUL character in strings and keys replaced by U+FFFD (the replacement character). */
+export function replaceNul<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD') as T;
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((v: unknown) => replaceNul(v)) as T;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('\u0000', '\uFFFD'), replaceNul(v)])) as T;
+}

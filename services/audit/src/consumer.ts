@@ -2,7 +2,7 @@ import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessag
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { AuditEventSchema, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
+import { AuditEventSchema, replaceNul, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
 import { createPool, databaseAnswers, waitForDatabase } from '@stepgate/runtime';
 import type { AuditConfig } from './config.js';
 import { Partitions, writeBatch } from './store.js';
@@ -125,7 +125,9 @@ function parse(value: Buffer | null): { ok: true; event: AuditEvent } | { ok: fa
   } catch {
     return { ok: false, detail: 'the value is not JSON' };
   }
-  const parsed = AuditEventSchema.safeParse(json);
+  // Postgres cannot store NUL characters; an event carrying one (e.g. the audit of a request refused
+  // for it) is kept with U+FFFD in their place rather than lost.
+  const parsed = AuditEventSchema.safeParse(replaceNul(json));
   if (parsed.success) return { ok: true, event: parsed.data };
   const issue = parsed.error.issues[0];
   return { ok: false, detail: `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };

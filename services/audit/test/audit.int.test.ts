@@ -116,6 +116,15 @@ describe('audit consumer on real Kafka and Postgres', () => {
     expect(dlq.map((m) => m.headers['stepgate-dlq-detail'])).toEqual(expect.arrayContaining([expect.stringContaining('action'), 'the value is not JSON']));
   });
 
+  it('keeps an event carrying NUL characters (Postgres cannot store them) with U+FFFD in their place', async () => {
+    const e = event('nul', { inputs_summary: 'a\u0000b', workflow_id: 'wf\u0000' });
+    await publish([e]);
+    await eventually(async () => (await rowsOf('nul')) === 1, 'the event');
+    const { rows } = await ns.pool.query<{ inputs_summary: string; workflow_id: string }>("select inputs_summary, workflow_id from audit_log where tenant_id = 'nul'");
+    expect(rows[0]).toEqual({ inputs_summary: 'a\uFFFDb', workflow_id: 'wf\uFFFD' });
+    expect((await cli('audit', 'verify', '--tenant', 'nul')).code).toBe(0);
+  });
+
   it('Postgres unreachable for 30 s while events flow: afterwards every event is there exactly once', async () => {
     const sent: AuditEvent[] = [];
     const flow = (async () => {

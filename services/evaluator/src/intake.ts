@@ -5,6 +5,7 @@ import {
   HEADER_SIGNATURE,
   MAX_JSON_DEPTH,
   MAX_VALUE_BYTES,
+  findNul,
   jsonDepth,
   verifyBytes,
   type DlqReason,
@@ -83,6 +84,8 @@ export async function intake<S extends z.ZodType>(value: Buffer | null, headers:
   if (value.length > MAX_VALUE_BYTES) return reject('INVALID_REQUEST', `value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
   const depth = jsonDepth(doc);
   if (depth > MAX_JSON_DEPTH) return reject('INVALID_REQUEST', `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
+  const nul = findNul(doc);
+  if (nul) return reject('INVALID_REQUEST', `${nul}: contains a NUL character (\\u0000), which stepgate does not accept`);
 
   const keyId = header(headers, HEADER_KEY_ID);
   const signature = header(headers, HEADER_SIGNATURE);

@@ -213,6 +213,15 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(audit.inputs_summary).not.toContain('DE89');
   });
 
+  it('a NUL character anywhere in a request is refused by field, and the worker goes on', async () => {
+    const d = await rawGate(fresh({ workflow_id: 'wf-allow\u0000x', step_input: { ok: 1 } }), (v) => signedHeaders(orchestrator, v));
+    expect(d).toMatchObject({ decision: 'block', error: { code: 'INVALID_REQUEST' } });
+    expect(d.error?.message).toContain('workflow_id: contains a NUL character');
+    const nested = await rawGate(fresh({ step_input: { notes: ['fine', 'bad\u0000'] } }), (v) => signedHeaders(orchestrator, v));
+    expect(nested.error?.message).toContain('step_input.notes[1]');
+    expect((await gate.gate(step())).decision).toBe('allow');
+  });
+
   it('stale requests are refused as replays', async () => {
     const stale = await rawGate(fresh({ requested_at: new Date(Date.now() - 10 * 60_000).toISOString() }), (v) => signedHeaders(orchestrator, v));
     expect(stale.error?.code).toBe('STALE_REQUEST');
