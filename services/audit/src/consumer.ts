@@ -5,7 +5,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { AuditEventSchema, replaceNul, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
 import { createPool, databaseAnswers, waitForDatabase } from '@stepgate/runtime';
 import type { AuditConfig } from './config.js';
-import { Partitions, writeBatch } from './store.js';
+import { Partitions, writeBatch, type WriteResult } from './store.js';
 
 /**
  * Persists every event of the `audit` topic to `audit_log`, exactly once per event id. A batch's rows
@@ -79,20 +79,31 @@ export class AuditConsumer {
     const last = messages.at(-1)?.offset;
     if (last === undefined) return;
     const started = performance.now();
-    const events: AuditEvent[] = [];
+    const accepted: Array<{ message: KafkaMessage; event: AuditEvent }> = [];
     const rejected: Array<{ message: KafkaMessage; detail: string }> = [];
     for (const message of messages) {
       const parsed = parse(message.value);
-      if (parsed.ok) events.push(parsed.event);
+      if (parsed.ok) accepted.push({ message, event: parsed.event });
       else rejected.push({ message, detail: parsed.detail });
     }
-    await this.partitions.ensure(this.pool, events.map((e) => new Date(e.timestamp)));
-    const client = await this.pool.connect();
-    let result;
+    let result: WriteResult;
     try {
-      result = await writeBatch(client, events);
-    } finally {
-      client.release();
+      result = await this.write(accepted.map((a) => a.event));
+    } catch (err) {
+      // The database answers, yet the batch fails: some event in it is at fault. Find it by writing
+      // them one at a time; those that still fail go to the dlq with the database's reason.
+      if (!(await databaseAnswers(this.pool))) throw err;
+      result = { inserted: 0, duplicates: 0 };
+      for (const a of accepted) {
+        try {
+          const one = await this.write([a.event]);
+          result.inserted += one.inserted;
+          result.duplicates += one.duplicates;
+        } catch (oneErr) {
+          if (!(await databaseAnswers(this.pool))) throw oneErr;
+          rejected.push({ message: a.message, detail: `not storable: ${oneErr instanceof Error ? oneErr.message : String(oneErr)}` });
+        }
+      }
     }
     if (rejected.length) await this.toDlq(rejected, batch.topic, batch.partition);
     payload.resolveOffset(last);
@@ -103,6 +114,17 @@ export class AuditConsumer {
     this.rows.inc({ result: 'invalid' }, rejected.length);
     this.batchSeconds.observe((performance.now() - started) / 1000);
   }
+
+  private async write(events: AuditEvent[]): Promise<WriteResult> {
+    await this.partitions.ensure(this.pool, events.map((e) => new Date(e.timestamp)));
+    const client = await this.pool.connect();
+    try {
+      return await writeBatch(client, events);
+    } finally {
+      client.release();
+    }
+  }
+
 
   private async toDlq(rejected: Array<{ message: KafkaMessage; detail: string }>, topic: string, partition: number): Promise<void> {
     for (const r of rejected) this.log.warn({ detail: r.detail, source: `${topic}/${partition}@${r.message.offset}` }, 'invalid audit event sent to dlq');

@@ -116,6 +116,16 @@ describe('audit consumer on real Kafka and Postgres', () => {
     expect(dlq.map((m) => m.headers['stepgate-dlq-detail'])).toEqual(expect.arrayContaining([expect.stringContaining('action'), 'the value is not JSON']));
   });
 
+  it('an event Postgres refuses (year 0000 has no partition) goes to the dlq with the reason; its batch neighbours are stored', async () => {
+    const before = event('odd');
+    const after = event('odd');
+    await publish([before, event('odd', { timestamp: '0000-06-01T00:00:00Z' }), after]);
+    await eventually(async () => (await rowsOf('odd')) === 2, 'the two storable events');
+    const dlq = await wire.until(() => wire.seen.find((m) => m.topic === ns.topics.dlq && m.headers['stepgate-dlq-detail']?.startsWith('not storable')));
+    expect(dlq.key).toBe('odd');
+    expect((await cli('audit', 'verify', '--tenant', 'odd')).code).toBe(0);
+  });
+
   it('keeps an event carrying NUL characters (Postgres cannot store them) with U+FFFD in their place', async () => {
     const e = event('nul', { inputs_summary: 'a\u0000b', workflow_id: 'wf\u0000' });
     await publish([e]);
