@@ -183,9 +183,34 @@ export class Evaluator {
     const now = Date.now();
     const intakes: Array<Intake<GateRequest>> = [];
     for (const message of messages) intakes.push(await this.intake(message, GATE_REQUEST, now));
-    const outcomes = await this.decideAll(intakes, now);
+    const outcomes = await this.decideAllOrEach(intakes, now);
     await heartbeat();
     return messages.map((message, i) => this.emitDecision(message, intakes[i]!, outcomes[i], outbox, sourceOf(message), started));
+  }
+
+  /**
+   * When the batch's transaction fails while Postgres answers, a request in it is at fault: the
+   * requests are then decided one at a time, and one that still cannot be recorded is blocked
+   * (ENGINE_ERROR, fail closed) instead of holding the partition for ever.
+   */
+  private async decideAllOrEach(intakes: Array<Intake<GateRequest>>, now: number): Promise<Array<GateOutcome | undefined>> {
+    try {
+      return await this.decideAll(intakes, now);
+    } catch (err) {
+      if (!(await databaseAnswers(this.pool))) throw err;
+    }
+    const outcomes: Array<GateOutcome | undefined> = [];
+    for (const got of intakes) {
+      try {
+        outcomes.push(...(await this.decideAll([got], now)));
+      } catch (err) {
+        if (!(await databaseAnswers(this.pool)) || got.kind !== 'accepted') throw err;
+        const reason = `the request could not be recorded: ${err instanceof Error ? err.message : String(err)}`;
+        this.log.error({ request_id: got.attribution.id, error: reason }, 'request blocked: Postgres refused its ledger write');
+        outcomes.push({ body: errorDecision(got.attribution, got.credential.tenantId, 'ENGINE_ERROR', reason, undefined, now), redelivered: false });
+      }
+    }
+    return outcomes;
   }
 
   /** The batch's ledger transaction; every new decision is signed and recorded in it. */

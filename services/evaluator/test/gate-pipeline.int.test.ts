@@ -222,6 +222,22 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect((await gate.gate(step())).decision).toBe('allow');
   });
 
+  it('a request whose ledger write Postgres refuses is blocked (ENGINE_ERROR, fail closed) and the partition goes on', async () => {
+    await ns.pool.query(`create function refuse_poison() returns trigger language plpgsql as $$
+      begin if new.workflow_id = 'wf-poison' then raise exception 'poison row refused'; end if; return new; end $$`);
+    await ns.pool.query('create trigger refuse_poison before insert on step_ledger for each row execute function refuse_poison()');
+    try {
+      const [poisoned, fine] = await Promise.all([gate.gate(step({ workflow_id: 'wf-poison' })), gate.gate(step({ workflow_id: 'wf-poison', step_id: 'x' }))]);
+      for (const d of [poisoned, fine]) {
+        expect(d).toMatchObject({ decision: 'block', error: { code: 'ENGINE_ERROR' } });
+        expect(d.error?.message).toContain('poison row refused');
+      }
+      expect((await gate.gate(step())).decision).toBe('allow');
+    } finally {
+      await ns.pool.query('drop trigger refuse_poison on step_ledger');
+    }
+  });
+
   it('stale requests are refused as replays', async () => {
     const stale = await rawGate(fresh({ requested_at: new Date(Date.now() - 10 * 60_000).toISOString() }), (v) => signedHeaders(orchestrator, v));
     expect(stale.error?.code).toBe('STALE_REQUEST');
