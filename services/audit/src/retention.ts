@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { monthStart, partitionName } from './store.js';
+import { monthStart, partitionName, utcMonth } from './store.js';
 
 export class RetentionFloorError extends Error {
   constructor(
@@ -38,8 +38,8 @@ export async function planRetention(client: pg.ClientBase, days: number, floorDa
   for (const { name } of rows) {
     const m = PARTITION.exec(name);
     if (!m) continue;
-    const from = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
-    const to = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1));
+    const from = utcMonth(Number(m[1]), Number(m[2]) - 1);
+    const to = utcMonth(from.getUTCFullYear(), from.getUTCMonth() + 1);
     if (to.getTime() > cutoff.getTime()) continue;
     const count = await client.query<{ n: string }>(`select count(*) as n from ${name}`);
     drop.push({ name, from: from.toISOString(), to: to.toISOString(), rows: Number(count.rows[0]!.n) });

@@ -12,8 +12,15 @@ export function partitionName(month: Date): string {
   return `audit_log_y${month.getUTCFullYear()}m${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
+/** The first instant of a UTC month (`Date.UTC` would read years 0–99 as 1900–1999). */
+export function utcMonth(year: number, month: number): Date {
+  const d = new Date(0);
+  d.setUTCFullYear(year, month, 1);
+  return d;
+}
+
 export function monthStart(t: Date): Date {
-  return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), 1));
+  return utcMonth(t.getUTCFullYear(), t.getUTCMonth());
 }
 
 /** Creates monthly partitions on demand (once per month per process). */
@@ -28,7 +35,7 @@ export class Partitions {
       if (!this.known.has(name)) months.set(name, m);
     }
     for (const [name, from] of months) {
-      const to = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1));
+      const to = utcMonth(from.getUTCFullYear(), from.getUTCMonth() + 1);
       try {
         await db.query(`create table if not exists ${name} partition of audit_log for values from ('${from.toISOString()}') to ('${to.toISOString()}')`);
       } catch (err) {

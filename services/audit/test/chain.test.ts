@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newAuditEvent, type AuditEvent } from '@stepgate/contracts';
 import { chain, cefLine, GENESIS_HASH, rowHash } from '../src/index.js';
+import { monthStart, partitionName, utcMonth } from '../src/store.js';
 import type { ChainHead } from '../src/chain.js';
 import { parseCef } from './cef.js';
 
@@ -27,5 +28,13 @@ describe('CEF', () => {
     const parsed = parseCef(cefLine(e));
     expect(parsed.header[5]).toBe('GateEvaluated a|b');
     expect(parsed.extension).toMatchObject({ msg: 'k=v \\ x\ny|z', cs1: 't|x', act: 'a|b' });
+  });
+});
+
+describe('monthly partitions', () => {
+  it('names and bounds months in UTC, years below 100 included', () => {
+    expect(partitionName(monthStart(new Date('2026-11-22T23:59:59Z')))).toBe('audit_log_y2026m11');
+    expect(monthStart(new Date('0099-03-05T10:00:00Z')).toISOString()).toBe('0099-03-01T00:00:00.000Z');
+    expect(utcMonth(2026, 12).toISOString()).toBe('2027-01-01T00:00:00.000Z');
   });
 });
