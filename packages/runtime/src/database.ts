@@ -43,3 +43,17 @@ export function createPool(env: Pick<ServiceEnv, 'databaseUrl' | 'databaseSchema
   pool.on('error', (err) => log.warn({ error: err.message }, 'idle database connection lost'));
   return pool;
 }
+
+/**
+ * Runs a consumer's batch. If it fails and the database does not answer (classified by behaviour,
+ * not by message), holds the batch until it does; then rethrows, so kafkajs redelivers the batch
+ * from the last committed offset.
+ */
+export async function holdBatchWhileDatabaseDown(pool: pg.Pool, heartbeat: () => Promise<void>, log: Log, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (err) {
+    if (!(await databaseAnswers(pool))) await waitForDatabase(pool, heartbeat, log, err);
+    throw err;
+  }
+}

@@ -1,3 +1,3 @@
 export { serviceEnv, type ServiceEnv } from './env.js';
-export { createPool, databaseAnswers, waitForDatabase } from './database.js';
+export { createPool, databaseAnswers, holdBatchWhileDatabaseDown, waitForDatabase } from './database.js';
 export { serveMetrics } from './metrics.js';

@@ -12,7 +12,7 @@ import {
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
-import { createPool, databaseAnswers, serveMetrics, waitForDatabase } from '@stepgate/runtime';
+import { createPool, databaseAnswers, holdBatchWhileDatabaseDown, serveMetrics } from '@stepgate/runtime';
 import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
@@ -116,14 +116,8 @@ export class Evaluator {
    * database is unreachable it stops here until it answers, and the batch is redone from the last
    * committed offset (already-decided requests are republished, not gated again).
    */
-  private async handleBatch(payload: EachBatchPayload): Promise<void> {
-    try {
-      await this.processBatch(payload);
-    } catch (err) {
-      // Classified by behaviour, not by message: if the database does not answer now, wait for it.
-      if (!(await databaseAnswers(this.pool))) await waitForDatabase(this.pool, () => payload.heartbeat(), this.log, err);
-      throw err;
-    }
+  private handleBatch(payload: EachBatchPayload): Promise<void> {
+    return holdBatchWhileDatabaseDown(this.pool, () => payload.heartbeat(), this.log, () => this.processBatch(payload));
   }
 
   private async processBatch(payload: EachBatchPayload): Promise<void> {
