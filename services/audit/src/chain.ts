@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, type AuditEvent } from '@stepgate/contracts';
+import { canonicalAuditEvent, type AuditEvent } from '@stepgate/contracts';
 
 /** The previous hash of a tenant's first row. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -9,7 +9,11 @@ export const UNATTRIBUTED_TENANT = '_unattributed';
 
 /** A row's hash covers the previous row's hash and the RFC 8785 form of the whole event. */
 export function rowHash(prevHash: string, event: AuditEvent): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalJson(event)).digest('hex');
+  return hashLink(prevHash, canonicalAuditEvent(event));
+}
+
+function hashLink(prevHash: string, canonicalEvent: string): string {
+  return createHash('sha256').update(prevHash).update('\n').update(canonicalEvent).digest('hex');
 }
 
 export interface ChainHead {
@@ -19,6 +23,8 @@ export interface ChainHead {
 
 export interface ChainedEvent {
   event: AuditEvent;
+  /** The event's RFC 8785 form: what the hash covers, and what is stored as `event`. */
+  canonical: string;
   tenantId: string;
   seq: number;
   prevHash: string;
@@ -30,8 +36,9 @@ export function chain(events: readonly AuditEvent[], heads: Map<string, ChainHea
   return events.map((event) => {
     const tenantId = event.tenant_id ?? UNATTRIBUTED_TENANT;
     const head = heads.get(tenantId) ?? { seq: 0, rowHash: GENESIS_HASH };
-    const next = { seq: head.seq + 1, rowHash: rowHash(head.rowHash, event) };
+    const canonical = canonicalAuditEvent(event);
+    const next = { seq: head.seq + 1, rowHash: hashLink(head.rowHash, canonical) };
     heads.set(tenantId, next);
-    return { event, tenantId, seq: next.seq, prevHash: head.rowHash, rowHash: next.rowHash };
+    return { event, canonical, tenantId, seq: next.seq, prevHash: head.rowHash, rowHash: next.rowHash };
   });
 }

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { AuditEventSchema, replaceNul, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
-import { createPool, databaseAnswers, waitForDatabase } from '@stepgate/runtime';
+import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
 import type { AuditConfig } from './config.js';
 import { Partitions, writeBatch, type WriteResult } from './store.js';
 
@@ -39,7 +39,8 @@ export class AuditConsumer {
     this.consumer = this.kafka.consumer({
       groupId: this.config.groupId,
       maxWaitTimeInMs: 50,
-      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytesPerPartition: 8 * 1024 * 1024,
+      maxBytes: 48 * 1024 * 1024,
       sessionTimeout: this.config.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
       retry: { retries: 10 },
@@ -63,14 +64,9 @@ export class AuditConsumer {
     await this.pool.end();
   }
 
-  private async handleBatch(payload: EachBatchPayload): Promise<void> {
-    try {
-      await this.persist(payload);
-    } catch (err) {
-      // Classified by behaviour: if the database does not answer now, hold the batch until it does.
-      if (!(await databaseAnswers(this.pool))) await waitForDatabase(this.pool, () => payload.heartbeat(), this.log, err);
-      throw err; // kafkajs redelivers from the last committed offset; stored ids are skipped
-    }
+  /** Redelivered batches are safe: stored ids are skipped. */
+  private handleBatch(payload: EachBatchPayload): Promise<void> {
+    return holdBatchWhileDatabaseDown(this.pool, () => payload.heartbeat(), this.log, () => this.persist(payload));
   }
 
   private async persist(payload: EachBatchPayload): Promise<void> {
@@ -141,15 +137,16 @@ export class AuditConsumer {
 }
 
 function parse(value: Buffer | null): { ok: true; event: AuditEvent } | { ok: false; detail: string } {
+  const text = value?.toString('utf8') ?? '';
   let json: unknown;
   try {
-    json = JSON.parse(value?.toString('utf8') ?? '');
+    json = JSON.parse(text);
   } catch {
     return { ok: false, detail: 'the value is not JSON' };
   }
   // Postgres cannot store NUL characters; an event carrying one (e.g. the audit of a request refused
-  // for it) is kept with U+FFFD in their place rather than lost.
-  const parsed = AuditEventSchema.safeParse(replaceNul(json));
+  // for it) is kept with U+FFFD in their place rather than lost. JSON can only carry one escaped.
+  const parsed = AuditEventSchema.safeParse(text.includes('\\u0000') ? replaceNul(json) : json);
   if (parsed.success) return { ok: true, event: parsed.data };
   const issue = parsed.error.issues[0];
   return { ok: false, detail: `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };

@@ -106,10 +106,10 @@ const COLUMNS = `id, "timestamp", tenant_id, agent_id, session_id, user_id, work
 
 /** The rows in COPY's text format, one string per row. */
 export function copyLines(rows: readonly ChainedEvent[]): string[] {
-  return rows.map(({ event: e, tenantId, seq, prevHash, rowHash }) =>
+  return rows.map(({ event: e, canonical, tenantId, seq, prevHash, rowHash }) =>
     [
       e.id, e.timestamp, tenantId, e.agent_id, e.session_id, e.user_id, e.workflow_id, e.execution_id, e.step_id, e.action, e.inputs_summary, e.outcome,
-      e.elapsed_ms, e.decision_id, e.decision, pgTextArray(e.policies_matched), e.error_code, JSON.stringify(e), seq, prevHash, rowHash,
+      e.elapsed_ms, e.decision_id, e.decision, pgTextArray(e.policies_matched), e.error_code, canonical, seq, prevHash, rowHash,
     ].map(copyField).join('\t') + '\n',
   );
 }
