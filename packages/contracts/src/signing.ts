@@ -1,5 +1,6 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
+import { ed25519 } from './ed25519.js';
 
 // canonicalize is CommonJS (module.exports = fn) but its types declare an ES default export;
 // depending on the loader the default import is the function or a namespace holding it.
@@ -16,16 +17,12 @@ export const SIGNATURE_ALG = 'Ed25519' as const;
 
 /** base64url without padding, as the wire contract requires. */
 export function signBytes(privateKey: KeyObject, bytes: Uint8Array): string {
-  return sign(null, bytes, privateKey).toString('base64url');
+  return ed25519.sign(privateKey, bytes).toString('base64url');
 }
 
 export function verifyBytes(publicKey: KeyObject, bytes: Uint8Array, signature: string): boolean {
   if (!/^[A-Za-z0-9_-]+$/.test(signature)) return false;
-  try {
-    return verify(null, bytes, publicKey, Buffer.from(signature, 'base64url'));
-  } catch {
-    return false;
-  }
+  return ed25519.verify(publicKey, bytes, Buffer.from(signature, 'base64url'));
 }
 
 /** RFC 8785 (JCS) canonical JSON: the bytes a receipt signs. */

@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
 import {
   GateRequestSchema,
+  ed25519,
   StepCompletionSchema,
   topicsFor,
   type ApprovalRequest,
@@ -100,7 +101,7 @@ export class Evaluator {
     });
     await joined;
     if (this.config.metricsPort !== undefined) this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort);
-    this.log.info({ group: this.config.groupId }, 'evaluator running');
+    this.log.info({ group: this.config.groupId, ed25519: ed25519.name }, 'evaluator running');
   }
 
   async stop(): Promise<void> {
