@@ -85,3 +85,12 @@ export function testNamespace(label: string): TestNamespace {
     },
   };
 }
+
+/** Whether a consumer group's committed offsets have reached the end of every partition of a topic. */
+export async function groupCaughtUp(ns: TestNamespace, groupId: string, topic: string): Promise<boolean> {
+  return ns.withAdmin(async (admin) => {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return ends.every((end) => committed!.partitions.find((p) => p.partition === end.partition)?.offset === end.high || end.high === '0');
+  });
+}

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { AuditEventSchema, newAuditEvent, topicsFor, type Alert, type AuditEvent, type TopicName } from '@stepgate/contracts';
+import { commitBatch } from '@stepgate/runtime';
 import { AlertRules, DEFAULT_THRESHOLDS, type Threshold, type WindowedRule } from './alert-rules.js';
 import type { AuditConfig } from './config.js';
 
@@ -81,8 +82,7 @@ export class AlertsConsumer {
       }
     }
     const last = payload.batch.messages.at(-1)?.offset;
-    if (last !== undefined) payload.resolveOffset(last);
-    await payload.commitOffsetsIfNecessary();
+    if (last !== undefined) await commitBatch(payload, last);
   }
 }
 

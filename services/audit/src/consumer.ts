@@ -3,7 +3,7 @@ import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { AuditEventSchema, replaceNul, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
-import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
+import { commitBatch, createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
 import type { AuditConfig } from './config.js';
 import { Partitions, writeBatch, type WriteResult } from './store.js';
 
@@ -102,8 +102,7 @@ export class AuditConsumer {
       }
     }
     if (rejected.length) await this.toDlq(rejected, batch.topic, batch.partition);
-    payload.resolveOffset(last);
-    await payload.commitOffsetsIfNecessary();
+    await commitBatch(payload, last);
     await payload.heartbeat();
     this.rows.inc({ result: 'inserted' }, result.inserted);
     this.rows.inc({ result: 'duplicate' }, result.duplicates);

@@ -6,7 +6,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert, AuditEvent } from '@stepgate/contracts';
 import { run } from '@stepgate/cli';
-import { Relay, testNamespace } from '@stepgate/test';
+import { groupCaughtUp, Relay, testNamespace } from '@stepgate/test';
 import { auditConfig, tap } from '@stepgate/test/pipeline';
 import { AuditService, CSV_COLUMNS } from '../src/index.js';
 import { parseCef } from './cef.js';
@@ -99,6 +99,9 @@ describe('audit consumer on real Kafka and Postgres', () => {
     const { rows } = await ns.pool.query<{ event: AuditEvent }>('select * from audit_log where id = $1', [events[0]!.id]);
     expect(rows[0]).toMatchObject({ tenant_id: 'dup', agent_id: 'agent-7', session_id: 'sess-1', user_id: 'dev-1', workflow_id: 'wf-1', action: 'GateEvaluated', outcome: 'allow', elapsed_ms: 1.25, seq: expect.any(String) });
     expect(rows[0]!.event).toEqual(events[0]);
+    // Offsets follow the rows: both groups commit what they have done, so a restart resumes there.
+    await expect.poll(() => groupCaughtUp(ns, `${ns.groupPrefix}audit`, ns.topics.audit), { timeout: 20_000 }).toBe(true);
+    await expect.poll(() => groupCaughtUp(ns, `${ns.groupPrefix}alerts`, ns.topics.audit), { timeout: 20_000 }).toBe(true);
   });
 
   it('keeps consuming when an event is invalid: it goes to the dlq with the reason', async () => {

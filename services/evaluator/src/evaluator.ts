@@ -13,7 +13,7 @@ import {
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
-import { createPool, databaseAnswers, holdBatchWhileDatabaseDown, serveMetrics } from '@stepgate/runtime';
+import { commitBatch, createPool, databaseAnswers, holdBatchWhileDatabaseDown, serveMetrics } from '@stepgate/runtime';
 import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
@@ -144,8 +144,7 @@ export class Evaluator {
     }
     for (const topicMessages of outbox.chunks()) await this.producer!.sendBatch({ topicMessages, acks: -1 });
     published.forEach((done) => done());
-    payload.resolveOffset(last);
-    await payload.commitOffsetsIfNecessary();
+    await commitBatch(payload, last);
     await payload.heartbeat();
   }
 

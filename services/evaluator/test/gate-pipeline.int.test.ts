@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REDACTED_KEYS, publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
 import type { GateClient } from '@stepgate/client';
 import { serveMetrics } from '@stepgate/runtime';
-import { testNamespace } from '@stepgate/test';
+import { groupCaughtUp, testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
 import { applyBundle, client, registerPrincipal, sendRaw, signedHeaders, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 
@@ -318,5 +318,10 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(span!.attributes).toMatchObject({ 'stepgate.tenant_id': TENANT, 'stepgate.decision': 'block', 'stepgate.decision_source': 'fresh' });
     const message = wire.seen.find((m) => m.topic === ns.topics['gate.decisions'] && m.value!.toString().includes(d.request_id));
     expect(message!.headers.traceparent).toBe(`00-${traceId}-${span!.spanContext().spanId}-01`);
+  });
+
+  it('commits the group offsets of what it published, so a restarted or rebalanced worker resumes where it stopped', async () => {
+    await Promise.all(Array.from({ length: 20 }, () => gate.gate(step({ model: 'claude' }))));
+    await expect.poll(() => groupCaughtUp(ns, `${ns.groupPrefix}evaluator`, ns.topics['gate.requests']), { timeout: 20_000 }).toBe(true);
   });
 });
