@@ -1,11 +1,45 @@
 import type { EachBatchPayload } from 'kafkajs';
 
+type Committable = Pick<EachBatchPayload, 'commitOffsetsIfNecessary' | 'uncommittedOffsets'>;
+
 /**
- * Marks a batch done up to `lastOffset` and commits that offset now. With `autoCommit: false`,
- * kafkajs's `commitOffsetsIfNecessary()` without arguments commits only when an autoCommitInterval or
- * autoCommitThreshold is set (kafkajs issue #1729), so the resolved offsets are passed explicitly.
+ * Commits a consumer group's processed offsets without holding up its batches: a batch resolves its
+ * last offset once its effects are durable and hands the commit here; at most one commit is in flight,
+ * and batches finished meanwhile are covered by the next one. Awaiting a commit per batch would cost a
+ * broker round trip on every partition's critical path, and kafkajs fetches again only when all batches
+ * of a fetch are done. A commit that is lost (crash, rebalance) only replays work that is idempotent.
+ *
+ * The resolved offsets are passed explicitly: with `autoCommit: false`, kafkajs's
+ * `commitOffsetsIfNecessary()` without arguments commits only when an autoCommitInterval or
+ * autoCommitThreshold is set (kafkajs issue #1729).
  */
-export async function commitBatch(payload: Pick<EachBatchPayload, 'resolveOffset' | 'commitOffsetsIfNecessary' | 'uncommittedOffsets'>, lastOffset: string): Promise<void> {
-  payload.resolveOffset(lastOffset);
-  await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets());
+export class OffsetCommitter {
+  private inFlight: Promise<void> | undefined;
+  private next: Committable | undefined;
+
+  constructor(private readonly onError: (err: unknown) => void) {}
+
+  /** Call after `payload.resolveOffset(last)` of a finished batch. */
+  commit(payload: Committable): void {
+    this.next = payload;
+    this.inFlight ??= this.drain();
+  }
+
+  /** Waits until everything handed over so far is committed (or has failed and been reported). */
+  async flush(): Promise<void> {
+    await this.inFlight;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.next) {
+      const payload = this.next;
+      this.next = undefined;
+      try {
+        await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets());
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+    this.inFlight = undefined;
+  }
 }

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { AuditEventSchema, newAuditEvent, topicsFor, type Alert, type AuditEvent, type TopicName } from '@stepgate/contracts';
-import { commitBatch } from '@stepgate/runtime';
+import { OffsetCommitter } from '@stepgate/runtime';
 import { AlertRules, DEFAULT_THRESHOLDS, type Threshold, type WindowedRule } from './alert-rules.js';
 import type { AuditConfig } from './config.js';
 
@@ -19,6 +19,7 @@ export class AlertsConsumer {
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private refresh: NodeJS.Timeout | undefined;
+  private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
 
   constructor(
     private readonly config: AuditConfig,
@@ -47,6 +48,8 @@ export class AlertsConsumer {
 
   async stop(): Promise<void> {
     clearInterval(this.refresh);
+    await this.consumer?.stop();
+    await this.committer.flush();
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
   }
@@ -82,7 +85,9 @@ export class AlertsConsumer {
       }
     }
     const last = payload.batch.messages.at(-1)?.offset;
-    if (last !== undefined) await commitBatch(payload, last);
+    if (last === undefined) return;
+    payload.resolveOffset(last);
+    this.committer.commit(payload);
   }
 }
 

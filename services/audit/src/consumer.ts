@@ -3,7 +3,7 @@ import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { AuditEventSchema, replaceNul, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
-import { commitBatch, createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
+import { OffsetCommitter, createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
 import type { AuditConfig } from './config.js';
 import { Partitions, writeBatch, type WriteResult } from './store.js';
 
@@ -22,6 +22,7 @@ export class AuditConsumer {
   private readonly partitions = new Partitions();
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
+  private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
 
   constructor(private readonly config: AuditConfig, registry = new Registry(), logger?: Logger) {
     this.registry = registry;
@@ -59,6 +60,8 @@ export class AuditConsumer {
   }
 
   async stop(): Promise<void> {
+    await this.consumer?.stop();
+    await this.committer.flush();
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
     await this.pool.end();
@@ -102,7 +105,8 @@ export class AuditConsumer {
       }
     }
     if (rejected.length) await this.toDlq(rejected, batch.topic, batch.partition);
-    await commitBatch(payload, last);
+    payload.resolveOffset(last);
+    this.committer.commit(payload);
     await payload.heartbeat();
     this.rows.inc({ result: 'inserted' }, result.inserted);
     this.rows.inc({ result: 'duplicate' }, result.duplicates);

@@ -13,7 +13,7 @@ import {
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
-import { commitBatch, createPool, databaseAnswers, holdBatchWhileDatabaseDown, serveMetrics } from '@stepgate/runtime';
+import { OffsetCommitter, createPool, databaseAnswers, holdBatchWhileDatabaseDown, serveMetrics } from '@stepgate/runtime';
 import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
@@ -51,6 +51,7 @@ export class Evaluator {
   private policyConsumer: Consumer | undefined;
   private producer: Producer | undefined;
   private metricsServer: Server | undefined;
+  private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
 
   constructor(private readonly config: EvaluatorConfig, logger?: Logger) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
@@ -105,6 +106,8 @@ export class Evaluator {
   }
 
   async stop(): Promise<void> {
+    await this.consumer?.stop();
+    await this.committer.flush();
     await this.consumer?.disconnect();
     await this.policyConsumer?.disconnect();
     await this.producer?.disconnect();
@@ -144,7 +147,8 @@ export class Evaluator {
     }
     for (const topicMessages of outbox.chunks()) await this.producer!.sendBatch({ topicMessages, acks: -1 });
     published.forEach((done) => done());
-    await commitBatch(payload, last);
+    payload.resolveOffset(last);
+    this.committer.commit(payload);
     await payload.heartbeat();
   }
 
