@@ -24,6 +24,7 @@ import { BatchLedger, ConcurrentFirstGate } from './batch-ledger.js';
 import { gate, type GateOutcome } from './ledger.js';
 import { EvaluatorMetrics } from './metrics.js';
 import { Outbox, summarize } from './outbox.js';
+import { Publisher } from './publisher.js';
 
 interface MessageKind<S> {
   schema: S;
@@ -50,6 +51,7 @@ export class Evaluator {
   private consumer: Consumer | undefined;
   private policyConsumer: Consumer | undefined;
   private producer: Producer | undefined;
+  private readonly publisher = new Publisher(() => this.producer!);
   private metricsServer: Server | undefined;
   private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
 
@@ -145,7 +147,7 @@ export class Evaluator {
         await payload.heartbeat();
       }
     }
-    for (const topicMessages of outbox.chunks()) await this.producer!.sendBatch({ topicMessages, acks: -1 });
+    await this.publisher.publish(outbox);
     published.forEach((done) => done());
     payload.resolveOffset(last);
     this.committer.commit(payload);

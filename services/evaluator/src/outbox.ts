@@ -47,6 +47,15 @@ export class Outbox {
     return out;
   }
 
+  /** Appends another outbox's messages after this one's (per topic, in order). */
+  absorb(other: Outbox): void {
+    for (const [topic, messages] of other.byTopic) {
+      const list = this.byTopic.get(topic);
+      if (list) list.push(...messages);
+      else this.byTopic.set(topic, [...messages]);
+    }
+  }
+
   get size(): number {
     let n = 0;
     for (const m of this.byTopic.values()) n += m.length;

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import type { Producer, TopicMessages } from 'kafkajs';
+import { topicsFor } from '@stepgate/contracts';
+import { Outbox } from '../src/outbox.js';
+import { Publisher } from '../src/publisher.js';
+
+/** A producer whose sends complete when the test says so. */
+function fakeProducer() {
+  const sends: TopicMessages[][] = [];
+  const pending: Array<(err?: Error) => void> = [];
+  const producer = {
+    sendBatch: ({ topicMessages }: { topicMessages: TopicMessages[] }) => {
+      sends.push(topicMessages);
+      return new Promise<void>((resolve, reject) => pending.push((err) => (err ? reject(err) : resolve())));
+    },
+  } as unknown as Producer;
+  return { producer, sends, pending };
+}
+
+const outboxOf = (...keys: string[]) => {
+  const o = new Outbox(topicsFor('t.'));
+  for (const k of keys) o.add('gate.decisions', k, { k });
+  return o;
+};
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('publisher', () => {
+  it('sends a lone outbox at once, and what arrives meanwhile together in the next request, each batch in order', async () => {
+    const p = fakeProducer();
+    const publisher = new Publisher(() => p.producer);
+    const first = publisher.publish(outboxOf('a1', 'a2'));
+    expect(p.sends).toHaveLength(1);
+    let secondDone = false;
+    const second = publisher.publish(outboxOf('b1', 'b2')).then(() => (secondDone = true));
+    const third = publisher.publish(outboxOf('c1'));
+    expect(p.sends).toHaveLength(1);
+    p.pending.shift()!();
+    await first;
+    await tick();
+    expect(p.sends).toHaveLength(2);
+    expect(p.sends[1]![0]!.messages.map((m) => m.key)).toEqual(['b1', 'b2', 'c1']);
+    expect(secondDone).toBe(false);
+    p.pending.shift()!();
+    await Promise.all([second, third]);
+  });
+
+  it('fails every batch of a failed request, and the next publish sends again', async () => {
+    const p = fakeProducer();
+    const publisher = new Publisher(() => p.producer);
+    const first = publisher.publish(outboxOf('a'));
+    p.pending.shift()!(new Error('broker unavailable'));
+    await expect(first).rejects.toThrow('broker unavailable');
+    const again = publisher.publish(outboxOf('b'));
+    p.pending.shift()!();
+    await again;
+    expect(p.sends).toHaveLength(2);
+  });
+
+  it('publishes nothing for an empty outbox', async () => {
+    const p = fakeProducer();
+    await new Publisher(() => p.producer).publish(new Outbox(topicsFor('t.')));
+    expect(p.sends).toHaveLength(0);
+  });
+});
