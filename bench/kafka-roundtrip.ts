@@ -1,27 +1,36 @@
 /**
- * Baseline: the bare kafkajs produce → consume round trip on the real broker, one message at a
- * time at a fixed rate. The gate pipeline's round trip is later reported as a ratio to this.
+ * Baselines: bare kafkajs on the real broker, one message at a time at a fixed rate.
+ * - one hop: produce → consume;
+ * - request → reply: produce a request, a bare echo consumer group (eachBatch, one sendBatch per
+ *   batch, acks -1, no work) publishes it on a reply topic, the requester consumes the reply. This is
+ *   the shape of a gate (two topics, two hops) with nothing of stepgate's in between.
+ * The gate pipeline's round trip is reported as a ratio to both.
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import type { Endpoints } from '@stepgate/infra';
 import { summarize, type LatencySummary } from './stats.js';
 
 export interface RoundTripOptions {
   messages: number;
   ratePerSecond: number;
+  /** Through a bare echo consumer group (request → reply) instead of one hop. */
+  echo?: boolean;
 }
 
 export async function kafkaRoundTrip(endpoints: Endpoints, options: RoundTripOptions): Promise<LatencySummary> {
   const id = `bench-${randomBytes(4).toString('hex')}`;
+  const requests = id;
+  const replies = options.echo ? `${id}-replies` : id;
   const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: id, numPartitions: 12, replicationFactor: 1 }] });
+  await admin.createTopics({ waitForLeaders: true, topics: [...new Set([requests, replies])].map((topic) => ({ topic, numPartitions: 12, replicationFactor: 1 })) });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   const consumer = kafka.consumer({ groupId: id, maxWaitTimeInMs: 5 });
+  const echo = options.echo ? await startEcho(kafka, `${id}-echo`, requests, replies) : undefined;
   await Promise.all([producer.connect(), consumer.connect()]);
-  await consumer.subscribe({ topic: id, fromBeginning: true });
+  await consumer.subscribe({ topic: replies, fromBeginning: true });
 
   const sentAt = new Map<string, bigint>();
   const latenciesMs: number[] = [];
@@ -48,11 +57,28 @@ export async function kafkaRoundTrip(endpoints: Endpoints, options: RoundTripOpt
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const key = `k${i}`;
     sentAt.set(key, process.hrtime.bigint());
-    void producer.send({ topic: id, acks: -1, messages: [{ key, value: randomBytes(256).toString('base64') }] });
+    void producer.send({ topic: requests, acks: -1, messages: [{ key, value: randomBytes(256).toString('base64') }] });
   }
   await allDone;
-  await Promise.all([consumer.disconnect(), producer.disconnect()]);
-  await admin.deleteTopics({ topics: [id] });
+  await Promise.all([consumer.disconnect(), producer.disconnect(), echo?.stop()]);
+  await admin.deleteTopics({ topics: [...new Set([requests, replies])] });
   await admin.disconnect();
   return summarize(latenciesMs);
+}
+
+/** A consumer group that republishes every batch it reads, unchanged, on the reply topic. */
+async function startEcho(kafka: Kafka, groupId: string, from: string, to: string): Promise<{ stop: () => Promise<void> }> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 5 });
+  await Promise.all([producer.connect(), consumer.connect()]);
+  await consumer.subscribe({ topic: from, fromBeginning: true });
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  await consumer.run({
+    partitionsConsumedConcurrently: 8,
+    eachBatch: async ({ batch }) => {
+      await producer.send({ topic: to, acks: -1, messages: batch.messages.map((m) => ({ key: m.key, value: m.value })) });
+    },
+  });
+  await joined;
+  return { stop: async () => void (await Promise.all([consumer.disconnect(), producer.disconnect()])) };
 }
