@@ -16,8 +16,32 @@ type Committable = Pick<EachBatchPayload, 'commitOffsetsIfNecessary' | 'uncommit
 export class OffsetCommitter {
   private inFlight: Promise<void> | undefined;
   private next: Committable | undefined;
+  private running = 0;
+  private closing = false;
+  private idle: (() => void) | undefined;
 
   constructor(private readonly onError: (err: unknown) => void) {}
+
+  /** Runs one batch's work; once the consumer is closing, a new batch is left for redelivery. */
+  async run(work: () => Promise<void>): Promise<void> {
+    if (this.closing) return;
+    this.running++;
+    try {
+      await work();
+    } finally {
+      if (--this.running === 0) this.idle?.();
+    }
+  }
+
+  /**
+   * Before the consumer disconnects (and so leaves its group, after which its commits are refused):
+   * takes no new batches, lets the running ones finish, and commits what they resolved.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    await this.flush();
+  }
 
   /** Call after `payload.resolveOffset(last)` of a finished batch. */
   commit(payload: Committable): void {

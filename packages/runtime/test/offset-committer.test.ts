@@ -55,4 +55,30 @@ describe('OffsetCommitter', () => {
     expect(errors).toHaveLength(1);
     expect(calls).toBe(2);
   });
+
+  it('close() lets running batches finish, takes no new ones, and commits what they resolved', async () => {
+    const g = fakeGroup();
+    const committer = new OffsetCommitter(() => undefined);
+    let release!: () => void;
+    const running = committer.run(async () => {
+      await new Promise<void>((r) => (release = r));
+      g.resolve(7);
+      committer.commit(g.payload);
+    });
+    let closed = false;
+    const closing = committer.close().then(() => (closed = true));
+    let lateRan = false;
+    await committer.run(async () => void (lateRan = true));
+    expect(lateRan).toBe(false);
+    await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(false);
+    release();
+    await running;
+    await new Promise((r) => setImmediate(r));
+    expect(g.commits).toEqual([7]);
+    g.pending.shift()!();
+    await closing;
+    expect(closed).toBe(true);
+  });
 });
+

@@ -42,14 +42,13 @@ export class AlertsConsumer {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topics.audit, fromBeginning: true });
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
-    await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (p) => this.handleBatch(p) });
+    await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (p) => this.committer.run(() => this.handleBatch(p)) });
     await joined;
   }
 
   async stop(): Promise<void> {
     clearInterval(this.refresh);
-    await this.consumer?.stop();
-    await this.committer.flush();
+    await this.committer.close();
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
   }

@@ -53,15 +53,14 @@ export class AuditConsumer {
       eachBatchAutoResolve: false,
       autoCommit: false,
       partitionsConsumedConcurrently: this.config.partitionsConcurrently,
-      eachBatch: (payload) => this.handleBatch(payload),
+      eachBatch: (payload) => this.committer.run(() => this.handleBatch(payload)),
     });
     await joined;
     this.log.info({ group: this.config.groupId }, 'audit consumer running');
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.stop();
-    await this.committer.flush();
+    await this.committer.close();
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
     await this.pool.end();

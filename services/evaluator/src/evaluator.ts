@@ -100,7 +100,7 @@ export class Evaluator {
       eachBatchAutoResolve: false,
       autoCommit: false,
       partitionsConsumedConcurrently: this.config.partitionsConcurrently,
-      eachBatch: (payload) => this.handleBatch(payload),
+      eachBatch: (payload) => this.committer.run(() => this.handleBatch(payload)),
     });
     await joined;
     if (this.config.metricsPort !== undefined) this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort);
@@ -108,8 +108,7 @@ export class Evaluator {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.stop();
-    await this.committer.flush();
+    await this.committer.close();
     await this.consumer?.disconnect();
     await this.policyConsumer?.disconnect();
     await this.producer?.disconnect();

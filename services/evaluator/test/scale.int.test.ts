@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publicKeyFromPem, verifyReceipt, type GateDecision } from '@stepgate/contracts';
 import type { GateClient } from '@stepgate/client';
-import { testNamespace } from '@stepgate/test';
+import { groupCaughtUp, testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
 import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 
@@ -78,6 +78,8 @@ describe('evaluators scale out as one consumer group', () => {
 
   it("a killed evaluator's in-flight requests are all answered by the survivor, each gated once", async () => {
     await Promise.all(running.splice(0).map((e) => e.stop()));
+    // A graceful stop commits what the instance did before leaving the group: nothing is replayed.
+    expect(await groupCaughtUp(ns, `${ns.groupPrefix}evaluator`, ns.topics['gate.requests'])).toBe(true);
     const dir = await mkdtemp(path.join(tmpdir(), 'stepgate-eval-'));
     await writeFile(path.join(dir, 'key.pem'), evaluatorKey.privateKeyPem, { mode: 0o600 });
     child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/evaluator/src/main.ts'], {
