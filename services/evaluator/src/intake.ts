@@ -27,6 +27,9 @@ export interface Attribution {
   raw: Record<string, unknown>;
 }
 
+/** Refuses invalid UTF-8 instead of replacing it. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Kafka's default max.message.bytes: anything up to it is worth parsing to attribute a rejection. */
 const ATTRIBUTION_PARSE_LIMIT = 1024 * 1024;
 
@@ -56,7 +59,7 @@ export async function intake<S extends z.ZodType>(value: Buffer | null, headers:
   if (value.length > ATTRIBUTION_PARSE_LIMIT) return { kind: 'dlq', reason: 'OVERSIZE', detail: `value is ${value.length} bytes` };
   let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(value));
+    raw = JSON.parse(UTF8.decode(value));
   } catch (err) {
     return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: err instanceof Error ? err.message : String(err) };
   }
