@@ -118,7 +118,7 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
 
 function startEvaluatorProcess(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   const profile = process.env.STEPGATE_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.STEPGATE_BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, '--conditions=source', '--import', 'tsx', 'services/evaluator/src/main.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...profile, '--max-semi-space-size=32', '--conditions=source', '--import', 'tsx', 'services/evaluator/src/main.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('evaluator running') && resolve(child));
     child.once('exit', (code) => reject(new Error(`evaluator exited with ${String(code)}`)));

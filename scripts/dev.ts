@@ -117,7 +117,7 @@ function supervise(name: string, env: NodeJS.ProcessEnv): Supervised {
   const s: Supervised = { name, stopping: false };
   const restarts: number[] = [];
   const start = () => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`], { cwd: root, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, ['--max-semi-space-size=32', '--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`], { cwd: root, env: { ...process.env, ...env } });
     rememberPid(child.pid);
     prefixLines(name, child.stdout);
     prefixLines(name, child.stderr);
