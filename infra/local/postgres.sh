@@ -25,6 +25,9 @@ as_pg_owner() {
 postgres_init() {
   mkdir -p "$PG_DIR" "$PG_SOCKET_DIR"
   [[ $EUID -eq 0 ]] && { chmod 755 "$STEPGATE_STATE_DIR"; chown postgres:postgres "$PG_DIR" "$PG_SOCKET_DIR"; }
+  # Commits are durable (Postgres's default): the evaluator publishes a decision, and the audit
+  # consumer commits offsets, only after the rows are committed. Data dirs made before this dropped it.
+  [[ -f "$PG_DATA/postgresql.conf" ]] && sed -i '/^synchronous_commit = off$/d' "$PG_DATA/postgresql.conf"
   if [[ -f "$PG_DATA/PG_VERSION" ]]; then return 0; fi
   log "postgres: initdb $PG_DATA"
   as_pg_owner "$(pg_bindir)/initdb" -D "$PG_DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
@@ -35,7 +38,6 @@ port = $PG_PORT
 unix_socket_directories = '$PG_SOCKET_DIR'
 max_connections = 300
 shared_buffers = 256MB
-synchronous_commit = off
 CONF
 }
 

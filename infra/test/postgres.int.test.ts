@@ -55,4 +55,9 @@ describe('postgres (real server) and the migration runner', () => {
   it('rejects a schema name that is not a plain identifier', async () => {
     await expect(migrate(client, { schema: 'x; drop table y' })).rejects.toBeInstanceOf(MigrationError);
   });
+
+  it('commits durably: the services publish decisions and commit offsets only after their rows are committed', async () => {
+    const { rows } = await client.query<{ synchronous_commit: string }>('show synchronous_commit');
+    expect(rows[0]!.synchronous_commit).toBe('on');
+  });
 });
