@@ -34,7 +34,7 @@ interface RoleRow { tenant_id: string; principal: string; roles: string[] }
 
 /**
  * $1–$4: the batch's tenant, workflow, step and request ids (one element per request); $5, $6: the
- * tenant and user of each request that names a user. Each part is a JSON array (null when empty).
+ * tenant and user of each request that names a user. One row; each column a JSON array, null when empty.
  */
 const LOAD_BATCH = `
   with batch as (select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) as b(tenant_id, workflow_id, step_id, request_id))
