@@ -22,13 +22,17 @@ export interface AuditBench {
   copy: { seconds: number; perSecond: number; runs: number[] };
 }
 
-/** The same rows, chained the same way, COPYed into a fresh table with the same columns and indexes. */
-async function bareCopy(db: pg.Client, events: AuditEvent[], table: string): Promise<number> {
-  const rows = chain(events, new Map());
-  await db.query(`create table ${table} (like audit_log including defaults including indexes)`);
-  const lines = copyLines(rows); // serialized before the clock starts: the bare COPY is the database's part only
+/** The events chained and serialized as the consumer writes them, in COPY-sized chunks. */
+function copyChunks(events: AuditEvent[]): string[] {
+  const lines = copyLines(chain(events, new Map()));
   const chunks: string[] = [];
   for (let i = 0; i < lines.length; i += 500) chunks.push(lines.slice(i, i + 500).join(''));
+  return chunks;
+}
+
+/** The same rows COPYed into a fresh table with the same columns and indexes (serialized beforehand: the database's part only). */
+async function bareCopy(db: pg.Client, chunks: string[], table: string): Promise<number> {
+  await db.query(`create table ${table} (like audit_log including defaults including indexes)`);
   const started = performance.now();
   await pipeline(Readable.from(chunks), db.query(copyFrom(COPY_AUDIT_LOG.replace('copy audit_log', `copy ${table}`))));
   return (performance.now() - started) / 1000;
@@ -79,7 +83,8 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
 
     // The bare COPY runs once before the ingest and once after (its time varies with what Postgres is
     // doing, e.g. a checkpoint after the ingest's writes); the ratio is to the mean of the two.
-    const beforeSeconds = await bareCopy(db, events, 'audit_copy_before');
+    const chunks = copyChunks(events);
+    const beforeSeconds = await bareCopy(db, chunks, 'audit_copy_before');
 
     const consumer = new AuditConsumer(
       {
@@ -106,7 +111,7 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
     });
     await consumer.stop();
 
-    const afterSeconds = await bareCopy(db, events, 'audit_copy_after');
+    const afterSeconds = await bareCopy(db, chunks, 'audit_copy_after');
     const copySeconds = (beforeSeconds + afterSeconds) / 2;
     return {
       events: n,

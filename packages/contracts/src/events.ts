@@ -88,16 +88,14 @@ export function canonicalAuditEvent(event: AuditEvent): string {
     const value = record[key];
     if (value === undefined) continue;
     if (text.length > 1) text += ',';
-    text += AUDIT_KEY_PREFIXES[i]! + (key === 'detail' || (typeof value === 'object' && value !== null && !Array.isArray(value)) ? canonicalJson(value) : canonicalScalarOrList(value));
+    text += AUDIT_KEY_PREFIXES[i]! + (isPlain(value) || (Array.isArray(value) && value.every(isPlain)) ? JSON.stringify(value) : canonicalJson(value));
   }
   return `${text}}`;
 }
 
-/** Strings, numbers, booleans, null and arrays of those serialize as JSON.stringify does; anything else takes the general path. */
-function canonicalScalarOrList(value: unknown): string {
-  if (Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null)) return canonicalJson(value);
-  if (typeof value === 'number' && !Number.isFinite(value)) return canonicalJson(value);
-  return JSON.stringify(value);
+/** A value whose JSON.stringify form is already its RFC 8785 form (no object keys to sort). */
+function isPlain(value: unknown): boolean {
+  return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
 }
 
 export const DEFAULT_REDACTED_KEYS = ['password', 'passwd', 'token', 'secret', 'api_key', 'apikey', 'authorization', 'private_key', 'credential'];
