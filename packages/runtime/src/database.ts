@@ -31,14 +31,30 @@ export async function waitForDatabase(pool: pg.Pool, heartbeat: () => Promise<vo
   }
 }
 
+export interface PoolOptions {
+  queryTimeoutMs?: number;
+  /** Session settings (`-c name=value`) for every connection of the pool. */
+  settings?: Record<string, string>;
+}
+
+/**
+ * Planner settings for a pool whose statements are all keyed lookups and small keyed joins, prepared
+ * once per connection. A named statement's generic plan is cached from its sixth execution: planned
+ * while the tables are new and small (no statistics yet), it scans them whole, and keeps doing so as
+ * they grow until autovacuum's next ANALYZE, with a cost that grows with every gate. Index lookups
+ * through nested loops are the right plan at any size for these statements, so they are the only one.
+ */
+export const KEYED_LOOKUP_PLANS: Readonly<Record<string, string>> = { enable_seqscan: 'off', enable_hashjoin: 'off', enable_mergejoin: 'off' };
+
 /** A pool on the service's schema that survives idle connections dropping (the next query reconnects). */
-export function createPool(env: Pick<ServiceEnv, 'databaseUrl' | 'databaseSchema'>, max: number, log: Pick<Log, 'error'> & { warn(obj: object, msg: string): void }, queryTimeoutMs = 15_000): pg.Pool {
+export function createPool(env: Pick<ServiceEnv, 'databaseUrl' | 'databaseSchema'>, max: number, log: Pick<Log, 'error'> & { warn(obj: object, msg: string): void }, options: PoolOptions = {}): pg.Pool {
+  const settings = { search_path: env.databaseSchema, ...options.settings };
   const pool = new pg.Pool({
     connectionString: env.databaseUrl,
     max,
-    options: `-c search_path=${env.databaseSchema}`,
+    options: Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`).join(' '),
     connectionTimeoutMillis: 5_000,
-    query_timeout: queryTimeoutMs,
+    query_timeout: options.queryTimeoutMs ?? 15_000,
   });
   pool.on('error', (err) => log.warn({ error: err.message }, 'idle database connection lost'));
   return pool;

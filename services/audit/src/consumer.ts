@@ -29,7 +29,7 @@ export class AuditConsumer {
     this.rows = new Counter({ name: 'stepgate_audit_events_total', help: 'Audit events taken from the topic, by result', labelNames: ['result'], registers: [registry] });
     this.batchSeconds = new Histogram({ name: 'stepgate_audit_batch_seconds', help: 'Time to persist one Kafka batch', registers: [registry], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
     this.log = logger ?? pino({ name: 'audit', base: { instance: config.instanceId } });
-    this.pool = createPool(config, config.partitionsConcurrently + 2, this.log, 30_000);
+    this.pool = createPool(config, config.partitionsConcurrently + 2, this.log, { queryTimeoutMs: 30_000 });
     this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
     this.topics = topicsFor(config.topicPrefix);
   }

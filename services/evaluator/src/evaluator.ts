@@ -13,7 +13,7 @@ import {
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
-import { OffsetCommitter, createPool, databaseAnswers, holdBatchWhileDatabaseDown, serveMetrics } from '@stepgate/runtime';
+import { KEYED_LOOKUP_PLANS, OffsetCommitter, createPool, databaseAnswers, holdBatchWhileDatabaseDown, serveMetrics } from '@stepgate/runtime';
 import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
@@ -57,7 +57,7 @@ export class Evaluator {
 
   constructor(private readonly config: EvaluatorConfig, logger?: Logger) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
-    this.pool = createPool(config, config.partitionsConcurrently + 4, this.log);
+    this.pool = createPool(config, config.partitionsConcurrently + 4, this.log, { settings: KEYED_LOOKUP_PLANS });
     this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
     this.topics = topicsFor(config.topicPrefix);
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);

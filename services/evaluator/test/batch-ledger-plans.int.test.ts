@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEYED_LOOKUP_PLANS, createPool } from '@stepgate/runtime';
+import { testNamespace } from '@stepgate/test';
+import { BatchLedger } from '../src/batch-ledger.js';
+
+const ns = testNamespace('ledger-plans');
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  await ns.migrate();
+  pool = createPool({ databaseUrl: ns.endpoints.databaseUrl, databaseSchema: ns.schema }, 1, { error: () => undefined, warn: () => undefined }, { settings: KEYED_LOOKUP_PLANS });
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await ns.cleanup();
+});
+
+async function gateOnce(client: pg.PoolClient, stepId: string, requestId: string): Promise<void> {
+  await client.query('begin');
+  const ledger = new BatchLedger(client);
+  await ledger.load([{ tenantId: 'acme', workflowId: 'wf', stepId, requestId, userId: 'alice' }]);
+  const now = new Date();
+  ledger.putRow('acme', 'wf', stepId, {
+    input_fingerprint: 'f',
+    idempotency_key: null,
+    decision: 'allow',
+    last_decision: null,
+    decision_body: {} as never,
+    gate_count: 1,
+    completion_count: 0,
+    prior_output_available: false,
+    approval_id: null,
+    approval_status: null,
+    first_attempt_at: now,
+    last_attempt_at: now,
+  });
+  ledger.recordDecision('acme', requestId, { request_id: requestId });
+  await ledger.flush();
+  await client.query('commit');
+}
+
+describe("the batch ledger's prepared statements", () => {
+  it('keep looking rows up by key after being planned on new, empty tables', async () => {
+    const client = await pool.connect();
+    try {
+      // From the sixth execution on, the generic plan (made while the tables had no rows) is cached.
+      for (let i = 0; i < 400; i++) await gateOnce(client, `s-${i}`, randomUUID());
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `explain execute "stepgate-batch-ledger-load"('{acme}', '{wf}', '{s-7}', '{${randomUUID()}}', '{acme}', '{alice}')`,
+      );
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toContain('Index Scan using step_ledger_pkey');
+      expect(plan).toContain('Index Scan using gate_decisions_pkey');
+      expect(plan).not.toMatch(/Seq Scan on (step_ledger|gate_decisions|workflow_state|principals)/);
+      expect(plan).not.toMatch(/Hash (Semi )?Join|Merge Join/);
+    } finally {
+      client.release();
+    }
+  });
+});
