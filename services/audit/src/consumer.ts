@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { AuditEventSchema, replaceNul, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
 import { OffsetCommitter, createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
-import type { AuditConfig } from './config.js';
+import { DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
 import { Partitions, writeBatch, type WriteResult } from './store.js';
 
 /**
@@ -74,9 +74,25 @@ export class AuditConsumer {
   private async persist(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const messages = batch.messages;
-    const last = messages.at(-1)?.offset;
-    if (last === undefined) return;
+    if (messages.length === 0) return;
     const started = performance.now();
+    // A fetched batch can hold tens of thousands of events. Written in slices, each its own
+    // transaction, Postgres stores one slice while this thread prepares another partition's next one,
+    // instead of both waiting for each other at the start and end of whole batches.
+    const size = this.config.writeSlice ?? DEFAULT_WRITE_SLICE;
+    for (let i = 0; i < messages.length; i += size) {
+      const slice = messages.slice(i, i + size);
+      await this.persistSlice(slice, batch.topic, batch.partition);
+      payload.resolveOffset(slice.at(-1)!.offset);
+      // A rebalance or shutdown does not wait for the rest of a large batch: the next owner resumes after this slice.
+      if (!payload.isRunning() || payload.isStale()) break;
+      await payload.heartbeat();
+    }
+    this.committer.commit(payload);
+    this.batchSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  private async persistSlice(messages: KafkaMessage[], topic: string, partition: number): Promise<void> {
     const accepted: Array<{ message: KafkaMessage; event: AuditEvent }> = [];
     const rejected: Array<{ message: KafkaMessage; detail: string }> = [];
     for (const message of messages) {
@@ -88,7 +104,7 @@ export class AuditConsumer {
     try {
       result = await this.write(accepted.map((a) => a.event));
     } catch (err) {
-      // The database answers, yet the batch fails: some event in it is at fault. Find it by writing
+      // The database answers, yet the slice fails: some event in it is at fault. Find it by writing
       // them one at a time; those that still fail go to the dlq with the database's reason.
       if (!(await databaseAnswers(this.pool))) throw err;
       result = { inserted: 0, duplicates: 0 };
@@ -103,14 +119,10 @@ export class AuditConsumer {
         }
       }
     }
-    if (rejected.length) await this.toDlq(rejected, batch.topic, batch.partition);
-    payload.resolveOffset(last);
-    this.committer.commit(payload);
-    await payload.heartbeat();
+    if (rejected.length) await this.toDlq(rejected, topic, partition);
     this.rows.inc({ result: 'inserted' }, result.inserted);
     this.rows.inc({ result: 'duplicate' }, result.duplicates);
     this.rows.inc({ result: 'invalid' }, rejected.length);
-    this.batchSeconds.observe((performance.now() - started) / 1000);
   }
 
   private async write(events: AuditEvent[]): Promise<WriteResult> {

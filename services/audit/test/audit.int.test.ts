@@ -24,7 +24,8 @@ beforeAll(async () => {
   relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
   await relay.open();
   url.port = String(relay.port);
-  service = new AuditService(auditConfig(ns, { databaseUrl: url.toString() }));
+  // Small write slices: a fetched batch spans several write transactions, as large ones do in production.
+  service = new AuditService(auditConfig(ns, { databaseUrl: url.toString(), writeSlice: 64 }));
   await service.start();
   wire = await tap(ns, [ns.topics.alerts, ns.topics.audit, ns.topics.dlq]);
   Object.assign(process.env, { DATABASE_URL: ns.endpoints.databaseUrl, STEPGATE_DB_SCHEMA: ns.schema, STEPGATE_AUDIT_RETENTION_FLOOR_DAYS: '30' });
