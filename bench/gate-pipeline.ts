@@ -20,6 +20,7 @@ const WORKFLOWS = 64;
 
 export interface PipelineBench {
   roundTrips: Array<{ rate: number; workflows: number } & LatencySummary>;
+  /** `seconds` from the evaluator's spawn (startup and group join included) to the last decision; `perSecond` from its joining the group to the last decision. */
   sustained: { gates: number; seconds: number; perSecond: number };
 }
 
@@ -101,9 +102,9 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
     const counted = countDecisions(kafka, topics['gate.decisions'], backlog);
     const t0 = performance.now();
     evaluator = await startEvaluatorProcess(evaluatorEnv);
-    await counted;
-    const seconds = (performance.now() - t0) / 1000;
-    return { roundTrips, sustained: { gates: backlog, seconds, perSecond: backlog / seconds } };
+    const ready = performance.now(); // it has joined the group: fetching starts now
+    const last = await counted;
+    return { roundTrips, sustained: { gates: backlog, seconds: (last - t0) / 1000, perSecond: backlog / ((last - ready) / 1000) } };
   } finally {
     const exited = new Promise((r) => evaluator.once('exit', r));
     evaluator.kill('SIGTERM');
@@ -125,8 +126,8 @@ function startEvaluatorProcess(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   });
 }
 
-/** Resolves when `count` new decisions have been published (read from the end of the topic). */
-async function countDecisions(kafka: Kafka, topic: string, count: number): Promise<void> {
+/** Resolves, with the time, when `count` new decisions have been published (read from the end of the topic). */
+async function countDecisions(kafka: Kafka, topic: string, count: number): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic);
@@ -135,14 +136,15 @@ async function countDecisions(kafka: Kafka, topic: string, count: number): Promi
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let seen = 0;
-  await new Promise<void>((resolve) => {
+  const last = await new Promise<number>((resolve) => {
     void consumer.run({
       eachBatch: async ({ batch }) => {
         seen += batch.messages.length;
-        if (seen >= count) resolve();
+        if (seen >= count) resolve(performance.now());
       },
     });
     for (const p of ends) consumer.seek({ topic, partition: p.partition, offset: p.high });
   });
   await consumer.disconnect();
+  return last;
 }
