@@ -1,5 +1,5 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
-import kafkajs, { Kafka, logLevel, type Consumer, type Message, type Producer } from 'kafkajs';
+import kafkajs, { Kafka, Partitioners, logLevel, type Consumer, type Message, type Producer } from 'kafkajs';
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
@@ -79,7 +79,7 @@ export class GateClient {
   }
 
   async connect(): Promise<void> {
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
     // Read decisions from the present on: remember the end of each partition now, seek there on assignment.
     const admin = this.kafka.admin();

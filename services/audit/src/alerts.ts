@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
@@ -36,7 +36,7 @@ export class AlertsConsumer {
   async start(): Promise<void> {
     await this.loadThresholds();
     this.refresh = setInterval(() => void this.loadThresholds().catch((err: unknown) => this.log.warn({ error: String(err) }, 'could not reload alert thresholds')), 30_000);
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
     this.consumer = this.kafka.consumer({ groupId: this.config.alertsGroupId, maxWaitTimeInMs: 50, sessionTimeout: this.config.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)) });
     await this.consumer.connect();

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
@@ -66,7 +66,7 @@ export class Evaluator {
   }
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
 
     // Every instance must see every policy change, so this subscription is the instance's own.

@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { DEFAULT_TOPIC_PREFIX, newAuditEvent, topicsFor, type AuditEvent } from '@stepgate/contracts';
 
@@ -33,7 +33,7 @@ export async function withServices<T>(
     const result = await fn(db, (topic, key, value) => outgoing.push({ topic: topics[topic], key, value: JSON.stringify(value) }));
     await db.query('commit');
     if (outgoing.length) {
-      const producer = new Kafka({ clientId: 'stepgate-cli', brokers: env.brokers, logLevel: logLevel.WARN }).producer({ allowAutoTopicCreation: false });
+      const producer = new Kafka({ clientId: 'stepgate-cli', brokers: env.brokers, logLevel: logLevel.WARN }).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       try {
         for (const m of outgoing) await producer.send({ topic: m.topic, acks: -1, messages: [{ key: m.key, value: m.value }] });
