@@ -6,23 +6,26 @@ import {
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
   privateKeyFromPem,
-  publicKeyFromPem,
   signBytes,
   topicsFor,
-  verifyReceipt,
   type GateDecision,
   type GateRequestInput,
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
+import { receiptVerifier } from './receipts.js';
 
 export interface GateClientOptions {
   brokers: string[];
   /** The credential this client signs with (`stepgate credentials create`). */
   keyId: string;
   privateKeyPem: string;
-  /** The evaluator's public key: when given, every decision's receipt is verified. */
+  /**
+   * The receipt keys (`evaluatorPublicKeyPem` and/or `evaluatorPublicKeys` by key id): when any is
+   * given, every decision's receipt is verified, and one that does not verify rejects its gate.
+   */
   evaluatorPublicKeyPem?: string;
+  evaluatorPublicKeys?: Record<string, string>;
   topicPrefix?: string;
   clientId?: string;
   /** Default time to wait for a decision. */
@@ -44,8 +47,8 @@ export class GateTimeoutError extends Error {
 }
 
 export class ReceiptVerificationError extends Error {
-  constructor(readonly decision: unknown) {
-    super('a decision arrived whose receipt does not verify with the evaluator public key');
+  constructor(readonly decision: GateDecision) {
+    super(`a decision arrived whose receipt (key_id ${decision.receipt.key_id}) does not verify with the configured receipt keys`);
     this.name = 'ReceiptVerificationError';
   }
 }
@@ -63,7 +66,7 @@ export class GateClient {
   private readonly kafka: Kafka;
   private readonly topics: Record<TopicName, string>;
   private readonly key: KeyObject;
-  private readonly evaluatorKey: KeyObject | undefined;
+  private readonly receiptVerifies: ReturnType<typeof receiptVerifier>;
   private producer: Producer | undefined;
   private consumer: Consumer | undefined;
   private readonly byRequest = new Map<string, Waiter>();
@@ -75,7 +78,7 @@ export class GateClient {
     this.kafka = new Kafka({ clientId: options.clientId ?? `stepgate-client-${randomUUID().slice(0, 8)}`, brokers: options.brokers, logLevel: logLevel.WARN });
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
-    this.evaluatorKey = options.evaluatorPublicKeyPem ? publicKeyFromPem(options.evaluatorPublicKeyPem) : undefined;
+    this.receiptVerifies = receiptVerifier(options);
   }
 
   async connect(): Promise<void> {
@@ -167,7 +170,7 @@ export class GateClient {
 
   /** Recent approval outcomes (bounded), for waiters that register after the outcome arrived. */
   private rememberOutcome(d: GateDecision): void {
-    if (this.evaluatorKey && !verifyReceipt(d, this.evaluatorKey)) return;
+    if (this.receiptVerifies && !this.receiptVerifies(d)) return;
     this.approvalOutcomes.set(d.approval_id!, d);
     if (this.approvalOutcomes.size > 10_000) this.approvalOutcomes.delete(this.approvalOutcomes.keys().next().value!);
   }
@@ -184,7 +187,7 @@ export class GateClient {
     if (!waiter) return;
     if (byRequest) this.byRequest.delete(d.request_id);
     else this.byApproval.delete(d.approval_id!);
-    if (this.evaluatorKey && !verifyReceipt(d, this.evaluatorKey)) waiter.reject(new ReceiptVerificationError(d));
+    if (this.receiptVerifies && !this.receiptVerifies(d)) waiter.reject(new ReceiptVerificationError(d));
     else waiter.resolve(d);
   }
 }

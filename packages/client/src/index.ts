@@ -1,1 +1,2 @@
 export * from './gate-client.js';
+export { receiptVerifier, type ReceiptKeys } from './receipts.js';

@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_REDACTED_KEYS, publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
-import type { GateClient } from '@stepgate/client';
+import { DEFAULT_REDACTED_KEYS, generateSigningKey, publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
+import { GateClient, ReceiptVerificationError } from '@stepgate/client';
 import { serveMetrics } from '@stepgate/runtime';
 import { groupCaughtUp, testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
@@ -96,6 +96,23 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       return rows.length >= 3 ? rows : undefined;
     });
     expect(audit.map((a) => a.decision).sort()).toEqual(['allow', 'block', 'require_approval']);
+  });
+
+  it('clients verify receipts with the keys they are given: by key id during a rotation, and a wrong key rejects the gate', async () => {
+    const retired = generateSigningKey();
+    const withKeys = (keys: Record<string, string>) =>
+      new GateClient({ brokers: ns.endpoints.kafkaBrokers, keyId: orchestrator.keyId, privateKeyPem: orchestrator.privateKeyPem, evaluatorPublicKeys: keys, topicPrefix: ns.topicPrefix, timeoutMs: 20_000 });
+    const rotating = withKeys({ 'retired-key': retired.publicKeyPem, [evaluatorKey.keyId]: evaluatorKey.publicKeyPem });
+    const stale = withKeys({ [evaluatorKey.keyId]: retired.publicKeyPem });
+    await Promise.all([rotating.connect(), stale.connect()]);
+    try {
+      await expect(rotating.gate(step())).resolves.toMatchObject({ decision: 'allow', receipt: { key_id: evaluatorKey.keyId } });
+      const refused = await stale.gate(step()).catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(ReceiptVerificationError);
+      expect((refused as ReceiptVerificationError).decision.receipt.key_id).toBe(evaluatorKey.keyId);
+    } finally {
+      await Promise.all([rotating.disconnect(), stale.disconnect()]);
+    }
   });
 
   it('another step of a workflow with a pending approval gets APPROVAL_PENDING', async () => {
