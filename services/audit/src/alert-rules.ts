@@ -29,6 +29,18 @@ export class AlertRules {
 
   constructor(private readonly thresholds: (tenant: string, rule: WindowedRule) => Threshold = (_, rule) => DEFAULT_THRESHOLDS[rule]) {}
 
+  /**
+   * Replaces the pending approvals with the ledger's: the backlog then survives a restart or a
+   * rebalance (events replayed from the committed offset move it the same way again).
+   */
+  resetPendingApprovals(pending: Iterable<{ tenant_id: string; approval_id: string }>): void {
+    this.pendingApprovals.clear();
+    for (const { tenant_id, approval_id } of pending) {
+      const set = this.pendingApprovals.get(tenant_id) ?? new Set<string>();
+      this.pendingApprovals.set(tenant_id, set.add(approval_id));
+    }
+  }
+
   observe(e: AuditEvent): Alert[] {
     const tenant = e.tenant_id;
     if (!tenant) return [];

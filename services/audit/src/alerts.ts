@@ -19,6 +19,8 @@ export class AlertsConsumer {
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private refresh: NodeJS.Timeout | undefined;
+  /** The approval backlog as the ledger has it, read again at each (re)join of the group. */
+  private pendingLoaded: Promise<void> = Promise.resolve();
   private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
 
   constructor(
@@ -41,6 +43,8 @@ export class AlertsConsumer {
     this.consumer = this.kafka.consumer({ groupId: this.config.alertsGroupId, maxWaitTimeInMs: 50, sessionTimeout: this.config.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)) });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topics.audit, fromBeginning: true });
+    // Partitions (tenants) may have moved: this instance's view of their backlogs is stale.
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.reloadPendingApprovals());
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
     await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (p) => this.committer.run(() => this.handleBatch(p)) });
     await joined;
@@ -58,7 +62,24 @@ export class AlertsConsumer {
     this.overrides = new Map(rows.map((r) => [`${r.tenant_id}:${r.rule}`, { threshold: r.threshold, window_seconds: r.window_seconds }]));
   }
 
+  private reloadPendingApprovals(): void {
+    this.pendingLoaded = this.loadPendingApprovals();
+    this.pendingLoaded.catch((err: unknown) => this.log.warn({ error: String(err) }, 'could not read the approval backlog; the next batch tries again'));
+  }
+
+  private async loadPendingApprovals(): Promise<void> {
+    const { rows } = await this.pool.query<{ tenant_id: string; approval_id: string }>(
+      "select tenant_id, approval_id::text from step_ledger where approval_status = 'pending' and approval_id is not null",
+    );
+    this.rules.resetPendingApprovals(rows);
+  }
+
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    // A failed read (Postgres down) is tried again here; failing again, it fails the batch, which kafkajs redelivers.
+    await this.pendingLoaded.catch(() => {
+      this.reloadPendingApprovals();
+      return this.pendingLoaded;
+    });
     const alerts: Alert[] = [];
     for (const message of payload.batch.messages) {
       let json: unknown;

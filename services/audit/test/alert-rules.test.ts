@@ -54,6 +54,17 @@ describe('alert rules (event time, sliding windows)', () => {
     expect(r.observe(req('3')).map((a) => [a.rule, a.count])).toEqual([['approval_backlog', 2]]);
   });
 
+  it('counts the backlog from the ledger\'s pending approvals it was given, after a restart', () => {
+    const r = rules();
+    r.resetPendingApprovals([{ tenant_id: 'acme', approval_id: 'old-1' }, { tenant_id: 'other', approval_id: 'x' }]);
+    const req = (id: string) => at(0, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } });
+    expect(r.observe(req('new-1')).map((a) => [a.rule, a.count])).toEqual([['approval_backlog', 2]]);
+    // Replaced, not added to: a second reset (a rebalance) forgets what the first one said.
+    r.resetPendingApprovals([]);
+    expect(r.observe(at(0, { action: 'ApprovalGranted', detail: { approval_id: 'new-1' } }))).toEqual([]);
+    expect(r.observe(at(20_000, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: 'new-2' } }))).toEqual([]);
+  });
+
   it('alerts on every bundle and credential change', () => {
     const r = rules();
     expect(r.observe(at(0, { action: 'CredentialRevoked', decision: null, detail: { key_id: 'k1' } }))).toMatchObject([{ rule: 'config_change', severity: 'medium', message: 'CredentialRevoked: k1' }]);

@@ -3,12 +3,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
+import pino from 'pino';
+import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert, AuditEvent } from '@stepgate/contracts';
 import { run } from '@stepgate/cli';
 import { groupCaughtUp, Relay, testNamespace } from '@stepgate/test';
 import { auditConfig, tap } from '@stepgate/test/pipeline';
 import { AuditService, CSV_COLUMNS } from '../src/index.js';
+import { AlertsConsumer } from '../src/alerts.js';
 import { parseCef } from './cef.js';
 
 const ns = testNamespace('audit');
@@ -270,5 +273,26 @@ describe('audit consumer on real Kafka and Postgres', () => {
       const { rows } = await ns.pool.query<{ n: number }>("select count(*)::int as n from audit_log where action = 'AlertRaised'");
       return rows[0]!.n >= 3;
     }, 'alerts audited');
+  });
+  it('the approval backlog counts approvals already pending in the ledger when the alerts consumer (re)joins', async () => {
+    await ns.pool.query(`insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('backlog', 'approval_backlog', 4, 60)`);
+    for (let i = 0; i < 3; i++)
+      await ns.pool.query(
+        `insert into step_ledger (tenant_id, workflow_id, step_id, input_fingerprint, decision, decision_body, approval_id, approval_status, first_attempt_at, last_attempt_at)
+         values ('backlog', 'wf-b', $1, 'f', 'require_approval', '{}', $2, 'pending', now(), now())`,
+        [`s-${i}`, randomUUID()],
+      );
+    // A consumer of its own group joins now, as after a restart: the three pending approvals happened
+    // before it, so only the ledger can tell it about them.
+    const raised = new Counter({ name: 'backlog_test_alerts', help: 'x', labelNames: ['rule'], registers: [new Registry()] });
+    const alerts = new AlertsConsumer(auditConfig(ns, { alertsGroupId: `${ns.groupPrefix}alerts-rejoined`, instanceId: `${ns.id}-rejoined` }), ns.pool, pino({ level: 'silent' }), raised);
+    await alerts.start();
+    try {
+      await publish([event('backlog', { action: 'ApprovalRequested', outcome: 'Requested', decision: 'require_approval', detail: { approval_id: randomUUID() } })]);
+      const backlog = await wire.until(() => wire.json<Alert>(ns.topics.alerts).find((a) => a.rule === 'approval_backlog' && a.tenant_id === 'backlog'), 30_000);
+      expect(backlog).toMatchObject({ count: 4, threshold: 4 });
+    } finally {
+      await alerts.stop();
+    }
   });
 });
