@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { listAlertThresholds, setAlertThreshold, unsetAlertThreshold } from './commands/alerts.js';
 import { applyCommand } from './commands/apply.js';
 import { decideApproval, listApprovals } from './commands/approvals.js';
 import { auditExport, auditRetention, auditVerify } from './commands/audit.js';
@@ -110,6 +111,30 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .requiredOption('--days <n>', 'keep this many days')
     .option('--apply', 'really drop them')
     .action((opts: { days: string; apply?: boolean }) => guard(() => auditRetention(opts, io))());
+
+  const alerts = program.command('alerts').description("per-tenant alert thresholds, over the service's defaults (DATABASE_URL, KAFKA_BROKERS)");
+  alerts
+    .command('set')
+    .description('set a tenant\'s threshold for a rule (audited; raises a config_change alert)')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--rule <rule>', 'block_spike, background_write_burst or approval_backlog')
+    .requiredOption('--threshold <n>', 'events in the window (pending approvals for approval_backlog) that fire the alert')
+    .option('--window <seconds>', 'sliding window (the quiet time after an approval_backlog alert)', '60')
+    .option('--as <principal>', 'who changes it (recorded and audited)')
+    .action((opts: { tenant: string; rule: string; threshold: string; window?: string; as?: string }) => guard(() => setAlertThreshold(opts, io))());
+  alerts
+    .command('unset')
+    .description("return a tenant's rule to the service's default (audited)")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--rule <rule>', 'block_spike, background_write_burst or approval_backlog')
+    .option('--as <principal>', 'who changes it (recorded and audited)')
+    .action((opts: { tenant: string; rule: string; as?: string }) => guard(() => unsetAlertThreshold(opts, io))());
+  alerts
+    .command('list')
+    .description('the thresholds tenants have set')
+    .option('--tenant <tenant>', 'only this tenant')
+    .option('--json', 'JSON instead of text')
+    .action((opts: { tenant?: string; json?: boolean }) => guard(() => listAlertThresholds(opts, io))());
 
   program
     .command('verify')

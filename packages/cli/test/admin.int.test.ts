@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 afterAll(() => ns.cleanup());
 
-async function topicValues(topic: string, count: number): Promise<unknown[]> {
+async function topicValues(topic: string, count: number, keep: (value: unknown) => boolean = () => true): Promise<unknown[]> {
   const consumer = ns.kafka.consumer({ groupId: `${ns.groupPrefix}read-${Math.random()}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -37,7 +37,8 @@ async function topicValues(topic: string, count: number): Promise<unknown[]> {
   await new Promise<void>((resolve) => {
     void consumer.run({
       eachMessage: async ({ message }) => {
-        values.push(JSON.parse(message.value!.toString()));
+        const value: unknown = JSON.parse(message.value!.toString());
+        if (keep(value)) values.push(value);
         if (values.length >= count) resolve();
       },
     });
@@ -111,5 +112,30 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     expect(await cli(['verify', 'tampered.json', '--public-key', 'eval.pub.pem'])).toMatchObject({ code: 1, stderr: expect.stringContaining('INVALID') });
     expect((await cli(['keygen', '--private', 'k.pem', '--public', 'k.pub.pem'])).code).toBe(0);
     expect((await stat(path.join(dir, 'k.pem'))).mode & 0o777).toBe(0o600);
+  });
+  it('alerts set, list and unset a tenant\'s thresholds, each change audited; bad input is refused by flag', async () => {
+    expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '50', '--window', '120', '--as', 'ops-lead'])).toMatchObject({
+      code: 0,
+      stdout: 'acme: block_spike fires at 50 in 120 s\n',
+    });
+    expect((await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '40'])).stdout).toBe('acme: block_spike fires at 40 in 60 s (was 50 in 120 s)\n');
+    const { rows } = await ns.pool.query('select tenant_id, rule, threshold, window_seconds from alert_thresholds');
+    expect(rows).toEqual([{ tenant_id: 'acme', rule: 'block_spike', threshold: 40, window_seconds: 60 }]);
+    expect(JSON.parse((await cli(['alerts', 'list', '--tenant', 'acme', '--json'])).stdout)).toEqual(rows);
+
+    expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'config_change', '--threshold', '5'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--rule "config_change"') });
+    expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '0'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--threshold "0": expected a positive integer') });
+
+    expect((await cli(['alerts', 'unset', '--tenant', 'acme', '--rule', 'block_spike'])).stdout).toBe('acme: block_spike back to the default (was 40 in 60 s)\n');
+    expect((await cli(['alerts', 'unset', '--tenant', 'acme', '--rule', 'block_spike'])).code).toBe(2);
+    expect((await cli(['alerts', 'list'])).stdout).toBe('no thresholds set: the service defaults apply\n');
+
+    const changes = (await topicValues(ns.topics.audit, 3, (v) => (v as AuditEvent).action === 'AlertThresholdChanged')) as AuditEvent[];
+    expect(changes.map((c) => [c.outcome, c.detail.threshold, c.detail.previous])).toEqual([
+      ['Changed', 50, null],
+      ['Changed', 40, { threshold: 50, window_seconds: 120 }],
+      ['Reset', null, { threshold: 40, window_seconds: 60 }],
+    ]);
+    expect(changes[0]).toMatchObject({ tenant_id: 'acme', user_id: 'ops-lead' });
   });
 });

@@ -43,6 +43,7 @@ export const AUDIT_ACTIONS = [
   'AuthenticationFailed',
   'InvalidRequest',
   'AlertRaised',
+  'AlertThresholdChanged',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

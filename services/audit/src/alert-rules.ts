@@ -15,7 +15,7 @@ export const DEFAULT_THRESHOLDS: Record<WindowedRule, Threshold> = {
   approval_backlog: { threshold: 25, window_seconds: 300 },
 };
 
-const CONFIG_ACTIONS = new Set<AuditEvent['action']>(['PolicyBundleApplied', 'CredentialCreated', 'CredentialRevoked']);
+const CONFIG_ACTIONS = new Set<AuditEvent['action']>(['PolicyBundleApplied', 'CredentialCreated', 'CredentialRevoked', 'AlertThresholdChanged']);
 const RESOLVED_APPROVAL = new Set<AuditEvent['action']>(['ApprovalGranted', 'ApprovalRejected', 'ApprovalExpired']);
 
 /**
@@ -105,7 +105,8 @@ export class AlertRules {
 function describe(e: AuditEvent): string {
   const d = e.detail;
   const version = typeof d.version === 'number' ? `version ${d.version}` : undefined;
-  const parts = [d.principal, d.key_id, version, d.actor].filter((x): x is string => typeof x === 'string');
+  const threshold = typeof d.rule === 'string' ? `${d.rule} ${typeof d.threshold === 'number' ? `${d.threshold} in ${String(d.window_seconds)} s` : 'back to the default'}` : undefined;
+  const parts = [d.principal, d.key_id, version, threshold, d.actor].filter((x): x is string => typeof x === 'string');
   return parts.length ? parts.join(', ') : e.outcome;
 }
 

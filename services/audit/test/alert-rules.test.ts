@@ -68,5 +68,9 @@ describe('alert rules (event time, sliding windows)', () => {
   it('alerts on every bundle and credential change', () => {
     const r = rules();
     expect(r.observe(at(0, { action: 'CredentialRevoked', decision: null, detail: { key_id: 'k1' } }))).toMatchObject([{ rule: 'config_change', severity: 'medium', message: 'CredentialRevoked: k1' }]);
+    expect(r.observe(at(0, { action: 'AlertThresholdChanged', decision: null, detail: { rule: 'block_spike', threshold: 50, window_seconds: 120, actor: 'ops-lead' } }))).toMatchObject([
+      { rule: 'config_change', severity: 'low', message: 'AlertThresholdChanged: block_spike 50 in 120 s, ops-lead' },
+    ]);
+    expect(r.observe(at(0, { action: 'AlertThresholdChanged', decision: null, detail: { rule: 'block_spike', threshold: null, window_seconds: null } }))[0]!.message).toBe('AlertThresholdChanged: block_spike back to the default');
   });
 });
