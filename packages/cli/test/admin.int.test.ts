@@ -125,6 +125,7 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
 
     expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'config_change', '--threshold', '5'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--rule "config_change"') });
     expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '0'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--threshold "0": expected a positive integer') });
+    expect(await cli(['alerts', 'set', '--tenant', 'acmee', '--rule', 'block_spike', '--threshold', '5'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--tenant "acmee": no such tenant') });
 
     expect((await cli(['alerts', 'unset', '--tenant', 'acme', '--rule', 'block_spike'])).stdout).toBe('acme: block_spike back to the default (was 40 in 60 s)\n');
     expect((await cli(['alerts', 'unset', '--tenant', 'acme', '--rule', 'block_spike'])).code).toBe(2);

@@ -33,6 +33,8 @@ export async function setAlertThreshold(opts: { tenant: string; rule: string; th
   const threshold = positiveInteger(opts.threshold, '--threshold');
   const window = opts.window === undefined ? 60 : positiveInteger(opts.window, '--window');
   const previous = await withServices(adminEnv(), async (db, publish) => {
+    const known = await db.query('select 1 from tenants where tenant_id = $1', [opts.tenant]);
+    if (known.rowCount === 0) throw new InputError(`--tenant "${opts.tenant}": no such tenant (tenants come into being with their first credential)`);
     const { rows } = await db.query<ThresholdRow>('select * from alert_thresholds where tenant_id = $1 and rule = $2 for update', [opts.tenant, rule]);
     await db.query(
       `insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ($1, $2, $3, $4)
