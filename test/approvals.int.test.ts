@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  RECEIPT_KEYS_PATH,
+  ReceiptKeySetSchema,
   publicKeyFromPem,
   verifyReceipt,
   type ApprovalEvent,
@@ -16,7 +18,7 @@ import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { ApprovalRefusedError, ApprovalsService, type Approvers } from '@stepgate/approvals';
 import type { Evaluator } from '@stepgate/evaluator';
 import { run } from '@stepgate/cli';
-import { testNamespace } from '@stepgate/test';
+import { freePort, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
 import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 
@@ -64,6 +66,7 @@ let approvers: Approvers;
 let temporal: Awaited<ReturnType<typeof approversFor>>['client'];
 let closeApprovers: () => Promise<void>;
 let wire: Awaited<ReturnType<typeof tap>>;
+let metricsPort: number;
 
 beforeAll(async () => {
   await ns.migrate();
@@ -77,7 +80,8 @@ beforeAll(async () => {
   await registerPrincipal(ns, 'globex', 'globex-boss', ['approver']);
   await applyBundle(ns, bundle);
   evaluator = startEvaluator(ns, signingKey);
-  service = new ApprovalsService(approvalsConfig(ns, signingKey));
+  metricsPort = await freePort();
+  service = new ApprovalsService(approvalsConfig(ns, signingKey, { metricsPort }));
   await Promise.all([evaluator.start(), service.start()]);
   gate = client(ns, orchestrator, signingKey);
   await gate.connect();
@@ -146,6 +150,10 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(d).toMatchObject({ decision: 'allow', decision_source: 'approval', approval_id: id, approval_status: 'approved', approved_by: 'alice', tenant_id: TENANT });
     expect(d.approved_at).toBe(state.decided_at);
     expect(verifyReceipt(d, publicKeyFromPem(signingKey.publicKeyPem))).toBe(true);
+    // The approvals service publishes the key its receipts name, for anyone to check them with.
+    const published = ReceiptKeySetSchema.parse(await (await fetch(`http://127.0.0.1:${metricsPort}${RECEIPT_KEYS_PATH}`)).json());
+    const named = published.keys.find((k) => k.key_id === d.receipt.key_id);
+    expect(named && verifyReceipt(d, publicKeyFromPem(named.public_key_pem))).toBe(true);
     console.info(`approval → orchestrator (Kafka decision): ${elapsed.toFixed(0)} ms`);
 
     const retry = await gate.gate(step);

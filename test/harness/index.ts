@@ -1,2 +1,3 @@
 export * from './isolation.js';
 export { Relay } from './relay.js';
+export { freePort } from './ports.js';

@@ -140,8 +140,9 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .command('verify')
     .description("check a decision's signed receipt")
     .argument('<decision>', 'decision JSON file')
-    .requiredOption('--public-key <pem>', "the evaluator's public key (PEM)")
-    .action((file: string, opts: { publicKey: string }) => guard(() => verifyCommand(file, opts, io))());
+    .option('--public-key <pem>', "the evaluator's public key (PEM file)")
+    .option('--keys-url <url>', 'the receipt keys a service publishes, e.g. http://evaluator:9464/receipt-keys')
+    .action((file: string, opts: { publicKey?: string; keysUrl?: string }) => guard(() => verifyCommand(file, opts, io))());
 
   program
     .command('keygen')

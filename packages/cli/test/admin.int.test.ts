@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +111,24 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     await writeFile(path.join(dir, 'eval.pub.pem'), key.publicKeyPem);
     expect(await cli(['verify', 'decision.json', '--public-key', 'eval.pub.pem'])).toMatchObject({ code: 0, stdout: expect.stringContaining('valid') });
     expect(await cli(['verify', 'tampered.json', '--public-key', 'eval.pub.pem'])).toMatchObject({ code: 1, stderr: expect.stringContaining('INVALID') });
+
+    // Against the keys a service publishes: the key is picked by the receipt's key id.
+    const published = (keyId: string) => ({ keys: [{ key_id: keyId, alg: 'Ed25519', public_key_pem: key.publicKeyPem }] });
+    const server = createServer((req, res) => {
+      const doc = req.url === '/receipt-keys' ? published('eval-1') : req.url === '/rotated' ? published('eval-2') : undefined;
+      res.writeHead(doc ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(doc ?? {}));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/receipt-keys`])).toMatchObject({ code: 0, stdout: expect.stringContaining('signed by eval-1') });
+      expect(await cli(['verify', 'tampered.json', '--keys-url', `${base}/receipt-keys`])).toMatchObject({ code: 1 });
+      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/rotated`])).toMatchObject({ code: 1, stderr: expect.stringContaining('publishes no key eval-1') });
+      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/missing`])).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot fetch the receipt keys (HTTP 404)') });
+      expect(await cli(['verify', 'decision.json'])).toMatchObject({ code: 2, stderr: expect.stringContaining('expected one of --public-key <pem> and --keys-url <url>') });
+    } finally {
+      server.close();
+    }
     expect((await cli(['keygen', '--private', 'k.pem', '--public', 'k.pub.pem'])).code).toBe(0);
     expect((await stat(path.join(dir, 'k.pem'))).mode & 0o777).toBe(0o600);
   });

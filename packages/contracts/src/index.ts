@@ -7,3 +7,4 @@ export * from './limits.js';
 export * from './signing.js';
 export { ed25519, nodeCryptoEd25519, type Ed25519Backend } from './ed25519.js';
 export * from './events.js';
+export * from './receipt-keys.js';

@@ -8,7 +8,7 @@ import { Kafka, Partitioners, logLevel, type Consumer, type EachMessagePayload, 
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
-import { ApprovalEventSchema, topicsFor, type ApprovalRequest, type TopicName } from '@stepgate/contracts';
+import { ApprovalEventSchema, RECEIPT_KEYS_PATH, receiptKeySet, topicsFor, type ApprovalRequest, type TopicName } from '@stepgate/contracts';
 import { createPool, databaseAnswers, serveMetrics } from '@stepgate/runtime';
 import { createActivities } from './activities.js';
 import type { ApprovalsConfig } from './config.js';
@@ -97,7 +97,8 @@ export class ApprovalsService {
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
     await this.consumer.run({ eachMessage: (payload) => this.handleMessage(payload) });
     await joined;
-    if (this.config.metricsPort !== undefined) this.metricsServer = serveMetrics(this.registry, this.config.metricsPort);
+    if (this.config.metricsPort !== undefined)
+      this.metricsServer = serveMetrics(this.registry, this.config.metricsPort, { [RECEIPT_KEYS_PATH]: receiptKeySet(this.config.signingKeyId, this.config.signingKey) });
     this.log.info({ group: this.config.groupId, taskQueue: this.config.taskQueue }, 'approvals service running');
   }
 

@@ -5,7 +5,9 @@ import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
 import {
   GateRequestSchema,
+  RECEIPT_KEYS_PATH,
   ed25519,
+  receiptKeySet,
   StepCompletionSchema,
   topicsFor,
   type ApprovalRequest,
@@ -103,7 +105,8 @@ export class Evaluator {
       eachBatch: (payload) => this.committer.run(() => this.handleBatch(payload)),
     });
     await joined;
-    if (this.config.metricsPort !== undefined) this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort);
+    if (this.config.metricsPort !== undefined)
+      this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort, { [RECEIPT_KEYS_PATH]: receiptKeySet(this.signer.keyId, this.signer.key) });
     this.log.info({ group: this.config.groupId, ed25519: ed25519.name }, 'evaluator running');
   }
 

@@ -2,10 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_REDACTED_KEYS, generateSigningKey, publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
+import { DEFAULT_REDACTED_KEYS, RECEIPT_KEYS_PATH, ReceiptKeySetSchema, generateSigningKey, publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
 import { GateClient, ReceiptVerificationError } from '@stepgate/client';
-import { serveMetrics } from '@stepgate/runtime';
-import { groupCaughtUp, testNamespace } from '@stepgate/test';
+import { freePort, groupCaughtUp, testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
 import { applyBundle, client, registerPrincipal, sendRaw, signedHeaders, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
 
@@ -38,6 +37,7 @@ let other: Principal;
 let evaluator: Evaluator;
 let gate: GateClient;
 let wire: Awaited<ReturnType<typeof tap>>;
+let metricsPort: number;
 
 beforeAll(async () => {
   await ns.migrate();
@@ -46,7 +46,8 @@ beforeAll(async () => {
   orchestrator = await registerPrincipal(ns, TENANT, 'release-orchestrator');
   other = await registerPrincipal(ns, 'globex', 'globex-orchestrator');
   await applyBundle(ns, bundle);
-  evaluator = startEvaluator(ns, evaluatorKey, 'a', { redactKeys: [...DEFAULT_REDACTED_KEYS, 'iban'] });
+  metricsPort = await freePort();
+  evaluator = startEvaluator(ns, evaluatorKey, 'a', { redactKeys: [...DEFAULT_REDACTED_KEYS, 'iban'], metricsPort });
   await evaluator.start();
   gate = client(ns, orchestrator, evaluatorKey);
   await gate.connect();
@@ -304,23 +305,22 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(decision).toBe('block');
   });
 
-  it('exposes Prometheus metrics: decisions by outcome, latency histograms and consumer lag', async () => {
-    const server = serveMetrics(evaluator.metrics.registry, 0);
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    try {
-      const { port } = server.address() as { port: number };
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-      const text = await res.text();
-      expect(res.status).toBe(200);
-      expect(text).toMatch(/stepgate_decisions_total\{decision="allow",source="fresh",error_code=""\} \d+/);
-      expect(text).toMatch(/stepgate_decisions_total\{decision="block",source="fresh",error_code="UNAUTHENTICATED"\} \d+/);
-      expect(text).toContain('stepgate_evaluation_seconds_bucket');
-      expect(text).toContain('stepgate_gate_end_to_end_seconds_count');
-      expect(text).toContain(`stepgate_consumer_lag_messages{topic="${ns.topics['gate.requests']}"`);
-      expect(text).toMatch(/stepgate_dlq_total\{reason="NOT_UTF8_JSON"\} 1/);
-    } finally {
-      server.close();
-    }
+  it('exposes Prometheus metrics (decisions by outcome, latency histograms, consumer lag) and its public receipt keys', async () => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).toMatch(/stepgate_decisions_total\{decision="allow",source="fresh",error_code=""\} \d+/);
+    expect(text).toMatch(/stepgate_decisions_total\{decision="block",source="fresh",error_code="UNAUTHENTICATED"\} \d+/);
+    expect(text).toContain('stepgate_evaluation_seconds_bucket');
+    expect(text).toContain('stepgate_gate_end_to_end_seconds_count');
+    expect(text).toContain(`stepgate_consumer_lag_messages{topic="${ns.topics['gate.requests']}"`);
+    expect(text).toMatch(/stepgate_dlq_total\{reason="NOT_UTF8_JSON"\} 1/);
+
+    // Anyone holding a decision can check it with the key the evaluator publishes.
+    const keys = ReceiptKeySetSchema.parse(await (await fetch(`http://127.0.0.1:${metricsPort}${RECEIPT_KEYS_PATH}`)).json());
+    expect(keys.keys.map((k) => k.key_id)).toEqual([evaluatorKey.keyId]);
+    const decision = await gate.gate(step());
+    expect(verifyReceipt(decision, publicKeyFromPem(keys.keys[0]!.public_key_pem))).toBe(true);
   });
 
   it('each gate is an OpenTelemetry span, a child of the request traceparent, continued on the decision', async () => {

@@ -1,0 +1,20 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { SIGNATURE_ALG } from './signing.js';
+
+/**
+ * The public receipt keys a signing service publishes (`GET /receipt-keys` on its metrics port), so
+ * anyone holding a decision can check its receipt: pick the key whose `key_id` the receipt names.
+ */
+/** Where the evaluator and the approvals service serve their receipt keys, on their metrics port. */
+export const RECEIPT_KEYS_PATH = '/receipt-keys';
+
+export const ReceiptKeySetSchema = z.object({
+  keys: z.array(z.object({ key_id: z.string().min(1), alg: z.literal(SIGNATURE_ALG), public_key_pem: z.string().min(1) })),
+});
+export type ReceiptKeySet = z.infer<typeof ReceiptKeySetSchema>;
+
+export function receiptKeySet(keyId: string, privateKey: KeyObject): ReceiptKeySet {
+  const publicKeyPem = createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString();
+  return { keys: [{ key_id: keyId, alg: SIGNATURE_ALG, public_key_pem: publicKeyPem }] };
+}
