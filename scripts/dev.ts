@@ -199,7 +199,7 @@ process.on('SIGTERM', () => void shutdown(0));
 
 try {
   await Promise.all(Object.entries(PORTS).map(([name, port]) => waitForMetrics(name, port)));
-  say(`services ready; metrics at ${Object.entries(PORTS).map(([n, p]) => `${n} http://127.0.0.1:${p}/metrics`).join(', ')}`);
+  say(`services ready; metrics at ${Object.entries(PORTS).map(([n, p]) => `${n} http://127.0.0.1:${p}/metrics`).join(', ')}; receipt keys at http://127.0.0.1:${PORTS.evaluator}/receipt-keys`);
 
   const cred = JSON.parse(readFileSync(orchestrator, 'utf8')) as { key_id: string; private_key_pem: string };
   const gate = new GateClient({ brokers: endpoints.kafkaBrokers, keyId: cred.key_id, privateKeyPem: cred.private_key_pem, evaluatorPublicKeyPem: readFileSync(evaluatorPub, 'utf8') });
