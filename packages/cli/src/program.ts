@@ -7,6 +7,7 @@ import { createCredential, revokeCredential } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
 import { keygenCommand } from './commands/keygen.js';
 import { lintCommand } from './commands/lint.js';
+import { listTenants, setTenant } from './commands/tenants.js';
 import { testCommand } from './commands/test.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT, InputError, processIo, type Io } from './io.js';
@@ -111,6 +112,21 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .requiredOption('--days <n>', 'keep this many days')
     .option('--apply', 'really drop them')
     .action((opts: { days: string; apply?: boolean }) => guard(() => auditRetention(opts, io))());
+
+  const tenants = program.command('tenants').description('tenant settings (DATABASE_URL, KAFKA_BROKERS)');
+  tenants
+    .command('set')
+    .description("change a tenant's settings (audited; raises a config_change alert)")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--display-name <name>', 'a name for people')
+    .option('--approval-timeout <seconds>', 'how long approvals wait when the matching policy sets no timeout_seconds; "default" for the service default')
+    .option('--as <principal>', 'who changes it (recorded and audited)')
+    .action((opts: { tenant: string; displayName?: string; approvalTimeout?: string; as?: string }) => guard(() => setTenant(opts, io))());
+  tenants
+    .command('list')
+    .description('tenants and their settings')
+    .option('--json', 'JSON instead of text')
+    .action((opts: { json?: boolean }) => guard(() => listTenants(opts, io))());
 
   const alerts = program.command('alerts').description("per-tenant alert thresholds, over the service's defaults (DATABASE_URL, KAFKA_BROKERS)");
   alerts

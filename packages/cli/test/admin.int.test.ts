@@ -158,4 +158,24 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     ]);
     expect(changes[0]).toMatchObject({ tenant_id: 'acme', user_id: 'ops-lead' });
   });
+  it('tenants set and list: display name and approval timeout, each change audited; bad input is refused by flag', async () => {
+    expect((await cli(['tenants', 'set', '--tenant', 'acme', '--display-name', 'Acme Corp', '--approval-timeout', '3600', '--as', 'ops-lead'])).stdout).toBe(
+      'acme: display name "Acme Corp", approval timeout 3600 s (was display name "", approval timeout the service default)\n',
+    );
+    expect((await cli(['tenants', 'set', '--tenant', 'acme', '--approval-timeout', 'default'])).code).toBe(0);
+    const { rows } = await ns.pool.query("select display_name, approval_timeout_seconds from tenants where tenant_id = 'acme'");
+    expect(rows).toEqual([{ display_name: 'Acme Corp', approval_timeout_seconds: null }]);
+    expect(JSON.parse((await cli(['tenants', 'list', '--json'])).stdout)).toContainEqual({ tenant_id: 'acme', display_name: 'Acme Corp', approval_timeout_seconds: null });
+
+    expect(await cli(['tenants', 'set', '--tenant', 'acme'])).toMatchObject({ code: 2, stderr: expect.stringContaining('nothing to set') });
+    expect(await cli(['tenants', 'set', '--tenant', 'acme', '--approval-timeout', '-5'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--approval-timeout "-5"') });
+    expect(await cli(['tenants', 'set', '--tenant', 'nobody', '--approval-timeout', '60'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--tenant "nobody": no such tenant') });
+
+    const changes = (await topicValues(ns.topics.audit, 2, (v) => (v as AuditEvent).action === 'TenantSettingsChanged')) as AuditEvent[];
+    expect(changes.map((c) => [c.detail.approval_timeout_seconds, (c.detail.previous as { approval_timeout_seconds: unknown }).approval_timeout_seconds])).toEqual([
+      [3600, null],
+      [null, 3600],
+    ]);
+    expect(changes[0]).toMatchObject({ tenant_id: 'acme', user_id: 'ops-lead' });
+  });
 });

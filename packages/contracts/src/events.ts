@@ -44,6 +44,7 @@ export const AUDIT_ACTIONS = [
   'InvalidRequest',
   'AlertRaised',
   'AlertThresholdChanged',
+  'TenantSettingsChanged',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

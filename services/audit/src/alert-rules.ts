@@ -15,7 +15,7 @@ export const DEFAULT_THRESHOLDS: Record<WindowedRule, Threshold> = {
   approval_backlog: { threshold: 25, window_seconds: 300 },
 };
 
-const CONFIG_ACTIONS = new Set<AuditEvent['action']>(['PolicyBundleApplied', 'CredentialCreated', 'CredentialRevoked', 'AlertThresholdChanged']);
+const CONFIG_ACTIONS = new Set<AuditEvent['action']>(['PolicyBundleApplied', 'CredentialCreated', 'CredentialRevoked', 'AlertThresholdChanged', 'TenantSettingsChanged']);
 const RESOLVED_APPROVAL = new Set<AuditEvent['action']>(['ApprovalGranted', 'ApprovalRejected', 'ApprovalExpired']);
 
 /**

@@ -72,5 +72,6 @@ describe('alert rules (event time, sliding windows)', () => {
       { rule: 'config_change', severity: 'low', message: 'AlertThresholdChanged: block_spike 50 in 120 s, ops-lead' },
     ]);
     expect(r.observe(at(0, { action: 'AlertThresholdChanged', decision: null, detail: { rule: 'block_spike', threshold: null, window_seconds: null } }))[0]!.message).toBe('AlertThresholdChanged: block_spike back to the default');
+    expect(r.observe(at(0, { action: 'TenantSettingsChanged', decision: null, detail: { approval_timeout_seconds: 60, actor: 'ops-lead' } }))).toMatchObject([{ rule: 'config_change', message: 'TenantSettingsChanged: ops-lead' }]);
   });
 });
