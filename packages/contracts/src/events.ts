@@ -48,6 +48,15 @@ export const AUDIT_ACTIONS = [
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
+/** Actions that change how stepgate governs a tenant: alerted on (`config_change`) and flagged in exports. */
+export const CONFIG_CHANGE_ACTIONS: ReadonlySet<AuditAction> = new Set<AuditAction>([
+  'PolicyBundleApplied',
+  'CredentialCreated',
+  'CredentialRevoked',
+  'AlertThresholdChanged',
+  'TenantSettingsChanged',
+]);
+
 /** `audit` value (key = tenant_id): the reference 000 audit row plus stepgate's fields. */
 export const AuditEventSchema = z.object({
   id: z.uuid(),

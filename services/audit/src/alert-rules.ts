@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Alert, AlertRule, AuditEvent } from '@stepgate/contracts';
+import { CONFIG_CHANGE_ACTIONS, type Alert, type AlertRule, type AuditEvent } from '@stepgate/contracts';
 
 export type WindowedRule = Exclude<AlertRule, 'config_change'>;
 
@@ -15,7 +15,6 @@ export const DEFAULT_THRESHOLDS: Record<WindowedRule, Threshold> = {
   approval_backlog: { threshold: 25, window_seconds: 300 },
 };
 
-const CONFIG_ACTIONS = new Set<AuditEvent['action']>(['PolicyBundleApplied', 'CredentialCreated', 'CredentialRevoked', 'AlertThresholdChanged', 'TenantSettingsChanged']);
 const RESOLVED_APPROVAL = new Set<AuditEvent['action']>(['ApprovalGranted', 'ApprovalRejected', 'ApprovalExpired']);
 
 /**
@@ -46,7 +45,7 @@ export class AlertRules {
     if (!tenant) return [];
     const t = Date.parse(e.timestamp);
     const out: Alert[] = [];
-    if (CONFIG_ACTIONS.has(e.action)) {
+    if (CONFIG_CHANGE_ACTIONS.has(e.action)) {
       out.push(this.alert(tenant, 'config_change', e.action === 'CredentialRevoked' ? 'medium' : 'low', `${e.action}: ${describe(e)}`, null, 1, 0, 0, [e.id], e.timestamp));
     }
     if (e.action === 'GateEvaluated' && e.decision === 'block') {

@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
-import type { AuditEvent } from '@stepgate/contracts';
+import { CONFIG_CHANGE_ACTIONS, type AuditEvent } from '@stepgate/contracts';
 
 export const EXPORT_FORMATS = ['csv', 'jsonl', 'cef'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -118,6 +118,6 @@ export function cefLine(r: ExportedRow): string {
 function severity(r: ExportedRow): number {
   if (r.action === 'AuthenticationFailed' || r.action === 'WorkflowAborted') return 8;
   if (r.decision === 'block' || r.action === 'ApprovalRejected' || r.action === 'ApprovalExpired') return 6;
-  if (r.action === 'PolicyBundleApplied' || r.action.startsWith('Credential')) return 5;
+  if (CONFIG_CHANGE_ACTIONS.has(r.action)) return 5;
   return 3;
 }

@@ -29,6 +29,12 @@ describe('CEF', () => {
     expect(parsed.header[5]).toBe('GateEvaluated a|b');
     expect(parsed.extension).toMatchObject({ msg: 'k=v \\ x\ny|z', cs1: 't|x', act: 'a|b' });
   });
+
+  it('rates configuration changes, of any kind, at severity 5', () => {
+    const severity = (action: AuditEvent['action']) => parseCef(cefLine({ ...ev('t'), action, decision: null, seq: 1, row_hash: 'h' })).header[6];
+    expect(['PolicyBundleApplied', 'CredentialRevoked', 'AlertThresholdChanged', 'TenantSettingsChanged'].map((a) => severity(a as AuditEvent['action']))).toEqual(['5', '5', '5', '5']);
+    expect(severity('StepCompleted')).toBe('3');
+  });
 });
 
 describe('monthly partitions', () => {
