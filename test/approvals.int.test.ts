@@ -98,6 +98,22 @@ afterAll(async () => {
   await ns.cleanup();
 });
 
+/** The stepgate CLI, in process, pointed at this test's services. */
+async function cli(...args: string[]) {
+  Object.assign(process.env, {
+    TEMPORAL_ADDRESS: ns.endpoints.temporalAddress,
+    STEPGATE_APPROVALS_TASK_QUEUE: ns.taskQueue,
+    DATABASE_URL: ns.endpoints.databaseUrl,
+    STEPGATE_DB_SCHEMA: ns.schema,
+    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
+    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
+  });
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
+  return { code, stdout, stderr };
+}
+
 /** A step of a fresh governed workflow (approval ids derive from tenant, workflow and step). */
 const deploy = (overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
   workflow_id: `wf-${randomUUID()}`,
@@ -313,13 +329,6 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
   });
 
   it('the CLI lists pending approvals with their context, approves, and reports a refusal by its code', async () => {
-    Object.assign(process.env, { TEMPORAL_ADDRESS: ns.endpoints.temporalAddress, STEPGATE_APPROVALS_TASK_QUEUE: ns.taskQueue });
-    const cli = async (...args: string[]) => {
-      let stdout = '';
-      let stderr = '';
-      const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
-      return { code, stdout, stderr };
-    };
     const step = deploy();
     const { id, outcome } = await pending(step);
     let listed = '';
@@ -348,7 +357,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
   });
 
   it("uses the tenant's approval timeout when the matching policy names none", async () => {
-    await ns.pool.query('update tenants set approval_timeout_seconds = 3 where tenant_id = $1', [TENANT]);
+    expect((await cli('tenants', 'set', '--tenant', TENANT, '--approval-timeout', '3')).code).toBe(0);
     try {
       const { id, outcome } = await pending(deploy());
       const d = await outcome;
@@ -356,7 +365,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       const status = await approvers.status(id);
       expect(Date.parse(status.expires_at) - Date.parse(status.requested_at)).toBe(3_000);
     } finally {
-      await ns.pool.query('update tenants set approval_timeout_seconds = null where tenant_id = $1', [TENANT]);
+      expect((await cli('tenants', 'set', '--tenant', TENANT, '--approval-timeout', 'default')).code).toBe(0);
     }
   });
 
