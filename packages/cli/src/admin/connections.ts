@@ -1,6 +1,7 @@
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { DEFAULT_TOPIC_PREFIX, newAuditEvent, topicsFor, type AuditEvent } from '@stepgate/contracts';
+import { InputError } from '../io.js';
 
 /** The CLI's view of the services, from the same variables the services read. */
 export interface AdminEnv {
@@ -52,4 +53,9 @@ export async function withServices<T>(
 
 export function adminAudit(action: AuditEvent['action'], tenantId: string, outcome: string, detail: Record<string, unknown>): AuditEvent {
   return newAuditEvent({ tenant_id: tenantId, action, outcome, user_id: typeof detail.actor === 'string' ? detail.actor : null, detail });
+}
+
+/** The refusal for a `--tenant` that names no tenant. */
+export function unknownTenant(tenant: string): InputError {
+  return new InputError(`--tenant "${tenant}": no such tenant (tenants come into being with their first credential)`);
 }

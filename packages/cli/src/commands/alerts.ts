@@ -1,5 +1,5 @@
 import { ALERT_RULES, type AlertRule } from '@stepgate/contracts';
-import { adminAudit, adminEnv, withServices } from '../admin/connections.js';
+import { adminAudit, adminEnv, unknownTenant, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
 type WindowedRule = Exclude<AlertRule, 'config_change'>;
@@ -34,7 +34,7 @@ export async function setAlertThreshold(opts: { tenant: string; rule: string; th
   const window = opts.window === undefined ? 60 : positiveInteger(opts.window, '--window');
   const previous = await withServices(adminEnv(), async (db, publish) => {
     const known = await db.query('select 1 from tenants where tenant_id = $1', [opts.tenant]);
-    if (known.rowCount === 0) throw new InputError(`--tenant "${opts.tenant}": no such tenant (tenants come into being with their first credential)`);
+    if (known.rowCount === 0) throw unknownTenant(opts.tenant);
     const { rows } = await db.query<ThresholdRow>('select * from alert_thresholds where tenant_id = $1 and rule = $2 for update', [opts.tenant, rule]);
     await db.query(
       `insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ($1, $2, $3, $4)

@@ -1,4 +1,4 @@
-import { adminAudit, adminEnv, withServices } from '../admin/connections.js';
+import { adminAudit, adminEnv, unknownTenant, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
 interface TenantRow {
@@ -25,7 +25,7 @@ export async function setTenant(opts: { tenant: string; displayName?: string; ap
   const { before, after } = await withServices(adminEnv(), async (db, publish) => {
     const { rows } = await db.query<TenantRow>('select tenant_id, display_name, approval_timeout_seconds from tenants where tenant_id = $1 for update', [opts.tenant]);
     const before = rows[0];
-    if (!before) throw new InputError(`--tenant "${opts.tenant}": no such tenant (tenants come into being with their first credential)`);
+    if (!before) throw unknownTenant(opts.tenant);
     const after: TenantRow = {
       ...before,
       ...(opts.displayName !== undefined ? { display_name: opts.displayName } : {}),
