@@ -81,32 +81,50 @@ export const AuditEventSchema = z.object({
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 
 const AUDIT_KEYS = Object.keys(AuditEventSchema.shape).sort();
-const AUDIT_KEY_PREFIXES = AUDIT_KEYS.map((k) => `${JSON.stringify(k)}:`);
 
 /**
  * The RFC 8785 canonical JSON of an audit event, byte for byte what `canonicalJson` gives, built
- * faster: the schema's keys are sorted once, and only `detail` (free-form) goes through the general
- * canonicalizer. The audit consumer hashes and stores one of these per event.
+ * faster: a copy with every object's keys in RFC 8785 order goes through the native JSON.stringify,
+ * whose strings and finite numbers are already RFC 8785's. The audit consumer hashes and stores one
+ * of these per event.
  */
 export function canonicalAuditEvent(event: AuditEvent): string {
   const record = event as unknown as Record<string, unknown>;
   let own = 0;
   for (const key in record) if (Object.hasOwn(record, key)) own++;
   if (own !== AUDIT_KEYS.length) return canonicalJson(event); // not the schema's shape: take the general path
-  let text = '{';
-  for (let i = 0; i < AUDIT_KEYS.length; i++) {
-    const key = AUDIT_KEYS[i]!;
-    const value = record[key];
-    if (value === undefined) continue;
-    if (text.length > 1) text += ',';
-    text += AUDIT_KEY_PREFIXES[i]! + (isPlain(value) || (Array.isArray(value) && value.every(isPlain)) ? JSON.stringify(value) : canonicalJson(value));
+  const ordered: Record<string, unknown> = {};
+  for (const key of AUDIT_KEYS) {
+    const value = inCanonicalOrder(record[key]);
+    if (value === UNORDERABLE) return canonicalJson(event);
+    ordered[key] = value;
   }
-  return `${text}}`;
+  return JSON.stringify(ordered);
 }
 
-/** A value whose JSON.stringify form is already its RFC 8785 form (no object keys to sort). */
-function isPlain(value: unknown): boolean {
-  return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+const UNORDERABLE = Symbol('unorderable');
+/** Keys a JS object always lists first, in numeric order (RFC 8785 sorts them as strings: "10" < "9"). */
+const ARRAY_INDEX = /^(?:0|[1-9]\d*)$/;
+
+/** A copy of `value` whose objects list their keys in RFC 8785 order, or UNORDERABLE when JSON.stringify cannot keep that order or form. */
+function inCanonicalOrder(value: unknown): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : UNORDERABLE;
+  if (Array.isArray(value)) {
+    const copy = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) if ((copy[i] = inCanonicalOrder(value[i])) === UNORDERABLE) return UNORDERABLE;
+    return copy;
+  }
+  if (typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return UNORDERABLE;
+  const copy: Record<string, unknown> = {};
+  // RFC 8785 orders keys by UTF-16 code units, which is what the default sort compares.
+  for (const key of Object.keys(value).sort()) {
+    if (ARRAY_INDEX.test(key) || key === '__proto__') return UNORDERABLE; // `__proto__` would set the copy's prototype
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    if ((copy[key] = inCanonicalOrder(v)) === UNORDERABLE) return UNORDERABLE;
+  }
+  return copy;
 }
 
 export const DEFAULT_REDACTED_KEYS = ['password', 'passwd', 'token', 'secret', 'api_key', 'apikey', 'authorization', 'private_key', 'credential'];

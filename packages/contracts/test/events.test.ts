@@ -29,6 +29,15 @@ describe('canonicalAuditEvent', () => {
     expect(canonicalAuditEvent(reordered)).toBe(canonicalAuditEvent(event));
   });
 
+  it('orders keys JavaScript lists first ("10" before "9" in RFC 8785) and keeps a "__proto__" key, at any depth', () => {
+    const details = ['{"9":1,"10":2,"a":[{"2":0,"11":0}]}', '{"b":{"__proto__":{"x":1},"a":1},"é":1,"z":"\\u2028"}'];
+    const [indexKeys, protoKey] = details.map((d) => newAuditEvent({ tenant_id: 't', action: 'GateEvaluated', outcome: 'allow', detail: JSON.parse(d) as Record<string, unknown> }));
+    expect(canonicalAuditEvent(indexKeys!)).toBe(canonicalJson(indexKeys));
+    expect(canonicalAuditEvent(indexKeys!)).toContain('"detail":{"10":2,"9":1,"a":[{"11":0,"2":0}]}');
+    expect(canonicalAuditEvent(protoKey!)).toBe(canonicalJson(protoKey));
+    expect(canonicalAuditEvent(protoKey!)).toContain('"detail":{"b":{"__proto__":{"x":1},"a":1}');
+  });
+
   it('falls back to the general form for an object that is not the schema shape', () => {
     const extra = { ...newAuditEvent({ tenant_id: 't', action: 'GateEvaluated', outcome: 'allow' }), extra: { b: 1, a: 2 } } as AuditEvent;
     expect(canonicalAuditEvent(extra)).toBe(canonicalJson(extra));

@@ -106,12 +106,17 @@ const COLUMNS = `id, "timestamp", tenant_id, agent_id, session_id, user_id, work
 
 /** The rows in COPY's text format, one string per row. */
 export function copyLines(rows: readonly ChainedEvent[]): string[] {
-  return rows.map(({ event: e, canonical, tenantId, seq, prevHash, rowHash }) =>
-    [
-      e.id, e.timestamp, tenantId, e.agent_id, e.session_id, e.user_id, e.workflow_id, e.execution_id, e.step_id, e.action, e.inputs_summary, e.outcome,
-      e.elapsed_ms, e.decision_id, e.decision, pgTextArray(e.policies_matched), e.error_code, canonical, seq, prevHash, rowHash,
-    ].map(copyField).join('\t') + '\n',
-  );
+  const lines = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const { event: e, canonical, tenantId, seq, prevHash, rowHash } = rows[i]!;
+    // id, timestamp, numbers and hex hashes have no character COPY escapes (the schema checked their form).
+    lines[i] =
+      `${e.id}\t${e.timestamp}\t${copyField(tenantId)}\t${copyField(e.agent_id)}\t${copyField(e.session_id)}\t${copyField(e.user_id)}\t` +
+      `${copyField(e.workflow_id)}\t${copyField(e.execution_id)}\t${copyField(e.step_id)}\t${e.action}\t${copyField(e.inputs_summary)}\t` +
+      `${copyField(e.outcome)}\t${e.elapsed_ms}\t${copyField(e.decision_id)}\t${e.decision ?? '\\N'}\t${copyField(pgTextArray(e.policies_matched))}\t` +
+      `${copyField(e.error_code)}\t${copyJsonField(canonical)}\t${seq}\t${prevHash}\t${rowHash}\n`;
+  }
+  return lines;
 }
 
 export const COPY_AUDIT_LOG = `copy audit_log (${COLUMNS}) from stdin`;
@@ -128,10 +133,14 @@ const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** COPY text format: NULL is \N; backslash, tab, newline and carriage return are escaped. */
-function copyField(v: string | number | null): string {
+function copyField(v: string | null): string {
   if (v === null) return '\\N';
-  const s = String(v);
-  return COPY_SPECIAL.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : s;
+  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : v;
+}
+
+/** JSON text holds no raw tab, newline or carriage return (JSON escapes them), so only backslashes need escaping. */
+function copyJsonField(json: string): string {
+  return json.includes('\\') ? json.replaceAll('\\', '\\\\') : json;
 }
 
 /** A Postgres text[] literal: every element double-quoted, quotes and backslashes escaped. */
