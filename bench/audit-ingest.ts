@@ -15,11 +15,14 @@ import { topicsFor, type AuditEvent } from '@stepgate/contracts';
 import { ensureTopics, migrate, type Endpoints } from '@stepgate/infra';
 import { AuditConsumer, chain, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
 import { profiled } from './profile.js';
+import { cpuDuring } from './cpu.js';
 
 export interface AuditBench {
   events: number;
   ingest: { seconds: number; perSecond: number };
   copy: { seconds: number; perSecond: number; runs: number[] };
+  /** CPU µs per event: the consumer's process, Postgres's and the broker's during the ingest; Postgres's per row of the bare COPY (undefined where /proc cannot see a service). */
+  cpu: { consumer: number; postgres?: number; broker?: number; copyPostgres?: number };
 }
 
 /** The events chained and serialized as the consumer writes them, in COPY-sized chunks. */
@@ -31,11 +34,11 @@ function copyChunks(events: AuditEvent[]): string[] {
 }
 
 /** The same rows COPYed into a fresh table with the same columns and indexes (serialized beforehand: the database's part only). */
-async function bareCopy(db: pg.Client, chunks: string[], table: string): Promise<number> {
+async function bareCopy(db: pg.Client, chunks: string[], table: string): Promise<{ seconds: number; postgresCpu?: number }> {
   await db.query(`create table ${table} (like audit_log including defaults including indexes)`);
   const started = performance.now();
-  await pipeline(Readable.from(chunks), db.query(copyFrom(COPY_AUDIT_LOG.replace('copy audit_log', `copy ${table}`))));
-  return (performance.now() - started) / 1000;
+  const { services } = await cpuDuring(() => pipeline(Readable.from(chunks), db.query(copyFrom(COPY_AUDIT_LOG.replace('copy audit_log', `copy ${table}`)))));
+  return { seconds: (performance.now() - started) / 1000, postgresCpu: services.postgres };
 }
 
 function syntheticEvents(n: number, tenants: number): AuditEvent[] {
@@ -84,7 +87,7 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
     // The bare COPY runs once before the ingest and once after (its time varies with what Postgres is
     // doing, e.g. a checkpoint after the ingest's writes); the ratio is to the mean of the two.
     const chunks = copyChunks(events);
-    const beforeSeconds = await bareCopy(db, chunks, 'audit_copy_before');
+    const before = await bareCopy(db, chunks, 'audit_copy_before');
 
     const consumer = new AuditConsumer(
       {
@@ -103,20 +106,25 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
       pino({ level: 'warn' }),
     );
     const inserted = async () => (await consumer.registry.getSingleMetric('stepgate_audit_events_total')!.get()).values.find((v) => v.labels.result === 'inserted')?.value ?? 0;
-    const ingestSeconds = await profiled('audit-ingest', async () => {
-      await consumer.start(); // joining the group is not ingest: timed from here
-      const started = performance.now();
-      while ((await inserted()) < n) await new Promise((r) => setTimeout(r, 50));
-      return (performance.now() - started) / 1000;
-    });
+    await consumer.start(); // joining the group is not ingest: timed (and its CPU counted) from here
+    const ingest = await profiled('audit-ingest', () =>
+      cpuDuring(async () => {
+        const started = performance.now();
+        while ((await inserted()) < n) await new Promise((r) => setTimeout(r, 50));
+        return (performance.now() - started) / 1000;
+      }),
+    );
     await consumer.stop();
 
-    const afterSeconds = await bareCopy(db, chunks, 'audit_copy_after');
-    const copySeconds = (beforeSeconds + afterSeconds) / 2;
+    const after = await bareCopy(db, chunks, 'audit_copy_after');
+    const copySeconds = (before.seconds + after.seconds) / 2;
+    const perEvent = (seconds: number | undefined) => (seconds === undefined ? undefined : (seconds * 1e6) / n);
+    const copyCpu = before.postgresCpu === undefined || after.postgresCpu === undefined ? undefined : (before.postgresCpu + after.postgresCpu) / 2;
     return {
       events: n,
-      ingest: { seconds: ingestSeconds, perSecond: n / ingestSeconds },
-      copy: { seconds: copySeconds, perSecond: n / copySeconds, runs: [n / beforeSeconds, n / afterSeconds] },
+      ingest: { seconds: ingest.result, perSecond: n / ingest.result },
+      copy: { seconds: copySeconds, perSecond: n / copySeconds, runs: [n / before.seconds, n / after.seconds] },
+      cpu: { consumer: perEvent(ingest.self)!, postgres: perEvent(ingest.services.postgres), broker: perEvent(ingest.services.broker), copyPostgres: perEvent(copyCpu) },
     };
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
