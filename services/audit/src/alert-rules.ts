@@ -17,6 +17,18 @@ export const DEFAULT_THRESHOLDS: Record<WindowedRule, Threshold> = {
 
 const RESOLVED_APPROVAL = new Set<AuditEvent['action']>(['ApprovalGranted', 'ApprovalRejected', 'ApprovalExpired']);
 
+/** What the windowed rules read of an audit event: enough to restore their windows from `audit_log`. */
+export type WindowedEvent = Pick<AuditEvent, 'id' | 'timestamp' | 'tenant_id' | 'agent_id' | 'action' | 'decision' | 'detail'>;
+
+/** The windows an event counts in: blocks per tenant, background writes per tenant and agent. */
+function windowsOf(e: WindowedEvent): Array<{ rule: 'block_spike' | 'background_write_burst'; agent: string | null }> {
+  if (e.action !== 'GateEvaluated') return [];
+  const out: Array<{ rule: 'block_spike' | 'background_write_burst'; agent: string | null }> = [];
+  if (e.decision === 'block') out.push({ rule: 'block_spike', agent: null });
+  if (e.detail.execution_mode === 'background' && (e.detail.tool_access === 'write' || e.detail.tool_access === 'destructive')) out.push({ rule: 'background_write_burst', agent: e.agent_id ?? '(no agent)' });
+  return out;
+}
+
 /**
  * The alert rules of reference 001/000, evaluated over the audit stream in event time. Windows are
  * sliding; a rule that fired stays quiet for one window per tenant (and agent), so a spike is one alert.
@@ -40,6 +52,24 @@ export class AlertRules {
     }
   }
 
+  /**
+   * Replaces the windows with recent events and alerts read back from `audit_log`, so that a spike
+   * straddling a restart or a rebalance still fires, and one that already fired stays quiet. Events
+   * the stream then delivers again count once (windows keep event ids).
+   */
+  restoreWindows(recent: Iterable<WindowedEvent>, raised: Iterable<Pick<Alert, 'tenant_id' | 'rule' | 'agent_id' | 'raised_at' | 'window_seconds'>>): void {
+    this.windows.clear();
+    this.quietUntil.clear();
+    for (const e of recent) {
+      if (!e.tenant_id) continue;
+      for (const { rule, agent } of windowsOf(e)) this.windowOf(e.tenant_id, rule, agent).add(Date.parse(e.timestamp), e.id, this.thresholds(e.tenant_id, rule).window_seconds * 1000);
+    }
+    for (const a of raised) {
+      const key = a.rule === 'approval_backlog' ? `approval_backlog:${a.tenant_id}` : `${a.rule}:${a.tenant_id}:${a.agent_id ?? (a.rule === 'background_write_burst' ? '(no agent)' : '')}`;
+      this.quietUntil.set(key, Math.max(this.quietUntil.get(key) ?? -Infinity, Date.parse(a.raised_at) + a.window_seconds * 1000));
+    }
+  }
+
   observe(e: AuditEvent): Alert[] {
     const tenant = e.tenant_id;
     if (!tenant) return [];
@@ -48,15 +78,14 @@ export class AlertRules {
     if (CONFIG_CHANGE_ACTIONS.has(e.action)) {
       out.push(this.alert(tenant, 'config_change', e.action === 'CredentialRevoked' ? 'medium' : 'low', `${e.action}: ${describe(e)}`, null, 1, 0, 0, [e.id], e.timestamp));
     }
-    if (e.action === 'GateEvaluated' && e.decision === 'block') {
-      const fired = this.window(tenant, 'block_spike', null, t, e.id);
-      if (fired) out.push(this.alert(tenant, 'block_spike', 'high', `${fired.count} blocked steps in ${fired.window_seconds} s`, null, fired.count, fired.threshold, fired.window_seconds, fired.evidence, e.timestamp));
-    }
-    if (e.action === 'GateEvaluated' && e.detail.execution_mode === 'background' && (e.detail.tool_access === 'write' || e.detail.tool_access === 'destructive')) {
-      const agent = e.agent_id ?? '(no agent)';
-      const fired = this.window(tenant, 'background_write_burst', agent, t, e.id);
-      if (fired)
-        out.push(this.alert(tenant, 'background_write_burst', 'high', `${fired.count} background write tool calls by agent ${agent} in ${fired.window_seconds} s`, e.agent_id, fired.count, fired.threshold, fired.window_seconds, fired.evidence, e.timestamp));
+    for (const { rule, agent } of windowsOf(e)) {
+      const fired = this.window(tenant, rule, agent, t, e.id);
+      if (!fired) continue;
+      out.push(
+        rule === 'block_spike'
+          ? this.alert(tenant, rule, 'high', `${fired.count} blocked steps in ${fired.window_seconds} s`, null, fired.count, fired.threshold, fired.window_seconds, fired.evidence, e.timestamp)
+          : this.alert(tenant, rule, 'high', `${fired.count} background write tool calls by agent ${agent} in ${fired.window_seconds} s`, e.agent_id, fired.count, fired.threshold, fired.window_seconds, fired.evidence, e.timestamp),
+      );
     }
     const approvalId = typeof e.detail.approval_id === 'string' ? e.detail.approval_id : undefined;
     if (approvalId && (e.action === 'ApprovalRequested' || RESOLVED_APPROVAL.has(e.action))) {
@@ -74,11 +103,17 @@ export class AlertRules {
     return out;
   }
 
-  private window(tenant: string, rule: WindowedRule, agent: string | null, t: number, id: string) {
-    const { threshold, window_seconds } = this.thresholds(tenant, rule);
+  private windowOf(tenant: string, rule: WindowedRule, agent: string | null): SlidingWindow {
     const key = `${rule}:${tenant}:${agent ?? ''}`;
     let w = this.windows.get(key);
     if (!w) this.windows.set(key, (w = new SlidingWindow()));
+    return w;
+  }
+
+  private window(tenant: string, rule: WindowedRule, agent: string | null, t: number, id: string) {
+    const { threshold, window_seconds } = this.thresholds(tenant, rule);
+    const key = `${rule}:${tenant}:${agent ?? ''}`;
+    const w = this.windowOf(tenant, rule, agent);
     const count = w.add(t, id, window_seconds * 1000);
     if (count < threshold || t < (this.quietUntil.get(key) ?? -Infinity)) return undefined;
     this.quietUntil.set(key, t + window_seconds * 1000);
@@ -109,15 +144,19 @@ function describe(e: AuditEvent): string {
   return parts.length ? parts.join(', ') : e.outcome;
 }
 
-/** Event times within the last `span` ms (events arrive roughly in time order; late ones count too). */
+/** Event times within the last `span` ms (events arrive roughly in time order; late ones count too), each event id once. */
 class SlidingWindow {
   private items: Array<{ t: number; id: string }> = [];
   private start = 0;
+  private readonly ids = new Set<string>();
 
   add(t: number, id: string, span: number): number {
-    this.items.push({ t, id });
-    const newest = Math.max(t, this.items[this.items.length - 2]?.t ?? t);
-    while (this.start < this.items.length && this.items[this.start]!.t <= newest - span) this.start++;
+    const newest = Math.max(t, this.items.at(-1)?.t ?? t);
+    if (!this.ids.has(id)) {
+      this.items.push({ t, id });
+      this.ids.add(id);
+    }
+    while (this.start < this.items.length && this.items[this.start]!.t <= newest - span) this.ids.delete(this.items[this.start++]!.id);
     if (this.start > 1024 && this.start * 2 > this.items.length) {
       this.items = this.items.slice(this.start);
       this.start = 0;

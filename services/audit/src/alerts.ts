@@ -2,9 +2,9 @@ import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, ty
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { AuditEventSchema, newAuditEvent, topicsFor, type Alert, type AuditEvent, type TopicName } from '@stepgate/contracts';
+import { ALERT_RULES, AuditEventSchema, newAuditEvent, topicsFor, type Alert, type AlertRule, type AuditEvent, type TopicName } from '@stepgate/contracts';
 import { OffsetCommitter } from '@stepgate/runtime';
-import { AlertRules, DEFAULT_THRESHOLDS, type Threshold, type WindowedRule } from './alert-rules.js';
+import { AlertRules, DEFAULT_THRESHOLDS, type Threshold, type WindowedEvent, type WindowedRule } from './alert-rules.js';
 import type { AuditConfig } from './config.js';
 
 /**
@@ -15,12 +15,13 @@ export class AlertsConsumer {
   private readonly kafka: Kafka;
   private readonly topics: Record<TopicName, string>;
   private readonly rules: AlertRules;
+  private readonly defaults: Record<WindowedRule, Threshold>;
   private overrides = new Map<string, Threshold>();
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private refresh: NodeJS.Timeout | undefined;
-  /** The approval backlog as the ledger has it, read again at each (re)join of the group. */
-  private pendingLoaded: Promise<void> = Promise.resolve();
+  /** The rules' state as the ledger and `audit_log` have it, read again at each (re)join of the group. */
+  private stateLoaded: Promise<void> = Promise.resolve();
   private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
 
   constructor(
@@ -31,8 +32,8 @@ export class AlertsConsumer {
   ) {
     this.kafka = new Kafka({ clientId: `${config.instanceId}-alerts`, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
     this.topics = topicsFor(config.topicPrefix);
-    const defaults = { ...DEFAULT_THRESHOLDS, ...config.alertDefaults };
-    this.rules = new AlertRules((tenant, rule) => this.overrides.get(`${tenant}:${rule}`) ?? defaults[rule]);
+    this.defaults = { ...DEFAULT_THRESHOLDS, ...config.alertDefaults };
+    this.rules = new AlertRules((tenant, rule) => this.overrides.get(`${tenant}:${rule}`) ?? this.defaults[rule]);
   }
 
   async start(): Promise<void> {
@@ -43,8 +44,8 @@ export class AlertsConsumer {
     this.consumer = this.kafka.consumer({ groupId: this.config.alertsGroupId, maxWaitTimeInMs: 50, sessionTimeout: this.config.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)) });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topics.audit, fromBeginning: true });
-    // Partitions (tenants) may have moved: this instance's view of their backlogs is stale.
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.reloadPendingApprovals());
+    // Partitions (tenants) may have moved, or this instance restarted: its view of their windows and backlogs is stale.
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.reloadState());
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
     await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (p) => this.committer.run(() => this.handleBatch(p)) });
     await joined;
@@ -62,23 +63,52 @@ export class AlertsConsumer {
     this.overrides = new Map(rows.map((r) => [`${r.tenant_id}:${r.rule}`, { threshold: r.threshold, window_seconds: r.window_seconds }]));
   }
 
-  private reloadPendingApprovals(): void {
-    this.pendingLoaded = this.loadPendingApprovals();
-    this.pendingLoaded.catch((err: unknown) => this.log.warn({ error: String(err) }, 'could not read the approval backlog; the next batch tries again'));
+  private reloadState(): void {
+    this.stateLoaded = this.loadState();
+    this.stateLoaded.catch((err: unknown) => this.log.warn({ error: String(err) }, 'could not read the alert rules\' state; the next batch tries again'));
   }
 
-  private async loadPendingApprovals(): Promise<void> {
-    const { rows } = await this.pool.query<{ tenant_id: string; approval_id: string }>(
+  private async loadState(): Promise<void> {
+    const pending = await this.pool.query<{ tenant_id: string; approval_id: string }>(
       "select tenant_id, approval_id::text from step_ledger where approval_status = 'pending' and approval_id is not null",
     );
-    this.rules.resetPendingApprovals(rows);
+    this.rules.resetPendingApprovals(pending.rows);
+    const { recent, raised } = await this.recentFromAuditLog();
+    this.rules.restoreWindows(recent, raised);
+  }
+
+  /**
+   * The windowed rules' events and the alerts raised within the longest window, from `audit_log`
+   * (what the audit consumer has stored; events it has not yet stored come again from the stream).
+   * Per tenant through the (tenant_id, timestamp) index: every tenant with rows has a chain head.
+   */
+  private async recentFromAuditLog(): Promise<{ recent: WindowedEvent[]; raised: Array<Pick<Alert, 'tenant_id' | 'rule' | 'agent_id' | 'raised_at' | 'window_seconds'>> }> {
+    const longest = Math.max(...[...Object.values(this.defaults), ...this.overrides.values()].map((t) => t.window_seconds));
+    const { rows } = await this.pool.query<WindowedEvent & { tenant_id: string; timestamp: Date }>(
+      `select id::text, "timestamp", tenant_id, agent_id, action, decision, event->'detail' as detail
+         from audit_log
+        where tenant_id = any(array(select tenant_id from audit_chain_heads)) and "timestamp" > now() - make_interval(secs => $1)
+          and (action = 'AlertRaised' or (action = 'GateEvaluated' and (decision = 'block' or event->'detail'->>'execution_mode' = 'background')))
+        order by "timestamp", seq`,
+      [longest],
+    );
+    const recent: WindowedEvent[] = [];
+    const raised: Array<Pick<Alert, 'tenant_id' | 'rule' | 'agent_id' | 'raised_at' | 'window_seconds'>> = [];
+    for (const row of rows) {
+      const timestamp = row.timestamp.toISOString();
+      if (row.action === 'GateEvaluated') recent.push({ ...row, timestamp });
+      const { rule, window_seconds, raised_at } = row.detail;
+      if (row.action === 'AlertRaised' && ALERT_RULES.includes(rule as AlertRule) && typeof window_seconds === 'number')
+        raised.push({ tenant_id: row.tenant_id, rule: rule as AlertRule, agent_id: row.agent_id, window_seconds, raised_at: typeof raised_at === 'string' ? raised_at : timestamp });
+    }
+    return { recent, raised };
   }
 
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
     // A failed read (Postgres down) is tried again here; failing again, it fails the batch, which kafkajs redelivers.
-    await this.pendingLoaded.catch(() => {
-      this.reloadPendingApprovals();
-      return this.pendingLoaded;
+    await this.stateLoaded.catch(() => {
+      this.reloadState();
+      return this.stateLoaded;
     });
     const alerts: Alert[] = [];
     for (const message of payload.batch.messages) {
@@ -117,6 +147,6 @@ function alertAudit(a: Alert): AuditEvent {
     agent_id: a.agent_id,
     action: 'AlertRaised',
     outcome: a.rule,
-    detail: { alert_id: a.alert_id, rule: a.rule, severity: a.severity, message: a.message, count: a.count, threshold: a.threshold, window_seconds: a.window_seconds },
+    detail: { alert_id: a.alert_id, rule: a.rule, severity: a.severity, message: a.message, count: a.count, threshold: a.threshold, window_seconds: a.window_seconds, raised_at: a.raised_at },
   });
 }

@@ -65,6 +65,35 @@ describe('alert rules (event time, sliding windows)', () => {
     expect(r.observe(at(20_000, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: 'new-2' } }))).toEqual([]);
   });
 
+  it('restores its windows from stored events: a spike straddling a restart fires, a redelivered event counts once', () => {
+    const r = rules();
+    const before = [at(0), at(1_000)];
+    r.restoreWindows(before, []);
+    expect(r.observe(before[1]!)).toEqual([]); // delivered again after the restart: still two
+    const fired = r.observe(at(2_000));
+    expect(fired.map((a) => [a.rule, a.count])).toEqual([['block_spike', 3]]);
+    expect(fired[0]!.evidence).toEqual([...before.map((e) => e.id), expect.any(String)]);
+
+    const writes = rules();
+    writes.restoreWindows([at(0, { decision: 'allow', agent_id: null, detail: { execution_mode: 'background', tool_access: 'destructive' } })], []);
+    expect(writes.observe(at(500, { decision: 'allow', agent_id: null, detail: { execution_mode: 'background', tool_access: 'write' } })).map((a) => [a.rule, a.count])).toEqual([['background_write_burst', 2]]);
+  });
+
+  it('stays quiet after a restart for a window that already fired, by tenant and agent', () => {
+    const r = rules();
+    const raisedAt = new Date(Date.UTC(2026, 0, 1) + 2_000).toISOString();
+    r.restoreWindows([at(0), at(1_000), at(2_000)], [
+      { tenant_id: 'acme', rule: 'block_spike', agent_id: null, raised_at: raisedAt, window_seconds: 10 },
+      { tenant_id: 'acme', rule: 'background_write_burst', agent_id: null, raised_at: raisedAt, window_seconds: 10 },
+    ]);
+    expect([3_000, 4_000].flatMap((t) => r.observe(at(t)))).toEqual([]);
+    const bgWrite = (t: number, agent: string | null) => at(t, { decision: 'allow', agent_id: agent, detail: { execution_mode: 'background', tool_access: 'write' } });
+    expect([bgWrite(3_000, null), bgWrite(3_100, null)].flatMap((e) => r.observe(e))).toEqual([]);
+    expect([bgWrite(3_000, 'other'), bgWrite(3_100, 'other')].flatMap((e) => r.observe(e)).map((a) => a.agent_id)).toEqual(['other']);
+    // Quiet for one window from the alert, then the next spike fires.
+    expect([13_000, 13_500, 14_000].flatMap((t) => r.observe(at(t))).map((a) => [a.rule, a.count])).toEqual([['block_spike', 3]]);
+  });
+
   it('alerts on every bundle and credential change', () => {
     const r = rules();
     expect(r.observe(at(0, { action: 'CredentialRevoked', decision: null, detail: { key_id: 'k1' } }))).toMatchObject([{ rule: 'config_change', severity: 'medium', message: 'CredentialRevoked: k1' }]);

@@ -17,6 +17,7 @@ import { parseCef } from './cef.js';
 const ns = testNamespace('audit');
 let relay: Relay;
 let service: AuditService;
+let serviceConfig: ReturnType<typeof auditConfig>;
 let wire: Awaited<ReturnType<typeof tap>>;
 
 beforeAll(async () => {
@@ -28,7 +29,8 @@ beforeAll(async () => {
   await relay.open();
   url.port = String(relay.port);
   // Small write slices: a fetched batch spans several write transactions, as large ones do in production.
-  service = new AuditService(auditConfig(ns, { databaseUrl: url.toString(), writeSlice: 64 }));
+  serviceConfig = auditConfig(ns, { databaseUrl: url.toString(), writeSlice: 64 });
+  service = new AuditService(serviceConfig);
   await service.start();
   wire = await tap(ns, [ns.topics.alerts, ns.topics.audit, ns.topics.dlq]);
   Object.assign(process.env, { DATABASE_URL: ns.endpoints.databaseUrl, STEPGATE_DB_SCHEMA: ns.schema, STEPGATE_AUDIT_RETENTION_FLOOR_DAYS: '30' });
@@ -294,5 +296,36 @@ describe('audit consumer on real Kafka and Postgres', () => {
     } finally {
       await alerts.stop();
     }
+  });
+
+  it('a block spike straddling a restart of the service fires once, counting the blocks from before the restart', async () => {
+    await ns.pool.query(`insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('straddle', 'block_spike', 6, 60)`);
+    const now = Date.now();
+    const blocks = (n: number, from: number) => Array.from({ length: n }, (_, i) => event('straddle', { decision: 'block', outcome: 'block', timestamp: new Date(now + (from + i) * 100).toISOString() }));
+    const restart = async () => {
+      // Everything so far is stored and behind both groups' committed offsets: the new instance sees it only in audit_log.
+      await expect.poll(() => groupCaughtUp(ns, serviceConfig.groupId, ns.topics.audit), { timeout: 20_000 }).toBe(true);
+      await expect.poll(() => groupCaughtUp(ns, serviceConfig.alertsGroupId, ns.topics.audit), { timeout: 20_000 }).toBe(true);
+      await service.stop();
+      service = new AuditService(serviceConfig);
+      await service.start();
+    };
+    const spikes = () => wire.json<Alert>(ns.topics.alerts).filter((a) => a.rule === 'block_spike' && a.tenant_id === 'straddle');
+
+    const before = blocks(4, 0);
+    await publish(before);
+    await eventually(async () => (await rowsOf('straddle')) === 4, 'the first blocks stored');
+    await restart();
+    await publish(blocks(2, 4));
+    const [spike] = await wire.until(() => (spikes().length ? spikes() : undefined), 30_000);
+    expect(spike).toMatchObject({ count: 6, threshold: 6, window_seconds: 60 });
+    expect(spike!.evidence.slice(0, 4)).toEqual(before.map((e) => e.id));
+
+    // Restarted again within the window, it knows the spike has fired: one more block stays quiet.
+    await eventually(async () => (await ns.pool.query("select 1 from audit_log where tenant_id = 'straddle' and action = 'AlertRaised'")).rowCount === 1, 'the alert audited');
+    await restart();
+    await publish([...blocks(1, 6), event('straddle', { action: 'PolicyBundleApplied', outcome: 'Applied', decision: null, detail: { version: 9 } })]);
+    await wire.until(() => wire.json<Alert>(ns.topics.alerts).find((a) => a.rule === 'config_change' && a.tenant_id === 'straddle'), 30_000);
+    expect(spikes()).toHaveLength(1);
   });
 });
