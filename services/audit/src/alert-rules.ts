@@ -20,12 +20,22 @@ const RESOLVED_APPROVAL = new Set<AuditEvent['action']>(['ApprovalGranted', 'App
 /** What the windowed rules read of an audit event: enough to restore their windows from `audit_log`. */
 export type WindowedEvent = Pick<AuditEvent, 'id' | 'timestamp' | 'tenant_id' | 'agent_id' | 'action' | 'decision' | 'detail'>;
 
+/** A rule's window and quiet period per tenant, and per agent for write bursts. */
+function ruleKey(rule: AlertRule, tenant: string, agent: string | null): string {
+  return `${rule}:${tenant}:${agent ?? ''}`;
+}
+
+/** Write bursts are counted per agent; events without one share a bucket. */
+function burstAgent(agentId: string | null): string {
+  return agentId ?? '(no agent)';
+}
+
 /** The windows an event counts in: blocks per tenant, background writes per tenant and agent. */
 function windowsOf(e: WindowedEvent): Array<{ rule: 'block_spike' | 'background_write_burst'; agent: string | null }> {
   if (e.action !== 'GateEvaluated') return [];
   const out: Array<{ rule: 'block_spike' | 'background_write_burst'; agent: string | null }> = [];
   if (e.decision === 'block') out.push({ rule: 'block_spike', agent: null });
-  if (e.detail.execution_mode === 'background' && (e.detail.tool_access === 'write' || e.detail.tool_access === 'destructive')) out.push({ rule: 'background_write_burst', agent: e.agent_id ?? '(no agent)' });
+  if (e.detail.execution_mode === 'background' && (e.detail.tool_access === 'write' || e.detail.tool_access === 'destructive')) out.push({ rule: 'background_write_burst', agent: burstAgent(e.agent_id) });
   return out;
 }
 
@@ -65,7 +75,7 @@ export class AlertRules {
       for (const { rule, agent } of windowsOf(e)) this.windowOf(e.tenant_id, rule, agent).add(Date.parse(e.timestamp), e.id, this.thresholds(e.tenant_id, rule).window_seconds * 1000);
     }
     for (const a of raised) {
-      const key = a.rule === 'approval_backlog' ? `approval_backlog:${a.tenant_id}` : `${a.rule}:${a.tenant_id}:${a.agent_id ?? (a.rule === 'background_write_burst' ? '(no agent)' : '')}`;
+      const key = ruleKey(a.rule, a.tenant_id, a.rule === 'background_write_burst' ? burstAgent(a.agent_id) : null);
       this.quietUntil.set(key, Math.max(this.quietUntil.get(key) ?? -Infinity, Date.parse(a.raised_at) + a.window_seconds * 1000));
     }
   }
@@ -94,7 +104,7 @@ export class AlertRules {
       if (e.action === 'ApprovalRequested') pending.add(approvalId);
       else pending.delete(approvalId);
       const { threshold, window_seconds } = this.thresholds(tenant, 'approval_backlog');
-      const key = `approval_backlog:${tenant}`;
+      const key = ruleKey('approval_backlog', tenant, null);
       if (e.action === 'ApprovalRequested' && pending.size >= threshold && t >= (this.quietUntil.get(key) ?? -Infinity)) {
         this.quietUntil.set(key, t + window_seconds * 1000);
         out.push(this.alert(tenant, 'approval_backlog', 'medium', `${pending.size} approvals are pending`, null, pending.size, threshold, window_seconds, [...pending].slice(-20), e.timestamp));
@@ -104,7 +114,7 @@ export class AlertRules {
   }
 
   private windowOf(tenant: string, rule: WindowedRule, agent: string | null): SlidingWindow {
-    const key = `${rule}:${tenant}:${agent ?? ''}`;
+    const key = ruleKey(rule, tenant, agent);
     let w = this.windows.get(key);
     if (!w) this.windows.set(key, (w = new SlidingWindow()));
     return w;
@@ -112,7 +122,7 @@ export class AlertRules {
 
   private window(tenant: string, rule: WindowedRule, agent: string | null, t: number, id: string) {
     const { threshold, window_seconds } = this.thresholds(tenant, rule);
-    const key = `${rule}:${tenant}:${agent ?? ''}`;
+    const key = ruleKey(rule, tenant, agent);
     const w = this.windowOf(tenant, rule, agent);
     const count = w.add(t, id, window_seconds * 1000);
     if (count < threshold || t < (this.quietUntil.get(key) ?? -Infinity)) return undefined;
