@@ -17,7 +17,8 @@ function workspaceSourceAliases(): Array<{ find: RegExp; replacement: string }> 
     };
     for (const [subpath, target] of Object.entries(pkg.exports ?? {})) {
       const specifier = path.posix.join(pkg.name, subpath).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-      if (target.source) aliases.push({ find: new RegExp(`^${specifier}$`), replacement: path.join(root, dir, target.source) });
+      if (target.source)
+        aliases.push({ find: new RegExp(`^${specifier}$`), replacement: path.join(root, dir, target.source) });
     }
   }
   return aliases;
@@ -40,7 +41,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['{packages,services}/*/test/**/*.int.test.ts', 'infra/test/**/*.int.test.ts', 'test/**/*.int.test.ts'],
+          include: [
+            '{packages,services}/*/test/**/*.int.test.ts',
+            'infra/test/**/*.int.test.ts',
+            'test/**/*.int.test.ts',
+          ],
           exclude: ['**/node_modules/**'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 60_000,

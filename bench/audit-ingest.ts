@@ -34,10 +34,16 @@ function copyChunks(events: AuditEvent[]): string[] {
 }
 
 /** The same rows COPYed into a fresh table with the same columns and indexes (serialized beforehand: the database's part only). */
-async function bareCopy(db: pg.Client, chunks: string[], table: string): Promise<{ seconds: number; postgresCpu?: number }> {
+async function bareCopy(
+  db: pg.Client,
+  chunks: string[],
+  table: string,
+): Promise<{ seconds: number; postgresCpu?: number }> {
   await db.query(`create table ${table} (like audit_log including defaults including indexes)`);
   const started = performance.now();
-  const { services } = await cpuDuring(() => pipeline(Readable.from(chunks), db.query(copyFrom(COPY_AUDIT_LOG.replace('copy audit_log', `copy ${table}`)))));
+  const { services } = await cpuDuring(() =>
+    pipeline(Readable.from(chunks), db.query(copyFrom(COPY_AUDIT_LOG.replace('copy audit_log', `copy ${table}`)))),
+  );
   return { seconds: (performance.now() - started) / 1000, postgresCpu: services.postgres };
 }
 
@@ -61,7 +67,12 @@ function syntheticEvents(n: number, tenants: number): AuditEvent[] {
     decision: i % 10 === 0 ? 'block' : 'allow',
     policies_matched: i % 10 === 0 ? ['block-destructive-sql'] : [],
     error_code: null,
-    detail: { request_id: randomUUID(), decision_source: 'fresh', principal: 'orchestrator', execution_mode: 'interactive' },
+    detail: {
+      request_id: randomUUID(),
+      decision_source: 'fresh',
+      principal: 'orchestrator',
+      execution_mode: 'interactive',
+    },
   }));
 }
 
@@ -81,7 +92,10 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
     const producer = kafka.producer({ allowAutoTopicCreation: false });
     await producer.connect();
     for (let i = 0; i < events.length; i += 2_000)
-      await producer.send({ topic: topics.audit, messages: events.slice(i, i + 2_000).map((e) => ({ key: e.tenant_id, value: JSON.stringify(e) })) });
+      await producer.send({
+        topic: topics.audit,
+        messages: events.slice(i, i + 2_000).map((e) => ({ key: e.tenant_id, value: JSON.stringify(e) })),
+      });
     await producer.disconnect();
 
     // The bare COPY runs once before the ingest and once after (its time varies with what Postgres is
@@ -105,7 +119,10 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
       undefined,
       pino({ level: 'warn' }),
     );
-    const inserted = async () => (await consumer.registry.getSingleMetric('stepgate_audit_events_total')!.get()).values.find((v) => v.labels.result === 'inserted')?.value ?? 0;
+    const inserted = async () =>
+      (await consumer.registry.getSingleMetric('stepgate_audit_events_total')!.get()).values.find(
+        (v) => v.labels.result === 'inserted',
+      )?.value ?? 0;
     await consumer.start(); // joining the group is not ingest: timed (and its CPU counted) from here
     const ingest = await profiled('audit-ingest', () =>
       cpuDuring(async () => {
@@ -119,12 +136,20 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
     const after = await bareCopy(db, chunks, 'audit_copy_after');
     const copySeconds = (before.seconds + after.seconds) / 2;
     const perEvent = (seconds: number | undefined) => (seconds === undefined ? undefined : (seconds * 1e6) / n);
-    const copyCpu = before.postgresCpu === undefined || after.postgresCpu === undefined ? undefined : (before.postgresCpu + after.postgresCpu) / 2;
+    const copyCpu =
+      before.postgresCpu === undefined || after.postgresCpu === undefined
+        ? undefined
+        : (before.postgresCpu + after.postgresCpu) / 2;
     return {
       events: n,
       ingest: { seconds: ingest.result, perSecond: n / ingest.result },
       copy: { seconds: copySeconds, perSecond: n / copySeconds, runs: [n / before.seconds, n / after.seconds] },
-      cpu: { consumer: perEvent(ingest.self)!, postgres: perEvent(ingest.services.postgres), broker: perEvent(ingest.services.broker), copyPostgres: perEvent(copyCpu) },
+      cpu: {
+        consumer: perEvent(ingest.self)!,
+        postgres: perEvent(ingest.services.postgres),
+        broker: perEvent(ingest.services.broker),
+        copyPostgres: perEvent(copyCpu),
+      },
     };
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);

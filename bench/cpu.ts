@@ -29,7 +29,12 @@ export function processCpuSeconds(match: ProcessMatch): number | undefined {
     }
     const open = stat.indexOf('(');
     const close = stat.lastIndexOf(')');
-    if ('command' in match ? !stat.slice(open + 1, close).startsWith(match.command) : !commandLine(pid).includes(match.argument)) continue;
+    if (
+      'command' in match
+        ? !stat.slice(open + 1, close).startsWith(match.command)
+        : !commandLine(pid).includes(match.argument)
+    )
+      continue;
     const fields = stat.slice(close + 2).split(' '); // from field 3 (state): utime is field 14, stime 15
     ticks += Number(fields[11]) + Number(fields[12]);
     found = true;
@@ -46,17 +51,24 @@ function commandLine(pid: string): string[] {
 }
 
 /** The local Postgres server (postmaster, backends, WAL writer, checkpointer, autovacuum) and Kafka broker. */
-export const SERVICES = { postgres: { command: 'postgres' }, broker: { argument: 'kafka.Kafka' } } satisfies Record<string, ProcessMatch>;
+export const SERVICES = { postgres: { command: 'postgres' }, broker: { argument: 'kafka.Kafka' } } satisfies Record<
+  string,
+  ProcessMatch
+>;
 export type ServiceName = keyof typeof SERVICES;
 
 /** CPU seconds of this process (all its threads: GC, libuv) and of the local services during `work`. */
-export async function cpuDuring<T>(work: () => Promise<T>): Promise<{ result: T; self: number; services: Record<ServiceName, number | undefined> }> {
+export async function cpuDuring<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; self: number; services: Record<ServiceName, number | undefined> }> {
   const names = Object.keys(SERVICES) as ServiceName[];
   const before = names.map((n) => processCpuSeconds(SERVICES[n]));
   const selfBefore = process.cpuUsage();
   const result = await work();
   const self = process.cpuUsage(selfBefore);
   const after = names.map((n) => processCpuSeconds(SERVICES[n]));
-  const services = Object.fromEntries(names.map((n, i) => [n, after[i] === undefined || before[i] === undefined ? undefined : after[i] - before[i]])) as Record<ServiceName, number | undefined>;
+  const services = Object.fromEntries(
+    names.map((n, i) => [n, after[i] === undefined || before[i] === undefined ? undefined : after[i] - before[i]]),
+  ) as Record<ServiceName, number | undefined>;
   return { result, self: (self.user + self.system) / 1e6, services };
 }

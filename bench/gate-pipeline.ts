@@ -26,7 +26,12 @@ export interface PipelineBench {
 
 const silent = { out: () => undefined, err: (t: string) => void process.stderr.write(t), cwd: '' };
 
-export async function benchGatePipeline(endpoints: Endpoints, rates: number[], perRate: number, backlog: number): Promise<PipelineBench> {
+export async function benchGatePipeline(
+  endpoints: Endpoints,
+  rates: number[],
+  perRate: number,
+  backlog: number,
+): Promise<PipelineBench> {
   const id = `bench_${randomBytes(4).toString('hex')}`;
   const prefix = `bench.${id}.`;
   const dir = await mkdtemp(path.join(tmpdir(), 'stepgate-bench-'));
@@ -38,17 +43,34 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, { prefix });
-  Object.assign(process.env, { DATABASE_URL: endpoints.databaseUrl, STEPGATE_DB_SCHEMA: id, KAFKA_BROKERS: endpoints.kafkaBrokers.join(','), STEPGATE_TOPIC_PREFIX: prefix });
+  Object.assign(process.env, {
+    DATABASE_URL: endpoints.databaseUrl,
+    STEPGATE_DB_SCHEMA: id,
+    KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+    STEPGATE_TOPIC_PREFIX: prefix,
+  });
   await run(['keygen', '--private', 'evaluator.pem', '--public', 'evaluator.pub.pem'], io);
   await run(['credentials', 'create', '--tenant', 'acme', '--principal', 'bench', '--out', 'bench.json'], io);
   // The example tenant's bundle, its allowlist widened to 64 release pipelines for the spread workload.
-  const bundle = JSON.parse(await readFile(path.resolve('examples/acme/bundle.json'), 'utf8')) as { workflow_access: { allowed_workflows: string[] } };
-  bundle.workflow_access.allowed_workflows.push(...Array.from({ length: WORKFLOWS }, (_, i) => `release-pipeline-${i}`));
+  const bundle = JSON.parse(await readFile(path.resolve('examples/acme/bundle.json'), 'utf8')) as {
+    workflow_access: { allowed_workflows: string[] };
+  };
+  bundle.workflow_access.allowed_workflows.push(
+    ...Array.from({ length: WORKFLOWS }, (_, i) => `release-pipeline-${i}`),
+  );
   await writeFile(path.join(dir, 'bundle.json'), JSON.stringify(bundle));
   await run(['apply', '--bundle', 'bundle.json'], io);
-  const cred = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as { key_id: string; private_key_pem: string };
+  const cred = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as {
+    key_id: string;
+    private_key_pem: string;
+  };
 
-  const evaluatorEnv = { ...process.env, STEPGATE_EVALUATOR_KEY_FILE: path.join(dir, 'evaluator.pem'), STEPGATE_EVALUATOR_GROUP: `${id}.evaluator`, STEPGATE_INSTANCE_ID: `${id}-evaluator` };
+  const evaluatorEnv = {
+    ...process.env,
+    STEPGATE_EVALUATOR_KEY_FILE: path.join(dir, 'evaluator.pem'),
+    STEPGATE_EVALUATOR_GROUP: `${id}.evaluator`,
+    STEPGATE_INSTANCE_ID: `${id}-evaluator`,
+  };
   let evaluator = await startEvaluatorProcess(evaluatorEnv);
   const client = new GateClient({
     brokers: endpoints.kafkaBrokers,
@@ -78,7 +100,11 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
         const wait = start + (i * 1000) / rate - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         const t0 = performance.now();
-        pending.push(client.gate(step(i, workflows), { timeoutMs: 120_000 }).then(() => void latencies.push(performance.now() - t0)));
+        pending.push(
+          client
+            .gate(step(i, workflows), { timeoutMs: 120_000 })
+            .then(() => void latencies.push(performance.now() - t0)),
+        );
       }
       await Promise.all(pending);
       roundTrips.push({ rate, workflows, ...summarize(latencies) });
@@ -93,8 +119,19 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
     const key = privateKeyFromPem(cred.private_key_pem);
     for (let sent = 0; sent < backlog; sent += 1000) {
       const messages = Array.from({ length: Math.min(1000, backlog - sent) }, (_, i) => {
-        const value = Buffer.from(JSON.stringify({ ...step(sent + i), workflow_id: `release-pipeline`, request_id: randomUUID(), requested_at: new Date().toISOString() }));
-        return { key: `wf-${(sent + i) % 64}`, value, headers: { [HEADER_KEY_ID]: cred.key_id, [HEADER_SIGNATURE]: signBytes(key, value) } };
+        const value = Buffer.from(
+          JSON.stringify({
+            ...step(sent + i),
+            workflow_id: `release-pipeline`,
+            request_id: randomUUID(),
+            requested_at: new Date().toISOString(),
+          }),
+        );
+        return {
+          key: `wf-${(sent + i) % 64}`,
+          value,
+          headers: { [HEADER_KEY_ID]: cred.key_id, [HEADER_SIGNATURE]: signBytes(key, value) },
+        };
       });
       await producer.send({ topic: topics['gate.requests'], messages });
     }
@@ -104,7 +141,10 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
     evaluator = await startEvaluatorProcess(evaluatorEnv);
     const ready = performance.now(); // it has joined the group: fetching starts now
     const last = await counted;
-    return { roundTrips, sustained: { gates: backlog, seconds: (last - t0) / 1000, perSecond: backlog / ((last - ready) / 1000) } };
+    return {
+      roundTrips,
+      sustained: { gates: backlog, seconds: (last - t0) / 1000, perSecond: backlog / ((last - ready) / 1000) },
+    };
   } finally {
     const exited = new Promise((r) => evaluator.once('exit', r));
     evaluator.kill('SIGTERM');
@@ -118,8 +158,21 @@ export async function benchGatePipeline(endpoints: Endpoints, rates: number[], p
 }
 
 function startEvaluatorProcess(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const profile = process.env.STEPGATE_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.STEPGATE_BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, '--max-semi-space-size=32', '--conditions=source', '--import', 'tsx', 'services/evaluator/src/main.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = process.env.STEPGATE_BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.STEPGATE_BENCH_PROFILE}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [
+      ...profile,
+      '--max-semi-space-size=32',
+      '--conditions=source',
+      '--import',
+      'tsx',
+      'services/evaluator/src/main.ts',
+    ],
+    { env, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('evaluator running') && resolve(child));
     child.once('exit', (code) => reject(new Error(`evaluator exited with ${String(code)}`)));

@@ -25,7 +25,10 @@ export async function kafkaRoundTrip(endpoints: Endpoints, options: RoundTripOpt
   const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [...new Set([requests, replies])].map((topic) => ({ topic, numPartitions: 12, replicationFactor: 1 })) });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [...new Set([requests, replies])].map((topic) => ({ topic, numPartitions: 12, replicationFactor: 1 })),
+  });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   const consumer = kafka.consumer({ groupId: id, maxWaitTimeInMs: 5 });
   const echo = options.echo ? await startEcho(kafka, `${id}-echo`, requests, replies) : undefined;
@@ -67,7 +70,12 @@ export async function kafkaRoundTrip(endpoints: Endpoints, options: RoundTripOpt
 }
 
 /** A consumer group that republishes every batch it reads, unchanged, on the reply topic. */
-async function startEcho(kafka: Kafka, groupId: string, from: string, to: string): Promise<{ stop: () => Promise<void> }> {
+async function startEcho(
+  kafka: Kafka,
+  groupId: string,
+  from: string,
+  to: string,
+): Promise<{ stop: () => Promise<void> }> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 5 });
   await Promise.all([producer.connect(), consumer.connect()]);
@@ -76,7 +84,11 @@ async function startEcho(kafka: Kafka, groupId: string, from: string, to: string
   await consumer.run({
     partitionsConsumedConcurrently: 8,
     eachBatch: async ({ batch }) => {
-      await producer.send({ topic: to, acks: -1, messages: batch.messages.map((m) => ({ key: m.key, value: m.value })) });
+      await producer.send({
+        topic: to,
+        acks: -1,
+        messages: batch.messages.map((m) => ({ key: m.key, value: m.value })),
+      });
     },
   });
   await joined;

@@ -58,4 +58,9 @@ const t0 = performance.now();
 for (let r = 0; r < task.rounds; r++) for (let i = 0; i < n; i++) decide(i);
 const seconds = (performance.now() - t0) / 1000;
 const s = summarize(samples);
-parentPort!.postMessage({ perSecond: (task.rounds * n) / seconds, p50us: s.p50, p99us: s.p99, denies } satisfies WorkerResult);
+parentPort!.postMessage({
+  perSecond: (task.rounds * n) / seconds,
+  p50us: s.p50,
+  p99us: s.p99,
+  denies,
+} satisfies WorkerResult);

@@ -29,7 +29,10 @@ function ruleFor(i: number): Rule {
           { field: 'context.tool_name', operator: 'equals', value: `tool-${i % 200}` },
           { field: 'tool_input.query', operator: 'contains', value: `kw${i}` },
         ],
-        cedar: [`context has tool_name && context.tool_name == "tool-${i % 200}"`, `context has tool_input && context.tool_input has query && context.tool_input.query like "*kw${i}*"`],
+        cedar: [
+          `context has tool_name && context.tool_name == "tool-${i % 200}"`,
+          `context has tool_input && context.tool_input has query && context.tool_input.query like "*kw${i}*"`,
+        ],
       };
     case 1: // a model forbidden in one workflow
       return {
@@ -38,7 +41,11 @@ function ruleFor(i: number): Rule {
           { field: 'context.step_type', operator: 'equals', value: 'llm_call' },
           { field: 'context.model', operator: 'equals', value: `model-${i % 7}` },
         ],
-        cedar: [`context.workflow_id == "wf-${i % 100}"`, `context.step_type == "llm_call"`, `context has model && context.model == "model-${i % 7}"`],
+        cedar: [
+          `context.workflow_id == "wf-${i % 100}"`,
+          `context.step_type == "llm_call"`,
+          `context has model && context.model == "model-${i % 7}"`,
+        ],
       };
     case 2: // token ceiling per workflow
       return {
@@ -46,7 +53,10 @@ function ruleFor(i: number): Rule {
           { field: 'context.workflow_id', operator: 'equals', value: `wf-${i % 100}` },
           { field: 'context.tokens_in', operator: 'greater_than', value: 4000 + (i % 50) * 100 },
         ],
-        cedar: [`context.workflow_id == "wf-${i % 100}"`, `context has tokens_in && context.tokens_in > ${4000 + (i % 50) * 100}`],
+        cedar: [
+          `context.workflow_id == "wf-${i % 100}"`,
+          `context has tokens_in && context.tokens_in > ${4000 + (i % 50) * 100}`,
+        ],
       };
     default: // an environment-scoped tool
       return {
@@ -79,19 +89,38 @@ export function workload(policyCount: number, requestCount: number) {
   };
   const cedarPolicies =
     'permit(principal, action, resource);\n' +
-    rules.map((r, i) => `@id("p${i}")\nforbid(principal, action == Action::"gate", resource)\nwhen { ${r.cedar.join(' && ')} };`).join('\n');
+    rules
+      .map(
+        (r, i) =>
+          `@id("p${i}")\nforbid(principal, action == Action::"gate", resource)\nwhen { ${r.cedar.join(' && ')} };`,
+      )
+      .join('\n');
 
   const random = rng(policyCount * 7919 + requestCount);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
   const steps: GateStep[] = Array.from({ length: requestCount }, (_, n) => {
-    const base = { workflow_id: `wf-${Math.floor(random() * 120)}`, step_id: `s-${n}`, execution_mode: 'interactive' as const };
+    const base = {
+      workflow_id: `wf-${Math.floor(random() * 120)}`,
+      step_id: `s-${n}`,
+      execution_mode: 'interactive' as const,
+    };
     if (random() < 0.5)
-      return { ...base, step_type: 'llm_call', model: `model-${Math.floor(random() * 9)}`, provider: 'anthropic', tokens_in: Math.floor(random() * 9000) };
+      return {
+        ...base,
+        step_type: 'llm_call',
+        model: `model-${Math.floor(random() * 9)}`,
+        provider: 'anthropic',
+        tokens_in: Math.floor(random() * 9000),
+      };
     return {
       ...base,
       step_type: 'tool_call',
       step_input: { environment: pick(['production', 'staging', 'env-3', 'dev']) },
-      tool_context: { tool_name: `tool-${Math.floor(random() * 240)}`, tool_type: 'function', tool_input: { query: `select * from t where note = 'kw${Math.floor(random() * policyCount * 1.2)}'` } },
+      tool_context: {
+        tool_name: `tool-${Math.floor(random() * 240)}`,
+        tool_type: 'function',
+        tool_input: { query: `select * from t where note = 'kw${Math.floor(random() * policyCount * 1.2)}'` },
+      },
     };
   });
   return { bundle, cedarPolicies, steps };

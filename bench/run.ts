@@ -19,7 +19,8 @@ async function ensureServices(): Promise<void> {
       await checkService(service, endpoints);
     } catch {
       const up = spawnSync('bash', ['infra/local/stack.sh', 'up'], { stdio: 'inherit' });
-      if (up.status !== 0) throw new Error('bench: the services are not reachable and infra/local could not start them');
+      if (up.status !== 0)
+        throw new Error('bench: the services are not reachable and infra/local could not start them');
       return;
     }
   }
@@ -61,7 +62,9 @@ benches['gate-pipeline'] = async () => {
         ` | bare request→reply p50 ${fmt(e.p50)} / p99 ${fmt(e.p99)} ms: ratio ${fmt(rt.p50 / e.p50, 1)}× / ${fmt(rt.p99 / e.p99, 1)}×`,
     );
   }
-  console.log(`gate-pipeline  one evaluator draining a backlog of ${r.sustained.gates} gates: ${fmt(r.sustained.seconds, 1)} s from its spawn, ${fmt(r.sustained.perSecond, 0)} gates/s from its joining the group to its last decision (targets: ratio ≤1.5×, p50 <3 ms, p99 <15 ms at 1,000 gates/s; ≥5,000 gates/s)`);
+  console.log(
+    `gate-pipeline  one evaluator draining a backlog of ${r.sustained.gates} gates: ${fmt(r.sustained.seconds, 1)} s from its spawn, ${fmt(r.sustained.perSecond, 0)} gates/s from its joining the group to its last decision (targets: ratio ≤1.5×, p50 <3 ms, p99 <15 ms at 1,000 gates/s; ≥5,000 gates/s)`,
+  );
 };
 
 benches['audit-ingest'] = async () => {
@@ -77,7 +80,10 @@ benches['audit-ingest'] = async () => {
   if (broker !== undefined) seen.push(`Kafka broker ${fmt(broker, 0)} µs`);
   const total = consumer + (postgres ?? 0) + (broker ?? 0);
   const cores = availableParallelism();
-  const ceiling = postgres !== undefined && broker !== undefined ? ` | CPU-bound ceiling with all three on this host's ${cores} cores: ${fmt((cores * 1e6) / total, 0)} events/s` : '';
+  const ceiling =
+    postgres !== undefined && broker !== undefined
+      ? ` | CPU-bound ceiling with all three on this host's ${cores} cores: ${fmt((cores * 1e6) / total, 0)} events/s`
+      : '';
   console.log(`audit-ingest  CPU per event during the ingest: ${seen.join(', ')}${ceiling}`);
 };
 

@@ -12,7 +12,12 @@ export function percentile(sorted: number[], p: number): number {
 
 export function summarize(values: number[]): LatencySummary {
   const sorted = [...values].sort((a, b) => a - b);
-  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN };
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? Number.NaN,
+  };
 }
 
 export const fmt = (n: number, digits = 2): string => n.toFixed(digits);

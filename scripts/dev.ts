@@ -29,7 +29,8 @@ const say = (line: string) => console.log(`\x1b[1m[dev]\x1b[0m ${line}`);
 
 async function startInfrastructure(): Promise<void> {
   const useDocker = args.has('--docker');
-  if (useDocker && spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) throw new Error('--docker: no Docker engine answers on this machine; run without --docker for the native stack');
+  if (useDocker && spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0)
+    throw new Error('--docker: no Docker engine answers on this machine; run without --docker for the native stack');
   const up = useDocker
     ? spawnSync('docker', ['compose', 'up', '-d', '--wait'], { cwd: root, stdio: 'inherit' })
     : spawnSync('bash', ['infra/local/stack.sh', 'up'], { cwd: root, stdio: 'inherit' });
@@ -46,7 +47,9 @@ async function cli(argv: string[], io = quietIo): Promise<void> {
 }
 
 /** Keys and credentials live in the state dir; each is (re)created only when missing here or in Postgres. */
-async function setUpDemoTenant(db: pg.Client): Promise<{ orchestrator: string; evaluatorKey: string; evaluatorPub: string }> {
+async function setUpDemoTenant(
+  db: pg.Client,
+): Promise<{ orchestrator: string; evaluatorKey: string; evaluatorPub: string }> {
   mkdirSync(stateDir, { recursive: true });
   const evaluatorKey = path.join(stateDir, 'receipt-key.pem');
   const evaluatorPub = path.join(stateDir, 'receipt-key.pub.pem');
@@ -54,14 +57,33 @@ async function setUpDemoTenant(db: pg.Client): Promise<{ orchestrator: string; e
   const credential = async (principal: string, roles?: string) => {
     const file = path.join(stateDir, `${principal}.json`);
     const keyId = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { key_id: string }).key_id : undefined;
-    const known = keyId ? (await db.query('select 1 from credentials where key_id = $1 and revoked_at is null', [keyId])).rowCount : 0;
-    if (!known) await cli(['credentials', 'create', '--tenant', TENANT, '--principal', principal, '--out', file, ...(roles ? ['--roles', roles] : [])], quietIo);
+    const known = keyId
+      ? (await db.query('select 1 from credentials where key_id = $1 and revoked_at is null', [keyId])).rowCount
+      : 0;
+    if (!known)
+      await cli(
+        [
+          'credentials',
+          'create',
+          '--tenant',
+          TENANT,
+          '--principal',
+          principal,
+          '--out',
+          file,
+          ...(roles ? ['--roles', roles] : []),
+        ],
+        quietIo,
+      );
     return file;
   };
   const orchestrator = await credential('release-orchestrator');
   await credential('alice', 'approver');
   await credential('bob', 'approver');
-  await cli(['apply', '--bundle', path.join(root, 'examples/demo/bundle.json'), '--as', 'npm-run-dev'], { ...quietIo, out: (t: string) => say(t.trim()) });
+  await cli(['apply', '--bundle', path.join(root, 'examples/demo/bundle.json'), '--as', 'npm-run-dev'], {
+    ...quietIo,
+    out: (t: string) => say(t.trim()),
+  });
   return { orchestrator, evaluatorKey, evaluatorPub };
 }
 
@@ -104,9 +126,22 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream): void {
   const prefix = `\x1b[${COLORS[name] ?? '37'}m[${name}]\x1b[0m`;
   createInterface({ input: stream }).on('line', (line) => {
     try {
-      const { level, msg, time: _time, pid: _pid, hostname: _host, name: _name, instance: _instance, ...rest } = JSON.parse(line) as Record<string, unknown>;
-      const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-      console.log(`${prefix} ${LEVELS[level as number] ?? ''} ${typeof msg === 'string' ? msg : ''}${extra ? `  ${extra}` : ''}`);
+      const {
+        level,
+        msg,
+        time: _time,
+        pid: _pid,
+        hostname: _host,
+        name: _name,
+        instance: _instance,
+        ...rest
+      } = JSON.parse(line) as Record<string, unknown>;
+      const extra = Object.entries(rest)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      console.log(
+        `${prefix} ${LEVELS[level as number] ?? ''} ${typeof msg === 'string' ? msg : ''}${extra ? `  ${extra}` : ''}`,
+      );
     } catch {
       console.log(`${prefix} ${line}`);
     }
@@ -117,7 +152,11 @@ function supervise(name: string, env: NodeJS.ProcessEnv): Supervised {
   const s: Supervised = { name, stopping: false };
   const restarts: number[] = [];
   const start = () => {
-    const child = spawn(process.execPath, ['--max-semi-space-size=32', '--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`], { cwd: root, env: { ...process.env, ...env } });
+    const child = spawn(
+      process.execPath,
+      ['--max-semi-space-size=32', '--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`],
+      { cwd: root, env: { ...process.env, ...env } },
+    );
     rememberPid(child.pid);
     prefixLines(name, child.stdout);
     prefixLines(name, child.stderr);
@@ -140,8 +179,11 @@ function supervise(name: string, env: NodeJS.ProcessEnv): Supervised {
 }
 
 async function waitForMetrics(name: string, port: number): Promise<void> {
-  for (const end = Date.now() + 120_000; ; ) {
-    const ok = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.ok, () => false);
+  for (const end = Date.now() + 120_000; ;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     if (Date.now() > end) throw new Error(`${name} did not become ready (no /metrics on port ${port})`);
     await new Promise((r) => setTimeout(r, 250));
@@ -179,9 +221,19 @@ const { orchestrator, evaluatorKey, evaluatorPub } = await (async () => {
 })();
 
 const PORTS = { evaluator: 9464, approvals: 9465, audit: 9466 } as const;
-const common = { KAFKA_BROKERS: endpoints.kafkaBrokers.join(','), DATABASE_URL: endpoints.databaseUrl, TEMPORAL_ADDRESS: endpoints.temporalAddress, STEPGATE_SIGNING_KEY_ID: 'stepgate-dev' };
+const common = {
+  KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+  DATABASE_URL: endpoints.databaseUrl,
+  TEMPORAL_ADDRESS: endpoints.temporalAddress,
+  STEPGATE_SIGNING_KEY_ID: 'stepgate-dev',
+};
 const services = [
-  supervise('evaluator', { ...common, STEPGATE_EVALUATOR_KEY_FILE: evaluatorKey, STEPGATE_EVALUATOR_KEY_ID: 'stepgate-dev', METRICS_PORT: String(PORTS.evaluator) }),
+  supervise('evaluator', {
+    ...common,
+    STEPGATE_EVALUATOR_KEY_FILE: evaluatorKey,
+    STEPGATE_EVALUATOR_KEY_ID: 'stepgate-dev',
+    METRICS_PORT: String(PORTS.evaluator),
+  }),
   supervise('approvals', { ...common, STEPGATE_SIGNING_KEY_FILE: evaluatorKey, METRICS_PORT: String(PORTS.approvals) }),
   supervise('audit', { ...common, METRICS_PORT: String(PORTS.audit) }),
 ];
@@ -199,10 +251,19 @@ process.on('SIGTERM', () => void shutdown(0));
 
 try {
   await Promise.all(Object.entries(PORTS).map(([name, port]) => waitForMetrics(name, port)));
-  say(`services ready; metrics at ${Object.entries(PORTS).map(([n, p]) => `${n} http://127.0.0.1:${p}/metrics`).join(', ')}; receipt keys at http://127.0.0.1:${PORTS.evaluator}/receipt-keys`);
+  say(
+    `services ready; metrics at ${Object.entries(PORTS)
+      .map(([n, p]) => `${n} http://127.0.0.1:${p}/metrics`)
+      .join(', ')}; receipt keys at http://127.0.0.1:${PORTS.evaluator}/receipt-keys`,
+  );
 
   const cred = JSON.parse(readFileSync(orchestrator, 'utf8')) as { key_id: string; private_key_pem: string };
-  const gate = new GateClient({ brokers: endpoints.kafkaBrokers, keyId: cred.key_id, privateKeyPem: cred.private_key_pem, evaluatorPublicKeyPem: readFileSync(evaluatorPub, 'utf8') });
+  const gate = new GateClient({
+    brokers: endpoints.kafkaBrokers,
+    keyId: cred.key_id,
+    privateKeyPem: cred.private_key_pem,
+    evaluatorPublicKeyPem: readFileSync(evaluatorPub, 'utf8'),
+  });
   await gate.connect();
   const connection = await Connection.connect({ address: endpoints.temporalAddress });
   const approvers = new Approvers(new Client({ connection }));
@@ -211,7 +272,7 @@ try {
     log: say,
     async onApprovalNeeded(approvalId, command) {
       if (autoApprove) {
-        for (const end = Date.now() + 30_000; !(await approvers.status(approvalId).catch(() => undefined)); ) {
+        for (const end = Date.now() + 30_000; !(await approvers.status(approvalId).catch(() => undefined));) {
           if (Date.now() > end) throw new Error(`approval ${approvalId} never started`);
           await new Promise((r) => setTimeout(r, 200));
         }
@@ -221,21 +282,30 @@ try {
       }
       say(`    approval ${approvalId} is waiting for a human. In another terminal:`);
       say(`      ${command}`);
-      say('    (or reject it: npm run stepgate -- approvals reject <id> --as bob --reason "…"; list: npm run stepgate -- approvals list)');
+      say(
+        '    (or reject it: npm run stepgate -- approvals reject <id> --as bob --reason "…"; list: npm run stepgate -- approvals list)',
+      );
     },
   });
   await gate.disconnect();
   await connection.close();
 
-  for (const end = Date.now() + 15_000; ; ) {
-    const { rows } = await db.query<{ n: number }>('select count(*)::int as n from audit_log where tenant_id = $1 and workflow_id = $2', [TENANT, workflowId]);
+  for (const end = Date.now() + 15_000; ;) {
+    const { rows } = await db.query<{ n: number }>(
+      'select count(*)::int as n from audit_log where tenant_id = $1 and workflow_id = $2',
+      [TENANT, workflowId],
+    );
     if (rows[0]!.n >= 8 || Date.now() > end) {
-      say(`audit: ${rows[0]!.n} rows for ${workflowId} in Postgres table audit_log (${endpoints.databaseUrl.replace(/:[^:@/]+@/, ':***@')})`);
+      say(
+        `audit: ${rows[0]!.n} rows for ${workflowId} in Postgres table audit_log (${endpoints.databaseUrl.replace(/:[^:@/]+@/, ':***@')})`,
+      );
       break;
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  say(`export them: npm run stepgate -- audit export --tenant ${TENANT} --workflow ${workflowId} --format csv   (or jsonl, cef)`);
+  say(
+    `export them: npm run stepgate -- audit export --tenant ${TENANT} --workflow ${workflowId} --format csv   (or jsonl, cef)`,
+  );
   say(`verify the hash chain: npm run stepgate -- audit verify --tenant ${TENANT}`);
   if (exitAfterDemo) await shutdown(0);
   else say('the services keep running for you to explore; Ctrl-C stops them');

@@ -13,7 +13,16 @@ import { ApprovalsService, type Approvers } from '@stepgate/approvals';
 import type { Evaluator } from '@stepgate/evaluator';
 import { testNamespace } from '@stepgate/test';
 import { deployUntilCancelled, outcomeQuery } from './workflows/wait-for-cancel.js';
-import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import {
+  applyBundle,
+  approvalsConfig,
+  approversFor,
+  client,
+  registerPrincipal,
+  startEvaluator,
+  tap,
+  type Principal,
+} from '@stepgate/test/pipeline';
 
 const ns = testNamespace('approvals-restart');
 const TENANT = 'acme';
@@ -96,7 +105,7 @@ function spawnApprovals(): ChildProcess {
 }
 
 async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; ; ) {
+  for (const end = Date.now() + timeoutMs; ;) {
     const v = await fn();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -111,7 +120,13 @@ describe('approvals survive the worker being killed', () => {
     child = spawnApprovals();
     const asked = await Promise.all(
       Array.from({ length: PENDING }, (_, i) =>
-        gate.gate({ workflow_id: `wf-${i}-${randomUUID()}`, step_id: 'deploy-prod', step_name: 'deploy', step_type: 'tool_call', user_id: 'dev-1' }),
+        gate.gate({
+          workflow_id: `wf-${i}-${randomUUID()}`,
+          step_id: 'deploy-prod',
+          step_name: 'deploy',
+          step_type: 'tool_call',
+          user_id: 'dev-1',
+        }),
       ),
     );
     expect(asked.filter((d) => d.decision !== 'require_approval')).toEqual([]);
@@ -128,13 +143,17 @@ describe('approvals survive the worker being killed', () => {
     await new Promise((r) => child!.once('exit', r));
     child = undefined;
 
-    replacement = new ApprovalsService(approvalsConfig(ns, signingKey, { instanceId: `${ns.id}-replacement`, cancelOrchestratorOnReject: true }));
+    replacement = new ApprovalsService(
+      approvalsConfig(ns, signingKey, { instanceId: `${ns.id}-replacement`, cancelOrchestratorOnReject: true }),
+    );
     await replacement.start();
 
     lap('replacement started');
     // Even approvals are approved, odd ones rejected.
     const decide = (id: string, i: number) =>
-      i % 2 === 0 ? approvers.approve(id, 'alice', `Approved after the restart #${i}`) : approvers.reject(id, 'alice', `Rejected after the restart #${i}`);
+      i % 2 === 0
+        ? approvers.approve(id, 'alice', `Approved after the restart #${i}`)
+        : approvers.reject(id, 'alice', `Rejected after the restart #${i}`);
     for (let i = 0; i < ids.length; i += 20) await Promise.all(ids.slice(i, i + 20).map((id, j) => decide(id, i + j)));
 
     lap('all decided');
@@ -148,7 +167,13 @@ describe('approvals survive the worker being killed', () => {
       return ids.every((id) => byId.has(id)) ? byId : undefined;
     }, 'all approval decisions');
     lap('all outcomes published');
-    ids.forEach((id, i) => expect(outcomes.get(id)).toMatchObject({ decision: i % 2 === 0 ? 'allow' : 'block', approval_status: i % 2 === 0 ? 'approved' : 'rejected', approved_by: 'alice' }));
+    ids.forEach((id, i) =>
+      expect(outcomes.get(id)).toMatchObject({
+        decision: i % 2 === 0 ? 'allow' : 'block',
+        approval_status: i % 2 === 0 ? 'approved' : 'rejected',
+        approved_by: 'alice',
+      }),
+    );
 
     const ledger = await ns.pool.query<{ approval_status: string; n: number }>(
       'select approval_status, count(*)::int as n from step_ledger where tenant_id = $1 group by 1 order by 1',
@@ -158,7 +183,9 @@ describe('approvals survive the worker being killed', () => {
       { approval_status: 'approved', n: PENDING / 2 },
       { approval_status: 'rejected', n: PENDING / 2 },
     ]);
-    const aborted = await ns.pool.query<{ n: number }>("select count(*)::int as n from workflow_state where status = 'aborted'");
+    const aborted = await ns.pool.query<{ n: number }>(
+      "select count(*)::int as n from workflow_state where status = 'aborted'",
+    );
     expect(aborted.rows[0]!.n).toBe(PENDING / 2);
   }, 240_000);
 
@@ -174,20 +201,36 @@ describe('approvals survive the worker being killed', () => {
       taskQueue: queue,
       workflowsPath: fileURLToPath(new URL('./workflows/wait-for-cancel.ts', import.meta.url)),
       activities: createGateActivities(gateClient),
-      bundlerOptions: { webpackConfigHook: (config) => ({ ...config, resolve: { ...config.resolve, conditionNames: ['source', '...'] } }) },
+      bundlerOptions: {
+        webpackConfigHook: (config) => ({
+          ...config,
+          resolve: { ...config.resolve, conditionNames: ['source', '...'] },
+        }),
+      },
     });
     try {
       await worker.runUntil(async () => {
-        const handle = await temporal.workflow.start(deployUntilCancelled, { taskQueue: queue, workflowId: `orchestrator-${randomUUID()}` });
+        const handle = await temporal.workflow.start(deployUntilCancelled, {
+          taskQueue: queue,
+          workflowId: `orchestrator-${randomUUID()}`,
+        });
         const approvalId = await eventually(async () => {
-          const { rows } = await ns.pool.query<{ approval_id: string }>("select approval_id from step_ledger where workflow_id = $1 and approval_status = 'pending'", [handle.workflowId]);
+          const { rows } = await ns.pool.query<{ approval_id: string }>(
+            "select approval_id from step_ledger where workflow_id = $1 and approval_status = 'pending'",
+            [handle.workflowId],
+          );
           const id = rows[0]?.approval_id;
           return id && (await approvers.status(id).catch(() => undefined)) ? id : undefined;
         }, 'the approval');
         await approvers.reject(approvalId, 'alice', 'Rejected: cancel the orchestrator too');
         await expect(handle.result()).rejects.toThrow();
         expect((await handle.describe()).status.name).toBe('CANCELLED');
-        expect(await handle.query(outcomeQuery)).toMatchObject({ approval_id: approvalId, decision: 'block', approval_status: 'rejected', decided_by: 'alice' });
+        expect(await handle.query(outcomeQuery)).toMatchObject({
+          approval_id: approvalId,
+          decision: 'block',
+          approval_status: 'rejected',
+          decided_by: 'alice',
+        });
       });
     } finally {
       await gateClient.disconnect();

@@ -20,7 +20,16 @@ import type { Evaluator } from '@stepgate/evaluator';
 import { run } from '@stepgate/cli';
 import { freePort, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
-import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import {
+  applyBundle,
+  approvalsConfig,
+  approversFor,
+  client,
+  registerPrincipal,
+  startEvaluator,
+  tap,
+  type Principal,
+} from '@stepgate/test/pipeline';
 
 const ns = testNamespace('approvals');
 const TENANT = 'acme';
@@ -53,7 +62,12 @@ const bundle = {
       category: 'dynamic-compliance',
       priority: 500,
       conditions: [{ field: 'context.step_name', operator: 'equals', value: 'hotfix' }],
-      actions: [{ type: 'require_approval', config: { reason: 'Hotfixes need a human within seconds', severity: 'critical', timeout_seconds: 4 } }],
+      actions: [
+        {
+          type: 'require_approval',
+          config: { reason: 'Hotfixes need a human within seconds', severity: 'critical', timeout_seconds: 4 },
+        },
+      ],
     },
   ],
 };
@@ -86,7 +100,13 @@ beforeAll(async () => {
   gate = client(ns, orchestrator, signingKey);
   await gate.connect();
   ({ approvers, client: temporal, close: closeApprovers } = await approversFor(ns));
-  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.approvals, ns.topics.audit, ns.topics['workflow.events'], ns.topics.dlq]);
+  wire = await tap(ns, [
+    ns.topics['gate.decisions'],
+    ns.topics.approvals,
+    ns.topics.audit,
+    ns.topics['workflow.events'],
+    ns.topics.dlq,
+  ]);
 });
 
 afterAll(async () => {
@@ -132,7 +152,7 @@ async function pending(step: GateStepRequest, timeoutMs = 30_000) {
   const id = asked.approval_id!;
   const outcome = gate.gate({ ...step }, { waitForApproval: true, timeoutMs });
   outcome.catch(() => undefined); // awaited by the tests that need it; the others must not leave it unhandled
-  for (const end = Date.now() + 20_000; ; ) {
+  for (const end = Date.now() + 20_000; ;) {
     const status = await approvers.status(id).catch(() => undefined);
     if (status) return { id, asked, status, outcome };
     if (Date.now() > end) throw new Error(`approval ${id} never started`);
@@ -149,43 +169,81 @@ async function refusal(p: Promise<unknown>): Promise<ApprovalRefusedError> {
   return err as ApprovalRefusedError;
 }
 
-const auditOf = (approvalId: string) => () => wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.detail.approval_id === approvalId).map((a) => a.action);
+const auditOf = (approvalId: string) => () =>
+  wire
+    .json<AuditEvent>(ns.topics.audit)
+    .filter((a) => a.detail.approval_id === approvalId)
+    .map((a) => a.action);
 
 describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () => {
   it('approve: the waiting orchestrator receives allow, and a retry of the gate is allow', async () => {
     const step = deploy();
     const { id, status, outcome } = await pending(step);
-    expect(status).toMatchObject({ status: 'pending', tenant_id: TENANT, workflow_id: step.workflow_id, step_id: 'deploy-prod' });
+    expect(status).toMatchObject({
+      status: 'pending',
+      tenant_id: TENANT,
+      workflow_id: step.workflow_id,
+      step_id: 'deploy-prod',
+    });
 
     const started = performance.now();
     const state = await approvers.approve(id, 'alice', 'Change ticket CHG-1234 reviewed');
-    expect(state).toMatchObject({ status: 'approved', decided_by: 'alice', comment: 'Change ticket CHG-1234 reviewed' });
+    expect(state).toMatchObject({
+      status: 'approved',
+      decided_by: 'alice',
+      comment: 'Change ticket CHG-1234 reviewed',
+    });
 
     const d = await outcome;
     const elapsed = performance.now() - started;
-    expect(d).toMatchObject({ decision: 'allow', decision_source: 'approval', approval_id: id, approval_status: 'approved', approved_by: 'alice', tenant_id: TENANT });
+    expect(d).toMatchObject({
+      decision: 'allow',
+      decision_source: 'approval',
+      approval_id: id,
+      approval_status: 'approved',
+      approved_by: 'alice',
+      tenant_id: TENANT,
+    });
     expect(d.approved_at).toBe(state.decided_at);
     expect(verifyReceipt(d, publicKeyFromPem(signingKey.publicKeyPem))).toBe(true);
     // The approvals service publishes the key its receipts name, for anyone to check them with.
-    const published = ReceiptKeySetSchema.parse(await (await fetch(`http://127.0.0.1:${metricsPort}${RECEIPT_KEYS_PATH}`)).json());
+    const published = ReceiptKeySetSchema.parse(
+      await (await fetch(`http://127.0.0.1:${metricsPort}${RECEIPT_KEYS_PATH}`)).json(),
+    );
     const named = published.keys.find((k) => k.key_id === d.receipt.key_id);
     expect(named && verifyReceipt(d, publicKeyFromPem(named.public_key_pem))).toBe(true);
     console.info(`approval → orchestrator (Kafka decision): ${elapsed.toFixed(0)} ms`);
 
     const retry = await gate.gate(step);
-    expect(retry).toMatchObject({ decision: 'allow', decision_source: 'cached', approval_status: 'approved', approved_by: 'alice' });
-    const ledger = await ns.pool.query('select approval_status from step_ledger where workflow_id = $1', [step.workflow_id]);
+    expect(retry).toMatchObject({
+      decision: 'allow',
+      decision_source: 'cached',
+      approval_status: 'approved',
+      approved_by: 'alice',
+    });
+    const ledger = await ns.pool.query('select approval_status from step_ledger where workflow_id = $1', [
+      step.workflow_id,
+    ]);
     expect(ledger.rows[0]).toEqual({ approval_status: 'approved' });
     // The deploy counts against its rate limit once approved (and only then).
-    const counters = await ns.pool.query<{ key: string; value: string }>("select key, value from usage_counters where key like 'rate-limit:deploy-rate:%'");
+    const counters = await ns.pool.query<{ key: string; value: string }>(
+      "select key, value from usage_counters where key like 'rate-limit:deploy-rate:%'",
+    );
     expect(counters.rows).toEqual([{ key: expect.stringContaining('dev-1'), value: '1' }]);
 
-    expect(await wire.until(() => (auditOf(id)().includes('ApprovalGranted') ? auditOf(id)() : undefined))).toEqual(['ApprovalRequested', 'ApprovalGranted']);
-    const granted = wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id)!;
+    expect(await wire.until(() => (auditOf(id)().includes('ApprovalGranted') ? auditOf(id)() : undefined))).toEqual([
+      'ApprovalRequested',
+      'ApprovalGranted',
+    ]);
+    const granted = wire
+      .json<AuditEvent>(ns.topics.audit)
+      .find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id)!;
     expect(granted.inputs_summary).not.toContain('sk-live-123');
 
     // A second decision after the first is refused, the workflow being closed or not.
-    expect((await refusal(approvers.reject(id, 'bob', 'Too late to change my mind'))).code).toBe('APPROVAL_ALREADY_RESOLVED');
+    expect((await refusal(approvers.reject(id, 'bob', 'Too late to change my mind'))).code).toBe(
+      'APPROVAL_ALREADY_RESOLVED',
+    );
   });
 
   it('reject: block, workflow.aborted, and every later gate of the workflow is WORKFLOW_TERMINAL', async () => {
@@ -193,11 +251,23 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const { id, outcome } = await pending(step);
     await approvers.reject(id, 'bob', 'No deploys during the freeze');
     const d = await outcome;
-    expect(d).toMatchObject({ decision: 'block', decision_source: 'approval', approval_status: 'rejected', approved_by: 'bob' });
+    expect(d).toMatchObject({
+      decision: 'block',
+      decision_source: 'approval',
+      approval_status: 'rejected',
+      approved_by: 'bob',
+    });
     expect(d.reason).toContain('No deploys during the freeze');
 
-    const aborted = await wire.until(() => wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id));
-    expect(aborted).toMatchObject({ type: 'workflow.aborted', tenant_id: TENANT, workflow_id: step.workflow_id, cause: 'approval_rejected' });
+    const aborted = await wire.until(() =>
+      wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
+    );
+    expect(aborted).toMatchObject({
+      type: 'workflow.aborted',
+      tenant_id: TENANT,
+      workflow_id: step.workflow_id,
+      cause: 'approval_rejected',
+    });
 
     const later = await gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'smoke-test', step_name: 'smoke' }));
     expect(later).toMatchObject({ decision: 'block', error: { code: 'WORKFLOW_TERMINAL' } });
@@ -212,21 +282,33 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const d = await outcome;
     expect(d).toMatchObject({ decision: 'block', decision_source: 'approval', approval_status: 'expired' });
     expect(d.approved_by).toBeUndefined();
-    const reminder = wire.json<ApprovalEvent>(ns.topics.approvals).find((e) => e.type === 'approval.reminder' && e.approval_id === id);
+    const reminder = wire
+      .json<ApprovalEvent>(ns.topics.approvals)
+      .find((e) => e.type === 'approval.reminder' && e.approval_id === id);
     expect(reminder).toBeDefined();
-    const aborted = await wire.until(() => wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id));
+    const aborted = await wire.until(() =>
+      wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
+    );
     expect(aborted.cause).toBe('approval_expired');
-    expect((await refusal(approvers.approve(id, 'alice', 'Approving after the deadline'))).code).toBe('APPROVAL_EXPIRED');
+    expect((await refusal(approvers.approve(id, 'alice', 'Approving after the deadline'))).code).toBe(
+      'APPROVAL_EXPIRED',
+    );
     await wire.until(() => (auditOf(id)().includes('ApprovalExpired') ? true : undefined));
-    expect((await gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'next' }))).error?.code).toBe('WORKFLOW_TERMINAL');
+    expect((await gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'next' }))).error?.code).toBe(
+      'WORKFLOW_TERMINAL',
+    );
   });
 
   it('refuses self-approval, principals without the approver role, other tenants, and short comments; then takes a valid one', async () => {
     const { id, outcome } = await pending(deploy());
     expect((await refusal(approvers.approve(id, 'dev-1', 'I asked for it, I approve it'))).code).toBe('SELF_APPROVAL');
-    expect((await refusal(approvers.approve(id, 'orchestrator', 'The requesting principal approves'))).code).toBe('SELF_APPROVAL');
+    expect((await refusal(approvers.approve(id, 'orchestrator', 'The requesting principal approves'))).code).toBe(
+      'SELF_APPROVAL',
+    );
     expect((await refusal(approvers.approve(id, 'mallory', 'Looks good to me, ship it'))).code).toBe('NOT_AN_APPROVER');
-    expect((await refusal(approvers.approve(id, 'globex-boss', 'Approver, but of another tenant'))).code).toBe('NOT_AN_APPROVER');
+    expect((await refusal(approvers.approve(id, 'globex-boss', 'Approver, but of another tenant'))).code).toBe(
+      'NOT_AN_APPROVER',
+    );
     const short = await refusal(approvers.approve(id, 'alice', 'ok'));
     expect(short.code).toBe('INVALID_APPROVAL_INPUT');
     expect(short.message).toContain('comment');
@@ -251,7 +333,9 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const d = await outcome;
     expect(d.decision).toBe(won[0]!.value.status === 'approved' ? 'allow' : 'block');
     const decisions = await wire.until(() => {
-      const list = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((x) => x.approval_id === id && x.decision_source === 'approval');
+      const list = wire
+        .json<GateDecision>(ns.topics['gate.decisions'])
+        .filter((x) => x.approval_id === id && x.decision_source === 'approval');
       return list.length ? list : undefined;
     });
     expect(new Set(decisions.map((x) => x.decision_id)).size).toBe(1);
@@ -259,15 +343,26 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
 
   it('duplicate approval requests make one workflow', async () => {
     const { id } = await pending(deploy());
-    const request = await wire.until(() => wire.json<ApprovalRequest>(ns.topics.approvals).find((e) => e.type === 'approval.requested' && e.approval_id === id));
+    const request = await wire.until(() =>
+      wire
+        .json<ApprovalRequest>(ns.topics.approvals)
+        .find((e) => e.type === 'approval.requested' && e.approval_id === id),
+    );
     const producer = ns.kafka.producer();
     await producer.connect();
-    await producer.send({ topic: ns.topics.approvals, messages: [1, 2, 3].map(() => ({ key: id, value: JSON.stringify(request) })) });
-    const taken = async () => (await service.registry.getSingleMetric('stepgate_approval_requests_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+    await producer.send({
+      topic: ns.topics.approvals,
+      messages: [1, 2, 3].map(() => ({ key: id, value: JSON.stringify(request) })),
+    });
+    const taken = async () =>
+      (await service.registry.getSingleMetric('stepgate_approval_requests_total')!.get()).values.reduce(
+        (n, v) => n + v.value,
+        0,
+      );
     const before = await taken();
     await producer.send({ topic: ns.topics.approvals, messages: [{ key: id, value: JSON.stringify(request) }] });
     await producer.disconnect();
-    for (const end = Date.now() + 20_000; (await taken()) < before + 1; ) {
+    for (const end = Date.now() + 20_000; (await taken()) < before + 1;) {
       if (Date.now() > end) throw new Error('the duplicates were not consumed');
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -276,7 +371,8 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       for await (const wf of temporal.workflow.list({ query: `WorkflowId = 'approval-${id}'` })) if (wf.workflowId) n++;
       return n;
     };
-    for (const end = Date.now() + 10_000; (await runs()) === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 200));
+    for (const end = Date.now() + 10_000; (await runs()) === 0 && Date.now() < end;)
+      await new Promise((r) => setTimeout(r, 200));
     expect(await runs()).toBe(1);
   });
 
@@ -284,12 +380,18 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const step = deploy();
     const { id } = await pending(step);
     let listed: Awaited<ReturnType<Approvers['list']>>[number] | undefined;
-    for (const end = Date.now() + 20_000; !listed; ) {
+    for (const end = Date.now() + 20_000; !listed;) {
       listed = (await approvers.list({ tenant: TENANT, status: 'pending' })).find((a) => a.approval_id === id);
       if (Date.now() > end) throw new Error('not listed');
       if (!listed) await new Promise((r) => setTimeout(r, 200));
     }
-    expect(listed).toMatchObject({ tenant_id: TENANT, status: 'pending', workflow_id: step.workflow_id, step_id: 'deploy-prod', policies_matched: ['approve-deploys'] });
+    expect(listed).toMatchObject({
+      tenant_id: TENANT,
+      status: 'pending',
+      workflow_id: step.workflow_id,
+      step_id: 'deploy-prod',
+      policies_matched: ['approve-deploys'],
+    });
     expect(listed.inputs_summary).toContain('[REDACTED]');
     expect(listed.time_left_seconds).toBeGreaterThan(3000);
     expect(await approvers.list({ tenant: 'globex', status: 'pending' })).toEqual([]);
@@ -307,20 +409,40 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       workflowsPath: fileURLToPath(new URL('./workflows/governed-deploy.ts', import.meta.url)),
       activities: createGateActivities(gateClient),
       // Resolve workspace packages to their TypeScript sources, as the rest of the tests do.
-      bundlerOptions: { webpackConfigHook: (config) => ({ ...config, resolve: { ...config.resolve, conditionNames: ['source', '...'] } }) },
+      bundlerOptions: {
+        webpackConfigHook: (config) => ({
+          ...config,
+          resolve: { ...config.resolve, conditionNames: ['source', '...'] },
+        }),
+      },
     });
     try {
       await worker.runUntil(async () => {
-        const handle = await temporal.workflow.start(governedDeploy, { taskQueue: orchestratorQueue, workflowId: `orchestrator-${randomUUID()}` });
-        const approvalId = await wire.until(() => wire.json<ApprovalRequest>(ns.topics.approvals).find((e) => e.type === 'approval.requested' && e.workflow_id === handle.workflowId)?.approval_id);
-        for (const end = Date.now() + 20_000; !(await approvers.status(approvalId).catch(() => undefined)); ) {
+        const handle = await temporal.workflow.start(governedDeploy, {
+          taskQueue: orchestratorQueue,
+          workflowId: `orchestrator-${randomUUID()}`,
+        });
+        const approvalId = await wire.until(
+          () =>
+            wire
+              .json<ApprovalRequest>(ns.topics.approvals)
+              .find((e) => e.type === 'approval.requested' && e.workflow_id === handle.workflowId)?.approval_id,
+        );
+        for (const end = Date.now() + 20_000; !(await approvers.status(approvalId).catch(() => undefined));) {
           if (Date.now() > end) throw new Error('approval never started');
           await new Promise((r) => setTimeout(r, 100));
         }
         const decided = await approvers.approve(approvalId, 'alice', 'Approved for the orchestrator workflow');
         const result = await handle.result();
-        expect(result).toMatchObject({ decision: 'allow', approval_status: 'approved', decided_by: 'alice', deployed: true });
-        console.info(`approval → Temporal orchestrator (signal): ${Date.parse(result.received_at!) - Date.parse(decided.decided_at!)} ms`);
+        expect(result).toMatchObject({
+          decision: 'allow',
+          approval_status: 'approved',
+          decided_by: 'alice',
+          deployed: true,
+        });
+        console.info(
+          `approval → Temporal orchestrator (signal): ${Date.parse(result.received_at!) - Date.parse(decided.decided_at!)} ms`,
+        );
       });
     } finally {
       await gateClient.disconnect();
@@ -332,7 +454,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const step = deploy();
     const { id, outcome } = await pending(step);
     let listed = '';
-    for (const end = Date.now() + 20_000; !listed.includes(id); ) {
+    for (const end = Date.now() + 20_000; !listed.includes(id);) {
       listed = (await cli('approvals', 'list', '--tenant', TENANT, '--status', 'pending')).stdout;
       if (Date.now() > end) throw new Error(`not listed:\n${listed}`);
     }
@@ -402,7 +524,16 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     await producer.connect();
     await producer.send({ topic: ns.topics.approvals, messages: [{ key: approvalId, value: JSON.stringify(poison) }] });
     await producer.disconnect();
-    const dlq = await wire.until(() => wire.seen.find((m) => m.topic === ns.topics.dlq && m.key === null && m.headers['stepgate-dlq-reason'] === 'APPROVAL_START_REFUSED'), 30_000);
+    const dlq = await wire.until(
+      () =>
+        wire.seen.find(
+          (m) =>
+            m.topic === ns.topics.dlq &&
+            m.key === null &&
+            m.headers['stepgate-dlq-reason'] === 'APPROVAL_START_REFUSED',
+        ),
+      30_000,
+    );
     expect(dlq.headers['stepgate-dlq-detail']).toContain('StepgateTenant');
     const { outcome, id } = await pending(deploy());
     await approvers.approve(id, 'alice', 'Served after the poison request');

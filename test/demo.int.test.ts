@@ -6,13 +6,25 @@ import { ApprovalsService, type Approvers } from '@stepgate/approvals';
 import { AuditService } from '@stepgate/audit';
 import type { Evaluator } from '@stepgate/evaluator';
 import { testNamespace } from '@stepgate/test';
-import { applyBundle, approvalsConfig, auditConfig, approversFor, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import {
+  applyBundle,
+  approvalsConfig,
+  auditConfig,
+  approversFor,
+  client,
+  registerPrincipal,
+  startEvaluator,
+  tap,
+  type Principal,
+} from '@stepgate/test/pipeline';
 import { runDemo } from '../examples/demo/orchestrator.js';
 
 // The `npm run dev` flow through every service on the real infrastructure: the evaluator, the
 // approvals service on Temporal, the audit service into Postgres.
 const ns = testNamespace('demo');
-const bundle = JSON.parse(readFileSync(new URL('../examples/demo/bundle.json', import.meta.url), 'utf8')) as { tenant_id: string };
+const bundle = JSON.parse(readFileSync(new URL('../examples/demo/bundle.json', import.meta.url), 'utf8')) as {
+  tenant_id: string;
+};
 let signingKey: Principal;
 let evaluator: Evaluator;
 let approvals: ApprovalsService;
@@ -50,7 +62,7 @@ afterAll(async () => {
 });
 
 async function decideWhenStarted(approvalId: string, decide: (id: string) => Promise<unknown>): Promise<void> {
-  for (const end = Date.now() + 30_000; !(await approvers.status(approvalId).catch(() => undefined)); ) {
+  for (const end = Date.now() + 30_000; !(await approvers.status(approvalId).catch(() => undefined));) {
     if (Date.now() > end) throw new Error(`approval ${approvalId} never started`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -58,8 +70,11 @@ async function decideWhenStarted(approvalId: string, decide: (id: string) => Pro
 }
 
 async function auditActions(workflowId: string, atLeast: number): Promise<string[]> {
-  for (const end = Date.now() + 30_000; ; ) {
-    const { rows } = await ns.pool.query<{ action: string }>('select action from audit_log where tenant_id = $1 and workflow_id = $2 order by seq', ['demo', workflowId]);
+  for (const end = Date.now() + 30_000; ;) {
+    const { rows } = await ns.pool.query<{ action: string }>(
+      'select action from audit_log where tenant_id = $1 and workflow_id = $2 order by seq',
+      ['demo', workflowId],
+    );
     if (rows.length >= atLeast || Date.now() > end) return rows.map((r) => r.action);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -70,7 +85,8 @@ describe('the demo flow through every service', () => {
     const { workflowId, steps } = await runDemo({
       gate,
       log: () => undefined,
-      onApprovalNeeded: (id) => decideWhenStarted(id, (a) => approvers.approve(a, 'alice', 'Release plan reviewed and approved')),
+      onApprovalNeeded: (id) =>
+        decideWhenStarted(id, (a) => approvers.approve(a, 'alice', 'Release plan reviewed and approved')),
     });
     expect(steps.map((s) => [s.name, s.decision, s.policy ?? s.error_code])).toEqual([
       ['summarize-ticket', 'allow', null],
@@ -86,7 +102,9 @@ describe('the demo flow through every service', () => {
     const actions = await auditActions(workflowId, 11);
     expect(actions.filter((a) => a === 'GateEvaluated')).toHaveLength(6); // five steps, the deploy gated twice (ask, then wait)
     expect(actions).toEqual(expect.arrayContaining(['ApprovalRequested', 'ApprovalGranted', 'StepCompleted']));
-    const verified = await ns.pool.query<{ n: number }>("select count(*)::int as n from audit_log where tenant_id = 'demo' and row_hash is not null");
+    const verified = await ns.pool.query<{ n: number }>(
+      "select count(*)::int as n from audit_log where tenant_id = 'demo' and row_hash is not null",
+    );
     expect(verified.rows[0]!.n).toBeGreaterThanOrEqual(11);
   });
 
@@ -101,7 +119,9 @@ describe('the demo flow through every service', () => {
       ['deploy-to-production', 'block', null],
       ['announce-release', 'block', 'WORKFLOW_TERMINAL'],
     ]);
-    const aborted = await wire.until(() => wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.workflow_id === workflowId));
+    const aborted = await wire.until(() =>
+      wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.workflow_id === workflowId),
+    );
     expect(aborted).toMatchObject({ cause: 'approval_rejected', tenant_id: 'demo' });
     const actions = await auditActions(workflowId, 10);
     expect(actions).toEqual(expect.arrayContaining(['ApprovalRequested', 'ApprovalRejected', 'WorkflowAborted']));

@@ -28,14 +28,57 @@ export interface DemoOptions {
 }
 
 const STEPS: Array<{ name: string; request: Omit<GateStepRequest, 'workflow_id' | 'step_id'> }> = [
-  { name: 'summarize-ticket', request: { step_type: 'llm_call', model: 'claude-sonnet', provider: 'anthropic', step_input: { ticket: 'REL-42: ship the new billing export' } } },
-  { name: 'clean-up-orders', request: { step_type: 'tool_call', tool_context: { tool_name: 'sql_query', tool_input: { query: 'DROP TABLE orders' } } } },
-  { name: 'sync-crm-overnight', request: { step_type: 'tool_call', execution_mode: 'background', agent_id: 'night-agent', tool_context: { tool_name: 'update_crm', tool_input: { account: 'acme', plan: 'enterprise' } } } },
-  { name: 'deploy-to-production', request: { step_type: 'connector_call', step_name: 'deploy billing-export', user_id: 'dev-1', step_input: { environment: 'production', version: '2.4.0' } } },
-  { name: 'announce-release', request: { step_type: 'tool_call', tool_context: { tool_name: 'slack_post', tool_input: { channel_id: 'C0123', text: 'billing-export 2.4.0 is live' } } } },
+  {
+    name: 'summarize-ticket',
+    request: {
+      step_type: 'llm_call',
+      model: 'claude-sonnet',
+      provider: 'anthropic',
+      step_input: { ticket: 'REL-42: ship the new billing export' },
+    },
+  },
+  {
+    name: 'clean-up-orders',
+    request: {
+      step_type: 'tool_call',
+      tool_context: { tool_name: 'sql_query', tool_input: { query: 'DROP TABLE orders' } },
+    },
+  },
+  {
+    name: 'sync-crm-overnight',
+    request: {
+      step_type: 'tool_call',
+      execution_mode: 'background',
+      agent_id: 'night-agent',
+      tool_context: { tool_name: 'update_crm', tool_input: { account: 'acme', plan: 'enterprise' } },
+    },
+  },
+  {
+    name: 'deploy-to-production',
+    request: {
+      step_type: 'connector_call',
+      step_name: 'deploy billing-export',
+      user_id: 'dev-1',
+      step_input: { environment: 'production', version: '2.4.0' },
+    },
+  },
+  {
+    name: 'announce-release',
+    request: {
+      step_type: 'tool_call',
+      tool_context: {
+        tool_name: 'slack_post',
+        tool_input: { channel_id: 'C0123', text: 'billing-export 2.4.0 is live' },
+      },
+    },
+  },
 ];
 
-const MARK: Record<GateDecision['decision'], string> = { allow: '✔ allow           ', block: '✖ block           ', require_approval: '⏸ require_approval' };
+const MARK: Record<GateDecision['decision'], string> = {
+  allow: '✔ allow           ',
+  block: '✖ block           ',
+  require_approval: '⏸ require_approval',
+};
 
 export function describeStep(s: DemoStep): string {
   const why = s.policy ? `policy ${s.policy}` : s.error_code ? `error ${s.error_code}: ${s.reason}` : s.reason;
@@ -55,7 +98,10 @@ export async function runDemo(o: DemoOptions): Promise<{ workflowId: string; ste
       steps.push(record(name, d, latency));
       o.log(describeStep(steps.at(-1)!));
       const command = `npm run stepgate -- approvals approve ${d.approval_id} --as alice --comment "Release plan reviewed"`;
-      const outcome = o.gate.gate({ ...request, workflow_id: workflowId, step_id: name }, { waitForApproval: true, timeoutMs: o.approvalTimeoutMs ?? 24 * 3_600_000 });
+      const outcome = o.gate.gate(
+        { ...request, workflow_id: workflowId, step_id: name },
+        { waitForApproval: true, timeoutMs: o.approvalTimeoutMs ?? 24 * 3_600_000 },
+      );
       await o.onApprovalNeeded(d.approval_id, command);
       const waitStarted = performance.now();
       d = await outcome;

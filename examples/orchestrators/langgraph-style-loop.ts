@@ -13,19 +13,44 @@ interface Node {
 }
 
 const nodes: Node[] = [
-  { name: 'plan', gate: { step_type: 'llm_call', model: 'claude-sonnet', provider: 'anthropic' }, run: async () => 'plan: migrate then deploy' },
-  { name: 'migrate', gate: { step_type: 'tool_call', tool_context: { tool_name: 'sql_query', tool_input: { query: 'ALTER TABLE t ADD c int' } } }, run: async () => 'migrated' },
-  { name: 'deploy', gate: { step_type: 'connector_call', step_name: 'deploy_to_production', step_input: { environment: 'production' } }, run: async () => 'deployed' },
+  {
+    name: 'plan',
+    gate: { step_type: 'llm_call', model: 'claude-sonnet', provider: 'anthropic' },
+    run: async () => 'plan: migrate then deploy',
+  },
+  {
+    name: 'migrate',
+    gate: {
+      step_type: 'tool_call',
+      tool_context: { tool_name: 'sql_query', tool_input: { query: 'ALTER TABLE t ADD c int' } },
+    },
+    run: async () => 'migrated',
+  },
+  {
+    name: 'deploy',
+    gate: { step_type: 'connector_call', step_name: 'deploy_to_production', step_input: { environment: 'production' } },
+    run: async () => 'deployed',
+  },
 ];
 
-const cred = JSON.parse(await readFile(process.argv[2] ?? 'key.json', 'utf8')) as { key_id: string; private_key_pem: string };
-const client = new GateClient({ brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), keyId: cred.key_id, privateKeyPem: cred.private_key_pem });
+const cred = JSON.parse(await readFile(process.argv[2] ?? 'key.json', 'utf8')) as {
+  key_id: string;
+  private_key_pem: string;
+};
+const client = new GateClient({
+  brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+  keyId: cred.key_id,
+  privateKeyPem: cred.private_key_pem,
+});
 await client.connect();
 const workflowId = 'release-pipeline';
 try {
   for (const node of nodes) {
     // A pending approval is followed until a human decides (or the approval expires).
-    const decision = await client.gate({ ...node.gate, workflow_id: workflowId, step_id: `${node.name}-1` }, { waitForApproval: true, timeoutMs: 3_600_000 });
+    const decision = await client.gate(
+      { ...node.gate, workflow_id: workflowId, step_id: `${node.name}-1` },
+      { waitForApproval: true, timeoutMs: 3_600_000 },
+    );
     console.log(`${node.name}: ${decision.decision} — ${decision.reason}`);
     if (decision.decision !== 'allow') break;
     const output = await node.run();

@@ -12,12 +12,18 @@ let client: GateClient | undefined;
 /** Call once when the worker starts. */
 export async function connectGateClient(keyFile: string): Promise<void> {
   const cred = JSON.parse(readFileSync(keyFile, 'utf8')) as { key_id: string; private_key_pem: string };
-  client = new GateClient({ brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), keyId: cred.key_id, privateKeyPem: cred.private_key_pem });
+  client = new GateClient({
+    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    keyId: cred.key_id,
+    privateKeyPem: cred.private_key_pem,
+  });
   await client.connect();
 }
 
 /** The activity: retries are safe, because a retried gate of the same step returns the stored decision. */
-export async function gateStep(step: GateStepRequest): Promise<Pick<GateDecision, 'decision' | 'reason' | 'approval_id'>> {
+export async function gateStep(
+  step: GateStepRequest,
+): Promise<Pick<GateDecision, 'decision' | 'reason' | 'approval_id'>> {
   if (!client) throw new Error('connectGateClient was not called on this worker');
   const d = await client.gate({ retry_policy: 'idempotent', ...step });
   return { decision: d.decision, reason: d.reason, ...(d.approval_id ? { approval_id: d.approval_id } : {}) };

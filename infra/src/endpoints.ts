@@ -13,7 +13,10 @@ export const DEFAULT_ENDPOINTS = {
 
 export function endpointsFromEnv(env: NodeJS.ProcessEnv = process.env): Endpoints {
   return {
-    kafkaBrokers: (env.KAFKA_BROKERS ?? DEFAULT_ENDPOINTS.KAFKA_BROKERS).split(',').map((b) => b.trim()).filter(Boolean),
+    kafkaBrokers: (env.KAFKA_BROKERS ?? DEFAULT_ENDPOINTS.KAFKA_BROKERS)
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
     temporalAddress: env.TEMPORAL_ADDRESS ?? DEFAULT_ENDPOINTS.TEMPORAL_ADDRESS,
     databaseUrl: env.DATABASE_URL ?? DEFAULT_ENDPOINTS.DATABASE_URL,
   };

@@ -43,7 +43,8 @@ export async function checkTemporal(address: string): Promise<string> {
   const connection = await Connection.connect({ address, connectTimeout: 3000 });
   try {
     const health = await connection.healthService.check({ service: 'temporal.api.workflowservice.v1.WorkflowService' });
-    if (health.status !== proto.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING) throw new Error(`WorkflowService status ${String(health.status)}`);
+    if (health.status !== proto.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING)
+      throw new Error(`WorkflowService status ${String(health.status)}`);
     const info = await connection.workflowService.getSystemInfo({});
     return `server ${info.serverVersion}`;
   } finally {

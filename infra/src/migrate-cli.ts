@@ -5,4 +5,6 @@ import { migrateDatabase } from './provision.js';
 
 const { values } = parseArgs({ options: { schema: { type: 'string' } } });
 const result = await migrateDatabase(endpointsFromEnv().databaseUrl, values.schema);
-console.log(`schema ${result.schema}: applied [${result.applied.join(', ')}], already applied [${result.alreadyApplied.join(', ')}]`);
+console.log(
+  `schema ${result.schema}: applied [${result.applied.join(', ')}], already applied [${result.alreadyApplied.join(', ')}]`,
+);

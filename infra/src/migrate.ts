@@ -35,7 +35,8 @@ export async function loadMigrations(dir: string = MIGRATIONS_DIR): Promise<Migr
     if (!match) throw new MigrationError(`${file}: expected a name like 0001_description.sql`);
     const sql = await readFile(path.join(dir, file), 'utf8');
     const version = Number(match[1]);
-    if (migrations.some((m) => m.version === version)) throw new MigrationError(`${file}: version ${version} used twice`, version);
+    if (migrations.some((m) => m.version === version))
+      throw new MigrationError(`${file}: version ${version} used twice`, version);
     migrations.push({ version, name: match[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex') });
   }
   return migrations;
@@ -60,7 +61,8 @@ export interface MigrateResult {
  */
 export async function migrate(client: pg.ClientBase, options: MigrateOptions = {}): Promise<MigrateResult> {
   const schema = options.schema ?? 'public';
-  if (!SCHEMA_PATTERN.test(schema)) throw new MigrationError(`schema "${schema}": expected a lower-case SQL identifier`);
+  if (!SCHEMA_PATTERN.test(schema))
+    throw new MigrationError(`schema "${schema}": expected a lower-case SQL identifier`);
   const migrations = await loadMigrations(options.dir);
   const result: MigrateResult = { schema, applied: [], alreadyApplied: [] };
 
@@ -74,16 +76,25 @@ export async function migrate(client: pg.ClientBase, options: MigrateOptions = {
       name text not null,
       checksum text not null,
       applied_at timestamptz not null default now())`);
-    const { rows } = await client.query<{ version: number; checksum: string }>('select version, checksum from schema_migrations');
+    const { rows } = await client.query<{ version: number; checksum: string }>(
+      'select version, checksum from schema_migrations',
+    );
     const applied = new Map(rows.map((r) => [r.version, r.checksum]));
     for (const m of migrations) {
       const checksum = applied.get(m.version);
       if (checksum === undefined) {
         await client.query(m.sql);
-        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [m.version, m.name, m.checksum]);
+        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+          m.version,
+          m.name,
+          m.checksum,
+        ]);
         result.applied.push(m.version);
       } else if (checksum !== m.checksum) {
-        throw new MigrationError(`migration ${m.version} (${m.name}) changed after it was applied to schema ${schema}`, m.version);
+        throw new MigrationError(
+          `migration ${m.version} (${m.name}) changed after it was applied to schema ${schema}`,
+          m.version,
+        );
       } else {
         result.alreadyApplied.push(m.version);
       }

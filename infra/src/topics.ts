@@ -17,7 +17,10 @@ export async function ensureTopics(admin: Admin, options: EnsureTopicsOptions = 
     try {
       created.push(...(await createMissing(admin, options)));
       // After a failed wait, the topics exist but their leaders are unconfirmed: ask until they answer.
-      if (attempt > 1) await admin.fetchTopicMetadata({ topics: TOPIC_SPECS.map((spec) => topicName(spec.name, options.prefix ?? DEFAULT_TOPIC_PREFIX)) });
+      if (attempt > 1)
+        await admin.fetchTopicMetadata({
+          topics: TOPIC_SPECS.map((spec) => topicName(spec.name, options.prefix ?? DEFAULT_TOPIC_PREFIX)),
+        });
       return created;
     } catch (err) {
       // While the controller settles new topics (e.g. many created at once), the leader wait may see

@@ -20,7 +20,10 @@ describe('kafka (real broker)', () => {
     await Promise.all([consumer.connect(), producer.connect()]);
     try {
       await consumer.subscribe({ topic, fromBeginning: true });
-      const sent = Array.from({ length: 20 }, (_, i) => ({ key: `wf-${i % 4}`, value: JSON.stringify({ n: i, id: randomUUID() }) }));
+      const sent = Array.from({ length: 20 }, (_, i) => ({
+        key: `wf-${i % 4}`,
+        value: JSON.stringify({ n: i, id: randomUUID() }),
+      }));
       const received: Array<{ key: string; value: string; partition: number }> = [];
       const allReceived = new Promise<void>((resolve) => {
         void consumer.run({
@@ -47,7 +50,9 @@ describe('kafka (real broker)', () => {
     const producer = ns.kafka.producer({ retry: { retries: 1 } });
     await producer.connect();
     try {
-      await expect(producer.send({ topic: `${ns.topicPrefix}does-not-exist`, messages: [{ value: 'x' }] })).rejects.toThrow();
+      await expect(
+        producer.send({ topic: `${ns.topicPrefix}does-not-exist`, messages: [{ value: 'x' }] }),
+      ).rejects.toThrow();
     } finally {
       await producer.disconnect();
     }

@@ -23,7 +23,9 @@ describe('postgres (real server) and the migration runner', () => {
     const all = await loadMigrations();
     const first = await migrate(client, { schema: ns.schema });
     expect(first.applied).toEqual(all.map((m) => m.version));
-    const { rows } = await ns.pool.query<{ version: number; name: string }>('select version, name from schema_migrations order by version');
+    const { rows } = await ns.pool.query<{ version: number; name: string }>(
+      'select version, name from schema_migrations order by version',
+    );
     expect(rows.map((r) => r.version)).toEqual(all.map((m) => m.version));
 
     const second = await migrate(client, { schema: ns.schema });

@@ -39,10 +39,17 @@ export async function startContainers(services: ServiceName[]): Promise<StartedC
     const temporal = await new GenericContainer(IMAGES.temporal)
       .withEntrypoint(['temporal'])
       .withCommand([
-        'server', 'start-dev', '--headless', '--ip', '0.0.0.0',
-        '--search-attribute', 'StepgateTenant=Keyword',
-        '--search-attribute', 'StepgateApprovalStatus=Keyword',
-        '--search-attribute', 'StepgateGovernedWorkflow=Keyword',
+        'server',
+        'start-dev',
+        '--headless',
+        '--ip',
+        '0.0.0.0',
+        '--search-attribute',
+        'StepgateTenant=Keyword',
+        '--search-attribute',
+        'StepgateApprovalStatus=Keyword',
+        '--search-attribute',
+        'StepgateGovernedWorkflow=Keyword',
       ])
       .withExposedPorts(7233)
       .withWaitStrategy(Wait.forListeningPorts())

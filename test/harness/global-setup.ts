@@ -71,7 +71,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       failures.push(err instanceof Error ? err.message : String(err));
     }
   }
-  if (failures.length) throw new Error(`stepgate's integration tests cannot reach their services:\n  ${failures.join('\n  ')}`);
+  if (failures.length)
+    throw new Error(`stepgate's integration tests cannot reach their services:\n  ${failures.join('\n  ')}`);
 
   project.provide('endpoints', endpoints);
   return async () => {

@@ -34,7 +34,10 @@ export interface TestNamespace {
 
 export function testNamespace(label: string): TestNamespace {
   const endpoints = inject('endpoints');
-  const safeLabel = label.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30);
+  const safeLabel = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 30);
   const id = `t_${safeLabel}_${randomBytes(4).toString('hex')}`;
   const topicPrefix = `test.${id}.`;
   const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
@@ -80,7 +83,8 @@ export function testNamespace(label: string): TestNamespace {
       const client = new pg.Client({ connectionString: endpoints.databaseUrl });
       await client.connect();
       await client.query(`drop schema if exists ${id} cascade`).finally(() => client.end());
-      if (createdTopics.length) await withAdmin((a) => a.deleteTopics({ topics: createdTopics })).catch(() => undefined);
+      if (createdTopics.length)
+        await withAdmin((a) => a.deleteTopics({ topics: createdTopics })).catch(() => undefined);
       await admin?.disconnect();
     },
   };
@@ -91,6 +95,9 @@ export async function groupCaughtUp(ns: TestNamespace, groupId: string, topic: s
   return ns.withAdmin(async (admin) => {
     const ends = await admin.fetchTopicOffsets(topic);
     const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return ends.every((end) => committed!.partitions.find((p) => p.partition === end.partition)?.offset === end.high || end.high === '0');
+    return ends.every(
+      (end) =>
+        committed!.partitions.find((p) => p.partition === end.partition)?.offset === end.high || end.high === '0',
+    );
   });
 }

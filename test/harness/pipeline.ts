@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { generateSigningKey, HEADER_KEY_ID, HEADER_SIGNATURE, privateKeyFromPem, signBytes, canonicalJson, type GateDecision } from '@stepgate/contracts';
+import {
+  generateSigningKey,
+  HEADER_KEY_ID,
+  HEADER_SIGNATURE,
+  privateKeyFromPem,
+  signBytes,
+  canonicalJson,
+  type GateDecision,
+} from '@stepgate/contracts';
 import type { TestNamespace } from './isolation.js';
 import { GateClient } from '@stepgate/client';
 import { Evaluator, type EvaluatorConfig } from '@stepgate/evaluator';
@@ -16,16 +24,30 @@ export interface Principal {
 }
 
 /** Registers a tenant, a principal with roles and one credential for it, straight in the tenant's schema. */
-export async function registerPrincipal(ns: TestNamespace, tenant: string, principal: string, roles: string[] = []): Promise<Principal> {
+export async function registerPrincipal(
+  ns: TestNamespace,
+  tenant: string,
+  principal: string,
+  roles: string[] = [],
+): Promise<Principal> {
   const key = generateSigningKey();
   const keyId = `key-${tenant}-${principal}-${randomUUID().slice(0, 8)}`;
   await ns.pool.query('insert into tenants (tenant_id) values ($1) on conflict do nothing', [tenant]);
-  await ns.pool.query('insert into principals (tenant_id, principal, roles) values ($1, $2, $3) on conflict do nothing', [tenant, principal, roles]);
-  await ns.pool.query('insert into credentials (key_id, tenant_id, principal, public_key_pem) values ($1, $2, $3, $4)', [keyId, tenant, principal, key.publicKeyPem]);
+  await ns.pool.query(
+    'insert into principals (tenant_id, principal, roles) values ($1, $2, $3) on conflict do nothing',
+    [tenant, principal, roles],
+  );
+  await ns.pool.query(
+    'insert into credentials (key_id, tenant_id, principal, public_key_pem) values ($1, $2, $3, $4)',
+    [keyId, tenant, principal, key.publicKeyPem],
+  );
   return { keyId, ...key };
 }
 
-export async function applyBundle(ns: TestNamespace, bundle: { tenant_id: string } & Record<string, unknown>): Promise<number> {
+export async function applyBundle(
+  ns: TestNamespace,
+  bundle: { tenant_id: string } & Record<string, unknown>,
+): Promise<number> {
   const { rows } = await ns.pool.query<{ version: number }>(
     `insert into policy_bundles (tenant_id, version, bundle, sha256)
      select $1, coalesce(max(version), 0) + 1, $2, $3 from policy_bundles where tenant_id = $1 returning version`,
@@ -33,12 +55,22 @@ export async function applyBundle(ns: TestNamespace, bundle: { tenant_id: string
   );
   const producer = ns.kafka.producer();
   await producer.connect();
-  await producer.send({ topic: ns.topics.policies, messages: [{ key: bundle.tenant_id, value: JSON.stringify({ tenant_id: bundle.tenant_id, version: rows[0]!.version }) }] });
+  await producer.send({
+    topic: ns.topics.policies,
+    messages: [
+      { key: bundle.tenant_id, value: JSON.stringify({ tenant_id: bundle.tenant_id, version: rows[0]!.version }) },
+    ],
+  });
   await producer.disconnect();
   return rows[0]!.version;
 }
 
-export function startEvaluator(ns: TestNamespace, evaluatorKey: Principal, instance = 'a', overrides: Partial<EvaluatorConfig> = {}): Evaluator {
+export function startEvaluator(
+  ns: TestNamespace,
+  evaluatorKey: Principal,
+  instance = 'a',
+  overrides: Partial<EvaluatorConfig> = {},
+): Evaluator {
   return new Evaluator({
     kafkaBrokers: ns.endpoints.kafkaBrokers,
     databaseUrl: ns.endpoints.databaseUrl,
@@ -59,7 +91,14 @@ export function startEvaluator(ns: TestNamespace, evaluatorKey: Principal, insta
 }
 
 export function client(ns: TestNamespace, p: Principal, evaluatorKey: Principal): GateClient {
-  return new GateClient({ brokers: ns.endpoints.kafkaBrokers, keyId: p.keyId, privateKeyPem: p.privateKeyPem, evaluatorPublicKeyPem: evaluatorKey.publicKeyPem, topicPrefix: ns.topicPrefix, timeoutMs: 20_000 });
+  return new GateClient({
+    brokers: ns.endpoints.kafkaBrokers,
+    keyId: p.keyId,
+    privateKeyPem: p.privateKeyPem,
+    evaluatorPublicKeyPem: evaluatorKey.publicKeyPem,
+    topicPrefix: ns.topicPrefix,
+    timeoutMs: 20_000,
+  });
 }
 
 /** Collects every message of some topics (from the start) for assertions. */
@@ -70,7 +109,9 @@ export async function tap(ns: TestNamespace, topics: string[]) {
   await consumer.subscribe({ topics, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ topic, message }: EachMessagePayload) => {
-      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]));
+      const headers = Object.fromEntries(
+        Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]),
+      );
       seen.push({ topic, key: message.key?.toString() ?? null, value: message.value, headers });
     },
   });
@@ -91,7 +132,12 @@ export async function tap(ns: TestNamespace, topics: string[]) {
 }
 
 /** Sends a hand-made gate request message: raw bytes and headers of the test's choosing. */
-export async function sendRaw(ns: TestNamespace, value: Buffer | string, headers: Record<string, string>, key = 'raw'): Promise<void> {
+export async function sendRaw(
+  ns: TestNamespace,
+  value: Buffer | string,
+  headers: Record<string, string>,
+  key = 'raw',
+): Promise<void> {
   const producer = ns.kafka.producer();
   await producer.connect();
   await producer.send({ topic: ns.topics['gate.requests'], messages: [{ key, value, headers }] });
@@ -104,7 +150,11 @@ export function signedHeaders(p: Principal, value: Buffer): Record<string, strin
 
 export type Decision = GateDecision;
 
-export function approvalsConfig(ns: TestNamespace, signingKey: Principal, overrides: Partial<ApprovalsConfig> = {}): ApprovalsConfig {
+export function approvalsConfig(
+  ns: TestNamespace,
+  signingKey: Principal,
+  overrides: Partial<ApprovalsConfig> = {},
+): ApprovalsConfig {
   return {
     kafkaBrokers: ns.endpoints.kafkaBrokers,
     databaseUrl: ns.endpoints.databaseUrl,
@@ -127,15 +177,22 @@ export function approvalsConfig(ns: TestNamespace, signingKey: Principal, overri
 }
 
 /** An approver-side Temporal client scoped to the namespace's task queue; `close` also terminates what is still running there. */
-export async function approversFor(ns: TestNamespace): Promise<{ approvers: Approvers; client: TemporalClient; close: () => Promise<void> }> {
+export async function approversFor(
+  ns: TestNamespace,
+): Promise<{ approvers: Approvers; client: TemporalClient; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: ns.endpoints.temporalAddress });
   const temporal = new TemporalClient({ connection });
   return {
     approvers: new Approvers(temporal, ns.taskQueue),
     client: temporal,
     close: async () => {
-      for await (const wf of temporal.workflow.list({ query: `TaskQueue = '${ns.taskQueue}' AND ExecutionStatus = 'Running'` })) {
-        await temporal.workflow.getHandle(wf.workflowId, wf.runId).terminate('test finished').catch(() => undefined);
+      for await (const wf of temporal.workflow.list({
+        query: `TaskQueue = '${ns.taskQueue}' AND ExecutionStatus = 'Running'`,
+      })) {
+        await temporal.workflow
+          .getHandle(wf.workflowId, wf.runId)
+          .terminate('test finished')
+          .catch(() => undefined);
       }
       await connection.close();
     },

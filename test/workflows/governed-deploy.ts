@@ -27,5 +27,11 @@ export async function governedDeploy(): Promise<DeployResult> {
   });
   if (gated.decision !== 'require_approval') return { decision: gated.decision, deployed: gated.decision === 'allow' };
   const outcome = await approvals.waitFor(gated.approval_id!, '2 minutes');
-  return { decision: outcome.decision, approval_status: outcome.approval_status, decided_by: outcome.decided_by, received_at: new Date().toISOString(), deployed: outcome.decision === 'allow' };
+  return {
+    decision: outcome.decision,
+    approval_status: outcome.approval_status,
+    decided_by: outcome.decided_by,
+    received_at: new Date().toISOString(),
+    deployed: outcome.decision === 'allow',
+  };
 }

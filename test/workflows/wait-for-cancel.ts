@@ -12,7 +12,13 @@ export async function deployUntilCancelled(): Promise<void> {
   const approvals = listenForApprovals();
   let outcome: ApprovalOutcomeSignal | null = null;
   setHandler(outcomeQuery, () => outcome);
-  const gated = await gateStep({ workflow_id: workflowInfo().workflowId, step_id: 'deploy', step_name: 'deploy', step_type: 'tool_call', user_id: 'dev-1' });
+  const gated = await gateStep({
+    workflow_id: workflowInfo().workflowId,
+    step_id: 'deploy',
+    step_name: 'deploy',
+    step_type: 'tool_call',
+    user_id: 'dev-1',
+  });
   outcome = await approvals.waitFor(gated.approval_id!);
   await condition(() => false);
 }

@@ -30,7 +30,9 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .requiredOption('--request <file>', 'gate request (JSON or YAML)')
     .option('--now <iso>', 'evaluation time (default: the current time)')
     .option('--usage <file>', 'usage counters by key, for rate-limit, budget and delegation spend')
-    .action((opts: { bundle: string; request: string; now?: string; usage?: string }) => guard(() => evalCommand(opts, io))());
+    .action((opts: { bundle: string; request: string; now?: string; usage?: string }) =>
+      guard(() => evalCommand(opts, io))(),
+    );
 
   program
     .command('lint')
@@ -44,7 +46,9 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .argument('<dir>', 'folder with policy test files')
     .action((dir: string) => guard(() => testCommand(dir, io))());
 
-  const credentials = program.command('credentials').description('signing credentials of orchestrators and approvers (DATABASE_URL, KAFKA_BROKERS)');
+  const credentials = program
+    .command('credentials')
+    .description('signing credentials of orchestrators and approvers (DATABASE_URL, KAFKA_BROKERS)');
   credentials
     .command('create')
     .description('create an Ed25519 credential; only the public key is stored')
@@ -52,7 +56,9 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .requiredOption('--principal <name>', 'who signs with it')
     .requiredOption('--out <file>', 'where to write the key id and private key (mode 0600)')
     .option('--roles <roles>', 'comma-separated roles of the principal, e.g. approver')
-    .action((opts: { tenant: string; principal: string; out: string; roles?: string }) => guard(() => createCredential(opts, io))());
+    .action((opts: { tenant: string; principal: string; out: string; roles?: string }) =>
+      guard(() => createCredential(opts, io))(),
+    );
   credentials
     .command('revoke')
     .argument('<key_id>')
@@ -80,14 +86,18 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .description('approve a pending step; the approver needs the approver role and must not be its requester')
     .requiredOption('--as <principal>', 'the approving principal')
     .requiredOption('--comment <text>', 'why (at least 10 characters)')
-    .action((id: string, opts: { as: string; comment: string }) => guard(() => decideApproval('approve', id, opts, io))());
+    .action((id: string, opts: { as: string; comment: string }) =>
+      guard(() => decideApproval('approve', id, opts, io))(),
+    );
   approvals
     .command('reject')
     .argument('<approval_id>')
     .description('reject a pending step: it is blocked and its workflow aborted')
     .requiredOption('--as <principal>', 'the rejecting principal')
     .requiredOption('--reason <text>', 'why (at least 10 characters)')
-    .action((id: string, opts: { as: string; reason: string }) => guard(() => decideApproval('reject', id, opts, io))());
+    .action((id: string, opts: { as: string; reason: string }) =>
+      guard(() => decideApproval('reject', id, opts, io))(),
+    );
 
   const audit = program.command('audit').description('the audit trail in Postgres (DATABASE_URL, STEPGATE_DB_SCHEMA)');
   audit
@@ -105,10 +115,22 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .option('--action <action>', 'only this action, e.g. GateEvaluated')
     .option('--workflow <id>', 'only this workflow')
     .option('--out <file>', 'write here instead of stdout')
-    .action((opts: { tenant: string; format: string; from?: string; to?: string; action?: string; workflow?: string; out?: string }) => guard(() => auditExport(opts, io))());
+    .action(
+      (opts: {
+        tenant: string;
+        format: string;
+        from?: string;
+        to?: string;
+        action?: string;
+        workflow?: string;
+        out?: string;
+      }) => guard(() => auditExport(opts, io))(),
+    );
   audit
     .command('retention')
-    .description('drop monthly partitions older than --days (dry run unless --apply; never below STEPGATE_AUDIT_RETENTION_FLOOR_DAYS, default 30)')
+    .description(
+      'drop monthly partitions older than --days (dry run unless --apply; never below STEPGATE_AUDIT_RETENTION_FLOOR_DAYS, default 30)',
+    )
     .requiredOption('--days <n>', 'keep this many days')
     .option('--apply', 'really drop them')
     .action((opts: { days: string; apply?: boolean }) => guard(() => auditRetention(opts, io))());
@@ -119,25 +141,37 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .description("change a tenant's settings (audited; raises a config_change alert)")
     .requiredOption('--tenant <tenant>', 'tenant id')
     .option('--display-name <name>', 'a name for people')
-    .option('--approval-timeout <seconds>', 'how long approvals wait when the matching policy sets no timeout_seconds; "default" for the service default')
+    .option(
+      '--approval-timeout <seconds>',
+      'how long approvals wait when the matching policy sets no timeout_seconds; "default" for the service default',
+    )
     .option('--as <principal>', 'who changes it (recorded and audited)')
-    .action((opts: { tenant: string; displayName?: string; approvalTimeout?: string; as?: string }) => guard(() => setTenant(opts, io))());
+    .action((opts: { tenant: string; displayName?: string; approvalTimeout?: string; as?: string }) =>
+      guard(() => setTenant(opts, io))(),
+    );
   tenants
     .command('list')
     .description('tenants and their settings')
     .option('--json', 'JSON instead of text')
     .action((opts: { json?: boolean }) => guard(() => listTenants(opts, io))());
 
-  const alerts = program.command('alerts').description("per-tenant alert thresholds, over the service's defaults (DATABASE_URL, KAFKA_BROKERS)");
+  const alerts = program
+    .command('alerts')
+    .description("per-tenant alert thresholds, over the service's defaults (DATABASE_URL, KAFKA_BROKERS)");
   alerts
     .command('set')
-    .description('set a tenant\'s threshold for a rule (audited; raises a config_change alert)')
+    .description("set a tenant's threshold for a rule (audited; raises a config_change alert)")
     .requiredOption('--tenant <tenant>', 'tenant id')
     .requiredOption('--rule <rule>', 'block_spike, background_write_burst or approval_backlog')
-    .requiredOption('--threshold <n>', 'events in the window (pending approvals for approval_backlog) that fire the alert')
+    .requiredOption(
+      '--threshold <n>',
+      'events in the window (pending approvals for approval_backlog) that fire the alert',
+    )
     .option('--window <seconds>', 'sliding window (the quiet time after an approval_backlog alert)', '60')
     .option('--as <principal>', 'who changes it (recorded and audited)')
-    .action((opts: { tenant: string; rule: string; threshold: string; window?: string; as?: string }) => guard(() => setAlertThreshold(opts, io))());
+    .action((opts: { tenant: string; rule: string; threshold: string; window?: string; as?: string }) =>
+      guard(() => setAlertThreshold(opts, io))(),
+    );
   alerts
     .command('unset')
     .description("return a tenant's rule to the service's default (audited)")
@@ -158,7 +192,9 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .argument('<decision>', 'decision JSON file')
     .option('--public-key <pem>', "the evaluator's public key (PEM file)")
     .option('--keys-url <url>', 'the receipt keys a service publishes, e.g. http://evaluator:9464/receipt-keys')
-    .action((file: string, opts: { publicKey?: string; keysUrl?: string }) => guard(() => verifyCommand(file, opts, io))());
+    .action((file: string, opts: { publicKey?: string; keysUrl?: string }) =>
+      guard(() => verifyCommand(file, opts, io))(),
+    );
 
   program
     .command('keygen')

@@ -30,7 +30,11 @@ beforeAll(async () => {
 });
 afterAll(() => ns.cleanup());
 
-async function topicValues(topic: string, count: number, keep: (value: unknown) => boolean = () => true): Promise<unknown[]> {
+async function topicValues(
+  topic: string,
+  count: number,
+  keep: (value: unknown) => boolean = () => true,
+): Promise<unknown[]> {
   const consumer = ns.kafka.consumer({ groupId: `${ns.groupPrefix}read-${Math.random()}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -50,23 +54,52 @@ async function topicValues(topic: string, count: number, keep: (value: unknown) 
 
 describe('stepgate admin commands on real Postgres and Kafka', () => {
   it('credentials create stores only the public key and writes the private key with mode 0600', async () => {
-    const r = await cli(['credentials', 'create', '--tenant', 'acme', '--principal', 'alice', '--roles', 'approver,sre', '--out', 'alice.json']);
+    const r = await cli([
+      'credentials',
+      'create',
+      '--tenant',
+      'acme',
+      '--principal',
+      'alice',
+      '--roles',
+      'approver,sre',
+      '--out',
+      'alice.json',
+    ]);
     expect(r.code).toBe(0);
-    const file = JSON.parse(await readFile(path.join(dir, 'alice.json'), 'utf8')) as { key_id: string; private_key_pem: string; tenant_id: string };
+    const file = JSON.parse(await readFile(path.join(dir, 'alice.json'), 'utf8')) as {
+      key_id: string;
+      private_key_pem: string;
+      tenant_id: string;
+    };
     expect((await stat(path.join(dir, 'alice.json'))).mode & 0o777).toBe(0o600);
     expect(file.tenant_id).toBe('acme');
     expect(file.private_key_pem).toContain('PRIVATE KEY');
-    const { rows } = await ns.pool.query('select tenant_id, principal, public_key_pem, revoked_at from credentials where key_id = $1', [file.key_id]);
+    const { rows } = await ns.pool.query(
+      'select tenant_id, principal, public_key_pem, revoked_at from credentials where key_id = $1',
+      [file.key_id],
+    );
     expect(rows[0]).toMatchObject({ tenant_id: 'acme', principal: 'alice', revoked_at: null });
     expect(JSON.stringify(rows[0])).not.toContain('PRIVATE');
-    const roles = await ns.pool.query('select roles from principals where tenant_id = $1 and principal = $2', ['acme', 'alice']);
+    const roles = await ns.pool.query('select roles from principals where tenant_id = $1 and principal = $2', [
+      'acme',
+      'alice',
+    ]);
     expect(roles.rows[0]).toEqual({ roles: ['approver', 'sre'] });
 
     const revoke = await cli(['credentials', 'revoke', file.key_id]);
     expect(revoke.code).toBe(0);
-    expect((await ns.pool.query<{ revoked_at: Date | null }>('select revoked_at from credentials where key_id = $1', [file.key_id])).rows[0]!.revoked_at).toBeInstanceOf(Date);
+    expect(
+      (
+        await ns.pool.query<{ revoked_at: Date | null }>('select revoked_at from credentials where key_id = $1', [
+          file.key_id,
+        ])
+      ).rows[0]!.revoked_at,
+    ).toBeInstanceOf(Date);
     expect((await cli(['credentials', 'revoke', file.key_id])).code).toBe(2);
-    expect((await cli(['credentials', 'create', '--tenant', 'Not A Tenant', '--principal', 'x', '--out', 'x.json'])).code).toBe(2);
+    expect(
+      (await cli(['credentials', 'create', '--tenant', 'Not A Tenant', '--principal', 'x', '--out', 'x.json'])).code,
+    ).toBe(2);
 
     const audit = (await topicValues(ns.topics.audit, 2)) as AuditEvent[];
     expect(audit.map((a) => a.action).sort()).toEqual(['CredentialCreated', 'CredentialRevoked']);
@@ -84,8 +117,14 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('refused in production');
 
-    const { rows } = await ns.pool.query('select version, applied_by from policy_bundles where tenant_id = $1 order by version', ['globex']);
-    expect(rows).toEqual([{ version: 1, applied_by: 'alice' }, { version: 2, applied_by: '' }]);
+    const { rows } = await ns.pool.query(
+      'select version, applied_by from policy_bundles where tenant_id = $1 order by version',
+      ['globex'],
+    );
+    expect(rows).toEqual([
+      { version: 1, applied_by: 'alice' },
+      { version: 2, applied_by: '' },
+    ]);
     const announced = (await topicValues(ns.topics.policies, 2)) as Array<{ tenant_id: string; version: number }>;
     expect(announced.map((a) => a.version)).toEqual([1, 2]);
   });
@@ -106,51 +145,111 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
       decision_source: 'fresh' as const,
       decided_at: '2026-11-18T10:30:00.000Z',
     };
-    await writeFile(path.join(dir, 'decision.json'), JSON.stringify({ ...body, receipt: makeReceipt(body, 'eval-1', privateKeyFromPem(key.privateKeyPem)) }));
-    await writeFile(path.join(dir, 'tampered.json'), JSON.stringify({ ...body, decision: 'block', receipt: makeReceipt(body, 'eval-1', privateKeyFromPem(key.privateKeyPem)) }));
+    await writeFile(
+      path.join(dir, 'decision.json'),
+      JSON.stringify({ ...body, receipt: makeReceipt(body, 'eval-1', privateKeyFromPem(key.privateKeyPem)) }),
+    );
+    await writeFile(
+      path.join(dir, 'tampered.json'),
+      JSON.stringify({
+        ...body,
+        decision: 'block',
+        receipt: makeReceipt(body, 'eval-1', privateKeyFromPem(key.privateKeyPem)),
+      }),
+    );
     await writeFile(path.join(dir, 'eval.pub.pem'), key.publicKeyPem);
-    expect(await cli(['verify', 'decision.json', '--public-key', 'eval.pub.pem'])).toMatchObject({ code: 0, stdout: expect.stringContaining('valid') });
-    expect(await cli(['verify', 'tampered.json', '--public-key', 'eval.pub.pem'])).toMatchObject({ code: 1, stderr: expect.stringContaining('INVALID') });
+    expect(await cli(['verify', 'decision.json', '--public-key', 'eval.pub.pem'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('valid'),
+    });
+    expect(await cli(['verify', 'tampered.json', '--public-key', 'eval.pub.pem'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('INVALID'),
+    });
 
     // Against the keys a service publishes: the key is picked by the receipt's key id.
-    const published = (keyId: string) => ({ keys: [{ key_id: keyId, alg: 'Ed25519', public_key_pem: key.publicKeyPem }] });
+    const published = (keyId: string) => ({
+      keys: [{ key_id: keyId, alg: 'Ed25519', public_key_pem: key.publicKeyPem }],
+    });
     const server = createServer((req, res) => {
-      const doc = req.url === '/receipt-keys' ? published('eval-1') : req.url === '/rotated' ? published('eval-2') : undefined;
+      const doc =
+        req.url === '/receipt-keys' ? published('eval-1') : req.url === '/rotated' ? published('eval-2') : undefined;
       res.writeHead(doc ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(doc ?? {}));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
-      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/receipt-keys`])).toMatchObject({ code: 0, stdout: expect.stringContaining('signed by eval-1') });
+      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/receipt-keys`])).toMatchObject({
+        code: 0,
+        stdout: expect.stringContaining('signed by eval-1'),
+      });
       expect(await cli(['verify', 'tampered.json', '--keys-url', `${base}/receipt-keys`])).toMatchObject({ code: 1 });
-      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/rotated`])).toMatchObject({ code: 1, stderr: expect.stringContaining('publishes no key eval-1') });
-      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/missing`])).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot fetch the receipt keys (HTTP 404)') });
-      expect(await cli(['verify', 'decision.json'])).toMatchObject({ code: 2, stderr: expect.stringContaining('expected one of --public-key <pem> and --keys-url <url>') });
+      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/rotated`])).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('publishes no key eval-1'),
+      });
+      expect(await cli(['verify', 'decision.json', '--keys-url', `${base}/missing`])).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining('cannot fetch the receipt keys (HTTP 404)'),
+      });
+      expect(await cli(['verify', 'decision.json'])).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining('expected one of --public-key <pem> and --keys-url <url>'),
+      });
     } finally {
       server.close();
     }
     expect((await cli(['keygen', '--private', 'k.pem', '--public', 'k.pub.pem'])).code).toBe(0);
     expect((await stat(path.join(dir, 'k.pem'))).mode & 0o777).toBe(0o600);
   });
-  it('alerts set, list and unset a tenant\'s thresholds, each change audited; bad input is refused by flag', async () => {
-    expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '50', '--window', '120', '--as', 'ops-lead'])).toMatchObject({
+  it("alerts set, list and unset a tenant's thresholds, each change audited; bad input is refused by flag", async () => {
+    expect(
+      await cli([
+        'alerts',
+        'set',
+        '--tenant',
+        'acme',
+        '--rule',
+        'block_spike',
+        '--threshold',
+        '50',
+        '--window',
+        '120',
+        '--as',
+        'ops-lead',
+      ]),
+    ).toMatchObject({
       code: 0,
       stdout: 'acme: block_spike fires at 50 in 120 s\n',
     });
-    expect((await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '40'])).stdout).toBe('acme: block_spike fires at 40 in 60 s (was 50 in 120 s)\n');
+    expect(
+      (await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '40'])).stdout,
+    ).toBe('acme: block_spike fires at 40 in 60 s (was 50 in 120 s)\n');
     const { rows } = await ns.pool.query('select tenant_id, rule, threshold, window_seconds from alert_thresholds');
     expect(rows).toEqual([{ tenant_id: 'acme', rule: 'block_spike', threshold: 40, window_seconds: 60 }]);
     expect(JSON.parse((await cli(['alerts', 'list', '--tenant', 'acme', '--json'])).stdout)).toEqual(rows);
 
-    expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'config_change', '--threshold', '5'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--rule "config_change"') });
-    expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '0'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--threshold "0": expected a positive integer') });
-    expect(await cli(['alerts', 'set', '--tenant', 'acmee', '--rule', 'block_spike', '--threshold', '5'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--tenant "acmee": no such tenant') });
+    expect(
+      await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'config_change', '--threshold', '5']),
+    ).toMatchObject({ code: 2, stderr: expect.stringContaining('--rule "config_change"') });
+    expect(await cli(['alerts', 'set', '--tenant', 'acme', '--rule', 'block_spike', '--threshold', '0'])).toMatchObject(
+      { code: 2, stderr: expect.stringContaining('--threshold "0": expected a positive integer') },
+    );
+    expect(
+      await cli(['alerts', 'set', '--tenant', 'acmee', '--rule', 'block_spike', '--threshold', '5']),
+    ).toMatchObject({ code: 2, stderr: expect.stringContaining('--tenant "acmee": no such tenant') });
 
-    expect((await cli(['alerts', 'unset', '--tenant', 'acme', '--rule', 'block_spike'])).stdout).toBe('acme: block_spike back to the default (was 40 in 60 s)\n');
+    expect((await cli(['alerts', 'unset', '--tenant', 'acme', '--rule', 'block_spike'])).stdout).toBe(
+      'acme: block_spike back to the default (was 40 in 60 s)\n',
+    );
     expect((await cli(['alerts', 'unset', '--tenant', 'acme', '--rule', 'block_spike'])).code).toBe(2);
     expect((await cli(['alerts', 'list'])).stdout).toBe('no thresholds set: the service defaults apply\n');
 
-    const changes = (await topicValues(ns.topics.audit, 3, (v) => (v as AuditEvent).action === 'AlertThresholdChanged')) as AuditEvent[];
+    const changes = (await topicValues(
+      ns.topics.audit,
+      3,
+      (v) => (v as AuditEvent).action === 'AlertThresholdChanged',
+    )) as AuditEvent[];
     expect(changes.map((c) => [c.outcome, c.detail.threshold, c.detail.previous])).toEqual([
       ['Changed', 50, null],
       ['Changed', 40, { threshold: 50, window_seconds: 120 }],
@@ -159,20 +258,59 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     expect(changes[0]).toMatchObject({ tenant_id: 'acme', user_id: 'ops-lead' });
   });
   it('tenants set and list: display name and approval timeout, each change audited; bad input is refused by flag', async () => {
-    expect((await cli(['tenants', 'set', '--tenant', 'acme', '--display-name', 'Acme Corp', '--approval-timeout', '3600', '--as', 'ops-lead'])).stdout).toBe(
+    expect(
+      (
+        await cli([
+          'tenants',
+          'set',
+          '--tenant',
+          'acme',
+          '--display-name',
+          'Acme Corp',
+          '--approval-timeout',
+          '3600',
+          '--as',
+          'ops-lead',
+        ])
+      ).stdout,
+    ).toBe(
       'acme: display name "Acme Corp", approval timeout 3600 s (was display name "", approval timeout the service default)\n',
     );
     expect((await cli(['tenants', 'set', '--tenant', 'acme', '--approval-timeout', 'default'])).code).toBe(0);
-    const { rows } = await ns.pool.query("select display_name, approval_timeout_seconds from tenants where tenant_id = 'acme'");
+    const { rows } = await ns.pool.query(
+      "select display_name, approval_timeout_seconds from tenants where tenant_id = 'acme'",
+    );
     expect(rows).toEqual([{ display_name: 'Acme Corp', approval_timeout_seconds: null }]);
-    expect(JSON.parse((await cli(['tenants', 'list', '--json'])).stdout)).toContainEqual({ tenant_id: 'acme', display_name: 'Acme Corp', approval_timeout_seconds: null });
+    expect(JSON.parse((await cli(['tenants', 'list', '--json'])).stdout)).toContainEqual({
+      tenant_id: 'acme',
+      display_name: 'Acme Corp',
+      approval_timeout_seconds: null,
+    });
 
-    expect(await cli(['tenants', 'set', '--tenant', 'acme'])).toMatchObject({ code: 2, stderr: expect.stringContaining('nothing to set') });
-    expect(await cli(['tenants', 'set', '--tenant', 'acme', '--approval-timeout', '-5'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--approval-timeout "-5"') });
-    expect(await cli(['tenants', 'set', '--tenant', 'nobody', '--approval-timeout', '60'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--tenant "nobody": no such tenant') });
+    expect(await cli(['tenants', 'set', '--tenant', 'acme'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('nothing to set'),
+    });
+    expect(await cli(['tenants', 'set', '--tenant', 'acme', '--approval-timeout', '-5'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--approval-timeout "-5"'),
+    });
+    expect(await cli(['tenants', 'set', '--tenant', 'nobody', '--approval-timeout', '60'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--tenant "nobody": no such tenant'),
+    });
 
-    const changes = (await topicValues(ns.topics.audit, 2, (v) => (v as AuditEvent).action === 'TenantSettingsChanged')) as AuditEvent[];
-    expect(changes.map((c) => [c.detail.approval_timeout_seconds, (c.detail.previous as { approval_timeout_seconds: unknown }).approval_timeout_seconds])).toEqual([
+    const changes = (await topicValues(
+      ns.topics.audit,
+      2,
+      (v) => (v as AuditEvent).action === 'TenantSettingsChanged',
+    )) as AuditEvent[];
+    expect(
+      changes.map((c) => [
+        c.detail.approval_timeout_seconds,
+        (c.detail.previous as { approval_timeout_seconds: unknown }).approval_timeout_seconds,
+      ]),
+    ).toEqual([
       [3600, null],
       [null, 3600],
     ]);

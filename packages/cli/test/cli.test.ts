@@ -31,7 +31,12 @@ describe('stepgate eval', () => {
   it('prints the decision JSON and exits 0', async () => {
     const r = await cli(['eval', '--bundle', BUNDLE, '--request', REQUEST, '--now', '2026-11-18T10:30:00Z']);
     expect(r.code).toBe(0);
-    const decision = JSON.parse(r.stdout) as { decision: string; reason: string; policies_matched: { policy_name: string }[]; evaluated_at: string };
+    const decision = JSON.parse(r.stdout) as {
+      decision: string;
+      reason: string;
+      policies_matched: { policy_name: string }[];
+      evaluated_at: string;
+    };
     expect(decision.decision).toBe('block');
     expect(decision.policies_matched.map((p) => p.policy_name)).toEqual(['block-dangerous-sql']);
     expect(decision.evaluated_at).toBe('2026-11-18T10:30:00.000Z');
@@ -39,15 +44,42 @@ describe('stepgate eval', () => {
 
   it('reads usage counters from --usage', async () => {
     const dir = await scratch({
-      'req.json': { tenant_id: 'acme', workflow_id: 'release-pipeline', step_id: 's', step_type: 'tool_call', agent_id: 'bot', tool_context: { tool_name: 'web_search' } },
+      'req.json': {
+        tenant_id: 'acme',
+        workflow_id: 'release-pipeline',
+        step_id: 's',
+        step_type: 'tool_call',
+        agent_id: 'bot',
+        tool_context: { tool_name: 'web_search' },
+      },
       'usage.json': { 'rate-limit:tool-call-rate:bot:60:1794997800': 30 },
     });
-    const r = await cli(['eval', '--bundle', path.join(REPO, BUNDLE), '--request', 'req.json', '--usage', 'usage.json', '--now', '2026-11-18T10:30:00Z'], dir);
+    const r = await cli(
+      [
+        'eval',
+        '--bundle',
+        path.join(REPO, BUNDLE),
+        '--request',
+        'req.json',
+        '--usage',
+        'usage.json',
+        '--now',
+        '2026-11-18T10:30:00Z',
+      ],
+      dir,
+    );
     expect(JSON.parse(r.stdout)).toMatchObject({ decision: 'block', reason: expect.stringContaining('rate limit') });
   });
 
   it('an invalid bundle: the validation errors on stderr, exit 2', async () => {
-    const dir = await scratch({ 'bad.json': { tenant_id: 'acme', environment: 'production', workflow_access: { mode: 'open' }, policies: [{ name: 'x' }] } });
+    const dir = await scratch({
+      'bad.json': {
+        tenant_id: 'acme',
+        environment: 'production',
+        workflow_access: { mode: 'open' },
+        policies: [{ name: 'x' }],
+      },
+    });
     const r = await cli(['eval', '--bundle', 'bad.json', '--request', path.join(REPO, REQUEST)], dir);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
@@ -55,10 +87,15 @@ describe('stepgate eval', () => {
     expect(r.stderr).toContain('policies[0].type');
   });
 
-  it('an invalid request, a tenant that is not the bundle\'s, unreadable files and bad --now: exit 2 with the reason', async () => {
+  it("an invalid request, a tenant that is not the bundle's, unreadable files and bad --now: exit 2 with the reason", async () => {
     const dir = await scratch({
       'bad-req.json': { tenant_id: 'acme', workflow_id: 'w', step_type: 'teleport' },
-      'other-tenant.json': { tenant_id: 'globex', workflow_id: 'release-pipeline', step_id: 's', step_type: 'llm_call' },
+      'other-tenant.json': {
+        tenant_id: 'globex',
+        workflow_id: 'release-pipeline',
+        step_id: 's',
+        step_type: 'llm_call',
+      },
       'broken.json': '{ not json',
     });
     const bundle = path.join(REPO, BUNDLE);
@@ -69,9 +106,15 @@ describe('stepgate eval', () => {
     const spoof = await cli(['eval', '--bundle', bundle, '--request', 'other-tenant.json'], dir);
     expect(spoof.code).toBe(2);
     expect(spoof.stderr).toContain('is not the bundle\'s tenant "acme"');
-    expect((await cli(['eval', '--bundle', bundle, '--request', 'broken.json'], dir)).stderr).toContain('not valid JSON');
-    expect((await cli(['eval', '--bundle', bundle, '--request', 'missing.json'], dir)).stderr).toContain('cannot read (ENOENT)');
-    expect((await cli(['eval', '--bundle', bundle, '--request', path.join(REPO, REQUEST), '--now', 'yesterday'], dir)).code).toBe(2);
+    expect((await cli(['eval', '--bundle', bundle, '--request', 'broken.json'], dir)).stderr).toContain(
+      'not valid JSON',
+    );
+    expect((await cli(['eval', '--bundle', bundle, '--request', 'missing.json'], dir)).stderr).toContain(
+      'cannot read (ENOENT)',
+    );
+    expect(
+      (await cli(['eval', '--bundle', bundle, '--request', path.join(REPO, REQUEST), '--now', 'yesterday'], dir)).code,
+    ).toBe(2);
     expect((await cli(['eval', '--bundle', bundle], dir)).code).toBe(2);
   });
 });
@@ -117,8 +160,16 @@ describe('stepgate test', () => {
         bundle: '../bundle.json',
         now: '2026-11-18T10:30:00Z',
         cases: [
-          { name: 'allowed', request: { tenant_id: 'acme', workflow_id: 'w', step_id: 's', step_type: 'llm_call' }, expect: { decision: 'allow' } },
-          { name: 'wrongly expects block', request: { tenant_id: 'acme', workflow_id: 'w', step_id: 's', step_type: 'llm_call' }, expect: { decision: 'block' } },
+          {
+            name: 'allowed',
+            request: { tenant_id: 'acme', workflow_id: 'w', step_id: 's', step_type: 'llm_call' },
+            expect: { decision: 'allow' },
+          },
+          {
+            name: 'wrongly expects block',
+            request: { tenant_id: 'acme', workflow_id: 'w', step_id: 's', step_type: 'llm_call' },
+            expect: { decision: 'block' },
+          },
         ],
       },
     });
@@ -132,7 +183,11 @@ describe('stepgate test', () => {
 
 describe('the stepgate binary', () => {
   it('exits 2 with the errors on stderr when the process is run for real', () => {
-    const p = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', 'lint', '--bundle', 'package.json'], { cwd: REPO, encoding: 'utf8' });
+    const p = spawnSync(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', 'lint', '--bundle', 'package.json'],
+      { cwd: REPO, encoding: 'utf8' },
+    );
     expect(p.status).toBe(2);
     expect(p.stderr).toContain('tenant_id');
   });

@@ -48,7 +48,9 @@ export class GateTimeoutError extends Error {
 
 export class ReceiptVerificationError extends Error {
   constructor(readonly decision: GateDecision) {
-    super(`a decision arrived whose receipt (key_id ${decision.receipt.key_id}) does not verify with the configured receipt keys`);
+    super(
+      `a decision arrived whose receipt (key_id ${decision.receipt.key_id}) does not verify with the configured receipt keys`,
+    );
     this.name = 'ReceiptVerificationError';
   }
 }
@@ -72,17 +74,27 @@ export class GateClient {
   private readonly byRequest = new Map<string, Waiter>();
   private readonly byApproval = new Map<string, Waiter>();
   private readonly approvalOutcomes = new Map<string, GateDecision>();
-  private readonly queued: Array<{ topic: string; message: Message; resolve: () => void; reject: (e: Error) => void }> = [];
+  private readonly queued: Array<{ topic: string; message: Message; resolve: () => void; reject: (e: Error) => void }> =
+    [];
 
   constructor(private readonly options: GateClientOptions) {
-    this.kafka = new Kafka({ clientId: options.clientId ?? `stepgate-client-${randomUUID().slice(0, 8)}`, brokers: options.brokers, logLevel: logLevel.WARN });
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? `stepgate-client-${randomUUID().slice(0, 8)}`,
+      brokers: options.brokers,
+      logLevel: logLevel.WARN,
+    });
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
     this.receiptVerifies = receiptVerifier(options);
   }
 
   async connect(): Promise<void> {
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
     // Read decisions from the present on: remember the end of each partition now, seek there on assignment.
     const admin = this.kafka.admin();
@@ -94,12 +106,14 @@ export class GateClient {
     await this.consumer.subscribe({ topic: this.topics['gate.decisions'], fromBeginning: true });
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
     await this.consumer.run({ eachMessage: async ({ message }) => this.onDecision(message.value) });
-    for (const p of ends) this.consumer.seek({ topic: this.topics['gate.decisions'], partition: p.partition, offset: p.high });
+    for (const p of ends)
+      this.consumer.seek({ topic: this.topics['gate.decisions'], partition: p.partition, offset: p.high });
     await joined;
   }
 
   async disconnect(): Promise<void> {
-    for (const w of [...this.byRequest.values(), ...this.byApproval.values()]) w.reject(new Error('GateClient disconnected'));
+    for (const w of [...this.byRequest.values(), ...this.byApproval.values()])
+      w.reject(new Error('GateClient disconnected'));
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
   }
@@ -108,22 +122,39 @@ export class GateClient {
    * Gates a step. Resolves with the decision; with `waitForApproval`, a `require_approval` decision
    * is followed until the approval resolves to allow or block.
    */
-  async gate(step: GateStepRequest, opts: { timeoutMs?: number; waitForApproval?: boolean } = {}): Promise<GateDecision> {
+  async gate(
+    step: GateStepRequest,
+    opts: { timeoutMs?: number; waitForApproval?: boolean } = {},
+  ): Promise<GateDecision> {
     const request = { ...step, request_id: step.request_id ?? randomUUID(), requested_at: new Date().toISOString() };
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 30_000;
-    const decided = this.wait(this.byRequest, request.request_id, timeoutMs, () => new GateTimeoutError(request.request_id, timeoutMs, 'decision'));
+    const decided = this.wait(
+      this.byRequest,
+      request.request_id,
+      timeoutMs,
+      () => new GateTimeoutError(request.request_id, timeoutMs, 'decision'),
+    );
     await this.send('gate.requests', request.workflow_id, request);
     const decision = await decided;
     if (!opts.waitForApproval || decision.decision !== 'require_approval' || !decision.approval_id) return decision;
     // The outcome may have arrived between this decision and now.
     const known = this.approvalOutcomes.get(decision.approval_id);
     if (known) return known;
-    return this.wait(this.byApproval, decision.approval_id, timeoutMs, () => new GateTimeoutError(request.request_id, timeoutMs, 'approval'));
+    return this.wait(
+      this.byApproval,
+      decision.approval_id,
+      timeoutMs,
+      () => new GateTimeoutError(request.request_id, timeoutMs, 'approval'),
+    );
   }
 
   /** Reports a gated step finished (it feeds step.completion_count and prior_output_available). */
   async complete(step: Omit<StepCompletion, 'completion_id' | 'completed_at'>): Promise<void> {
-    await this.send('step.completions', step.workflow_id, { ...step, completion_id: randomUUID(), completed_at: new Date().toISOString() });
+    await this.send('step.completions', step.workflow_id, {
+      ...step,
+      completion_id: randomUUID(),
+      completed_at: new Date().toISOString(),
+    });
   }
 
   /**
@@ -132,7 +163,11 @@ export class GateClient {
    */
   private send(topic: TopicName, key: string, body: unknown): Promise<void> {
     const value = Buffer.from(JSON.stringify(body));
-    const message = { key, value, headers: { [HEADER_KEY_ID]: this.options.keyId, [HEADER_SIGNATURE]: signBytes(this.key, value) } };
+    const message = {
+      key,
+      value,
+      headers: { [HEADER_KEY_ID]: this.options.keyId, [HEADER_SIGNATURE]: signBytes(this.key, value) },
+    };
     return new Promise<void>((resolve, reject) => {
       this.queued.push({ topic: this.topics[topic], message, resolve, reject });
       if (this.queued.length === 1) setImmediate(() => void this.flush());
@@ -148,7 +183,10 @@ export class GateClient {
       else byTopic.set(q.topic, [q.message]);
     }
     try {
-      await this.producer!.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      await this.producer!.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
       sending.forEach((q) => q.resolve());
     } catch (err) {
       sending.forEach((q) => q.reject(err instanceof Error ? err : new Error(String(err))));
@@ -182,7 +220,8 @@ export class GateClient {
     const d = parsed.data;
     if (d.decision_source === 'approval' && d.approval_id) this.rememberOutcome(d);
     const byRequest = this.byRequest.get(d.request_id);
-    const byApproval = d.decision_source === 'approval' && d.approval_id ? this.byApproval.get(d.approval_id) : undefined;
+    const byApproval =
+      d.decision_source === 'approval' && d.approval_id ? this.byApproval.get(d.approval_id) : undefined;
     const waiter = byRequest ?? byApproval;
     if (!waiter) return;
     if (byRequest) this.byRequest.delete(d.request_id);

@@ -12,8 +12,12 @@ export interface ReceiptKeys {
 }
 
 /** Checks decision receipts against the configured keys; undefined when none are configured. */
-export function receiptVerifier(keys: ReceiptKeys): ((signed: { receipt: Receipt } & Record<string, unknown>) => boolean) | undefined {
-  const byId = new Map(Object.entries(keys.evaluatorPublicKeys ?? {}).map(([keyId, pem]) => [keyId, publicKeyFromPem(pem)]));
+export function receiptVerifier(
+  keys: ReceiptKeys,
+): ((signed: { receipt: Receipt } & Record<string, unknown>) => boolean) | undefined {
+  const byId = new Map(
+    Object.entries(keys.evaluatorPublicKeys ?? {}).map(([keyId, pem]) => [keyId, publicKeyFromPem(pem)]),
+  );
   const fallback = keys.evaluatorPublicKeyPem ? publicKeyFromPem(keys.evaluatorPublicKeyPem) : undefined;
   if (byId.size === 0 && !fallback) return undefined;
   return (signed) => {

@@ -5,7 +5,10 @@ import { receiptVerifier } from '../src/index.js';
 const oldKey = generateSigningKey();
 const newKey = generateSigningKey();
 const body = { request_id: 'r-1', decision: 'allow', reason: 'no policy restricts this step' };
-const signedBy = (key: { privateKeyPem: string }, keyId: string) => ({ ...body, receipt: makeReceipt(body, keyId, privateKeyFromPem(key.privateKeyPem)) });
+const signedBy = (key: { privateKeyPem: string }, keyId: string) => ({
+  ...body,
+  receipt: makeReceipt(body, keyId, privateKeyFromPem(key.privateKeyPem)),
+});
 
 describe('receipt keys', () => {
   it('with no key configured, nothing is verified', () => {
@@ -20,7 +23,9 @@ describe('receipt keys', () => {
   });
 
   it('keys by key id, as during a rotation: each receipt is checked with the key it names', () => {
-    const verifies = receiptVerifier({ evaluatorPublicKeys: { 'k-old': oldKey.publicKeyPem, 'k-new': newKey.publicKeyPem } })!;
+    const verifies = receiptVerifier({
+      evaluatorPublicKeys: { 'k-old': oldKey.publicKeyPem, 'k-new': newKey.publicKeyPem },
+    })!;
     expect(verifies(signedBy(oldKey, 'k-old'))).toBe(true);
     expect(verifies(signedBy(newKey, 'k-new'))).toBe(true);
     // Naming the other listed key, or an unlisted one, does not verify.
@@ -29,7 +34,10 @@ describe('receipt keys', () => {
   });
 
   it('an unlisted key id falls back to the single key, when one is given', () => {
-    const verifies = receiptVerifier({ evaluatorPublicKeyPem: oldKey.publicKeyPem, evaluatorPublicKeys: { 'k-new': newKey.publicKeyPem } })!;
+    const verifies = receiptVerifier({
+      evaluatorPublicKeyPem: oldKey.publicKeyPem,
+      evaluatorPublicKeys: { 'k-new': newKey.publicKeyPem },
+    })!;
     expect(verifies(signedBy(newKey, 'k-new'))).toBe(true);
     expect(verifies(signedBy(oldKey, 'k-old'))).toBe(true);
     expect(verifies(signedBy(newKey, 'k-old'))).toBe(false);

@@ -112,7 +112,8 @@ function inCanonicalOrder(value: unknown): unknown {
   if (typeof value === 'number') return Number.isFinite(value) ? value : UNORDERABLE;
   if (Array.isArray(value)) {
     const copy = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) if ((copy[i] = inCanonicalOrder(value[i])) === UNORDERABLE) return UNORDERABLE;
+    for (let i = 0; i < value.length; i++)
+      if ((copy[i] = inCanonicalOrder(value[i])) === UNORDERABLE) return UNORDERABLE;
     return copy;
   }
   if (typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return UNORDERABLE;
@@ -127,7 +128,17 @@ function inCanonicalOrder(value: unknown): unknown {
   return copy;
 }
 
-export const DEFAULT_REDACTED_KEYS = ['password', 'passwd', 'token', 'secret', 'api_key', 'apikey', 'authorization', 'private_key', 'credential'];
+export const DEFAULT_REDACTED_KEYS = [
+  'password',
+  'passwd',
+  'token',
+  'secret',
+  'api_key',
+  'apikey',
+  'authorization',
+  'private_key',
+  'credential',
+];
 
 /**
  * A short, secret-free rendering of a step's inputs for audit rows and approvers: keys whose name
@@ -142,11 +153,16 @@ export function summarizeInputs(
   const maxTotal = options.maxLength ?? 1000;
   const render = (v: unknown, depth: number): string => {
     if (v === null || v === undefined) return String(v);
-    if (typeof v === 'string') return v.length > maxValue ? `${JSON.stringify(v.slice(0, maxValue))}…(${v.length})` : JSON.stringify(v);
+    if (typeof v === 'string')
+      return v.length > maxValue ? `${JSON.stringify(v.slice(0, maxValue))}…(${v.length})` : JSON.stringify(v);
     if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
     if (typeof v !== 'object') return typeof v;
     if (depth >= 3) return Array.isArray(v) ? `[…${v.length}]` : '{…}';
-    if (Array.isArray(v)) return `[${v.slice(0, 10).map((x) => render(x, depth + 1)).join(', ')}${v.length > 10 ? ', …' : ''}]`;
+    if (Array.isArray(v))
+      return `[${v
+        .slice(0, 10)
+        .map((x) => render(x, depth + 1))
+        .join(', ')}${v.length > 10 ? ', …' : ''}]`;
     const entries = Object.entries(v as Record<string, unknown>).map(([k, x]) =>
       redact.some((r) => k.toLowerCase().includes(r)) ? `${k}: "[REDACTED]"` : `${k}: ${render(x, depth + 1)}`,
     );
@@ -230,7 +246,9 @@ export const AlertSchema = z.object({
 export type Alert = z.infer<typeof AlertSchema>;
 
 /** An audit event with a fresh id and timestamp; every field not given is null or empty. */
-export function newAuditEvent(fields: Pick<AuditEvent, 'tenant_id' | 'action' | 'outcome'> & Partial<AuditEvent>): AuditEvent {
+export function newAuditEvent(
+  fields: Pick<AuditEvent, 'tenant_id' | 'action' | 'outcome'> & Partial<AuditEvent>,
+): AuditEvent {
   return {
     id: randomUUID(),
     timestamp: new Date().toISOString(),

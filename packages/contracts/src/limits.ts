@@ -38,5 +38,7 @@ export function replaceNul<T>(value: T): T {
   if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD') as T;
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((v: unknown) => replaceNul(v)) as T;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('\u0000', '\uFFFD'), replaceNul(v)])) as T;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k.replaceAll('\u0000', '\uFFFD'), replaceNul(v)]),
+  ) as T;
 }

@@ -10,7 +10,9 @@ export const RECEIPT_KEYS_PATH = '/receipt-keys';
  * anyone holding a decision can check its receipt: pick the key whose `key_id` the receipt names.
  */
 export const ReceiptKeySetSchema = z.object({
-  keys: z.array(z.object({ key_id: z.string().min(1), alg: z.literal(SIGNATURE_ALG), public_key_pem: z.string().min(1) })),
+  keys: z.array(
+    z.object({ key_id: z.string().min(1), alg: z.literal(SIGNATURE_ALG), public_key_pem: z.string().min(1) }),
+  ),
 });
 export type ReceiptKeySet = z.infer<typeof ReceiptKeySetSchema>;
 

@@ -6,7 +6,12 @@ const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 
 describe('Ed25519 backend', () => {
   it('is libsodium where sodium-native ships a prebuilt addon', () => {
-    if (['linux-x64', 'linux-arm64', 'darwin-x64', 'darwin-arm64', 'win32-x64'].includes(`${process.platform}-${process.arch}`)) expect(ed25519.name).toBe('libsodium');
+    if (
+      ['linux-x64', 'linux-arm64', 'darwin-x64', 'darwin-arm64', 'win32-x64'].includes(
+        `${process.platform}-${process.arch}`,
+      )
+    )
+      expect(ed25519.name).toBe('libsodium');
   });
 
   it('signs byte for byte as Node crypto does, and each verifies the other', () => {
@@ -34,6 +39,8 @@ describe('Ed25519 backend', () => {
   it('hands a key of another type to Node crypto: an Ed25519 signature does not verify with it', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
     expect(ed25519.verify(rsa.publicKey, Buffer.from('x'), ed25519.sign(privateKey, Buffer.from('x')))).toBe(false);
-    expect(ed25519.sign(rsa.privateKey, Buffer.from('x')).equals(nodeCryptoEd25519.sign(rsa.privateKey, Buffer.from('x')))).toBe(true);
+    expect(
+      ed25519.sign(rsa.privateKey, Buffer.from('x')).equals(nodeCryptoEd25519.sign(rsa.privateKey, Buffer.from('x'))),
+    ).toBe(true);
   });
 });

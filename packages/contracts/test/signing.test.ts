@@ -31,16 +31,34 @@ describe('signing', () => {
   });
 
   it('canonical JSON follows RFC 8785: sorted keys, no whitespace, ES number forms', () => {
-    expect(canonicalJson({ b: 2, a: { d: [1.0, 1e21, 0.1], c: 'é\n' } })).toBe('{"a":{"c":"é\\n","d":[1,1e+21,0.1]},"b":2}');
+    expect(canonicalJson({ b: 2, a: { d: [1.0, 1e21, 0.1], c: 'é\n' } })).toBe(
+      '{"a":{"c":"é\\n","d":[1,1e+21,0.1]},"b":2}',
+    );
   });
 
   it('receipts verify over the body, and any change to the body breaks them', () => {
-    const body = { request_id: 'r', decision: 'allow', policies_matched: [] as unknown[], decided_at: '2026-11-18T10:30:00.000Z' };
+    const body = {
+      request_id: 'r',
+      decision: 'allow',
+      policies_matched: [] as unknown[],
+      decided_at: '2026-11-18T10:30:00.000Z',
+    };
     const signed = { ...body, receipt: makeReceipt(body, 'evaluator-1', priv) };
     expect(signed.receipt).toMatchObject({ key_id: 'evaluator-1', alg: 'Ed25519' });
     expect(verifyReceipt(signed, pub)).toBe(true);
     // Key order does not matter (canonical form); values do.
-    expect(verifyReceipt({ receipt: signed.receipt, decided_at: body.decided_at, decision: 'allow', policies_matched: [], request_id: 'r' }, pub)).toBe(true);
+    expect(
+      verifyReceipt(
+        {
+          receipt: signed.receipt,
+          decided_at: body.decided_at,
+          decision: 'allow',
+          policies_matched: [],
+          request_id: 'r',
+        },
+        pub,
+      ),
+    ).toBe(true);
     expect(verifyReceipt({ ...signed, decision: 'block' }, pub)).toBe(false);
   });
 });
@@ -63,9 +81,20 @@ describe('wire helpers', () => {
   });
 
   it('gate requests are strict: unknown fields and malformed values are refused by name', () => {
-    const ok = { request_id: '6f0b5b1e-8f5c-4d0a-9a57-3c1f0e4b7d21', requested_at: '2026-11-18T10:30:00Z', workflow_id: 'w', step_id: 's', step_type: 'llm_call' };
+    const ok = {
+      request_id: '6f0b5b1e-8f5c-4d0a-9a57-3c1f0e4b7d21',
+      requested_at: '2026-11-18T10:30:00Z',
+      workflow_id: 'w',
+      step_id: 's',
+      step_type: 'llm_call',
+    };
     expect(GateRequestSchema.parse(ok)).toMatchObject({ retry_policy: 'idempotent', execution_mode: 'interactive' });
-    const bad = GateRequestSchema.safeParse({ ...ok, request_id: 'nope', colour: 'red', idempotency_key: 'k'.repeat(256) });
+    const bad = GateRequestSchema.safeParse({
+      ...ok,
+      request_id: 'nope',
+      colour: 'red',
+      idempotency_key: 'k'.repeat(256),
+    });
     expect(bad.success).toBe(false);
     const paths = bad.error!.issues.map((i) => i.path.join('.') || i.message);
     expect(paths).toEqual(expect.arrayContaining(['request_id', 'idempotency_key']));

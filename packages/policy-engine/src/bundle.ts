@@ -4,8 +4,18 @@ import { parseField } from './fields.js';
 import { OPERATORS, operandProblem } from './operators.js';
 
 export const POLICY_TYPES = [
-  'content', 'user', 'risk', 'cost', 'context_aware', 'media',
-  'rate-limit', 'budget', 'time-access', 'role-access', 'mcp', 'connector',
+  'content',
+  'user',
+  'risk',
+  'cost',
+  'context_aware',
+  'media',
+  'rate-limit',
+  'budget',
+  'time-access',
+  'role-access',
+  'mcp',
+  'connector',
 ] as const;
 export const ENVIRONMENTS = ['production', 'staging', 'development'] as const;
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -34,7 +44,12 @@ export const ActionSchema = z
         reason: z.string().max(1000).optional(),
         severity: z.enum(['low', 'medium', 'high', 'critical']).optional(),
         allow_override: z.boolean().optional(),
-        timeout_seconds: z.number().int().positive().max(30 * 24 * 3600).optional(),
+        timeout_seconds: z
+          .number()
+          .int()
+          .positive()
+          .max(30 * 24 * 3600)
+          .optional(),
       })
       .strict()
       .default({}),
@@ -52,15 +67,29 @@ const counterKey = z
       if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', path: [i], message: parsed });
     });
   });
-const windowSeconds = z.number().int().min(1).max(366 * 24 * 3600);
+const windowSeconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(366 * 24 * 3600);
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (24 h)');
 
-export const RateLimitSchema = z.object({ per: counterKey, window_seconds: windowSeconds, max_requests: z.number().int().nonnegative() }).strict();
-export const BudgetSchema = z.object({ per: counterKey, window_seconds: windowSeconds, max_cost_usd: z.number().nonnegative() }).strict();
+export const RateLimitSchema = z
+  .object({ per: counterKey, window_seconds: windowSeconds, max_requests: z.number().int().nonnegative() })
+  .strict();
+export const BudgetSchema = z
+  .object({ per: counterKey, window_seconds: windowSeconds, max_cost_usd: z.number().nonnegative() })
+  .strict();
 export const TimeAccessSchema = z
   .object({
-    timezone: z.string().default('UTC').refine(isTimeZone, 'expected an IANA time zone such as "UTC" or "Europe/Paris"'),
-    allowed_days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]),
+    timezone: z
+      .string()
+      .default('UTC')
+      .refine(isTimeZone, 'expected an IANA time zone such as "UTC" or "Europe/Paris"'),
+    allowed_days: z
+      .array(z.enum(WEEKDAYS))
+      .min(1)
+      .default([...WEEKDAYS]),
     allowed_hours: z.object({ start: hhmm, end: hhmm }).strict(),
   })
   .strict();
@@ -79,7 +108,9 @@ export const PolicySchema = z
     name,
     description: z.string().max(2000).default(''),
     type: z.enum(POLICY_TYPES),
-    category: z.string().regex(/^(dynamic|media)-[a-z0-9-]+$/, 'expected a category starting with "dynamic-" or "media-"'),
+    category: z
+      .string()
+      .regex(/^(dynamic|media)-[a-z0-9-]+$/, 'expected a category starting with "dynamic-" or "media-"'),
     scope: z.enum(['workflow', 'gateway']).default('workflow'),
     priority: z.number().int(),
     enabled: z.boolean().default(true),
@@ -93,8 +124,10 @@ export const PolicySchema = z
   .strict()
   .superRefine((p, ctx) => {
     for (const [type, key] of Object.entries(TYPE_PARAMETERS)) {
-      if (p.type === type && p[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `a "${type}" policy needs "${key}"` });
-      if (p.type !== type && p[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" belongs only to "${type}" policies` });
+      if (p.type === type && p[key] === undefined)
+        ctx.addIssue({ code: 'custom', path: [key], message: `a "${type}" policy needs "${key}"` });
+      if (p.type !== type && p[key] !== undefined)
+        ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" belongs only to "${type}" policies` });
     }
   });
 
@@ -105,7 +138,10 @@ export const ToolSchema = z
     access: z.enum(['read', 'write', 'destructive']),
     auto_approve: z.boolean().default(false),
     allow_destructive: z.boolean().default(false),
-    destinations: z.object({ field: z.string().min(1), allowed: z.array(z.unknown()).min(1) }).strict().optional(),
+    destinations: z
+      .object({ field: z.string().min(1), allowed: z.array(z.unknown()).min(1) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -144,10 +180,18 @@ export const BundleSchema = z
     const open = openInProduction(b);
     if (open) ctx.addIssue({ code: 'custom', ...open });
     duplicates(b.policies.map((p) => p.name)).forEach((i) =>
-      ctx.addIssue({ code: 'custom', path: ['policies', i, 'name'], message: `duplicate policy name "${b.policies[i]!.name}"` }),
+      ctx.addIssue({
+        code: 'custom',
+        path: ['policies', i, 'name'],
+        message: `duplicate policy name "${b.policies[i]!.name}"`,
+      }),
     );
     duplicates(b.tools.map((t) => t.tool_name)).forEach((i) =>
-      ctx.addIssue({ code: 'custom', path: ['tools', i, 'tool_name'], message: `duplicate tool "${b.tools[i]!.tool_name}"` }),
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tools', i, 'tool_name'],
+        message: `duplicate tool "${b.tools[i]!.tool_name}"`,
+      }),
     );
     duplicates(b.delegations.map((d) => d.delegation_id)).forEach((i) =>
       ctx.addIssue({ code: 'custom', path: ['delegations', i, 'delegation_id'], message: 'duplicate delegation_id' }),
@@ -169,7 +213,10 @@ export type TimeAccess = z.infer<typeof TimeAccessSchema>;
 export function openInProduction(raw: unknown): { path: string[]; message: string } | undefined {
   const doc = raw as { environment?: unknown; workflow_access?: { mode?: unknown } } | null;
   if (doc?.environment === 'production' && doc.workflow_access?.mode === 'open')
-    return { path: ['workflow_access', 'mode'], message: 'mode "open" is refused in production: list the allowed workflows' };
+    return {
+      path: ['workflow_access', 'mode'],
+      message: 'mode "open" is refused in production: list the allowed workflows',
+    };
   return undefined;
 }
 

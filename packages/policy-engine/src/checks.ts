@@ -10,8 +10,16 @@ import type { Delegation } from './bundle.js';
 export function checkWorkflowAccess(compiled: CompiledBundle, s: EvaluationState): CheckOutcome {
   const workflowId = s.input.step.workflow_id;
   if (compiled.allowlist && !compiled.allowlist.has(workflowId.toLowerCase()))
-    return { check: 'workflow_access', decision: 'block', reason: `workflow "${workflowId}" is not in the tenant's workflow allowlist` };
-  return { check: 'workflow_access', decision: 'allow', reason: compiled.allowlist ? 'workflow is allowlisted' : 'workflow access is open' };
+    return {
+      check: 'workflow_access',
+      decision: 'block',
+      reason: `workflow "${workflowId}" is not in the tenant's workflow allowlist`,
+    };
+  return {
+    check: 'workflow_access',
+    decision: 'allow',
+    reason: compiled.allowlist ? 'workflow is allowlisted' : 'workflow access is open',
+  };
 }
 
 /** Scope coverage as reference 002 does it: exact, `*`, a prefix ending at a `:` boundary, or `prefix:*`. */
@@ -22,30 +30,40 @@ export function scopeCovers(granted: string, requested: string): boolean {
 }
 
 /** 2. Delegation (reference 002): a delegated workflow's tool calls must be in scope, in time, and within spend. */
-export function checkDelegation(compiled: CompiledBundle, s: EvaluationState, increments: UsageIncrement[]): CheckOutcome {
+export function checkDelegation(
+  compiled: CompiledBundle,
+  s: EvaluationState,
+  increments: UsageIncrement[],
+): CheckOutcome {
   const allow = (reason: string): CheckOutcome => ({ check: 'delegation', decision: 'allow', reason });
   const block = (reason: string): CheckOutcome => ({ check: 'delegation', decision: 'block', reason });
   const { step, now } = s.input;
   const delegations = compiled.delegationsByWorkflow.get(step.workflow_id.toLowerCase());
   if (!delegations) return allow('workflow has no delegation');
   if (step.step_type !== 'tool_call') return allow('delegation scopes tool calls only');
-  if (!step.tool_context) return block('tool call in a delegated workflow names no tool_context, so its scope cannot be checked');
+  if (!step.tool_context)
+    return block('tool call in a delegated workflow names no tool_context, so its scope cannot be checked');
 
   const scope = `${step.tool_context.tool_type ?? 'function'}:${step.tool_context.tool_name}`;
   const covering = delegations.filter((d) => d.scope.some((g) => scopeCovers(g, scope)));
   if (covering.length === 0) return block(`scope "${scope}" is not covered by delegation ${ids(delegations)}`);
 
-  const current = covering.filter((d) => (!d.not_before || Date.parse(d.not_before) <= now) && now < Date.parse(d.expires_at));
+  const current = covering.filter(
+    (d) => (!d.not_before || Date.parse(d.not_before) <= now) && now < Date.parse(d.expires_at),
+  );
   if (current.length === 0) {
     const d = covering[0]!;
     return block(
-      now >= Date.parse(d.expires_at) ? `delegation "${d.delegation_id}" expired at ${d.expires_at}` : `delegation "${d.delegation_id}" is not valid before ${d.not_before}`,
+      now >= Date.parse(d.expires_at)
+        ? `delegation "${d.delegation_id}" expired at ${d.expires_at}`
+        : `delegation "${d.delegation_id}" is not valid before ${d.not_before}`,
     );
   }
 
   const cost = step.cost_usd ?? 0;
   for (const d of current) {
-    if (d.spend_limit === undefined) return allow(`scope "${scope}" delegated by ${d.delegated_by} (${d.delegation_id})`);
+    if (d.spend_limit === undefined)
+      return allow(`scope "${scope}" delegated by ${d.delegated_by} (${d.delegation_id})`);
     const key = `delegation-spend:${d.delegation_id}`;
     if (s.usage(key) + cost <= d.spend_limit) {
       if (cost > 0) increments.push({ key, by: cost });
@@ -53,7 +71,9 @@ export function checkDelegation(compiled: CompiledBundle, s: EvaluationState, in
     }
   }
   const d = current[0]!;
-  return block(`spend limit of delegation "${d.delegation_id}" (${d.spend_limit} ${d.spend_limit_unit}) would be exceeded`);
+  return block(
+    `spend limit of delegation "${d.delegation_id}" (${d.spend_limit} ${d.spend_limit_unit}) would be exceeded`,
+  );
 }
 
 function ids(ds: Delegation[]): string {
@@ -61,7 +81,10 @@ function ids(ds: Delegation[]): string {
 }
 
 /** A tool's access class by the catalog (a tool missing from a non-empty catalog is a write); null without a catalog. */
-export function toolAccessOf(compiled: CompiledBundle, toolName: string | undefined): 'read' | 'write' | 'destructive' | null {
+export function toolAccessOf(
+  compiled: CompiledBundle,
+  toolName: string | undefined,
+): 'read' | 'write' | 'destructive' | null {
   if (compiled.tools.size === 0 || toolName === undefined) return null;
   return compiled.tools.get(toolName)?.access ?? 'write';
 }
@@ -73,7 +96,9 @@ export function checkToolCatalog(compiled: CompiledBundle, s: EvaluationState): 
   if (compiled.tools.size === 0 || !tool) return out('allow', 'no tool catalog applies');
   const entry = compiled.tools.get(tool.tool_name);
   const access = toolAccessOf(compiled, tool.tool_name)!;
-  const label = entry ? `tool "${tool.tool_name}" (${access})` : `tool "${tool.tool_name}" is not in the catalog and is treated as a write`;
+  const label = entry
+    ? `tool "${tool.tool_name}" (${access})`
+    : `tool "${tool.tool_name}" is not in the catalog and is treated as a write`;
   const background = s.input.step.execution_mode === 'background';
 
   if (access === 'destructive') {
@@ -88,8 +113,10 @@ export function checkToolCatalog(compiled: CompiledBundle, s: EvaluationState): 
   if (entry?.destinations) {
     const { field, allowed } = entry.destinations;
     const value = walk(tool.tool_input, field.split('.'));
-    if (value === undefined) return out('block', `${label}: destination tool_input.${field} is missing; destinations must be explicit`);
-    if (!allowed.some((a) => jsonEquals(a, value))) return out('block', `${label}: destination ${JSON.stringify(value)} is not in the allowed destinations`);
+    if (value === undefined)
+      return out('block', `${label}: destination tool_input.${field} is missing; destinations must be explicit`);
+    if (!allowed.some((a) => jsonEquals(a, value)))
+      return out('block', `${label}: destination ${JSON.stringify(value)} is not in the allowed destinations`);
   }
   return out('allow', `${label}: allowed`);
 }
@@ -129,7 +156,10 @@ export function checkPolicies(index: PolicyIndex, s: EvaluationState): PolicyChe
   visit(index.byField.workflow_id.get(step.workflow_id));
   visit(index.byField.step_type.get(step.step_type));
 
-  const topAllow = matchedAllow.reduce<CompiledPolicy | undefined>((best, p) => (best && !outranks(p, best) ? best : p), undefined);
+  const topAllow = matchedAllow.reduce<CompiledPolicy | undefined>(
+    (best, p) => (best && !outranks(p, best) ? best : p),
+    undefined,
+  );
   const overridden = topAllow ? matchedRestricting.filter((p) => p.priority < topAllow.priority) : [];
   const remaining = topAllow ? matchedRestricting.filter((p) => p.priority >= topAllow.priority) : matchedRestricting;
   const approvals = remaining.filter((p) => p.action === 'require_approval');
@@ -146,7 +176,9 @@ export function checkPolicies(index: PolicyIndex, s: EvaluationState): PolicyChe
     deciding = highest(noOverride.length > 0 ? noOverride : blocks);
   }
 
-  const reason = deciding ? `${deciding.summary.policy_name}: ${deciding.summary.reason}` : 'no policy restricts this step';
+  const reason = deciding
+    ? `${deciding.summary.policy_name}: ${deciding.summary.reason}`
+    : 'no policy restricts this step';
   const matched = [...matchedAllow, ...remaining].sort(byRank).map((p) => p.summary);
   return {
     outcome: { check: 'policies', decision, reason },

@@ -43,12 +43,15 @@ export interface CompiledBundle {
 }
 
 /** Validates every rule of the bundle and returns all problems at once (never throws). */
-export function validateBundle(input: unknown): { ok: true; bundle: Bundle } | { ok: false; issues: ValidationIssue[] } {
+export function validateBundle(
+  input: unknown,
+): { ok: true; bundle: Bundle } | { ok: false; issues: ValidationIssue[] } {
   const parsed = BundleSchema.safeParse(input);
   if (parsed.success) return { ok: true, bundle: parsed.data };
   const issues = parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
   const open = openInProduction(input);
-  if (open && !issues.some((i) => i.message === open.message)) issues.unshift({ path: formatPath(open.path), message: open.message });
+  if (open && !issues.some((i) => i.message === open.message))
+    issues.unshift({ path: formatPath(open.path), message: open.message });
   return { ok: false, issues };
 }
 
@@ -81,7 +84,10 @@ export function compileBundle(input: unknown): CompiledBundle {
 
   return {
     bundle,
-    allowlist: bundle.workflow_access.mode === 'allowlist' ? new Set(bundle.workflow_access.allowed_workflows.map((w) => w.toLowerCase())) : null,
+    allowlist:
+      bundle.workflow_access.mode === 'allowlist'
+        ? new Set(bundle.workflow_access.allowed_workflows.map((w) => w.toLowerCase()))
+        : null,
     policies: indexes,
     tools: new Map(bundle.tools.map((t) => [t.tool_name, t])),
     delegationsByWorkflow,
@@ -92,7 +98,10 @@ function emptyIndex(): PolicyIndex {
   return { always: [], byField: { tool_name: new Map(), workflow_id: new Map(), step_type: new Map() }, size: 0 };
 }
 
-function compilePolicy(policy: Policy, order: number): { compiled: CompiledPolicy; indexedBy?: { field: IndexedField; value: string } } {
+function compilePolicy(
+  policy: Policy,
+  order: number,
+): { compiled: CompiledPolicy; indexedBy?: { field: IndexedField; value: string } } {
   // A policy with several actions acts as its most restrictive one.
   const action = policy.actions.reduce((a, b) => (RESTRICTIVENESS[b.type] > RESTRICTIVENESS[a.type] ? b : a));
   const refs = policy.conditions.map((c) => parseField(c.field) as FieldRef);
@@ -101,7 +110,11 @@ function compilePolicy(policy: Policy, order: number): { compiled: CompiledPolic
   let indexedBy: { field: IndexedField; value: string } | undefined;
   for (const field of INDEXED_FIELDS) {
     const at = policy.conditions.findIndex(
-      (c, i) => c.operator === 'equals' && typeof c.value === 'string' && refs[i]!.namespace === 'context' && (refs[i] as { name: string }).name === field,
+      (c, i) =>
+        c.operator === 'equals' &&
+        typeof c.value === 'string' &&
+        refs[i]!.namespace === 'context' &&
+        (refs[i] as { name: string }).name === field,
     );
     if (at >= 0) {
       indexedAt = at;

@@ -36,7 +36,8 @@ function decide(compiled: CompiledBundle, s: EvaluationState): EvaluationResult 
   const deciding = policyDecided ? policies.deciding!.summary : null;
 
   let approvalTimeout: number | null = null;
-  if (winner.decision === 'require_approval' && policyDecided) approvalTimeout = policies.deciding!.timeoutSeconds ?? null;
+  if (winner.decision === 'require_approval' && policyDecided)
+    approvalTimeout = policies.deciding!.timeoutSeconds ?? null;
 
   return {
     decision: winner.decision,
@@ -52,7 +53,8 @@ function decide(compiled: CompiledBundle, s: EvaluationState): EvaluationResult 
     unevaluable: { ...s.unevaluable, total: s.unevaluable.missing_field + s.unevaluable.type_mismatch },
     tool_input_keys_ignored: s.toolInputKeysIgnored,
     usage_keys_read: s.usageKeysRead,
-    usage_increments: winner.decision === 'block' ? [] : [...increments, ...policies.increments.filter((i) => i.by > 0)],
+    usage_increments:
+      winner.decision === 'block' ? [] : [...increments, ...policies.increments.filter((i) => i.by > 0)],
     error: null,
   };
 }

@@ -3,15 +3,34 @@
  * `step_input.*` and `tool_input.*` take any key (nested objects by dotted path).
  */
 export const CONTEXT_FIELDS = [
-  'step_type', 'step_name', 'model', 'provider', 'step_index',
-  'workflow_id', 'workflow_name', 'source', 'tool_name', 'tool_type',
-  'tenant_id', 'agent_id', 'user_id', 'session_id', 'execution_mode',
-  'cost_usd', 'tokens_in', 'tokens_out',
+  'step_type',
+  'step_name',
+  'model',
+  'provider',
+  'step_index',
+  'workflow_id',
+  'workflow_name',
+  'source',
+  'tool_name',
+  'tool_type',
+  'tenant_id',
+  'agent_id',
+  'user_id',
+  'session_id',
+  'execution_mode',
+  'cost_usd',
+  'tokens_in',
+  'tokens_out',
 ] as const;
 
 export const STEP_FIELDS = [
-  'gate_count', 'completion_count', 'prior_completion_status', 'prior_output_available',
-  'last_decision', 'first_attempt_age_seconds', 'idempotency_key',
+  'gate_count',
+  'completion_count',
+  'prior_completion_status',
+  'prior_output_available',
+  'last_decision',
+  'first_attempt_age_seconds',
+  'idempotency_key',
 ] as const;
 
 export type ContextField = (typeof CONTEXT_FIELDS)[number];

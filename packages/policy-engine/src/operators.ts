@@ -1,8 +1,16 @@
 import { RE2JS } from 're2js';
 
 export const OPERATORS = [
-  'equals', 'not_equals', 'contains', 'not_contains', 'contains_any',
-  'greater_than', 'less_than', 'regex', 'in', 'not_in',
+  'equals',
+  'not_equals',
+  'contains',
+  'not_contains',
+  'contains_any',
+  'greater_than',
+  'less_than',
+  'regex',
+  'in',
+  'not_in',
 ] as const;
 export type Operator = (typeof OPERATORS)[number];
 
@@ -138,5 +146,8 @@ export function jsonEquals(a: unknown, b: unknown): boolean {
   }
   const aKeys = Object.keys(a);
   const bObj = b as Record<string, unknown>;
-  return aKeys.length === Object.keys(bObj).length && aKeys.every((k) => Object.hasOwn(bObj, k) && jsonEquals((a as Record<string, unknown>)[k], bObj[k]));
+  return (
+    aKeys.length === Object.keys(bObj).length &&
+    aKeys.every((k) => Object.hasOwn(bObj, k) && jsonEquals((a as Record<string, unknown>)[k], bObj[k]))
+  );
 }

@@ -41,7 +41,12 @@ export function compileSpecial(policy: Policy): SpecialPredicate | undefined {
 }
 
 /** `<kind>:<policy>:<per values>:<window>:<window start, epoch s>`: one counter per subject and window. */
-function counterKey(kind: string, policyName: string, per: string[], windowSeconds: number): (s: EvaluationState) => string {
+function counterKey(
+  kind: string,
+  policyName: string,
+  per: string[],
+  windowSeconds: number,
+): (s: EvaluationState) => string {
   const accessors: Accessor[] = per.map((f) => compileAccessor(parseField(f) as FieldRef));
   return (s) => {
     const subject = accessors.map((get) => subjectPart(get(s))).join('|');
@@ -51,7 +56,13 @@ function counterKey(kind: string, policyName: string, per: string[], windowSecon
 }
 
 function compileTimeWindow(spec: TimeAccess): (nowMs: number) => boolean {
-  const format = new Intl.DateTimeFormat('en-US', { timeZone: spec.timezone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone: spec.timezone,
+    weekday: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  });
   const days = new Set(spec.allowed_days);
   const start = minutes(spec.allowed_hours.start);
   const end = minutes(spec.allowed_hours.end);

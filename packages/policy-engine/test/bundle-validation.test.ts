@@ -10,14 +10,22 @@ function issues(b: Record<string, unknown>) {
 
 describe('bundles are refused at load time, with the path and what was expected', () => {
   it('unknown operator', () => {
-    const [issue] = issues(bundle({ policies: [policy({ conditions: [{ field: 'context.model', operator: 'eq', value: 'x' }] })] }));
+    const [issue] = issues(
+      bundle({ policies: [policy({ conditions: [{ field: 'context.model', operator: 'eq', value: 'x' }] })] }),
+    );
     expect(issue!.path).toBe('policies[0].conditions[0].operator');
     expect(issue!.message).toMatch(/equals/);
   });
 
   it('unknown policy type, bad category, unknown action type', () => {
-    const found = issues(bundle({ policies: [policy({ type: 'magic', category: 'security', actions: [{ type: 'deny' }] })] }));
-    expect(found.map((i) => i.path).sort()).toEqual(['policies[0].actions[0].type', 'policies[0].category', 'policies[0].type']);
+    const found = issues(
+      bundle({ policies: [policy({ type: 'magic', category: 'security', actions: [{ type: 'deny' }] })] }),
+    );
+    expect(found.map((i) => i.path).sort()).toEqual([
+      'policies[0].actions[0].type',
+      'policies[0].category',
+      'policies[0].type',
+    ]);
     expect(found.find((i) => i.path === 'policies[0].category')!.message).toMatch(/dynamic-.*media-/);
   });
 
@@ -68,7 +76,11 @@ describe('bundles are refused at load time, with the path and what was expected'
         ],
       }),
     );
-    expect(found.map((i) => i.message)).toEqual(['expected a finite number', 'expected a non-empty array', 'expected a non-empty array']);
+    expect(found.map((i) => i.message)).toEqual([
+      'expected a finite number',
+      'expected a non-empty array',
+      'expected a non-empty array',
+    ]);
   });
 
   it('open workflow access in production', () => {
@@ -80,7 +92,12 @@ describe('bundles are refused at load time, with the path and what was expected'
   it('duplicate names, unknown keys, and type parameters that do not fit the type', () => {
     const found = issues(
       bundle({
-        policies: [policy({ name: 'same' }), policy({ name: 'same', colour: 'red' }), policy({ name: 'rl', type: 'rate-limit' }), policy({ name: 'b', budget: { window_seconds: 60, max_cost_usd: 1 } })],
+        policies: [
+          policy({ name: 'same' }),
+          policy({ name: 'same', colour: 'red' }),
+          policy({ name: 'rl', type: 'rate-limit' }),
+          policy({ name: 'b', budget: { window_seconds: 60, max_cost_usd: 1 } }),
+        ],
       }),
     );
     const paths = found.map((i) => i.path);
@@ -100,16 +117,36 @@ describe('bundles are refused at load time, with the path and what was expected'
       thrown = err;
     }
     expect(thrown).toBeInstanceOf(BundleValidationError);
-    expect((thrown as BundleValidationError).issues.map((i) => i.path)).toEqual(expect.arrayContaining(['tenant_id', 'environment', 'policies[0].priority']));
+    expect((thrown as BundleValidationError).issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['tenant_id', 'environment', 'policies[0].priority']),
+    );
   });
 
   it('time zones, hours and delegation windows are checked', () => {
     const found = issues(
       bundle({
-        policies: [policy({ type: 'time-access', time_access: { timezone: 'Mars/Olympus', allowed_hours: { start: '9:00', end: '17:00' } } })],
-        delegations: [{ delegation_id: 'd', workflow_id: 'w', delegated_by: 'a', scope: ['*'], not_before: '2026-02-01T00:00:00Z', expires_at: '2026-01-01T00:00:00Z' }],
+        policies: [
+          policy({
+            type: 'time-access',
+            time_access: { timezone: 'Mars/Olympus', allowed_hours: { start: '9:00', end: '17:00' } },
+          }),
+        ],
+        delegations: [
+          {
+            delegation_id: 'd',
+            workflow_id: 'w',
+            delegated_by: 'a',
+            scope: ['*'],
+            not_before: '2026-02-01T00:00:00Z',
+            expires_at: '2026-01-01T00:00:00Z',
+          },
+        ],
       }),
     );
-    expect(found.map((i) => i.path).sort()).toEqual(['delegations[0].expires_at', 'policies[0].time_access.allowed_hours.start', 'policies[0].time_access.timezone']);
+    expect(found.map((i) => i.path).sort()).toEqual([
+      'delegations[0].expires_at',
+      'policies[0].time_access.allowed_hours.start',
+      'policies[0].time_access.timezone',
+    ]);
   });
 });

@@ -31,7 +31,9 @@ describe('evaluation context fields', () => {
       expect(decide(blocksWhen(field, 'equals', value), {}).decision, `${field} absent`).toBe('allow');
     }
     expect(decide(blocksWhen('context.tenant_id', 'equals', 'acme'), {}).decision).toBe('block');
-    expect(decide(blocksWhen('context.tenant_id', 'equals', 'acme'), {}, { tenant_id: 'other' }).decision).toBe('allow');
+    expect(decide(blocksWhen('context.tenant_id', 'equals', 'acme'), {}, { tenant_id: 'other' }).decision).toBe(
+      'allow',
+    );
   });
 
   it('execution_mode defaults to interactive', () => {
@@ -53,7 +55,9 @@ describe('evaluation context fields', () => {
     const r = decide(early, { step_type: 'tool_call', tool_context: { tool_name: 't', tool_input: toolInput } });
     expect(r.decision).toBe('block');
     expect(r.tool_input_keys_ignored).toBe(10);
-    expect(decide(late, { step_type: 'tool_call', tool_context: { tool_name: 't', tool_input: toolInput } }).decision).toBe('allow');
+    expect(
+      decide(late, { step_type: 'tool_call', tool_context: { tool_name: 't', tool_input: toolInput } }).decision,
+    ).toBe('allow');
   });
 
   it('step.* comes from the retry context, with first-gate defaults when there is none', () => {
@@ -77,7 +81,8 @@ describe('evaluation context fields', () => {
     ];
     for (const [field, withRetry, firstGate] of expectations) {
       expect(decide(blocksWhen(field, 'equals', withRetry), {}, { retry }).decision, field).toBe('block');
-      if (firstGate !== undefined) expect(decide(blocksWhen(field, 'equals', firstGate), {}).decision, `${field} default`).toBe('block');
+      if (firstGate !== undefined)
+        expect(decide(blocksWhen(field, 'equals', firstGate), {}).decision, `${field} default`).toBe('block');
     }
     expect(decide(blocksWhen('step.last_decision', 'not_equals', 'allow'), {}).decision).toBe('block');
   });

@@ -1,5 +1,11 @@
 import { GateStepSchema, type GateStepInput, type RetryContext } from '@stepgate/contracts';
-import { compileBundle, evaluate, type EvaluationInput, type EvaluationResult, type CompiledBundle } from '../src/index.js';
+import {
+  compileBundle,
+  evaluate,
+  type EvaluationInput,
+  type EvaluationResult,
+  type CompiledBundle,
+} from '../src/index.js';
 
 /** Bundles in tests are plain JSON, as a user writes them: validation is part of what is tested. */
 export type BundleJson = Record<string, unknown>;
@@ -19,7 +25,15 @@ export function bundle(overrides: BundleJson = {}): BundleJson {
 }
 
 export function policy(overrides: Record<string, unknown>): Record<string, unknown> {
-  return { name: 'p', type: 'context_aware', category: 'dynamic-security', priority: 100, conditions: [], actions: [{ type: 'block', config: { reason: 'r' } }], ...overrides };
+  return {
+    name: 'p',
+    type: 'context_aware',
+    category: 'dynamic-security',
+    priority: 100,
+    conditions: [],
+    actions: [{ type: 'block', config: { reason: 'r' } }],
+    ...overrides,
+  };
 }
 
 export function step(overrides: Partial<GateStepInput> = {}) {
@@ -39,7 +53,11 @@ export function input(stepOverrides: Partial<GateStepInput> = {}, extra: Extra =
   return { tenant_id: 'acme', now: NOW, ...extra, step: step(stepOverrides) };
 }
 
-export function decide(b: BundleJson | CompiledBundle, stepOverrides: Partial<GateStepInput> = {}, extra: Extra = {}): EvaluationResult {
+export function decide(
+  b: BundleJson | CompiledBundle,
+  stepOverrides: Partial<GateStepInput> = {},
+  extra: Extra = {},
+): EvaluationResult {
   const compiled = 'allowlist' in b ? (b as CompiledBundle) : compileBundle(b);
   return evaluate(compiled, input(stepOverrides, extra));
 }

@@ -90,7 +90,15 @@ describe('operators', () => {
   });
 
   it('a missing field never matches the positive operators', () => {
-    for (const [op, operand] of [['equals', 'x'], ['contains', 'x'], ['contains_any', ['x']], ['in', ['x']], ['regex', 'x'], ['greater_than', 0], ['less_than', 0]] as const) {
+    for (const [op, operand] of [
+      ['equals', 'x'],
+      ['contains', 'x'],
+      ['contains_any', ['x']],
+      ['in', ['x']],
+      ['regex', 'x'],
+      ['greater_than', 0],
+      ['less_than', 0],
+    ] as const) {
       const r = fires(op, operand, undefined);
       expect(r.fired, op).toBe(false);
       expect(r.unevaluable.missing_field, op).toBe(1);

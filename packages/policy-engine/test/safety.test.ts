@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { scopeCovers } from '../src/index.js';
 import { bundle, decide, NOW } from './helpers.js';
 
-const tool = (tool_name: string, extra: Record<string, unknown> = {}) => ({ step_type: 'tool_call' as const, tool_context: { tool_name, ...extra } });
+const tool = (tool_name: string, extra: Record<string, unknown> = {}) => ({
+  step_type: 'tool_call' as const,
+  tool_context: { tool_name, ...extra },
+});
 
 describe('action safety from the tool catalog (reference 001)', () => {
   const catalog = bundle({
@@ -12,7 +15,13 @@ describe('action safety from the tool catalog (reference 001)', () => {
       { tool_name: 'email_send', access: 'write' },
       { tool_name: 'drop_project', access: 'destructive' },
       { tool_name: 'force_push', access: 'destructive', allow_destructive: true },
-      { tool_name: 'slack_post', tool_type: 'api', access: 'write', auto_approve: true, destinations: { field: 'channel_id', allowed: ['C0123'] } },
+      {
+        tool_name: 'slack_post',
+        tool_type: 'api',
+        access: 'write',
+        auto_approve: true,
+        destinations: { field: 'channel_id', allowed: ['C0123'] },
+      },
     ],
   });
   const run = (name: string, mode: 'interactive' | 'background', input?: Record<string, unknown>) =>
@@ -53,7 +62,14 @@ describe('delegation (reference 002)', () => {
   const delegated = (extra: Record<string, unknown> = {}) =>
     bundle({
       delegations: [
-        { delegation_id: 'd-1', workflow_id: 'wf-1', delegated_by: 'admin', scope: ['api:get:weather', 'api:get:news'], expires_at: future, ...extra },
+        {
+          delegation_id: 'd-1',
+          workflow_id: 'wf-1',
+          delegated_by: 'admin',
+          scope: ['api:get:weather', 'api:get:news'],
+          expires_at: future,
+          ...extra,
+        },
       ],
     });
 
@@ -82,7 +98,10 @@ describe('delegation (reference 002)', () => {
   });
 
   it('expired and not-yet-valid delegations block', () => {
-    const expired = delegated({ expires_at: new Date(NOW - 1000).toISOString(), not_before: new Date(NOW - 5000).toISOString() });
+    const expired = delegated({
+      expires_at: new Date(NOW - 1000).toISOString(),
+      not_before: new Date(NOW - 5000).toISOString(),
+    });
     expect(decide(expired, tool('get:weather', { tool_type: 'api' })).reason).toMatch(/expired/);
     const early = delegated({ not_before: new Date(NOW + 1000).toISOString() });
     expect(decide(early, tool('get:weather', { tool_type: 'api' })).reason).toMatch(/not valid before/);
@@ -90,14 +109,25 @@ describe('delegation (reference 002)', () => {
 
   it('spend over the limit, from caller-supplied usage, blocks; within it, the spend is to be incremented', () => {
     const b = delegated({ spend_limit: 10 });
-    const within = decide(b, { ...tool('get:weather', { tool_type: 'api' }), cost_usd: 2 }, { usage: { 'delegation-spend:d-1': 7 } });
+    const within = decide(
+      b,
+      { ...tool('get:weather', { tool_type: 'api' }), cost_usd: 2 },
+      { usage: { 'delegation-spend:d-1': 7 } },
+    );
     expect(within.decision).toBe('allow');
     expect(within.usage_keys_read).toContain('delegation-spend:d-1');
     expect(within.usage_increments).toEqual([{ key: 'delegation-spend:d-1', by: 2 }]);
-    const over = decide(b, { ...tool('get:weather', { tool_type: 'api' }), cost_usd: 4 }, { usage: { 'delegation-spend:d-1': 7 } });
+    const over = decide(
+      b,
+      { ...tool('get:weather', { tool_type: 'api' }), cost_usd: 4 },
+      { usage: { 'delegation-spend:d-1': 7 } },
+    );
     expect(over.decision).toBe('block');
     expect(over.usage_increments).toEqual([]);
-    const zero = decide(delegated({ spend_limit: 0 }), { ...tool('get:weather', { tool_type: 'api' }), cost_usd: 0.01 });
+    const zero = decide(delegated({ spend_limit: 0 }), {
+      ...tool('get:weather', { tool_type: 'api' }),
+      cost_usd: 0.01,
+    });
     expect(zero.decision).toBe('block');
   });
 });

@@ -35,11 +35,21 @@ describe('rate-limit, budget, time-access and role-access policies', () => {
 
   it("budget: blocks when spend plus this step's cost would exceed the cap", () => {
     const compiled = compileBundle(
-      bundle({ policies: [policy({ name: 'daily', type: 'budget', budget: { per: ['context.tenant_id'], window_seconds: 86400, max_cost_usd: 50 } })] }),
+      bundle({
+        policies: [
+          policy({
+            name: 'daily',
+            type: 'budget',
+            budget: { per: ['context.tenant_id'], window_seconds: 86400, max_cost_usd: 50 },
+          }),
+        ],
+      }),
     );
     const [key] = usageKeysFor(compiled, input({ cost_usd: 1 }));
     expect(decide(compiled, { cost_usd: 5 }, { usage: { [key!]: 45 } }).decision).toBe('allow');
-    expect(decide(compiled, { cost_usd: 5 }, { usage: { [key!]: 45 } }).usage_increments).toEqual([{ key, by: 5, window_seconds: 86400 }]);
+    expect(decide(compiled, { cost_usd: 5 }, { usage: { [key!]: 45 } }).usage_increments).toEqual([
+      { key, by: 5, window_seconds: 86400 },
+    ]);
     expect(decide(compiled, { cost_usd: 5.01 }, { usage: { [key!]: 45 } }).decision).toBe('block');
   });
 
@@ -48,7 +58,11 @@ describe('rate-limit, budget, time-access and role-access policies', () => {
       policies: [
         policy({
           type: 'time-access',
-          time_access: { timezone: 'America/New_York', allowed_days: ['mon', 'tue', 'wed', 'thu', 'fri'], allowed_hours: { start: '09:00', end: '17:00' } },
+          time_access: {
+            timezone: 'America/New_York',
+            allowed_days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+            allowed_hours: { start: '09:00', end: '17:00' },
+          },
         }),
       ],
     });
@@ -60,7 +74,9 @@ describe('rate-limit, budget, time-access and role-access policies', () => {
   });
 
   it('time-access windows may run overnight', () => {
-    const b = bundle({ policies: [policy({ type: 'time-access', time_access: { allowed_hours: { start: '22:00', end: '06:00' } } })] });
+    const b = bundle({
+      policies: [policy({ type: 'time-access', time_access: { allowed_hours: { start: '22:00', end: '06:00' } } })],
+    });
     expect(decide(b, {}, { now: Date.parse('2026-11-18T23:30:00Z') }).decision).toBe('allow');
     expect(decide(b, {}, { now: Date.parse('2026-11-18T05:59:00Z') }).decision).toBe('allow');
     expect(decide(b, {}, { now: Date.parse('2026-11-18T12:00:00Z') }).decision).toBe('block');

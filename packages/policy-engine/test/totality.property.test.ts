@@ -29,11 +29,37 @@ const stepArb: fc.Arbitrary<GateStep> = fc.record({
 
 /** Random policies over every operator and namespace, with operands that load (bad ones are refused earlier). */
 const conditionArb = fc.oneof(
-  fc.record({ field: fc.constantFrom('context.model', 'context.step_name', 'step_input.a', 'tool_input.query', 'step.last_decision'), operator: fc.constantFrom('equals', 'not_equals'), value: json }),
-  fc.record({ field: fc.constantFrom('context.step_name', 'tool_input.query', 'step_input.a'), operator: fc.constantFrom('contains', 'not_contains'), value: fc.string() }),
-  fc.record({ field: fc.constantFrom('context.cost_usd', 'step_input.n', 'step.gate_count'), operator: fc.constantFrom('greater_than', 'less_than'), value: fc.integer() }),
-  fc.record({ field: fc.constantFrom('context.model', 'step_input.a'), operator: fc.constantFrom('in', 'not_in', 'contains_any'), value: fc.array(fc.string(), { minLength: 1, maxLength: 3 }) }),
-  fc.record({ field: fc.constantFrom('context.step_name', 'tool_input.query'), operator: fc.constant('regex'), value: fc.constantFrom('^a', 'drop\\s+table', '(x|y)+z', '.*') }),
+  fc.record({
+    field: fc.constantFrom(
+      'context.model',
+      'context.step_name',
+      'step_input.a',
+      'tool_input.query',
+      'step.last_decision',
+    ),
+    operator: fc.constantFrom('equals', 'not_equals'),
+    value: json,
+  }),
+  fc.record({
+    field: fc.constantFrom('context.step_name', 'tool_input.query', 'step_input.a'),
+    operator: fc.constantFrom('contains', 'not_contains'),
+    value: fc.string(),
+  }),
+  fc.record({
+    field: fc.constantFrom('context.cost_usd', 'step_input.n', 'step.gate_count'),
+    operator: fc.constantFrom('greater_than', 'less_than'),
+    value: fc.integer(),
+  }),
+  fc.record({
+    field: fc.constantFrom('context.model', 'step_input.a'),
+    operator: fc.constantFrom('in', 'not_in', 'contains_any'),
+    value: fc.array(fc.string(), { minLength: 1, maxLength: 3 }),
+  }),
+  fc.record({
+    field: fc.constantFrom('context.step_name', 'tool_input.query'),
+    operator: fc.constant('regex'),
+    value: fc.constantFrom('^a', 'drop\\s+table', '(x|y)+z', '.*'),
+  }),
 );
 const policyArb = fc.record({
   name: fc.uuid(),
@@ -41,7 +67,10 @@ const policyArb = fc.record({
   category: fc.constant('dynamic-security'),
   priority: fc.integer({ min: 0, max: 1000 }),
   conditions: fc.array(conditionArb, { maxLength: 3 }),
-  actions: fc.array(fc.record({ type: fc.constantFrom(...DECISIONS), config: fc.record({ allow_override: optional(fc.boolean()) }) }), { minLength: 1, maxLength: 2 }),
+  actions: fc.array(
+    fc.record({ type: fc.constantFrom(...DECISIONS), config: fc.record({ allow_override: optional(fc.boolean()) }) }),
+    { minLength: 1, maxLength: 2 },
+  ),
 });
 
 describe('evaluation is total', () => {
@@ -55,7 +84,16 @@ describe('evaluation is total', () => {
       bundle({
         policies: referencePolicies,
         tools: [{ tool_name: 'slack_post', access: 'write', destinations: { field: 'channel_id', allowed: ['C1'] } }],
-        delegations: [{ delegation_id: 'd', workflow_id: 'wf', delegated_by: 'a', scope: ['api'], expires_at: '2030-01-01T00:00:00Z', spend_limit: 5 }],
+        delegations: [
+          {
+            delegation_id: 'd',
+            workflow_id: 'wf',
+            delegated_by: 'a',
+            scope: ['api'],
+            expires_at: '2030-01-01T00:00:00Z',
+            spend_limit: 5,
+          },
+        ],
       }),
     );
     fc.assert(

@@ -19,8 +19,16 @@ export async function databaseAnswers(pool: pg.Pool): Promise<boolean> {
  * Holds a consumer's batch while Postgres does not answer: backs off up to 5 s, heartbeating so the
  * consumer keeps its partitions, and returns once a query succeeds again.
  */
-export async function waitForDatabase(pool: pg.Pool, heartbeat: () => Promise<void>, log: Log, cause: unknown): Promise<void> {
-  log.error({ error: cause instanceof Error ? cause.message : String(cause) }, 'database unreachable: consumption paused until it answers');
+export async function waitForDatabase(
+  pool: pg.Pool,
+  heartbeat: () => Promise<void>,
+  log: Log,
+  cause: unknown,
+): Promise<void> {
+  log.error(
+    { error: cause instanceof Error ? cause.message : String(cause) },
+    'database unreachable: consumption paused until it answers',
+  );
   for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
     await new Promise((r) => setTimeout(r, delay));
     await heartbeat().catch(() => undefined);
@@ -44,15 +52,26 @@ export interface PoolOptions {
  * they grow until autovacuum's next ANALYZE, with a cost that grows with every gate. Index lookups
  * through nested loops are the right plan at any size for these statements, so they are the only one.
  */
-export const KEYED_LOOKUP_PLANS: Readonly<Record<string, string>> = { enable_seqscan: 'off', enable_hashjoin: 'off', enable_mergejoin: 'off' };
+export const KEYED_LOOKUP_PLANS: Readonly<Record<string, string>> = {
+  enable_seqscan: 'off',
+  enable_hashjoin: 'off',
+  enable_mergejoin: 'off',
+};
 
 /** A pool on the service's schema that survives idle connections dropping (the next query reconnects). */
-export function createPool(env: Pick<ServiceEnv, 'databaseUrl' | 'databaseSchema'>, max: number, log: Pick<Log, 'error'> & { warn(obj: object, msg: string): void }, options: PoolOptions = {}): pg.Pool {
+export function createPool(
+  env: Pick<ServiceEnv, 'databaseUrl' | 'databaseSchema'>,
+  max: number,
+  log: Pick<Log, 'error'> & { warn(obj: object, msg: string): void },
+  options: PoolOptions = {},
+): pg.Pool {
   const settings = { search_path: env.databaseSchema, ...options.settings };
   const pool = new pg.Pool({
     connectionString: env.databaseUrl,
     max,
-    options: Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`).join(' '),
+    options: Object.entries(settings)
+      .map(([name, value]) => `-c ${name}=${value}`)
+      .join(' '),
     connectionTimeoutMillis: 5_000,
     query_timeout: options.queryTimeoutMs ?? 15_000,
   });
@@ -65,7 +84,12 @@ export function createPool(env: Pick<ServiceEnv, 'databaseUrl' | 'databaseSchema
  * not by message), holds the batch until it does; then rethrows, so kafkajs redelivers the batch
  * from the last committed offset.
  */
-export async function holdBatchWhileDatabaseDown(pool: pg.Pool, heartbeat: () => Promise<void>, log: Log, work: () => Promise<void>): Promise<void> {
+export async function holdBatchWhileDatabaseDown(
+  pool: pg.Pool,
+  heartbeat: () => Promise<void>,
+  log: Log,
+  work: () => Promise<void>,
+): Promise<void> {
   try {
     await work();
   } catch (err) {

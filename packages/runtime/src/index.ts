@@ -1,4 +1,11 @@
 export { serviceEnv, type ServiceEnv } from './env.js';
-export { KEYED_LOOKUP_PLANS, createPool, databaseAnswers, holdBatchWhileDatabaseDown, waitForDatabase, type PoolOptions } from './database.js';
+export {
+  KEYED_LOOKUP_PLANS,
+  createPool,
+  databaseAnswers,
+  holdBatchWhileDatabaseDown,
+  waitForDatabase,
+  type PoolOptions,
+} from './database.js';
 export { serveMetrics } from './metrics.js';
 export { OffsetCommitter } from './kafka.js';

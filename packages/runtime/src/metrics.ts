@@ -5,7 +5,11 @@ import type { Registry } from 'prom-client';
  * Serves a registry at GET /metrics (Prometheus text format), and fixed JSON documents at their
  * paths (e.g. the public receipt keys at /receipt-keys).
  */
-export function serveMetrics(registry: Registry, port: number, documents: Readonly<Record<string, unknown>> = {}): Server {
+export function serveMetrics(
+  registry: Registry,
+  port: number,
+  documents: Readonly<Record<string, unknown>> = {},
+): Server {
   const bodies = new Map(Object.entries(documents).map(([route, doc]) => [route, JSON.stringify(doc)]));
   return createServer((req, res) => {
     const body = req.method === 'GET' && req.url ? bodies.get(req.url) : undefined;

@@ -81,4 +81,3 @@ describe('OffsetCommitter', () => {
     expect(closed).toBe(true);
   });
 });
-

@@ -41,7 +41,11 @@ export interface OutcomeInput {
   abort_audit_event_id: string;
 }
 
-const AUDIT_ACTION: Record<Resolution, AuditEvent['action']> = { approved: 'ApprovalGranted', rejected: 'ApprovalRejected', expired: 'ApprovalExpired' };
+const AUDIT_ACTION: Record<Resolution, AuditEvent['action']> = {
+  approved: 'ApprovalGranted',
+  rejected: 'ApprovalRejected',
+  expired: 'ApprovalExpired',
+};
 
 export function createActivities(deps: ActivityDeps) {
   const send = (messages: Array<{ topic: TopicName; key: string; value: unknown }>) =>
@@ -49,7 +53,9 @@ export function createActivities(deps: ActivityDeps) {
       acks: -1,
       topicMessages: [...new Set(messages.map((m) => m.topic))].map((topic) => ({
         topic: deps.topics[topic],
-        messages: messages.filter((m) => m.topic === topic).map((m) => ({ key: m.key, value: JSON.stringify(m.value) })),
+        messages: messages
+          .filter((m) => m.topic === topic)
+          .map((m) => ({ key: m.key, value: JSON.stringify(m.value) })),
       })),
     });
 
@@ -61,7 +67,11 @@ export function createActivities(deps: ActivityDeps) {
         {
           topic: 'audit',
           key: r.tenant_id,
-          value: auditEvent(r, input.audit_event_id, r.requested_at, 'ApprovalRequested', 'Pending', { expires_at: input.expires_at, reason: r.reason, severity: r.severity }),
+          value: auditEvent(r, input.audit_event_id, r.requested_at, 'ApprovalRequested', 'Pending', {
+            expires_at: input.expires_at,
+            reason: r.reason,
+            severity: r.severity,
+          }),
         },
       ]);
     },
@@ -109,7 +119,10 @@ export function createActivities(deps: ActivityDeps) {
         // A retried activity finds the outcome recorded: it must not count the usage twice.
         const { rows } = transitioned.rowCount
           ? transitioned
-          : await client.query<{ decision_body: DecisionBody }>('select decision_body from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4', key);
+          : await client.query<{ decision_body: DecisionBody }>(
+              'select decision_body from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4',
+              key,
+            );
         if (transitioned.rowCount && o.status === 'approved' && r.usage_increments.length) {
           await client.query(
             `insert into usage_counters (tenant_id, key, value) select $1, x.key, x.by from jsonb_to_recordset($2::jsonb) as x(key text, by numeric)
@@ -163,11 +176,19 @@ export function createActivities(deps: ActivityDeps) {
         {
           topic: 'audit',
           key: r.tenant_id,
-          value: auditEvent(r, o.audit_event_id, o.decided_at, AUDIT_ACTION[o.status], o.status === 'approved' ? 'Approved' : o.status === 'rejected' ? 'Rejected' : 'Expired', {
-            decided_by: o.decided_by,
-            comment: o.comment,
-            decision_id: o.decision_id,
-          }, signed),
+          value: auditEvent(
+            r,
+            o.audit_event_id,
+            o.decided_at,
+            AUDIT_ACTION[o.status],
+            o.status === 'approved' ? 'Approved' : o.status === 'rejected' ? 'Rejected' : 'Expired',
+            {
+              decided_by: o.decided_by,
+              comment: o.comment,
+              decision_id: o.decision_id,
+            },
+            signed,
+          ),
         },
       ];
       if (o.status !== 'approved') {
@@ -183,7 +204,14 @@ export function createActivities(deps: ActivityDeps) {
           aborted_at: o.decided_at,
         };
         messages.push({ topic: 'workflow.events', key: r.workflow_id, value: aborted });
-        messages.push({ topic: 'audit', key: r.tenant_id, value: auditEvent(r, o.abort_audit_event_id, o.decided_at, 'WorkflowAborted', 'Aborted', { cause: aborted.cause, reason: aborted.reason }) });
+        messages.push({
+          topic: 'audit',
+          key: r.tenant_id,
+          value: auditEvent(r, o.abort_audit_event_id, o.decided_at, 'WorkflowAborted', 'Aborted', {
+            cause: aborted.cause,
+            reason: aborted.reason,
+          }),
+        });
       }
       await send(messages);
     },
@@ -228,7 +256,9 @@ function outcomeReason(o: OutcomeInput): string {
 }
 
 function abortReason(o: OutcomeInput): string {
-  return o.status === 'rejected' ? `step "${o.request.step_id}" was rejected by ${o.decided_by}: ${o.comment}` : `approval of step "${o.request.step_id}" expired`;
+  return o.status === 'rejected'
+    ? `step "${o.request.step_id}" was rejected by ${o.decided_by}: ${o.comment}`
+    : `approval of step "${o.request.step_id}" expired`;
 }
 
 function auditEvent(

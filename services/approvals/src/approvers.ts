@@ -64,18 +64,30 @@ export class Approvers {
   }
 
   approve(approvalId: string, approver: string, comment: string): Promise<ApprovalState> {
-    return this.decide(approvalId, () => this.client.workflow.getHandle(approvalWorkflowId(approvalId)).executeUpdate(approveUpdate, { args: [{ approver, comment }] }));
+    return this.decide(approvalId, () =>
+      this.client.workflow
+        .getHandle(approvalWorkflowId(approvalId))
+        .executeUpdate(approveUpdate, { args: [{ approver, comment }] }),
+    );
   }
 
   reject(approvalId: string, approver: string, reason: string): Promise<ApprovalState> {
-    return this.decide(approvalId, () => this.client.workflow.getHandle(approvalWorkflowId(approvalId)).executeUpdate(rejectUpdate, { args: [{ approver, reason }] }));
+    return this.decide(approvalId, () =>
+      this.client.workflow
+        .getHandle(approvalWorkflowId(approvalId))
+        .executeUpdate(rejectUpdate, { args: [{ approver, reason }] }),
+    );
   }
 
   private async decide(approvalId: string, update: () => Promise<ApprovalState>): Promise<ApprovalState> {
     try {
       return await update();
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isApprovalCode(err.cause.type))
+      if (
+        err instanceof WorkflowUpdateFailedError &&
+        err.cause instanceof ApplicationFailure &&
+        isApprovalCode(err.cause.type)
+      )
         throw new ApprovalRefusedError(err.cause.type, err.cause.message);
       throw await this.explainClosed(approvalId, err);
     }
@@ -89,9 +101,13 @@ export class Approvers {
       const status = d.typedSearchAttributes.get(STATUS_ATTRIBUTE);
       return status === 'expired'
         ? new ApprovalRefusedError('APPROVAL_EXPIRED', `approval ${approvalId} expired`)
-        : new ApprovalRefusedError('APPROVAL_ALREADY_RESOLVED', `approval ${approvalId} was already ${status ?? 'closed'}`);
+        : new ApprovalRefusedError(
+            'APPROVAL_ALREADY_RESOLVED',
+            `approval ${approvalId} was already ${status ?? 'closed'}`,
+          );
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return new ApprovalRefusedError('APPROVAL_NOT_FOUND', `no approval ${approvalId}`);
+      if (err instanceof WorkflowNotFoundError)
+        return new ApprovalRefusedError('APPROVAL_NOT_FOUND', `no approval ${approvalId}`);
       return cause;
     }
   }

@@ -21,7 +21,8 @@ export interface ApprovalsConfig extends ServiceEnv {
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsConfig {
   const keyFile = env.STEPGATE_SIGNING_KEY_FILE ?? env.STEPGATE_EVALUATOR_KEY_FILE;
-  if (!keyFile) throw new Error("STEPGATE_SIGNING_KEY_FILE: expected the path of stepgate's Ed25519 PKCS#8 PEM receipt key");
+  if (!keyFile)
+    throw new Error("STEPGATE_SIGNING_KEY_FILE: expected the path of stepgate's Ed25519 PKCS#8 PEM receipt key");
   const reminder = env.STEPGATE_APPROVAL_REMINDER_FRACTION ?? '0.5';
   return {
     ...serviceEnv('approvals', env),

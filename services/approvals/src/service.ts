@@ -8,7 +8,14 @@ import { Kafka, Partitioners, logLevel, type Consumer, type EachMessagePayload, 
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
-import { ApprovalEventSchema, RECEIPT_KEYS_PATH, receiptKeySet, topicsFor, type ApprovalRequest, type TopicName } from '@stepgate/contracts';
+import {
+  ApprovalEventSchema,
+  RECEIPT_KEYS_PATH,
+  receiptKeySet,
+  topicsFor,
+  type ApprovalRequest,
+  type TopicName,
+} from '@stepgate/contracts';
 import { createPool, databaseAnswers, serveMetrics } from '@stepgate/runtime';
 import { createActivities } from './activities.js';
 import type { ApprovalsConfig } from './config.js';
@@ -31,7 +38,12 @@ export type IntakeResult = 'started' | 'already_resolved' | 'superseded' | 'unkn
  */
 export class ApprovalsService {
   readonly registry = new Registry();
-  private readonly intakeCounter = new Counter({ name: 'stepgate_approval_requests_total', help: 'Approval requests taken from the topic, by result', labelNames: ['result'], registers: [this.registry] });
+  private readonly intakeCounter = new Counter({
+    name: 'stepgate_approval_requests_total',
+    help: 'Approval requests taken from the topic, by result',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   private readonly log: Logger;
   private readonly pool: pg.Pool;
   private readonly kafka: Kafka;
@@ -45,7 +57,10 @@ export class ApprovalsService {
   private readonly clients = new Map<string, Client>();
   private metricsServer: Server | undefined;
 
-  constructor(private readonly config: ApprovalsConfig, logger?: Logger) {
+  constructor(
+    private readonly config: ApprovalsConfig,
+    logger?: Logger,
+  ) {
     this.log = logger ?? pino({ name: 'approvals', base: { instance: config.instanceId } });
     this.pool = createPool(config, 8, this.log);
     this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
@@ -64,7 +79,12 @@ export class ApprovalsService {
   }
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
     this.connection = await Connection.connect({ address: this.config.temporalAddress });
     this.workerConnection = await NativeConnection.connect({ address: this.config.temporalAddress });
@@ -84,7 +104,9 @@ export class ApprovalsService {
       }),
     });
     this.workerRun = this.worker.run();
-    this.workerRun.catch((err: unknown) => this.log.fatal({ error: err instanceof Error ? err.message : String(err) }, 'temporal worker failed'));
+    this.workerRun.catch((err: unknown) =>
+      this.log.fatal({ error: err instanceof Error ? err.message : String(err) }, 'temporal worker failed'),
+    );
 
     this.consumer = this.kafka.consumer({
       groupId: this.config.groupId,
@@ -98,7 +120,9 @@ export class ApprovalsService {
     await this.consumer.run({ eachMessage: (payload) => this.handleMessage(payload) });
     await joined;
     if (this.config.metricsPort !== undefined)
-      this.metricsServer = serveMetrics(this.registry, this.config.metricsPort, { [RECEIPT_KEYS_PATH]: receiptKeySet(this.config.signingKeyId, this.config.signingKey) });
+      this.metricsServer = serveMetrics(this.registry, this.config.metricsPort, {
+        [RECEIPT_KEYS_PATH]: receiptKeySet(this.config.signingKeyId, this.config.signingKey),
+      });
     this.log.info({ group: this.config.groupId, taskQueue: this.config.taskQueue }, 'approvals service running');
   }
 
@@ -125,7 +149,12 @@ export class ApprovalsService {
     const parsed = ApprovalEventSchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return this.toDlq(message.value, source, 'INVALID_APPROVAL_EVENT', `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+      return this.toDlq(
+        message.value,
+        source,
+        'INVALID_APPROVAL_EVENT',
+        `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+      );
     }
     if (parsed.data.type !== 'approval.requested') return;
     const request = parsed.data;
@@ -135,12 +164,19 @@ export class ApprovalsService {
       try {
         const result = await this.startApproval(request);
         this.intakeCounter.inc({ result });
-        this.log.info({ approval_id: request.approval_id, tenant: request.tenant_id, result }, 'approval request taken');
+        this.log.info(
+          { approval_id: request.approval_id, tenant: request.tenant_id, result },
+          'approval request taken',
+        );
         return;
       } catch (err) {
         const error = describeError(err);
-        if ((await databaseAnswers(this.pool)) && (await this.temporalAnswers())) return this.toDlq(message.value, source, 'APPROVAL_START_REFUSED', error);
-        this.log.error({ approval_id: request.approval_id, error, retry_in_ms: delay }, 'could not start the approval; retrying');
+        if ((await databaseAnswers(this.pool)) && (await this.temporalAnswers()))
+          return this.toDlq(message.value, source, 'APPROVAL_START_REFUSED', error);
+        this.log.error(
+          { approval_id: request.approval_id, error, retry_in_ms: delay },
+          'could not start the approval; retrying',
+        );
         await new Promise((r) => setTimeout(r, delay));
         await payload.heartbeat().catch(() => undefined);
       }
@@ -161,7 +197,11 @@ export class ApprovalsService {
    * the step still waits for this very decision; Temporal dedups a running workflow by its id.
    */
   async startApproval(request: ApprovalRequest): Promise<IntakeResult> {
-    const { rows } = await this.pool.query<{ approval_status: string | null; decision_id: string | null; approval_timeout_seconds: number | null }>(
+    const { rows } = await this.pool.query<{
+      approval_status: string | null;
+      decision_id: string | null;
+      approval_timeout_seconds: number | null;
+    }>(
       `select l.approval_status, l.decision_body->>'decision_id' as decision_id, t.approval_timeout_seconds
        from step_ledger l left join tenants t on t.tenant_id = l.tenant_id
        where l.tenant_id = $1 and l.workflow_id = $2 and l.step_id = $3 and l.approval_id = $4`,
@@ -217,7 +257,17 @@ export class ApprovalsService {
     await this.producer!.send({
       topic: this.topics.dlq,
       acks: -1,
-      messages: [{ key: null, value: value ?? Buffer.alloc(0), headers: { 'stepgate-dlq-reason': reason, 'stepgate-dlq-detail': detail.slice(0, 500), 'stepgate-dlq-source': source } }],
+      messages: [
+        {
+          key: null,
+          value: value ?? Buffer.alloc(0),
+          headers: {
+            'stepgate-dlq-reason': reason,
+            'stepgate-dlq-detail': detail.slice(0, 500),
+            'stepgate-dlq-source': source,
+          },
+        },
+      ],
     });
   }
 }

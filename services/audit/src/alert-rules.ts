@@ -18,7 +18,10 @@ export const DEFAULT_THRESHOLDS: Record<WindowedRule, Threshold> = {
 const RESOLVED_APPROVAL = new Set<AuditEvent['action']>(['ApprovalGranted', 'ApprovalRejected', 'ApprovalExpired']);
 
 /** What the windowed rules read of an audit event: enough to restore their windows from `audit_log`. */
-export type WindowedEvent = Pick<AuditEvent, 'id' | 'timestamp' | 'tenant_id' | 'agent_id' | 'action' | 'decision' | 'detail'>;
+export type WindowedEvent = Pick<
+  AuditEvent,
+  'id' | 'timestamp' | 'tenant_id' | 'agent_id' | 'action' | 'decision' | 'detail'
+>;
 
 /** A rule's window and quiet period per tenant, and per agent for write bursts. */
 function ruleKey(rule: AlertRule, tenant: string, agent: string | null): string {
@@ -35,7 +38,11 @@ function windowsOf(e: WindowedEvent): Array<{ rule: 'block_spike' | 'background_
   if (e.action !== 'GateEvaluated') return [];
   const out: Array<{ rule: 'block_spike' | 'background_write_burst'; agent: string | null }> = [];
   if (e.decision === 'block') out.push({ rule: 'block_spike', agent: null });
-  if (e.detail.execution_mode === 'background' && (e.detail.tool_access === 'write' || e.detail.tool_access === 'destructive')) out.push({ rule: 'background_write_burst', agent: burstAgent(e.agent_id) });
+  if (
+    e.detail.execution_mode === 'background' &&
+    (e.detail.tool_access === 'write' || e.detail.tool_access === 'destructive')
+  )
+    out.push({ rule: 'background_write_burst', agent: burstAgent(e.agent_id) });
   return out;
 }
 
@@ -48,7 +55,10 @@ export class AlertRules {
   private readonly quietUntil = new Map<string, number>();
   private readonly pendingApprovals = new Map<string, Set<string>>();
 
-  constructor(private readonly thresholds: (tenant: string, rule: WindowedRule) => Threshold = (_, rule) => DEFAULT_THRESHOLDS[rule]) {}
+  constructor(
+    private readonly thresholds: (tenant: string, rule: WindowedRule) => Threshold = (_, rule) =>
+      DEFAULT_THRESHOLDS[rule],
+  ) {}
 
   /**
    * Replaces the pending approvals with the ledger's: the backlog then survives a restart or a
@@ -67,16 +77,27 @@ export class AlertRules {
    * straddling a restart or a rebalance still fires, and one that already fired stays quiet. Events
    * the stream then delivers again count once (windows keep event ids).
    */
-  restoreWindows(recent: Iterable<WindowedEvent>, raised: Iterable<Pick<Alert, 'tenant_id' | 'rule' | 'agent_id' | 'raised_at' | 'window_seconds'>>): void {
+  restoreWindows(
+    recent: Iterable<WindowedEvent>,
+    raised: Iterable<Pick<Alert, 'tenant_id' | 'rule' | 'agent_id' | 'raised_at' | 'window_seconds'>>,
+  ): void {
     this.windows.clear();
     this.quietUntil.clear();
     for (const e of recent) {
       if (!e.tenant_id) continue;
-      for (const { rule, agent } of windowsOf(e)) this.windowOf(e.tenant_id, rule, agent).add(Date.parse(e.timestamp), e.id, this.thresholds(e.tenant_id, rule).window_seconds * 1000);
+      for (const { rule, agent } of windowsOf(e))
+        this.windowOf(e.tenant_id, rule, agent).add(
+          Date.parse(e.timestamp),
+          e.id,
+          this.thresholds(e.tenant_id, rule).window_seconds * 1000,
+        );
     }
     for (const a of raised) {
       const key = ruleKey(a.rule, a.tenant_id, a.rule === 'background_write_burst' ? burstAgent(a.agent_id) : null);
-      this.quietUntil.set(key, Math.max(this.quietUntil.get(key) ?? -Infinity, Date.parse(a.raised_at) + a.window_seconds * 1000));
+      this.quietUntil.set(
+        key,
+        Math.max(this.quietUntil.get(key) ?? -Infinity, Date.parse(a.raised_at) + a.window_seconds * 1000),
+      );
     }
   }
 
@@ -86,15 +107,50 @@ export class AlertRules {
     const t = Date.parse(e.timestamp);
     const out: Alert[] = [];
     if (CONFIG_CHANGE_ACTIONS.has(e.action)) {
-      out.push(this.alert(tenant, 'config_change', e.action === 'CredentialRevoked' ? 'medium' : 'low', `${e.action}: ${describe(e)}`, null, 1, 0, 0, [e.id], e.timestamp));
+      out.push(
+        this.alert(
+          tenant,
+          'config_change',
+          e.action === 'CredentialRevoked' ? 'medium' : 'low',
+          `${e.action}: ${describe(e)}`,
+          null,
+          1,
+          0,
+          0,
+          [e.id],
+          e.timestamp,
+        ),
+      );
     }
     for (const { rule, agent } of windowsOf(e)) {
       const fired = this.window(tenant, rule, agent, t, e.id);
       if (!fired) continue;
       out.push(
         rule === 'block_spike'
-          ? this.alert(tenant, rule, 'high', `${fired.count} blocked steps in ${fired.window_seconds} s`, null, fired.count, fired.threshold, fired.window_seconds, fired.evidence, e.timestamp)
-          : this.alert(tenant, rule, 'high', `${fired.count} background write tool calls by agent ${agent} in ${fired.window_seconds} s`, e.agent_id, fired.count, fired.threshold, fired.window_seconds, fired.evidence, e.timestamp),
+          ? this.alert(
+              tenant,
+              rule,
+              'high',
+              `${fired.count} blocked steps in ${fired.window_seconds} s`,
+              null,
+              fired.count,
+              fired.threshold,
+              fired.window_seconds,
+              fired.evidence,
+              e.timestamp,
+            )
+          : this.alert(
+              tenant,
+              rule,
+              'high',
+              `${fired.count} background write tool calls by agent ${agent} in ${fired.window_seconds} s`,
+              e.agent_id,
+              fired.count,
+              fired.threshold,
+              fired.window_seconds,
+              fired.evidence,
+              e.timestamp,
+            ),
       );
     }
     const approvalId = typeof e.detail.approval_id === 'string' ? e.detail.approval_id : undefined;
@@ -105,9 +161,26 @@ export class AlertRules {
       else pending.delete(approvalId);
       const { threshold, window_seconds } = this.thresholds(tenant, 'approval_backlog');
       const key = ruleKey('approval_backlog', tenant, null);
-      if (e.action === 'ApprovalRequested' && pending.size >= threshold && t >= (this.quietUntil.get(key) ?? -Infinity)) {
+      if (
+        e.action === 'ApprovalRequested' &&
+        pending.size >= threshold &&
+        t >= (this.quietUntil.get(key) ?? -Infinity)
+      ) {
         this.quietUntil.set(key, t + window_seconds * 1000);
-        out.push(this.alert(tenant, 'approval_backlog', 'medium', `${pending.size} approvals are pending`, null, pending.size, threshold, window_seconds, [...pending].slice(-20), e.timestamp));
+        out.push(
+          this.alert(
+            tenant,
+            'approval_backlog',
+            'medium',
+            `${pending.size} approvals are pending`,
+            null,
+            pending.size,
+            threshold,
+            window_seconds,
+            [...pending].slice(-20),
+            e.timestamp,
+          ),
+        );
       }
     }
     return out;
@@ -142,14 +215,29 @@ export class AlertRules {
     evidence: string[],
     raisedAt: string,
   ): Alert {
-    return { alert_id: randomUUID(), tenant_id: tenant, rule, severity, message, agent_id: agent, count, threshold, window_seconds, evidence, raised_at: raisedAt };
+    return {
+      alert_id: randomUUID(),
+      tenant_id: tenant,
+      rule,
+      severity,
+      message,
+      agent_id: agent,
+      count,
+      threshold,
+      window_seconds,
+      evidence,
+      raised_at: raisedAt,
+    };
   }
 }
 
 function describe(e: AuditEvent): string {
   const d = e.detail;
   const version = typeof d.version === 'number' ? `version ${d.version}` : undefined;
-  const threshold = typeof d.rule === 'string' ? `${d.rule} ${typeof d.threshold === 'number' ? `${d.threshold} in ${String(d.window_seconds)} s` : 'back to the default'}` : undefined;
+  const threshold =
+    typeof d.rule === 'string'
+      ? `${d.rule} ${typeof d.threshold === 'number' ? `${d.threshold} in ${String(d.window_seconds)} s` : 'back to the default'}`
+      : undefined;
   const parts = [d.principal, d.key_id, version, threshold, d.actor].filter((x): x is string => typeof x === 'string');
   return parts.length ? parts.join(', ') : e.outcome;
 }
@@ -166,7 +254,8 @@ class SlidingWindow {
       this.items.push({ t, id });
       this.ids.add(id);
     }
-    while (this.start < this.items.length && this.items[this.start]!.t <= newest - span) this.ids.delete(this.items[this.start++]!.id);
+    while (this.start < this.items.length && this.items[this.start]!.t <= newest - span)
+      this.ids.delete(this.items[this.start++]!.id);
     if (this.start > 1024 && this.start * 2 > this.items.length) {
       this.items = this.items.slice(this.start);
       this.start = 0;

@@ -2,9 +2,24 @@ import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, ty
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { ALERT_RULES, AuditEventSchema, newAuditEvent, topicsFor, type Alert, type AlertRule, type AuditEvent, type TopicName } from '@stepgate/contracts';
+import {
+  ALERT_RULES,
+  AuditEventSchema,
+  newAuditEvent,
+  topicsFor,
+  type Alert,
+  type AlertRule,
+  type AuditEvent,
+  type TopicName,
+} from '@stepgate/contracts';
 import { OffsetCommitter } from '@stepgate/runtime';
-import { AlertRules, DEFAULT_THRESHOLDS, type Threshold, type WindowedEvent, type WindowedRule } from './alert-rules.js';
+import {
+  AlertRules,
+  DEFAULT_THRESHOLDS,
+  type Threshold,
+  type WindowedEvent,
+  type WindowedRule,
+} from './alert-rules.js';
 import type { AuditConfig } from './config.js';
 
 /**
@@ -22,7 +37,9 @@ export class AlertsConsumer {
   private refresh: NodeJS.Timeout | undefined;
   /** The rules' state as the ledger and `audit_log` have it, read again at each (re)join of the group. */
   private stateLoaded: Promise<void> = Promise.resolve();
-  private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
+  private readonly committer = new OffsetCommitter((err) =>
+    this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+  );
 
   constructor(
     private readonly config: AuditConfig,
@@ -30,7 +47,11 @@ export class AlertsConsumer {
     private readonly log: Logger,
     private readonly raised: Counter,
   ) {
-    this.kafka = new Kafka({ clientId: `${config.instanceId}-alerts`, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
+    this.kafka = new Kafka({
+      clientId: `${config.instanceId}-alerts`,
+      brokers: config.kafkaBrokers,
+      logLevel: logLevel.WARN,
+    });
     this.topics = topicsFor(config.topicPrefix);
     this.defaults = { ...DEFAULT_THRESHOLDS, ...config.alertDefaults };
     this.rules = new AlertRules((tenant, rule) => this.overrides.get(`${tenant}:${rule}`) ?? this.defaults[rule]);
@@ -38,16 +59,36 @@ export class AlertsConsumer {
 
   async start(): Promise<void> {
     await this.loadThresholds();
-    this.refresh = setInterval(() => void this.loadThresholds().catch((err: unknown) => this.log.warn({ error: String(err) }, 'could not reload alert thresholds')), 30_000);
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.refresh = setInterval(
+      () =>
+        void this.loadThresholds().catch((err: unknown) =>
+          this.log.warn({ error: String(err) }, 'could not reload alert thresholds'),
+        ),
+      30_000,
+    );
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
-    this.consumer = this.kafka.consumer({ groupId: this.config.alertsGroupId, maxWaitTimeInMs: 50, sessionTimeout: this.config.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)) });
+    this.consumer = this.kafka.consumer({
+      groupId: this.config.alertsGroupId,
+      maxWaitTimeInMs: 50,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topics.audit, fromBeginning: true });
     // Partitions (tenants) may have moved, or this instance restarted: its view of their windows and backlogs is stale.
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.reloadState());
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
-    await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (p) => this.committer.run(() => this.handleBatch(p)) });
+    await this.consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: false,
+      eachBatch: (p) => this.committer.run(() => this.handleBatch(p)),
+    });
     await joined;
   }
 
@@ -59,13 +100,22 @@ export class AlertsConsumer {
   }
 
   private async loadThresholds(): Promise<void> {
-    const { rows } = await this.pool.query<{ tenant_id: string; rule: WindowedRule; threshold: number; window_seconds: number }>('select tenant_id, rule, threshold, window_seconds from alert_thresholds');
-    this.overrides = new Map(rows.map((r) => [`${r.tenant_id}:${r.rule}`, { threshold: r.threshold, window_seconds: r.window_seconds }]));
+    const { rows } = await this.pool.query<{
+      tenant_id: string;
+      rule: WindowedRule;
+      threshold: number;
+      window_seconds: number;
+    }>('select tenant_id, rule, threshold, window_seconds from alert_thresholds');
+    this.overrides = new Map(
+      rows.map((r) => [`${r.tenant_id}:${r.rule}`, { threshold: r.threshold, window_seconds: r.window_seconds }]),
+    );
   }
 
   private reloadState(): void {
     this.stateLoaded = this.loadState();
-    this.stateLoaded.catch((err: unknown) => this.log.warn({ error: String(err) }, 'could not read the alert rules\' state; the next batch tries again'));
+    this.stateLoaded.catch((err: unknown) =>
+      this.log.warn({ error: String(err) }, "could not read the alert rules' state; the next batch tries again"),
+    );
   }
 
   private async loadState(): Promise<void> {
@@ -82,8 +132,13 @@ export class AlertsConsumer {
    * (what the audit consumer has stored; events it has not yet stored come again from the stream).
    * Per tenant through the (tenant_id, timestamp) index: every tenant with rows has a chain head.
    */
-  private async recentFromAuditLog(): Promise<{ recent: WindowedEvent[]; raised: Array<Pick<Alert, 'tenant_id' | 'rule' | 'agent_id' | 'raised_at' | 'window_seconds'>> }> {
-    const longest = Math.max(...[...Object.values(this.defaults), ...this.overrides.values()].map((t) => t.window_seconds));
+  private async recentFromAuditLog(): Promise<{
+    recent: WindowedEvent[];
+    raised: Array<Pick<Alert, 'tenant_id' | 'rule' | 'agent_id' | 'raised_at' | 'window_seconds'>>;
+  }> {
+    const longest = Math.max(
+      ...[...Object.values(this.defaults), ...this.overrides.values()].map((t) => t.window_seconds),
+    );
     const { rows } = await this.pool.query<WindowedEvent & { tenant_id: string; timestamp: Date }>(
       `select id::text, "timestamp", tenant_id, agent_id, action, decision, event->'detail' as detail
          from audit_log
@@ -99,7 +154,13 @@ export class AlertsConsumer {
       if (row.action === 'GateEvaluated') recent.push({ ...row, timestamp });
       const { rule, window_seconds, raised_at } = row.detail;
       if (row.action === 'AlertRaised' && ALERT_RULES.includes(rule as AlertRule) && typeof window_seconds === 'number')
-        raised.push({ tenant_id: row.tenant_id, rule: rule as AlertRule, agent_id: row.agent_id, window_seconds, raised_at: typeof raised_at === 'string' ? raised_at : timestamp });
+        raised.push({
+          tenant_id: row.tenant_id,
+          rule: rule as AlertRule,
+          agent_id: row.agent_id,
+          window_seconds,
+          raised_at: typeof raised_at === 'string' ? raised_at : timestamp,
+        });
     }
     return { recent, raised };
   }
@@ -126,7 +187,10 @@ export class AlertsConsumer {
         acks: -1,
         topicMessages: [
           { topic: this.topics.alerts, messages: alerts.map((a) => ({ key: a.tenant_id, value: JSON.stringify(a) })) },
-          { topic: this.topics.audit, messages: alerts.map((a) => ({ key: a.tenant_id, value: JSON.stringify(alertAudit(a)) })) },
+          {
+            topic: this.topics.audit,
+            messages: alerts.map((a) => ({ key: a.tenant_id, value: JSON.stringify(alertAudit(a)) })),
+          },
         ],
       });
       for (const a of alerts) {
@@ -147,6 +211,15 @@ function alertAudit(a: Alert): AuditEvent {
     agent_id: a.agent_id,
     action: 'AlertRaised',
     outcome: a.rule,
-    detail: { alert_id: a.alert_id, rule: a.rule, severity: a.severity, message: a.message, count: a.count, threshold: a.threshold, window_seconds: a.window_seconds, raised_at: a.raised_at },
+    detail: {
+      alert_id: a.alert_id,
+      rule: a.rule,
+      severity: a.severity,
+      message: a.message,
+      count: a.count,
+      threshold: a.threshold,
+      window_seconds: a.window_seconds,
+      raised_at: a.raised_at,
+    },
   });
 }

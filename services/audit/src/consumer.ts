@@ -1,4 +1,12 @@
-import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  Partitioners,
+  logLevel,
+  type Consumer,
+  type EachBatchPayload,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
@@ -22,12 +30,28 @@ export class AuditConsumer {
   private readonly partitions = new Partitions();
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
-  private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
+  private readonly committer = new OffsetCommitter((err) =>
+    this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+  );
 
-  constructor(private readonly config: AuditConfig, registry = new Registry(), logger?: Logger) {
+  constructor(
+    private readonly config: AuditConfig,
+    registry = new Registry(),
+    logger?: Logger,
+  ) {
     this.registry = registry;
-    this.rows = new Counter({ name: 'stepgate_audit_events_total', help: 'Audit events taken from the topic, by result', labelNames: ['result'], registers: [registry] });
-    this.batchSeconds = new Histogram({ name: 'stepgate_audit_batch_seconds', help: 'Time to persist one Kafka batch', registers: [registry], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+    this.rows = new Counter({
+      name: 'stepgate_audit_events_total',
+      help: 'Audit events taken from the topic, by result',
+      labelNames: ['result'],
+      registers: [registry],
+    });
+    this.batchSeconds = new Histogram({
+      name: 'stepgate_audit_batch_seconds',
+      help: 'Time to persist one Kafka batch',
+      registers: [registry],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
     this.log = logger ?? pino({ name: 'audit', base: { instance: config.instanceId } });
     this.pool = createPool(config, config.partitionsConcurrently + 2, this.log, { queryTimeoutMs: 30_000 });
     this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
@@ -35,7 +59,12 @@ export class AuditConsumer {
   }
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
     this.consumer = this.kafka.consumer({
       groupId: this.config.groupId,
@@ -68,7 +97,12 @@ export class AuditConsumer {
 
   /** Redelivered batches are safe: stored ids are skipped. */
   private handleBatch(payload: EachBatchPayload): Promise<void> {
-    return holdBatchWhileDatabaseDown(this.pool, () => payload.heartbeat(), this.log, () => this.persist(payload));
+    return holdBatchWhileDatabaseDown(
+      this.pool,
+      () => payload.heartbeat(),
+      this.log,
+      () => this.persist(payload),
+    );
   }
 
   private async persist(payload: EachBatchPayload): Promise<void> {
@@ -115,7 +149,10 @@ export class AuditConsumer {
           result.duplicates += one.duplicates;
         } catch (oneErr) {
           if (!(await databaseAnswers(this.pool))) throw oneErr;
-          rejected.push({ message: a.message, detail: `not storable: ${oneErr instanceof Error ? oneErr.message : String(oneErr)}` });
+          rejected.push({
+            message: a.message,
+            detail: `not storable: ${oneErr instanceof Error ? oneErr.message : String(oneErr)}`,
+          });
         }
       }
     }
@@ -126,7 +163,10 @@ export class AuditConsumer {
   }
 
   private async write(events: AuditEvent[]): Promise<WriteResult> {
-    await this.partitions.ensure(this.pool, events.map((e) => new Date(e.timestamp)));
+    await this.partitions.ensure(
+      this.pool,
+      events.map((e) => new Date(e.timestamp)),
+    );
     const client = await this.pool.connect();
     try {
       return await writeBatch(client, events);
@@ -135,16 +175,27 @@ export class AuditConsumer {
     }
   }
 
-
-  private async toDlq(rejected: Array<{ message: KafkaMessage; detail: string }>, topic: string, partition: number): Promise<void> {
-    for (const r of rejected) this.log.warn({ detail: r.detail, source: `${topic}/${partition}@${r.message.offset}` }, 'invalid audit event sent to dlq');
+  private async toDlq(
+    rejected: Array<{ message: KafkaMessage; detail: string }>,
+    topic: string,
+    partition: number,
+  ): Promise<void> {
+    for (const r of rejected)
+      this.log.warn(
+        { detail: r.detail, source: `${topic}/${partition}@${r.message.offset}` },
+        'invalid audit event sent to dlq',
+      );
     await this.producer!.send({
       topic: this.topics.dlq,
       acks: -1,
       messages: rejected.map((r) => ({
         key: r.message.key,
         value: r.message.value ?? Buffer.alloc(0),
-        headers: { 'stepgate-dlq-reason': 'INVALID_AUDIT_EVENT', 'stepgate-dlq-detail': r.detail.slice(0, 500), 'stepgate-dlq-source': `${topic}/${partition}@${r.message.offset}` },
+        headers: {
+          'stepgate-dlq-reason': 'INVALID_AUDIT_EVENT',
+          'stepgate-dlq-detail': r.detail.slice(0, 500),
+          'stepgate-dlq-source': `${topic}/${partition}@${r.message.offset}`,
+        },
       })),
     });
   }

@@ -19,8 +19,25 @@ export interface ExportFilter {
 export type ExportedRow = AuditEvent & { seq: number; row_hash: string };
 
 export const CSV_COLUMNS = [
-  'id', 'timestamp', 'tenant_id', 'agent_id', 'session_id', 'user_id', 'workflow_id', 'execution_id', 'step_id', 'action',
-  'inputs_summary', 'outcome', 'elapsed_ms', 'decision_id', 'decision', 'policies_matched', 'error_code', 'seq', 'row_hash',
+  'id',
+  'timestamp',
+  'tenant_id',
+  'agent_id',
+  'session_id',
+  'user_id',
+  'workflow_id',
+  'execution_id',
+  'step_id',
+  'action',
+  'inputs_summary',
+  'outcome',
+  'elapsed_ms',
+  'decision_id',
+  'decision',
+  'policies_matched',
+  'error_code',
+  'seq',
+  'row_hash',
 ] as const;
 
 /**
@@ -45,7 +62,12 @@ export async function exportAudit(
   if (filter.to) add('"timestamp" < ?', filter.to);
   if (filter.action) add('action = ?', filter.action);
   if (filter.workflow) add('workflow_id = ?', filter.workflow);
-  const cursor = client.query(new Cursor<{ event: AuditEvent; seq: string; row_hash: string }>(`select event, seq, row_hash from audit_log where ${where.join(' and ')} order by "timestamp", seq`, params));
+  const cursor = client.query(
+    new Cursor<{ event: AuditEvent; seq: string; row_hash: string }>(
+      `select event, seq, row_hash from audit_log where ${where.join(' and ')} order by "timestamp", seq`,
+      params,
+    ),
+  );
 
   const write = async (text: string) => {
     if (!out.write(text)) await once(out, 'drain');
@@ -77,7 +99,9 @@ function render(rows: ExportedRow[], format: ExportFormat): string {
     case 'jsonl':
       return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
     case 'csv':
-      return stringify(rows.map((r) => CSV_COLUMNS.map((c) => (c === 'policies_matched' ? r.policies_matched.join(';') : r[c]))));
+      return stringify(
+        rows.map((r) => CSV_COLUMNS.map((c) => (c === 'policies_matched' ? r.policies_matched.join(';') : r[c]))),
+      );
     case 'cef':
       return rows.map((r) => `${cefLine(r)}\n`).join('');
   }
@@ -86,7 +110,8 @@ function render(rows: ExportedRow[], format: ExportFormat): string {
 /** ArcSight CEF: header fields escape `\` and `|`; extension values escape `\`, `=` and line breaks. */
 export function cefLine(r: ExportedRow): string {
   const header = (v: string) => v.replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
-  const value = (v: string) => v.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+  const value = (v: string) =>
+    v.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
   const ext: Array<[string, string | number | null]> = [
     ['rt', Date.parse(r.timestamp)],
     ['externalId', r.id],

@@ -27,7 +27,12 @@ export interface RetentionPlan {
 const PARTITION = /^audit_log_y(\d{4})m(\d{2})$/;
 
 /** Lists the monthly partitions lying entirely before now - days. */
-export async function planRetention(client: pg.ClientBase, days: number, floorDays: number, now = new Date()): Promise<RetentionPlan> {
+export async function planRetention(
+  client: pg.ClientBase,
+  days: number,
+  floorDays: number,
+  now = new Date(),
+): Promise<RetentionPlan> {
   if (!Number.isInteger(days) || days < floorDays) throw new RetentionFloorError(days, floorDays);
   const cutoff = new Date(now.getTime() - days * 86_400_000);
   const { rows } = await client.query<{ name: string }>(
@@ -53,7 +58,8 @@ export async function planRetention(client: pg.ClientBase, days: number, floorDa
  */
 export async function applyRetention(client: pg.ClientBase, plan: RetentionPlan): Promise<void> {
   for (const p of plan.drop) {
-    if (partitionName(monthStart(new Date(p.from))) !== p.name) throw new Error(`refusing to drop unexpected table ${p.name}`);
+    if (partitionName(monthStart(new Date(p.from))) !== p.name)
+      throw new Error(`refusing to drop unexpected table ${p.name}`);
     await client.query('begin');
     try {
       await client.query(

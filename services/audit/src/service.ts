@@ -15,18 +15,27 @@ export class AuditService {
   private readonly alertPool: pg.Pool;
   private metricsServer: Server | undefined;
 
-  constructor(private readonly config: AuditConfig, logger?: Logger) {
+  constructor(
+    private readonly config: AuditConfig,
+    logger?: Logger,
+  ) {
     const log = logger ?? pino({ name: 'audit', base: { instance: config.instanceId } });
     collectDefaultMetrics({ register: this.registry });
     this.ingest = new AuditConsumer(config, this.registry, log);
     this.alertPool = createPool(config, 2, log);
-    const raised = new Counter({ name: 'stepgate_alerts_total', help: 'Alerts raised, by rule', labelNames: ['rule'], registers: [this.registry] });
+    const raised = new Counter({
+      name: 'stepgate_alerts_total',
+      help: 'Alerts raised, by rule',
+      labelNames: ['rule'],
+      registers: [this.registry],
+    });
     this.alerts = new AlertsConsumer(config, this.alertPool, log.child({ component: 'alerts' }), raised);
   }
 
   async start(): Promise<void> {
     await Promise.all([this.ingest.start(), this.alerts.start()]);
-    if (this.config.metricsPort !== undefined) this.metricsServer = serveMetrics(this.registry, this.config.metricsPort);
+    if (this.config.metricsPort !== undefined)
+      this.metricsServer = serveMetrics(this.registry, this.config.metricsPort);
   }
 
   async stop(): Promise<void> {

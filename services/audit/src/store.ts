@@ -37,7 +37,9 @@ export class Partitions {
     for (const [name, from] of months) {
       const to = utcMonth(from.getUTCFullYear(), from.getUTCMonth() + 1);
       try {
-        await db.query(`create table if not exists ${name} partition of audit_log for values from ('${from.toISOString()}') to ('${to.toISOString()}')`);
+        await db.query(
+          `create table if not exists ${name} partition of audit_log for values from ('${from.toISOString()}') to ('${to.toISOString()}')`,
+        );
       } catch (err) {
         // Another instance created it between our check and create: that is the outcome we wanted.
         if ((err as { code?: string }).code !== DUPLICATE_TABLE) throw err;
@@ -70,7 +72,10 @@ export async function writeBatch(client: pg.ClientBase, events: readonly AuditEv
 
   await client.query('begin');
   try {
-    await client.query(`insert into audit_chain_heads (tenant_id, seq, row_hash) select t, 0, $2 from unnest($1::text[]) t on conflict do nothing`, [tenants, '0'.repeat(64)]);
+    await client.query(
+      `insert into audit_chain_heads (tenant_id, seq, row_hash) select t, 0, $2 from unnest($1::text[]) t on conflict do nothing`,
+      [tenants, '0'.repeat(64)],
+    );
     const heads = await client.query<{ tenant_id: string; seq: string; row_hash: string }>(
       'select tenant_id, seq, row_hash from audit_chain_heads where tenant_id = any($1) order by tenant_id for update',
       [tenants],
@@ -81,7 +86,9 @@ export async function writeBatch(client: pg.ClientBase, events: readonly AuditEv
     );
     const stored = new Set(existing.rows.map((r) => r.id));
     const fresh = unique.filter((e) => !stored.has(e.id));
-    const headMap = new Map<string, ChainHead>(heads.rows.map((h) => [h.tenant_id, { seq: Number(h.seq), rowHash: h.row_hash }]));
+    const headMap = new Map<string, ChainHead>(
+      heads.rows.map((h) => [h.tenant_id, { seq: Number(h.seq), rowHash: h.row_hash }]),
+    );
     const rows = chain(fresh, headMap);
 
     if (rows.length) {

@@ -6,7 +6,13 @@ import { GENESIS_HASH, rowHash } from './chain.js';
 export interface BrokenLink {
   seq: number;
   id: string;
-  problem: 'hash_mismatch' | 'prev_hash_mismatch' | 'sequence_gap' | 'columns_differ_from_event' | 'unreadable_event' | 'head_mismatch';
+  problem:
+    | 'hash_mismatch'
+    | 'prev_hash_mismatch'
+    | 'sequence_gap'
+    | 'columns_differ_from_event'
+    | 'unreadable_event'
+    | 'head_mismatch';
   detail: string;
 }
 
@@ -44,7 +50,10 @@ const PROJECTED = ['action', 'outcome', 'workflow_id', 'step_id', 'decision', 'e
  */
 export async function verifyChain(client: pg.ClientBase, tenantId: string, batchSize = 2_000): Promise<VerifyReport> {
   // Retention leaves an anchor (seq, row_hash) for each dropped row that a kept row links to.
-  const anchorRows = await client.query<{ seq: string; row_hash: string }>('select seq, row_hash from audit_chain_anchors where tenant_id = $1', [tenantId]);
+  const anchorRows = await client.query<{ seq: string; row_hash: string }>(
+    'select seq, row_hash from audit_chain_anchors where tenant_id = $1',
+    [tenantId],
+  );
   const anchors = new Map(anchorRows.rows.map((a) => [Number(a.seq), a.row_hash]));
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
@@ -72,19 +81,24 @@ export async function verifyChain(client: pg.ClientBase, tenantId: string, batch
         const seq = Number(row.seq);
         if (seq !== expectedSeq) {
           const anchored = seq > expectedSeq ? anchors.get(seq - 1) : undefined;
-          if (anchored === undefined) return fail(row, 'sequence_gap', `expected seq ${expectedSeq}, found ${seq}: rows are missing`);
+          if (anchored === undefined)
+            return fail(row, 'sequence_gap', `expected seq ${expectedSeq}, found ${seq}: rows are missing`);
           prevHash = anchored; // seq ${expectedSeq}..${seq - 1} were dropped by retention
         }
         firstSeq ??= seq;
-        if (row.prev_hash !== prevHash) return fail(row, 'prev_hash_mismatch', `prev_hash does not match the hash of seq ${seq - 1}`);
+        if (row.prev_hash !== prevHash)
+          return fail(row, 'prev_hash_mismatch', `prev_hash does not match the hash of seq ${seq - 1}`);
         const parsed = AuditEventSchema.safeParse(row.event);
         if (!parsed.success) return fail(row, 'unreadable_event', 'the stored event is not a valid audit event');
         const event: AuditEvent = parsed.data;
-        if (rowHash(prevHash, event) !== row.row_hash) return fail(row, 'hash_mismatch', 'the stored event does not hash to row_hash: it was modified');
+        if (rowHash(prevHash, event) !== row.row_hash)
+          return fail(row, 'hash_mismatch', 'the stored event does not hash to row_hash: it was modified');
         for (const column of PROJECTED) {
-          if ((row[column] ?? null) !== (event[column] ?? null)) return fail(row, 'columns_differ_from_event', `column ${column} differs from the hashed event`);
+          if ((row[column] ?? null) !== (event[column] ?? null))
+            return fail(row, 'columns_differ_from_event', `column ${column} differs from the hashed event`);
         }
-        if (row.timestamp.getTime() !== Date.parse(event.timestamp)) return fail(row, 'columns_differ_from_event', 'column timestamp differs from the hashed event');
+        if (row.timestamp.getTime() !== Date.parse(event.timestamp))
+          return fail(row, 'columns_differ_from_event', 'column timestamp differs from the hashed event');
         prevHash = row.row_hash;
         expectedSeq = seq + 1;
         rows++;
@@ -93,7 +107,10 @@ export async function verifyChain(client: pg.ClientBase, tenantId: string, batch
   } finally {
     await cursor.close();
   }
-  const head = await client.query<{ seq: string; row_hash: string }>('select seq, row_hash from audit_chain_heads where tenant_id = $1', [tenantId]);
+  const head = await client.query<{ seq: string; row_hash: string }>(
+    'select seq, row_hash from audit_chain_heads where tenant_id = $1',
+    [tenantId],
+  );
   const h = head.rows[0];
   const headSeq = Number(h?.seq ?? 0);
   const tailDropped = headSeq > expectedSeq - 1 && anchors.get(headSeq) === h?.row_hash;
@@ -102,7 +119,12 @@ export async function verifyChain(client: pg.ClientBase, tenantId: string, batch
       tenant_id: tenantId,
       rows,
       first_seq: firstSeq,
-      broken: { seq: headSeq, id: '', problem: 'head_mismatch', detail: `the chain head is seq ${headSeq} but the walk ended at seq ${expectedSeq - 1}: the newest rows are missing or changed` },
+      broken: {
+        seq: headSeq,
+        id: '',
+        problem: 'head_mismatch',
+        detail: `the chain head is seq ${headSeq} but the walk ended at seq ${expectedSeq - 1}: the newest rows are missing or changed`,
+      },
     };
   return { tenant_id: tenantId, rows, broken: null, first_seq: firstSeq };
 }

@@ -26,7 +26,15 @@ const at = (ms: number, overrides: Partial<AuditEvent> = {}): AuditEvent => ({
 });
 
 describe('alert rules (event time, sliding windows)', () => {
-  const rules = () => new AlertRules((_, rule) => ({ block_spike: { threshold: 3, window_seconds: 10 }, background_write_burst: { threshold: 2, window_seconds: 10 }, approval_backlog: { threshold: 2, window_seconds: 10 } })[rule]);
+  const rules = () =>
+    new AlertRules(
+      (_, rule) =>
+        ({
+          block_spike: { threshold: 3, window_seconds: 10 },
+          background_write_burst: { threshold: 2, window_seconds: 10 },
+          approval_backlog: { threshold: 2, window_seconds: 10 },
+        })[rule],
+    );
 
   it('fires a block spike once per window, and not for blocks spread wider than the window', () => {
     const r = rules();
@@ -40,29 +48,43 @@ describe('alert rules (event time, sliding windows)', () => {
 
   it('counts background writes per agent, not reads or interactive writes', () => {
     const r = rules();
-    const write = (agent: string, mode = 'background', access = 'write') => at(0, { decision: 'allow', agent_id: agent, detail: { execution_mode: mode, tool_access: access } });
-    expect([write('a'), write('b'), write('a', 'interactive'), write('a', 'background', 'read')].flatMap((e) => r.observe(e))).toEqual([]);
+    const write = (agent: string, mode = 'background', access = 'write') =>
+      at(0, { decision: 'allow', agent_id: agent, detail: { execution_mode: mode, tool_access: access } });
+    expect(
+      [write('a'), write('b'), write('a', 'interactive'), write('a', 'background', 'read')].flatMap((e) =>
+        r.observe(e),
+      ),
+    ).toEqual([]);
     expect(r.observe(write('a')).map((a) => [a.rule, a.agent_id])).toEqual([['background_write_burst', 'a']]);
   });
 
   it('tracks the approval backlog as requests minus resolutions', () => {
     const r = rules();
-    const req = (id: string) => at(0, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } });
+    const req = (id: string) =>
+      at(0, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } });
     expect(r.observe(req('1'))).toEqual([]);
     expect(r.observe(at(0, { action: 'ApprovalGranted', detail: { approval_id: '1' } }))).toEqual([]);
     expect(r.observe(req('2'))).toEqual([]);
     expect(r.observe(req('3')).map((a) => [a.rule, a.count])).toEqual([['approval_backlog', 2]]);
   });
 
-  it('counts the backlog from the ledger\'s pending approvals it was given, after a restart', () => {
+  it("counts the backlog from the ledger's pending approvals it was given, after a restart", () => {
     const r = rules();
-    r.resetPendingApprovals([{ tenant_id: 'acme', approval_id: 'old-1' }, { tenant_id: 'other', approval_id: 'x' }]);
-    const req = (id: string) => at(0, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } });
+    r.resetPendingApprovals([
+      { tenant_id: 'acme', approval_id: 'old-1' },
+      { tenant_id: 'other', approval_id: 'x' },
+    ]);
+    const req = (id: string) =>
+      at(0, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } });
     expect(r.observe(req('new-1')).map((a) => [a.rule, a.count])).toEqual([['approval_backlog', 2]]);
     // Replaced, not added to: a second reset (a rebalance) forgets what the first one said.
     r.resetPendingApprovals([]);
     expect(r.observe(at(0, { action: 'ApprovalGranted', detail: { approval_id: 'new-1' } }))).toEqual([]);
-    expect(r.observe(at(20_000, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: 'new-2' } }))).toEqual([]);
+    expect(
+      r.observe(
+        at(20_000, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: 'new-2' } }),
+      ),
+    ).toEqual([]);
   });
 
   it('restores its windows from stored events: a spike straddling a restart fires, a redelivered event counts once', () => {
@@ -75,32 +97,85 @@ describe('alert rules (event time, sliding windows)', () => {
     expect(fired[0]!.evidence).toEqual([...before.map((e) => e.id), expect.any(String)]);
 
     const writes = rules();
-    writes.restoreWindows([at(0, { decision: 'allow', agent_id: null, detail: { execution_mode: 'background', tool_access: 'destructive' } })], []);
-    expect(writes.observe(at(500, { decision: 'allow', agent_id: null, detail: { execution_mode: 'background', tool_access: 'write' } })).map((a) => [a.rule, a.count])).toEqual([['background_write_burst', 2]]);
+    writes.restoreWindows(
+      [
+        at(0, {
+          decision: 'allow',
+          agent_id: null,
+          detail: { execution_mode: 'background', tool_access: 'destructive' },
+        }),
+      ],
+      [],
+    );
+    expect(
+      writes
+        .observe(
+          at(500, {
+            decision: 'allow',
+            agent_id: null,
+            detail: { execution_mode: 'background', tool_access: 'write' },
+          }),
+        )
+        .map((a) => [a.rule, a.count]),
+    ).toEqual([['background_write_burst', 2]]);
   });
 
   it('stays quiet after a restart for a window that already fired, by tenant and agent', () => {
     const r = rules();
     const raisedAt = new Date(Date.UTC(2026, 0, 1) + 2_000).toISOString();
-    r.restoreWindows([at(0), at(1_000), at(2_000)], [
-      { tenant_id: 'acme', rule: 'block_spike', agent_id: null, raised_at: raisedAt, window_seconds: 10 },
-      { tenant_id: 'acme', rule: 'background_write_burst', agent_id: null, raised_at: raisedAt, window_seconds: 10 },
-    ]);
+    r.restoreWindows(
+      [at(0), at(1_000), at(2_000)],
+      [
+        { tenant_id: 'acme', rule: 'block_spike', agent_id: null, raised_at: raisedAt, window_seconds: 10 },
+        { tenant_id: 'acme', rule: 'background_write_burst', agent_id: null, raised_at: raisedAt, window_seconds: 10 },
+      ],
+    );
     expect([3_000, 4_000].flatMap((t) => r.observe(at(t)))).toEqual([]);
-    const bgWrite = (t: number, agent: string | null) => at(t, { decision: 'allow', agent_id: agent, detail: { execution_mode: 'background', tool_access: 'write' } });
+    const bgWrite = (t: number, agent: string | null) =>
+      at(t, { decision: 'allow', agent_id: agent, detail: { execution_mode: 'background', tool_access: 'write' } });
     expect([bgWrite(3_000, null), bgWrite(3_100, null)].flatMap((e) => r.observe(e))).toEqual([]);
-    expect([bgWrite(3_000, 'other'), bgWrite(3_100, 'other')].flatMap((e) => r.observe(e)).map((a) => a.agent_id)).toEqual(['other']);
+    expect(
+      [bgWrite(3_000, 'other'), bgWrite(3_100, 'other')].flatMap((e) => r.observe(e)).map((a) => a.agent_id),
+    ).toEqual(['other']);
     // Quiet for one window from the alert, then the next spike fires.
-    expect([13_000, 13_500, 14_000].flatMap((t) => r.observe(at(t))).map((a) => [a.rule, a.count])).toEqual([['block_spike', 3]]);
+    expect([13_000, 13_500, 14_000].flatMap((t) => r.observe(at(t))).map((a) => [a.rule, a.count])).toEqual([
+      ['block_spike', 3],
+    ]);
   });
 
   it('alerts on every bundle and credential change', () => {
     const r = rules();
-    expect(r.observe(at(0, { action: 'CredentialRevoked', decision: null, detail: { key_id: 'k1' } }))).toMatchObject([{ rule: 'config_change', severity: 'medium', message: 'CredentialRevoked: k1' }]);
-    expect(r.observe(at(0, { action: 'AlertThresholdChanged', decision: null, detail: { rule: 'block_spike', threshold: 50, window_seconds: 120, actor: 'ops-lead' } }))).toMatchObject([
+    expect(r.observe(at(0, { action: 'CredentialRevoked', decision: null, detail: { key_id: 'k1' } }))).toMatchObject([
+      { rule: 'config_change', severity: 'medium', message: 'CredentialRevoked: k1' },
+    ]);
+    expect(
+      r.observe(
+        at(0, {
+          action: 'AlertThresholdChanged',
+          decision: null,
+          detail: { rule: 'block_spike', threshold: 50, window_seconds: 120, actor: 'ops-lead' },
+        }),
+      ),
+    ).toMatchObject([
       { rule: 'config_change', severity: 'low', message: 'AlertThresholdChanged: block_spike 50 in 120 s, ops-lead' },
     ]);
-    expect(r.observe(at(0, { action: 'AlertThresholdChanged', decision: null, detail: { rule: 'block_spike', threshold: null, window_seconds: null } }))[0]!.message).toBe('AlertThresholdChanged: block_spike back to the default');
-    expect(r.observe(at(0, { action: 'TenantSettingsChanged', decision: null, detail: { approval_timeout_seconds: 60, actor: 'ops-lead' } }))).toMatchObject([{ rule: 'config_change', message: 'TenantSettingsChanged: ops-lead' }]);
+    expect(
+      r.observe(
+        at(0, {
+          action: 'AlertThresholdChanged',
+          decision: null,
+          detail: { rule: 'block_spike', threshold: null, window_seconds: null },
+        }),
+      )[0]!.message,
+    ).toBe('AlertThresholdChanged: block_spike back to the default');
+    expect(
+      r.observe(
+        at(0, {
+          action: 'TenantSettingsChanged',
+          decision: null,
+          detail: { approval_timeout_seconds: 60, actor: 'ops-lead' },
+        }),
+      ),
+    ).toMatchObject([{ rule: 'config_change', message: 'TenantSettingsChanged: ops-lead' }]);
   });
 });

@@ -23,7 +23,9 @@ let wire: Awaited<ReturnType<typeof tap>>;
 beforeAll(async () => {
   await ns.migrate();
   await ns.createTopics();
-  await ns.pool.query(`insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('spiky', 'block_spike', 5, 60)`);
+  await ns.pool.query(
+    `insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('spiky', 'block_spike', 5, 60)`,
+  );
   const url = new URL(ns.endpoints.databaseUrl);
   relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
   await relay.open();
@@ -33,7 +35,11 @@ beforeAll(async () => {
   service = new AuditService(serviceConfig);
   await service.start();
   wire = await tap(ns, [ns.topics.alerts, ns.topics.audit, ns.topics.dlq]);
-  Object.assign(process.env, { DATABASE_URL: ns.endpoints.databaseUrl, STEPGATE_DB_SCHEMA: ns.schema, STEPGATE_AUDIT_RETENTION_FLOOR_DAYS: '30' });
+  Object.assign(process.env, {
+    DATABASE_URL: ns.endpoints.databaseUrl,
+    STEPGATE_DB_SCHEMA: ns.schema,
+    STEPGATE_AUDIT_RETENTION_FLOOR_DAYS: '30',
+  });
 });
 
 afterAll(async () => {
@@ -68,17 +74,22 @@ async function publish(events: AuditEvent[]): Promise<void> {
   const producer = ns.kafka.producer();
   await producer.connect();
   for (let i = 0; i < events.length; i += 500)
-    await producer.send({ topic: ns.topics.audit, messages: events.slice(i, i + 500).map((e) => ({ key: e.tenant_id ?? 'unattributed', value: JSON.stringify(e) })) });
+    await producer.send({
+      topic: ns.topics.audit,
+      messages: events.slice(i, i + 500).map((e) => ({ key: e.tenant_id ?? 'unattributed', value: JSON.stringify(e) })),
+    });
   await producer.disconnect();
 }
 
 async function rowsOf(tenant: string): Promise<number> {
-  const { rows } = await ns.pool.query<{ n: number }>('select count(*)::int as n from audit_log where tenant_id = $1', [tenant]);
+  const { rows } = await ns.pool.query<{ n: number }>('select count(*)::int as n from audit_log where tenant_id = $1', [
+    tenant,
+  ]);
   return rows[0]!.n;
 }
 
 async function eventually(fn: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !(await fn()); ) {
+  for (const end = Date.now() + timeoutMs; !(await fn());) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -102,18 +113,40 @@ describe('audit consumer on real Kafka and Postgres', () => {
     await eventually(async () => (await rowsOf('dup')) === 201, 'all 201 rows');
     await new Promise((r) => setTimeout(r, 500));
     expect(await rowsOf('dup')).toBe(201);
-    const { rows } = await ns.pool.query<{ event: AuditEvent }>('select * from audit_log where id = $1', [events[0]!.id]);
-    expect(rows[0]).toMatchObject({ tenant_id: 'dup', agent_id: 'agent-7', session_id: 'sess-1', user_id: 'dev-1', workflow_id: 'wf-1', action: 'GateEvaluated', outcome: 'allow', elapsed_ms: 1.25, seq: expect.any(String) });
+    const { rows } = await ns.pool.query<{ event: AuditEvent }>('select * from audit_log where id = $1', [
+      events[0]!.id,
+    ]);
+    expect(rows[0]).toMatchObject({
+      tenant_id: 'dup',
+      agent_id: 'agent-7',
+      session_id: 'sess-1',
+      user_id: 'dev-1',
+      workflow_id: 'wf-1',
+      action: 'GateEvaluated',
+      outcome: 'allow',
+      elapsed_ms: 1.25,
+      seq: expect.any(String),
+    });
     expect(rows[0]!.event).toEqual(events[0]);
     // Offsets follow the rows: both groups commit what they have done, so a restart resumes there.
-    await expect.poll(() => groupCaughtUp(ns, `${ns.groupPrefix}audit`, ns.topics.audit), { timeout: 20_000 }).toBe(true);
-    await expect.poll(() => groupCaughtUp(ns, `${ns.groupPrefix}alerts`, ns.topics.audit), { timeout: 20_000 }).toBe(true);
+    await expect
+      .poll(() => groupCaughtUp(ns, `${ns.groupPrefix}audit`, ns.topics.audit), { timeout: 20_000 })
+      .toBe(true);
+    await expect
+      .poll(() => groupCaughtUp(ns, `${ns.groupPrefix}alerts`, ns.topics.audit), { timeout: 20_000 })
+      .toBe(true);
   });
 
   it('keeps consuming when an event is invalid: it goes to the dlq with the reason', async () => {
     const producer = ns.kafka.producer();
     await producer.connect();
-    await producer.send({ topic: ns.topics.audit, messages: [{ key: 'bad', value: JSON.stringify({ ...event('bad'), action: 'Nonsense' }) }, { key: 'bad', value: 'not json' }] });
+    await producer.send({
+      topic: ns.topics.audit,
+      messages: [
+        { key: 'bad', value: JSON.stringify({ ...event('bad'), action: 'Nonsense' }) },
+        { key: 'bad', value: 'not json' },
+      ],
+    });
     await producer.disconnect();
     const good = event('bad');
     await publish([good]);
@@ -122,7 +155,9 @@ describe('audit consumer on real Kafka and Postgres', () => {
       const list = wire.seen.filter((m) => m.topic === ns.topics.dlq);
       return list.length >= 2 ? list : undefined;
     });
-    expect(dlq.map((m) => m.headers['stepgate-dlq-detail'])).toEqual(expect.arrayContaining([expect.stringContaining('action'), 'the value is not JSON']));
+    expect(dlq.map((m) => m.headers['stepgate-dlq-detail'])).toEqual(
+      expect.arrayContaining([expect.stringContaining('action'), 'the value is not JSON']),
+    );
   });
 
   it('an event Postgres refuses (year 0000 has no partition) goes to the dlq with the reason; its batch neighbours are stored', async () => {
@@ -130,7 +165,9 @@ describe('audit consumer on real Kafka and Postgres', () => {
     const after = event('odd');
     await publish([before, event('odd', { timestamp: '0000-06-01T00:00:00Z' }), after]);
     await eventually(async () => (await rowsOf('odd')) === 2, 'the two storable events');
-    const dlq = await wire.until(() => wire.seen.find((m) => m.topic === ns.topics.dlq && m.headers['stepgate-dlq-detail']?.startsWith('not storable')));
+    const dlq = await wire.until(() =>
+      wire.seen.find((m) => m.topic === ns.topics.dlq && m.headers['stepgate-dlq-detail']?.startsWith('not storable')),
+    );
     expect(dlq.key).toBe('odd');
     expect((await cli('audit', 'verify', '--tenant', 'odd')).code).toBe(0);
   });
@@ -139,7 +176,9 @@ describe('audit consumer on real Kafka and Postgres', () => {
     const e = event('nul', { inputs_summary: 'a\u0000b', workflow_id: 'wf\u0000' });
     await publish([e]);
     await eventually(async () => (await rowsOf('nul')) === 1, 'the event');
-    const { rows } = await ns.pool.query<{ inputs_summary: string; workflow_id: string }>("select inputs_summary, workflow_id from audit_log where tenant_id = 'nul'");
+    const { rows } = await ns.pool.query<{ inputs_summary: string; workflow_id: string }>(
+      "select inputs_summary, workflow_id from audit_log where tenant_id = 'nul'",
+    );
     expect(rows[0]).toEqual({ inputs_summary: 'a\uFFFDb', workflow_id: 'wf\uFFFD' });
     expect((await cli('audit', 'verify', '--tenant', 'nul')).code).toBe(0);
   });
@@ -176,13 +215,17 @@ describe('audit consumer on real Kafka and Postgres', () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('intact, 30 rows');
 
-    await ns.pool.query(`update audit_log set event = jsonb_set(event, '{outcome}', '"block"') where tenant_id = 'chain' and seq = 17`);
+    await ns.pool.query(
+      `update audit_log set event = jsonb_set(event, '{outcome}', '"block"') where tenant_id = 'chain' and seq = 17`,
+    );
     const broken = await cli('audit', 'verify', '--tenant', 'chain');
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain('BROKEN at seq 17');
     expect(broken.stdout).toContain('hash_mismatch');
 
-    await ns.pool.query(`update audit_log set event = jsonb_set(event, '{outcome}', '"allow"') where tenant_id = 'chain' and seq = 17`);
+    await ns.pool.query(
+      `update audit_log set event = jsonb_set(event, '{outcome}', '"allow"') where tenant_id = 'chain' and seq = 17`,
+    );
     await ns.pool.query(`update audit_log set outcome = 'block' where tenant_id = 'chain' and seq = 9`);
     const column = await cli('audit', 'verify', '--tenant', 'chain');
     expect(column.stdout).toContain('BROKEN at seq 9');
@@ -198,7 +241,13 @@ describe('audit consumer on real Kafka and Postgres', () => {
   it('exports parse back: CSV (quoting), JSON lines and CEF (escaping), with filters', async () => {
     const nasty = '{ sql: "DROP TABLE a; -- \\"x\\"", note: "a,b|c=d\\\\e\nline2" }';
     const events = [
-      event('exp', { inputs_summary: nasty, workflow_id: 'wf-a', policies_matched: ['p1', 'p2'], decision: 'block', outcome: 'block' }),
+      event('exp', {
+        inputs_summary: nasty,
+        workflow_id: 'wf-a',
+        policies_matched: ['p1', 'p2'],
+        decision: 'block',
+        outcome: 'block',
+      }),
       event('exp', { workflow_id: 'wf-b', action: 'StepCompleted', decision: null, outcome: 'Completed' }),
       event('exp', { workflow_id: 'wf-a', user_id: 'pipe|user' }),
     ];
@@ -218,15 +267,48 @@ describe('audit consumer on real Kafka and Postgres', () => {
     expect(csv[0]!.inputs_summary).toBe(nasty);
     expect(csv[0]!.policies_matched).toBe('p1;p2');
 
-    const jsonl = readFileSync(file('jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);
-    expect(jsonl.map(({ id, inputs_summary, user_id }) => ({ id, inputs_summary, user_id }))).toEqual(events.map(({ id, inputs_summary, user_id }) => ({ id, inputs_summary, user_id })));
+    const jsonl = readFileSync(file('jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditEvent);
+    expect(jsonl.map(({ id, inputs_summary, user_id }) => ({ id, inputs_summary, user_id }))).toEqual(
+      events.map(({ id, inputs_summary, user_id }) => ({ id, inputs_summary, user_id })),
+    );
 
     const cef = readFileSync(file('cef'), 'utf8').trim().split('\n').map(parseCef);
-    expect(cef[0]!.header).toEqual(['CEF:0', 'stepgate', 'stepgate', '0.1', 'GateEvaluated', 'GateEvaluated block', '6']);
-    expect(cef[0]!.extension).toMatchObject({ externalId: events[0]!.id, msg: nasty, cs1: 'exp', cs2: 'wf-a', cs4: 'p1,p2', cs5: 'block' });
+    expect(cef[0]!.header).toEqual([
+      'CEF:0',
+      'stepgate',
+      'stepgate',
+      '0.1',
+      'GateEvaluated',
+      'GateEvaluated block',
+      '6',
+    ]);
+    expect(cef[0]!.extension).toMatchObject({
+      externalId: events[0]!.id,
+      msg: nasty,
+      cs1: 'exp',
+      cs2: 'wf-a',
+      cs4: 'p1,p2',
+      cs5: 'block',
+    });
     expect(cef[2]!.extension.suser).toBe('pipe|user');
 
-    const filtered = await cli('audit', 'export', '--tenant', 'exp', '--format', 'jsonl', '--workflow', 'wf-a', '--action', 'GateEvaluated', '--out', file('filtered'));
+    const filtered = await cli(
+      'audit',
+      'export',
+      '--tenant',
+      'exp',
+      '--format',
+      'jsonl',
+      '--workflow',
+      'wf-a',
+      '--action',
+      'GateEvaluated',
+      '--out',
+      file('filtered'),
+    );
     expect(filtered.code).toBe(0);
     expect(readFileSync(file('filtered'), 'utf8').trim().split('\n')).toHaveLength(2);
     expect((await cli('audit', 'export', '--tenant', 'exp', '--format', 'xml')).code).toBe(2);
@@ -258,26 +340,55 @@ describe('audit consumer on real Kafka and Postgres', () => {
 
   it('alerts: a block spike (per-tenant threshold), a background write burst, and a config change', async () => {
     const now = Date.now();
-    const blocks = Array.from({ length: 6 }, (_, i) => event('spiky', { decision: 'block', outcome: 'block', timestamp: new Date(now + i * 100).toISOString() }));
-    const writes = Array.from({ length: 10 }, (_, i) =>
-      event('bursty', { agent_id: 'night-agent', timestamp: new Date(now + i * 100).toISOString(), detail: { execution_mode: 'background', tool_name: 'update_crm', tool_access: 'write' } }),
+    const blocks = Array.from({ length: 6 }, (_, i) =>
+      event('spiky', { decision: 'block', outcome: 'block', timestamp: new Date(now + i * 100).toISOString() }),
     );
-    const change = event('bursty', { action: 'PolicyBundleApplied', outcome: 'Applied', decision: null, detail: { version: 3, actor: 'ops-lead' } });
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      event('bursty', {
+        agent_id: 'night-agent',
+        timestamp: new Date(now + i * 100).toISOString(),
+        detail: { execution_mode: 'background', tool_name: 'update_crm', tool_access: 'write' },
+      }),
+    );
+    const change = event('bursty', {
+      action: 'PolicyBundleApplied',
+      outcome: 'Applied',
+      decision: null,
+      detail: { version: 3, actor: 'ops-lead' },
+    });
     await publish([...blocks, ...writes, change]);
     const alerts = await wire.until(() => {
       const list = wire.json<Alert>(ns.topics.alerts);
-      return list.some((a) => a.rule === 'block_spike') && list.some((a) => a.rule === 'background_write_burst') && list.some((a) => a.rule === 'config_change') ? list : undefined;
+      return list.some((a) => a.rule === 'block_spike') &&
+        list.some((a) => a.rule === 'background_write_burst') &&
+        list.some((a) => a.rule === 'config_change')
+        ? list
+        : undefined;
     }, 30_000);
-    expect(alerts.filter((a) => a.rule === 'block_spike')).toEqual([expect.objectContaining({ tenant_id: 'spiky', count: 5, threshold: 5, window_seconds: 60 })]);
-    expect(alerts.find((a) => a.rule === 'background_write_burst')).toMatchObject({ tenant_id: 'bursty', agent_id: 'night-agent', count: 10, threshold: 10 });
-    expect(alerts.find((a) => a.rule === 'config_change')).toMatchObject({ tenant_id: 'bursty', message: expect.stringContaining('ops-lead') });
+    expect(alerts.filter((a) => a.rule === 'block_spike')).toEqual([
+      expect.objectContaining({ tenant_id: 'spiky', count: 5, threshold: 5, window_seconds: 60 }),
+    ]);
+    expect(alerts.find((a) => a.rule === 'background_write_burst')).toMatchObject({
+      tenant_id: 'bursty',
+      agent_id: 'night-agent',
+      count: 10,
+      threshold: 10,
+    });
+    expect(alerts.find((a) => a.rule === 'config_change')).toMatchObject({
+      tenant_id: 'bursty',
+      message: expect.stringContaining('ops-lead'),
+    });
     await eventually(async () => {
-      const { rows } = await ns.pool.query<{ n: number }>("select count(*)::int as n from audit_log where action = 'AlertRaised'");
+      const { rows } = await ns.pool.query<{ n: number }>(
+        "select count(*)::int as n from audit_log where action = 'AlertRaised'",
+      );
       return rows[0]!.n >= 3;
     }, 'alerts audited');
   });
   it('the approval backlog counts approvals already pending in the ledger when the alerts consumer (re)joins', async () => {
-    await ns.pool.query(`insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('backlog', 'approval_backlog', 4, 60)`);
+    await ns.pool.query(
+      `insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('backlog', 'approval_backlog', 4, 60)`,
+    );
     for (let i = 0; i < 3; i++)
       await ns.pool.query(
         `insert into step_ledger (tenant_id, workflow_id, step_id, input_fingerprint, decision, decision_body, approval_id, approval_status, first_attempt_at, last_attempt_at)
@@ -286,12 +397,33 @@ describe('audit consumer on real Kafka and Postgres', () => {
       );
     // A consumer of its own group joins now, as after a restart: the three pending approvals happened
     // before it, so only the ledger can tell it about them.
-    const raised = new Counter({ name: 'backlog_test_alerts', help: 'x', labelNames: ['rule'], registers: [new Registry()] });
-    const alerts = new AlertsConsumer(auditConfig(ns, { alertsGroupId: `${ns.groupPrefix}alerts-rejoined`, instanceId: `${ns.id}-rejoined` }), ns.pool, pino({ level: 'silent' }), raised);
+    const raised = new Counter({
+      name: 'backlog_test_alerts',
+      help: 'x',
+      labelNames: ['rule'],
+      registers: [new Registry()],
+    });
+    const alerts = new AlertsConsumer(
+      auditConfig(ns, { alertsGroupId: `${ns.groupPrefix}alerts-rejoined`, instanceId: `${ns.id}-rejoined` }),
+      ns.pool,
+      pino({ level: 'silent' }),
+      raised,
+    );
     await alerts.start();
     try {
-      await publish([event('backlog', { action: 'ApprovalRequested', outcome: 'Requested', decision: 'require_approval', detail: { approval_id: randomUUID() } })]);
-      const backlog = await wire.until(() => wire.json<Alert>(ns.topics.alerts).find((a) => a.rule === 'approval_backlog' && a.tenant_id === 'backlog'), 30_000);
+      await publish([
+        event('backlog', {
+          action: 'ApprovalRequested',
+          outcome: 'Requested',
+          decision: 'require_approval',
+          detail: { approval_id: randomUUID() },
+        }),
+      ]);
+      const backlog = await wire.until(
+        () =>
+          wire.json<Alert>(ns.topics.alerts).find((a) => a.rule === 'approval_backlog' && a.tenant_id === 'backlog'),
+        30_000,
+      );
       expect(backlog).toMatchObject({ count: 4, threshold: 4 });
     } finally {
       await alerts.stop();
@@ -299,18 +431,32 @@ describe('audit consumer on real Kafka and Postgres', () => {
   });
 
   it('a block spike straddling a restart of the service fires once, counting the blocks from before the restart', async () => {
-    await ns.pool.query(`insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('straddle', 'block_spike', 6, 60)`);
+    await ns.pool.query(
+      `insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ('straddle', 'block_spike', 6, 60)`,
+    );
     const now = Date.now();
-    const blocks = (n: number, from: number) => Array.from({ length: n }, (_, i) => event('straddle', { decision: 'block', outcome: 'block', timestamp: new Date(now + (from + i) * 100).toISOString() }));
+    const blocks = (n: number, from: number) =>
+      Array.from({ length: n }, (_, i) =>
+        event('straddle', {
+          decision: 'block',
+          outcome: 'block',
+          timestamp: new Date(now + (from + i) * 100).toISOString(),
+        }),
+      );
     const restart = async () => {
       // Everything so far is stored and behind both groups' committed offsets: the new instance sees it only in audit_log.
-      await expect.poll(() => groupCaughtUp(ns, serviceConfig.groupId, ns.topics.audit), { timeout: 20_000 }).toBe(true);
-      await expect.poll(() => groupCaughtUp(ns, serviceConfig.alertsGroupId, ns.topics.audit), { timeout: 20_000 }).toBe(true);
+      await expect
+        .poll(() => groupCaughtUp(ns, serviceConfig.groupId, ns.topics.audit), { timeout: 20_000 })
+        .toBe(true);
+      await expect
+        .poll(() => groupCaughtUp(ns, serviceConfig.alertsGroupId, ns.topics.audit), { timeout: 20_000 })
+        .toBe(true);
       await service.stop();
       service = new AuditService(serviceConfig);
       await service.start();
     };
-    const spikes = () => wire.json<Alert>(ns.topics.alerts).filter((a) => a.rule === 'block_spike' && a.tenant_id === 'straddle');
+    const spikes = () =>
+      wire.json<Alert>(ns.topics.alerts).filter((a) => a.rule === 'block_spike' && a.tenant_id === 'straddle');
 
     const before = blocks(4, 0);
     await publish(before);
@@ -322,10 +468,21 @@ describe('audit consumer on real Kafka and Postgres', () => {
     expect(spike!.evidence.slice(0, 4)).toEqual(before.map((e) => e.id));
 
     // Restarted again within the window, it knows the spike has fired: one more block stays quiet.
-    await eventually(async () => (await ns.pool.query("select 1 from audit_log where tenant_id = 'straddle' and action = 'AlertRaised'")).rowCount === 1, 'the alert audited');
+    await eventually(
+      async () =>
+        (await ns.pool.query("select 1 from audit_log where tenant_id = 'straddle' and action = 'AlertRaised'"))
+          .rowCount === 1,
+      'the alert audited',
+    );
     await restart();
-    await publish([...blocks(1, 6), event('straddle', { action: 'PolicyBundleApplied', outcome: 'Applied', decision: null, detail: { version: 9 } })]);
-    await wire.until(() => wire.json<Alert>(ns.topics.alerts).find((a) => a.rule === 'config_change' && a.tenant_id === 'straddle'), 30_000);
+    await publish([
+      ...blocks(1, 6),
+      event('straddle', { action: 'PolicyBundleApplied', outcome: 'Applied', decision: null, detail: { version: 9 } }),
+    ]);
+    await wire.until(
+      () => wire.json<Alert>(ns.topics.alerts).find((a) => a.rule === 'config_change' && a.tenant_id === 'straddle'),
+      30_000,
+    );
     expect(spikes()).toHaveLength(1);
   });
 });

@@ -23,7 +23,9 @@ export function parseCef(line: string): { header: string[]; extension: Record<st
   equals.forEach((eq, k) => {
     const key = ext.slice(keyStart(eq), eq);
     const end = k + 1 < equals.length ? keyStart(equals[k + 1]!) - 1 : ext.length;
-    extension[key] = ext.slice(eq + 1, end).replace(/\\(.)/g, (_, ch: string) => (ch === 'n' ? '\n' : ch === 'r' ? '\r' : ch));
+    extension[key] = ext
+      .slice(eq + 1, end)
+      .replace(/\\(.)/g, (_, ch: string) => (ch === 'n' ? '\n' : ch === 'r' ? '\r' : ch));
   });
   return { header, extension };
 }

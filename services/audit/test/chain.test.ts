@@ -5,13 +5,19 @@ import { copyLines, monthStart, partitionName, utcMonth } from '../src/store.js'
 import type { ChainHead } from '../src/chain.js';
 import { parseCef } from './cef.js';
 
-const ev = (tenant: string | null, outcome = 'allow'): AuditEvent => newAuditEvent({ tenant_id: tenant, action: 'GateEvaluated', outcome, timestamp: '2026-11-22T00:00:00.000Z' });
+const ev = (tenant: string | null, outcome = 'allow'): AuditEvent =>
+  newAuditEvent({ tenant_id: tenant, action: 'GateEvaluated', outcome, timestamp: '2026-11-22T00:00:00.000Z' });
 
 describe('hash chain', () => {
   it('links each tenant separately, from the genesis hash, and any change breaks the link', () => {
     const heads = new Map<string, ChainHead>();
     const rows = chain([ev('a'), ev('b'), ev('a'), ev(null)], heads);
-    expect(rows.map((r) => [r.tenantId, r.seq])).toEqual([['a', 1], ['b', 1], ['a', 2], ['_unattributed', 1]]);
+    expect(rows.map((r) => [r.tenantId, r.seq])).toEqual([
+      ['a', 1],
+      ['b', 1],
+      ['a', 2],
+      ['_unattributed', 1],
+    ]);
     expect(rows[0]!.prevHash).toBe(GENESIS_HASH);
     expect(rows[2]!.prevHash).toBe(rows[0]!.rowHash);
     expect(rowHash(rows[0]!.rowHash, rows[2]!.event)).toBe(rows[2]!.rowHash);
@@ -26,13 +32,25 @@ describe('hash chain', () => {
 function readCopyLine(line: string): Array<string | null> {
   expect(line.endsWith('\n')).toBe(true);
   const unescape: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
-  return line.slice(0, -1).split('\t').map((f) => (f === '\\N' ? null : f.replace(/\\(.)/g, (_, c: string) => unescape[c]!)));
+  return line
+    .slice(0, -1)
+    .split('\t')
+    .map((f) => (f === '\\N' ? null : f.replace(/\\(.)/g, (_, c: string) => unescape[c]!)));
 }
 
 describe('COPY rows', () => {
   it('escape tab, newline, carriage return and backslash in every text column, the event JSON and the policy array', () => {
     const nasty = 'a\tb\nc\rd\\e "q"';
-    const e: AuditEvent = { ...ev('t\tx'), agent_id: nasty, user_id: null, inputs_summary: nasty, outcome: nasty, error_code: 'E\\1', policies_matched: ['p"1', 'p\\2', 'p\t3'], detail: { note: nasty } };
+    const e: AuditEvent = {
+      ...ev('t\tx'),
+      agent_id: nasty,
+      user_id: null,
+      inputs_summary: nasty,
+      outcome: nasty,
+      error_code: 'E\\1',
+      policies_matched: ['p"1', 'p\\2', 'p\t3'],
+      detail: { note: nasty },
+    };
     const [row] = chain([e], new Map());
     const fields = readCopyLine(copyLines([row!])[0]!);
     expect(fields).toHaveLength(21);
@@ -47,15 +65,27 @@ describe('COPY rows', () => {
 
 describe('CEF', () => {
   it('escapes header pipes and extension equals, backslashes and newlines, and reads back', () => {
-    const e = { ...ev('t|x'), action: 'GateEvaluated' as const, outcome: 'a|b', inputs_summary: 'k=v \\ x\ny|z', seq: 1, row_hash: 'h' };
+    const e = {
+      ...ev('t|x'),
+      action: 'GateEvaluated' as const,
+      outcome: 'a|b',
+      inputs_summary: 'k=v \\ x\ny|z',
+      seq: 1,
+      row_hash: 'h',
+    };
     const parsed = parseCef(cefLine(e));
     expect(parsed.header[5]).toBe('GateEvaluated a|b');
     expect(parsed.extension).toMatchObject({ msg: 'k=v \\ x\ny|z', cs1: 't|x', act: 'a|b' });
   });
 
   it('rates configuration changes, of any kind, at severity 5', () => {
-    const severity = (action: AuditEvent['action']) => parseCef(cefLine({ ...ev('t'), action, decision: null, seq: 1, row_hash: 'h' })).header[6];
-    expect(['PolicyBundleApplied', 'CredentialRevoked', 'AlertThresholdChanged', 'TenantSettingsChanged'].map((a) => severity(a as AuditEvent['action']))).toEqual(['5', '5', '5', '5']);
+    const severity = (action: AuditEvent['action']) =>
+      parseCef(cefLine({ ...ev('t'), action, decision: null, seq: 1, row_hash: 'h' })).header[6];
+    expect(
+      ['PolicyBundleApplied', 'CredentialRevoked', 'AlertThresholdChanged', 'TenantSettingsChanged'].map((a) =>
+        severity(a as AuditEvent['action']),
+      ),
+    ).toEqual(['5', '5', '5', '5']);
     expect(severity('StepCompleted')).toBe('3');
   });
 });

@@ -26,11 +26,34 @@ export interface StepKey {
 
 const k = (...parts: string[]) => parts.join('\u0000');
 
-interface SeenRow { tenant_id: string; request_id: string; decision: unknown }
-interface WorkflowRow { tenant_id: string; workflow_id: string; status: string; reason: string }
-type StoredLedgerRow = Omit<LedgerRow, 'first_attempt_at' | 'last_attempt_at'> & { tenant_id: string; workflow_id: string; step_id: string; first_attempt_at: string; last_attempt_at: string };
-interface PendingRow { tenant_id: string; workflow_id: string; step_id: string }
-interface RoleRow { tenant_id: string; principal: string; roles: string[] }
+interface SeenRow {
+  tenant_id: string;
+  request_id: string;
+  decision: unknown;
+}
+interface WorkflowRow {
+  tenant_id: string;
+  workflow_id: string;
+  status: string;
+  reason: string;
+}
+type StoredLedgerRow = Omit<LedgerRow, 'first_attempt_at' | 'last_attempt_at'> & {
+  tenant_id: string;
+  workflow_id: string;
+  step_id: string;
+  first_attempt_at: string;
+  last_attempt_at: string;
+};
+interface PendingRow {
+  tenant_id: string;
+  workflow_id: string;
+  step_id: string;
+}
+interface RoleRow {
+  tenant_id: string;
+  principal: string;
+  roles: string[];
+}
 
 /**
  * $1–$4: the batch's tenant, workflow, step and request ids (one element per request); $5, $6: the
@@ -120,17 +143,35 @@ export class BatchLedger {
     if (keys.length === 0) return;
     const col = <T>(f: (s: StepKey) => T) => keys.map(f);
     const users = keys.filter((s) => s.userId);
-    const { rows } = await this.client.query<{ seen: SeenRow[] | null; workflows: WorkflowRow[] | null; ledger: StoredLedgerRow[] | null; pending: PendingRow[] | null; roles: RoleRow[] | null }>({
+    const { rows } = await this.client.query<{
+      seen: SeenRow[] | null;
+      workflows: WorkflowRow[] | null;
+      ledger: StoredLedgerRow[] | null;
+      pending: PendingRow[] | null;
+      roles: RoleRow[] | null;
+    }>({
       name: 'stepgate-batch-ledger-load',
       text: LOAD_BATCH,
-      values: [col((s) => s.tenantId), col((s) => s.workflowId), col((s) => s.stepId), col((s) => s.requestId), users.map((s) => s.tenantId), users.map((s) => s.userId!)],
+      values: [
+        col((s) => s.tenantId),
+        col((s) => s.workflowId),
+        col((s) => s.stepId),
+        col((s) => s.requestId),
+        users.map((s) => s.tenantId),
+        users.map((s) => s.userId!),
+      ],
     });
     const got = rows[0]!;
     for (const r of got.seen ?? []) this.seen.set(k(r.tenant_id, r.request_id), r.decision);
-    for (const r of got.workflows ?? []) this.workflows.set(k(r.tenant_id, r.workflow_id), { status: r.status, reason: r.reason });
+    for (const r of got.workflows ?? [])
+      this.workflows.set(k(r.tenant_id, r.workflow_id), { status: r.status, reason: r.reason });
     for (const r of got.ledger ?? []) {
       const key = k(r.tenant_id, r.workflow_id, r.step_id);
-      this.rows.set(key, { ...r, first_attempt_at: new Date(r.first_attempt_at), last_attempt_at: new Date(r.last_attempt_at) });
+      this.rows.set(key, {
+        ...r,
+        first_attempt_at: new Date(r.first_attempt_at),
+        last_attempt_at: new Date(r.last_attempt_at),
+      });
       this.existed.add(key);
     }
     for (const r of got.pending ?? []) this.pendingSet(r.tenant_id, r.workflow_id).add(r.step_id);

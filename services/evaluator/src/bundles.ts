@@ -2,7 +2,9 @@ import type pg from 'pg';
 import { BundleValidationError, compileBundle, type CompiledBundle } from '@stepgate/policy-engine';
 
 /** A tenant's newest bundle: compiled, or why it cannot be (its steps are then blocked, fail closed). */
-export type LoadedBundle = { version: number; compiled: CompiledBundle; invalid?: undefined } | { version: number; compiled?: undefined; invalid: BundleValidationError };
+export type LoadedBundle =
+  | { version: number; compiled: CompiledBundle; invalid?: undefined }
+  | { version: number; compiled?: undefined; invalid: BundleValidationError };
 
 /**
  * Each tenant's newest bundle, compiled once. A change announced on the `policies` topic

@@ -22,7 +22,8 @@ export interface EvaluatorConfig extends ServiceEnv {
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorConfig {
   const keyFile = env.STEPGATE_EVALUATOR_KEY_FILE;
-  if (!keyFile) throw new Error('STEPGATE_EVALUATOR_KEY_FILE: expected the path of the evaluator\'s Ed25519 PKCS#8 PEM key');
+  if (!keyFile)
+    throw new Error("STEPGATE_EVALUATOR_KEY_FILE: expected the path of the evaluator's Ed25519 PKCS#8 PEM key");
   return {
     ...serviceEnv('evaluator', env),
     signingKeyId: env.STEPGATE_EVALUATOR_KEY_ID ?? 'stepgate-evaluator',
@@ -32,6 +33,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorCo
     portalBaseUrl: env.PORTAL_BASE_URL,
     partitionsConcurrently: Number(env.STEPGATE_PARTITIONS_CONCURRENTLY ?? 8),
     // STEPGATE_REDACT_KEYS=ssn,iban adds to the defaults (password, token, secret, api_key, …).
-    ...(env.STEPGATE_REDACT_KEYS ? { redactKeys: [...DEFAULT_REDACTED_KEYS, ...env.STEPGATE_REDACT_KEYS.split(',').map((k) => k.trim()).filter(Boolean)] } : {}),
+    ...(env.STEPGATE_REDACT_KEYS
+      ? {
+          redactKeys: [
+            ...DEFAULT_REDACTED_KEYS,
+            ...env.STEPGATE_REDACT_KEYS.split(',')
+              .map((k) => k.trim())
+              .filter(Boolean),
+          ],
+        }
+      : {}),
   };
 }

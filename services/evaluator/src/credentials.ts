@@ -32,11 +32,21 @@ export class CredentialStore {
   }
 
   private async load(keyId: string): Promise<Credential | undefined> {
-    const { rows } = await this.pool.query<{ tenant_id: string; principal: string; public_key_pem: string; revoked_at: Date | null }>(
-      'select tenant_id, principal, public_key_pem, revoked_at from credentials where key_id = $1',
-      [keyId],
-    );
+    const { rows } = await this.pool.query<{
+      tenant_id: string;
+      principal: string;
+      public_key_pem: string;
+      revoked_at: Date | null;
+    }>('select tenant_id, principal, public_key_pem, revoked_at from credentials where key_id = $1', [keyId]);
     const row = rows[0];
-    return row && { keyId, tenantId: row.tenant_id, principal: row.principal, publicKey: publicKeyFromPem(row.public_key_pem), revoked: row.revoked_at !== null };
+    return (
+      row && {
+        keyId,
+        tenantId: row.tenant_id,
+        principal: row.principal,
+        publicKey: publicKeyFromPem(row.public_key_pem),
+        revoked: row.revoked_at !== null,
+      }
+    );
   }
 }

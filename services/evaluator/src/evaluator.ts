@@ -1,5 +1,13 @@
 import type { Server } from 'node:http';
-import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  Partitioners,
+  logLevel,
+  type Consumer,
+  type EachBatchPayload,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
@@ -15,7 +23,14 @@ import {
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
-import { KEYED_LOOKUP_PLANS, OffsetCommitter, createPool, databaseAnswers, holdBatchWhileDatabaseDown, serveMetrics } from '@stepgate/runtime';
+import {
+  KEYED_LOOKUP_PLANS,
+  OffsetCommitter,
+  createPool,
+  databaseAnswers,
+  holdBatchWhileDatabaseDown,
+  serveMetrics,
+} from '@stepgate/runtime';
 import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
@@ -33,8 +48,16 @@ interface MessageKind<S> {
   idField: string;
   timeField: string;
 }
-const GATE_REQUEST: MessageKind<typeof GateRequestSchema> = { schema: GateRequestSchema, idField: 'request_id', timeField: 'requested_at' };
-const STEP_COMPLETION: MessageKind<typeof StepCompletionSchema> = { schema: StepCompletionSchema, idField: 'completion_id', timeField: 'completed_at' };
+const GATE_REQUEST: MessageKind<typeof GateRequestSchema> = {
+  schema: GateRequestSchema,
+  idField: 'request_id',
+  timeField: 'requested_at',
+};
+const STEP_COMPLETION: MessageKind<typeof StepCompletionSchema> = {
+  schema: StepCompletionSchema,
+  idField: 'completion_id',
+  timeField: 'completed_at',
+};
 
 /**
  * A stateless evaluator worker: one member of the consumer group over `gate.requests` and
@@ -55,9 +78,14 @@ export class Evaluator {
   private producer: Producer | undefined;
   private readonly publisher = new Publisher(() => this.producer!);
   private metricsServer: Server | undefined;
-  private readonly committer = new OffsetCommitter((err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'));
+  private readonly committer = new OffsetCommitter((err) =>
+    this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+  );
 
-  constructor(private readonly config: EvaluatorConfig, logger?: Logger) {
+  constructor(
+    private readonly config: EvaluatorConfig,
+    logger?: Logger,
+  ) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
     this.pool = createPool(config, config.partitionsConcurrently + 4, this.log, { settings: KEYED_LOOKUP_PLANS });
     this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
@@ -68,7 +96,12 @@ export class Evaluator {
   }
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
 
     // Every instance must see every policy change, so this subscription is the instance's own.
@@ -93,10 +126,16 @@ export class Evaluator {
       retry: { retries: 10 },
     });
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [this.topics['gate.requests'], this.topics['step.completions']], fromBeginning: true });
+    await this.consumer.subscribe({
+      topics: [this.topics['gate.requests'], this.topics['step.completions']],
+      fromBeginning: true,
+    });
     const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      this.metrics.consumerLag.set({ topic: payload.topic, partition: String(payload.partition) }, Number(payload.offsetLag));
+      this.metrics.consumerLag.set(
+        { topic: payload.topic, partition: String(payload.partition) },
+        Number(payload.offsetLag),
+      );
     });
     await this.consumer.run({
       eachBatchAutoResolve: false,
@@ -106,7 +145,9 @@ export class Evaluator {
     });
     await joined;
     if (this.config.metricsPort !== undefined)
-      this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort, { [RECEIPT_KEYS_PATH]: receiptKeySet(this.signer.keyId, this.signer.key) });
+      this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort, {
+        [RECEIPT_KEYS_PATH]: receiptKeySet(this.signer.keyId, this.signer.key),
+      });
     this.log.info({ group: this.config.groupId, ed25519: ed25519.name }, 'evaluator running');
   }
 
@@ -125,7 +166,12 @@ export class Evaluator {
    * committed offset (already-decided requests are republished, not gated again).
    */
   private handleBatch(payload: EachBatchPayload): Promise<void> {
-    return holdBatchWhileDatabaseDown(this.pool, () => payload.heartbeat(), this.log, () => this.processBatch(payload));
+    return holdBatchWhileDatabaseDown(
+      this.pool,
+      () => payload.heartbeat(),
+      this.log,
+      () => this.processBatch(payload),
+    );
   }
 
   private async processBatch(payload: EachBatchPayload): Promise<void> {
@@ -156,7 +202,13 @@ export class Evaluator {
     await payload.heartbeat();
   }
 
-  private toDlq(outbox: Outbox, message: KafkaMessage, source: { topic: string; partition: number; offset: string }, reason: string, detail: string): void {
+  private toDlq(
+    outbox: Outbox,
+    message: KafkaMessage,
+    source: { topic: string; partition: number; offset: string },
+    reason: string,
+    detail: string,
+  ): void {
     this.metrics.dlq.inc({ reason });
     outbox.add('dlq', message.key?.toString() ?? null, message.value ?? Buffer.alloc(0), {
       ...message.headers,
@@ -167,8 +219,17 @@ export class Evaluator {
     this.log.warn({ reason, detail, ...source }, 'message sent to dlq');
   }
 
-  private intake<S extends z.ZodType>(message: KafkaMessage, kind: MessageKind<S>, now: number): Promise<Intake<z.infer<S>>> {
-    return intake(message.value, message.headers, { ...kind, credentials: this.credentials, now, maxClockSkewMs: this.config.maxClockSkewMs });
+  private intake<S extends z.ZodType>(
+    message: KafkaMessage,
+    kind: MessageKind<S>,
+    now: number,
+  ): Promise<Intake<z.infer<S>>> {
+    return intake(message.value, message.headers, {
+      ...kind,
+      credentials: this.credentials,
+      now,
+      maxClockSkewMs: this.config.maxClockSkewMs,
+    });
   }
 
   /**
@@ -187,7 +248,9 @@ export class Evaluator {
     for (const message of messages) intakes.push(await this.intake(message, GATE_REQUEST, now));
     const outcomes = await this.decideAllOrEach(intakes, now);
     await heartbeat();
-    return messages.map((message, i) => this.emitDecision(message, intakes[i]!, outcomes[i], outbox, sourceOf(message), started));
+    return messages.map((message, i) =>
+      this.emitDecision(message, intakes[i]!, outcomes[i], outbox, sourceOf(message), started),
+    );
   }
 
   /**
@@ -195,7 +258,10 @@ export class Evaluator {
    * requests are then decided one at a time, and one that still cannot be recorded is blocked
    * (ENGINE_ERROR, fail closed) instead of holding the partition for ever.
    */
-  private async decideAllOrEach(intakes: Array<Intake<GateRequest>>, now: number): Promise<Array<GateOutcome | undefined>> {
+  private async decideAllOrEach(
+    intakes: Array<Intake<GateRequest>>,
+    now: number,
+  ): Promise<Array<GateOutcome | undefined>> {
     try {
       return await this.decideAll(intakes, now);
     } catch (err) {
@@ -208,8 +274,14 @@ export class Evaluator {
       } catch (err) {
         if (!(await databaseAnswers(this.pool)) || got.kind !== 'accepted') throw err;
         const reason = `the request could not be recorded: ${err instanceof Error ? err.message : String(err)}`;
-        this.log.error({ request_id: got.attribution.id, error: reason }, 'request blocked: Postgres refused its ledger write');
-        outcomes.push({ body: errorDecision(got.attribution, got.credential.tenantId, 'ENGINE_ERROR', reason, undefined, now), redelivered: false });
+        this.log.error(
+          { request_id: got.attribution.id, error: reason },
+          'request blocked: Postgres refused its ledger write',
+        );
+        outcomes.push({
+          body: errorDecision(got.attribution, got.credential.tenantId, 'ENGINE_ERROR', reason, undefined, now),
+          redelivered: false,
+        });
       }
     }
     return outcomes;
@@ -218,10 +290,23 @@ export class Evaluator {
   /** The batch's ledger transaction; every new decision is signed and recorded in it. */
   private async decideAll(intakes: Array<Intake<GateRequest>>, now: number): Promise<Array<GateOutcome | undefined>> {
     const rejectedOutcome = (got: Intake<GateRequest>): GateOutcome | undefined =>
-      got.kind === 'rejected' ? { body: errorDecision(got.attribution, got.tenantId, got.code, got.message, got.details, now), redelivered: false } : undefined;
+      got.kind === 'rejected'
+        ? {
+            body: errorDecision(got.attribution, got.tenantId, got.code, got.message, got.details, now),
+            redelivered: false,
+          }
+        : undefined;
     const keys = intakes.flatMap((got) =>
       got.kind === 'accepted'
-        ? [{ tenantId: got.credential.tenantId, workflowId: got.body.workflow_id, stepId: got.body.step_id, userId: got.body.user_id, requestId: got.body.request_id }]
+        ? [
+            {
+              tenantId: got.credential.tenantId,
+              workflowId: got.body.workflow_id,
+              stepId: got.body.step_id,
+              userId: got.body.user_id,
+              requestId: got.body.request_id,
+            },
+          ]
         : [],
     );
     if (keys.length === 0) return intakes.map(rejectedOutcome);
@@ -239,7 +324,14 @@ export class Evaluator {
             continue;
           }
           const tenantId = got.credential.tenantId;
-          const outcome = await gate(ledger, { tenantId, request: got.body, attribution: got.attribution, now, bundles: this.bundles, portalBaseUrl: this.config.portalBaseUrl });
+          const outcome = await gate(ledger, {
+            tenantId,
+            request: got.body,
+            attribution: got.attribution,
+            now,
+            bundles: this.bundles,
+            portalBaseUrl: this.config.portalBaseUrl,
+          });
           if (!outcome.redelivered) {
             outcome.stored = sign(outcome.body, this.signer);
             ledger.recordDecision(tenantId, got.body.request_id, outcome.stored);
@@ -279,7 +371,12 @@ export class Evaluator {
     const raw = got.attribution.raw;
     const str = (k: string) => (typeof raw[k] === 'string' ? raw[k] : null);
     if (!outcome.redelivered) {
-      const action = got.kind === 'accepted' ? 'GateEvaluated' : got.code === 'UNAUTHENTICATED' || got.code === 'TENANT_MISMATCH' ? 'AuthenticationFailed' : 'InvalidRequest';
+      const action =
+        got.kind === 'accepted'
+          ? 'GateEvaluated'
+          : got.code === 'UNAUTHENTICATED' || got.code === 'TENANT_MISMATCH'
+            ? 'AuthenticationFailed'
+            : 'InvalidRequest';
       outbox.audit({
         tenant_id: body.tenant_id,
         agent_id: str('agent_id'),
@@ -309,7 +406,8 @@ export class Evaluator {
               }),
         },
       });
-      if (outcome.approval && got.kind === 'accepted') this.requestApproval(outbox, got.body, got.credential.principal, body, outcome.approval, raw);
+      if (outcome.approval && got.kind === 'accepted')
+        this.requestApproval(outbox, got.body, got.credential.principal, body, outcome.approval, raw);
     }
 
     const requestedAt = Date.parse(String(raw.requested_at));
@@ -327,9 +425,14 @@ export class Evaluator {
         },
         body.error?.code === 'ENGINE_ERROR',
       );
-      this.metrics.decisions.inc({ decision: body.decision, source: outcome.redelivered ? 'redelivered' : body.decision_source, error_code: body.error?.code ?? '' });
+      this.metrics.decisions.inc({
+        decision: body.decision,
+        source: outcome.redelivered ? 'redelivered' : body.decision_source,
+        error_code: body.error?.code ?? '',
+      });
       this.metrics.evaluationSeconds.observe((performance.now() - started) / 1000);
-      if (Number.isFinite(requestedAt)) this.metrics.endToEndSeconds.observe(Math.max(0, Date.now() - requestedAt) / 1000);
+      if (Number.isFinite(requestedAt))
+        this.metrics.endToEndSeconds.observe(Math.max(0, Date.now() - requestedAt) / 1000);
     };
   }
 
@@ -364,11 +467,21 @@ export class Evaluator {
     outbox.add('approvals', approval.approval_id, event);
   }
 
-  private async handleCompletion(message: KafkaMessage, outbox: Outbox, source: { topic: string; partition: number; offset: string }): Promise<void> {
+  private async handleCompletion(
+    message: KafkaMessage,
+    outbox: Outbox,
+    source: { topic: string; partition: number; offset: string },
+  ): Promise<void> {
     const started = performance.now();
     const got: Intake<StepCompletion> = await this.intake(message, STEP_COMPLETION, Date.now());
     if (got.kind !== 'accepted') {
-      this.toDlq(outbox, message, source, got.kind === 'dlq' ? got.reason : got.code, got.kind === 'dlq' ? got.detail : got.message);
+      this.toDlq(
+        outbox,
+        message,
+        source,
+        got.kind === 'dlq' ? got.reason : got.code,
+        got.kind === 'dlq' ? got.detail : got.message,
+      );
       return;
     }
     const c = got.body;
@@ -393,8 +506,12 @@ export class Evaluator {
       decision: null,
       policies_matched: [],
       error_code: rowCount ? null : 'UNKNOWN_STEP',
-      detail: { completion_id: c.completion_id, tokens_in: c.tokens_in ?? null, tokens_out: c.tokens_out ?? null, cost_usd: c.cost_usd ?? null },
+      detail: {
+        completion_id: c.completion_id,
+        tokens_in: c.tokens_in ?? null,
+        tokens_out: c.tokens_out ?? null,
+        cost_usd: c.cost_usd ?? null,
+      },
     });
   }
 }
-

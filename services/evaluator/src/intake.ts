@@ -16,7 +16,15 @@ import type { Credential, CredentialStore } from './credentials.js';
 /** What a raw message turned out to be. */
 export type Intake<T> =
   | { kind: 'dlq'; reason: DlqReason; detail: string }
-  | { kind: 'rejected'; attribution: Attribution; tenantId: string | null; credential: Credential | undefined; code: GateErrorCode; message: string; details?: unknown }
+  | {
+      kind: 'rejected';
+      attribution: Attribution;
+      tenantId: string | null;
+      credential: Credential | undefined;
+      code: GateErrorCode;
+      message: string;
+      details?: unknown;
+    }
   | { kind: 'accepted'; attribution: Attribution; credential: Credential; body: T };
 
 /** What identifies a message well enough to answer it, read from the raw JSON before validation. */
@@ -54,16 +62,22 @@ export interface IntakeOptions<S extends z.ZodType> {
  * Decodes and authenticates one signed message: size, JSON, depth, attribution, signature and
  * credential, schema, tenant claim, freshness — in that order, each failure specific.
  */
-export async function intake<S extends z.ZodType>(value: Buffer | null, headers: IHeaders | undefined, o: IntakeOptions<S>): Promise<Intake<z.infer<S>>> {
+export async function intake<S extends z.ZodType>(
+  value: Buffer | null,
+  headers: IHeaders | undefined,
+  o: IntakeOptions<S>,
+): Promise<Intake<z.infer<S>>> {
   if (!value || value.length === 0) return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: 'empty value' };
-  if (value.length > ATTRIBUTION_PARSE_LIMIT) return { kind: 'dlq', reason: 'OVERSIZE', detail: `value is ${value.length} bytes` };
+  if (value.length > ATTRIBUTION_PARSE_LIMIT)
+    return { kind: 'dlq', reason: 'OVERSIZE', detail: `value is ${value.length} bytes` };
   let raw: unknown;
   try {
     raw = JSON.parse(UTF8.decode(value));
   } catch (err) {
     return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: err instanceof Error ? err.message : String(err) };
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: 'value is not a JSON object' };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: 'value is not a JSON object' };
   const doc = raw as Record<string, unknown>;
   const id = doc[o.idField];
   if (typeof id !== 'string' || id.length === 0 || id.length > 128)
@@ -74,7 +88,12 @@ export async function intake<S extends z.ZodType>(value: Buffer | null, headers:
     step_id: typeof doc.step_id === 'string' ? doc.step_id : null,
     raw: doc,
   };
-  const reject = (code: GateErrorCode, message: string, credential?: Credential, details?: unknown): Intake<z.infer<S>> => ({
+  const reject = (
+    code: GateErrorCode,
+    message: string,
+    credential?: Credential,
+    details?: unknown,
+  ): Intake<z.infer<S>> => ({
     kind: 'rejected',
     attribution,
     tenantId: credential?.tenantId ?? null,
@@ -84,11 +103,14 @@ export async function intake<S extends z.ZodType>(value: Buffer | null, headers:
     ...(details === undefined ? {} : { details }),
   });
 
-  if (value.length > MAX_VALUE_BYTES) return reject('INVALID_REQUEST', `value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+  if (value.length > MAX_VALUE_BYTES)
+    return reject('INVALID_REQUEST', `value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
   const depth = jsonDepth(doc);
-  if (depth > MAX_JSON_DEPTH) return reject('INVALID_REQUEST', `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
+  if (depth > MAX_JSON_DEPTH)
+    return reject('INVALID_REQUEST', `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
   const nul = findNul(doc);
-  if (nul) return reject('INVALID_REQUEST', `${nul}: contains a NUL character (\\u0000), which stepgate does not accept`);
+  if (nul)
+    return reject('INVALID_REQUEST', `${nul}: contains a NUL character (\\u0000), which stepgate does not accept`);
 
   const keyId = header(headers, HEADER_KEY_ID);
   const signature = header(headers, HEADER_SIGNATURE);
@@ -96,11 +118,15 @@ export async function intake<S extends z.ZodType>(value: Buffer | null, headers:
   const credential = await o.credentials.get(keyId);
   if (!credential) return reject('UNAUTHENTICATED', `unknown key id "${keyId}"`);
   if (credential.revoked) return reject('UNAUTHENTICATED', `key "${keyId}" is revoked`, credential);
-  if (!verifyBytes(credential.publicKey, value, signature)) return reject('UNAUTHENTICATED', `signature does not verify with key "${keyId}"`, credential);
+  if (!verifyBytes(credential.publicKey, value, signature))
+    return reject('UNAUTHENTICATED', `signature does not verify with key "${keyId}"`, credential);
 
   const parsed = o.schema.safeParse(doc);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+    const issues = parsed.error.issues.map((i) => ({
+      path: i.path.map(String).join('.') || '(root)',
+      message: i.message,
+    }));
     return reject('INVALID_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), credential, { issues });
   }
   const claimed = doc.tenant_id;
@@ -108,6 +134,10 @@ export async function intake<S extends z.ZodType>(value: Buffer | null, headers:
     return reject('TENANT_MISMATCH', `tenant_id ${JSON.stringify(claimed)} is not the credential's tenant`, credential);
   const sentAt = Date.parse(String(doc[o.timeField]));
   if (Math.abs(o.now - sentAt) > o.maxClockSkewMs)
-    return reject('STALE_REQUEST', `${o.timeField} is ${Math.round((o.now - sentAt) / 1000)} s from the evaluator's clock; the limit is ±${o.maxClockSkewMs / 1000} s`, credential);
+    return reject(
+      'STALE_REQUEST',
+      `${o.timeField} is ${Math.round((o.now - sentAt) / 1000)} s from the evaluator's clock; the limit is ±${o.maxClockSkewMs / 1000} s`,
+      credential,
+    );
   return { kind: 'accepted', attribution, credential, body: parsed.data };
 }

@@ -1,5 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { approvalIdFor, canonicalJson, type DecisionBody, type GateRequest, type RetryContext } from '@stepgate/contracts';
+import {
+  approvalIdFor,
+  canonicalJson,
+  type DecisionBody,
+  type GateRequest,
+  type RetryContext,
+} from '@stepgate/contracts';
 import { evaluate, toolAccessOf, usageKeysFor, type EvaluationResult } from '@stepgate/policy-engine';
 import type { BatchLedger, LedgerRow } from './batch-ledger.js';
 import type { BundleStore } from './bundles.js';
@@ -15,7 +21,12 @@ export interface GateOutcome {
   /** The gated tool's access class by the tenant's catalog (for audit and alerts). */
   tool_access?: 'read' | 'write' | 'destructive' | null;
   /** Set when the decision asks for a human. */
-  approval?: { approval_id: string; timeout_seconds: number | null; severity: EvaluationResult['severity']; usage_increments: Array<{ key: string; by: number }> };
+  approval?: {
+    approval_id: string;
+    timeout_seconds: number | null;
+    severity: EvaluationResult['severity'];
+    usage_increments: Array<{ key: string; by: number }>;
+  };
 }
 
 export interface GateContext {
@@ -30,7 +41,9 @@ export interface GateContext {
 type RetryState = NonNullable<DecisionBody['retry_context']>;
 
 export function inputFingerprint(request: GateRequest): string {
-  return createHash('sha256').update(canonicalJson({ step_input: request.step_input ?? null, tool_context: request.tool_context ?? null })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ step_input: request.step_input ?? null, tool_context: request.tool_context ?? null }))
+    .digest('hex');
 }
 
 /**
@@ -42,13 +55,21 @@ export async function gate(ledger: BatchLedger, ctx: GateContext): Promise<GateO
   const seen = ledger.decisionFor(tenantId, request.request_id);
   if (seen !== undefined) return { body: seen as DecisionBody, redelivered: true, stored: seen };
 
-  const fail = (code: Parameters<typeof errorDecision>[2], message: string, retry: DecisionBody['retry_context'] = null): GateOutcome => ({
+  const fail = (
+    code: Parameters<typeof errorDecision>[2],
+    message: string,
+    retry: DecisionBody['retry_context'] = null,
+  ): GateOutcome => ({
     body: errorDecision(ctx.attribution, tenantId, code, message, undefined, now, retry),
     redelivered: false,
   });
 
   const wf = ledger.workflowState(tenantId, request.workflow_id);
-  if (wf && wf.status !== 'active') return fail('WORKFLOW_TERMINAL', `workflow "${request.workflow_id}" is ${wf.status}${wf.reason ? `: ${wf.reason}` : ''}`);
+  if (wf && wf.status !== 'active')
+    return fail(
+      'WORKFLOW_TERMINAL',
+      `workflow "${request.workflow_id}" is ${wf.status}${wf.reason ? `: ${wf.reason}` : ''}`,
+    );
 
   const row = ledger.row(tenantId, request.workflow_id, request.step_id);
   const fingerprint = inputFingerprint(request);
@@ -56,10 +77,18 @@ export async function gate(ledger: BatchLedger, ctx: GateContext): Promise<GateO
   if (row) {
     const retry = retryContext(row, row.gate_count + 1, now, request.idempotency_key ?? row.idempotency_key ?? '');
     if (row.idempotency_key && request.idempotency_key && request.idempotency_key !== row.idempotency_key)
-      return fail('IDEMPOTENCY_KEY_MISMATCH', 'idempotency_key differs from the one this step was first gated with', retry);
+      return fail(
+        'IDEMPOTENCY_KEY_MISMATCH',
+        'idempotency_key differs from the one this step was first gated with',
+        retry,
+      );
     if (request.retry_policy === 'idempotent') {
       if (fingerprint !== row.input_fingerprint)
-        return fail('STEP_INPUT_MISMATCH', 'step_input or tool_context differs from the first gate of this step; retry with retry_policy "reevaluate" to gate the new input', retry);
+        return fail(
+          'STEP_INPUT_MISMATCH',
+          'step_input or tool_context differs from the first gate of this step; retry with retry_policy "reevaluate" to gate the new input',
+          retry,
+        );
       const decision = effectiveDecision(row);
       ledger.putRow(tenantId, request.workflow_id, request.step_id, {
         ...row,
@@ -100,15 +129,40 @@ export async function gate(ledger: BatchLedger, ctx: GateContext): Promise<GateO
   });
 }
 
-async function evaluateAndStore(ledger: BatchLedger, ctx: GateContext, fingerprint: string, row: LedgerRow | undefined, retry: RetryState): Promise<GateOutcome> {
+async function evaluateAndStore(
+  ledger: BatchLedger,
+  ctx: GateContext,
+  fingerprint: string,
+  row: LedgerRow | undefined,
+  retry: RetryState,
+): Promise<GateOutcome> {
   const { tenantId, request, now } = ctx;
   const loaded = await ctx.bundles.get(tenantId);
   if (!loaded)
-    return { body: errorDecision(ctx.attribution, tenantId, 'NO_POLICY_BUNDLE', `tenant "${tenantId}" has no policy bundle; steps are blocked until one is applied`, undefined, now, retry), redelivered: false };
+    return {
+      body: errorDecision(
+        ctx.attribution,
+        tenantId,
+        'NO_POLICY_BUNDLE',
+        `tenant "${tenantId}" has no policy bundle; steps are blocked until one is applied`,
+        undefined,
+        now,
+        retry,
+      ),
+      redelivered: false,
+    };
 
   if (loaded.invalid)
     return {
-      body: errorDecision(ctx.attribution, tenantId, 'INVALID_POLICY_BUNDLE', `version ${loaded.version} of tenant "${tenantId}"'s policy bundle is invalid; steps are blocked until a valid one is applied`, { issues: loaded.invalid.issues }, now, retry),
+      body: errorDecision(
+        ctx.attribution,
+        tenantId,
+        'INVALID_POLICY_BUNDLE',
+        `version ${loaded.version} of tenant "${tenantId}"'s policy bundle is invalid; steps are blocked until a valid one is applied`,
+        { issues: loaded.invalid.issues },
+        now,
+        retry,
+      ),
       redelivered: false,
     };
   const input = {
@@ -116,13 +170,23 @@ async function evaluateAndStore(ledger: BatchLedger, ctx: GateContext, fingerpri
     tenant_id: tenantId,
     now,
     user_roles: ledger.rolesOf(tenantId, request.user_id),
-    ...(row ? { retry: { ...retry, first_attempt_at: retry.first_attempt_at ?? undefined, last_attempt_at: retry.last_attempt_at ?? undefined } as RetryContext } : {}),
+    ...(row
+      ? {
+          retry: {
+            ...retry,
+            first_attempt_at: retry.first_attempt_at ?? undefined,
+            last_attempt_at: retry.last_attempt_at ?? undefined,
+          } as RetryContext,
+        }
+      : {}),
   };
   const usage = await ledger.counterValues(tenantId, usageKeysFor(loaded.compiled, input));
   const result = evaluate(loaded.compiled, { ...input, usage });
-  if (result.decision === 'allow') for (const inc of result.usage_increments) ledger.addToCounter(tenantId, inc.key, inc.by);
+  if (result.decision === 'allow')
+    for (const inc of result.usage_increments) ledger.addToCounter(tenantId, inc.key, inc.by);
 
-  const approvalId = result.decision === 'require_approval' ? approvalIdFor(tenantId, request.workflow_id, request.step_id) : undefined;
+  const approvalId =
+    result.decision === 'require_approval' ? approvalIdFor(tenantId, request.workflow_id, request.step_id) : undefined;
   const body: DecisionBody = {
     request_id: request.request_id,
     decision_id: randomUUID(),
@@ -134,7 +198,9 @@ async function evaluateAndStore(ledger: BatchLedger, ctx: GateContext, fingerpri
     policies_evaluated: result.policies_evaluated,
     policies_matched: result.policies_matched,
     ...(approvalId ? { approval_id: approvalId, approval_status: 'pending' as const } : {}),
-    ...(approvalId && ctx.portalBaseUrl ? { approval_url: `${ctx.portalBaseUrl.replace(/\/$/, '')}/approvals/${approvalId}` } : {}),
+    ...(approvalId && ctx.portalBaseUrl
+      ? { approval_url: `${ctx.portalBaseUrl.replace(/\/$/, '')}/approvals/${approvalId}` }
+      : {}),
     retry_context: { ...retry, last_decision: row?.decision ?? null },
     decision_source: 'fresh',
     ...(result.error ? { error: { code: 'ENGINE_ERROR' as const, message: result.error.message } } : {}),
@@ -162,7 +228,14 @@ async function evaluateAndStore(ledger: BatchLedger, ctx: GateContext, fingerpri
     evaluation: result,
     tool_access: toolAccessOf(loaded.compiled, request.tool_context?.tool_name),
     ...(approvalId
-      ? { approval: { approval_id: approvalId, timeout_seconds: result.approval_timeout_seconds, severity: result.severity, usage_increments: result.usage_increments.map(({ key, by }) => ({ key, by })) } }
+      ? {
+          approval: {
+            approval_id: approvalId,
+            timeout_seconds: result.approval_timeout_seconds,
+            severity: result.severity,
+            usage_increments: result.usage_increments.map(({ key, by }) => ({ key, by })),
+          },
+        }
       : {}),
   };
 }

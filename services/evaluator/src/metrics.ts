@@ -2,8 +2,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class EvaluatorMetrics {
   readonly registry = new Registry();
-  readonly decisions = new Counter({ name: 'stepgate_decisions_total', help: 'Gate decisions published', labelNames: ['decision', 'source', 'error_code'], registers: [this.registry] });
-  readonly dlq = new Counter({ name: 'stepgate_dlq_total', help: 'Messages sent to the dead-letter topic', labelNames: ['reason'], registers: [this.registry] });
+  readonly decisions = new Counter({
+    name: 'stepgate_decisions_total',
+    help: 'Gate decisions published',
+    labelNames: ['decision', 'source', 'error_code'],
+    registers: [this.registry],
+  });
+  readonly dlq = new Counter({
+    name: 'stepgate_dlq_total',
+    help: 'Messages sent to the dead-letter topic',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly evaluationSeconds = new Histogram({
     name: 'stepgate_evaluation_seconds',
     help: 'Time to decide one gate request (ledger transaction included)',

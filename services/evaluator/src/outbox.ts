@@ -16,7 +16,12 @@ export class Outbox {
   }
 
   audit(event: Omit<AuditEvent, 'id' | 'timestamp' | 'execution_id'> & { execution_id?: string | null }): void {
-    const full: AuditEvent = { id: randomUUID(), timestamp: new Date().toISOString(), execution_id: event.execution_id ?? null, ...event };
+    const full: AuditEvent = {
+      id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      execution_id: event.execution_id ?? null,
+      ...event,
+    };
     this.add('audit', full.tenant_id ?? 'unattributed', full);
   }
 
@@ -66,6 +71,9 @@ export class Outbox {
 /** The audit/approval summary of a request's inputs: redacted (`redactKeys`, default DEFAULT_REDACTED_KEYS) and truncated. */
 export function summarize(raw: Record<string, unknown>, redactKeys?: readonly string[]): string {
   const toolInput = (raw.tool_context as { tool_input?: unknown } | undefined)?.tool_input;
-  const inputs = { ...(raw.step_input !== undefined ? { step_input: raw.step_input } : {}), ...(toolInput !== undefined ? { tool_input: toolInput } : {}) };
+  const inputs = {
+    ...(raw.step_input !== undefined ? { step_input: raw.step_input } : {}),
+    ...(toolInput !== undefined ? { tool_input: toolInput } : {}),
+  };
   return summarizeInputs(inputs, redactKeys ? { redactKeys } : {});
 }

@@ -1,4 +1,13 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { IHeaders } from 'kafkajs';
 import { header } from './intake.js';
@@ -24,7 +33,15 @@ export interface GateSpan {
 
 export function startGateSpan(headers: IHeaders | undefined, topic: string, startTime: number): GateSpan {
   const parent = propagator.extract(ROOT_CONTEXT, headers, getter);
-  const span = tracer.startSpan('stepgate.gate', { kind: SpanKind.CONSUMER, startTime, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic } }, parent);
+  const span = tracer.startSpan(
+    'stepgate.gate',
+    {
+      kind: SpanKind.CONSUMER,
+      startTime,
+      attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic },
+    },
+    parent,
+  );
   return { span, context: trace.setSpan(parent, span) };
 }
 
@@ -35,8 +52,13 @@ export function traceHeaders(gateSpan: GateSpan): Record<string, string> {
   return carrier;
 }
 
-export function endGateSpan(gateSpan: GateSpan, attributes: Record<string, string | number | boolean | undefined>, failed: boolean): void {
-  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) gateSpan.span.setAttribute(key, value);
+export function endGateSpan(
+  gateSpan: GateSpan,
+  attributes: Record<string, string | number | boolean | undefined>,
+  failed: boolean,
+): void {
+  for (const [key, value] of Object.entries(attributes))
+    if (value !== undefined) gateSpan.span.setAttribute(key, value);
   if (failed) gateSpan.span.setStatus({ code: SpanStatusCode.ERROR });
   gateSpan.span.end();
 }

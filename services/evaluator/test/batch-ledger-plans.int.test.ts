@@ -10,7 +10,12 @@ let pool: pg.Pool;
 
 beforeAll(async () => {
   await ns.migrate();
-  pool = createPool({ databaseUrl: ns.endpoints.databaseUrl, databaseSchema: ns.schema }, 1, { error: () => undefined, warn: () => undefined }, { settings: KEYED_LOOKUP_PLANS });
+  pool = createPool(
+    { databaseUrl: ns.endpoints.databaseUrl, databaseSchema: ns.schema },
+    1,
+    { error: () => undefined, warn: () => undefined },
+    { settings: KEYED_LOOKUP_PLANS },
+  );
 });
 
 afterAll(async () => {

@@ -2,11 +2,30 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_REDACTED_KEYS, RECEIPT_KEYS_PATH, ReceiptKeySetSchema, generateSigningKey, publicKeyFromPem, verifyReceipt, type ApprovalRequest, type AuditEvent, type GateDecision } from '@stepgate/contracts';
+import {
+  DEFAULT_REDACTED_KEYS,
+  RECEIPT_KEYS_PATH,
+  ReceiptKeySetSchema,
+  generateSigningKey,
+  publicKeyFromPem,
+  verifyReceipt,
+  type ApprovalRequest,
+  type AuditEvent,
+  type GateDecision,
+} from '@stepgate/contracts';
 import { GateClient, ReceiptVerificationError } from '@stepgate/client';
 import { freePort, groupCaughtUp, testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
-import { applyBundle, client, registerPrincipal, sendRaw, signedHeaders, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import {
+  applyBundle,
+  client,
+  registerPrincipal,
+  sendRaw,
+  signedHeaders,
+  startEvaluator,
+  tap,
+  type Principal,
+} from '@stepgate/test/pipeline';
 
 // A real OpenTelemetry SDK with an in-memory exporter, registered before the evaluator starts.
 const spans = new InMemorySpanExporter();
@@ -17,8 +36,14 @@ const TENANT = 'acme';
 const bundle = {
   tenant_id: TENANT,
   environment: 'staging',
-  workflow_access: { mode: 'allowlist', allowed_workflows: ['wf-allow', 'wf-retry', 'wf-approval', 'wf-terminal', 'wf-misc', 'wf-reload'] },
-  tools: [{ tool_name: 'deploy', access: 'write' }, { tool_name: 'search', access: 'read' }],
+  workflow_access: {
+    mode: 'allowlist',
+    allowed_workflows: ['wf-allow', 'wf-retry', 'wf-approval', 'wf-terminal', 'wf-misc', 'wf-reload'],
+  },
+  tools: [
+    { tool_name: 'deploy', access: 'write' },
+    { tool_name: 'search', access: 'read' },
+  ],
   policies: [
     {
       name: 'block-gpt4',
@@ -61,15 +86,30 @@ afterAll(async () => {
   await ns.cleanup();
 });
 
-const step = (overrides: Record<string, unknown> = {}) => ({ workflow_id: 'wf-allow', step_id: `s-${randomUUID().slice(0, 8)}`, step_type: 'llm_call' as const, ...overrides });
+const step = (overrides: Record<string, unknown> = {}) => ({
+  workflow_id: 'wf-allow',
+  step_id: `s-${randomUUID().slice(0, 8)}`,
+  step_type: 'llm_call' as const,
+  ...overrides,
+});
 
 /** Sends a crafted request and waits for the decision that answers its request_id. */
-async function rawGate(body: Record<string, unknown>, headers: (value: Buffer) => Record<string, string>): Promise<GateDecision> {
+async function rawGate(
+  body: Record<string, unknown>,
+  headers: (value: Buffer) => Record<string, string>,
+): Promise<GateDecision> {
   const value = Buffer.from(JSON.stringify(body));
   await sendRaw(ns, value, headers(value));
-  return wire.until(() => wire.json<GateDecision>(ns.topics['gate.decisions']).find((d) => d.request_id === body.request_id));
+  return wire.until(() =>
+    wire.json<GateDecision>(ns.topics['gate.decisions']).find((d) => d.request_id === body.request_id),
+  );
 }
-const fresh = (overrides: Record<string, unknown> = {}) => ({ request_id: randomUUID(), requested_at: new Date().toISOString(), ...step(), ...overrides });
+const fresh = (overrides: Record<string, unknown> = {}) => ({
+  request_id: randomUUID(),
+  requested_at: new Date().toISOString(),
+  ...step(),
+  ...overrides,
+});
 
 describe('gate pipeline on real Kafka and Postgres', () => {
   it('allow, block and require_approval end to end, each with a verifiable signed receipt', async () => {
@@ -83,12 +123,27 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(blocked.policies_matched.map((p) => p.policy_id)).toEqual(['block-gpt4']);
     expect(blocked.policies_evaluated.length).toBeGreaterThan(0);
 
-    const ask = await gate.gate(step({ workflow_id: 'wf-approval', step_id: 'deploy-prod', step_type: 'tool_call', tool_context: { tool_name: 'deploy', tool_input: { token: 'hunter2', env: 'prod' } }, user_id: 'dev-1' }));
+    const ask = await gate.gate(
+      step({
+        workflow_id: 'wf-approval',
+        step_id: 'deploy-prod',
+        step_type: 'tool_call',
+        tool_context: { tool_name: 'deploy', tool_input: { token: 'hunter2', env: 'prod' } },
+        user_id: 'dev-1',
+      }),
+    );
     expect(ask.decision).toBe('require_approval');
     expect(ask.approval_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(ask.approval_url).toBe(`https://portal.example/approvals/${ask.approval_id}`);
-    const approval = await wire.until(() => wire.json<ApprovalRequest>(ns.topics.approvals).find((a) => a.approval_id === ask.approval_id));
-    expect(approval).toMatchObject({ tenant_id: TENANT, workflow_id: 'wf-approval', step_id: 'deploy-prod', requested_by: { principal: 'release-orchestrator', user_id: 'dev-1' } });
+    const approval = await wire.until(() =>
+      wire.json<ApprovalRequest>(ns.topics.approvals).find((a) => a.approval_id === ask.approval_id),
+    );
+    expect(approval).toMatchObject({
+      tenant_id: TENANT,
+      workflow_id: 'wf-approval',
+      step_id: 'deploy-prod',
+      requested_by: { principal: 'release-orchestrator', user_id: 'dev-1' },
+    });
     expect(approval.inputs_summary).toContain('[REDACTED]');
     expect(approval.inputs_summary).not.toContain('hunter2');
 
@@ -102,12 +157,22 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   it('clients verify receipts with the keys they are given: by key id during a rotation, and a wrong key rejects the gate', async () => {
     const retired = generateSigningKey();
     const withKeys = (keys: Record<string, string>) =>
-      new GateClient({ brokers: ns.endpoints.kafkaBrokers, keyId: orchestrator.keyId, privateKeyPem: orchestrator.privateKeyPem, evaluatorPublicKeys: keys, topicPrefix: ns.topicPrefix, timeoutMs: 20_000 });
+      new GateClient({
+        brokers: ns.endpoints.kafkaBrokers,
+        keyId: orchestrator.keyId,
+        privateKeyPem: orchestrator.privateKeyPem,
+        evaluatorPublicKeys: keys,
+        topicPrefix: ns.topicPrefix,
+        timeoutMs: 20_000,
+      });
     const rotating = withKeys({ 'retired-key': retired.publicKeyPem, [evaluatorKey.keyId]: evaluatorKey.publicKeyPem });
     const stale = withKeys({ [evaluatorKey.keyId]: retired.publicKeyPem });
     await Promise.all([rotating.connect(), stale.connect()]);
     try {
-      await expect(rotating.gate(step())).resolves.toMatchObject({ decision: 'allow', receipt: { key_id: evaluatorKey.keyId } });
+      await expect(rotating.gate(step())).resolves.toMatchObject({
+        decision: 'allow',
+        receipt: { key_id: evaluatorKey.keyId },
+      });
       const refused = await stale.gate(step()).catch((err: unknown) => err);
       expect(refused).toBeInstanceOf(ReceiptVerificationError);
       expect((refused as ReceiptVerificationError).decision.receipt.key_id).toBe(evaluatorKey.keyId);
@@ -122,33 +187,72 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   });
 
   it('a gate on an aborted workflow gets WORKFLOW_TERMINAL', async () => {
-    await ns.pool.query("insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, 'wf-terminal', 'aborted', 'approval rejected')", [TENANT]);
+    await ns.pool.query(
+      "insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, 'wf-terminal', 'aborted', 'approval rejected')",
+      [TENANT],
+    );
     const d = await gate.gate(step({ workflow_id: 'wf-terminal' }));
     expect(d).toMatchObject({ decision: 'block', error: { code: 'WORKFLOW_TERMINAL' } });
     expect(d.reason).toContain('approval rejected');
   });
 
   it('idempotent retries return the stored decision; reevaluate evaluates again; changed input and keys are refused', async () => {
-    const first = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1' }));
+    const first = await gate.gate(
+      step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1' }),
+    );
     expect(first.decision).toBe('block');
-    const cached = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1' }));
+    const cached = await gate.gate(
+      step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1' }),
+    );
     expect(cached).toMatchObject({ decision: 'block', decision_source: 'cached' });
-    expect(cached.retry_context).toMatchObject({ gate_count: 2, last_decision: 'block', prior_completion_status: 'gated_not_completed', idempotency_key: 'idem-1' });
+    expect(cached.retry_context).toMatchObject({
+      gate_count: 2,
+      last_decision: 'block',
+      prior_completion_status: 'gated_not_completed',
+      idempotency_key: 'idem-1',
+    });
 
-    const changed = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1', step_input: { new: true } }));
+    const changed = await gate.gate(
+      step({
+        workflow_id: 'wf-retry',
+        step_id: 'r1',
+        model: 'gpt-4',
+        idempotency_key: 'idem-1',
+        step_input: { new: true },
+      }),
+    );
     expect(changed.error?.code).toBe('STEP_INPUT_MISMATCH');
-    const otherKey = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-2' }));
+    const otherKey = await gate.gate(
+      step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-2' }),
+    );
     expect(otherKey.error?.code).toBe('IDEMPOTENCY_KEY_MISMATCH');
 
-    const again = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'claude', retry_policy: 'reevaluate', idempotency_key: 'idem-1' }));
+    const again = await gate.gate(
+      step({
+        workflow_id: 'wf-retry',
+        step_id: 'r1',
+        model: 'claude',
+        retry_policy: 'reevaluate',
+        idempotency_key: 'idem-1',
+      }),
+    );
     expect(again).toMatchObject({ decision: 'allow', decision_source: 'fresh' });
     expect(again.retry_context).toMatchObject({ gate_count: 3, last_decision: 'block' });
 
     await gate.complete({ workflow_id: 'wf-retry', step_id: 'r1', output: { rows: 3 } });
-    await wire.until(() => wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'StepCompleted' && a.step_id === 'r1'));
-    const afterCompletion = await gate.gate(step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'claude', idempotency_key: 'idem-1' }));
+    await wire.until(() =>
+      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'StepCompleted' && a.step_id === 'r1'),
+    );
+    const afterCompletion = await gate.gate(
+      step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'claude', idempotency_key: 'idem-1' }),
+    );
     expect(afterCompletion).toMatchObject({ decision: 'allow', decision_source: 'cached' });
-    expect(afterCompletion.retry_context).toMatchObject({ completion_count: 1, prior_completion_status: 'completed', prior_output_available: true, gate_count: 4 });
+    expect(afterCompletion.retry_context).toMatchObject({
+      completion_count: 1,
+      prior_completion_status: 'completed',
+      prior_output_available: true,
+      gate_count: 4,
+    });
   });
 
   it('a redelivered request (same request_id) is answered with the same decision, not gated again', async () => {
@@ -161,7 +265,10 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       return ds.length === 2 ? ds : undefined;
     });
     expect(both[0]!.decision_id).toBe(both[1]!.decision_id);
-    const { rows } = await ns.pool.query('select gate_count from step_ledger where tenant_id = $1 and step_id = $2', [TENANT, body.step_id]);
+    const { rows } = await ns.pool.query('select gate_count from step_ledger where tenant_id = $1 and step_id = $2', [
+      TENANT,
+      body.step_id,
+    ]);
     expect(rows[0]).toEqual({ gate_count: 1 });
   });
 
@@ -182,16 +289,33 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     });
     const [a, b, c] = got;
     expect(a!.decision_id).toBe(b!.decision_id);
-    expect(c).toMatchObject({ request_id: retry.request_id, decision: 'block', decision_source: 'cached', retry_context: { gate_count: 2 } });
-    const { rows } = await ns.pool.query('select gate_count from step_ledger where tenant_id = $1 and step_id = $2', [TENANT, 'same-batch']);
+    expect(c).toMatchObject({
+      request_id: retry.request_id,
+      decision: 'block',
+      decision_source: 'cached',
+      retry_context: { gate_count: 2 },
+    });
+    const { rows } = await ns.pool.query('select gate_count from step_ledger where tenant_id = $1 and step_id = $2', [
+      TENANT,
+      'same-batch',
+    ]);
     expect(rows[0]).toEqual({ gate_count: 2 });
   });
 
   it('authentication: bad signature, unknown key, missing headers and a revoked key are UNAUTHENTICATED', async () => {
-    const badSig = await rawGate(fresh(), (v) => ({ ...signedHeaders(orchestrator, v), 'stepgate-signature': signedHeaders(other, v)['stepgate-signature']! }));
+    const badSig = await rawGate(fresh(), (v) => ({
+      ...signedHeaders(orchestrator, v),
+      'stepgate-signature': signedHeaders(other, v)['stepgate-signature']!,
+    }));
     expect(badSig).toMatchObject({ decision: 'block', tenant_id: TENANT, error: { code: 'UNAUTHENTICATED' } });
-    const unknown = await rawGate(fresh(), (v) => ({ ...signedHeaders(orchestrator, v), 'stepgate-key-id': 'key-nobody-00000000' }));
-    expect(unknown).toMatchObject({ tenant_id: null, error: { code: 'UNAUTHENTICATED', message: expect.stringContaining('unknown key id') } });
+    const unknown = await rawGate(fresh(), (v) => ({
+      ...signedHeaders(orchestrator, v),
+      'stepgate-key-id': 'key-nobody-00000000',
+    }));
+    expect(unknown).toMatchObject({
+      tenant_id: null,
+      error: { code: 'UNAUTHENTICATED', message: expect.stringContaining('unknown key id') },
+    });
     const none = await rawGate(fresh(), () => ({}));
     expect(none.error?.code).toBe('UNAUTHENTICATED');
 
@@ -199,15 +323,23 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [revoked.keyId]);
     const r = await rawGate(fresh(), (v) => signedHeaders(revoked, v));
     expect(r.error).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('revoked') });
-    const audit = await wire.until(() => wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === r.request_id));
+    const audit = await wire.until(() =>
+      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === r.request_id),
+    );
     expect(audit.action).toBe('AuthenticationFailed');
   });
 
-  it('the tenant is the credential\'s: a differing tenant_id in the body is a spoof', async () => {
+  it("the tenant is the credential's: a differing tenant_id in the body is a spoof", async () => {
     const spoof = await rawGate(fresh({ tenant_id: 'globex' }), (v) => signedHeaders(orchestrator, v));
     expect(spoof).toMatchObject({ decision: 'block', tenant_id: TENANT, error: { code: 'TENANT_MISMATCH' } });
-    const audit = await wire.until(() => wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === spoof.request_id));
-    expect(audit).toMatchObject({ action: 'AuthenticationFailed', error_code: 'TENANT_MISMATCH', detail: { claimed_tenant_id: 'globex' } });
+    const audit = await wire.until(() =>
+      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === spoof.request_id),
+    );
+    expect(audit).toMatchObject({
+      action: 'AuthenticationFailed',
+      error_code: 'TENANT_MISMATCH',
+      detail: { claimed_tenant_id: 'globex' },
+    });
     // A credential of another tenant gets that tenant's (absent) bundle, never acme's.
     const globex = await rawGate(fresh(), (v) => signedHeaders(other, v));
     expect(globex).toMatchObject({ tenant_id: 'globex', error: { code: 'NO_POLICY_BUNDLE' } });
@@ -215,7 +347,9 @@ describe('gate pipeline on real Kafka and Postgres', () => {
 
   it('a stored bundle that does not validate blocks every step with INVALID_POLICY_BUNDLE, and the worker goes on', async () => {
     const initech = await registerPrincipal(ns, 'initech', 'initech-orchestrator');
-    await ns.pool.query(`insert into policy_bundles (tenant_id, version, bundle, sha256) values ('initech', 1, '{"tenant_id": "initech"}', 'x')`);
+    await ns.pool.query(
+      `insert into policy_bundles (tenant_id, version, bundle, sha256) values ('initech', 1, '{"tenant_id": "initech"}', 'x')`,
+    );
     const d = await rawGate(fresh(), (v) => signedHeaders(initech, v));
     expect(d).toMatchObject({ decision: 'block', tenant_id: 'initech', error: { code: 'INVALID_POLICY_BUNDLE' } });
     expect(JSON.stringify(d.error?.details)).toContain('workflow_access');
@@ -223,8 +357,12 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   });
 
   it('audit summaries mask the configured keys besides the default ones', async () => {
-    const d = await gate.gate(step({ step_input: { iban: 'DE89370400440532013000', password: 'hunter2', amount: 12 } }));
-    const audit = await wire.until(() => wire.json<AuditEvent>(ns.topics.audit).find((a) => a.decision_id === d.decision_id));
+    const d = await gate.gate(
+      step({ step_input: { iban: 'DE89370400440532013000', password: 'hunter2', amount: 12 } }),
+    );
+    const audit = await wire.until(() =>
+      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.decision_id === d.decision_id),
+    );
     expect(audit.inputs_summary).toContain('iban: "[REDACTED]"');
     expect(audit.inputs_summary).toContain('password: "[REDACTED]"');
     expect(audit.inputs_summary).toContain('amount: 12');
@@ -232,10 +370,14 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   });
 
   it('a NUL character anywhere in a request is refused by field, and the worker goes on', async () => {
-    const d = await rawGate(fresh({ workflow_id: 'wf-allow\u0000x', step_input: { ok: 1 } }), (v) => signedHeaders(orchestrator, v));
+    const d = await rawGate(fresh({ workflow_id: 'wf-allow\u0000x', step_input: { ok: 1 } }), (v) =>
+      signedHeaders(orchestrator, v),
+    );
     expect(d).toMatchObject({ decision: 'block', error: { code: 'INVALID_REQUEST' } });
     expect(d.error?.message).toContain('workflow_id: contains a NUL character');
-    const nested = await rawGate(fresh({ step_input: { notes: ['fine', 'bad\u0000'] } }), (v) => signedHeaders(orchestrator, v));
+    const nested = await rawGate(fresh({ step_input: { notes: ['fine', 'bad\u0000'] } }), (v) =>
+      signedHeaders(orchestrator, v),
+    );
     expect(nested.error?.message).toContain('step_input.notes[1]');
     expect((await gate.gate(step())).decision).toBe('allow');
   });
@@ -243,9 +385,14 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   it('a request whose ledger write Postgres refuses is blocked (ENGINE_ERROR, fail closed) and the partition goes on', async () => {
     await ns.pool.query(`create function refuse_poison() returns trigger language plpgsql as $$
       begin if new.workflow_id = 'wf-poison' then raise exception 'poison row refused'; end if; return new; end $$`);
-    await ns.pool.query('create trigger refuse_poison before insert on step_ledger for each row execute function refuse_poison()');
+    await ns.pool.query(
+      'create trigger refuse_poison before insert on step_ledger for each row execute function refuse_poison()',
+    );
     try {
-      const [poisoned, fine] = await Promise.all([gate.gate(step({ workflow_id: 'wf-poison' })), gate.gate(step({ workflow_id: 'wf-poison', step_id: 'x' }))]);
+      const [poisoned, fine] = await Promise.all([
+        gate.gate(step({ workflow_id: 'wf-poison' })),
+        gate.gate(step({ workflow_id: 'wf-poison', step_id: 'x' })),
+      ]);
       for (const d of [poisoned, fine]) {
         expect(d).toMatchObject({ decision: 'block', error: { code: 'ENGINE_ERROR' } });
         expect(d.error?.message).toContain('poison row refused');
@@ -257,17 +404,23 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   });
 
   it('stale requests are refused as replays', async () => {
-    const stale = await rawGate(fresh({ requested_at: new Date(Date.now() - 10 * 60_000).toISOString() }), (v) => signedHeaders(orchestrator, v));
+    const stale = await rawGate(fresh({ requested_at: new Date(Date.now() - 10 * 60_000).toISOString() }), (v) =>
+      signedHeaders(orchestrator, v),
+    );
     expect(stale.error?.code).toBe('STALE_REQUEST');
   });
 
   it('invalid and oversize values get INVALID_REQUEST naming the field; unattributable ones land in dlq and the worker keeps going', async () => {
-    const invalid = await rawGate(fresh({ step_type: 'teleport', idempotency_key: 'k'.repeat(300) }), (v) => signedHeaders(orchestrator, v));
+    const invalid = await rawGate(fresh({ step_type: 'teleport', idempotency_key: 'k'.repeat(300) }), (v) =>
+      signedHeaders(orchestrator, v),
+    );
     expect(invalid.error?.code).toBe('INVALID_REQUEST');
     expect(invalid.error?.message).toContain('step_type');
     expect(invalid.error?.message).toContain('idempotency_key');
 
-    const big = await rawGate(fresh({ step_input: { blob: 'x'.repeat(300 * 1024) } }), (v) => signedHeaders(orchestrator, v));
+    const big = await rawGate(fresh({ step_input: { blob: 'x'.repeat(300 * 1024) } }), (v) =>
+      signedHeaders(orchestrator, v),
+    );
     expect(big.error).toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringContaining('bytes') });
 
     let deep: unknown = 'x';
@@ -297,11 +450,22 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect((await gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision).toBe('allow');
     await applyBundle(ns, {
       ...bundle,
-      policies: [...bundle.policies, { name: 'block-o3', type: 'context_aware', category: 'dynamic-security', priority: 1, conditions: [{ field: 'context.model', operator: 'equals', value: 'o3' }], actions: [{ type: 'block' }] }],
+      policies: [
+        ...bundle.policies,
+        {
+          name: 'block-o3',
+          type: 'context_aware',
+          category: 'dynamic-security',
+          priority: 1,
+          conditions: [{ field: 'context.model', operator: 'equals', value: 'o3' }],
+          actions: [{ type: 'block' }],
+        },
+      ],
     });
     const deadline = Date.now() + 15_000;
     let decision = 'allow';
-    while (decision === 'allow' && Date.now() < deadline) decision = (await gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision;
+    while (decision === 'allow' && Date.now() < deadline)
+      decision = (await gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision;
     expect(decision).toBe('block');
   });
 
@@ -310,14 +474,18 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     const text = await res.text();
     expect(res.status).toBe(200);
     expect(text).toMatch(/stepgate_decisions_total\{decision="allow",source="fresh",error_code=""\} \d+/);
-    expect(text).toMatch(/stepgate_decisions_total\{decision="block",source="fresh",error_code="UNAUTHENTICATED"\} \d+/);
+    expect(text).toMatch(
+      /stepgate_decisions_total\{decision="block",source="fresh",error_code="UNAUTHENTICATED"\} \d+/,
+    );
     expect(text).toContain('stepgate_evaluation_seconds_bucket');
     expect(text).toContain('stepgate_gate_end_to_end_seconds_count');
     expect(text).toContain(`stepgate_consumer_lag_messages{topic="${ns.topics['gate.requests']}"`);
     expect(text).toMatch(/stepgate_dlq_total\{reason="NOT_UTF8_JSON"\} 1/);
 
     // Anyone holding a decision can check it with the key the evaluator publishes.
-    const keys = ReceiptKeySetSchema.parse(await (await fetch(`http://127.0.0.1:${metricsPort}${RECEIPT_KEYS_PATH}`)).json());
+    const keys = ReceiptKeySetSchema.parse(
+      await (await fetch(`http://127.0.0.1:${metricsPort}${RECEIPT_KEYS_PATH}`)).json(),
+    );
     expect(keys.keys.map((k) => k.key_id)).toEqual([evaluatorKey.keyId]);
     const decision = await gate.gate(step());
     expect(verifyReceipt(decision, publicKeyFromPem(keys.keys[0]!.public_key_pem))).toBe(true);
@@ -326,19 +494,30 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   it('each gate is an OpenTelemetry span, a child of the request traceparent, continued on the decision', async () => {
     const traceId = randomBytes(16).toString('hex');
     const parentSpanId = randomBytes(8).toString('hex');
-    const d = await rawGate(fresh({ model: 'gpt-4' }), (v) => ({ ...signedHeaders(orchestrator, v), traceparent: `00-${traceId}-${parentSpanId}-01` }));
+    const d = await rawGate(fresh({ model: 'gpt-4' }), (v) => ({
+      ...signedHeaders(orchestrator, v),
+      traceparent: `00-${traceId}-${parentSpanId}-01`,
+    }));
     const span = spans.getFinishedSpans().find((s) => s.attributes['stepgate.request_id'] === d.request_id);
     expect(span).toBeDefined();
     expect(span!.name).toBe('stepgate.gate');
     expect(span!.spanContext().traceId).toBe(traceId);
     expect(span!.parentSpanContext?.spanId).toBe(parentSpanId);
-    expect(span!.attributes).toMatchObject({ 'stepgate.tenant_id': TENANT, 'stepgate.decision': 'block', 'stepgate.decision_source': 'fresh' });
-    const message = wire.seen.find((m) => m.topic === ns.topics['gate.decisions'] && m.value!.toString().includes(d.request_id));
+    expect(span!.attributes).toMatchObject({
+      'stepgate.tenant_id': TENANT,
+      'stepgate.decision': 'block',
+      'stepgate.decision_source': 'fresh',
+    });
+    const message = wire.seen.find(
+      (m) => m.topic === ns.topics['gate.decisions'] && m.value!.toString().includes(d.request_id),
+    );
     expect(message!.headers.traceparent).toBe(`00-${traceId}-${span!.spanContext().spanId}-01`);
   });
 
   it('commits the group offsets of what it published, so a restarted or rebalanced worker resumes where it stopped', async () => {
     await Promise.all(Array.from({ length: 20 }, () => gate.gate(step({ model: 'claude' }))));
-    await expect.poll(() => groupCaughtUp(ns, `${ns.groupPrefix}evaluator`, ns.topics['gate.requests']), { timeout: 20_000 }).toBe(true);
+    await expect
+      .poll(() => groupCaughtUp(ns, `${ns.groupPrefix}evaluator`, ns.topics['gate.requests']), { timeout: 20_000 })
+      .toBe(true);
   });
 });

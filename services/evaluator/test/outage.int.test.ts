@@ -41,16 +41,23 @@ describe('when Postgres is unreachable', () => {
     await relay.cut();
     const wire = await tap(ns, [ns.topics['gate.decisions']]);
     const before = wire.seen.length;
-    const pending = Array.from({ length: 5 }, (_, i) => gate.gate({ workflow_id: `wf-out-${i}`, step_id: 's', step_type: 'llm_call' }, { timeoutMs: 60_000 }));
+    const pending = Array.from({ length: 5 }, (_, i) =>
+      gate.gate({ workflow_id: `wf-out-${i}`, step_id: 's', step_type: 'llm_call' }, { timeoutMs: 60_000 }),
+    );
     await new Promise((r) => setTimeout(r, 4_000));
-    const during = wire.json<GateDecision>(ns.topics['gate.decisions']).slice(before).filter((d) => d.workflow_id?.startsWith('wf-out-'));
+    const during = wire
+      .json<GateDecision>(ns.topics['gate.decisions'])
+      .slice(before)
+      .filter((d) => d.workflow_id?.startsWith('wf-out-'));
     expect(during).toEqual([]);
 
     await relay.open();
     const decisions = await Promise.all(pending);
     await wire.stop();
     expect(decisions.map((d) => d.decision)).toEqual(['allow', 'allow', 'allow', 'allow', 'allow']);
-    const { rows } = await ns.pool.query<{ n: string }>("select count(*) as n from step_ledger where workflow_id like 'wf-out-%'");
+    const { rows } = await ns.pool.query<{ n: string }>(
+      "select count(*) as n from step_ledger where workflow_id like 'wf-out-%'",
+    );
     expect(rows[0]!.n).toBe('5');
   }, 90_000);
 });

@@ -64,12 +64,24 @@ describe('evaluators scale out as one consumer group', () => {
     }
     const decisions = await Promise.all(
       Array.from({ length: 80 }, (_, i) =>
-        gate.gate({ workflow_id: `wf-rate-${i}`, step_id: 'search', step_type: 'tool_call', agent_id: 'bot-7', tool_context: { tool_name: 'search' } }),
+        gate.gate({
+          workflow_id: `wf-rate-${i}`,
+          step_id: 'search',
+          step_type: 'tool_call',
+          agent_id: 'bot-7',
+          tool_context: { tool_name: 'search' },
+        }),
       ),
     );
-    const counts = decisions.reduce<Record<string, number>>((acc, d) => ({ ...acc, [d.decision]: (acc[d.decision] ?? 0) + 1 }), {});
+    const counts = decisions.reduce<Record<string, number>>(
+      (acc, d) => ({ ...acc, [d.decision]: (acc[d.decision] ?? 0) + 1 }),
+      {},
+    );
     expect(counts).toEqual({ allow: 50, block: 30 });
-    const { rows } = await ns.pool.query<{ value: string }>("select value from usage_counters where tenant_id = $1 and key like 'rate-limit:tool-rate:bot-7:%'", [TENANT]);
+    const { rows } = await ns.pool.query<{ value: string }>(
+      "select value from usage_counters where tenant_id = $1 and key like 'rate-limit:tool-rate:bot-7:%'",
+      [TENANT],
+    );
     expect(rows.map((r) => Number(r.value))).toEqual([50]);
     const perInstance = await Promise.all(running.map(decisionsOf));
     expect(perInstance.every((n) => n > 0)).toBe(true);
@@ -108,7 +120,10 @@ describe('evaluators scale out as one consumer group', () => {
 
     const wire = await tap(ns, [ns.topics['gate.decisions']]);
     const pending = Array.from({ length: 300 }, (_, i) =>
-      gate.gate({ workflow_id: `wf-kill-${i}`, step_id: 'llm', step_type: 'llm_call', model: 'claude' }, { timeoutMs: 90_000 }),
+      gate.gate(
+        { workflow_id: `wf-kill-${i}`, step_id: 'llm', step_type: 'llm_call', model: 'claude' },
+        { timeoutMs: 90_000 },
+      ),
     );
     await wire.until(() => (wire.seen.length >= 30 ? true : undefined));
     child.kill('SIGKILL');
@@ -118,7 +133,9 @@ describe('evaluators scale out as one consumer group', () => {
     expect(decisions).toHaveLength(300);
     const key = publicKeyFromPem(evaluatorKey.publicKeyPem);
     expect(decisions.every((d) => d.decision === 'allow' && verifyReceipt(d, key))).toBe(true);
-    const { rows } = await ns.pool.query<{ n: string; max: number }>("select count(*) as n, max(gate_count) as max from step_ledger where workflow_id like 'wf-kill-%'");
+    const { rows } = await ns.pool.query<{ n: string; max: number }>(
+      "select count(*) as n, max(gate_count) as max from step_ledger where workflow_id like 'wf-kill-%'",
+    );
     expect(rows[0]).toEqual({ n: '300', max: 1 });
   }, 120_000);
 });

@@ -31,13 +31,19 @@ export async function withServices<T>(
   const topics = topicsFor(env.topicPrefix);
   try {
     await db.query('begin');
-    const result = await fn(db, (topic, key, value) => outgoing.push({ topic: topics[topic], key, value: JSON.stringify(value) }));
+    const result = await fn(db, (topic, key, value) =>
+      outgoing.push({ topic: topics[topic], key, value: JSON.stringify(value) }),
+    );
     await db.query('commit');
     if (outgoing.length) {
-      const producer = new Kafka({ clientId: 'stepgate-cli', brokers: env.brokers, logLevel: logLevel.WARN }).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      const producer = new Kafka({ clientId: 'stepgate-cli', brokers: env.brokers, logLevel: logLevel.WARN }).producer({
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await producer.connect();
       try {
-        for (const m of outgoing) await producer.send({ topic: m.topic, acks: -1, messages: [{ key: m.key, value: m.value }] });
+        for (const m of outgoing)
+          await producer.send({ topic: m.topic, acks: -1, messages: [{ key: m.key, value: m.value }] });
       } finally {
         await producer.disconnect();
       }
@@ -51,8 +57,19 @@ export async function withServices<T>(
   }
 }
 
-export function adminAudit(action: AuditEvent['action'], tenantId: string, outcome: string, detail: Record<string, unknown>): AuditEvent {
-  return newAuditEvent({ tenant_id: tenantId, action, outcome, user_id: typeof detail.actor === 'string' ? detail.actor : null, detail });
+export function adminAudit(
+  action: AuditEvent['action'],
+  tenantId: string,
+  outcome: string,
+  detail: Record<string, unknown>,
+): AuditEvent {
+  return newAuditEvent({
+    tenant_id: tenantId,
+    action,
+    outcome,
+    user_id: typeof detail.actor === 'string' ? detail.actor : null,
+    detail,
+  });
 }
 
 /** The refusal for a `--tenant` that names no tenant. */

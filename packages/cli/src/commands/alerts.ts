@@ -14,7 +14,10 @@ interface ThresholdRow {
 
 function windowedRule(value: string): WindowedRule {
   const rule = WINDOWED_RULES.find((r) => r === value);
-  if (!rule) throw new InputError(`--rule "${value}": expected one of ${WINDOWED_RULES.join(', ')} (config_change always fires)`);
+  if (!rule)
+    throw new InputError(
+      `--rule "${value}": expected one of ${WINDOWED_RULES.join(', ')} (config_change always fires)`,
+    );
   return rule;
 }
 
@@ -28,35 +31,69 @@ function positiveInteger(value: string, flag: string): number {
  * `stepgate alerts set`: a tenant's threshold for one rule (the alerts consumer reads them every
  * 30 s). A threshold change is a configuration change: audited, and alerted on as `config_change`.
  */
-export async function setAlertThreshold(opts: { tenant: string; rule: string; threshold: string; window?: string; as?: string }, io: Io): Promise<number> {
+export async function setAlertThreshold(
+  opts: { tenant: string; rule: string; threshold: string; window?: string; as?: string },
+  io: Io,
+): Promise<number> {
   const rule = windowedRule(opts.rule);
   const threshold = positiveInteger(opts.threshold, '--threshold');
   const window = opts.window === undefined ? 60 : positiveInteger(opts.window, '--window');
   const previous = await withServices(adminEnv(), async (db, publish) => {
     const known = await db.query('select 1 from tenants where tenant_id = $1', [opts.tenant]);
     if (known.rowCount === 0) throw unknownTenant(opts.tenant);
-    const { rows } = await db.query<ThresholdRow>('select * from alert_thresholds where tenant_id = $1 and rule = $2 for update', [opts.tenant, rule]);
+    const { rows } = await db.query<ThresholdRow>(
+      'select * from alert_thresholds where tenant_id = $1 and rule = $2 for update',
+      [opts.tenant, rule],
+    );
     await db.query(
       `insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ($1, $2, $3, $4)
        on conflict (tenant_id, rule) do update set threshold = excluded.threshold, window_seconds = excluded.window_seconds`,
       [opts.tenant, rule, threshold, window],
     );
     const before = rows[0] ? { threshold: rows[0].threshold, window_seconds: rows[0].window_seconds } : null;
-    publish('audit', opts.tenant, adminAudit('AlertThresholdChanged', opts.tenant, 'Changed', { rule, threshold, window_seconds: window, previous: before, actor: opts.as ?? null }));
+    publish(
+      'audit',
+      opts.tenant,
+      adminAudit('AlertThresholdChanged', opts.tenant, 'Changed', {
+        rule,
+        threshold,
+        window_seconds: window,
+        previous: before,
+        actor: opts.as ?? null,
+      }),
+    );
     return before;
   });
-  io.out(`${opts.tenant}: ${rule} fires at ${threshold} in ${window} s${previous ? ` (was ${previous.threshold} in ${previous.window_seconds} s)` : ''}\n`);
+  io.out(
+    `${opts.tenant}: ${rule} fires at ${threshold} in ${window} s${previous ? ` (was ${previous.threshold} in ${previous.window_seconds} s)` : ''}\n`,
+  );
   return EXIT.ok;
 }
 
 /** `stepgate alerts unset`: the tenant goes back to the service's default for the rule. */
-export async function unsetAlertThreshold(opts: { tenant: string; rule: string; as?: string }, io: Io): Promise<number> {
+export async function unsetAlertThreshold(
+  opts: { tenant: string; rule: string; as?: string },
+  io: Io,
+): Promise<number> {
   const rule = windowedRule(opts.rule);
   const removed = await withServices(adminEnv(), async (db, publish) => {
-    const { rows } = await db.query<ThresholdRow>('delete from alert_thresholds where tenant_id = $1 and rule = $2 returning *', [opts.tenant, rule]);
+    const { rows } = await db.query<ThresholdRow>(
+      'delete from alert_thresholds where tenant_id = $1 and rule = $2 returning *',
+      [opts.tenant, rule],
+    );
     const row = rows[0];
     if (row)
-      publish('audit', opts.tenant, adminAudit('AlertThresholdChanged', opts.tenant, 'Reset', { rule, threshold: null, window_seconds: null, previous: { threshold: row.threshold, window_seconds: row.window_seconds }, actor: opts.as ?? null }));
+      publish(
+        'audit',
+        opts.tenant,
+        adminAudit('AlertThresholdChanged', opts.tenant, 'Reset', {
+          rule,
+          threshold: null,
+          window_seconds: null,
+          previous: { threshold: row.threshold, window_seconds: row.window_seconds },
+          actor: opts.as ?? null,
+        }),
+      );
     return row;
   });
   if (!removed) throw new InputError(`${opts.tenant} has no threshold of its own for ${rule}`);
@@ -74,7 +111,8 @@ export async function listAlertThresholds(opts: { tenant?: string; json?: boolea
     return rows;
   });
   if (opts.json) io.out(`${JSON.stringify(rows)}\n`);
-  else if (rows.length === 0) io.out(`no thresholds set${opts.tenant ? ` for ${opts.tenant}` : ''}: the service defaults apply\n`);
+  else if (rows.length === 0)
+    io.out(`no thresholds set${opts.tenant ? ` for ${opts.tenant}` : ''}: the service defaults apply\n`);
   else for (const r of rows) io.out(`${r.tenant_id}\t${r.rule}\t${r.threshold} in ${r.window_seconds} s\n`);
   return EXIT.ok;
 }

@@ -5,7 +5,10 @@ import { EXIT, InputError, type Io } from '../io.js';
 const STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'rejected', 'expired'];
 
 /** The approvers' Temporal endpoint, from the variables the approvals service reads. */
-async function withApprovers<T>(fn: (approvers: Approvers) => Promise<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+async function withApprovers<T>(
+  fn: (approvers: Approvers) => Promise<T>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<T> {
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
   try {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default' });
@@ -15,10 +18,18 @@ async function withApprovers<T>(fn: (approvers: Approvers) => Promise<T>, env: N
   }
 }
 
-export async function listApprovals(opts: { tenant?: string; status?: string; json?: boolean }, io: Io): Promise<number> {
+export async function listApprovals(
+  opts: { tenant?: string; status?: string; json?: boolean },
+  io: Io,
+): Promise<number> {
   if (opts.status !== undefined && !STATUSES.includes(opts.status as ApprovalStatus))
     throw new InputError(`--status "${opts.status}": expected one of ${STATUSES.join(', ')}`);
-  const rows = await withApprovers((a) => a.list({ ...(opts.tenant ? { tenant: opts.tenant } : {}), ...(opts.status ? { status: opts.status as ApprovalStatus } : {}) }));
+  const rows = await withApprovers((a) =>
+    a.list({
+      ...(opts.tenant ? { tenant: opts.tenant } : {}),
+      ...(opts.status ? { status: opts.status as ApprovalStatus } : {}),
+    }),
+  );
   if (opts.json) {
     io.out(`${JSON.stringify(rows, null, 2)}\n`);
     return EXIT.ok;
@@ -32,16 +43,24 @@ export async function listApprovals(opts: { tenant?: string; status?: string; js
 }
 
 function render(r: ApprovalListing): string {
-  const who = [r.requested_by.principal, r.requested_by.user_id && `user ${r.requested_by.user_id}`, r.requested_by.agent_id && `agent ${r.requested_by.agent_id}`].filter(Boolean).join(', ');
-  return [
-    `${r.approval_id}  ${r.status.toUpperCase()}  tenant ${r.tenant_id}${r.severity ? `  severity ${r.severity}` : ''}`,
-    `  step      ${r.workflow_id} / ${r.step_id}${r.step_name ? ` (${r.step_name})` : ''}, ${r.step_type}`,
-    `  reason    ${r.reason}`,
-    `  policies  ${r.policies_matched.join(', ') || '-'}`,
-    `  requested by ${who}, ${duration(r.age_seconds)} ago${r.status === 'pending' ? `; ${duration(r.time_left_seconds)} left` : ''}`,
-    `  inputs    ${r.inputs_summary}`,
-    '',
-  ].join('\n') + '\n';
+  const who = [
+    r.requested_by.principal,
+    r.requested_by.user_id && `user ${r.requested_by.user_id}`,
+    r.requested_by.agent_id && `agent ${r.requested_by.agent_id}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return (
+    [
+      `${r.approval_id}  ${r.status.toUpperCase()}  tenant ${r.tenant_id}${r.severity ? `  severity ${r.severity}` : ''}`,
+      `  step      ${r.workflow_id} / ${r.step_id}${r.step_name ? ` (${r.step_name})` : ''}, ${r.step_type}`,
+      `  reason    ${r.reason}`,
+      `  policies  ${r.policies_matched.join(', ') || '-'}`,
+      `  requested by ${who}, ${duration(r.age_seconds)} ago${r.status === 'pending' ? `; ${duration(r.time_left_seconds)} left` : ''}`,
+      `  inputs    ${r.inputs_summary}`,
+      '',
+    ].join('\n') + '\n'
+  );
 }
 
 function duration(seconds: number): string {
@@ -50,11 +69,21 @@ function duration(seconds: number): string {
   return `${Math.floor(seconds / 3600)}h${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-export async function decideApproval(kind: 'approve' | 'reject', id: string, opts: { as: string; comment?: string; reason?: string }, io: Io): Promise<number> {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw new InputError(`approval id "${id}": expected a UUID`);
+export async function decideApproval(
+  kind: 'approve' | 'reject',
+  id: string,
+  opts: { as: string; comment?: string; reason?: string },
+  io: Io,
+): Promise<number> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
+    throw new InputError(`approval id "${id}": expected a UUID`);
   try {
-    const state = await withApprovers((a) => (kind === 'approve' ? a.approve(id, opts.as, opts.comment ?? '') : a.reject(id, opts.as, opts.reason ?? '')));
-    io.out(`${state.status} approval ${id} (${state.workflow_id} / ${state.step_id}) as ${state.decided_by} at ${state.decided_at}\n`);
+    const state = await withApprovers((a) =>
+      kind === 'approve' ? a.approve(id, opts.as, opts.comment ?? '') : a.reject(id, opts.as, opts.reason ?? ''),
+    );
+    io.out(
+      `${state.status} approval ${id} (${state.workflow_id} / ${state.step_id}) as ${state.decided_by} at ${state.decided_at}\n`,
+    );
     return EXIT.ok;
   } catch (err) {
     if (!(err instanceof ApprovalRefusedError)) throw err;

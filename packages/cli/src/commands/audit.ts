@@ -2,7 +2,15 @@ import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import pg from 'pg';
-import { applyRetention, EXPORT_FORMATS, exportAudit, planRetention, RetentionFloorError, verifyChain, type ExportFormat } from '@stepgate/audit';
+import {
+  applyRetention,
+  EXPORT_FORMATS,
+  exportAudit,
+  planRetention,
+  RetentionFloorError,
+  verifyChain,
+  type ExportFormat,
+} from '@stepgate/audit';
 import { adminEnv } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
@@ -21,11 +29,15 @@ async function withDb<T>(fn: (db: pg.Client) => Promise<T>): Promise<T> {
 export async function auditVerify(opts: { tenant: string }, io: Io): Promise<number> {
   const report = await withDb((db) => verifyChain(db, opts.tenant));
   if (!report.broken) {
-    io.out(`audit chain of ${opts.tenant}: intact, ${report.rows} rows${report.first_seq && report.first_seq > 1 ? ` (from seq ${report.first_seq}; older rows dropped by retention)` : ''}\n`);
+    io.out(
+      `audit chain of ${opts.tenant}: intact, ${report.rows} rows${report.first_seq && report.first_seq > 1 ? ` (from seq ${report.first_seq}; older rows dropped by retention)` : ''}\n`,
+    );
     return EXIT.ok;
   }
   const b = report.broken;
-  io.out(`audit chain of ${opts.tenant}: BROKEN at seq ${b.seq}${b.id ? ` (event ${b.id})` : ''}: ${b.problem}: ${b.detail}; ${report.rows} rows verified before it\n`);
+  io.out(
+    `audit chain of ${opts.tenant}: BROKEN at seq ${b.seq}${b.id ? ` (event ${b.id})` : ''}: ${b.problem}: ${b.detail}; ${report.rows} rows verified before it\n`,
+  );
   return EXIT.failed;
 }
 
@@ -38,11 +50,20 @@ function date(value: string | undefined, flag: string): Date | undefined {
 
 /** `stepgate audit export`: streams rows to --out or stdout; progress on stderr. */
 export async function auditExport(
-  opts: { tenant: string; format: string; from?: string; to?: string; action?: string; workflow?: string; out?: string },
+  opts: {
+    tenant: string;
+    format: string;
+    from?: string;
+    to?: string;
+    action?: string;
+    workflow?: string;
+    out?: string;
+  },
   io: Io,
   stdout: Writable = process.stdout,
 ): Promise<number> {
-  if (!EXPORT_FORMATS.includes(opts.format as ExportFormat)) throw new InputError(`--format "${opts.format}": expected one of ${EXPORT_FORMATS.join(', ')}`);
+  if (!EXPORT_FORMATS.includes(opts.format as ExportFormat))
+    throw new InputError(`--format "${opts.format}": expected one of ${EXPORT_FORMATS.join(', ')}`);
   const filter = {
     tenant: opts.tenant,
     ...(opts.from ? { from: date(opts.from, '--from')! } : {}),
@@ -51,14 +72,21 @@ export async function auditExport(
     ...(opts.workflow ? { workflow: opts.workflow } : {}),
   };
   const out = opts.out ? createWriteStream(path.resolve(io.cwd, opts.out)) : stdout;
-  const rows = await withDb((db) => exportAudit(db, filter, opts.format as ExportFormat, out, (n) => io.err(`\rexported ${n} rows…`)));
-  if (opts.out) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  const rows = await withDb((db) =>
+    exportAudit(db, filter, opts.format as ExportFormat, out, (n) => io.err(`\rexported ${n} rows…`)),
+  );
+  if (opts.out)
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
   io.err(`\rexported ${rows} rows of ${opts.tenant} as ${opts.format}${opts.out ? ` to ${opts.out}` : ''}\n`);
   return EXIT.ok;
 }
 
 /** `stepgate audit retention --days N [--apply]`: dry run unless --apply; never below the floor. */
-export async function auditRetention(opts: { days: string; apply?: boolean }, io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function auditRetention(
+  opts: { days: string; apply?: boolean },
+  io: Io,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const days = Number(opts.days);
   const floor = Number(env.STEPGATE_AUDIT_RETENTION_FLOOR_DAYS ?? 30);
   try {
@@ -68,13 +96,18 @@ export async function auditRetention(opts: { days: string; apply?: boolean }, io
         io.out(`nothing to drop: no partition lies entirely before ${plan.cutoff}\n`);
         return EXIT.ok;
       }
-      for (const p of plan.drop) io.out(`${opts.apply ? 'dropping' : 'would drop'} ${p.name} (${p.from.slice(0, 10)} – ${p.to.slice(0, 10)}, ${p.rows} rows)\n`);
+      for (const p of plan.drop)
+        io.out(
+          `${opts.apply ? 'dropping' : 'would drop'} ${p.name} (${p.from.slice(0, 10)} – ${p.to.slice(0, 10)}, ${p.rows} rows)\n`,
+        );
       if (!opts.apply) {
         io.out('dry run: nothing dropped; add --apply to drop these partitions\n');
         return EXIT.ok;
       }
       await applyRetention(db, plan);
-      io.out(`dropped ${plan.drop.length} partitions (${plan.drop.reduce((n, p) => n + p.rows, 0)} rows); chain anchors kept for verify\n`);
+      io.out(
+        `dropped ${plan.drop.length} partitions (${plan.drop.reduce((n, p) => n + p.rows, 0)} rows); chain anchors kept for verify\n`,
+      );
       return EXIT.ok;
     });
   } catch (err) {

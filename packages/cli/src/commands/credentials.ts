@@ -8,9 +8,17 @@ import { EXIT, InputError, type Io } from '../io.js';
 const TENANT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** `stepgate credentials create`: a new Ed25519 key; only the public half is stored. */
-export async function createCredential(opts: { tenant: string; principal: string; out: string; roles?: string }, io: Io): Promise<number> {
+export async function createCredential(
+  opts: { tenant: string; principal: string; out: string; roles?: string },
+  io: Io,
+): Promise<number> {
   if (!TENANT.test(opts.tenant)) throw new InputError(`--tenant "${opts.tenant}": expected a lower-case tenant id`);
-  const roles = opts.roles ? opts.roles.split(',').map((r) => r.trim()).filter(Boolean) : undefined;
+  const roles = opts.roles
+    ? opts.roles
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean)
+    : undefined;
   const key = generateSigningKey();
   const keyId = `sgk_${opts.tenant}_${randomBytes(9).toString('base64url')}`;
   await withServices(adminEnv(), async (db, publish) => {
@@ -20,11 +28,30 @@ export async function createCredential(opts: { tenant: string; principal: string
        on conflict (tenant_id, principal) do update set roles = coalesce($3::text[], principals.roles)`,
       [opts.tenant, opts.principal, roles ?? null],
     );
-    await db.query('insert into credentials (key_id, tenant_id, principal, public_key_pem) values ($1, $2, $3, $4)', [keyId, opts.tenant, opts.principal, key.publicKeyPem]);
-    publish('audit', opts.tenant, adminAudit('CredentialCreated', opts.tenant, 'Created', { key_id: keyId, principal: opts.principal, roles: roles ?? null }));
+    await db.query('insert into credentials (key_id, tenant_id, principal, public_key_pem) values ($1, $2, $3, $4)', [
+      keyId,
+      opts.tenant,
+      opts.principal,
+      key.publicKeyPem,
+    ]);
+    publish(
+      'audit',
+      opts.tenant,
+      adminAudit('CredentialCreated', opts.tenant, 'Created', {
+        key_id: keyId,
+        principal: opts.principal,
+        roles: roles ?? null,
+      }),
+    );
   });
   const out = path.resolve(io.cwd, opts.out);
-  const doc = { key_id: keyId, tenant_id: opts.tenant, principal: opts.principal, private_key_pem: key.privateKeyPem, public_key_pem: key.publicKeyPem };
+  const doc = {
+    key_id: keyId,
+    tenant_id: opts.tenant,
+    principal: opts.principal,
+    private_key_pem: key.privateKeyPem,
+    public_key_pem: key.publicKeyPem,
+  };
   await writeFile(out, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
   await chmod(out, 0o600); // the file may have existed with wider permissions
   io.out(`created ${keyId} for ${opts.principal}@${opts.tenant}; private key written to ${opts.out} (mode 0600)\n`);
@@ -38,7 +65,12 @@ export async function revokeCredential(keyId: string, io: Io): Promise<number> {
       [keyId],
     );
     const row = rows[0];
-    if (row) publish('audit', row.tenant_id, adminAudit('CredentialRevoked', row.tenant_id, 'Revoked', { key_id: keyId, principal: row.principal }));
+    if (row)
+      publish(
+        'audit',
+        row.tenant_id,
+        adminAudit('CredentialRevoked', row.tenant_id, 'Revoked', { key_id: keyId, principal: row.principal }),
+      );
     return row;
   });
   if (!revoked) throw new InputError(`no active credential with key id "${keyId}"`);

@@ -7,7 +7,9 @@ export async function lintCommand(opts: { bundle: string }, io: Io): Promise<num
   const r = validateBundle(await readDocument(opts.bundle, io.cwd));
   if (r.ok) {
     const b = r.bundle;
-    io.out(`${opts.bundle}: ok — tenant ${b.tenant_id} (${b.environment}), ${b.policies.length} policies, ${b.tools.length} tools, ${b.delegations.length} delegations\n`);
+    io.out(
+      `${opts.bundle}: ok — tenant ${b.tenant_id} (${b.environment}), ${b.policies.length} policies, ${b.tools.length} tools, ${b.delegations.length} delegations\n`,
+    );
     return EXIT.ok;
   }
   for (const issue of r.issues) io.err(`${opts.bundle}: ${issue.path}: ${issue.message}\n`);

@@ -11,7 +11,8 @@ interface TenantRow {
 function approvalTimeout(value: string): number | null {
   if (value === 'default') return null;
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InputError(`--approval-timeout "${value}": expected a positive number of seconds, or "default"`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InputError(`--approval-timeout "${value}": expected a positive number of seconds, or "default"`);
   return n;
 }
 
@@ -19,11 +20,18 @@ function approvalTimeout(value: string): number | null {
  * `stepgate tenants set`: a tenant's display name and approval timeout (used when the matching
  * policy names none). Audited as `TenantSettingsChanged`, which raises a `config_change` alert.
  */
-export async function setTenant(opts: { tenant: string; displayName?: string; approvalTimeout?: string; as?: string }, io: Io): Promise<number> {
-  if (opts.displayName === undefined && opts.approvalTimeout === undefined) throw new InputError('nothing to set: expected --display-name and/or --approval-timeout');
+export async function setTenant(
+  opts: { tenant: string; displayName?: string; approvalTimeout?: string; as?: string },
+  io: Io,
+): Promise<number> {
+  if (opts.displayName === undefined && opts.approvalTimeout === undefined)
+    throw new InputError('nothing to set: expected --display-name and/or --approval-timeout');
   const timeout = opts.approvalTimeout === undefined ? undefined : approvalTimeout(opts.approvalTimeout);
   const { before, after } = await withServices(adminEnv(), async (db, publish) => {
-    const { rows } = await db.query<TenantRow>('select tenant_id, display_name, approval_timeout_seconds from tenants where tenant_id = $1 for update', [opts.tenant]);
+    const { rows } = await db.query<TenantRow>(
+      'select tenant_id, display_name, approval_timeout_seconds from tenants where tenant_id = $1 for update',
+      [opts.tenant],
+    );
     const before = rows[0];
     if (!before) throw unknownTenant(opts.tenant);
     const after: TenantRow = {
@@ -31,19 +39,37 @@ export async function setTenant(opts: { tenant: string; displayName?: string; ap
       ...(opts.displayName !== undefined ? { display_name: opts.displayName } : {}),
       ...(timeout !== undefined ? { approval_timeout_seconds: timeout } : {}),
     };
-    await db.query('update tenants set display_name = $2, approval_timeout_seconds = $3 where tenant_id = $1', [opts.tenant, after.display_name, after.approval_timeout_seconds]);
+    await db.query('update tenants set display_name = $2, approval_timeout_seconds = $3 where tenant_id = $1', [
+      opts.tenant,
+      after.display_name,
+      after.approval_timeout_seconds,
+    ]);
     const { tenant_id: _b, ...previous } = before;
     const { tenant_id: _a, ...settings } = after;
-    publish('audit', opts.tenant, adminAudit('TenantSettingsChanged', opts.tenant, 'Changed', { ...settings, previous, actor: opts.as ?? null }));
+    publish(
+      'audit',
+      opts.tenant,
+      adminAudit('TenantSettingsChanged', opts.tenant, 'Changed', { ...settings, previous, actor: opts.as ?? null }),
+    );
     return { before, after };
   });
-  io.out(`${opts.tenant}: ${describe(after)}${describe(before) === describe(after) ? ' (unchanged)' : ` (was ${describe(before)})`}\n`);
+  io.out(
+    `${opts.tenant}: ${describe(after)}${describe(before) === describe(after) ? ' (unchanged)' : ` (was ${describe(before)})`}\n`,
+  );
   return EXIT.ok;
 }
 
 /** `stepgate tenants list`. */
 export async function listTenants(opts: { json?: boolean }, io: Io): Promise<number> {
-  const rows = await withServices(adminEnv(), async (db) => (await db.query<TenantRow>('select tenant_id, display_name, approval_timeout_seconds from tenants order by tenant_id')).rows);
+  const rows = await withServices(
+    adminEnv(),
+    async (db) =>
+      (
+        await db.query<TenantRow>(
+          'select tenant_id, display_name, approval_timeout_seconds from tenants order by tenant_id',
+        )
+      ).rows,
+  );
   if (opts.json) io.out(`${JSON.stringify(rows)}\n`);
   else for (const r of rows) io.out(`${r.tenant_id}\t${describe(r)}\n`);
   return EXIT.ok;

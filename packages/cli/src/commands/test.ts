@@ -27,7 +27,13 @@ const CaseSchema = z
       .strict(),
   })
   .strict();
-const TestFileSchema = z.object({ bundle: z.union([z.string(), z.record(z.string(), z.unknown())]), now: z.string().optional(), cases: z.array(CaseSchema).min(1) }).strict();
+const TestFileSchema = z
+  .object({
+    bundle: z.union([z.string(), z.record(z.string(), z.unknown())]),
+    now: z.string().optional(),
+    cases: z.array(CaseSchema).min(1),
+  })
+  .strict();
 type Case = z.infer<typeof CaseSchema>;
 
 const TEST_FILE = /\.test\.(json|ya?ml)$/i;
@@ -41,7 +47,10 @@ export async function testCommand(dir: string, io: Io): Promise<number> {
   for (const file of files) {
     const label = path.join(dir, file);
     const spec = parseOrThrow(TestFileSchema, await readDocument(path.join(root, file), io.cwd), label);
-    const bundleDoc = typeof spec.bundle === 'string' ? await readDocument(path.resolve(root, path.dirname(file), spec.bundle), io.cwd) : spec.bundle;
+    const bundleDoc =
+      typeof spec.bundle === 'string'
+        ? await readDocument(path.resolve(root, path.dirname(file), spec.bundle), io.cwd)
+        : spec.bundle;
     const compiled = compileBundle(bundleOrThrow(bundleDoc, `${label}: bundle`));
     for (const c of spec.cases) {
       const now = parseInstant(c.now ?? spec.now ?? new Date().toISOString(), `${label}: ${c.name}: now`);
@@ -61,14 +70,20 @@ export async function testCommand(dir: string, io: Io): Promise<number> {
 
 function mismatches(c: Case, r: EvaluationResult): string[] {
   const out: string[] = [];
-  if (r.decision !== c.expect.decision) out.push(`decision: expected ${c.expect.decision}, got ${r.decision} (${r.reason})`);
-  if (c.expect.reason_contains !== undefined && !r.reason.toLowerCase().includes(c.expect.reason_contains.toLowerCase()))
+  if (r.decision !== c.expect.decision)
+    out.push(`decision: expected ${c.expect.decision}, got ${r.decision} (${r.reason})`);
+  if (
+    c.expect.reason_contains !== undefined &&
+    !r.reason.toLowerCase().includes(c.expect.reason_contains.toLowerCase())
+  )
     out.push(`reason: expected it to contain "${c.expect.reason_contains}", got "${r.reason}"`);
-  if (c.expect.decided_by !== undefined && r.decided_by !== c.expect.decided_by) out.push(`decided_by: expected ${c.expect.decided_by}, got ${r.decided_by}`);
+  if (c.expect.decided_by !== undefined && r.decided_by !== c.expect.decided_by)
+    out.push(`decided_by: expected ${c.expect.decided_by}, got ${r.decided_by}`);
   if (c.expect.policies_matched !== undefined) {
     const got = r.policies_matched.map((p) => p.policy_name).sort();
     const want = [...c.expect.policies_matched].sort();
-    if (JSON.stringify(got) !== JSON.stringify(want)) out.push(`policies_matched: expected [${want.join(', ')}], got [${got.join(', ')}]`);
+    if (JSON.stringify(got) !== JSON.stringify(want))
+      out.push(`policies_matched: expected [${want.join(', ')}], got [${got.join(', ')}]`);
   }
   return out;
 }

@@ -9,16 +9,26 @@ import { EXIT, InputError, type Io } from '../io.js';
  * `stepgate verify`: checks a decision's receipt against a public key file, or against the keys a
  * service publishes (`--keys-url http://evaluator:9464/receipt-keys`), picking the one the receipt names.
  */
-export async function verifyCommand(file: string, opts: { publicKey?: string; keysUrl?: string }, io: Io): Promise<number> {
-  if ((opts.publicKey === undefined) === (opts.keysUrl === undefined)) throw new InputError('expected one of --public-key <pem> and --keys-url <url>');
+export async function verifyCommand(
+  file: string,
+  opts: { publicKey?: string; keysUrl?: string },
+  io: Io,
+): Promise<number> {
+  if ((opts.publicKey === undefined) === (opts.keysUrl === undefined))
+    throw new InputError('expected one of --public-key <pem> and --keys-url <url>');
   const decision = parseOrThrow(GateDecisionSchema, await readDocument(file, io.cwd), file);
   const source = opts.publicKey ?? opts.keysUrl!;
-  const key = opts.publicKey !== undefined ? await keyFromFile(opts.publicKey, io) : await publishedKey(opts.keysUrl!, decision.receipt.key_id);
+  const key =
+    opts.publicKey !== undefined
+      ? await keyFromFile(opts.publicKey, io)
+      : await publishedKey(opts.keysUrl!, decision.receipt.key_id);
   if (key && verifyReceipt(decision, key)) {
     io.out(`valid: decision ${decision.decision_id} (${decision.decision}) signed by ${decision.receipt.key_id}\n`);
     return EXIT.ok;
   }
-  io.err(`INVALID: the receipt of decision ${decision.decision_id} does not verify with ${source}${key ? '' : ` (it publishes no key ${decision.receipt.key_id})`}\n`);
+  io.err(
+    `INVALID: the receipt of decision ${decision.decision_id} does not verify with ${source}${key ? '' : ` (it publishes no key ${decision.receipt.key_id})`}\n`,
+  );
   return EXIT.failed;
 }
 
@@ -44,10 +54,13 @@ async function publishedKey(url: string, keyId: string): Promise<KeyObject | und
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     body = await res.json();
   } catch (err) {
-    throw new InputError(`--keys-url ${url}: cannot fetch the receipt keys (${err instanceof Error ? err.message : String(err)})`);
+    throw new InputError(
+      `--keys-url ${url}: cannot fetch the receipt keys (${err instanceof Error ? err.message : String(err)})`,
+    );
   }
   const keys = ReceiptKeySetSchema.safeParse(body);
-  if (!keys.success) throw new InputError(`--keys-url ${url}: not a receipt key set ({"keys": [{key_id, alg, public_key_pem}]})`);
+  if (!keys.success)
+    throw new InputError(`--keys-url ${url}: not a receipt key set ({"keys": [{key_id, alg, public_key_pem}]})`);
   const entry = keys.data.keys.find((k) => k.key_id === keyId);
   return entry && publicKeyFromPem(entry.public_key_pem);
 }

@@ -5,7 +5,10 @@ import type { GateDecision } from '@stepgate/contracts';
 import type { GateClient, GateStepRequest } from '../gate-client.js';
 import { DEFAULT_DECISION_SIGNAL } from './workflow.js';
 
-export type GatedStep = Pick<GateDecision, 'decision' | 'reason' | 'request_id' | 'decision_id'> & { approval_id?: string; error_code?: string };
+export type GatedStep = Pick<GateDecision, 'decision' | 'reason' | 'request_id' | 'decision_id'> & {
+  approval_id?: string;
+  error_code?: string;
+};
 
 export function createGateActivities(client: GateClient, signalName = DEFAULT_DECISION_SIGNAL) {
   return {
@@ -15,7 +18,15 @@ export function createGateActivities(client: GateClient, signalName = DEFAULT_DE
       const workflowId = info.workflowExecution?.workflowId;
       const d = await client.gate({
         retry_policy: 'idempotent',
-        ...(workflowId ? { reply_to: { temporal_workflow_id: workflowId, temporal_namespace: info.workflowNamespace, signal_name: signalName } } : {}),
+        ...(workflowId
+          ? {
+              reply_to: {
+                temporal_workflow_id: workflowId,
+                temporal_namespace: info.workflowNamespace,
+                signal_name: signalName,
+              },
+            }
+          : {}),
         ...step,
       });
       return {

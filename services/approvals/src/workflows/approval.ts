@@ -33,7 +33,8 @@ const lookups = proxyLocalActivities<ApprovalActivities>({
   retry: { initialInterval: '200 milliseconds', maximumInterval: '5 seconds', maximumAttempts: 5 },
 });
 
-const refuse = (type: ApprovalErrorCode, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
+const refuse = (type: ApprovalErrorCode, message: string) =>
+  ApplicationFailure.create({ type, message, nonRetryable: true });
 
 export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalState> {
   const r = input.request;
@@ -55,16 +56,28 @@ export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalSt
   // Synchronous checks, refused before anything is written to history.
   const validate = (approver: unknown, text: unknown, field: 'comment' | 'reason') => {
     refuseIfClosed();
-    if (typeof approver !== 'string' || approver.trim() === '') throw refuse('INVALID_APPROVAL_INPUT', "approver: expected the approving principal's name");
+    if (typeof approver !== 'string' || approver.trim() === '')
+      throw refuse('INVALID_APPROVAL_INPUT', "approver: expected the approving principal's name");
     if (typeof text !== 'string' || text.trim().length < MIN_APPROVAL_COMMENT_LENGTH)
-      throw refuse('INVALID_APPROVAL_INPUT', `${field}: expected at least ${MIN_APPROVAL_COMMENT_LENGTH} characters explaining the decision`);
-    if (approver === r.requested_by.principal || approver === r.requested_by.user_id || approver === r.requested_by.agent_id)
+      throw refuse(
+        'INVALID_APPROVAL_INPUT',
+        `${field}: expected at least ${MIN_APPROVAL_COMMENT_LENGTH} characters explaining the decision`,
+      );
+    if (
+      approver === r.requested_by.principal ||
+      approver === r.requested_by.user_id ||
+      approver === r.requested_by.agent_id
+    )
       throw refuse('SELF_APPROVAL', `${approver} requested this step and cannot decide on it (separation of duties)`);
   };
   const refuseIfClosed = () => {
     if (state.status === 'expired' || (state.status === 'pending' && Date.now() >= expiresAt))
       throw refuse('APPROVAL_EXPIRED', `approval ${r.approval_id} expired at ${input.expires_at}`);
-    if (state.status !== 'pending') throw refuse('APPROVAL_ALREADY_RESOLVED', `approval ${r.approval_id} was already ${state.status} by ${state.decided_by} at ${state.decided_at}`);
+    if (state.status !== 'pending')
+      throw refuse(
+        'APPROVAL_ALREADY_RESOLVED',
+        `approval ${r.approval_id} was already ${state.status} by ${state.decided_by} at ${state.decided_at}`,
+      );
   };
   const decide = async (status: 'approved' | 'rejected', approver: string, text: string): Promise<ApprovalState> => {
     if (!(await lookups.isApprover({ tenant_id: r.tenant_id, principal: approver })))
@@ -74,8 +87,12 @@ export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalSt
     Object.assign(state, { status, decided_by: approver, decided_at: new Date().toISOString(), comment: text.trim() });
     return { ...state };
   };
-  setHandler(approveUpdate, (d: ApproveInput) => decide('approved', d.approver, d.comment), { validator: (d: ApproveInput | undefined) => validate(d?.approver, d?.comment, 'comment') });
-  setHandler(rejectUpdate, (d: RejectInput) => decide('rejected', d.approver, d.reason), { validator: (d: RejectInput | undefined) => validate(d?.approver, d?.reason, 'reason') });
+  setHandler(approveUpdate, (d: ApproveInput) => decide('approved', d.approver, d.comment), {
+    validator: (d: ApproveInput | undefined) => validate(d?.approver, d?.comment, 'comment'),
+  });
+  setHandler(rejectUpdate, (d: RejectInput) => decide('rejected', d.approver, d.reason), {
+    validator: (d: RejectInput | undefined) => validate(d?.approver, d?.reason, 'reason'),
+  });
 
   await effects.announce({ request: r, audit_event_id: uuid4(), expires_at: input.expires_at });
 

@@ -15,7 +15,10 @@ export const approvalWorkflowId = (approvalId: string): string => `approval-${ap
 /** Registered on the dev server by infra/local/temporal.sh; listing approvals filters on them. */
 export const TENANT_ATTRIBUTE = defineSearchAttributeKey('StepgateTenant', SearchAttributeType.KEYWORD);
 export const STATUS_ATTRIBUTE = defineSearchAttributeKey('StepgateApprovalStatus', SearchAttributeType.KEYWORD);
-export const GOVERNED_WORKFLOW_ATTRIBUTE = defineSearchAttributeKey('StepgateGovernedWorkflow', SearchAttributeType.KEYWORD);
+export const GOVERNED_WORKFLOW_ATTRIBUTE = defineSearchAttributeKey(
+  'StepgateGovernedWorkflow',
+  SearchAttributeType.KEYWORD,
+);
 
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
 
