@@ -12,7 +12,8 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import pino from 'pino';
 import { topicsFor, type AuditEvent } from '@stepgate/contracts';
-import { ensureTopics, migrate, type Endpoints } from '@stepgate/infra';
+import { migrate, type Endpoints } from '@stepgate/infra';
+import { TopicAdmin } from '@stepgate/messaging';
 import { AuditConsumer, chain, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
 import { profiled } from './profile.js';
 import { cpuDuring } from './cpu.js';
@@ -85,7 +86,7 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
   const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, { prefix });
+  await new TopicAdmin(admin).ensureTopics({ prefix });
   const topics = topicsFor(prefix);
   const events = syntheticEvents(n, 20);
   try {

@@ -12,7 +12,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { GateClient } from '@stepgate/client';
 import { HEADER_KEY_ID, HEADER_SIGNATURE, privateKeyFromPem, signBytes, topicsFor } from '@stepgate/contracts';
-import { ensureTopics, migrate, type Endpoints } from '@stepgate/infra';
+import { migrate, type Endpoints } from '@stepgate/infra';
+import { TopicAdmin } from '@stepgate/messaging';
 import { run } from '@stepgate/cli';
 import { summarize, type LatencySummary } from './stats.js';
 
@@ -42,7 +43,7 @@ export async function benchGatePipeline(
   const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, { prefix });
+  await new TopicAdmin(admin).ensureTopics({ prefix });
   Object.assign(process.env, {
     DATABASE_URL: endpoints.databaseUrl,
     STEPGATE_DB_SCHEMA: id,

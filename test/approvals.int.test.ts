@@ -529,7 +529,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
         wire.seen.find(
           (m) =>
             m.topic === ns.topics.dlq &&
-            m.key === null &&
+            m.key === approvalId &&
             m.headers['stepgate-dlq-reason'] === 'APPROVAL_START_REFUSED',
         ),
       30_000,

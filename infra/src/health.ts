@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { KafkaConnection } from '@stepgate/messaging';
 import pg from 'pg';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -20,22 +20,9 @@ export class ServiceUnhealthyError extends Error {
 
 /** Kafka: a metadata round trip (describeCluster) through a real client. */
 export async function checkKafka(brokers: string[]): Promise<string> {
-  const kafka = new Kafka({
-    clientId: 'stepgate-health',
-    brokers,
-    connectionTimeout: 1500,
-    requestTimeout: 3000,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  });
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const cluster = await admin.describeCluster();
-    return `cluster ${cluster.clusterId}, ${cluster.brokers.length} broker(s), controller ${cluster.controller}`;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  const kafka = new KafkaConnection({ clientId: 'stepgate-health', brokers }, { failFast: true });
+  const cluster = await kafka.withAdmin((admin) => admin.describeCluster());
+  return `cluster ${cluster.clusterId}, ${cluster.brokers} broker(s), controller ${cluster.controller}`;
 }
 
 /** Temporal: the gRPC health service must report WorkflowService as SERVING. */

@@ -1,5 +1,4 @@
 export * from './endpoints.js';
 export * from './health.js';
 export * from './migrate.js';
-export * from './topics.js';
 export * from './provision.js';

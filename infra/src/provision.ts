@@ -1,8 +1,7 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { KafkaConnection } from '@stepgate/messaging';
 import pg from 'pg';
 import type { Endpoints } from './endpoints.js';
 import { migrate, type MigrateResult } from './migrate.js';
-import { ensureTopics } from './topics.js';
 
 export async function migrateDatabase(databaseUrl: string, schema?: string): Promise<MigrateResult> {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -15,13 +14,9 @@ export async function migrateDatabase(databaseUrl: string, schema?: string): Pro
 }
 
 export async function provisionTopics(brokers: string[], prefix?: string): Promise<string[]> {
-  const admin = new Kafka({ clientId: 'stepgate-provision', brokers, logLevel: logLevel.WARN }).admin();
-  await admin.connect();
-  try {
-    return await ensureTopics(admin, prefix === undefined ? {} : { prefix });
-  } finally {
-    await admin.disconnect();
-  }
+  return new KafkaConnection({ clientId: 'stepgate-provision', brokers }).withAdmin((admin) =>
+    admin.ensureTopics(prefix === undefined ? {} : { prefix }),
+  );
 }
 
 /** What `infra:up` and `npm run dev` do after the services answer: migrations, then topics. */

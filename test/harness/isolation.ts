@@ -8,7 +8,8 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { topicsFor, type TopicName } from '@stepgate/contracts';
-import { ensureTopics, migrate, type Endpoints } from '@stepgate/infra';
+import { migrate, type Endpoints } from '@stepgate/infra';
+import { TopicAdmin } from '@stepgate/messaging';
 
 export interface TestNamespace {
   /** Lower-case identifier, unique per call: `t_<label>_<random>`. */
@@ -74,7 +75,7 @@ export function testNamespace(label: string): TestNamespace {
       }
     },
     async createTopics() {
-      const created = await withAdmin((a) => ensureTopics(a, { prefix: topicPrefix }));
+      const created = await withAdmin((a) => new TopicAdmin(a).ensureTopics({ prefix: topicPrefix }));
       createdTopics.push(...created);
       return created;
     },

@@ -1,5 +1,5 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
-import kafkajs, { Kafka, Partitioners, logLevel, type Consumer, type Message, type Producer } from 'kafkajs';
+import { KafkaConnection, type GroupConsumer, type MessageProducer, type OutgoingMessage } from '@stepgate/messaging';
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
@@ -65,23 +65,21 @@ interface Waiter {
  * on `gate.decisions` (and, when asked, by approval_id for the outcome of a human approval).
  */
 export class GateClient {
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly key: KeyObject;
   private readonly receiptVerifies: ReturnType<typeof receiptVerifier>;
-  private producer: Producer | undefined;
-  private consumer: Consumer | undefined;
+  private producer: MessageProducer | undefined;
+  private consumer: GroupConsumer | undefined;
   private readonly byRequest = new Map<string, Waiter>();
   private readonly byApproval = new Map<string, Waiter>();
   private readonly approvalOutcomes = new Map<string, GateDecision>();
-  private readonly queued: Array<{ topic: string; message: Message; resolve: () => void; reject: (e: Error) => void }> =
-    [];
+  private readonly queued: Array<{ message: OutgoingMessage; resolve: () => void; reject: (e: Error) => void }> = [];
 
   constructor(private readonly options: GateClientOptions) {
-    this.kafka = new Kafka({
+    this.kafka = new KafkaConnection({
       clientId: options.clientId ?? `stepgate-client-${randomUUID().slice(0, 8)}`,
       brokers: options.brokers,
-      logLevel: logLevel.WARN,
     });
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
@@ -89,32 +87,22 @@ export class GateClient {
   }
 
   async connect(): Promise<void> {
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+    this.producer = await this.kafka.producer();
+    // Decisions from the present on: each partition starts at its end as of now.
+    this.consumer = this.kafka.messageConsumer({
+      groupId: `stepgate-client-${randomUUID()}`,
+      topics: [this.topics['gate.decisions']],
+      maxWaitTimeInMs: 20,
+      fromNow: true,
+      handle: async (message) => this.onDecision(message.value),
     });
-    await this.producer.connect();
-    // Read decisions from the present on: remember the end of each partition now, seek there on assignment.
-    const admin = this.kafka.admin();
-    await admin.connect();
-    const ends = await retryRetriable(() => admin.fetchTopicOffsets(this.topics['gate.decisions']));
-    await admin.disconnect();
-    this.consumer = this.kafka.consumer({ groupId: `stepgate-client-${randomUUID()}`, maxWaitTimeInMs: 20 });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topics['gate.decisions'], fromBeginning: true });
-    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
-    await this.consumer.run({ eachMessage: async ({ message }) => this.onDecision(message.value) });
-    for (const p of ends)
-      this.consumer.seek({ topic: this.topics['gate.decisions'], partition: p.partition, offset: p.high });
-    await joined;
+    await this.consumer.start();
   }
 
   async disconnect(): Promise<void> {
     for (const w of [...this.byRequest.values(), ...this.byApproval.values()])
       w.reject(new Error('GateClient disconnected'));
-    await this.consumer?.disconnect();
+    await this.consumer?.stop();
     await this.producer?.disconnect();
   }
 
@@ -163,30 +151,22 @@ export class GateClient {
    */
   private send(topic: TopicName, key: string, body: unknown): Promise<void> {
     const value = Buffer.from(JSON.stringify(body));
-    const message = {
+    const message: OutgoingMessage = {
+      topic: this.topics[topic],
       key,
       value,
       headers: { [HEADER_KEY_ID]: this.options.keyId, [HEADER_SIGNATURE]: signBytes(this.key, value) },
     };
     return new Promise<void>((resolve, reject) => {
-      this.queued.push({ topic: this.topics[topic], message, resolve, reject });
+      this.queued.push({ message, resolve, reject });
       if (this.queued.length === 1) setImmediate(() => void this.flush());
     });
   }
 
   private async flush(): Promise<void> {
     const sending = this.queued.splice(0);
-    const byTopic = new Map<string, Message[]>();
-    for (const q of sending) {
-      const list = byTopic.get(q.topic);
-      if (list) list.push(q.message);
-      else byTopic.set(q.topic, [q.message]);
-    }
     try {
-      await this.producer!.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      await this.producer!.publish(sending.map((q) => q.message));
       sending.forEach((q) => q.resolve());
     } catch (err) {
       sending.forEach((q) => q.reject(err instanceof Error ? err : new Error(String(err))));
@@ -228,23 +208,5 @@ export class GateClient {
     else this.byApproval.delete(d.approval_id!);
     if (this.receiptVerifies && !this.receiptVerifies(d)) waiter.reject(new ReceiptVerificationError(d));
     else waiter.resolve(d);
-  }
-}
-
-/**
- * Retries Kafka errors the protocol marks retriable (e.g. NOT_LEADER right after a topic was created
- * or a leader moved), which kafkajs' admin calls surface instead of retrying.
- */
-// kafkajs is CommonJS and its error classes are not visible as named ES exports under Node's loader.
-const { KafkaJSProtocolError } = kafkajs;
-
-async function retryRetriable<T>(fn: () => Promise<T>, attempts = 8): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!(err instanceof KafkaJSProtocolError) || !err.retriable || i >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i)));
-    }
   }
 }

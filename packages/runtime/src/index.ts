@@ -8,4 +8,3 @@ export {
   type PoolOptions,
 } from './database.js';
 export { serveMetrics } from './metrics.js';
-export { OffsetCommitter } from './kafka.js';

@@ -2,7 +2,7 @@
 // idempotent, because Temporal retries it: ids come from the workflow, writes converge to one state.
 import type { KeyObject } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Producer } from 'kafkajs';
+import type { MessageProducer } from '@stepgate/messaging';
 import type pg from 'pg';
 import {
   makeReceipt,
@@ -19,7 +19,7 @@ import type { ApprovalStatus } from './workflows/definitions.js';
 
 export interface ActivityDeps {
   pool: pg.Pool;
-  producer: Producer;
+  producer: MessageProducer;
   topics: Record<TopicName, string>;
   signer: { keyId: string; key: KeyObject };
   /** A Temporal client for a namespace (orchestrators named in `reply_to` may live in another one). */
@@ -49,15 +49,9 @@ const AUDIT_ACTION: Record<Resolution, AuditEvent['action']> = {
 
 export function createActivities(deps: ActivityDeps) {
   const send = (messages: Array<{ topic: TopicName; key: string; value: unknown }>) =>
-    deps.producer.sendBatch({
-      acks: -1,
-      topicMessages: [...new Set(messages.map((m) => m.topic))].map((topic) => ({
-        topic: deps.topics[topic],
-        messages: messages
-          .filter((m) => m.topic === topic)
-          .map((m) => ({ key: m.key, value: JSON.stringify(m.value) })),
-      })),
-    });
+    deps.producer.publish(
+      messages.map((m) => ({ topic: deps.topics[m.topic], key: m.key, value: JSON.stringify(m.value) })),
+    );
 
   return {
     /** Audits that a human decision was asked for (once per approval workflow). */

@@ -4,7 +4,15 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { Kafka, Partitioners, logLevel, type Consumer, type EachMessagePayload, type Producer } from 'kafkajs';
+import {
+  KafkaConnection,
+  deadLetter,
+  type GroupConsumer,
+  type IncomingMessage,
+  type MessageContext,
+  type MessageProducer,
+  type MessageSource,
+} from '@stepgate/messaging';
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
@@ -46,10 +54,10 @@ export class ApprovalsService {
   });
   private readonly log: Logger;
   private readonly pool: pg.Pool;
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
-  private producer: Producer | undefined;
-  private consumer: Consumer | undefined;
+  private producer: MessageProducer | undefined;
+  private consumer: GroupConsumer | undefined;
   private connection: Connection | undefined;
   private workerConnection: NativeConnection | undefined;
   private worker: Worker | undefined;
@@ -63,7 +71,7 @@ export class ApprovalsService {
   ) {
     this.log = logger ?? pino({ name: 'approvals', base: { instance: config.instanceId } });
     this.pool = createPool(config, 8, this.log);
-    this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
+    this.kafka = new KafkaConnection({ clientId: config.instanceId, brokers: config.kafkaBrokers });
     this.topics = topicsFor(config.topicPrefix);
     collectDefaultMetrics({ register: this.registry });
   }
@@ -79,13 +87,7 @@ export class ApprovalsService {
   }
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await this.producer.connect();
+    this.producer = await this.kafka.producer();
     this.connection = await Connection.connect({ address: this.config.temporalAddress });
     this.workerConnection = await NativeConnection.connect({ address: this.config.temporalAddress });
 
@@ -108,17 +110,14 @@ export class ApprovalsService {
       this.log.fatal({ error: err instanceof Error ? err.message : String(err) }, 'temporal worker failed'),
     );
 
-    this.consumer = this.kafka.consumer({
+    this.consumer = this.kafka.messageConsumer({
       groupId: this.config.groupId,
+      topics: [this.topics.approvals],
       maxWaitTimeInMs: 50,
-      sessionTimeout: this.config.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
+      handle: (message, context) => this.handleMessage(message, context),
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topics.approvals, fromBeginning: true });
-    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
-    await this.consumer.run({ eachMessage: (payload) => this.handleMessage(payload) });
-    await joined;
+    await this.consumer.start();
     if (this.config.metricsPort !== undefined)
       this.metricsServer = serveMetrics(this.registry, this.config.metricsPort, {
         [RECEIPT_KEYS_PATH]: receiptKeySet(this.config.signingKeyId, this.config.signingKey),
@@ -127,7 +126,7 @@ export class ApprovalsService {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect();
+    await this.consumer?.stop();
     if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
     await this.workerRun?.catch(() => undefined);
     await this.workerConnection?.close();
@@ -137,20 +136,19 @@ export class ApprovalsService {
     await this.pool.end();
   }
 
-  private async handleMessage(payload: EachMessagePayload): Promise<void> {
-    const { message, topic, partition } = payload;
-    const source = `${topic}/${partition}@${message.offset}`;
+  private async handleMessage(message: IncomingMessage, context: MessageContext): Promise<void> {
+    const source: MessageSource = { topic: context.topic, partition: context.partition, offset: message.offset };
     let value: unknown;
     try {
       value = JSON.parse(message.value?.toString('utf8') ?? '');
     } catch {
-      return this.toDlq(message.value, source, 'NOT_UTF8_JSON', 'the value is not JSON');
+      return this.toDlq(message, source, 'NOT_UTF8_JSON', 'the value is not JSON');
     }
     const parsed = ApprovalEventSchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       return this.toDlq(
-        message.value,
+        message,
         source,
         'INVALID_APPROVAL_EVENT',
         `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
@@ -172,13 +170,13 @@ export class ApprovalsService {
       } catch (err) {
         const error = describeError(err);
         if ((await databaseAnswers(this.pool)) && (await this.temporalAnswers()))
-          return this.toDlq(message.value, source, 'APPROVAL_START_REFUSED', error);
+          return this.toDlq(message, source, 'APPROVAL_START_REFUSED', error);
         this.log.error(
           { approval_id: request.approval_id, error, retry_in_ms: delay },
           'could not start the approval; retrying',
         );
         await new Promise((r) => setTimeout(r, delay));
-        await payload.heartbeat().catch(() => undefined);
+        await context.heartbeat().catch(() => undefined);
       }
     }
   }
@@ -251,24 +249,10 @@ export class ApprovalsService {
     return 'started';
   }
 
-  private async toDlq(value: Buffer | null, source: string, reason: string, detail: string): Promise<void> {
+  private async toDlq(message: IncomingMessage, source: MessageSource, reason: string, detail: string): Promise<void> {
     this.intakeCounter.inc({ result: 'dlq' });
-    this.log.warn({ reason, detail, source }, 'approval event sent to dlq');
-    await this.producer!.send({
-      topic: this.topics.dlq,
-      acks: -1,
-      messages: [
-        {
-          key: null,
-          value: value ?? Buffer.alloc(0),
-          headers: {
-            'stepgate-dlq-reason': reason,
-            'stepgate-dlq-detail': detail.slice(0, 500),
-            'stepgate-dlq-source': source,
-          },
-        },
-      ],
-    });
+    this.log.warn({ reason, detail, ...source }, 'approval event sent to dlq');
+    await this.producer!.publish([deadLetter({ topic: this.topics.dlq, original: message, source, reason, detail })]);
   }
 }
 

@@ -1,4 +1,3 @@
-import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
@@ -12,7 +11,7 @@ import {
   type AuditEvent,
   type TopicName,
 } from '@stepgate/contracts';
-import { OffsetCommitter } from '@stepgate/runtime';
+import { KafkaConnection, type GroupConsumer, type IncomingBatch, type MessageProducer } from '@stepgate/messaging';
 import {
   AlertRules,
   DEFAULT_THRESHOLDS,
@@ -27,19 +26,16 @@ import type { AuditConfig } from './config.js';
  * on `alerts`, audited as `AlertRaised`. Thresholds per tenant come from `alert_thresholds`.
  */
 export class AlertsConsumer {
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly rules: AlertRules;
   private readonly defaults: Record<WindowedRule, Threshold>;
   private overrides = new Map<string, Threshold>();
-  private consumer: Consumer | undefined;
-  private producer: Producer | undefined;
+  private consumer: GroupConsumer | undefined;
+  private producer: MessageProducer | undefined;
   private refresh: NodeJS.Timeout | undefined;
   /** The rules' state as the ledger and `audit_log` have it, read again at each (re)join of the group. */
   private stateLoaded: Promise<void> = Promise.resolve();
-  private readonly committer = new OffsetCommitter((err) =>
-    this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
-  );
 
   constructor(
     private readonly config: AuditConfig,
@@ -47,11 +43,7 @@ export class AlertsConsumer {
     private readonly log: Logger,
     private readonly raised: Counter,
   ) {
-    this.kafka = new Kafka({
-      clientId: `${config.instanceId}-alerts`,
-      brokers: config.kafkaBrokers,
-      logLevel: logLevel.WARN,
-    });
+    this.kafka = new KafkaConnection({ clientId: `${config.instanceId}-alerts`, brokers: config.kafkaBrokers });
     this.topics = topicsFor(config.topicPrefix);
     this.defaults = { ...DEFAULT_THRESHOLDS, ...config.alertDefaults };
     this.rules = new AlertRules((tenant, rule) => this.overrides.get(`${tenant}:${rule}`) ?? this.defaults[rule]);
@@ -66,36 +58,23 @@ export class AlertsConsumer {
         ),
       30_000,
     );
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await this.producer.connect();
-    this.consumer = this.kafka.consumer({
+    this.producer = await this.kafka.producer();
+    this.consumer = this.kafka.batchConsumer({
       groupId: this.config.alertsGroupId,
+      topics: [this.topics.audit],
       maxWaitTimeInMs: 50,
-      sessionTimeout: this.config.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
+      // Partitions (tenants) may have moved, or this instance restarted: its view of their windows and backlogs is stale.
+      onGroupJoin: () => this.reloadState(),
+      onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+      handle: (batch) => this.handleBatch(batch),
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topics.audit, fromBeginning: true });
-    // Partitions (tenants) may have moved, or this instance restarted: its view of their windows and backlogs is stale.
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.reloadState());
-    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
-    await this.consumer.run({
-      eachBatchAutoResolve: false,
-      autoCommit: false,
-      eachBatch: (p) => this.committer.run(() => this.handleBatch(p)),
-    });
-    await joined;
+    await this.consumer.start();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.refresh);
-    await this.committer.close();
-    await this.consumer?.disconnect();
+    await this.consumer?.stop();
     await this.producer?.disconnect();
   }
 
@@ -165,14 +144,14 @@ export class AlertsConsumer {
     return { recent, raised };
   }
 
-  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+  private async handleBatch(batch: IncomingBatch): Promise<void> {
     // A failed read (Postgres down) is tried again here; failing again, it fails the batch, which kafkajs redelivers.
     await this.stateLoaded.catch(() => {
       this.reloadState();
       return this.stateLoaded;
     });
     const alerts: Alert[] = [];
-    for (const message of payload.batch.messages) {
+    for (const message of batch.messages) {
       let json: unknown;
       try {
         json = JSON.parse(message.value?.toString('utf8') ?? '');
@@ -183,25 +162,19 @@ export class AlertsConsumer {
       if (parsed.success) alerts.push(...this.rules.observe(parsed.data));
     }
     if (alerts.length) {
-      await this.producer!.sendBatch({
-        acks: -1,
-        topicMessages: [
-          { topic: this.topics.alerts, messages: alerts.map((a) => ({ key: a.tenant_id, value: JSON.stringify(a) })) },
-          {
-            topic: this.topics.audit,
-            messages: alerts.map((a) => ({ key: a.tenant_id, value: JSON.stringify(alertAudit(a)) })),
-          },
-        ],
-      });
+      await this.producer!.publish([
+        ...alerts.map((a) => ({ topic: this.topics.alerts, key: a.tenant_id, value: JSON.stringify(a) })),
+        ...alerts.map((a) => ({ topic: this.topics.audit, key: a.tenant_id, value: JSON.stringify(alertAudit(a)) })),
+      ]);
       for (const a of alerts) {
         this.raised.inc({ rule: a.rule });
         this.log.warn({ tenant: a.tenant_id, rule: a.rule, count: a.count }, a.message);
       }
     }
-    const last = payload.batch.messages.at(-1)?.offset;
+    const last = batch.messages.at(-1)?.offset;
     if (last === undefined) return;
-    payload.resolveOffset(last);
-    this.committer.commit(payload);
+    batch.resolveOffset(last);
+    batch.commit();
   }
 }
 

@@ -1,17 +1,16 @@
 import {
-  Kafka,
-  Partitioners,
-  logLevel,
-  type Consumer,
-  type EachBatchPayload,
-  type KafkaMessage,
-  type Producer,
-} from 'kafkajs';
+  KafkaConnection,
+  deadLetter,
+  type GroupConsumer,
+  type IncomingBatch,
+  type IncomingMessage,
+  type MessageProducer,
+} from '@stepgate/messaging';
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { AuditEventSchema, replaceNul, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
-import { OffsetCommitter, createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
+import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
 import { DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
 import { Partitions, writeBatch, type WriteResult } from './store.js';
 
@@ -25,14 +24,11 @@ export class AuditConsumer {
   private readonly batchSeconds: Histogram;
   private readonly log: Logger;
   private readonly pool: pg.Pool;
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly partitions = new Partitions();
-  private consumer: Consumer | undefined;
-  private producer: Producer | undefined;
-  private readonly committer = new OffsetCommitter((err) =>
-    this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
-  );
+  private consumer: GroupConsumer | undefined;
+  private producer: MessageProducer | undefined;
 
   constructor(
     private readonly config: AuditConfig,
@@ -54,59 +50,44 @@ export class AuditConsumer {
     });
     this.log = logger ?? pino({ name: 'audit', base: { instance: config.instanceId } });
     this.pool = createPool(config, config.partitionsConcurrently + 2, this.log, { queryTimeoutMs: 30_000 });
-    this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
+    this.kafka = new KafkaConnection({ clientId: config.instanceId, brokers: config.kafkaBrokers });
     this.topics = topicsFor(config.topicPrefix);
   }
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await this.producer.connect();
-    this.consumer = this.kafka.consumer({
+    this.producer = await this.kafka.producer();
+    this.consumer = this.kafka.batchConsumer({
       groupId: this.config.groupId,
+      topics: [this.topics.audit],
       maxWaitTimeInMs: 50,
       maxBytesPerPartition: 8 * 1024 * 1024,
       maxBytes: 48 * 1024 * 1024,
-      sessionTimeout: this.config.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
-      retry: { retries: 10 },
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
+      partitionsConcurrently: this.config.partitionsConcurrently,
+      onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+      handle: (batch) => this.handleBatch(batch),
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topics.audit, fromBeginning: true });
-    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
-    await this.consumer.run({
-      eachBatchAutoResolve: false,
-      autoCommit: false,
-      partitionsConsumedConcurrently: this.config.partitionsConcurrently,
-      eachBatch: (payload) => this.committer.run(() => this.handleBatch(payload)),
-    });
-    await joined;
+    await this.consumer.start();
     this.log.info({ group: this.config.groupId }, 'audit consumer running');
   }
 
   async stop(): Promise<void> {
-    await this.committer.close();
-    await this.consumer?.disconnect();
+    await this.consumer?.stop();
     await this.producer?.disconnect();
     await this.pool.end();
   }
 
   /** Redelivered batches are safe: stored ids are skipped. */
-  private handleBatch(payload: EachBatchPayload): Promise<void> {
+  private handleBatch(batch: IncomingBatch): Promise<void> {
     return holdBatchWhileDatabaseDown(
       this.pool,
-      () => payload.heartbeat(),
+      () => batch.heartbeat(),
       this.log,
-      () => this.persist(payload),
+      () => this.persist(batch),
     );
   }
 
-  private async persist(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
+  private async persist(batch: IncomingBatch): Promise<void> {
     const messages = batch.messages;
     if (messages.length === 0) return;
     const started = performance.now();
@@ -117,18 +98,18 @@ export class AuditConsumer {
     for (let i = 0; i < messages.length; i += size) {
       const slice = messages.slice(i, i + size);
       await this.persistSlice(slice, batch.topic, batch.partition);
-      payload.resolveOffset(slice.at(-1)!.offset);
+      batch.resolveOffset(slice.at(-1)!.offset);
       // A rebalance or shutdown does not wait for the rest of a large batch: the next owner resumes after this slice.
-      if (!payload.isRunning() || payload.isStale()) break;
-      await payload.heartbeat();
+      if (!batch.isActive()) break;
+      await batch.heartbeat();
     }
-    this.committer.commit(payload);
+    batch.commit();
     this.batchSeconds.observe((performance.now() - started) / 1000);
   }
 
-  private async persistSlice(messages: KafkaMessage[], topic: string, partition: number): Promise<void> {
-    const accepted: Array<{ message: KafkaMessage; event: AuditEvent }> = [];
-    const rejected: Array<{ message: KafkaMessage; detail: string }> = [];
+  private async persistSlice(messages: IncomingMessage[], topic: string, partition: number): Promise<void> {
+    const accepted: Array<{ message: IncomingMessage; event: AuditEvent }> = [];
+    const rejected: Array<{ message: IncomingMessage; detail: string }> = [];
     for (const message of messages) {
       const parsed = parse(message.value);
       if (parsed.ok) accepted.push({ message, event: parsed.event });
@@ -176,7 +157,7 @@ export class AuditConsumer {
   }
 
   private async toDlq(
-    rejected: Array<{ message: KafkaMessage; detail: string }>,
+    rejected: Array<{ message: IncomingMessage; detail: string }>,
     topic: string,
     partition: number,
   ): Promise<void> {
@@ -185,19 +166,17 @@ export class AuditConsumer {
         { detail: r.detail, source: `${topic}/${partition}@${r.message.offset}` },
         'invalid audit event sent to dlq',
       );
-    await this.producer!.send({
-      topic: this.topics.dlq,
-      acks: -1,
-      messages: rejected.map((r) => ({
-        key: r.message.key,
-        value: r.message.value ?? Buffer.alloc(0),
-        headers: {
-          'stepgate-dlq-reason': 'INVALID_AUDIT_EVENT',
-          'stepgate-dlq-detail': r.detail.slice(0, 500),
-          'stepgate-dlq-source': `${topic}/${partition}@${r.message.offset}`,
-        },
-      })),
-    });
+    await this.producer!.publish(
+      rejected.map((r) =>
+        deadLetter({
+          topic: this.topics.dlq,
+          original: r.message,
+          source: { topic, partition, offset: r.message.offset },
+          reason: 'INVALID_AUDIT_EVENT',
+          detail: r.detail,
+        }),
+      ),
+    );
   }
 }
 

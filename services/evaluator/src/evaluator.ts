@@ -1,13 +1,13 @@
 import type { Server } from 'node:http';
 import {
-  Kafka,
-  Partitioners,
-  logLevel,
-  type Consumer,
-  type EachBatchPayload,
-  type KafkaMessage,
-  type Producer,
-} from 'kafkajs';
+  KafkaConnection,
+  type GroupConsumer,
+  type IncomingBatch,
+  type IncomingMessage,
+  type MessageProducer,
+  type MessageSource,
+  deadLetter,
+} from '@stepgate/messaging';
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
@@ -25,7 +25,6 @@ import {
 } from '@stepgate/contracts';
 import {
   KEYED_LOOKUP_PLANS,
-  OffsetCommitter,
   createPool,
   databaseAnswers,
   holdBatchWhileDatabaseDown,
@@ -68,19 +67,16 @@ export class Evaluator {
   readonly metrics = new EvaluatorMetrics();
   private readonly log: Logger;
   private readonly pool: pg.Pool;
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly credentials: CredentialStore;
   private readonly bundles: BundleStore;
   private readonly signer: Signer;
-  private consumer: Consumer | undefined;
-  private policyConsumer: Consumer | undefined;
-  private producer: Producer | undefined;
+  private consumer: GroupConsumer | undefined;
+  private policyConsumer: GroupConsumer | undefined;
+  private producer: MessageProducer | undefined;
   private readonly publisher = new Publisher(() => this.producer!);
   private metricsServer: Server | undefined;
-  private readonly committer = new OffsetCommitter((err) =>
-    this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
-  );
 
   constructor(
     private readonly config: EvaluatorConfig,
@@ -88,7 +84,7 @@ export class Evaluator {
   ) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
     this.pool = createPool(config, config.partitionsConcurrently + 4, this.log, { settings: KEYED_LOOKUP_PLANS });
-    this.kafka = new Kafka({ clientId: config.instanceId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
+    this.kafka = new KafkaConnection({ clientId: config.instanceId, brokers: config.kafkaBrokers });
     this.topics = topicsFor(config.topicPrefix);
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
     this.bundles = new BundleStore(this.pool);
@@ -96,20 +92,14 @@ export class Evaluator {
   }
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await this.producer.connect();
+    this.producer = await this.kafka.producer();
 
     // Every instance must see every policy change, so this subscription is the instance's own.
-    this.policyConsumer = this.kafka.consumer({ groupId: `${this.config.groupId}.policies.${this.config.instanceId}` });
-    await this.policyConsumer.connect();
-    await this.policyConsumer.subscribe({ topic: this.topics.policies, fromBeginning: false });
-    await this.policyConsumer.run({
-      eachMessage: async ({ message }) => {
+    this.policyConsumer = this.kafka.messageConsumer({
+      groupId: `${this.config.groupId}.policies.${this.config.instanceId}`,
+      topics: [this.topics.policies],
+      fromBeginning: false,
+      handle: async (message) => {
         const tenant = message.key?.toString();
         if (tenant) {
           this.bundles.invalidate(tenant);
@@ -117,33 +107,20 @@ export class Evaluator {
         }
       },
     });
+    await this.policyConsumer.start();
 
-    this.consumer = this.kafka.consumer({
+    this.consumer = this.kafka.batchConsumer({
       groupId: this.config.groupId,
-      maxWaitTimeInMs: 20,
-      sessionTimeout: this.config.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
-      retry: { retries: 10 },
-    });
-    await this.consumer.connect();
-    await this.consumer.subscribe({
       topics: [this.topics['gate.requests'], this.topics['step.completions']],
-      fromBeginning: true,
+      maxWaitTimeInMs: 20,
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
+      partitionsConcurrently: this.config.partitionsConcurrently,
+      onBatchEnd: ({ topic, partition, offsetLag }) =>
+        this.metrics.consumerLag.set({ topic, partition: String(partition) }, offsetLag),
+      onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+      handle: (batch) => this.handleBatch(batch),
     });
-    const joined = new Promise<void>((resolve) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => resolve()));
-    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      this.metrics.consumerLag.set(
-        { topic: payload.topic, partition: String(payload.partition) },
-        Number(payload.offsetLag),
-      );
-    });
-    await this.consumer.run({
-      eachBatchAutoResolve: false,
-      autoCommit: false,
-      partitionsConsumedConcurrently: this.config.partitionsConcurrently,
-      eachBatch: (payload) => this.committer.run(() => this.handleBatch(payload)),
-    });
-    await joined;
+    await this.consumer.start();
     if (this.config.metricsPort !== undefined)
       this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort, {
         [RECEIPT_KEYS_PATH]: receiptKeySet(this.signer.keyId, this.signer.key),
@@ -152,9 +129,8 @@ export class Evaluator {
   }
 
   async stop(): Promise<void> {
-    await this.committer.close();
-    await this.consumer?.disconnect();
-    await this.policyConsumer?.disconnect();
+    await this.consumer?.stop();
+    await this.policyConsumer?.stop();
     await this.producer?.disconnect();
     this.metricsServer?.close();
     await this.pool.end();
@@ -165,62 +141,50 @@ export class Evaluator {
    * database is unreachable it stops here until it answers, and the batch is redone from the last
    * committed offset (already-decided requests are republished, not gated again).
    */
-  private handleBatch(payload: EachBatchPayload): Promise<void> {
+  private handleBatch(batch: IncomingBatch): Promise<void> {
     return holdBatchWhileDatabaseDown(
       this.pool,
-      () => payload.heartbeat(),
+      () => batch.heartbeat(),
       this.log,
-      () => this.processBatch(payload),
+      () => this.processBatch(batch),
     );
   }
 
-  private async processBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
+  private async processBatch(batch: IncomingBatch): Promise<void> {
     const outbox = new Outbox(this.topics);
     const published: Array<() => void> = [];
-    const messages: KafkaMessage[] = [];
+    const messages: IncomingMessage[] = [];
     for (const message of batch.messages) {
-      if (!payload.isRunning() || payload.isStale()) break;
+      if (!batch.isActive()) break;
       messages.push(message);
     }
     const last = messages.at(-1)?.offset;
     if (last === undefined) return;
-    const sourceOf = (m: KafkaMessage) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset });
+    const sourceOf = (m: IncomingMessage) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset });
     if (batch.topic === this.topics['gate.requests']) {
-      published.push(...(await this.handleGateRequests(messages, outbox, sourceOf, () => payload.heartbeat())));
+      published.push(...(await this.handleGateRequests(messages, outbox, sourceOf, () => batch.heartbeat())));
     } else {
       for (const message of messages) {
         await this.handleCompletion(message, outbox, sourceOf(message));
         // Throttled by kafkajs to the heartbeat interval: keeps a long batch from costing the membership.
-        await payload.heartbeat();
+        await batch.heartbeat();
       }
     }
     await this.publisher.publish(outbox);
     published.forEach((done) => done());
-    payload.resolveOffset(last);
-    this.committer.commit(payload);
-    await payload.heartbeat();
+    batch.resolveOffset(last);
+    batch.commit();
+    await batch.heartbeat();
   }
 
-  private toDlq(
-    outbox: Outbox,
-    message: KafkaMessage,
-    source: { topic: string; partition: number; offset: string },
-    reason: string,
-    detail: string,
-  ): void {
+  private toDlq(outbox: Outbox, message: IncomingMessage, source: MessageSource, reason: string, detail: string): void {
     this.metrics.dlq.inc({ reason });
-    outbox.add('dlq', message.key?.toString() ?? null, message.value ?? Buffer.alloc(0), {
-      ...message.headers,
-      'stepgate-dlq-reason': reason,
-      'stepgate-dlq-detail': detail.slice(0, 500),
-      'stepgate-dlq-source': `${source.topic}/${source.partition}@${source.offset}`,
-    });
+    outbox.push(deadLetter({ topic: this.topics.dlq, original: message, source, reason, detail }));
     this.log.warn({ reason, detail, ...source }, 'message sent to dlq');
   }
 
   private intake<S extends z.ZodType>(
-    message: KafkaMessage,
+    message: IncomingMessage,
     kind: MessageKind<S>,
     now: number,
   ): Promise<Intake<z.infer<S>>> {
@@ -237,9 +201,9 @@ export class Evaluator {
    * fills the outbox. Returns callbacks that record metrics once the batch is published.
    */
   private async handleGateRequests(
-    messages: KafkaMessage[],
+    messages: IncomingMessage[],
     outbox: Outbox,
-    sourceOf: (m: KafkaMessage) => { topic: string; partition: number; offset: string },
+    sourceOf: (m: IncomingMessage) => MessageSource,
     heartbeat: () => Promise<void>,
   ): Promise<Array<() => void>> {
     const started = performance.now();
@@ -352,11 +316,11 @@ export class Evaluator {
   }
 
   private emitDecision(
-    message: KafkaMessage,
+    message: IncomingMessage,
     got: Intake<GateRequest>,
     outcome: GateOutcome | undefined,
     outbox: Outbox,
-    source: { topic: string; partition: number; offset: string },
+    source: MessageSource,
     started: number,
   ): () => void {
     if (got.kind === 'dlq' || !outcome) {
@@ -467,11 +431,7 @@ export class Evaluator {
     outbox.add('approvals', approval.approval_id, event);
   }
 
-  private async handleCompletion(
-    message: KafkaMessage,
-    outbox: Outbox,
-    source: { topic: string; partition: number; offset: string },
-  ): Promise<void> {
+  private async handleCompletion(message: IncomingMessage, outbox: Outbox, source: MessageSource): Promise<void> {
     const started = performance.now();
     const got: Intake<StepCompletion> = await this.intake(message, STEP_COMPLETION, Date.now());
     if (got.kind !== 'accepted') {

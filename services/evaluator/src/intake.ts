@@ -1,4 +1,4 @@
-import type { IHeaders } from 'kafkajs';
+import type { MessageHeaders } from '@stepgate/messaging';
 import type { z } from 'zod';
 import {
   HEADER_KEY_ID,
@@ -41,7 +41,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Kafka's default max.message.bytes: anything up to it is worth parsing to attribute a rejection. */
 const ATTRIBUTION_PARSE_LIMIT = 1024 * 1024;
 
-export function header(headers: IHeaders | undefined, name: string): string | undefined {
+export function header(headers: MessageHeaders | undefined, name: string): string | undefined {
   const v = headers?.[name];
   const one = Array.isArray(v) ? v[0] : v;
   return one === undefined ? undefined : one.toString();
@@ -64,7 +64,7 @@ export interface IntakeOptions<S extends z.ZodType> {
  */
 export async function intake<S extends z.ZodType>(
   value: Buffer | null,
-  headers: IHeaders | undefined,
+  headers: MessageHeaders | undefined,
   o: IntakeOptions<S>,
 ): Promise<Intake<z.infer<S>>> {
   if (!value || value.length === 0) return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: 'empty value' };

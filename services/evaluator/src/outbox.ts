@@ -1,18 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import type { IHeaders, Message, TopicMessages } from 'kafkajs';
+import type { MessageHeaders, OutgoingMessage } from '@stepgate/messaging';
 import { summarizeInputs, type AuditEvent, type TopicName } from '@stepgate/contracts';
 
 /** Messages one batch will publish, sent together with one sendBatch before offsets are committed. */
 export class Outbox {
-  private readonly byTopic = new Map<string, Message[]>();
+  private readonly byTopic = new Map<string, OutgoingMessage[]>();
 
   constructor(private readonly topics: Record<TopicName, string>) {}
 
-  add(topic: TopicName, key: string | null, value: unknown, headers?: IHeaders): void {
-    const physical = this.topics[topic];
-    const list = this.byTopic.get(physical) ?? [];
-    list.push({ key, value: Buffer.isBuffer(value) ? value : JSON.stringify(value), ...(headers ? { headers } : {}) });
-    this.byTopic.set(physical, list);
+  add(topic: TopicName, key: string | null, value: unknown, headers?: MessageHeaders): void {
+    this.push({
+      topic: this.topics[topic],
+      key,
+      value: Buffer.isBuffer(value) ? value : JSON.stringify(value),
+      ...(headers ? { headers } : {}),
+    });
+  }
+
+  /** Adds a message already addressed to its physical topic. */
+  push(message: OutgoingMessage): void {
+    const list = this.byTopic.get(message.topic);
+    if (list) list.push(message);
+    else this.byTopic.set(message.topic, [message]);
   }
 
   audit(event: Omit<AuditEvent, 'id' | 'timestamp' | 'execution_id'> & { execution_id?: string | null }): void {
@@ -29,26 +38,23 @@ export class Outbox {
    * The messages in produce requests of at most `maxBytes` of values each: a broker refuses a record
    * batch over its message.max.bytes (1 MiB by default), and a busy batch's decisions exceed that.
    */
-  chunks(maxBytes = 512 * 1024): TopicMessages[][] {
-    const out: TopicMessages[][] = [];
-    let current = new Map<string, Message[]>();
+  chunks(maxBytes = 512 * 1024): OutgoingMessage[][] {
+    const out: OutgoingMessage[][] = [];
+    let current: OutgoingMessage[] = [];
     let bytes = 0;
-    const flush = () => {
-      if (current.size) out.push([...current].map(([topic, messages]) => ({ topic, messages })));
-      current = new Map();
-      bytes = 0;
-    };
-    for (const [topic, messages] of this.byTopic) {
+    for (const messages of this.byTopic.values()) {
       for (const m of messages) {
-        const size = (m.value as Buffer | string).length;
-        if (bytes > 0 && bytes + size > maxBytes) flush();
-        const list = current.get(topic);
-        if (list) list.push(m);
-        else current.set(topic, [m]);
+        const size = m.value.length;
+        if (bytes > 0 && bytes + size > maxBytes) {
+          out.push(current);
+          current = [];
+          bytes = 0;
+        }
+        current.push(m);
         bytes += size;
       }
     }
-    flush();
+    if (current.length) out.push(current);
     return out;
   }
 

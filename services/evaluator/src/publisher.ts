@@ -1,4 +1,4 @@
-import type { Producer } from 'kafkajs';
+import type { MessageProducer } from '@stepgate/messaging';
 import type { Outbox } from './outbox.js';
 
 interface Waiting {
@@ -18,7 +18,7 @@ export class Publisher {
   private waiting: Waiting[] = [];
   private sending = false;
 
-  constructor(private readonly producer: () => Producer) {}
+  constructor(private readonly producer: () => MessageProducer) {}
 
   publish(outbox: Outbox): Promise<void> {
     if (outbox.size === 0) return Promise.resolve();
@@ -36,7 +36,7 @@ export class Publisher {
       const merged = group[0]!.outbox;
       for (const w of group.slice(1)) merged.absorb(w.outbox);
       try {
-        for (const topicMessages of merged.chunks()) await this.producer().sendBatch({ topicMessages, acks: -1 });
+        for (const chunk of merged.chunks()) await this.producer().publish(chunk);
         for (const w of group) w.resolve();
       } catch (err) {
         for (const w of group) w.reject(err);

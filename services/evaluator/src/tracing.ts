@@ -9,7 +9,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { IHeaders } from 'kafkajs';
+import type { MessageHeaders } from '@stepgate/messaging';
 import { header } from './intake.js';
 
 /**
@@ -20,7 +20,7 @@ import { header } from './intake.js';
 const tracer = trace.getTracer('stepgate-evaluator');
 const propagator = new W3CTraceContextPropagator();
 
-const getter: TextMapGetter<IHeaders | undefined> = {
+const getter: TextMapGetter<MessageHeaders | undefined> = {
   keys: (carrier) => Object.keys(carrier ?? {}),
   get: header,
 };
@@ -31,7 +31,7 @@ export interface GateSpan {
   context: Context;
 }
 
-export function startGateSpan(headers: IHeaders | undefined, topic: string, startTime: number): GateSpan {
+export function startGateSpan(headers: MessageHeaders | undefined, topic: string, startTime: number): GateSpan {
   const parent = propagator.extract(ROOT_CONTEXT, headers, getter);
   const span = tracer.startSpan(
     'stepgate.gate',

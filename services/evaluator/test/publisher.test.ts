@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import type { Producer, TopicMessages } from 'kafkajs';
+import type { MessageProducer, OutgoingMessage } from '@stepgate/messaging';
 import { topicsFor } from '@stepgate/contracts';
 import { Outbox } from '../src/outbox.js';
 import { Publisher } from '../src/publisher.js';
 
 /** A producer whose sends complete when the test says so. */
 function fakeProducer() {
-  const sends: TopicMessages[][] = [];
+  const sends: OutgoingMessage[][] = [];
   const pending: Array<(err?: Error) => void> = [];
   const producer = {
-    sendBatch: ({ topicMessages }: { topicMessages: TopicMessages[] }) => {
-      sends.push(topicMessages);
+    publish: (messages: OutgoingMessage[]) => {
+      sends.push(messages);
       return new Promise<void>((resolve, reject) => pending.push((err) => (err ? reject(err) : resolve())));
     },
-  } as unknown as Producer;
+  } as unknown as MessageProducer;
   return { producer, sends, pending };
 }
 
@@ -38,7 +38,7 @@ describe('publisher', () => {
     await first;
     await tick();
     expect(p.sends).toHaveLength(2);
-    expect(p.sends[1]![0]!.messages.map((m) => m.key)).toEqual(['b1', 'b2', 'c1']);
+    expect(p.sends[1]!.map((m) => m.key)).toEqual(['b1', 'b2', 'c1']);
     expect(secondDone).toBe(false);
     p.pending.shift()!();
     await Promise.all([second, third]);

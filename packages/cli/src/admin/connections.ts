@@ -1,4 +1,4 @@
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { KafkaConnection } from '@stepgate/messaging';
 import pg from 'pg';
 import { DEFAULT_TOPIC_PREFIX, newAuditEvent, topicsFor, type AuditEvent } from '@stepgate/contracts';
 import { InputError } from '../io.js';
@@ -36,14 +36,11 @@ export async function withServices<T>(
     );
     await db.query('commit');
     if (outgoing.length) {
-      const producer = new Kafka({ clientId: 'stepgate-cli', brokers: env.brokers, logLevel: logLevel.WARN }).producer({
-        allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
+      const producer = await new KafkaConnection({ clientId: 'stepgate-cli', brokers: env.brokers }).producer({
+        idempotent: false,
       });
-      await producer.connect();
       try {
-        for (const m of outgoing)
-          await producer.send({ topic: m.topic, acks: -1, messages: [{ key: m.key, value: m.value }] });
+        await producer.publish(outgoing);
       } finally {
         await producer.disconnect();
       }

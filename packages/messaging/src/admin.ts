@@ -1,0 +1,84 @@
+import type { Admin } from 'kafkajs';
+import { DEFAULT_TOPIC_PREFIX, TOPIC_SPECS, topicName } from '@stepgate/contracts';
+import { isRetriableKafkaError, retryRetriable } from './errors.js';
+
+export interface EnsureTopicsOptions {
+  prefix?: string;
+  replicationFactor?: number;
+}
+
+/** Topic and group administration over one connected admin client. */
+export class TopicAdmin {
+  constructor(private readonly admin: Admin) {}
+
+  /**
+   * Creates the project's topics that are missing (the broker has auto-creation off) and waits for
+   * their leaders, so a producer right after this call never races partition assignment.
+   * Returns the physical names it created.
+   */
+  async ensureTopics(options: EnsureTopicsOptions = {}): Promise<string[]> {
+    const created: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        created.push(...(await this.createMissing(options)));
+        // After a failed wait, the topics exist but their leaders are unconfirmed: ask until they answer.
+        if (attempt > 1)
+          await this.admin.fetchTopicMetadata({
+            topics: TOPIC_SPECS.map((spec) => topicName(spec.name, options.prefix ?? DEFAULT_TOPIC_PREFIX)),
+          });
+        return created;
+      } catch (err) {
+        // While the controller settles new topics (e.g. many created at once), the leader wait may see
+        // a retriable protocol error such as UNKNOWN_TOPIC_OR_PARTITION: list again and carry on.
+        if (!isRetriableKafkaError(err) || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  private async createMissing(options: EnsureTopicsOptions): Promise<string[]> {
+    const prefix = options.prefix ?? DEFAULT_TOPIC_PREFIX;
+    const existing = new Set(await this.admin.listTopics());
+    const missing = TOPIC_SPECS.filter((spec) => !existing.has(topicName(spec.name, prefix)));
+    if (missing.length === 0) return [];
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((spec) => ({
+        topic: topicName(spec.name, prefix),
+        numPartitions: spec.partitions,
+        replicationFactor: options.replicationFactor ?? 1,
+        configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+    });
+    return missing.map((spec) => topicName(spec.name, prefix));
+  }
+
+  createTopic(topic: string, partitions: number): Promise<boolean> {
+    return this.admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+  }
+
+  deleteTopics(topics: string[]): Promise<void> {
+    return this.admin.deleteTopics({ topics });
+  }
+
+  listTopics(): Promise<string[]> {
+    return this.admin.listTopics();
+  }
+
+  /** Each partition's next offset (its end) now. */
+  async topicEnds(topic: string): Promise<Array<{ partition: number; high: string }>> {
+    const offsets = await retryRetriable(() => this.admin.fetchTopicOffsets(topic));
+    return offsets.map((o) => ({ partition: o.partition, high: o.high }));
+  }
+
+  /** A group's committed offset per partition of a topic (-1 where it has none). */
+  async committedOffsets(groupId: string, topic: string): Promise<Array<{ partition: number; offset: string }>> {
+    const [committed] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return committed?.partitions ?? [];
+  }
+
+  async describeCluster(): Promise<{ clusterId: string; brokers: number; controller: number | null }> {
+    const cluster = await this.admin.describeCluster();
+    return { clusterId: cluster.clusterId, brokers: cluster.brokers.length, controller: cluster.controller };
+  }
+}

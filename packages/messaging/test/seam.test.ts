@@ -1,0 +1,25 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const PRODUCTION_DIRS = ['packages', 'services', 'infra/src', 'scripts', 'examples'];
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return ['node_modules', 'dist', 'test'].includes(entry.name) ? [] : sources(full);
+    return entry.name.endsWith('.ts') ? [full] : [];
+  });
+}
+
+describe('the messaging seam', () => {
+  it('is the only production code that imports kafkajs', () => {
+    const importers = PRODUCTION_DIRS.flatMap((d) => sources(path.join(root, d)))
+      .filter((file) => /from 'kafkajs'|require\('kafkajs'\)/.test(readFileSync(file, 'utf8')))
+      .map((file) => path.relative(root, file));
+    expect(importers.filter((f) => !f.startsWith('packages/messaging/'))).toEqual([]);
+    expect(importers.length).toBeGreaterThan(0);
+  });
+});
