@@ -11,7 +11,7 @@ import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { ApprovalsService, type Approvers } from '@stepgate/approvals';
 import type { Evaluator } from '@stepgate/evaluator';
-import { testNamespace } from '@stepgate/test';
+import { eventually, testNamespace } from '@stepgate/test';
 import { deployUntilCancelled, outcomeQuery } from './workflows/wait-for-cancel.js';
 import {
   applyBundle,
@@ -104,15 +104,6 @@ function spawnApprovals(): ChildProcess {
   return proc;
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; ;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 describe('approvals survive the worker being killed', () => {
   it(`kills the service while ${PENDING} approvals are pending; a new one resolves all of them correctly`, async () => {
     const t0 = performance.now();
@@ -133,10 +124,14 @@ describe('approvals survive the worker being killed', () => {
     const ids = asked.map((d) => d.approval_id!);
 
     // Every approval workflow runs (its status query answers) on the child's worker.
-    await eventually(async () => {
-      const states = await Promise.all(ids.map((id) => approvers.status(id).catch(() => undefined)));
-      return states.every((s) => s?.status === 'pending') ? true : undefined;
-    }, 'all approvals pending');
+    await eventually(
+      async () => {
+        const states = await Promise.all(ids.map((id) => approvers.status(id).catch(() => undefined)));
+        return states.every((s) => s?.status === 'pending') ? true : undefined;
+      },
+      'all approvals pending',
+      { timeout: 90_000, interval: 250 },
+    );
 
     lap('all pending');
     child.kill('SIGKILL');
@@ -157,15 +152,19 @@ describe('approvals survive the worker being killed', () => {
     for (let i = 0; i < ids.length; i += 20) await Promise.all(ids.slice(i, i + 20).map((id, j) => decide(id, i + j)));
 
     lap('all decided');
-    const outcomes = await eventually(async () => {
-      const byId = new Map(
-        wire
-          .json<GateDecision>(ns.topics['gate.decisions'])
-          .filter((d) => d.decision_source === 'approval')
-          .map((d) => [d.approval_id!, d]),
-      );
-      return ids.every((id) => byId.has(id)) ? byId : undefined;
-    }, 'all approval decisions');
+    const outcomes = await eventually(
+      async () => {
+        const byId = new Map(
+          wire
+            .json<GateDecision>(ns.topics['gate.decisions'])
+            .filter((d) => d.decision_source === 'approval')
+            .map((d) => [d.approval_id!, d]),
+        );
+        return ids.every((id) => byId.has(id)) ? byId : undefined;
+      },
+      'all approval decisions',
+      { timeout: 90_000, interval: 250 },
+    );
     lap('all outcomes published');
     ids.forEach((id, i) =>
       expect(outcomes.get(id)).toMatchObject({
@@ -214,14 +213,18 @@ describe('approvals survive the worker being killed', () => {
           taskQueue: queue,
           workflowId: `orchestrator-${randomUUID()}`,
         });
-        const approvalId = await eventually(async () => {
-          const { rows } = await ns.pool.query<{ approval_id: string }>(
-            "select approval_id from step_ledger where workflow_id = $1 and approval_status = 'pending'",
-            [handle.workflowId],
-          );
-          const id = rows[0]?.approval_id;
-          return id && (await approvers.status(id).catch(() => undefined)) ? id : undefined;
-        }, 'the approval');
+        const approvalId = await eventually(
+          async () => {
+            const { rows } = await ns.pool.query<{ approval_id: string }>(
+              "select approval_id from step_ledger where workflow_id = $1 and approval_status = 'pending'",
+              [handle.workflowId],
+            );
+            const id = rows[0]?.approval_id;
+            return id && (await approvers.status(id).catch(() => undefined)) ? id : undefined;
+          },
+          'the approval',
+          { timeout: 90_000, interval: 250 },
+        );
         await approvers.reject(approvalId, 'alice', 'Rejected: cancel the orchestrator too');
         await expect(handle.result()).rejects.toThrow();
         expect((await handle.describe()).status.name).toBe('CANCELLED');

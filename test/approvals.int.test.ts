@@ -18,7 +18,7 @@ import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { ApprovalRefusedError, ApprovalsService, type Approvers } from '@stepgate/approvals';
 import type { Evaluator } from '@stepgate/evaluator';
 import { run } from '@stepgate/cli';
-import { freePort, testNamespace } from '@stepgate/test';
+import { eventually, freePort, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
 import {
   applyBundle,
@@ -152,12 +152,10 @@ async function pending(step: GateStepRequest, timeoutMs = 30_000) {
   const id = asked.approval_id!;
   const outcome = gate.gate({ ...step }, { waitForApproval: true, timeoutMs });
   outcome.catch(() => undefined); // awaited by the tests that need it; the others must not leave it unhandled
-  for (const end = Date.now() + 20_000; ;) {
-    const status = await approvers.status(id).catch(() => undefined);
-    if (status) return { id, asked, status, outcome };
-    if (Date.now() > end) throw new Error(`approval ${id} never started`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const status = await eventually(() => approvers.status(id).catch(() => undefined), `approval ${id} to start`, {
+    timeout: 20_000,
+  });
+  return { id, asked, status, outcome };
 }
 
 async function refusal(p: Promise<unknown>): Promise<ApprovalRefusedError> {
@@ -362,29 +360,26 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const before = await taken();
     await producer.send({ topic: ns.topics.approvals, messages: [{ key: id, value: JSON.stringify(request) }] });
     await producer.disconnect();
-    for (const end = Date.now() + 20_000; (await taken()) < before + 1;) {
-      if (Date.now() > end) throw new Error('the duplicates were not consumed');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await expect
+      .poll(taken, { timeout: 20_000, message: 'the duplicates were not consumed' })
+      .toBeGreaterThanOrEqual(before + 1);
     const runs = async () => {
       let n = 0;
       for await (const wf of temporal.workflow.list({ query: `WorkflowId = 'approval-${id}'` })) if (wf.workflowId) n++;
       return n;
     };
-    for (const end = Date.now() + 10_000; (await runs()) === 0 && Date.now() < end;)
-      await new Promise((r) => setTimeout(r, 200));
+    await expect.poll(runs, { timeout: 10_000, interval: 200 }).not.toBe(0);
     expect(await runs()).toBe(1);
   });
 
   it('lists pending approvals by tenant and status from search attributes, with the step context', async () => {
     const step = deploy();
     const { id } = await pending(step);
-    let listed: Awaited<ReturnType<Approvers['list']>>[number] | undefined;
-    for (const end = Date.now() + 20_000; !listed;) {
-      listed = (await approvers.list({ tenant: TENANT, status: 'pending' })).find((a) => a.approval_id === id);
-      if (Date.now() > end) throw new Error('not listed');
-      if (!listed) await new Promise((r) => setTimeout(r, 200));
-    }
+    const listed = await eventually(
+      async () => (await approvers.list({ tenant: TENANT, status: 'pending' })).find((a) => a.approval_id === id),
+      'the approval to be listed',
+      { timeout: 20_000, interval: 200 },
+    );
     expect(listed).toMatchObject({
       tenant_id: TENANT,
       status: 'pending',
@@ -428,10 +423,9 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
               .json<ApprovalRequest>(ns.topics.approvals)
               .find((e) => e.type === 'approval.requested' && e.workflow_id === handle.workflowId)?.approval_id,
         );
-        for (const end = Date.now() + 20_000; !(await approvers.status(approvalId).catch(() => undefined));) {
-          if (Date.now() > end) throw new Error('approval never started');
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await eventually(() => approvers.status(approvalId).catch(() => undefined), 'the approval to start', {
+          timeout: 20_000,
+        });
         const decided = await approvers.approve(approvalId, 'alice', 'Approved for the orchestrator workflow');
         const result = await handle.result();
         expect(result).toMatchObject({

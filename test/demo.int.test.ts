@@ -5,7 +5,7 @@ import type { WorkflowAbortedEvent } from '@stepgate/contracts';
 import { ApprovalsService, type Approvers } from '@stepgate/approvals';
 import { AuditService } from '@stepgate/audit';
 import type { Evaluator } from '@stepgate/evaluator';
-import { testNamespace } from '@stepgate/test';
+import { eventually, testNamespace } from '@stepgate/test';
 import {
   applyBundle,
   approvalsConfig,
@@ -62,22 +62,23 @@ afterAll(async () => {
 });
 
 async function decideWhenStarted(approvalId: string, decide: (id: string) => Promise<unknown>): Promise<void> {
-  for (const end = Date.now() + 30_000; !(await approvers.status(approvalId).catch(() => undefined));) {
-    if (Date.now() > end) throw new Error(`approval ${approvalId} never started`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await eventually(() => approvers.status(approvalId).catch(() => undefined), `approval ${approvalId} to start`);
   await decide(approvalId);
 }
 
+/** The workflow's audited actions in order, once there are at least `atLeast` of them. */
 async function auditActions(workflowId: string, atLeast: number): Promise<string[]> {
-  for (const end = Date.now() + 30_000; ;) {
-    const { rows } = await ns.pool.query<{ action: string }>(
-      'select action from audit_log where tenant_id = $1 and workflow_id = $2 order by seq',
-      ['demo', workflowId],
-    );
-    if (rows.length >= atLeast || Date.now() > end) return rows.map((r) => r.action);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return eventually(
+    async () => {
+      const { rows } = await ns.pool.query<{ action: string }>(
+        'select action from audit_log where tenant_id = $1 and workflow_id = $2 order by seq',
+        ['demo', workflowId],
+      );
+      return rows.length >= atLeast ? rows.map((r) => r.action) : undefined;
+    },
+    `${atLeast} audit rows of ${workflowId}`,
+    { interval: 200 },
+  );
 }
 
 describe('the demo flow through every service', () => {

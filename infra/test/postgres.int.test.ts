@@ -58,8 +58,12 @@ describe('postgres (real server) and the migration runner', () => {
     await expect(migrate(client, { schema: 'x; drop table y' })).rejects.toBeInstanceOf(MigrationError);
   });
 
-  it('commits durably: the services publish decisions and commit offsets only after their rows are committed', async () => {
+  // The services publish decisions and commit offsets after their rows commit; that is only durable
+  // when the server waits for the commit to reach disk. (The services' ordering is tested with them.)
+  it('the server commits durably: synchronous_commit and fsync are on', async () => {
     const { rows } = await client.query<{ synchronous_commit: string }>('show synchronous_commit');
     expect(rows[0]!.synchronous_commit).toBe('on');
+    const fsync = await client.query<{ fsync: string }>('show fsync');
+    expect(fsync.rows[0]!.fsync).toBe('on');
   });
 });

@@ -106,12 +106,13 @@ describe('evaluation is total', () => {
     );
   });
 
-  it('never throws for random valid bundles either', () => {
+  it('never throws and reports no engine error for random valid bundles either', () => {
     fc.assert(
       fc.property(fc.array(policyArb, { maxLength: 8 }), stepArb, (policies, step) => {
         const compiled = compileBundle(bundle({ policies }));
         const r = evaluate(compiled, { step, tenant_id: 'acme', now: NOW });
         expect(DECISIONS).toContain(r.decision);
+        expect(r.error).toBeNull();
         if (r.decision !== 'allow') expect(r.reason.length).toBeGreaterThan(0);
       }),
       { numRuns: 300 },

@@ -89,10 +89,7 @@ async function rowsOf(tenant: string): Promise<number> {
 }
 
 async function eventually(fn: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !(await fn());) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await expect.poll(fn, { timeout: timeoutMs, interval: 100, message: `timed out waiting for ${what}` }).toBe(true);
 }
 
 async function cli(...args: string[]) {
@@ -111,7 +108,12 @@ describe('audit consumer on real Kafka and Postgres', () => {
     const marker = event('dup');
     await publish([marker]);
     await eventually(async () => (await rowsOf('dup')) === 201, 'all 201 rows');
-    await new Promise((r) => setTimeout(r, 500));
+    // Every delivery, duplicates included, has been consumed: none can add a row after this count.
+    await eventually(
+      () => groupCaughtUp(ns, serviceConfig.groupId, ns.topics.audit),
+      'the consumer to catch up',
+      20_000,
+    );
     expect(await rowsOf('dup')).toBe(201);
     const { rows } = await ns.pool.query<{ event: AuditEvent }>('select * from audit_log where id = $1', [
       events[0]!.id,
@@ -190,12 +192,12 @@ describe('audit consumer on real Kafka and Postgres', () => {
         const batch = Array.from({ length: 25 }, () => event('outage'));
         sent.push(...batch);
         await publish(batch);
-        await new Promise((r) => setTimeout(r, 1_000));
+        await new Promise((r) => setTimeout(r, 1_000)); // the scenario: events keep flowing, 25 a second
       }
     })();
-    await new Promise((r) => setTimeout(r, 4_000));
+    await eventually(async () => (await rowsOf('outage')) > 0, 'events stored before the outage');
     await relay.cut();
-    await new Promise((r) => setTimeout(r, 30_000));
+    await new Promise((r) => setTimeout(r, 30_000)); // the scenario: Postgres stays unreachable for 30 s
     const during = await rowsOf('outage');
     await relay.open();
     await flow;

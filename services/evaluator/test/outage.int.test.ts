@@ -44,6 +44,8 @@ describe('when Postgres is unreachable', () => {
     const pending = Array.from({ length: 5 }, (_, i) =>
       gate.gate({ workflow_id: `wf-out-${i}`, step_id: 's', step_type: 'llm_call' }, { timeoutMs: 60_000 }),
     );
+    // The scenario, not a synchronisation: Postgres stays unreachable for 4 s while the requests wait,
+    // and nothing may be published in that window.
     await new Promise((r) => setTimeout(r, 4_000));
     const during = wire
       .json<GateDecision>(ns.topics['gate.decisions'])

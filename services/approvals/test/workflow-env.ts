@@ -1,0 +1,190 @@
+/**
+ * The approval workflow on Temporal's time-skipping test server, with its activities mocked (they are
+ * the workflow's boundary: Postgres and Kafka stay out of a workflow test). Shared by the workflow
+ * tests and the script that records the replay fixtures.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { ApprovalRequest, DecisionBody } from '@stepgate/contracts';
+import { timeSkippingEnvironment } from '@stepgate/test/time-skipping';
+import type { ApprovalActivities, OutcomeInput } from '../src/activities.js';
+import { Approvers } from '../src/approvers.js';
+import { approvalWorkflow } from '../src/workflows/approval.js';
+import {
+  approvalWorkflowId,
+  GOVERNED_WORKFLOW_ATTRIBUTE,
+  STATUS_ATTRIBUTE,
+  TENANT_ATTRIBUTE,
+  type ApprovalInput,
+} from '../src/workflows/definitions.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../src/workflows/index.ts', import.meta.url));
+
+/** The workflow code as the worker runs it (workspace packages resolved to their TypeScript sources). */
+export function bundleApprovalWorkflow(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    webpackConfigHook: (config) => ({
+      ...config,
+      resolve: { ...config.resolve, conditionNames: ['source', '...'] },
+    }),
+  });
+}
+
+/** A time-skipping environment whose server knows the approval workflow's search attributes. */
+export function approvalTestEnvironment(): Promise<TestWorkflowEnvironment> {
+  return timeSkippingEnvironment([TENANT_ATTRIBUTE.name, STATUS_ATTRIBUTE.name, GOVERNED_WORKFLOW_ATTRIBUTE.name]);
+}
+
+export const REQUESTER = { principal: 'orchestrator', user_id: 'dev-1', agent_id: 'agent-7' };
+/** Principals holding the approver role in the mocked role lookup. */
+export const APPROVERS = new Set(['alice', 'bob', 'dev-1']);
+
+/** An approval request made at `nowMs` that expires `timeoutMs` later. */
+export function approvalInput(
+  nowMs: number,
+  options: { timeoutMs?: number; reminderFraction?: number | null; replyTo?: ApprovalRequest['reply_to'] } = {},
+): ApprovalInput {
+  const requestedAt = new Date(nowMs);
+  const timeoutMs = options.timeoutMs ?? 3_600_000;
+  const request: ApprovalRequest = {
+    type: 'approval.requested',
+    approval_id: randomUUID(),
+    tenant_id: 'acme',
+    workflow_id: `wf-${randomUUID()}`,
+    step_id: 'deploy-prod',
+    step_name: 'deploy',
+    step_type: 'tool_call',
+    request_id: randomUUID(),
+    decision_id: randomUUID(),
+    requested_by: REQUESTER,
+    reason: 'Deploys need a human',
+    severity: 'high',
+    timeout_seconds: timeoutMs / 1000,
+    policies_matched: [
+      {
+        policy_id: 'approve-deploys',
+        policy_name: 'approve-deploys',
+        action: 'require_approval',
+        reason: 'Deploys need a human',
+        severity: 'high',
+        allow_override: null,
+      },
+    ],
+    inputs_summary: '{"env":"prod"}',
+    reply_to: options.replyTo ?? null,
+    requested_at: requestedAt.toISOString(),
+    usage_increments: [],
+  };
+  return {
+    request,
+    expires_at: new Date(nowMs + timeoutMs).toISOString(),
+    reminder_fraction: options.reminderFraction === undefined ? 0.5 : options.reminderFraction,
+    cancel_orchestrator_on_reject: false,
+  };
+}
+
+type Calls = { [K in keyof ApprovalActivities]: Array<Parameters<ApprovalActivities[K]>[0]> };
+
+/**
+ * Activities that record their calls. `holdOutcome` keeps `recordOutcome` from returning until
+ * `releaseOutcome()`: the workflow then stays open after it resolved, so late updates reach it.
+ */
+export function mockActivities(options: { holdOutcome?: boolean } = {}) {
+  const calls: Calls = {
+    announce: [],
+    isApprover: [],
+    remind: [],
+    recordOutcome: [],
+    publishOutcome: [],
+    notifyOrchestrator: [],
+  };
+  let release!: () => void;
+  const released = options.holdOutcome ? new Promise<void>((r) => (release = r)) : Promise.resolve();
+  const activities: ApprovalActivities = {
+    async announce(input) {
+      calls.announce.push(input);
+    },
+    async isApprover(input) {
+      calls.isApprover.push(input);
+      return input.tenant_id === 'acme' && APPROVERS.has(input.principal);
+    },
+    async remind(input) {
+      calls.remind.push(input);
+    },
+    async recordOutcome(o) {
+      calls.recordOutcome.push(o);
+      await released;
+      return decisionFor(o);
+    },
+    async publishOutcome(input) {
+      calls.publishOutcome.push(input);
+    },
+    async notifyOrchestrator(input) {
+      calls.notifyOrchestrator.push(input);
+      return 'signalled';
+    },
+  };
+  return { activities, calls, releaseOutcome: () => release?.() };
+}
+
+function decisionFor(o: OutcomeInput): DecisionBody {
+  const r = o.request;
+  return {
+    request_id: r.request_id,
+    decision_id: o.decision_id,
+    tenant_id: r.tenant_id,
+    workflow_id: r.workflow_id,
+    step_id: r.step_id,
+    decision: o.status === 'approved' ? 'allow' : 'block',
+    reason: `${o.status} (mocked recordOutcome)`,
+    policies_evaluated: r.policies_matched,
+    policies_matched: r.policies_matched,
+    approval_id: r.approval_id,
+    approval_status: o.status,
+    ...(o.decided_by ? { approved_by: o.decided_by, approved_at: o.decided_at } : {}),
+    retry_context: null,
+    decision_source: 'approval',
+    decided_at: o.decided_at,
+  };
+}
+
+export interface ApprovalRun {
+  id: string;
+  handle: WorkflowHandleWithFirstExecutionRunId<typeof approvalWorkflow>;
+  /** Approve, reject and status as the CLI does them, scoped to the run's task queue. */
+  approvers: Approvers;
+}
+
+/**
+ * Starts one approval workflow (id `approval-<approval_id>`, as the service does) on a fresh worker and
+ * task queue of the environment, and keeps the worker running while `body` drives it.
+ */
+export async function withApproval(
+  env: TestWorkflowEnvironment,
+  workflowBundle: WorkflowBundleWithSourceMap,
+  input: ApprovalInput,
+  activities: ApprovalActivities,
+  body: (run: ApprovalRun) => Promise<void>,
+): Promise<void> {
+  const taskQueue = `approval-test-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    workflowBundle,
+    activities,
+  });
+  await worker.runUntil(async () => {
+    const id = input.request.approval_id;
+    const handle = await env.client.workflow.start(approvalWorkflow, {
+      taskQueue,
+      workflowId: approvalWorkflowId(id),
+      args: [input],
+    });
+    await body({ id, handle, approvers: new Approvers(env.client, taskQueue) });
+  });
+}
