@@ -5,14 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   RECEIPT_KEYS_PATH,
   ReceiptKeySetSchema,
-  publicKeyFromPem,
-  verifyReceipt,
   type ApprovalEvent,
   type ApprovalRequest,
   type AuditEvent,
   type GateDecision,
   type WorkflowAbortedEvent,
 } from '@stepgate/contracts';
+import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import type { GateClient, GateStepRequest } from '@stepgate/client';
 import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { ApprovalRefusedError, ApprovalsService, type Approvers } from '@stepgate/approvals';

@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  generateSigningKey,
-  HEADER_KEY_ID,
-  HEADER_SIGNATURE,
-  privateKeyFromPem,
-  signBytes,
-  canonicalJson,
-  type GateDecision,
-} from '@stepgate/contracts';
+import { HEADER_KEY_ID, HEADER_SIGNATURE, canonicalJson, type GateDecision } from '@stepgate/contracts';
+import { generateSigningKey, privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
 import type { TestNamespace } from './isolation.js';
 import { GateClient } from '@stepgate/client';
 import { Evaluator, type EvaluatorConfig } from '@stepgate/evaluator';

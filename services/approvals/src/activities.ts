@@ -4,17 +4,17 @@ import type { KeyObject } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Producer } from 'kafkajs';
 import type pg from 'pg';
-import {
-  makeReceipt,
-  type ApprovalOutcomeSignal,
-  type ApprovalReminder,
-  type ApprovalRequest,
-  type AuditEvent,
-  type DecisionBody,
-  type GateDecision,
-  type TopicName,
-  type WorkflowAbortedEvent,
+import type {
+  ApprovalOutcomeSignal,
+  ApprovalReminder,
+  ApprovalRequest,
+  AuditEvent,
+  DecisionBody,
+  GateDecision,
+  TopicName,
+  WorkflowAbortedEvent,
 } from '@stepgate/contracts';
+import { makeReceipt } from '@stepgate/contracts/node';
 import type { ApprovalStatus } from './workflows/definitions.js';
 
 export interface ActivityDeps {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { privateKeyFromPem } from '@stepgate/contracts';
+import { privateKeyFromPem } from '@stepgate/contracts/node';
 import { serviceEnv, type ServiceEnv } from '@stepgate/runtime';
 import { DEFAULT_APPROVALS_TASK_QUEUE } from './workflows/definitions.js';
 

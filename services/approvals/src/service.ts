@@ -11,11 +11,11 @@ import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import {
   ApprovalEventSchema,
   RECEIPT_KEYS_PATH,
-  receiptKeySet,
   topicsFor,
   type ApprovalRequest,
   type TopicName,
 } from '@stepgate/contracts';
+import { receiptKeySet } from '@stepgate/contracts/node';
 import { createPool, databaseAnswers, serveMetrics } from '@stepgate/runtime';
 import { createActivities } from './activities.js';
 import type { ApprovalsConfig } from './config.js';

@@ -6,13 +6,11 @@ import {
   DEFAULT_REDACTED_KEYS,
   RECEIPT_KEYS_PATH,
   ReceiptKeySetSchema,
-  generateSigningKey,
-  publicKeyFromPem,
-  verifyReceipt,
   type ApprovalRequest,
   type AuditEvent,
   type GateDecision,
 } from '@stepgate/contracts';
+import { generateSigningKey, publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import { GateClient, ReceiptVerificationError } from '@stepgate/client';
 import { freePort, groupCaughtUp, testNamespace } from '@stepgate/test';
 import type { Evaluator } from '../src/index.js';
