@@ -36,5 +36,5 @@ describe('importing @stepgate/policy-engine', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000); // a fresh Node that loads TypeScript to transpile the sources: seconds, more on a busy host
 });
