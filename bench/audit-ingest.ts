@@ -13,7 +13,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import pino from 'pino';
 import { topicsFor, type AuditEvent } from '@stepgate/contracts';
 import { ensureTopics, migrate, type Endpoints } from '@stepgate/infra';
-import { AuditConsumer, chain, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
+import { AuditConsumer, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
+import { chain } from '@stepgate/audit-log';
 import { profiled } from './profile.js';
 import { cpuDuring } from './cpu.js';
 

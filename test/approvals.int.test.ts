@@ -14,7 +14,8 @@ import {
 import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import type { GateClient, GateStepRequest } from '@stepgate/client';
 import { createGateActivities } from '@stepgate/client/temporal/activities';
-import { ApprovalRefusedError, ApprovalsService, type Approvers } from '@stepgate/approvals';
+import { ApprovalsService } from '@stepgate/approvals';
+import { ApprovalRefusedError, type Approvers } from '@stepgate/approvals-client';
 import type { Evaluator } from '@stepgate/evaluator';
 import { run } from '@stepgate/cli';
 import { freePort, testNamespace } from '@stepgate/test';
@@ -28,7 +29,7 @@ import {
   startEvaluator,
   tap,
   type Principal,
-} from '@stepgate/test/pipeline';
+} from './pipeline.js';
 
 const ns = testNamespace('approvals');
 const TENANT = 'acme';

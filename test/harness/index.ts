@@ -1,3 +1,4 @@
 export * from './isolation.js';
 export { Relay } from './relay.js';
 export { freePort } from './ports.js';
+export { parseCef } from './cef.js';

@@ -15,7 +15,7 @@ import type {
   WorkflowAbortedEvent,
 } from '@stepgate/contracts';
 import { makeReceipt } from '@stepgate/contracts/node';
-import type { ApprovalStatus } from './workflows/definitions.js';
+import type { ApprovalStatus } from '@stepgate/approvals-client/definitions';
 
 export interface ActivityDeps {
   pool: pg.Pool;

@@ -8,10 +8,10 @@ import type { GateDecision } from '@stepgate/contracts';
 import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import type { GateClient } from '@stepgate/client';
 import { groupCaughtUp, testNamespace } from '@stepgate/test';
-import type { Evaluator } from '../src/index.js';
-import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import type { Evaluator } from '@stepgate/evaluator';
+import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '../pipeline.js';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ns = testNamespace('evaluator-scale');
 const TENANT = 'acme';
 let evaluatorKey: Principal;
