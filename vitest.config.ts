@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
 const root = path.dirname(fileURLToPath(import.meta.url));
 
 // Tests run against each workspace's TypeScript sources (its `source` export), never a stale build.
-// Exact matches: a package's root alias must not swallow its subpaths (`@stepgate/test/pipeline`).
+// Exact matches: a package's root alias must not swallow its subpaths (`@stepgate/contracts/node`).
 function workspaceSourceAliases(): Array<{ find: RegExp; replacement: string }> {
   const { workspaces } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { workspaces: string[] };
   const aliases: Array<{ find: RegExp; replacement: string }> = [];

@@ -14,7 +14,8 @@ import pino from 'pino';
 import { topicsFor, type AuditEvent } from '@stepgate/contracts';
 import { migrate, type Endpoints } from '@stepgate/infra';
 import { TopicAdmin } from '@stepgate/messaging';
-import { AuditConsumer, chain, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
+import { AuditConsumer, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
+import { chain } from '@stepgate/audit-log';
 import { profiled } from './profile.js';
 import { cpuDuring } from './cpu.js';
 

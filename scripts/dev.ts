@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { Approvers } from '@stepgate/approvals';
+import { Approvers } from '@stepgate/approvals-client';
 import { run, type Io } from '@stepgate/cli';
 import { GateClient } from '@stepgate/client';
 import { endpointsFromEnv, provision } from '@stepgate/infra';

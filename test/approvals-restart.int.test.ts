@@ -9,7 +9,8 @@ import type { GateDecision } from '@stepgate/contracts';
 import type { GateClient } from '@stepgate/client';
 import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { ApprovalsService, type Approvers } from '@stepgate/approvals';
+import { ApprovalsService } from '@stepgate/approvals';
+import type { Approvers } from '@stepgate/approvals-client';
 import type { Evaluator } from '@stepgate/evaluator';
 import { eventually, testNamespace } from '@stepgate/test';
 import { deployUntilCancelled, outcomeQuery } from './workflows/wait-for-cancel.js';
@@ -22,7 +23,7 @@ import {
   startEvaluator,
   tap,
   type Principal,
-} from '@stepgate/test/pipeline';
+} from './pipeline.js';
 
 const ns = testNamespace('approvals-restart');
 const TENANT = 'acme';

@@ -5,17 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   RECEIPT_KEYS_PATH,
   ReceiptKeySetSchema,
-  publicKeyFromPem,
-  verifyReceipt,
   type ApprovalEvent,
   type ApprovalRequest,
   type AuditEvent,
   type GateDecision,
   type WorkflowAbortedEvent,
 } from '@stepgate/contracts';
+import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import type { GateClient, GateStepRequest } from '@stepgate/client';
 import { createGateActivities } from '@stepgate/client/temporal/activities';
-import { ApprovalRefusedError, ApprovalsService, type Approvers } from '@stepgate/approvals';
+import { ApprovalsService } from '@stepgate/approvals';
+import { ApprovalRefusedError, type Approvers } from '@stepgate/approvals-client';
 import type { Evaluator } from '@stepgate/evaluator';
 import { run } from '@stepgate/cli';
 import { eventually, freePort, testNamespace } from '@stepgate/test';
@@ -29,7 +29,7 @@ import {
   startEvaluator,
   tap,
   type Principal,
-} from '@stepgate/test/pipeline';
+} from './pipeline.js';
 
 const ns = testNamespace('approvals');
 const TENANT = 'acme';

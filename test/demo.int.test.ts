@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateClient } from '@stepgate/client';
 import type { WorkflowAbortedEvent } from '@stepgate/contracts';
-import { ApprovalsService, type Approvers } from '@stepgate/approvals';
+import { ApprovalsService } from '@stepgate/approvals';
+import type { Approvers } from '@stepgate/approvals-client';
 import { AuditService } from '@stepgate/audit';
 import type { Evaluator } from '@stepgate/evaluator';
 import { eventually, testNamespace } from '@stepgate/test';
@@ -16,7 +17,7 @@ import {
   startEvaluator,
   tap,
   type Principal,
-} from '@stepgate/test/pipeline';
+} from './pipeline.js';
 import { runDemo } from '../examples/demo/orchestrator.js';
 
 // The `npm run dev` flow through every service on the real infrastructure: the evaluator, the

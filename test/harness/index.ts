@@ -2,3 +2,4 @@ export * from './isolation.js';
 export { Relay } from './relay.js';
 export { freePort } from './ports.js';
 export { eventually } from './poll.js';
+export { parseCef } from './cef.js';

@@ -3,7 +3,8 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKey, makeReceipt, privateKeyFromPem, type AuditEvent } from '@stepgate/contracts';
+import type { AuditEvent } from '@stepgate/contracts';
+import { generateSigningKey, makeReceipt, privateKeyFromPem } from '@stepgate/contracts/node';
 import { testNamespace } from '@stepgate/test';
 import { run, type Io } from '../src/index.js';
 

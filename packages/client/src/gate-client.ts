@@ -5,14 +5,13 @@ import {
   GateDecisionSchema,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
-  privateKeyFromPem,
-  signBytes,
   topicsFor,
   type GateDecision,
   type GateRequestInput,
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
+import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
 import { receiptVerifier } from './receipts.js';
 
 export interface GateClientOptions {

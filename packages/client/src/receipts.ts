@@ -1,4 +1,5 @@
-import { publicKeyFromPem, verifyReceipt, type Receipt } from '@stepgate/contracts';
+import type { Receipt } from '@stepgate/contracts';
+import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 
 export interface ReceiptKeys {
   /** One public key that every receipt must verify with, whatever key id it names. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateSigningKey, makeReceipt, privateKeyFromPem } from '@stepgate/contracts';
+import { generateSigningKey, makeReceipt, privateKeyFromPem } from '@stepgate/contracts/node';
 import { receiptVerifier } from '../src/index.js';
 
 const oldKey = generateSigningKey();

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DECISIONS, PRIOR_COMPLETION_STATUSES } from './gate-step.js';
 import { GATE_ERROR_CODES } from './errors.js';
-import { SIGNATURE_ALG } from './signing.js';
+import { SIGNATURE_ALG } from './wire.js';
 
 export const PolicyRefSchema = z.object({
   policy_id: z.string(),

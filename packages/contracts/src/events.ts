@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { DECISIONS } from './gate-step.js';
 import { PolicyRefSchema } from './decision.js';
 import { ReplyToSchema } from './gate-request.js';
-import { canonicalJson } from './signing.js';
+import { canonicalJson } from './wire.js';
 
 /** `approvals` value (key = approval_id): the evaluator asks for a human decision on a step. */
 export const ApprovalRequestSchema = z.object({
@@ -250,7 +249,7 @@ export function newAuditEvent(
   fields: Pick<AuditEvent, 'tenant_id' | 'action' | 'outcome'> & Partial<AuditEvent>,
 ): AuditEvent {
   return {
-    id: randomUUID(),
+    id: globalThis.crypto.randomUUID(), // Web Crypto: no node:crypto import, so the module stays portable
     timestamp: new Date().toISOString(),
     agent_id: null,
     session_id: null,

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { v5 as uuidv5 } from 'uuid';
 import { GateStepSchema } from './gate-step.js';
 
 export const RETRY_POLICIES = ['idempotent', 'reevaluate'] as const;
@@ -42,11 +41,3 @@ export const StepCompletionSchema = z
   })
   .strict();
 export type StepCompletion = z.infer<typeof StepCompletionSchema>;
-
-/** Fixed namespace for approval ids, so every service derives the same id for a step. */
-export const APPROVAL_ID_NAMESPACE = '6f0b5b1e-8f5c-4d0a-9a57-3c1f0e4b7d21';
-
-/** Deterministic approval id: UUIDv5 of `tenant:workflow:step`. */
-export function approvalIdFor(tenantId: string, workflowId: string, stepId: string): string {
-  return uuidv5(`${tenantId}:${workflowId}:${stepId}`, APPROVAL_ID_NAMESPACE);
-}

@@ -1,10 +1,12 @@
+// Portable half of the contract (browser, edge worker, the policy engine): schemas, types, limits,
+// topics and canonical JSON. No node:crypto, no native addon; test/portable-import.test.ts in the
+// policy engine holds this. Keys, signatures and approval ids are in './node.ts'.
 export * from './topics.js';
 export * from './gate-step.js';
 export * from './gate-request.js';
 export * from './decision.js';
 export * from './errors.js';
 export * from './limits.js';
-export * from './signing.js';
-export { ed25519, nodeCryptoEd25519, type Ed25519Backend } from './ed25519.js';
+export * from './wire.js';
 export * from './events.js';
 export * from './receipt-keys.js';

@@ -1,6 +1,5 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { SIGNATURE_ALG } from './signing.js';
+import { SIGNATURE_ALG } from './wire.js';
 
 /** Where the evaluator and the approvals service serve their receipt keys, on their metrics port. */
 export const RECEIPT_KEYS_PATH = '/receipt-keys';
@@ -15,8 +14,3 @@ export const ReceiptKeySetSchema = z.object({
   ),
 });
 export type ReceiptKeySet = z.infer<typeof ReceiptKeySetSchema>;
-
-export function receiptKeySet(keyId: string, privateKey: KeyObject): ReceiptKeySet {
-  const publicKeyPem = createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString();
-  return { keys: [{ key_id: keyId, alg: SIGNATURE_ALG, public_key_pem: publicKeyPem }] };
-}

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ed25519, nodeCryptoEd25519 } from '../src/index.js';
+import { ed25519, nodeCryptoEd25519 } from '../src/node.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 

@@ -1,18 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { canonicalJson, jsonDepth, GateRequestSchema, MAX_JSON_DEPTH } from '../src/index.js';
 import {
   approvalIdFor,
-  canonicalJson,
   generateSigningKey,
-  jsonDepth,
   makeReceipt,
   privateKeyFromPem,
   publicKeyFromPem,
   signBytes,
   verifyBytes,
   verifyReceipt,
-  GateRequestSchema,
-  MAX_JSON_DEPTH,
-} from '../src/index.js';
+} from '../src/node.js';
 
 const key = generateSigningKey();
 const priv = privateKeyFromPem(key.privateKeyPem);

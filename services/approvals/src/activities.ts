@@ -4,18 +4,18 @@ import type { KeyObject } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { MessageProducer } from '@stepgate/messaging';
 import type pg from 'pg';
-import {
-  makeReceipt,
-  type ApprovalOutcomeSignal,
-  type ApprovalReminder,
-  type ApprovalRequest,
-  type AuditEvent,
-  type DecisionBody,
-  type GateDecision,
-  type TopicName,
-  type WorkflowAbortedEvent,
+import type {
+  ApprovalOutcomeSignal,
+  ApprovalReminder,
+  ApprovalRequest,
+  AuditEvent,
+  DecisionBody,
+  GateDecision,
+  TopicName,
+  WorkflowAbortedEvent,
 } from '@stepgate/contracts';
-import type { ApprovalStatus } from './workflows/definitions.js';
+import { makeReceipt } from '@stepgate/contracts/node';
+import type { ApprovalStatus } from '@stepgate/approvals-client/definitions';
 
 export interface ActivityDeps {
   pool: pg.Pool;

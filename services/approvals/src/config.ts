@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { privateKeyFromPem } from '@stepgate/contracts';
+import { privateKeyFromPem } from '@stepgate/contracts/node';
 import { serviceEnv, type ServiceEnv } from '@stepgate/runtime';
-import { DEFAULT_APPROVALS_TASK_QUEUE } from './workflows/definitions.js';
+import { DEFAULT_APPROVALS_TASK_QUEUE } from '@stepgate/approvals-client/definitions';
 
 export interface ApprovalsConfig extends ServiceEnv {
   temporalAddress: string;

@@ -19,11 +19,11 @@ import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import {
   ApprovalEventSchema,
   RECEIPT_KEYS_PATH,
-  receiptKeySet,
   topicsFor,
   type ApprovalRequest,
   type TopicName,
 } from '@stepgate/contracts';
+import { receiptKeySet } from '@stepgate/contracts/node';
 import { createPool, databaseAnswers, serveMetrics } from '@stepgate/runtime';
 import { createActivities } from './activities.js';
 import type { ApprovalsConfig } from './config.js';
@@ -34,7 +34,7 @@ import {
   TENANT_ATTRIBUTE,
   type ApprovalInput,
   type ApprovalMemo,
-} from './workflows/definitions.js';
+} from '@stepgate/approvals-client/definitions';
 import { approvalWorkflow } from './workflows/approval.js';
 
 /** What became of one approval request taken from the topic (`started`: its workflow runs, new or not). */
@@ -97,6 +97,17 @@ export class ApprovalsService {
       namespace: this.config.temporalNamespace,
       taskQueue: this.config.taskQueue,
       workflowsPath: fileURLToPath(new URL(`./workflows/index${ext}`, import.meta.url)),
+      // From TypeScript sources (tests, dev) the workflow bundle takes workspace packages from theirs too.
+      ...(ext === '.ts'
+        ? {
+            bundlerOptions: {
+              webpackConfigHook: (config) => ({
+                ...config,
+                resolve: { ...config.resolve, conditionNames: ['source', '...'] },
+              }),
+            },
+          }
+        : {}),
       activities: createActivities({
         pool: this.pool,
         producer: this.producer,

@@ -4,8 +4,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalErrorCode } from '@stepgate/contracts';
-import { ApprovalRefusedError } from '../src/approvers.js';
-import { statusQuery, type ApprovalInput } from '../src/workflows/definitions.js';
+import { ApprovalRefusedError } from '@stepgate/approvals-client';
+import { statusQuery, type ApprovalInput } from '@stepgate/approvals-client/definitions';
 import {
   approvalInput,
   approvalTestEnvironment,

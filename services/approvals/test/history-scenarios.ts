@@ -3,7 +3,7 @@
  * (test/histories/<name>.json, written by record-histories.ts, replayed by replay.test.ts).
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { ApprovalInput } from '../src/workflows/definitions.js';
+import type { ApprovalInput } from '@stepgate/approvals-client/definitions';
 import { approvalInput, type ApprovalRun, type mockActivities } from './workflow-env.js';
 
 const HOUR = 3_600_000;

@@ -11,7 +11,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import type { ApprovalRequest, DecisionBody } from '@stepgate/contracts';
 import { timeSkippingEnvironment } from '@stepgate/test/time-skipping';
 import type { ApprovalActivities, OutcomeInput } from '../src/activities.js';
-import { Approvers } from '../src/approvers.js';
+import { Approvers } from '@stepgate/approvals-client';
 import { approvalWorkflow } from '../src/workflows/approval.js';
 import {
   approvalWorkflowId,
@@ -19,7 +19,7 @@ import {
   STATUS_ATTRIBUTE,
   TENANT_ATTRIBUTE,
   type ApprovalInput,
-} from '../src/workflows/definitions.js';
+} from '@stepgate/approvals-client/definitions';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../src/workflows/index.ts', import.meta.url));
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_REDACTED_KEYS, privateKeyFromPem } from '@stepgate/contracts';
+import { DEFAULT_REDACTED_KEYS } from '@stepgate/contracts';
+import { privateKeyFromPem } from '@stepgate/contracts/node';
 import { serviceEnv, type ServiceEnv } from '@stepgate/runtime';
 import type { KeyObject } from 'node:crypto';
 

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type pg from 'pg';
-import { publicKeyFromPem } from '@stepgate/contracts';
+import { publicKeyFromPem } from '@stepgate/contracts/node';
 
 export interface Credential {
   keyId: string;

@@ -1,5 +1,6 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
-import { makeReceipt, type DecisionBody, type GateDecision, type GateErrorCode } from '@stepgate/contracts';
+import type { DecisionBody, GateDecision, GateErrorCode } from '@stepgate/contracts';
+import { makeReceipt } from '@stepgate/contracts/node';
 import type { Attribution } from './intake.js';
 
 export interface Signer {

@@ -14,8 +14,6 @@ import type { z } from 'zod';
 import {
   GateRequestSchema,
   RECEIPT_KEYS_PATH,
-  ed25519,
-  receiptKeySet,
   StepCompletionSchema,
   topicsFor,
   type ApprovalRequest,
@@ -23,6 +21,7 @@ import {
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
+import { ed25519, receiptKeySet } from '@stepgate/contracts/node';
 import {
   KEYED_LOOKUP_PLANS,
   createPool,

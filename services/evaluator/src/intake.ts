@@ -7,10 +7,10 @@ import {
   MAX_VALUE_BYTES,
   findNul,
   jsonDepth,
-  verifyBytes,
   type DlqReason,
   type GateErrorCode,
 } from '@stepgate/contracts';
+import { verifyBytes } from '@stepgate/contracts/node';
 import type { Credential, CredentialStore } from './credentials.js';
 
 /** What a raw message turned out to be. */

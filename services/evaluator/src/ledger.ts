@@ -1,11 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  approvalIdFor,
-  canonicalJson,
-  type DecisionBody,
-  type GateRequest,
-  type RetryContext,
-} from '@stepgate/contracts';
+import { canonicalJson, type DecisionBody, type GateRequest, type RetryContext } from '@stepgate/contracts';
+import { approvalIdFor } from '@stepgate/contracts/node';
 import { evaluate, toolAccessOf, usageKeysFor, type EvaluationResult } from '@stepgate/policy-engine';
 import type { BatchLedger, LedgerRow } from './batch-ledger.js';
 import type { BundleStore } from './bundles.js';

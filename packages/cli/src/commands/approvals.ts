@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { ApprovalRefusedError, Approvers, type ApprovalListing, type ApprovalStatus } from '@stepgate/approvals';
+import { ApprovalRefusedError, Approvers, type ApprovalListing, type ApprovalStatus } from '@stepgate/approvals-client';
 import { EXIT, InputError, type Io } from '../io.js';
 
 const STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'rejected', 'expired'];

@@ -10,7 +10,7 @@ import {
   RetentionFloorError,
   verifyChain,
   type ExportFormat,
-} from '@stepgate/audit';
+} from '@stepgate/audit-log';
 import { adminEnv } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateSigningKey } from '@stepgate/contracts';
+import { generateSigningKey } from '@stepgate/contracts/node';
 import { adminAudit, adminEnv, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateSigningKey } from '@stepgate/contracts';
+import { generateSigningKey } from '@stepgate/contracts/node';
 import { EXIT, type Io } from '../io.js';
 
 /** `stepgate keygen`: an Ed25519 key pair (PKCS#8 private, SPKI public), e.g. the evaluator's receipt key. */

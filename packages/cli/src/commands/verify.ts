@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { GateDecisionSchema, ReceiptKeySetSchema, publicKeyFromPem, verifyReceipt } from '@stepgate/contracts';
+import { GateDecisionSchema, ReceiptKeySetSchema } from '@stepgate/contracts';
+import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import { parseOrThrow, readDocument } from '../files.js';
 import { EXIT, InputError, type Io } from '../io.js';
 

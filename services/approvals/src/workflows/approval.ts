@@ -22,7 +22,7 @@ import {
   type ApprovalState,
   type ApproveInput,
   type RejectInput,
-} from './definitions.js';
+} from '@stepgate/approvals-client/definitions';
 
 const effects = proxyActivities<ApprovalActivities>({
   startToCloseTimeout: '30 seconds',

@@ -6,16 +6,14 @@ import {
   DEFAULT_REDACTED_KEYS,
   RECEIPT_KEYS_PATH,
   ReceiptKeySetSchema,
-  generateSigningKey,
-  publicKeyFromPem,
-  verifyReceipt,
   type ApprovalRequest,
   type AuditEvent,
   type GateDecision,
 } from '@stepgate/contracts';
+import { generateSigningKey, publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import { GateClient, ReceiptVerificationError } from '@stepgate/client';
 import { freePort, groupCaughtUp, testNamespace } from '@stepgate/test';
-import type { Evaluator } from '../src/index.js';
+import type { Evaluator } from '@stepgate/evaluator';
 import {
   applyBundle,
   client,
@@ -25,7 +23,7 @@ import {
   startEvaluator,
   tap,
   type Principal,
-} from '@stepgate/test/pipeline';
+} from '../pipeline.js';
 
 // A real OpenTelemetry SDK with an in-memory exporter, registered before the evaluator starts.
 const spans = new InMemorySpanExporter();

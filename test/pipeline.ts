@@ -1,20 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import {
-  generateSigningKey,
-  HEADER_KEY_ID,
-  HEADER_SIGNATURE,
-  privateKeyFromPem,
-  signBytes,
-  canonicalJson,
-  type GateDecision,
-} from '@stepgate/contracts';
-import type { TestNamespace } from './isolation.js';
+import { HEADER_KEY_ID, HEADER_SIGNATURE, canonicalJson, type GateDecision } from '@stepgate/contracts';
+import { generateSigningKey, privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
+import type { TestNamespace } from '@stepgate/test';
 import { GateClient } from '@stepgate/client';
 import { Evaluator, type EvaluatorConfig } from '@stepgate/evaluator';
 import type { EachMessagePayload } from 'kafkajs';
 import { createHash } from 'node:crypto';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
-import { Approvers, type ApprovalsConfig } from '@stepgate/approvals';
+import type { ApprovalsConfig } from '@stepgate/approvals';
+import { Approvers } from '@stepgate/approvals-client';
 import type { AuditConfig } from '@stepgate/audit';
 
 export interface Principal {

@@ -12,7 +12,7 @@ import {
   type ApprovalMemo,
   type ApprovalState,
   type ApprovalStatus,
-} from './workflows/definitions.js';
+} from './definitions.js';
 
 /** An approve or reject that did not take; `code` says why. */
 export class ApprovalRefusedError extends Error {

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateClient } from '@stepgate/client';
 import type { GateDecision } from '@stepgate/contracts';
 import { Relay, testNamespace } from '@stepgate/test';
-import type { Evaluator } from '../src/index.js';
-import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import type { Evaluator } from '@stepgate/evaluator';
+import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '../pipeline.js';
 
 const ns = testNamespace('evaluator-outage');
 let evaluatorKey: Principal;

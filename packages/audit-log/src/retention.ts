@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { monthStart, partitionName, utcMonth } from './store.js';
+import { monthStart, partitionName, utcMonth } from './partitions.js';
 
 export class RetentionFloorError extends Error {
   constructor(

@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publicKeyFromPem, verifyReceipt, type GateDecision } from '@stepgate/contracts';
+import type { GateDecision } from '@stepgate/contracts';
+import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import type { GateClient } from '@stepgate/client';
 import { groupCaughtUp, testNamespace } from '@stepgate/test';
-import type { Evaluator } from '../src/index.js';
-import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '@stepgate/test/pipeline';
+import type { Evaluator } from '@stepgate/evaluator';
+import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '../pipeline.js';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ns = testNamespace('evaluator-scale');
 const TENANT = 'acme';
 let evaluatorKey: Principal;

@@ -8,11 +8,10 @@ import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert, AuditEvent } from '@stepgate/contracts';
 import { run } from '@stepgate/cli';
-import { groupCaughtUp, Relay, testNamespace } from '@stepgate/test';
-import { auditConfig, tap } from '@stepgate/test/pipeline';
-import { AuditService, CSV_COLUMNS } from '../src/index.js';
-import { AlertsConsumer } from '../src/alerts.js';
-import { parseCef } from './cef.js';
+import { groupCaughtUp, parseCef, Relay, testNamespace } from '@stepgate/test';
+import { auditConfig, tap } from '../pipeline.js';
+import { AlertsConsumer, AuditService } from '@stepgate/audit';
+import { CSV_COLUMNS } from '@stepgate/audit-log';
 
 const ns = testNamespace('audit');
 let relay: Relay;

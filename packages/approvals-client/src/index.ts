@@ -1,0 +1,2 @@
+export { Approvers, ApprovalRefusedError, type ApprovalListing } from './approvers.js';
+export * from './definitions.js';

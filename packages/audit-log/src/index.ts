@@ -1,0 +1,19 @@
+export { chain, rowHash, GENESIS_HASH, UNATTRIBUTED_TENANT, type ChainHead, type ChainedEvent } from './chain.js';
+export { verifyChain, type VerifyReport, type BrokenLink } from './verify.js';
+export {
+  planRetention,
+  applyRetention,
+  RetentionFloorError,
+  type RetentionPlan,
+  type PartitionInfo,
+} from './retention.js';
+export {
+  exportAudit,
+  cefLine,
+  EXPORT_FORMATS,
+  CSV_COLUMNS,
+  type ExportFormat,
+  type ExportFilter,
+  type ExportedRow,
+} from './export.js';
+export { partitionName, utcMonth, monthStart } from './partitions.js';
