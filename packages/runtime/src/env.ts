@@ -1,4 +1,5 @@
-import { DEFAULT_TOPIC_PREFIX } from '@stepgate/contracts';
+import type { z } from 'zod';
+import type { ServiceEnvSchema } from './settings/service.js';
 
 /** What every service reads from the environment, with the local stack's defaults. */
 export interface ServiceEnv {
@@ -10,20 +11,25 @@ export interface ServiceEnv {
   groupId: string;
   /** Identifies this instance in logs and Kafka client ids. */
   instanceId: string;
-  /** Consumer-group session timeout: how soon a dead instance's partitions move to the survivors. */
+  /** Consumer-group session timeout: how soon a dead instance's partitions move to the others. */
   sessionTimeoutMs: number;
   metricsPort: number | undefined;
 }
 
-export function serviceEnv(service: string, env: NodeJS.ProcessEnv = process.env): ServiceEnv {
+/** The common part of a service's settings, from its parsed environment. */
+export function serviceEnv(
+  service: string,
+  env: z.output<typeof ServiceEnvSchema> & Partial<Record<string, unknown>>,
+): ServiceEnv {
+  const group = env[`STEPGATE_${service.toUpperCase()}_GROUP`];
   return {
-    kafkaBrokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
-    databaseUrl: env.DATABASE_URL ?? 'postgres://stepgate:stepgate@127.0.0.1:5433/stepgate',
-    databaseSchema: env.STEPGATE_DB_SCHEMA ?? 'public',
-    topicPrefix: env.STEPGATE_TOPIC_PREFIX ?? DEFAULT_TOPIC_PREFIX,
-    groupId: env[`STEPGATE_${service.toUpperCase()}_GROUP`] ?? `stepgate-${service}`,
+    kafkaBrokers: env.KAFKA_BROKERS,
+    databaseUrl: env.DATABASE_URL,
+    databaseSchema: env.STEPGATE_DB_SCHEMA,
+    topicPrefix: env.STEPGATE_TOPIC_PREFIX,
+    groupId: typeof group === 'string' ? group : `stepgate-${service}`,
     instanceId: env.STEPGATE_INSTANCE_ID ?? `${service}-${process.pid}`,
-    sessionTimeoutMs: Number(env.STEPGATE_SESSION_TIMEOUT_MS ?? 10_000),
-    metricsPort: env.METRICS_PORT ? Number(env.METRICS_PORT) : undefined,
+    sessionTimeoutMs: env.STEPGATE_SESSION_TIMEOUT_MS,
+    metricsPort: env.METRICS_PORT,
   };
 }

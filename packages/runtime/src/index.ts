@@ -1,4 +1,5 @@
 export { serviceEnv, type ServiceEnv } from './env.js';
+export * from './settings/index.js';
 export {
   KEYED_LOOKUP_PLANS,
   createPool,

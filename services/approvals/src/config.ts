@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { privateKeyFromPem } from '@stepgate/contracts/node';
-import { serviceEnv, type ServiceEnv } from '@stepgate/runtime';
+import { ApprovalsEnvSchema, readSettings, serviceEnv, SettingsError, type ServiceEnv } from '@stepgate/runtime';
 import { DEFAULT_APPROVALS_TASK_QUEUE } from '@stepgate/approvals-client/definitions';
 
 export interface ApprovalsConfig extends ServiceEnv {
@@ -20,19 +20,26 @@ export interface ApprovalsConfig extends ServiceEnv {
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsConfig {
-  const keyFile = env.STEPGATE_SIGNING_KEY_FILE ?? env.STEPGATE_EVALUATOR_KEY_FILE;
+  const e = readSettings('approvals', ApprovalsEnvSchema, env);
+  const keyFile = e.STEPGATE_SIGNING_KEY_FILE ?? e.STEPGATE_EVALUATOR_KEY_FILE;
   if (!keyFile)
-    throw new Error("STEPGATE_SIGNING_KEY_FILE: expected the path of stepgate's Ed25519 PKCS#8 PEM receipt key");
-  const reminder = env.STEPGATE_APPROVAL_REMINDER_FRACTION ?? '0.5';
+    throw new SettingsError('approvals', [
+      {
+        variable: 'STEPGATE_SIGNING_KEY_FILE',
+        expected: "required: the path of stepgate's Ed25519 PKCS#8 PEM receipt key",
+        got: undefined,
+      },
+    ]);
+  const reminder = e.STEPGATE_APPROVAL_REMINDER_FRACTION;
   return {
-    ...serviceEnv('approvals', env),
-    temporalAddress: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
-    taskQueue: env.STEPGATE_APPROVALS_TASK_QUEUE ?? DEFAULT_APPROVALS_TASK_QUEUE,
-    signingKeyId: env.STEPGATE_SIGNING_KEY_ID ?? env.STEPGATE_EVALUATOR_KEY_ID ?? 'stepgate-evaluator',
+    ...serviceEnv('approvals', e),
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    temporalNamespace: e.TEMPORAL_NAMESPACE,
+    taskQueue: e.STEPGATE_APPROVALS_TASK_QUEUE ?? DEFAULT_APPROVALS_TASK_QUEUE,
+    signingKeyId: e.STEPGATE_SIGNING_KEY_ID ?? e.STEPGATE_EVALUATOR_KEY_ID ?? 'stepgate-evaluator',
     signingKey: privateKeyFromPem(readFileSync(keyFile, 'utf8')),
-    defaultTimeoutSeconds: Number(env.STEPGATE_APPROVAL_TIMEOUT_SECONDS ?? 86_400),
-    reminderFraction: reminder === 'off' ? null : Number(reminder),
-    cancelOrchestratorOnReject: env.STEPGATE_CANCEL_ORCHESTRATOR_ON_REJECT === 'true',
+    defaultTimeoutSeconds: e.STEPGATE_APPROVAL_TIMEOUT_SECONDS,
+    reminderFraction: reminder === 'off' ? null : reminder,
+    cancelOrchestratorOnReject: e.STEPGATE_CANCEL_ORCHESTRATOR_ON_REJECT,
   };
 }

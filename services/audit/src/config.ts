@@ -1,4 +1,4 @@
-import { serviceEnv, type ServiceEnv } from '@stepgate/runtime';
+import { AuditEnvSchema, readSettings, serviceEnv, type ServiceEnv } from '@stepgate/runtime';
 import type { Threshold, WindowedRule } from './alert-rules.js';
 
 /** Measured here (`npm run bench -- audit-ingest`): 1,000 and 4,000 were slower. */
@@ -15,11 +15,12 @@ export interface AuditConfig extends ServiceEnv {
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AuditConfig {
-  const base = serviceEnv('audit', env);
+  const e = readSettings('audit', AuditEnvSchema, env);
+  const base = serviceEnv('audit', e);
   return {
     ...base,
-    partitionsConcurrently: Number(env.STEPGATE_PARTITIONS_CONCURRENTLY ?? 6),
-    writeSlice: Number(env.STEPGATE_AUDIT_WRITE_SLICE ?? DEFAULT_WRITE_SLICE),
-    alertsGroupId: env.STEPGATE_ALERTS_GROUP ?? `${base.groupId}-alerts`,
+    partitionsConcurrently: e.STEPGATE_PARTITIONS_CONCURRENTLY,
+    writeSlice: e.STEPGATE_AUDIT_WRITE_SLICE,
+    alertsGroupId: e.STEPGATE_ALERTS_GROUP ?? `${base.groupId}-alerts`,
   };
 }

@@ -1,7 +1,8 @@
+import { settingsOrExit } from '@stepgate/runtime';
 import { configFromEnv } from './config.js';
 import { AuditService } from './service.js';
 
-const service = new AuditService(configFromEnv());
+const service = new AuditService(settingsOrExit(configFromEnv));
 await service.start();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

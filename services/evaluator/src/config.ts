@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_REDACTED_KEYS } from '@stepgate/contracts';
 import { privateKeyFromPem } from '@stepgate/contracts/node';
-import { serviceEnv, type ServiceEnv } from '@stepgate/runtime';
+import { EvaluatorEnvSchema, readSettings, serviceEnv, type ServiceEnv } from '@stepgate/runtime';
 import type { KeyObject } from 'node:crypto';
 
 export interface EvaluatorConfig extends ServiceEnv {
@@ -22,27 +22,16 @@ export interface EvaluatorConfig extends ServiceEnv {
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorConfig {
-  const keyFile = env.STEPGATE_EVALUATOR_KEY_FILE;
-  if (!keyFile)
-    throw new Error("STEPGATE_EVALUATOR_KEY_FILE: expected the path of the evaluator's Ed25519 PKCS#8 PEM key");
+  const e = readSettings('evaluator', EvaluatorEnvSchema, env);
   return {
-    ...serviceEnv('evaluator', env),
-    signingKeyId: env.STEPGATE_EVALUATOR_KEY_ID ?? 'stepgate-evaluator',
-    signingKey: privateKeyFromPem(readFileSync(keyFile, 'utf8')),
-    maxClockSkewMs: Number(env.STEPGATE_MAX_CLOCK_SKEW_MS ?? 300_000),
-    credentialCacheMs: Number(env.STEPGATE_CREDENTIAL_CACHE_MS ?? 5_000),
-    portalBaseUrl: env.PORTAL_BASE_URL,
-    partitionsConcurrently: Number(env.STEPGATE_PARTITIONS_CONCURRENTLY ?? 8),
+    ...serviceEnv('evaluator', e),
+    signingKeyId: e.STEPGATE_EVALUATOR_KEY_ID,
+    signingKey: privateKeyFromPem(readFileSync(e.STEPGATE_EVALUATOR_KEY_FILE, 'utf8')),
+    maxClockSkewMs: e.STEPGATE_MAX_CLOCK_SKEW_MS,
+    credentialCacheMs: e.STEPGATE_CREDENTIAL_CACHE_MS,
+    portalBaseUrl: e.PORTAL_BASE_URL,
+    partitionsConcurrently: e.STEPGATE_PARTITIONS_CONCURRENTLY,
     // STEPGATE_REDACT_KEYS=ssn,iban adds to the defaults (password, token, secret, api_key, …).
-    ...(env.STEPGATE_REDACT_KEYS
-      ? {
-          redactKeys: [
-            ...DEFAULT_REDACTED_KEYS,
-            ...env.STEPGATE_REDACT_KEYS.split(',')
-              .map((k) => k.trim())
-              .filter(Boolean),
-          ],
-        }
-      : {}),
+    ...(e.STEPGATE_REDACT_KEYS ? { redactKeys: [...DEFAULT_REDACTED_KEYS, ...e.STEPGATE_REDACT_KEYS] } : {}),
   };
 }

@@ -1,0 +1,10 @@
+export { envField } from './fields.js';
+export { readSettings, SettingsError, settingsOrExit, type SettingsProblem } from './read.js';
+export {
+  ApprovalsEnvSchema,
+  AuditEnvSchema,
+  CliEnvSchema,
+  EvaluatorEnvSchema,
+  ServiceEnvSchema,
+  TemporalEnvSchema,
+} from './service.js';

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { DEFAULT_TOPIC_PREFIX } from '@stepgate/contracts';
+import { envField } from './fields.js';
+
+/** What every service reads: where Kafka and Postgres are, its names, and its metrics port. */
+export const ServiceEnvSchema = z.object({
+  KAFKA_BROKERS: envField.hostPorts().default(['127.0.0.1:9092']),
+  DATABASE_URL: envField.postgresUrl().default('postgres://stepgate:stepgate@127.0.0.1:5433/stepgate'),
+  STEPGATE_DB_SCHEMA: envField.identifier().default('public'),
+  STEPGATE_TOPIC_PREFIX: z.string().default(DEFAULT_TOPIC_PREFIX),
+  STEPGATE_INSTANCE_ID: envField.text().optional(),
+  STEPGATE_SESSION_TIMEOUT_MS: envField.integer(3_000, 300_000).default(10_000),
+  METRICS_PORT: envField.port().optional(),
+});
+
+export const TemporalEnvSchema = z.object({
+  TEMPORAL_ADDRESS: envField.hostPort().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: envField.text().default('default'),
+});
+
+export const EvaluatorEnvSchema = ServiceEnvSchema.extend({
+  STEPGATE_EVALUATOR_GROUP: envField.text().optional(),
+  STEPGATE_EVALUATOR_KEY_FILE: z
+    .string({ error: "expected the path of the evaluator's Ed25519 PKCS#8 PEM key" })
+    .trim()
+    .min(1, "expected the path of the evaluator's Ed25519 PKCS#8 PEM key"),
+  STEPGATE_EVALUATOR_KEY_ID: envField.text().default('stepgate-evaluator'),
+  STEPGATE_MAX_CLOCK_SKEW_MS: envField.integer(1_000, 3_600_000).default(300_000),
+  STEPGATE_CREDENTIAL_CACHE_MS: envField.integer(0, 600_000).default(5_000),
+  PORTAL_BASE_URL: envField.url().optional(),
+  STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(8),
+  STEPGATE_REDACT_KEYS: envField.list().optional(),
+});
+
+export const ApprovalsEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.shape).extend({
+  STEPGATE_APPROVALS_GROUP: envField.text().optional(),
+  STEPGATE_APPROVALS_TASK_QUEUE: envField.text().optional(),
+  STEPGATE_SIGNING_KEY_FILE: envField.text().optional(),
+  STEPGATE_EVALUATOR_KEY_FILE: envField.text().optional(),
+  STEPGATE_SIGNING_KEY_ID: envField.text().optional(),
+  STEPGATE_EVALUATOR_KEY_ID: envField.text().optional(),
+  STEPGATE_APPROVAL_TIMEOUT_SECONDS: envField.integer(1, 90 * 86_400).default(86_400),
+  STEPGATE_APPROVAL_REMINDER_FRACTION: z
+    .union([z.literal('off'), envField.number(0.01, 0.99)], { error: 'expected a fraction between 0 and 1, or off' })
+    .default(0.5),
+  STEPGATE_CANCEL_ORCHESTRATOR_ON_REJECT: envField.flag().default(false),
+});
+
+export const AuditEnvSchema = ServiceEnvSchema.extend({
+  STEPGATE_AUDIT_GROUP: envField.text().optional(),
+  STEPGATE_ALERTS_GROUP: envField.text().optional(),
+  STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(6),
+  STEPGATE_AUDIT_WRITE_SLICE: envField.integer(1, 100_000).default(2_000),
+});
+
+/** The CLI's view of the services, from the same variables the services read. */
+export const CliEnvSchema = ServiceEnvSchema.pick({
+  KAFKA_BROKERS: true,
+  DATABASE_URL: true,
+  STEPGATE_DB_SCHEMA: true,
+  STEPGATE_TOPIC_PREFIX: true,
+})
+  .extend(TemporalEnvSchema.shape)
+  .extend({
+    STEPGATE_APPROVALS_TASK_QUEUE: envField.text().optional(),
+    STEPGATE_AUDIT_RETENTION_FLOOR_DAYS: envField.integer(1, 36_500).default(30),
+  });
