@@ -489,6 +489,22 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(verifyReceipt(decision, publicKeyFromPem(keys.keys[0]!.public_key_pem))).toBe(true);
   });
 
+  it('serves /healthz and /readyz (consumers joined, Postgres answering), on the loopback interface only', async () => {
+    const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    expect(health.status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({
+      ready: true,
+      checks: { gate_consumer: true, policy_consumer: true, postgres: true },
+    });
+    const address = (await import('node:os')).networkInterfaces();
+    const external = Object.values(address)
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal);
+    if (external) await expect(fetch(`http://${external.address}:${metricsPort}/healthz`)).rejects.toThrow();
+  });
+
   it('each gate is an OpenTelemetry span, a child of the request traceparent, continued on the decision', async () => {
     const traceId = randomBytes(16).toString('hex');
     const parentSpanId = randomBytes(8).toString('hex');

@@ -72,16 +72,22 @@ function groupSettings(options: ConsumerCommon) {
 
 /**
  * A consumer-group member. `start()` resolves once it has joined its group; `stop()` lets running
- * batches finish, commits what they resolved, and leaves the group.
+ * batches finish, commits what they resolved, and leaves the group. A crash kafkajs does not recover
+ * from itself (it stops the consumer for good) is followed by a fresh consumer after a backoff, so the
+ * process never stays alive consuming nothing; `ready` is false meanwhile.
  */
 export class GroupConsumer {
+  private consumer: Consumer | undefined;
   private running = false;
   private joined = false;
+  private stopping = false;
+  private restarts = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly consumer: Consumer,
+    private readonly create: () => Consumer,
     private readonly options: ConsumerCommon,
-    private readonly runLoop: () => Promise<void>,
+    private readonly runLoop: (consumer: Consumer) => Promise<void>,
     private readonly committer?: OffsetCommitter,
   ) {}
 
@@ -90,8 +96,15 @@ export class GroupConsumer {
     return this.running && this.joined;
   }
 
+  /** How many times the consumer was recreated after a crash it did not recover from. */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
   async start(): Promise<void> {
-    const { consumer, options } = this;
+    const consumer = this.create();
+    this.consumer = consumer;
+    const { options } = this;
     const joined = new Promise<void>((resolve) =>
       consumer.on(consumer.events.GROUP_JOIN, () => {
         this.joined = true;
@@ -101,50 +114,71 @@ export class GroupConsumer {
     );
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.joined = false;
-      if (!payload.restart) this.running = false;
       options.onCrash?.(payload.error, payload.restart);
+      if (!payload.restart) {
+        this.running = false;
+        this.scheduleRestart(consumer);
+      }
     });
     await consumer.connect();
     await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
     this.running = true;
-    await this.runLoop();
+    await this.runLoop(consumer);
     await joined;
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
     await this.committer?.close();
-    await this.consumer.disconnect();
+    await this.consumer?.disconnect();
     this.running = false;
+  }
+
+  private scheduleRestart(crashed: Consumer): void {
+    if (this.stopping) return;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
+    this.restartTimer = setTimeout(() => {
+      this.restarts++;
+      void crashed
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => (this.stopping ? undefined : this.start()))
+        .catch(() => this.scheduleRestart(crashed));
+    }, delay);
   }
 }
 
 export type ConsumerFactory = (config: ReturnType<typeof groupSettings>) => Consumer;
 
-export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOptions): GroupConsumer {
-  const consumer = create({
-    ...groupSettings(options),
-    ...(options.maxBytesPerPartition !== undefined ? { maxBytesPerPartition: options.maxBytesPerPartition } : {}),
-    ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-  });
-  const committer = new OffsetCommitter(options.onCommitError);
-  const onBatchEnd = options.onBatchEnd;
+const wireBatchEnd = (consumer: Consumer, onBatchEnd: BatchConsumerOptions['onBatchEnd']) => {
   if (onBatchEnd)
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
       onBatchEnd({ topic: payload.topic, partition: payload.partition, offsetLag: Number(payload.offsetLag) }),
     );
-  const run = () =>
+  return consumer;
+};
+
+export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOptions): GroupConsumer {
+  const config = {
+    ...groupSettings(options),
+    ...(options.maxBytesPerPartition !== undefined ? { maxBytesPerPartition: options.maxBytesPerPartition } : {}),
+    ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+  };
+  const committer = new OffsetCommitter(options.onCommitError);
+  const run = (consumer: Consumer) =>
     consumer.run({
       eachBatchAutoResolve: false,
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
       eachBatch: (payload) => committer.run(() => options.handle(incomingBatch(payload, committer))),
     });
-  return new GroupConsumer(consumer, options, run, committer);
+  return new GroupConsumer(() => wireBatchEnd(create(config), options.onBatchEnd), options, run, committer);
 }
 
 export function messageConsumer(create: ConsumerFactory, options: MessageConsumerOptions): GroupConsumer {
-  const consumer = create(groupSettings(options));
-  const run = async () => {
+  const config = groupSettings(options);
+  const run = async (consumer: Consumer) => {
     const ends = options.fromNow ? await Promise.all(options.topics.map((t) => options.fromNow!.ends(t))) : [];
     await consumer.run({
       eachMessage: (payload) =>
@@ -158,7 +192,7 @@ export function messageConsumer(create: ConsumerFactory, options: MessageConsume
       for (const p of partitions) consumer.seek({ topic: options.topics[i]!, partition: p.partition, offset: p.high });
     });
   };
-  return new GroupConsumer(consumer, options, run);
+  return new GroupConsumer(() => create(config), options, run);
 }
 
 function incomingBatch(payload: EachBatchPayload, committer: OffsetCommitter): IncomingBatch {

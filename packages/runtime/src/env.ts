@@ -14,6 +14,8 @@ export interface ServiceEnv {
   /** Consumer-group session timeout: how soon a dead instance's partitions move to the others. */
   sessionTimeoutMs: number;
   metricsPort: number | undefined;
+  /** Interface of the metrics and health endpoint (default 127.0.0.1). */
+  metricsHost?: string;
 }
 
 /** The common part of a service's settings, from its parsed environment. */
@@ -31,5 +33,6 @@ export function serviceEnv(
     instanceId: env.STEPGATE_INSTANCE_ID ?? `${service}-${process.pid}`,
     sessionTimeoutMs: env.STEPGATE_SESSION_TIMEOUT_MS,
     metricsPort: env.METRICS_PORT,
+    metricsHost: env.METRICS_HOST,
   };
 }

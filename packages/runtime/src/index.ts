@@ -8,4 +8,4 @@ export {
   waitForDatabase,
   type PoolOptions,
 } from './database.js';
-export { serveMetrics } from './metrics.js';
+export { readiness, serveOps, type OpsServerOptions, type ReadinessChecks } from './metrics.js';

@@ -24,7 +24,7 @@ import {
   type TopicName,
 } from '@stepgate/contracts';
 import { receiptKeySet } from '@stepgate/contracts/node';
-import { createPool, databaseAnswers, serveMetrics } from '@stepgate/runtime';
+import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { createActivities } from './activities.js';
 import type { ApprovalsConfig } from './config.js';
 import {
@@ -130,8 +130,17 @@ export class ApprovalsService {
     });
     await this.consumer.start();
     if (this.config.metricsPort !== undefined)
-      this.metricsServer = serveMetrics(this.registry, this.config.metricsPort, {
-        [RECEIPT_KEYS_PATH]: receiptKeySet(this.config.signingKeyId, this.config.signingKey),
+      this.metricsServer = serveOps({
+        registry: this.registry,
+        port: this.config.metricsPort,
+        ...(this.config.metricsHost ? { host: this.config.metricsHost } : {}),
+        documents: { [RECEIPT_KEYS_PATH]: receiptKeySet(this.config.signingKeyId, this.config.signingKey) },
+        readiness: {
+          approvals_consumer: () => this.consumer?.ready ?? false,
+          temporal_worker: () => this.worker?.getState() === 'RUNNING',
+          temporal: () => this.temporalAnswers(),
+          postgres: () => databaseAnswers(this.pool),
+        },
       });
     this.log.info({ group: this.config.groupId, taskQueue: this.config.taskQueue }, 'approvals service running');
   }

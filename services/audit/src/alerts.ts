@@ -49,6 +49,11 @@ export class AlertsConsumer {
     this.rules = new AlertRules((tenant, rule) => this.overrides.get(`${tenant}:${rule}`) ?? this.defaults[rule]);
   }
 
+  /** Running and in its group. */
+  get ready(): boolean {
+    return this.consumer?.ready ?? false;
+  }
+
   async start(): Promise<void> {
     await this.loadThresholds();
     this.refresh = setInterval(

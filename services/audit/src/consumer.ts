@@ -54,6 +54,11 @@ export class AuditConsumer {
     this.topics = topicsFor(config.topicPrefix);
   }
 
+  /** Running and in its group. */
+  get ready(): boolean {
+    return this.consumer?.ready ?? false;
+  }
+
   async start(): Promise<void> {
     this.producer = await this.kafka.producer();
     this.consumer = this.kafka.batchConsumer({

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
-import { createPool, serveMetrics } from '@stepgate/runtime';
+import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { AlertsConsumer } from './alerts.js';
 import type { AuditConfig } from './config.js';
 import { AuditConsumer } from './consumer.js';
@@ -35,7 +35,16 @@ export class AuditService {
   async start(): Promise<void> {
     await Promise.all([this.ingest.start(), this.alerts.start()]);
     if (this.config.metricsPort !== undefined)
-      this.metricsServer = serveMetrics(this.registry, this.config.metricsPort);
+      this.metricsServer = serveOps({
+        registry: this.registry,
+        port: this.config.metricsPort,
+        ...(this.config.metricsHost ? { host: this.config.metricsHost } : {}),
+        readiness: {
+          audit_consumer: () => this.ingest.ready,
+          alerts_consumer: () => this.alerts.ready,
+          postgres: () => databaseAnswers(this.alertPool),
+        },
+      });
   }
 
   async stop(): Promise<void> {

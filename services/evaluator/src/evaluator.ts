@@ -27,7 +27,7 @@ import {
   createPool,
   databaseAnswers,
   holdBatchWhileDatabaseDown,
-  serveMetrics,
+  serveOps,
 } from '@stepgate/runtime';
 import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
@@ -121,8 +121,16 @@ export class Evaluator {
     });
     await this.consumer.start();
     if (this.config.metricsPort !== undefined)
-      this.metricsServer = serveMetrics(this.metrics.registry, this.config.metricsPort, {
-        [RECEIPT_KEYS_PATH]: receiptKeySet(this.signer.keyId, this.signer.key),
+      this.metricsServer = serveOps({
+        registry: this.metrics.registry,
+        port: this.config.metricsPort,
+        ...(this.config.metricsHost ? { host: this.config.metricsHost } : {}),
+        documents: { [RECEIPT_KEYS_PATH]: receiptKeySet(this.signer.keyId, this.signer.key) },
+        readiness: {
+          gate_consumer: () => this.consumer?.ready ?? false,
+          policy_consumer: () => this.policyConsumer?.ready ?? false,
+          postgres: () => databaseAnswers(this.pool),
+        },
       });
     this.log.info({ group: this.config.groupId, ed25519: ed25519.name }, 'evaluator running');
   }

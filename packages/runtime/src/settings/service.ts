@@ -11,6 +11,7 @@ export const ServiceEnvSchema = z.object({
   STEPGATE_INSTANCE_ID: envField.text().optional(),
   STEPGATE_SESSION_TIMEOUT_MS: envField.integer(3_000, 300_000).default(10_000),
   METRICS_PORT: envField.port().optional(),
+  METRICS_HOST: envField.text().default('127.0.0.1'),
 });
 
 export const TemporalEnvSchema = z.object({
