@@ -1,7 +1,15 @@
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { DEFAULT_TOPIC_PREFIX, newAuditEvent, topicsFor, type AuditEvent } from '@stepgate/contracts';
-import { InputError } from '../io.js';
+import {
+  OutboxRelay,
+  storeOn,
+  withTransaction,
+  type OutboxEntry,
+  type PublishMessages,
+  type Store,
+} from '@stepgate/store';
+import { InputError, type Io } from '../io.js';
 
 /** The CLI's view of the services, from the same variables the services read. */
 export interface AdminEnv {
@@ -20,40 +28,60 @@ export function adminEnv(env: NodeJS.ProcessEnv = process.env): AdminEnv {
   };
 }
 
-/** Runs fn with a database client (in a transaction) and a way to publish after it commits. */
+/** Publishes relayed outbox messages with the CLI's producer, in order, each acknowledged by all in-sync replicas. */
+export function kafkaPublisher(env: AdminEnv): PublishMessages {
+  return async (messages) => {
+    const producer = new Kafka({ clientId: 'stepgate-cli', brokers: env.brokers, logLevel: logLevel.WARN }).producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    try {
+      for (const m of messages)
+        await producer.send({
+          topic: m.topic,
+          acks: -1,
+          messages: [{ key: m.key, value: m.value, headers: m.headers }],
+        });
+    } finally {
+      await producer.disconnect();
+    }
+  };
+}
+
+/**
+ * Runs fn with the store over one transaction, and a way to announce the change: what fn publishes
+ * is written to the outbox in the same transaction, so it commits (or not) with the change. After
+ * the commit the outbox is relayed at once; with Kafka unreachable the messages stay in the outbox
+ * and the audit service's relay publishes them when it is back (the command still succeeds).
+ */
 export async function withServices<T>(
   env: AdminEnv,
-  fn: (db: pg.ClientBase, publish: (topic: 'policies' | 'audit', key: string, value: unknown) => void) => Promise<T>,
+  fn: (store: Store, publish: (topic: 'policies' | 'audit', key: string, value: unknown) => void) => Promise<T>,
+  io?: Pick<Io, 'err'>,
 ): Promise<T> {
-  const db = new pg.Client({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}` });
-  await db.connect();
-  const outgoing: Array<{ topic: string; key: string; value: string }> = [];
-  const topics = topicsFor(env.topicPrefix);
+  const pool = new pg.Pool({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}`, max: 1 });
   try {
-    await db.query('begin');
-    const result = await fn(db, (topic, key, value) =>
-      outgoing.push({ topic: topics[topic], key, value: JSON.stringify(value) }),
-    );
-    await db.query('commit');
+    const outgoing: OutboxEntry[] = [];
+    const result = await withTransaction(pool, async (db) => {
+      const store = storeOn(db);
+      const result = await fn(store, (topic, key, value) => outgoing.push({ topic, key, value }));
+      await store.outbox.enqueue(outgoing);
+      return result;
+    });
     if (outgoing.length) {
-      const producer = new Kafka({ clientId: 'stepgate-cli', brokers: env.brokers, logLevel: logLevel.WARN }).producer({
-        allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
-      await producer.connect();
-      try {
-        for (const m of outgoing)
-          await producer.send({ topic: m.topic, acks: -1, messages: [{ key: m.key, value: m.value }] });
-      } finally {
-        await producer.disconnect();
-      }
+      const relay = new OutboxRelay({ pool, topics: topicsFor(env.topicPrefix), publish: kafkaPublisher(env) });
+      await relay
+        .drain(3)
+        .catch((err: unknown) =>
+          io?.err(
+            `note: committed; its notice stays in the outbox until Kafka is reachable (the audit service publishes it then): ${err instanceof Error ? err.message : String(err)}\n`,
+          ),
+        );
     }
     return result;
-  } catch (err) {
-    await db.query('rollback').catch(() => undefined);
-    throw err;
   } finally {
-    await db.end();
+    await pool.end();
   }
 }
 
