@@ -16,6 +16,7 @@ import { Approvers } from '@stepgate/approvals-client';
 import { run, type Io } from '@stepgate/cli';
 import { GateClient } from '@stepgate/client';
 import { endpointsFromEnv, provision } from '@stepgate/infra';
+import { CredentialsRepository } from '@stepgate/store';
 import { runDemo } from '../examples/demo/orchestrator.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -57,9 +58,7 @@ async function setUpDemoTenant(
   const credential = async (principal: string, roles?: string) => {
     const file = path.join(stateDir, `${principal}.json`);
     const keyId = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { key_id: string }).key_id : undefined;
-    const known = keyId
-      ? (await db.query('select 1 from credentials where key_id = $1 and revoked_at is null', [keyId])).rowCount
-      : 0;
+    const known = keyId ? await new CredentialsRepository(db).isActive(keyId) : false;
     if (!known)
       await cli(
         [

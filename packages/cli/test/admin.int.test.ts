@@ -1,33 +1,20 @@
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@stepgate/contracts';
 import { generateSigningKey, makeReceipt, privateKeyFromPem } from '@stepgate/contracts/node';
 import { testNamespace } from '@stepgate/test';
-import { run, type Io } from '../src/index.js';
+import { adminCli } from './admin-harness.js';
 
 const ns = testNamespace('cli-admin');
+const admin = adminCli(ns, 'admin');
+const cli = (args: string[]) => admin.cli(args);
 let dir: string;
 
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: dir };
-  return { code: await run(args, io), stdout, stderr };
-}
-
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  dir = await mkdtemp(path.join(tmpdir(), 'stepgate-admin-'));
-  Object.assign(process.env, {
-    DATABASE_URL: ns.endpoints.databaseUrl,
-    STEPGATE_DB_SCHEMA: ns.schema,
-    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
-    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
-  });
+  await admin.setUp();
+  dir = admin.dir;
 });
 afterAll(() => ns.cleanup());
 

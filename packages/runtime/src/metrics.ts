@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 /** A readiness check: resolves true when the dependency answers. */
@@ -44,7 +44,7 @@ export async function readiness(checks: ReadinessChecks): Promise<{ ready: boole
  */
 export function serveOps(o: OpsServerOptions): Server {
   const bodies = new Map(Object.entries(o.documents ?? {}).map(([route, doc]) => [route, JSON.stringify(doc)]));
-  const json = (res: import('node:http').ServerResponse, status: number, body: unknown) =>
+  const json = (res: ServerResponse, status: number, body: unknown) =>
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   return createServer((req, res) => {
     if (req.method !== 'GET' || !req.url) return void res.writeHead(405).end();

@@ -16,6 +16,7 @@ import type {
 } from '@stepgate/contracts';
 import { makeReceipt } from '@stepgate/contracts/node';
 import type { ApprovalStatus } from '@stepgate/approvals-client/definitions';
+import { CredentialsRepository, StepLedgerRepository, withTransaction } from '@stepgate/store';
 
 export interface ActivityDeps {
   pool: pg.Pool;
@@ -72,11 +73,11 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Whether the principal holds the `approver` role in the tenant. */
     async isApprover(input: { tenant_id: string; principal: string }): Promise<boolean> {
-      const { rows } = await deps.pool.query<{ ok: boolean }>(
-        `select 'approver' = any(roles) as ok from principals where tenant_id = $1 and principal = $2`,
-        [input.tenant_id, input.principal],
-      );
-      return rows[0]?.ok ?? false;
+      return new CredentialsRepository(deps.pool).hasRole({
+        tenantId: input.tenant_id,
+        principal: input.principal,
+        role: 'approver',
+      });
     },
 
     async remind(input: { request: ApprovalRequest; expires_at: string; reminded_at: string }): Promise<void> {
@@ -100,64 +101,35 @@ export function createActivities(deps: ActivityDeps) {
     async recordOutcome(o: OutcomeInput): Promise<DecisionBody> {
       const r = o.request;
       const decided = o.decided_by ? { approved_by: o.decided_by, approved_at: o.decided_at } : {};
-      const client = await deps.pool.connect();
-      try {
-        await client.query('begin');
-        const key = [r.tenant_id, r.workflow_id, r.step_id, r.approval_id];
-        const transitioned = await client.query<{ decision_body: DecisionBody }>(
-          `update step_ledger set approval_status = $5, decision_body = decision_body || $6::jsonb
-           where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4 and approval_status = 'pending'
-           returning decision_body`,
-          [...key, o.status, JSON.stringify(decided)],
-        );
+      const stored = await withTransaction(deps.pool, async (db) => {
+        const ledger = new StepLedgerRepository(db);
+        const ref = { tenantId: r.tenant_id, workflowId: r.workflow_id, stepId: r.step_id, approvalId: r.approval_id };
+        const { transitioned, decisionBody } = await ledger.resolveApproval({ ...ref, status: o.status, decided });
         // A retried activity finds the outcome recorded: it must not count the usage twice.
-        const { rows } = transitioned.rowCount
-          ? transitioned
-          : await client.query<{ decision_body: DecisionBody }>(
-              'select decision_body from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4',
-              key,
-            );
-        if (transitioned.rowCount && o.status === 'approved' && r.usage_increments.length) {
-          await client.query(
-            `insert into usage_counters (tenant_id, key, value) select $1, x.key, x.by from jsonb_to_recordset($2::jsonb) as x(key text, by numeric)
-             on conflict (tenant_id, key) do update set value = usage_counters.value + excluded.value, updated_at = now()`,
-            [r.tenant_id, JSON.stringify(r.usage_increments)],
-          );
-        }
-        if (o.status !== 'approved') {
-          await client.query(
-            `insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, $2, 'aborted', $3)
-             on conflict (tenant_id, workflow_id) do update set status = 'aborted', reason = excluded.reason, updated_at = now()
-             where workflow_state.status = 'active'`,
-            [r.tenant_id, r.workflow_id, abortReason(o)],
-          );
-        }
-        await client.query('commit');
-        const stored = rows[0]?.decision_body;
-        return {
-          request_id: r.request_id,
-          decision_id: o.decision_id,
-          tenant_id: r.tenant_id,
-          workflow_id: r.workflow_id,
-          step_id: r.step_id,
-          decision: o.status === 'approved' ? 'allow' : 'block',
-          reason: outcomeReason(o),
-          policies_evaluated: stored?.policies_evaluated ?? r.policies_matched,
-          policies_matched: r.policies_matched,
-          approval_id: r.approval_id,
-          ...(stored?.approval_url ? { approval_url: stored.approval_url } : {}),
-          approval_status: o.status,
-          ...decided,
-          retry_context: stored?.retry_context ?? null,
-          decision_source: 'approval',
-          decided_at: o.decided_at,
-        };
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+        if (transitioned && o.status === 'approved')
+          await ledger.addUsage({ tenantId: r.tenant_id, increments: r.usage_increments });
+        if (o.status !== 'approved')
+          await ledger.abortWorkflow({ tenantId: r.tenant_id, workflowId: r.workflow_id, reason: abortReason(o) });
+        return decisionBody;
+      });
+      return {
+        request_id: r.request_id,
+        decision_id: o.decision_id,
+        tenant_id: r.tenant_id,
+        workflow_id: r.workflow_id,
+        step_id: r.step_id,
+        decision: o.status === 'approved' ? 'allow' : 'block',
+        reason: outcomeReason(o),
+        policies_evaluated: stored?.policies_evaluated ?? r.policies_matched,
+        policies_matched: r.policies_matched,
+        approval_id: r.approval_id,
+        ...(stored?.approval_url ? { approval_url: stored.approval_url } : {}),
+        approval_status: o.status,
+        ...decided,
+        retry_context: stored?.retry_context ?? null,
+        decision_source: 'approval',
+        decided_at: o.decided_at,
+      };
     },
 
     /** Publishes the signed decision, the audit events and, on reject or expiry, `workflow.aborted`. */

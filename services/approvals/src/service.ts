@@ -25,6 +25,7 @@ import {
 } from '@stepgate/contracts';
 import { receiptKeySet } from '@stepgate/contracts/node';
 import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
+import { StepLedgerRepository } from '@stepgate/store';
 import { createActivities } from './activities.js';
 import type { ApprovalsConfig } from './config.js';
 import {
@@ -215,22 +216,18 @@ export class ApprovalsService {
    * the step still waits for this very decision; Temporal dedups a running workflow by its id.
    */
   async startApproval(request: ApprovalRequest): Promise<IntakeResult> {
-    const { rows } = await this.pool.query<{
-      approval_status: string | null;
-      decision_id: string | null;
-      approval_timeout_seconds: number | null;
-    }>(
-      `select l.approval_status, l.decision_body->>'decision_id' as decision_id, t.approval_timeout_seconds
-       from step_ledger l left join tenants t on t.tenant_id = l.tenant_id
-       where l.tenant_id = $1 and l.workflow_id = $2 and l.step_id = $3 and l.approval_id = $4`,
-      [request.tenant_id, request.workflow_id, request.step_id, request.approval_id],
-    );
-    const row = rows[0];
+    const row = await new StepLedgerRepository(this.pool).approvalState({
+      tenantId: request.tenant_id,
+      workflowId: request.workflow_id,
+      stepId: request.step_id,
+      approvalId: request.approval_id,
+    });
     if (!row) return 'unknown_step';
-    if (row.approval_status !== 'pending') return 'already_resolved';
-    if (row.decision_id !== request.decision_id) return 'superseded';
+    if (row.approvalStatus !== 'pending') return 'already_resolved';
+    if (row.decisionId !== request.decision_id) return 'superseded';
 
-    const timeoutSeconds = request.timeout_seconds ?? row.approval_timeout_seconds ?? this.config.defaultTimeoutSeconds;
+    const timeoutSeconds =
+      request.timeout_seconds ?? row.tenantApprovalTimeoutSeconds ?? this.config.defaultTimeoutSeconds;
     const expiresAt = new Date(Date.parse(request.requested_at) + timeoutSeconds * 1000).toISOString();
     const input: ApprovalInput = {
       request,

@@ -13,6 +13,12 @@ import {
 } from '@stepgate/contracts';
 import { KafkaConnection, type GroupConsumer, type IncomingBatch, type MessageProducer } from '@stepgate/messaging';
 import {
+  AlertThresholdsRepository,
+  AuditReadsRepository,
+  StepLedgerRepository,
+  type RelayedMessage,
+} from '@stepgate/store';
+import {
   AlertRules,
   DEFAULT_THRESHOLDS,
   type Threshold,
@@ -83,13 +89,17 @@ export class AlertsConsumer {
     await this.producer?.disconnect();
   }
 
+  /**
+   * Publishes with this consumer's producer (idempotent, one request in flight: order kept per
+   * partition), acknowledged by all in-sync replicas. The outbox relay's publish function.
+   */
+  async publish(messages: RelayedMessage[]): Promise<void> {
+    if (!this.producer) throw new Error('the alerts producer is not connected');
+    await this.producer.publish(messages);
+  }
+
   private async loadThresholds(): Promise<void> {
-    const { rows } = await this.pool.query<{
-      tenant_id: string;
-      rule: WindowedRule;
-      threshold: number;
-      window_seconds: number;
-    }>('select tenant_id, rule, threshold, window_seconds from alert_thresholds');
+    const rows = await new AlertThresholdsRepository(this.pool).list();
     this.overrides = new Map(
       rows.map((r) => [`${r.tenant_id}:${r.rule}`, { threshold: r.threshold, window_seconds: r.window_seconds }]),
     );
@@ -103,10 +113,7 @@ export class AlertsConsumer {
   }
 
   private async loadState(): Promise<void> {
-    const pending = await this.pool.query<{ tenant_id: string; approval_id: string }>(
-      "select tenant_id, approval_id::text from step_ledger where approval_status = 'pending' and approval_id is not null",
-    );
-    this.rules.resetPendingApprovals(pending.rows);
+    this.rules.resetPendingApprovals(await new StepLedgerRepository(this.pool).pendingApprovals());
     const { recent, raised } = await this.recentFromAuditLog();
     this.rules.restoreWindows(recent, raised);
   }
@@ -114,7 +121,6 @@ export class AlertsConsumer {
   /**
    * The windowed rules' events and the alerts raised within the longest window, from `audit_log`
    * (what the audit consumer has stored; events it has not yet stored come again from the stream).
-   * Per tenant through the (tenant_id, timestamp) index: every tenant with rows has a chain head.
    */
   private async recentFromAuditLog(): Promise<{
     recent: WindowedEvent[];
@@ -123,14 +129,7 @@ export class AlertsConsumer {
     const longest = Math.max(
       ...[...Object.values(this.defaults), ...this.overrides.values()].map((t) => t.window_seconds),
     );
-    const { rows } = await this.pool.query<WindowedEvent & { tenant_id: string; timestamp: Date }>(
-      `select id::text, "timestamp", tenant_id, agent_id, action, decision, event->'detail' as detail
-         from audit_log
-        where tenant_id = any(array(select tenant_id from audit_chain_heads)) and "timestamp" > now() - make_interval(secs => $1)
-          and (action = 'AlertRaised' or (action = 'GateEvaluated' and (decision = 'block' or event->'detail'->>'execution_mode' = 'background')))
-        order by "timestamp", seq`,
-      [longest],
-    );
+    const rows = await new AuditReadsRepository(this.pool).recentAlertEvents({ withinSeconds: longest });
     const recent: WindowedEvent[] = [];
     const raised: Array<Pick<Alert, 'tenant_id' | 'rule' | 'agent_id' | 'raised_at' | 'window_seconds'>> = [];
     for (const row of rows) {

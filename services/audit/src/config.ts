@@ -1,5 +1,6 @@
 import { AuditEnvSchema, readSettings, serviceEnv, type ServiceEnv } from '@stepgate/runtime';
 import type { Threshold, WindowedRule } from './alert-rules.js';
+import { housekeepingFromEnv, type HousekeepingSettings } from './housekeeping.js';
 
 /** Measured here (`npm run bench -- audit-ingest`): 1,000 and 4,000 were slower. */
 export const DEFAULT_WRITE_SLICE = 2_000;
@@ -12,6 +13,8 @@ export interface AuditConfig extends ServiceEnv {
   alertsGroupId: string;
   /** Default alert thresholds; tenants override them in `alert_thresholds`. */
   alertDefaults?: Partial<Record<WindowedRule, Threshold>>;
+  /** The outbox relay and ledger retention (defaults: housekeepingFromEnv). */
+  housekeeping?: Partial<HousekeepingSettings>;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AuditConfig {
@@ -22,5 +25,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AuditConfig
     partitionsConcurrently: e.STEPGATE_PARTITIONS_CONCURRENTLY,
     writeSlice: e.STEPGATE_AUDIT_WRITE_SLICE,
     alertsGroupId: e.STEPGATE_ALERTS_GROUP ?? `${base.groupId}-alerts`,
+    housekeeping: housekeepingFromEnv(e),
   };
 }

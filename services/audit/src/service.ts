@@ -2,17 +2,22 @@ import type { Server } from 'node:http';
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
-import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
+import { AuditEnvSchema, createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { AlertsConsumer } from './alerts.js';
 import type { AuditConfig } from './config.js';
 import { AuditConsumer } from './consumer.js';
+import { Housekeeping, housekeepingFromEnv } from './housekeeping.js';
 
-/** The audit service: the audit-log consumer and the alerts consumer, with one /metrics endpoint. */
+/**
+ * The audit service: the audit-log consumer, the alerts consumer and the housekeeping (outbox relay,
+ * ledger retention), with one /metrics endpoint.
+ */
 export class AuditService {
   readonly registry = new Registry();
   readonly ingest: AuditConsumer;
   private readonly alerts: AlertsConsumer;
   private readonly alertPool: pg.Pool;
+  private readonly housekeeping: Housekeeping;
   private metricsServer: Server | undefined;
 
   constructor(
@@ -22,7 +27,7 @@ export class AuditService {
     const log = logger ?? pino({ name: 'audit', base: { instance: config.instanceId } });
     collectDefaultMetrics({ register: this.registry });
     this.ingest = new AuditConsumer(config, this.registry, log);
-    this.alertPool = createPool(config, 2, log);
+    this.alertPool = createPool(config, 4, log);
     const raised = new Counter({
       name: 'stepgate_alerts_total',
       help: 'Alerts raised, by rule',
@@ -30,10 +35,18 @@ export class AuditService {
       registers: [this.registry],
     });
     this.alerts = new AlertsConsumer(config, this.alertPool, log.child({ component: 'alerts' }), raised);
+    this.housekeeping = new Housekeeping(
+      this.alertPool,
+      config,
+      { ...housekeepingFromEnv(AuditEnvSchema.parse({})), ...config.housekeeping },
+      (messages) => this.alerts.publish(messages),
+      log.child({ component: 'housekeeping' }),
+    );
   }
 
   async start(): Promise<void> {
     await Promise.all([this.ingest.start(), this.alerts.start()]);
+    this.housekeeping.start();
     if (this.config.metricsPort !== undefined)
       this.metricsServer = serveOps({
         registry: this.registry,
@@ -48,6 +61,7 @@ export class AuditService {
   }
 
   async stop(): Promise<void> {
+    await this.housekeeping.stop();
     await Promise.all([this.ingest.stop(), this.alerts.stop()]);
     await this.alertPool.end();
     this.metricsServer?.close();

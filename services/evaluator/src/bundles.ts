@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { BundleValidationError, compileBundle, type CompiledBundle } from '@stepgate/policy-engine';
+import { PolicyBundlesRepository } from '@stepgate/store';
 
 /** A tenant's newest bundle: compiled, or why it cannot be (its steps are then blocked, fail closed). */
 export type LoadedBundle =
@@ -31,11 +32,7 @@ export class BundleStore {
   }
 
   private async load(tenantId: string): Promise<LoadedBundle | undefined> {
-    const { rows } = await this.pool.query<{ version: number; bundle: unknown }>(
-      'select version, bundle from policy_bundles where tenant_id = $1 order by version desc limit 1',
-      [tenantId],
-    );
-    const row = rows[0];
+    const row = await new PolicyBundlesRepository(this.pool).latest(tenantId);
     if (!row) return undefined;
     try {
       return { version: row.version, compiled: compileBundle(row.bundle) };

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type pg from 'pg';
 import { publicKeyFromPem } from '@stepgate/contracts/node';
+import { CredentialsRepository } from '@stepgate/store';
 
 export interface Credential {
   keyId: string;
@@ -32,20 +33,14 @@ export class CredentialStore {
   }
 
   private async load(keyId: string): Promise<Credential | undefined> {
-    const { rows } = await this.pool.query<{
-      tenant_id: string;
-      principal: string;
-      public_key_pem: string;
-      revoked_at: Date | null;
-    }>('select tenant_id, principal, public_key_pem, revoked_at from credentials where key_id = $1', [keyId]);
-    const row = rows[0];
+    const row = await new CredentialsRepository(this.pool).byKeyId(keyId);
     return (
       row && {
         keyId,
-        tenantId: row.tenant_id,
+        tenantId: row.tenantId,
         principal: row.principal,
-        publicKey: publicKeyFromPem(row.public_key_pem),
-        revoked: row.revoked_at !== null,
+        publicKey: publicKeyFromPem(row.publicKeyPem),
+        revoked: row.revokedAt !== null,
       }
     );
   }

@@ -29,6 +29,7 @@ import {
   holdBatchWhileDatabaseDown,
   serveOps,
 } from '@stepgate/runtime';
+import { StepLedgerRepository } from '@stepgate/store';
 import { BundleStore } from './bundles.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
@@ -453,11 +454,15 @@ export class Evaluator {
     }
     const c = got.body;
     const tenantId = got.credential.tenantId;
-    const { rowCount } = await this.pool.query(
-      `update step_ledger set completion_count = completion_count + 1, prior_output_available = prior_output_available or $4
-       where tenant_id = $1 and workflow_id = $2 and step_id = $3`,
-      [tenantId, c.workflow_id, c.step_id, c.output !== undefined],
-    );
+    // Counted once per completion_id: a redelivery is audited again but not counted again.
+    const counted = await new StepLedgerRepository(this.pool).recordCompletion({
+      tenantId,
+      workflowId: c.workflow_id,
+      stepId: c.step_id,
+      completionId: c.completion_id,
+      outputAvailable: c.output !== undefined,
+    });
+    const rowCount = counted !== 'unknown_step';
     outbox.audit({
       tenant_id: tenantId,
       agent_id: null,

@@ -1,7 +1,16 @@
 import { KafkaConnection } from '@stepgate/messaging';
 import pg from 'pg';
-import { DEFAULT_TOPIC_PREFIX, newAuditEvent, topicsFor, type AuditEvent } from '@stepgate/contracts';
-import { InputError } from '../io.js';
+import { newAuditEvent, topicsFor, type AuditEvent } from '@stepgate/contracts';
+import { CliEnvSchema, readSettings } from '@stepgate/runtime';
+import {
+  OutboxRelay,
+  storeOn,
+  withTransaction,
+  type OutboxEntry,
+  type PublishMessages,
+  type Store,
+} from '@stepgate/store';
+import { InputError, type Io } from '../io.js';
 
 /** The CLI's view of the services, from the same variables the services read. */
 export interface AdminEnv {
@@ -12,45 +21,60 @@ export interface AdminEnv {
 }
 
 export function adminEnv(env: NodeJS.ProcessEnv = process.env): AdminEnv {
+  const e = readSettings('stepgate', CliEnvSchema, env);
   return {
-    databaseUrl: env.DATABASE_URL ?? 'postgres://stepgate:stepgate@127.0.0.1:5433/stepgate',
-    schema: env.STEPGATE_DB_SCHEMA ?? 'public',
-    brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
-    topicPrefix: env.STEPGATE_TOPIC_PREFIX ?? DEFAULT_TOPIC_PREFIX,
+    databaseUrl: e.DATABASE_URL,
+    schema: e.STEPGATE_DB_SCHEMA,
+    brokers: e.KAFKA_BROKERS,
+    topicPrefix: e.STEPGATE_TOPIC_PREFIX,
   };
 }
 
-/** Runs fn with a database client (in a transaction) and a way to publish after it commits. */
+/** Publishes relayed outbox messages with the CLI's producer, in order, each acknowledged by all in-sync replicas. */
+export function kafkaPublisher(env: AdminEnv): PublishMessages {
+  return async (messages) => {
+    const producer = await new KafkaConnection({ clientId: 'stepgate-cli', brokers: env.brokers }).producer();
+    try {
+      await producer.publish(messages);
+    } finally {
+      await producer.disconnect();
+    }
+  };
+}
+
+/**
+ * Runs fn with the store over one transaction, and a way to announce the change: what fn publishes
+ * is written to the outbox in the same transaction, so it commits (or not) with the change. After
+ * the commit the outbox is relayed at once; with Kafka unreachable the messages stay in the outbox
+ * and the audit service's relay publishes them when it is back (the command still succeeds).
+ */
 export async function withServices<T>(
   env: AdminEnv,
-  fn: (db: pg.ClientBase, publish: (topic: 'policies' | 'audit', key: string, value: unknown) => void) => Promise<T>,
+  fn: (store: Store, publish: (topic: 'policies' | 'audit', key: string, value: unknown) => void) => Promise<T>,
+  io?: Pick<Io, 'err'>,
 ): Promise<T> {
-  const db = new pg.Client({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}` });
-  await db.connect();
-  const outgoing: Array<{ topic: string; key: string; value: string }> = [];
-  const topics = topicsFor(env.topicPrefix);
+  const pool = new pg.Pool({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}`, max: 1 });
   try {
-    await db.query('begin');
-    const result = await fn(db, (topic, key, value) =>
-      outgoing.push({ topic: topics[topic], key, value: JSON.stringify(value) }),
-    );
-    await db.query('commit');
+    const outgoing: OutboxEntry[] = [];
+    const result = await withTransaction(pool, async (db) => {
+      const store = storeOn(db);
+      const result = await fn(store, (topic, key, value) => outgoing.push({ topic, key, value }));
+      await store.outbox.enqueue(outgoing);
+      return result;
+    });
     if (outgoing.length) {
-      const producer = await new KafkaConnection({ clientId: 'stepgate-cli', brokers: env.brokers }).producer({
-        idempotent: false,
-      });
-      try {
-        await producer.publish(outgoing);
-      } finally {
-        await producer.disconnect();
-      }
+      const relay = new OutboxRelay({ pool, topics: topicsFor(env.topicPrefix), publish: kafkaPublisher(env) });
+      await relay
+        .drain(3)
+        .catch((err: unknown) =>
+          io?.err(
+            `note: committed; its notice stays in the outbox until Kafka is reachable (the audit service publishes it then): ${err instanceof Error ? err.message : String(err)}\n`,
+          ),
+        );
     }
     return result;
-  } catch (err) {
-    await db.query('rollback').catch(() => undefined);
-    throw err;
   } finally {
-    await db.end();
+    await pool.end();
   }
 }
 

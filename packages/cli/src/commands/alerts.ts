@@ -1,16 +1,10 @@
 import { ALERT_RULES, type AlertRule } from '@stepgate/contracts';
+import { UnknownTenantError } from '@stepgate/store';
 import { adminAudit, adminEnv, unknownTenant, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
 type WindowedRule = Exclude<AlertRule, 'config_change'>;
 const WINDOWED_RULES = ALERT_RULES.filter((r): r is WindowedRule => r !== 'config_change');
-
-interface ThresholdRow {
-  tenant_id: string;
-  rule: WindowedRule;
-  threshold: number;
-  window_seconds: number;
-}
 
 function windowedRule(value: string): WindowedRule {
   const rule = WINDOWED_RULES.find((r) => r === value);
@@ -38,32 +32,29 @@ export async function setAlertThreshold(
   const rule = windowedRule(opts.rule);
   const threshold = positiveInteger(opts.threshold, '--threshold');
   const window = opts.window === undefined ? 60 : positiveInteger(opts.window, '--window');
-  const previous = await withServices(adminEnv(), async (db, publish) => {
-    const known = await db.query('select 1 from tenants where tenant_id = $1', [opts.tenant]);
-    if (known.rowCount === 0) throw unknownTenant(opts.tenant);
-    const { rows } = await db.query<ThresholdRow>(
-      'select * from alert_thresholds where tenant_id = $1 and rule = $2 for update',
-      [opts.tenant, rule],
-    );
-    await db.query(
-      `insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ($1, $2, $3, $4)
-       on conflict (tenant_id, rule) do update set threshold = excluded.threshold, window_seconds = excluded.window_seconds`,
-      [opts.tenant, rule, threshold, window],
-    );
-    const before = rows[0] ? { threshold: rows[0].threshold, window_seconds: rows[0].window_seconds } : null;
-    publish(
-      'audit',
-      opts.tenant,
-      adminAudit('AlertThresholdChanged', opts.tenant, 'Changed', {
-        rule,
-        threshold,
-        window_seconds: window,
-        previous: before,
-        actor: opts.as ?? null,
-      }),
-    );
-    return before;
-  });
+  const previous = await withServices(
+    adminEnv(),
+    async (store, publish) => {
+      const before = await store.alertThresholds
+        .set({ tenantId: opts.tenant, rule, threshold, windowSeconds: window })
+        .catch((err: unknown) => {
+          throw err instanceof UnknownTenantError ? unknownTenant(opts.tenant) : err;
+        });
+      publish(
+        'audit',
+        opts.tenant,
+        adminAudit('AlertThresholdChanged', opts.tenant, 'Changed', {
+          rule,
+          threshold,
+          window_seconds: window,
+          previous: before,
+          actor: opts.as ?? null,
+        }),
+      );
+      return before;
+    },
+    io,
+  );
   io.out(
     `${opts.tenant}: ${rule} fires at ${threshold} in ${window} s${previous ? ` (was ${previous.threshold} in ${previous.window_seconds} s)` : ''}\n`,
   );
@@ -76,26 +67,26 @@ export async function unsetAlertThreshold(
   io: Io,
 ): Promise<number> {
   const rule = windowedRule(opts.rule);
-  const removed = await withServices(adminEnv(), async (db, publish) => {
-    const { rows } = await db.query<ThresholdRow>(
-      'delete from alert_thresholds where tenant_id = $1 and rule = $2 returning *',
-      [opts.tenant, rule],
-    );
-    const row = rows[0];
-    if (row)
-      publish(
-        'audit',
-        opts.tenant,
-        adminAudit('AlertThresholdChanged', opts.tenant, 'Reset', {
-          rule,
-          threshold: null,
-          window_seconds: null,
-          previous: { threshold: row.threshold, window_seconds: row.window_seconds },
-          actor: opts.as ?? null,
-        }),
-      );
-    return row;
-  });
+  const removed = await withServices(
+    adminEnv(),
+    async (store, publish) => {
+      const row = await store.alertThresholds.unset({ tenantId: opts.tenant, rule });
+      if (row)
+        publish(
+          'audit',
+          opts.tenant,
+          adminAudit('AlertThresholdChanged', opts.tenant, 'Reset', {
+            rule,
+            threshold: null,
+            window_seconds: null,
+            previous: { threshold: row.threshold, window_seconds: row.window_seconds },
+            actor: opts.as ?? null,
+          }),
+        );
+      return row;
+    },
+    io,
+  );
   if (!removed) throw new InputError(`${opts.tenant} has no threshold of its own for ${rule}`);
   io.out(`${opts.tenant}: ${rule} back to the default (was ${removed.threshold} in ${removed.window_seconds} s)\n`);
   return EXIT.ok;
@@ -103,13 +94,7 @@ export async function unsetAlertThreshold(
 
 /** `stepgate alerts list`: the thresholds tenants have set (others use the service's defaults). */
 export async function listAlertThresholds(opts: { tenant?: string; json?: boolean }, io: Io): Promise<number> {
-  const rows = await withServices(adminEnv(), async (db) => {
-    const { rows } = await db.query<ThresholdRow>(
-      'select tenant_id, rule, threshold, window_seconds from alert_thresholds where $1::text is null or tenant_id = $1 order by tenant_id, rule',
-      [opts.tenant ?? null],
-    );
-    return rows;
-  });
+  const rows = await withServices(adminEnv(), (store) => store.alertThresholds.list({ tenantId: opts.tenant }));
   if (opts.json) io.out(`${JSON.stringify(rows)}\n`);
   else if (rows.length === 0)
     io.out(`no thresholds set${opts.tenant ? ` for ${opts.tenant}` : ''}: the service defaults apply\n`);

@@ -21,29 +21,29 @@ export async function createCredential(
     : undefined;
   const key = generateSigningKey();
   const keyId = `sgk_${opts.tenant}_${randomBytes(9).toString('base64url')}`;
-  await withServices(adminEnv(), async (db, publish) => {
-    await db.query('insert into tenants (tenant_id) values ($1) on conflict do nothing', [opts.tenant]);
-    await db.query(
-      `insert into principals (tenant_id, principal, roles) values ($1, $2, coalesce($3::text[], '{}'))
-       on conflict (tenant_id, principal) do update set roles = coalesce($3::text[], principals.roles)`,
-      [opts.tenant, opts.principal, roles ?? null],
-    );
-    await db.query('insert into credentials (key_id, tenant_id, principal, public_key_pem) values ($1, $2, $3, $4)', [
-      keyId,
-      opts.tenant,
-      opts.principal,
-      key.publicKeyPem,
-    ]);
-    publish(
-      'audit',
-      opts.tenant,
-      adminAudit('CredentialCreated', opts.tenant, 'Created', {
-        key_id: keyId,
+  await withServices(
+    adminEnv(),
+    async (store, publish) => {
+      await store.tenants.ensure(opts.tenant);
+      await store.credentials.upsertPrincipal({ tenantId: opts.tenant, principal: opts.principal, roles });
+      await store.credentials.create({
+        keyId,
+        tenantId: opts.tenant,
         principal: opts.principal,
-        roles: roles ?? null,
-      }),
-    );
-  });
+        publicKeyPem: key.publicKeyPem,
+      });
+      publish(
+        'audit',
+        opts.tenant,
+        adminAudit('CredentialCreated', opts.tenant, 'Created', {
+          key_id: keyId,
+          principal: opts.principal,
+          roles: roles ?? null,
+        }),
+      );
+    },
+    io,
+  );
   const out = path.resolve(io.cwd, opts.out);
   const doc = {
     key_id: keyId,
@@ -59,21 +59,21 @@ export async function createCredential(
 }
 
 export async function revokeCredential(keyId: string, io: Io): Promise<number> {
-  const revoked = await withServices(adminEnv(), async (db, publish) => {
-    const { rows } = await db.query<{ tenant_id: string; principal: string }>(
-      'update credentials set revoked_at = now() where key_id = $1 and revoked_at is null returning tenant_id, principal',
-      [keyId],
-    );
-    const row = rows[0];
-    if (row)
-      publish(
-        'audit',
-        row.tenant_id,
-        adminAudit('CredentialRevoked', row.tenant_id, 'Revoked', { key_id: keyId, principal: row.principal }),
-      );
-    return row;
-  });
+  const revoked = await withServices(
+    adminEnv(),
+    async (store, publish) => {
+      const row = await store.credentials.revoke(keyId);
+      if (row)
+        publish(
+          'audit',
+          row.tenantId,
+          adminAudit('CredentialRevoked', row.tenantId, 'Revoked', { key_id: keyId, principal: row.principal }),
+        );
+      return row;
+    },
+    io,
+  );
   if (!revoked) throw new InputError(`no active credential with key id "${keyId}"`);
-  io.out(`revoked ${keyId} (${revoked.principal}@${revoked.tenant_id})\n`);
+  io.out(`revoked ${keyId} (${revoked.principal}@${revoked.tenantId})\n`);
   return EXIT.ok;
 }

@@ -1,11 +1,6 @@
+import { UnknownTenantError, type TenantRow } from '@stepgate/store';
 import { adminAudit, adminEnv, unknownTenant, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
-
-interface TenantRow {
-  tenant_id: string;
-  display_name: string;
-  approval_timeout_seconds: number | null;
-}
 
 /** `--approval-timeout`: seconds, or `default` for the approvals service's own default. */
 function approvalTimeout(value: string): number | null {
@@ -27,32 +22,25 @@ export async function setTenant(
   if (opts.displayName === undefined && opts.approvalTimeout === undefined)
     throw new InputError('nothing to set: expected --display-name and/or --approval-timeout');
   const timeout = opts.approvalTimeout === undefined ? undefined : approvalTimeout(opts.approvalTimeout);
-  const { before, after } = await withServices(adminEnv(), async (db, publish) => {
-    const { rows } = await db.query<TenantRow>(
-      'select tenant_id, display_name, approval_timeout_seconds from tenants where tenant_id = $1 for update',
-      [opts.tenant],
-    );
-    const before = rows[0];
-    if (!before) throw unknownTenant(opts.tenant);
-    const after: TenantRow = {
-      ...before,
-      ...(opts.displayName !== undefined ? { display_name: opts.displayName } : {}),
-      ...(timeout !== undefined ? { approval_timeout_seconds: timeout } : {}),
-    };
-    await db.query('update tenants set display_name = $2, approval_timeout_seconds = $3 where tenant_id = $1', [
-      opts.tenant,
-      after.display_name,
-      after.approval_timeout_seconds,
-    ]);
-    const { tenant_id: _b, ...previous } = before;
-    const { tenant_id: _a, ...settings } = after;
-    publish(
-      'audit',
-      opts.tenant,
-      adminAudit('TenantSettingsChanged', opts.tenant, 'Changed', { ...settings, previous, actor: opts.as ?? null }),
-    );
-    return { before, after };
-  });
+  const { before, after } = await withServices(
+    adminEnv(),
+    async (store, publish) => {
+      const { before, after } = await store.tenants
+        .update({ tenantId: opts.tenant, displayName: opts.displayName, approvalTimeoutSeconds: timeout })
+        .catch((err: unknown) => {
+          throw err instanceof UnknownTenantError ? unknownTenant(opts.tenant) : err;
+        });
+      const { tenant_id: _b, ...previous } = before;
+      const { tenant_id: _a, ...settings } = after;
+      publish(
+        'audit',
+        opts.tenant,
+        adminAudit('TenantSettingsChanged', opts.tenant, 'Changed', { ...settings, previous, actor: opts.as ?? null }),
+      );
+      return { before, after };
+    },
+    io,
+  );
   io.out(
     `${opts.tenant}: ${describe(after)}${describe(before) === describe(after) ? ' (unchanged)' : ` (was ${describe(before)})`}\n`,
   );
@@ -61,15 +49,7 @@ export async function setTenant(
 
 /** `stepgate tenants list`. */
 export async function listTenants(opts: { json?: boolean }, io: Io): Promise<number> {
-  const rows = await withServices(
-    adminEnv(),
-    async (db) =>
-      (
-        await db.query<TenantRow>(
-          'select tenant_id, display_name, approval_timeout_seconds from tenants order by tenant_id',
-        )
-      ).rows,
-  );
+  const rows = await withServices(adminEnv(), (store) => store.tenants.list());
   if (opts.json) io.out(`${JSON.stringify(rows)}\n`);
   else for (const r of rows) io.out(`${r.tenant_id}\t${describe(r)}\n`);
   return EXIT.ok;

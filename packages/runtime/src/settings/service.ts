@@ -52,6 +52,12 @@ export const AuditEnvSchema = ServiceEnvSchema.extend({
   STEPGATE_ALERTS_GROUP: envField.text().optional(),
   STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(6),
   STEPGATE_AUDIT_WRITE_SLICE: envField.integer(1, 100_000).default(2_000),
+  STEPGATE_OUTBOX_RELAY_INTERVAL_MS: envField.integer(50, 3_600_000).default(1_000),
+  STEPGATE_LEDGER_RETENTION_INTERVAL_MS: envField.integer(1_000, 86_400_000).default(3_600_000),
+  STEPGATE_USAGE_COUNTER_GRACE_MS: envField.integer(0, 30 * 86_400_000).default(3_600_000),
+  STEPGATE_DEDUP_RETENTION_MS: envField.integer(60_000, 365 * 86_400_000).default(86_400_000),
+  STEPGATE_MAX_CLOCK_SKEW_MS: envField.integer(1_000, 3_600_000).default(300_000),
+  STEPGATE_OUTBOX_RETENTION_MS: envField.integer(60_000, 365 * 86_400_000).default(7 * 86_400_000),
 });
 
 /** The CLI's view of the services, from the same variables the services read. */

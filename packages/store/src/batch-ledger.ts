@@ -1,0 +1,260 @@
+import type pg from 'pg';
+import type { DecisionBody } from '@stepgate/contracts';
+import { ConcurrentFirstGate } from './errors.js';
+
+export interface LedgerRow {
+  input_fingerprint: string;
+  idempotency_key: string | null;
+  decision: DecisionBody['decision'];
+  last_decision: DecisionBody['decision'] | null;
+  decision_body: DecisionBody;
+  gate_count: number;
+  completion_count: number;
+  prior_output_available: boolean;
+  approval_id: string | null;
+  approval_status: 'pending' | 'approved' | 'rejected' | 'expired' | null;
+  first_attempt_at: Date;
+  last_attempt_at: Date;
+}
+
+export interface StepKey {
+  tenantId: string;
+  workflowId: string;
+  stepId: string;
+  userId?: string | undefined;
+  requestId: string;
+}
+
+const k = (...parts: string[]) => parts.join('\u0000');
+
+interface SeenRow {
+  tenant_id: string;
+  request_id: string;
+  decision: unknown;
+}
+interface WorkflowRow {
+  tenant_id: string;
+  workflow_id: string;
+  status: string;
+  reason: string;
+}
+type StoredLedgerRow = Omit<LedgerRow, 'first_attempt_at' | 'last_attempt_at'> & {
+  tenant_id: string;
+  workflow_id: string;
+  step_id: string;
+  first_attempt_at: string;
+  last_attempt_at: string;
+};
+interface PendingRow {
+  tenant_id: string;
+  workflow_id: string;
+  step_id: string;
+}
+interface RoleRow {
+  tenant_id: string;
+  principal: string;
+  roles: string[];
+}
+
+/**
+ * $1–$4: the batch's tenant, workflow, step and request ids (one element per request); $5, $6: the
+ * tenant and user of each request that names a user. One row; each column a JSON array, null when empty.
+ */
+const LOAD_BATCH = `
+  with batch as (select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) as b(tenant_id, workflow_id, step_id, request_id))
+  select
+    (select json_agg(json_build_object('tenant_id', g.tenant_id, 'request_id', g.request_id, 'decision', g.decision))
+       from gate_decisions g where (g.tenant_id, g.request_id) in (select tenant_id, request_id from batch)) as seen,
+    (select json_agg(json_build_object('tenant_id', w.tenant_id, 'workflow_id', w.workflow_id, 'status', w.status, 'reason', w.reason))
+       from workflow_state w where (w.tenant_id, w.workflow_id) in (select tenant_id, workflow_id from batch)) as workflows,
+    (select json_agg(l) from (
+       select * from step_ledger
+       where (tenant_id, workflow_id, step_id) in (select tenant_id, workflow_id, step_id from batch)
+       order by tenant_id, workflow_id, step_id for update) l) as ledger,
+    (select json_agg(json_build_object('tenant_id', p.tenant_id, 'workflow_id', p.workflow_id, 'step_id', p.step_id))
+       from step_ledger p where p.approval_status = 'pending' and (p.tenant_id, p.workflow_id) in (select tenant_id, workflow_id from batch)) as pending,
+    (select json_agg(json_build_object('tenant_id', r.tenant_id, 'principal', r.principal, 'roles', r.roles))
+       from principals r where (r.tenant_id, r.principal) in (select * from unnest($5::text[], $6::text[]))) as roles`;
+
+const LEDGER_RECORD = `x(tenant_id text, workflow_id text, step_id text, input_fingerprint text, idempotency_key text, decision text,
+  last_decision text, decision_body jsonb, gate_count int, completion_count int, prior_output_available boolean, approval_id uuid,
+  approval_status text, first_attempt_at timestamptz, last_attempt_at timestamptz)`;
+
+/**
+ * $1: new ledger rows, $2: changed ledger rows, $3: decisions by request, $4: counter increments
+ * (JSON arrays). A new row another evaluator inserted first is not counted in `inserted`.
+ */
+const FLUSH_BATCH = `
+  with inserted as (
+    insert into step_ledger (tenant_id, workflow_id, step_id, input_fingerprint, idempotency_key, decision, last_decision, decision_body,
+      gate_count, completion_count, prior_output_available, approval_id, approval_status, first_attempt_at, last_attempt_at)
+    select * from jsonb_to_recordset($1::jsonb) as ${LEDGER_RECORD}
+    on conflict (tenant_id, workflow_id, step_id) do nothing
+    returning 1
+  ), updated as (
+    update step_ledger l set input_fingerprint = x.input_fingerprint, idempotency_key = x.idempotency_key, decision = x.decision,
+      last_decision = x.last_decision, decision_body = x.decision_body, gate_count = x.gate_count, approval_id = x.approval_id,
+      approval_status = x.approval_status, last_attempt_at = x.last_attempt_at
+    from jsonb_to_recordset($2::jsonb) as ${LEDGER_RECORD}
+    where l.tenant_id = x.tenant_id and l.workflow_id = x.workflow_id and l.step_id = x.step_id
+  ), decided as (
+    insert into gate_decisions (tenant_id, request_id, decision)
+    select tenant_id, request_id, decision from jsonb_to_recordset($3::jsonb) as x(tenant_id text, request_id uuid, decision jsonb)
+    on conflict do nothing
+  ), counted as (
+    update usage_counters u set value = u.value + x.by, updated_at = now()
+    from jsonb_to_recordset($4::jsonb) as x(tenant_id text, key text, by numeric)
+    where u.tenant_id = x.tenant_id and u.key = x.key
+  )
+  select count(*)::int as inserted from inserted`;
+
+/**
+ * The ledger state one batch touches, read with a few set-based statements (rows locked in key
+ * order), read and changed in memory while the batch is decided in order, and written back with
+ * multi-row statements in the same transaction.
+ */
+export class BatchLedger {
+  private readonly seen = new Map<string, unknown>();
+  private readonly workflows = new Map<string, { status: string; reason: string }>();
+  private readonly rows = new Map<string, LedgerRow>();
+  private readonly existed = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly pending = new Map<string, Set<string>>();
+  private readonly roles = new Map<string, string[]>();
+  private readonly counters = new Map<string, number>();
+  private readonly counterDeltas = new Map<string, number>();
+  private readonly decisions: Array<{ tenant_id: string; request_id: string; decision: unknown }> = [];
+
+  constructor(private readonly client: pg.ClientBase) {}
+
+  /**
+   * Reads everything the batch may touch in one statement (one round trip: on a busy two-core host a
+   * round trip costs more than the statement), locking the ledger rows in primary-key order so
+   * concurrent batches never wait on each other in a cycle.
+   */
+  async load(keys: StepKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    const col = <T>(f: (s: StepKey) => T) => keys.map(f);
+    const users = keys.filter((s) => s.userId);
+    const { rows } = await this.client.query<{
+      seen: SeenRow[] | null;
+      workflows: WorkflowRow[] | null;
+      ledger: StoredLedgerRow[] | null;
+      pending: PendingRow[] | null;
+      roles: RoleRow[] | null;
+    }>({
+      name: 'stepgate-batch-ledger-load',
+      text: LOAD_BATCH,
+      values: [
+        col((s) => s.tenantId),
+        col((s) => s.workflowId),
+        col((s) => s.stepId),
+        col((s) => s.requestId),
+        users.map((s) => s.tenantId),
+        users.map((s) => s.userId!),
+      ],
+    });
+    const got = rows[0]!;
+    for (const r of got.seen ?? []) this.seen.set(k(r.tenant_id, r.request_id), r.decision);
+    for (const r of got.workflows ?? [])
+      this.workflows.set(k(r.tenant_id, r.workflow_id), { status: r.status, reason: r.reason });
+    for (const r of got.ledger ?? []) {
+      const key = k(r.tenant_id, r.workflow_id, r.step_id);
+      this.rows.set(key, {
+        ...r,
+        first_attempt_at: new Date(r.first_attempt_at),
+        last_attempt_at: new Date(r.last_attempt_at),
+      });
+      this.existed.add(key);
+    }
+    for (const r of got.pending ?? []) this.pendingSet(r.tenant_id, r.workflow_id).add(r.step_id);
+    for (const r of got.roles ?? []) this.roles.set(k(r.tenant_id, r.principal), r.roles);
+  }
+
+  decisionFor(tenantId: string, requestId: string): unknown {
+    return this.seen.get(k(tenantId, requestId));
+  }
+
+  workflowState(tenantId: string, workflowId: string) {
+    return this.workflows.get(k(tenantId, workflowId));
+  }
+
+  row(tenantId: string, workflowId: string, stepId: string): LedgerRow | undefined {
+    return this.rows.get(k(tenantId, workflowId, stepId));
+  }
+
+  /** Another step of the workflow waiting for approval, if any. */
+  pendingOtherStep(tenantId: string, workflowId: string, stepId: string): string | undefined {
+    for (const s of this.pending.get(k(tenantId, workflowId)) ?? []) if (s !== stepId) return s;
+    return undefined;
+  }
+
+  rolesOf(tenantId: string, userId: string | undefined): string[] {
+    return userId ? (this.roles.get(k(tenantId, userId)) ?? []) : [];
+  }
+
+  putRow(tenantId: string, workflowId: string, stepId: string, row: LedgerRow): void {
+    const key = k(tenantId, workflowId, stepId);
+    this.rows.set(key, row);
+    this.dirty.add(key);
+    const pending = this.pendingSet(tenantId, workflowId);
+    if (row.approval_status === 'pending') pending.add(stepId);
+    else pending.delete(stepId);
+  }
+
+  recordDecision(tenantId: string, requestId: string, decision: unknown): void {
+    this.seen.set(k(tenantId, requestId), decision);
+    this.decisions.push({ tenant_id: tenantId, request_id: requestId, decision });
+  }
+
+  /** Current counter values, creating and locking the missing ones (sorted: no lock cycles). */
+  async counterValues(tenantId: string, keys: string[]): Promise<Record<string, number>> {
+    const missing = [...new Set(keys)].filter((key) => !this.counters.has(k(tenantId, key))).sort();
+    if (missing.length) {
+      // One round trip: the no-op update locks and returns existing counters as the insert does new ones.
+      const { rows } = await this.client.query<{ key: string; value: string }>({
+        name: 'stepgate-batch-ledger-counters',
+        text: `insert into usage_counters (tenant_id, key) select $1, unnest($2::text[])
+               on conflict (tenant_id, key) do update set key = excluded.key returning key, value`,
+        values: [tenantId, missing],
+      });
+      for (const r of rows) this.counters.set(k(tenantId, r.key), Number(r.value));
+    }
+    return Object.fromEntries(keys.map((key) => [key, this.counters.get(k(tenantId, key)) ?? 0]));
+  }
+
+  addToCounter(tenantId: string, key: string, by: number): void {
+    const id = k(tenantId, key);
+    this.counters.set(id, (this.counters.get(id) ?? 0) + by);
+    this.counterDeltas.set(id, (this.counterDeltas.get(id) ?? 0) + by);
+  }
+
+  /** Writes everything the batch changed in one statement (data-modifying CTEs: one round trip). */
+  async flush(): Promise<void> {
+    const changed = [...this.dirty].map((key) => {
+      const [tenant_id, workflow_id, step_id] = key.split('\u0000') as [string, string, string];
+      return { key, tenant_id, workflow_id, step_id, ...this.rows.get(key)! };
+    });
+    const inserts = changed.filter((r) => !this.existed.has(r.key));
+    const updates = changed.filter((r) => this.existed.has(r.key));
+    const deltas = [...this.counterDeltas].map(([id, by]) => {
+      const [tenant_id, key] = id.split('\u0000') as [string, string];
+      return { tenant_id, key, by };
+    });
+    if (changed.length + this.decisions.length + deltas.length === 0) return;
+    const json = (rows: typeof changed) => JSON.stringify(rows.map(({ key: _key, ...r }) => r));
+    const { rows } = await this.client.query<{ inserted: number }>({
+      name: 'stepgate-batch-ledger-flush',
+      text: FLUSH_BATCH,
+      values: [json(inserts), json(updates), JSON.stringify(this.decisions), JSON.stringify(deltas)],
+    });
+    if (rows[0]!.inserted !== inserts.length) throw new ConcurrentFirstGate();
+  }
+
+  private pendingSet(tenantId: string, workflowId: string): Set<string> {
+    const key = k(tenantId, workflowId);
+    let set = this.pending.get(key);
+    if (!set) this.pending.set(key, (set = new Set()));
+    return set;
+  }
+}

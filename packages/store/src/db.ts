@@ -1,0 +1,40 @@
+import type pg from 'pg';
+
+/** A pool or a client (possibly inside the caller's transaction): what a repository queries through. */
+export type Db = pg.Pool | pg.ClientBase;
+
+/**
+ * Runs fn with a client of the pool. A checked-out client has no 'error' listener of the pool's: a
+ * connection lost meanwhile would be an uncaught exception, so it is listened to here, and a client
+ * whose work failed is released with the error (the pool discards it rather than reuse it).
+ */
+export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let failure: Error | undefined;
+  const onError = (err: Error) => (failure = err);
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (err) {
+    failure ??= err instanceof Error ? err : new Error(String(err));
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(failure);
+  }
+}
+
+/** Runs fn in a transaction on a client of the pool; rolls back when fn throws. */
+export function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pool, async (client) => {
+    await client.query('begin');
+    try {
+      const result = await fn(client);
+      await client.query('commit');
+      return result;
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,29 @@
+export { withClient, withTransaction, type Db } from './db.js';
+export { StoreError, ConcurrentFirstGate, UnknownTenantError, UnknownOutboxTopicError } from './errors.js';
+export { BatchLedger, type LedgerRow, type StepKey } from './batch-ledger.js';
+export {
+  StepLedgerRepository,
+  type ApprovalRef,
+  type ApprovalState,
+  type CompletionResult,
+  type StepRef,
+} from './step-ledger.js';
+export { CredentialsRepository, type StoredCredential } from './credentials.js';
+export { PolicyBundlesRepository, type StoredBundle } from './policy-bundles.js';
+export {
+  AlertThresholdsRepository,
+  TenantsRepository,
+  type TenantRow,
+  type ThresholdRow,
+  type WindowedAlertRule,
+} from './tenants.js';
+export { AuditReadsRepository, type RecentAuditRow } from './audit-reads.js';
+export {
+  OutboxRelay,
+  OutboxRepository,
+  type OutboxEntry,
+  type OutboxRelayOptions,
+  type PublishMessages,
+  type RelayedMessage,
+} from './outbox.js';
+export { storeOn, type Store } from './store.js';

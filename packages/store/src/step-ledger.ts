@@ -1,0 +1,178 @@
+import type { DecisionBody } from '@stepgate/contracts';
+import type { Db } from './db.js';
+
+export interface StepRef {
+  tenantId: string;
+  workflowId: string;
+  stepId: string;
+}
+
+export interface ApprovalRef extends StepRef {
+  approvalId: string;
+}
+
+/** What became of a step completion: counted, already counted (a redelivery), or for no gated step. */
+export type CompletionResult = 'counted' | 'duplicate' | 'unknown_step';
+
+/** The ledger's view of an approval request, for the approvals service's intake. */
+export interface ApprovalState {
+  approvalStatus: 'pending' | 'approved' | 'rejected' | 'expired' | null;
+  /** The decision that asked for this approval (a re-evaluated step asks again with a new one). */
+  decisionId: string | null;
+  /** The tenant's approval timeout, if it set one. */
+  tenantApprovalTimeoutSeconds: number | null;
+}
+
+/**
+ * Counts a completion once per (tenant, completion_id), and only for a gated step: the id is
+ * recorded and the counter incremented in one statement, so a redelivery (or a second evaluator
+ * racing on the same message after a rebalance) finds the id and changes nothing.
+ */
+const RECORD_COMPLETION = `
+  with known as (
+    select 1 from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3
+  ), applied as (
+    insert into applied_completions (tenant_id, completion_id, workflow_id, step_id)
+    select $1, $4, $2, $3 where exists (select 1 from known)
+    on conflict (tenant_id, completion_id) do nothing
+    returning 1
+  ), counted as (
+    update step_ledger set completion_count = completion_count + 1, prior_output_available = prior_output_available or $5
+    where tenant_id = $1 and workflow_id = $2 and step_id = $3 and exists (select 1 from applied)
+    returning 1
+  )
+  select exists (select 1 from known) as known, exists (select 1 from counted) as counted`;
+
+/**
+ * The step ledger tables outside the evaluator's batch path (that is `BatchLedger`): completions,
+ * approval outcomes, workflow state, usage counters, and their retention.
+ */
+export class StepLedgerRepository {
+  constructor(private readonly db: Db) {}
+
+  async recordCompletion(p: StepRef & { completionId: string; outputAvailable: boolean }): Promise<CompletionResult> {
+    const { rows } = await this.db.query<{ known: boolean; counted: boolean }>({
+      name: 'stepgate-ledger-record-completion',
+      text: RECORD_COMPLETION,
+      values: [p.tenantId, p.workflowId, p.stepId, p.completionId, p.outputAvailable],
+    });
+    const row = rows[0]!;
+    return !row.known ? 'unknown_step' : row.counted ? 'counted' : 'duplicate';
+  }
+
+  /** The approval's step as the ledger has it, with the tenant's approval timeout; undefined if none. */
+  async approvalState(p: ApprovalRef): Promise<ApprovalState | undefined> {
+    const { rows } = await this.db.query<{
+      approval_status: ApprovalState['approvalStatus'];
+      decision_id: string | null;
+      approval_timeout_seconds: number | null;
+    }>(
+      `select l.approval_status, l.decision_body->>'decision_id' as decision_id, t.approval_timeout_seconds
+       from step_ledger l left join tenants t on t.tenant_id = l.tenant_id
+       where l.tenant_id = $1 and l.workflow_id = $2 and l.step_id = $3 and l.approval_id = $4`,
+      [p.tenantId, p.workflowId, p.stepId, p.approvalId],
+    );
+    const row = rows[0];
+    return (
+      row && {
+        approvalStatus: row.approval_status,
+        decisionId: row.decision_id,
+        tenantApprovalTimeoutSeconds: row.approval_timeout_seconds,
+      }
+    );
+  }
+
+  /**
+   * Moves a pending approval to its outcome, merging `decided` into the stored decision body.
+   * `transitioned` is false when it was not pending any more (a retried activity): the body is then
+   * the one stored. Run it in the transaction that also records what the outcome implies.
+   */
+  async resolveApproval(
+    p: ApprovalRef & {
+      status: 'approved' | 'rejected' | 'expired';
+      decided: { approved_by?: string; approved_at?: string };
+    },
+  ): Promise<{ transitioned: boolean; decisionBody: DecisionBody | undefined }> {
+    const key = [p.tenantId, p.workflowId, p.stepId, p.approvalId];
+    const transitioned = await this.db.query<{ decision_body: DecisionBody }>(
+      `update step_ledger set approval_status = $5, decision_body = decision_body || $6::jsonb
+       where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4 and approval_status = 'pending'
+       returning decision_body`,
+      [...key, p.status, JSON.stringify(p.decided)],
+    );
+    if (transitioned.rowCount) return { transitioned: true, decisionBody: transitioned.rows[0]?.decision_body };
+    const { rows } = await this.db.query<{ decision_body: DecisionBody }>(
+      'select decision_body from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4',
+      key,
+    );
+    return { transitioned: false, decisionBody: rows[0]?.decision_body };
+  }
+
+  /** Adds to usage counters, creating missing ones (an approved step's rate-limit and budget use). */
+  async addUsage(p: { tenantId: string; increments: ReadonlyArray<{ key: string; by: number }> }): Promise<void> {
+    if (p.increments.length === 0) return;
+    await this.db.query(
+      `insert into usage_counters (tenant_id, key, value) select $1, x.key, x.by from jsonb_to_recordset($2::jsonb) as x(key text, by numeric)
+       on conflict (tenant_id, key) do update set value = usage_counters.value + excluded.value, updated_at = now()`,
+      [p.tenantId, JSON.stringify(p.increments)],
+    );
+  }
+
+  /** Marks an active (or unknown) workflow aborted; a workflow already terminal keeps its state. */
+  async abortWorkflow(p: { tenantId: string; workflowId: string; reason: string }): Promise<void> {
+    await this.db.query(
+      `insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, $2, 'aborted', $3)
+       on conflict (tenant_id, workflow_id) do update set status = 'aborted', reason = excluded.reason, updated_at = now()
+       where workflow_state.status = 'active'`,
+      [p.tenantId, p.workflowId, p.reason],
+    );
+  }
+
+  /** Every step waiting for a human decision (the alerts' approval backlog). */
+  async pendingApprovals(): Promise<Array<{ tenant_id: string; approval_id: string }>> {
+    const { rows } = await this.db.query<{ tenant_id: string; approval_id: string }>(
+      "select tenant_id, approval_id::text from step_ledger where approval_status = 'pending' and approval_id is not null",
+    );
+    return rows;
+  }
+
+  /**
+   * Deletes rate-limit and budget counters whose window ended before `endedBefore`. Their keys end in
+   * `:<window seconds>:<window start, epoch s>` (see the policy engine's counterKey); the engine only
+   * reads the current window's counter, so an ended window is never read again. Counters without a
+   * window (delegation spend) are kept. Returns the number deleted.
+   */
+  async pruneUsageCounters(p: { endedBefore: Date }): Promise<number> {
+    const { rowCount } = await this.db.query(
+      `delete from usage_counters
+       where (key like 'rate-limit:%' or key like 'budget:%') and key ~ ':[0-9]{1,12}:[0-9]{1,12}$'
+         and substring(key from ':([0-9]+):[0-9]+$')::bigint + substring(key from ':([0-9]+)$')::bigint
+             <= extract(epoch from $1::timestamptz)`,
+      [p.endedBefore],
+    );
+    return rowCount ?? 0;
+  }
+
+  /**
+   * Deletes stored decisions made before `decidedBefore`. They answer a redelivered request with the
+   * same decision; the evaluator refuses (STALE_REQUEST) a request whose requested_at is more than its
+   * clock-skew limit away, before looking its decision up, so a decision older than twice that limit
+   * is never read again. The caller enforces that floor.
+   */
+  async pruneGateDecisions(p: { decidedBefore: Date }): Promise<number> {
+    const { rowCount } = await this.db.query('delete from gate_decisions where decided_at < $1', [p.decidedBefore]);
+    return rowCount ?? 0;
+  }
+
+  /**
+   * Deletes the record of completions applied before `appliedBefore`. The evaluator refuses a
+   * completion whose completed_at is beyond its clock-skew limit before counting it, so (as for
+   * gate decisions) a record older than twice that limit is never needed. The caller enforces that floor.
+   */
+  async pruneAppliedCompletions(p: { appliedBefore: Date }): Promise<number> {
+    const { rowCount } = await this.db.query('delete from applied_completions where applied_at < $1', [
+      p.appliedBefore,
+    ]);
+    return rowCount ?? 0;
+  }
+}

@@ -1,0 +1,111 @@
+import type { AlertRule } from '@stepgate/contracts';
+import type { Db } from './db.js';
+import { UnknownTenantError } from './errors.js';
+
+export interface TenantRow {
+  tenant_id: string;
+  display_name: string;
+  approval_timeout_seconds: number | null;
+}
+
+export type WindowedAlertRule = Exclude<AlertRule, 'config_change'>;
+
+export interface ThresholdRow {
+  tenant_id: string;
+  rule: WindowedAlertRule;
+  threshold: number;
+  window_seconds: number;
+}
+
+/** Tenants and their settings. */
+export class TenantsRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Creates the tenant if it does not exist (tenants come into being with their first credential or bundle). */
+  async ensure(tenantId: string): Promise<void> {
+    await this.db.query('insert into tenants (tenant_id) values ($1) on conflict do nothing', [tenantId]);
+  }
+
+  async exists(tenantId: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('select 1 from tenants where tenant_id = $1', [tenantId]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Changes a tenant's settings (undefined keeps one) and returns them before and after; the row is
+   * locked until the caller's transaction ends. Throws UnknownTenantError.
+   */
+  async update(p: {
+    tenantId: string;
+    displayName?: string | undefined;
+    approvalTimeoutSeconds?: number | null | undefined;
+  }): Promise<{ before: TenantRow; after: TenantRow }> {
+    const { rows } = await this.db.query<TenantRow>(
+      'select tenant_id, display_name, approval_timeout_seconds from tenants where tenant_id = $1 for update',
+      [p.tenantId],
+    );
+    const before = rows[0];
+    if (!before) throw new UnknownTenantError(p.tenantId);
+    const after: TenantRow = {
+      ...before,
+      ...(p.displayName !== undefined ? { display_name: p.displayName } : {}),
+      ...(p.approvalTimeoutSeconds !== undefined ? { approval_timeout_seconds: p.approvalTimeoutSeconds } : {}),
+    };
+    await this.db.query('update tenants set display_name = $2, approval_timeout_seconds = $3 where tenant_id = $1', [
+      p.tenantId,
+      after.display_name,
+      after.approval_timeout_seconds,
+    ]);
+    return { before, after };
+  }
+
+  async list(): Promise<TenantRow[]> {
+    const { rows } = await this.db.query<TenantRow>(
+      'select tenant_id, display_name, approval_timeout_seconds from tenants order by tenant_id',
+    );
+    return rows;
+  }
+}
+
+/** Per-tenant overrides of the alert rules' default thresholds. */
+export class AlertThresholdsRepository {
+  constructor(private readonly db: Db) {}
+
+  /** The thresholds tenants set, all of them or one tenant's, ordered by tenant and rule. */
+  async list(p: { tenantId?: string | undefined } = {}): Promise<ThresholdRow[]> {
+    const { rows } = await this.db.query<ThresholdRow>(
+      'select tenant_id, rule, threshold, window_seconds from alert_thresholds where $1::text is null or tenant_id = $1 order by tenant_id, rule',
+      [p.tenantId ?? null],
+    );
+    return rows;
+  }
+
+  /** Sets a tenant's threshold for a rule; returns the one it replaced, if any. Throws UnknownTenantError. */
+  async set(p: {
+    tenantId: string;
+    rule: WindowedAlertRule;
+    threshold: number;
+    windowSeconds: number;
+  }): Promise<{ threshold: number; window_seconds: number } | null> {
+    if (!(await new TenantsRepository(this.db).exists(p.tenantId))) throw new UnknownTenantError(p.tenantId);
+    const { rows } = await this.db.query<ThresholdRow>(
+      'select * from alert_thresholds where tenant_id = $1 and rule = $2 for update',
+      [p.tenantId, p.rule],
+    );
+    await this.db.query(
+      `insert into alert_thresholds (tenant_id, rule, threshold, window_seconds) values ($1, $2, $3, $4)
+       on conflict (tenant_id, rule) do update set threshold = excluded.threshold, window_seconds = excluded.window_seconds`,
+      [p.tenantId, p.rule, p.threshold, p.windowSeconds],
+    );
+    return rows[0] ? { threshold: rows[0].threshold, window_seconds: rows[0].window_seconds } : null;
+  }
+
+  /** Removes a tenant's threshold for a rule (back to the default); returns it, undefined if it had none. */
+  async unset(p: { tenantId: string; rule: WindowedAlertRule }): Promise<ThresholdRow | undefined> {
+    const { rows } = await this.db.query<ThresholdRow>(
+      'delete from alert_thresholds where tenant_id = $1 and rule = $2 returning *',
+      [p.tenantId, p.rule],
+    );
+    return rows[0];
+  }
+}
