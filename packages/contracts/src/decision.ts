@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DECISIONS, PRIOR_COMPLETION_STATUSES } from './gate-step.js';
-import { GATE_ERROR_CODES } from './errors.js';
+import { GATE_ERROR_CODES, type GateErrorCode } from './errors.js';
 import { SIGNATURE_ALG } from './wire.js';
 
 export const PolicyRefSchema = z.object({
@@ -53,3 +53,36 @@ export const GateDecisionSchema = DecisionBodySchema.extend({
   receipt: z.object({ key_id: z.string(), alg: z.literal(SIGNATURE_ALG), signature: z.string() }),
 });
 export type GateDecision = z.infer<typeof GateDecisionSchema>;
+
+/** What identifies a refused request and why it was refused. */
+export interface RefusalInput {
+  request_id: string;
+  tenant_id: string | null;
+  workflow_id: string | null;
+  step_id: string | null;
+  code: GateErrorCode;
+  message: string;
+  details?: unknown;
+  /** Epoch milliseconds. */
+  now: number;
+  retry_context?: DecisionBody['retry_context'];
+}
+
+/** A block that no policy decided: the request could not be gated, and its error says why. */
+export function refusalDecision(r: RefusalInput): DecisionBody {
+  return {
+    request_id: r.request_id,
+    decision_id: globalThis.crypto.randomUUID(),
+    tenant_id: r.tenant_id,
+    workflow_id: r.workflow_id,
+    step_id: r.step_id,
+    decision: 'block',
+    reason: r.message,
+    policies_evaluated: [],
+    policies_matched: [],
+    retry_context: r.retry_context ?? null,
+    decision_source: 'fresh',
+    error: { code: r.code, message: r.message, ...(r.details === undefined ? {} : { details: r.details }) },
+    decided_at: new Date(r.now).toISOString(),
+  };
+}

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ed25519 } from './ed25519.js';
+import type { DecisionBody, GateDecision } from './decision.js';
 import type { ReceiptKeySet } from './receipt-keys.js';
 import { canonicalJson, SIGNATURE_ALG, type Receipt } from './wire.js';
 
@@ -17,6 +18,17 @@ export function verifyBytes(publicKey: KeyObject, bytes: Uint8Array, signature: 
 export function makeReceipt(body: Record<string, unknown>, keyId: string, privateKey: KeyObject): Receipt {
   if ('receipt' in body) throw new TypeError('the signed body must not contain its own receipt');
   return { key_id: keyId, alg: SIGNATURE_ALG, signature: signBytes(privateKey, Buffer.from(canonicalJson(body))) };
+}
+
+/** Who signs receipts: a key id clients look the public key up by, and the private key. */
+export interface ReceiptSigner {
+  keyId: string;
+  key: KeyObject;
+}
+
+/** A decision as published: its body with the signer's receipt. */
+export function signDecision(body: DecisionBody, signer: ReceiptSigner): GateDecision {
+  return { ...body, receipt: makeReceipt(body, signer.keyId, signer.key) };
 }
 
 /** Verifies a `{...body, receipt}` document against a public key. */

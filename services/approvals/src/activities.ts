@@ -1,9 +1,9 @@
 // Activities: every side effect of an approval (Postgres, Kafka, signalling orchestrators). Each is
 // idempotent, because Temporal retries it: ids come from the workflow, writes converge to one state.
-import type { KeyObject } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { MessageProducer } from '@stepgate/messaging';
 import type pg from 'pg';
+import { newAuditEvent } from '@stepgate/contracts';
 import type {
   ApprovalOutcomeSignal,
   ApprovalReminder,
@@ -14,7 +14,7 @@ import type {
   TopicName,
   WorkflowAbortedEvent,
 } from '@stepgate/contracts';
-import { makeReceipt } from '@stepgate/contracts/node';
+import { signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
 import type { ApprovalStatus } from '@stepgate/approvals-client/definitions';
 import { CredentialsRepository, StepLedgerRepository, withTransaction } from '@stepgate/store';
 
@@ -22,7 +22,7 @@ export interface ActivityDeps {
   pool: pg.Pool;
   producer: MessageProducer;
   topics: Record<TopicName, string>;
-  signer: { keyId: string; key: KeyObject };
+  signer: ReceiptSigner;
   /** A Temporal client for a namespace (orchestrators named in `reply_to` may live in another one). */
   temporalClient: (namespace: string) => Client;
 }
@@ -136,7 +136,7 @@ export function createActivities(deps: ActivityDeps) {
     async publishOutcome(input: { outcome: OutcomeInput; decision: DecisionBody }): Promise<void> {
       const { outcome: o, decision } = input;
       const r = o.request;
-      const signed: GateDecision = { ...decision, receipt: makeReceipt(decision, deps.signer.keyId, deps.signer.key) };
+      const signed = signDecision(decision, deps.signer);
       const messages: Array<{ topic: TopicName; key: string; value: unknown }> = [
         { topic: 'gate.decisions', key: r.workflow_id, value: signed },
         {
@@ -236,15 +236,14 @@ function auditEvent(
   detail: Record<string, unknown>,
   decision?: GateDecision,
 ): AuditEvent {
-  return {
+  // The id and timestamp come from the workflow, so a retried activity publishes the same event.
+  return newAuditEvent({
     id,
     timestamp,
     tenant_id: r.tenant_id,
     agent_id: r.requested_by.agent_id,
-    session_id: null,
     user_id: r.requested_by.user_id,
     workflow_id: r.workflow_id,
-    execution_id: null,
     step_id: r.step_id,
     action,
     outcome,
@@ -253,7 +252,6 @@ function auditEvent(
     decision_id: decision?.decision_id ?? r.decision_id,
     decision: decision?.decision ?? 'require_approval',
     policies_matched: r.policies_matched.map((p) => p.policy_id),
-    error_code: null,
     detail: { approval_id: r.approval_id, request_id: r.request_id, principal: r.requested_by.principal, ...detail },
-  };
+  });
 }

@@ -1,6 +1,8 @@
 import type { MessageHeaders } from '@stepgate/messaging';
 import type { z } from 'zod';
 import {
+  GateRequestSchema,
+  StepCompletionSchema,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
   MAX_JSON_DEPTH,
@@ -46,6 +48,25 @@ export function header(headers: MessageHeaders | undefined, name: string): strin
   const one = Array.isArray(v) ? v[0] : v;
   return one === undefined ? undefined : one.toString();
 }
+
+/** A kind of signed message the evaluator takes: its schema, the field naming it, and its time field. */
+export interface MessageKind<S extends z.ZodType> {
+  schema: S;
+  idField: string;
+  timeField: string;
+}
+
+export const GATE_REQUEST: MessageKind<typeof GateRequestSchema> = {
+  schema: GateRequestSchema,
+  idField: 'request_id',
+  timeField: 'requested_at',
+};
+
+export const STEP_COMPLETION: MessageKind<typeof StepCompletionSchema> = {
+  schema: StepCompletionSchema,
+  idField: 'completion_id',
+  timeField: 'completed_at',
+};
 
 export interface IntakeOptions<S extends z.ZodType> {
   schema: S;

@@ -1,14 +1,14 @@
 import type { MessageProducer } from '@stepgate/messaging';
-import type { Outbox } from './outbox.js';
+import type { BatchMessages } from './batch-messages.js';
 
 interface Waiting {
-  outbox: Outbox;
+  messages: BatchMessages;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
 /**
- * Publishes the outboxes of concurrently processed batches. The idempotent producer keeps one
+ * Publishes the message batches of concurrently processed batches. The idempotent producer keeps one
  * request in flight per broker, so batches of different partitions finishing together would each
  * wait for the others' acknowledgements in turn; instead, what arrives while a send is in flight
  * goes out together in the next one. A send starts at once when none is in flight, so a lone
@@ -20,10 +20,10 @@ export class Publisher {
 
   constructor(private readonly producer: () => MessageProducer) {}
 
-  publish(outbox: Outbox): Promise<void> {
-    if (outbox.size === 0) return Promise.resolve();
+  publish(messages: BatchMessages): Promise<void> {
+    if (messages.size === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.waiting.push({ outbox, resolve, reject });
+      this.waiting.push({ messages, resolve, reject });
       if (!this.sending) void this.drain();
     });
   }
@@ -33,8 +33,8 @@ export class Publisher {
     while (this.waiting.length) {
       const group = this.waiting;
       this.waiting = [];
-      const merged = group[0]!.outbox;
-      for (const w of group.slice(1)) merged.absorb(w.outbox);
+      const merged = group[0]!.messages;
+      for (const w of group.slice(1)) merged.absorb(w.messages);
       try {
         for (const chunk of merged.chunks()) await this.producer().publish(chunk);
         for (const w of group) w.resolve();

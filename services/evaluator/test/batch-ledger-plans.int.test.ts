@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYED_LOOKUP_PLANS, createPool } from '@stepgate/runtime';
 import { testNamespace } from '@stepgate/test';
-import { BatchLedger } from '../src/batch-ledger.js';
+import { BatchLedger } from '@stepgate/store';
 
 const ns = testNamespace('ledger-plans');
 let pool: pg.Pool;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageProducer, OutgoingMessage } from '@stepgate/messaging';
 import { topicsFor } from '@stepgate/contracts';
-import { Outbox } from '../src/outbox.js';
+import { BatchMessages } from '../src/batch-messages.js';
 import { Publisher } from '../src/publisher.js';
 
 /** A producer whose sends complete when the test says so. */
@@ -17,22 +17,22 @@ function fakeProducer() {
   return { producer, sends, pending };
 }
 
-const outboxOf = (...keys: string[]) => {
-  const o = new Outbox(topicsFor('t.'));
+const batchOf = (...keys: string[]) => {
+  const o = new BatchMessages(topicsFor('t.'));
   for (const k of keys) o.add('gate.decisions', k, { k });
   return o;
 };
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('publisher', () => {
-  it('sends a lone outbox at once, and what arrives meanwhile together in the next request, each batch in order', async () => {
+  it('sends a lone batch at once, and what arrives meanwhile together in the next request, each batch in order', async () => {
     const p = fakeProducer();
     const publisher = new Publisher(() => p.producer);
-    const first = publisher.publish(outboxOf('a1', 'a2'));
+    const first = publisher.publish(batchOf('a1', 'a2'));
     expect(p.sends).toHaveLength(1);
     let secondDone = false;
-    const second = publisher.publish(outboxOf('b1', 'b2')).then(() => (secondDone = true));
-    const third = publisher.publish(outboxOf('c1'));
+    const second = publisher.publish(batchOf('b1', 'b2')).then(() => (secondDone = true));
+    const third = publisher.publish(batchOf('c1'));
     expect(p.sends).toHaveLength(1);
     p.pending.shift()!();
     await first;
@@ -47,18 +47,18 @@ describe('publisher', () => {
   it('fails every batch of a failed request, and the next publish sends again', async () => {
     const p = fakeProducer();
     const publisher = new Publisher(() => p.producer);
-    const first = publisher.publish(outboxOf('a'));
+    const first = publisher.publish(batchOf('a'));
     p.pending.shift()!(new Error('broker unavailable'));
     await expect(first).rejects.toThrow('broker unavailable');
-    const again = publisher.publish(outboxOf('b'));
+    const again = publisher.publish(batchOf('b'));
     p.pending.shift()!();
     await again;
     expect(p.sends).toHaveLength(2);
   });
 
-  it('publishes nothing for an empty outbox', async () => {
+  it('publishes nothing for an empty batch', async () => {
     const p = fakeProducer();
-    await new Publisher(() => p.producer).publish(new Outbox(topicsFor('t.')));
+    await new Publisher(() => p.producer).publish(new BatchMessages(topicsFor('t.')));
     expect(p.sends).toHaveLength(0);
   });
 });

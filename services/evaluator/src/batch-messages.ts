@@ -1,9 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { MessageHeaders, OutgoingMessage } from '@stepgate/messaging';
-import { summarizeInputs, type AuditEvent, type TopicName } from '@stepgate/contracts';
+import { newAuditEvent, summarizeInputs, type AuditEvent, type TopicName } from '@stepgate/contracts';
 
-/** Messages one batch will publish, sent together with one sendBatch before offsets are committed. */
-export class Outbox {
+/**
+ * What one consumed batch will publish (decisions, approval requests, audit events, dead letters),
+ * held in memory and sent together before the batch's offsets are committed.
+ */
+export class BatchMessages {
   private readonly byTopic = new Map<string, OutgoingMessage[]>();
 
   constructor(private readonly topics: Record<TopicName, string>) {}
@@ -24,14 +26,9 @@ export class Outbox {
     else this.byTopic.set(message.topic, [message]);
   }
 
-  audit(event: Omit<AuditEvent, 'id' | 'timestamp' | 'execution_id'> & { execution_id?: string | null }): void {
-    const full: AuditEvent = {
-      id: randomUUID(),
-      timestamp: new Date().toISOString(),
-      execution_id: event.execution_id ?? null,
-      ...event,
-    };
-    this.add('audit', full.tenant_id ?? 'unattributed', full);
+  audit(fields: Parameters<typeof newAuditEvent>[0]): void {
+    const event: AuditEvent = newAuditEvent(fields);
+    this.add('audit', event.tenant_id ?? 'unattributed', event);
   }
 
   /**
@@ -59,7 +56,7 @@ export class Outbox {
   }
 
   /** Appends another outbox's messages after this one's (per topic, in order). */
-  absorb(other: Outbox): void {
+  absorb(other: BatchMessages): void {
     for (const [topic, messages] of other.byTopic) {
       const list = this.byTopic.get(topic);
       if (list) list.push(...messages);

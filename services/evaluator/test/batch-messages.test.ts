@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { topicsFor } from '@stepgate/contracts';
-import { Outbox } from '../src/outbox.js';
+import { BatchMessages } from '../src/batch-messages.js';
 
-describe('outbox', () => {
+describe('batch messages', () => {
   it('splits a batch into produce requests under the byte limit, keeping every message once and in order', () => {
-    const outbox = new Outbox(topicsFor('t.'));
+    const outbox = new BatchMessages(topicsFor('t.'));
     for (let i = 0; i < 100; i++) outbox.add('gate.decisions', `k${i}`, { i, pad: 'x'.repeat(1000) });
     outbox.add('audit', 'acme', { a: 1 });
     const chunks = outbox.chunks(20_000);
@@ -20,7 +20,7 @@ describe('outbox', () => {
   });
 
   it('a single message larger than the limit still goes, alone', () => {
-    const outbox = new Outbox(topicsFor('t.'));
+    const outbox = new BatchMessages(topicsFor('t.'));
     outbox.add('dlq', null, Buffer.alloc(50_000));
     outbox.add('dlq', null, Buffer.alloc(10));
     expect(outbox.chunks(20_000).map((c) => c.length)).toEqual([1, 1]);

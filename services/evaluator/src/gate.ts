@@ -1,10 +1,16 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { canonicalJson, type DecisionBody, type GateRequest, type RetryContext } from '@stepgate/contracts';
+import {
+  canonicalJson,
+  refusalDecision,
+  type DecisionBody,
+  type GateErrorCode,
+  type GateRequest,
+  type RetryContext,
+} from '@stepgate/contracts';
 import { approvalIdFor } from '@stepgate/contracts/node';
 import { evaluate, toolAccessOf, usageKeysFor, type EvaluationResult } from '@stepgate/policy-engine';
-import type { BatchLedger, LedgerRow } from './batch-ledger.js';
+import type { BatchLedger, LedgerRow } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
-import { errorDecision } from './decisions.js';
 import type { Attribution } from './intake.js';
 
 export interface GateOutcome {
@@ -45,19 +51,13 @@ export function inputFingerprint(request: GateRequest): string {
  * Decides one authenticated gate request against the batch's ledger state, with the reference's
  * retry semantics. The caller signs the body and records it with `ledger.recordDecision`.
  */
-export async function gate(ledger: BatchLedger, ctx: GateContext): Promise<GateOutcome> {
+export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise<GateOutcome> {
   const { tenantId, request, now } = ctx;
   const seen = ledger.decisionFor(tenantId, request.request_id);
   if (seen !== undefined) return { body: seen as DecisionBody, redelivered: true, stored: seen };
 
-  const fail = (
-    code: Parameters<typeof errorDecision>[2],
-    message: string,
-    retry: DecisionBody['retry_context'] = null,
-  ): GateOutcome => ({
-    body: errorDecision(ctx.attribution, tenantId, code, message, undefined, now, retry),
-    redelivered: false,
-  });
+  const fail = (code: GateErrorCode, message: string, retry: DecisionBody['retry_context'] = null): GateOutcome =>
+    refusal(ctx, { code, message, retry_context: retry });
 
   const wf = ledger.workflowState(tenantId, request.workflow_id);
   if (wf && wf.status !== 'active')
@@ -134,32 +134,19 @@ async function evaluateAndStore(
   const { tenantId, request, now } = ctx;
   const loaded = await ctx.bundles.get(tenantId);
   if (!loaded)
-    return {
-      body: errorDecision(
-        ctx.attribution,
-        tenantId,
-        'NO_POLICY_BUNDLE',
-        `tenant "${tenantId}" has no policy bundle; steps are blocked until one is applied`,
-        undefined,
-        now,
-        retry,
-      ),
-      redelivered: false,
-    };
+    return refusal(ctx, {
+      code: 'NO_POLICY_BUNDLE',
+      message: `tenant "${tenantId}" has no policy bundle; steps are blocked until one is applied`,
+      retry_context: retry,
+    });
 
   if (loaded.invalid)
-    return {
-      body: errorDecision(
-        ctx.attribution,
-        tenantId,
-        'INVALID_POLICY_BUNDLE',
-        `version ${loaded.version} of tenant "${tenantId}"'s policy bundle is invalid; steps are blocked until a valid one is applied`,
-        { issues: loaded.invalid.issues },
-        now,
-        retry,
-      ),
-      redelivered: false,
-    };
+    return refusal(ctx, {
+      code: 'INVALID_POLICY_BUNDLE',
+      message: `version ${loaded.version} of tenant "${tenantId}"'s policy bundle is invalid; steps are blocked until a valid one is applied`,
+      details: { issues: loaded.invalid.issues },
+      retry_context: retry,
+    });
   const input = {
     step: request,
     tenant_id: tenantId,
@@ -232,6 +219,27 @@ async function evaluateAndStore(
           },
         }
       : {}),
+  };
+}
+
+function refusal(
+  ctx: GateContext,
+  why: { code: GateErrorCode; message: string; details?: unknown; retry_context: DecisionBody['retry_context'] },
+): GateOutcome {
+  return {
+    body: refusalDecision({ ...refusalFor(ctx.attribution, ctx.tenantId, ctx.now), ...why }),
+    redelivered: false,
+  };
+}
+
+/** The refused request's identity, as far as its attribution goes. */
+export function refusalFor(attribution: Attribution, tenantId: string | null, now: number) {
+  return {
+    request_id: attribution.id,
+    tenant_id: tenantId,
+    workflow_id: attribution.workflow_id,
+    step_id: attribution.step_id,
+    now,
   };
 }
 

@@ -1,0 +1,125 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { GateRequest } from '@stepgate/contracts';
+import { refusalDecision } from '@stepgate/contracts';
+import { signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
+import { databaseAnswers } from '@stepgate/runtime';
+import { BatchLedger, ConcurrentFirstGate } from '@stepgate/store';
+import type { BundleStore } from './bundles.js';
+import { decideGate, refusalFor, type GateOutcome } from './gate.js';
+import type { Intake } from './intake.js';
+
+export interface DecideStageDeps {
+  pool: pg.Pool;
+  bundles: BundleStore;
+  signer: ReceiptSigner;
+  portalBaseUrl: string | undefined;
+  log: Logger;
+}
+
+/**
+ * The decide stage: a batch's authenticated requests decided in order, in one transaction over the
+ * batch's ledger state; every new decision is signed and recorded in it. Refused intakes become
+ * their refusal decisions; dead letters have no outcome.
+ */
+export class DecideStage {
+  constructor(private readonly deps: DecideStageDeps) {}
+
+  /**
+   * When the batch's transaction fails while Postgres answers, a request in it is at fault: the
+   * requests are then decided one at a time, and one that still cannot be recorded is blocked
+   * (ENGINE_ERROR, fail closed) instead of holding the partition for ever.
+   */
+  async decide(intakes: Array<Intake<GateRequest>>, now: number): Promise<Array<GateOutcome | undefined>> {
+    try {
+      return await this.decideAll(intakes, now);
+    } catch (err) {
+      if (!(await databaseAnswers(this.deps.pool))) throw err;
+    }
+    const outcomes: Array<GateOutcome | undefined> = [];
+    for (const got of intakes) {
+      try {
+        outcomes.push(...(await this.decideAll([got], now)));
+      } catch (err) {
+        if (!(await databaseAnswers(this.deps.pool)) || got.kind !== 'accepted') throw err;
+        const message = `the request could not be recorded: ${err instanceof Error ? err.message : String(err)}`;
+        this.deps.log.error(
+          { request_id: got.attribution.id, error: message },
+          'request blocked: Postgres refused its ledger write',
+        );
+        const identity = refusalFor(got.attribution, got.credential.tenantId, now);
+        outcomes.push({ body: refusalDecision({ ...identity, code: 'ENGINE_ERROR', message }), redelivered: false });
+      }
+    }
+    return outcomes;
+  }
+
+  private async decideAll(intakes: Array<Intake<GateRequest>>, now: number): Promise<Array<GateOutcome | undefined>> {
+    const keys = intakes.flatMap((got) =>
+      got.kind === 'accepted'
+        ? [
+            {
+              tenantId: got.credential.tenantId,
+              workflowId: got.body.workflow_id,
+              stepId: got.body.step_id,
+              userId: got.body.user_id,
+              requestId: got.body.request_id,
+            },
+          ]
+        : [],
+    );
+    if (keys.length === 0) return intakes.map((got) => refused(got, now));
+
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.deps.pool.connect();
+      try {
+        await client.query('begin');
+        const ledger = new BatchLedger(client);
+        await ledger.load(keys);
+        const outcomes: Array<GateOutcome | undefined> = [];
+        for (const got of intakes) {
+          if (got.kind !== 'accepted') {
+            outcomes.push(refused(got, now));
+            continue;
+          }
+          const tenantId = got.credential.tenantId;
+          const outcome = await decideGate(ledger, {
+            tenantId,
+            request: got.body,
+            attribution: got.attribution,
+            now,
+            bundles: this.deps.bundles,
+            portalBaseUrl: this.deps.portalBaseUrl,
+          });
+          if (!outcome.redelivered) {
+            outcome.stored = signDecision(outcome.body, this.deps.signer);
+            ledger.recordDecision(tenantId, got.body.request_id, outcome.stored);
+          }
+          outcomes.push(outcome);
+        }
+        await ledger.flush();
+        await client.query('commit');
+        return outcomes;
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+  }
+}
+
+function refused(got: Intake<GateRequest>, now: number): GateOutcome | undefined {
+  if (got.kind !== 'rejected') return undefined;
+  return {
+    body: refusalDecision({
+      ...refusalFor(got.attribution, got.tenantId, now),
+      code: got.code,
+      message: got.message,
+      ...(got.details === undefined ? {} : { details: got.details }),
+    }),
+    redelivered: false,
+  };
+}

@@ -1,0 +1,160 @@
+import { signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
+import type { ApprovalRequest, GateRequest, TopicName } from '@stepgate/contracts';
+import { deadLetter, type IncomingMessage, type MessageSource } from '@stepgate/messaging';
+import type { Logger } from 'pino';
+import { summarize, type BatchMessages } from './batch-messages.js';
+import type { GateOutcome } from './gate.js';
+import type { Intake } from './intake.js';
+import type { EvaluatorMetrics } from './metrics.js';
+import { endGateSpan, startGateSpan, traceHeaders } from './tracing.js';
+
+export interface EmitStageDeps {
+  topics: Record<TopicName, string>;
+  signer: ReceiptSigner;
+  metrics: EvaluatorMetrics;
+  log: Logger;
+  /** Key fragments masked in inputs summaries. */
+  redactKeys: readonly string[] | undefined;
+}
+
+export interface GateEmission {
+  messages: BatchMessages;
+  message: IncomingMessage;
+  intake: Intake<GateRequest>;
+  outcome: GateOutcome | undefined;
+  source: MessageSource;
+  /** performance.now() when the batch's work began. */
+  started: number;
+}
+
+/**
+ * The emit stage: what a decided message publishes — the signed decision, its audit event and, when a
+ * human must decide, the approval request — or its dead letter.
+ */
+export class EmitStage {
+  constructor(private readonly deps: EmitStageDeps) {}
+
+  deadLetter(messages: BatchMessages, message: IncomingMessage, source: MessageSource, reason: string, detail: string) {
+    this.deps.metrics.dlq.inc({ reason });
+    messages.push(deadLetter({ topic: this.deps.topics.dlq, original: message, source, reason, detail }));
+    this.deps.log.warn({ reason, detail, ...source }, 'message sent to dlq');
+  }
+
+  /** Adds a gate's messages; returns what records its metrics and span once they are published. */
+  gate(e: GateEmission): () => void {
+    const { intake: got, outcome, messages } = e;
+    if (got.kind === 'dlq' || !outcome) {
+      if (got.kind === 'dlq') this.deadLetter(messages, e.message, e.source, got.reason, got.detail);
+      return () => undefined;
+    }
+    const signed = outcome.stored ?? signDecision(outcome.body, this.deps.signer);
+    const body = outcome.body;
+    const span = startGateSpan(e.message.headers, e.source.topic, performance.timeOrigin + e.started);
+    messages.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed, traceHeaders(span));
+
+    const raw = got.attribution.raw;
+    if (!outcome.redelivered) {
+      this.audit(e, outcome);
+      if (outcome.approval && got.kind === 'accepted')
+        messages.add('approvals', outcome.approval.approval_id, this.approvalRequest(got, outcome));
+    }
+
+    const requestedAt = Date.parse(String(raw.requested_at));
+    const source = outcome.redelivered ? 'redelivered' : body.decision_source;
+    return () => {
+      endGateSpan(
+        span,
+        {
+          'stepgate.tenant_id': body.tenant_id ?? undefined,
+          'stepgate.workflow_id': body.workflow_id ?? undefined,
+          'stepgate.step_id': body.step_id ?? undefined,
+          'stepgate.request_id': body.request_id,
+          'stepgate.decision': body.decision,
+          'stepgate.decision_source': source,
+          'stepgate.error_code': body.error?.code,
+        },
+        body.error?.code === 'ENGINE_ERROR',
+      );
+      const metrics = this.deps.metrics;
+      metrics.decisions.inc({ decision: body.decision, source, error_code: body.error?.code ?? '' });
+      metrics.evaluationSeconds.observe((performance.now() - e.started) / 1000);
+      if (Number.isFinite(requestedAt)) metrics.endToEndSeconds.observe(Math.max(0, Date.now() - requestedAt) / 1000);
+    };
+  }
+
+  private audit(e: GateEmission, outcome: GateOutcome): void {
+    const got = e.intake;
+    if (got.kind === 'dlq') return;
+    const body = outcome.body;
+    const raw = got.attribution.raw;
+    const str = (k: string) => (typeof raw[k] === 'string' ? raw[k] : null);
+    const action =
+      got.kind === 'accepted'
+        ? 'GateEvaluated'
+        : got.code === 'UNAUTHENTICATED' || got.code === 'TENANT_MISMATCH'
+          ? 'AuthenticationFailed'
+          : 'InvalidRequest';
+    e.messages.audit({
+      tenant_id: body.tenant_id,
+      agent_id: str('agent_id'),
+      session_id: str('session_id'),
+      user_id: str('user_id'),
+      workflow_id: body.workflow_id,
+      step_id: body.step_id,
+      action,
+      outcome: body.decision,
+      inputs_summary: summarize(raw, this.deps.redactKeys),
+      elapsed_ms: performance.now() - e.started,
+      decision_id: body.decision_id,
+      decision: body.decision,
+      policies_matched: body.policies_matched.map((p) => p.policy_id),
+      error_code: body.error?.code ?? null,
+      detail: {
+        request_id: body.request_id,
+        decision_source: body.decision_source,
+        reason: body.reason,
+        ...(got.kind === 'rejected'
+          ? { principal: got.credential?.principal ?? null, claimed_tenant_id: raw.tenant_id ?? null }
+          : {
+              principal: got.credential.principal,
+              execution_mode: got.body.execution_mode ?? 'interactive',
+              tool_name: got.body.tool_context?.tool_name ?? null,
+              tool_access: outcome.tool_access ?? null,
+            }),
+      },
+    });
+  }
+
+  private approvalRequest(
+    got: Extract<Intake<GateRequest>, { kind: 'accepted' }>,
+    outcome: GateOutcome,
+  ): ApprovalRequest {
+    const request = got.body;
+    const body = outcome.body;
+    const approval = outcome.approval!;
+    return {
+      type: 'approval.requested',
+      approval_id: approval.approval_id,
+      tenant_id: body.tenant_id!,
+      workflow_id: request.workflow_id,
+      step_id: request.step_id,
+      step_name: request.step_name ?? null,
+      step_type: request.step_type,
+      request_id: request.request_id,
+      decision_id: body.decision_id,
+      requested_by: {
+        principal: got.credential.principal,
+        user_id: request.user_id ?? null,
+        agent_id: request.agent_id ?? null,
+      },
+      reason: body.reason,
+      severity: approval.severity,
+      timeout_seconds: approval.timeout_seconds,
+      policies_matched: body.policies_matched,
+      inputs_summary: summarize(got.attribution.raw, this.deps.redactKeys),
+      reply_to: request.reply_to ?? null,
+      requested_at: body.decided_at,
+      usage_increments: approval.usage_increments,
+    };
+  }
+}
