@@ -45,6 +45,15 @@ export const DecisionBodySchema = z.object({
   decision_source: z.enum(DECISION_SOURCES),
   error: z.object({ code: z.enum(GATE_ERROR_CODES), message: z.string(), details: z.unknown().optional() }).optional(),
   decided_at: z.iso.datetime({ offset: true }),
+  /**
+   * SHA-256 (hex) of the exact bytes of the request this decision answers, and the key id that
+   * signed it: a client accepts a decision only when the hash is that of what it sent.
+   */
+  request_sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  requester_key_id: z.string().max(128).nullable().optional(),
 });
 export type DecisionBody = z.infer<typeof DecisionBodySchema>;
 
@@ -57,6 +66,8 @@ export type GateDecision = z.infer<typeof GateDecisionSchema>;
 /** What identifies a refused request and why it was refused. */
 export interface RefusalInput {
   request_id: string;
+  request_sha256?: string;
+  requester_key_id?: string | null;
   tenant_id: string | null;
   workflow_id: string | null;
   step_id: string | null;
@@ -84,5 +95,6 @@ export function refusalDecision(r: RefusalInput): DecisionBody {
     decision_source: 'fresh',
     error: { code: r.code, message: r.message, ...(r.details === undefined ? {} : { details: r.details }) },
     decided_at: new Date(r.now).toISOString(),
+    ...(r.request_sha256 ? { request_sha256: r.request_sha256, requester_key_id: r.requester_key_id ?? null } : {}),
   };
 }

@@ -11,6 +11,7 @@ export const GATE_ERROR_CODES = [
   'NO_POLICY_BUNDLE',
   'INVALID_POLICY_BUNDLE',
   'ENGINE_ERROR',
+  'REQUEST_ID_CONFLICT',
 ] as const;
 export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
 

@@ -17,11 +17,23 @@ export type Decision = (typeof DECISIONS)[number];
 const identifier = z.string().min(1).max(255);
 const jsonObject = z.record(z.string(), z.unknown());
 
-export const ToolContextSchema = z.object({
-  tool_name: identifier,
-  tool_type: z.enum(TOOL_TYPES).optional(),
-  tool_input: jsonObject.optional(),
-});
+/**
+ * How many keys `tool_input` may have. Policies see every key of a request they gate; a larger
+ * object is refused (fail closed) rather than evaluated in part.
+ */
+export const MAX_TOOL_INPUT_KEYS = 50;
+
+export const ToolContextSchema = z
+  .object({
+    tool_name: identifier,
+    tool_type: z.enum(TOOL_TYPES).optional(),
+    tool_input: jsonObject
+      .refine((o) => Object.keys(o).length <= MAX_TOOL_INPUT_KEYS, {
+        error: `expected at most ${MAX_TOOL_INPUT_KEYS} keys; policies must see every key they could test`,
+      })
+      .optional(),
+  })
+  .strict();
 export type ToolContext = z.infer<typeof ToolContextSchema>;
 
 /** Retry state of a (workflow_id, step_id), as the step ledger reports it (reference 003, `step.*`). */

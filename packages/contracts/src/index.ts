@@ -10,3 +10,4 @@ export * from './limits.js';
 export * from './wire.js';
 export * from './events.js';
 export * from './receipt-keys.js';
+export * from './hostile-input.js';

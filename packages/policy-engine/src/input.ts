@@ -17,7 +17,8 @@ export interface EvaluationInput {
   scope?: 'workflow' | 'gateway';
 }
 
-export const MAX_TOOL_INPUT_KEYS = 50;
+export { MAX_TOOL_INPUT_KEYS } from '@stepgate/contracts';
+import { MAX_TOOL_INPUT_KEYS } from '@stepgate/contracts';
 
 /** Per-evaluation scratch state: lazily derived views of the input plus the counters. */
 export class EvaluationState {

@@ -1,3 +1,4 @@
+import { GateStepSchema, MAX_TOOL_INPUT_KEYS } from '@stepgate/contracts';
 import { describe, expect, it } from 'vitest';
 import { bundle, decide, NOW, policy } from './helpers.js';
 
@@ -47,17 +48,26 @@ describe('evaluation context fields', () => {
     expect(decide(b, { step_input: { 'deploy.target.env': 'production' } }).decision).toBe('allow');
   });
 
-  it('tool_input.* exposes at most 50 keys, sorted; the rest are ignored and counted', () => {
+  it('a step whose tool_input has more keys than policies may see is refused by the step schema, naming the path', () => {
     const toolInput: Record<string, number> = {};
-    for (let i = 0; i < 60; i++) toolInput[`k${String(i).padStart(2, '0')}`] = i;
-    const early = blocksWhen('tool_input.k49', 'equals', 49);
-    const late = blocksWhen('tool_input.k55', 'equals', 55);
-    const r = decide(early, { step_type: 'tool_call', tool_context: { tool_name: 't', tool_input: toolInput } });
+    for (let i = 0; i < MAX_TOOL_INPUT_KEYS + 10; i++) toolInput[`k${String(i).padStart(2, '0')}`] = i;
+    const parsed = GateStepSchema.safeParse({
+      workflow_id: 'wf',
+      step_id: 's',
+      step_type: 'tool_call',
+      tool_context: { tool_name: 't', tool_input: toolInput },
+    });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues.map((i) => i.path.join('.'))).toEqual(['tool_context.tool_input']);
+    // At the limit every key is visible: the last one decides.
+    const atLimit = Object.fromEntries(Object.entries(toolInput).slice(0, MAX_TOOL_INPUT_KEYS));
+    const last = `k${MAX_TOOL_INPUT_KEYS - 1}`;
+    const r = decide(blocksWhen(`tool_input.${last}`, 'equals', MAX_TOOL_INPUT_KEYS - 1), {
+      step_type: 'tool_call',
+      tool_context: { tool_name: 't', tool_input: atLimit },
+    });
     expect(r.decision).toBe('block');
-    expect(r.tool_input_keys_ignored).toBe(10);
-    expect(
-      decide(late, { step_type: 'tool_call', tool_context: { tool_name: 't', tool_input: toolInput } }).decision,
-    ).toBe('allow');
+    expect(r.tool_input_keys_ignored).toBe(0);
   });
 
   it('step.* comes from the retry context, with first-gate defaults when there is none', () => {

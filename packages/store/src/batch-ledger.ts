@@ -64,7 +64,7 @@ const LOAD_BATCH = `
   with batch as (select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) as b(tenant_id, workflow_id, step_id, request_id))
   select
     (select json_agg(json_build_object('tenant_id', g.tenant_id, 'request_id', g.request_id, 'decision', g.decision))
-       from gate_decisions g where (g.tenant_id, g.request_id) in (select tenant_id, request_id from batch)) as seen,
+       from gate_decisions g where g.request_id in (select request_id from batch)) as seen,
     (select json_agg(json_build_object('tenant_id', w.tenant_id, 'workflow_id', w.workflow_id, 'status', w.status, 'reason', w.reason))
        from workflow_state w where (w.tenant_id, w.workflow_id) in (select tenant_id, workflow_id from batch)) as workflows,
     (select json_agg(l) from (
@@ -115,6 +115,8 @@ const FLUSH_BATCH = `
  */
 export class BatchLedger {
   private readonly seen = new Map<string, unknown>();
+  /** Request ids decided, by the tenants that decided them (normally one). */
+  private readonly decidedBy = new Map<string, Set<string>>();
   private readonly workflows = new Map<string, { status: string; reason: string }>();
   private readonly rows = new Map<string, LedgerRow>();
   private readonly existed = new Set<string>();
@@ -155,7 +157,7 @@ export class BatchLedger {
       ],
     });
     const got = rows[0]!;
-    for (const r of got.seen ?? []) this.seen.set(k(r.tenant_id, r.request_id), r.decision);
+    for (const r of got.seen ?? []) this.recordSeen(r.tenant_id, r.request_id, r.decision);
     for (const r of got.workflows ?? [])
       this.workflows.set(k(r.tenant_id, r.workflow_id), { status: r.status, reason: r.reason });
     for (const r of got.ledger ?? []) {
@@ -173,6 +175,19 @@ export class BatchLedger {
 
   decisionFor(tenantId: string, requestId: string): unknown {
     return this.seen.get(k(tenantId, requestId));
+  }
+
+  /** Whether another tenant already had a decision under this request id. */
+  decidedForAnotherTenant(tenantId: string, requestId: string): boolean {
+    const tenants = this.decidedBy.get(requestId);
+    return tenants !== undefined && [...tenants].some((t) => t !== tenantId);
+  }
+
+  private recordSeen(tenantId: string, requestId: string, decision: unknown): void {
+    this.seen.set(k(tenantId, requestId), decision);
+    const tenants = this.decidedBy.get(requestId);
+    if (tenants) tenants.add(tenantId);
+    else this.decidedBy.set(requestId, new Set([tenantId]));
   }
 
   workflowState(tenantId: string, workflowId: string) {
@@ -203,7 +218,7 @@ export class BatchLedger {
   }
 
   recordDecision(tenantId: string, requestId: string, decision: unknown): void {
-    this.seen.set(k(tenantId, requestId), decision);
+    this.recordSeen(tenantId, requestId, decision);
     this.decisions.push({ tenant_id: tenantId, request_id: requestId, decision });
   }
 

@@ -52,14 +52,13 @@ export class EmitStage {
     const span = startGateSpan(e.message.headers, e.source.topic, performance.timeOrigin + e.started);
     messages.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed, traceHeaders(span));
 
-    const raw = got.attribution.raw;
     if (!outcome.redelivered) {
       this.audit(e, outcome);
       if (outcome.approval && got.kind === 'accepted')
         messages.add('approvals', outcome.approval.approval_id, this.approvalRequest(got, outcome));
     }
 
-    const requestedAt = Date.parse(String(raw.requested_at));
+    const requestedAt = Date.parse(String(got.attribution.echo.requested_at));
     const source = outcome.redelivered ? 'redelivered' : body.decision_source;
     return () => {
       endGateSpan(
@@ -86,8 +85,7 @@ export class EmitStage {
     const got = e.intake;
     if (got.kind === 'dlq') return;
     const body = outcome.body;
-    const raw = got.attribution.raw;
-    const str = (k: string) => (typeof raw[k] === 'string' ? raw[k] : null);
+    const { echo, doc } = got.attribution;
     const action =
       got.kind === 'accepted'
         ? 'GateEvaluated'
@@ -96,14 +94,15 @@ export class EmitStage {
           : 'InvalidRequest';
     e.messages.audit({
       tenant_id: body.tenant_id,
-      agent_id: str('agent_id'),
-      session_id: str('session_id'),
-      user_id: str('user_id'),
+      agent_id: echo.agent_id,
+      session_id: echo.session_id,
+      user_id: echo.user_id,
       workflow_id: body.workflow_id,
       step_id: body.step_id,
       action,
       outcome: body.decision,
-      inputs_summary: summarize(raw, this.deps.redactKeys),
+      // A message refused before its checks passed is not summarized: its inputs may be any shape or size.
+      inputs_summary: doc ? summarize(doc, this.deps.redactKeys) : '',
       elapsed_ms: performance.now() - e.started,
       decision_id: body.decision_id,
       decision: body.decision,
@@ -114,7 +113,7 @@ export class EmitStage {
         decision_source: body.decision_source,
         reason: body.reason,
         ...(got.kind === 'rejected'
-          ? { principal: got.credential?.principal ?? null, claimed_tenant_id: raw.tenant_id ?? null }
+          ? { principal: got.credential?.principal ?? null, claimed_tenant_id: echo.claimed_tenant_id }
           : {
               principal: got.credential.principal,
               execution_mode: got.body.execution_mode ?? 'interactive',
@@ -151,7 +150,7 @@ export class EmitStage {
       severity: approval.severity,
       timeout_seconds: approval.timeout_seconds,
       policies_matched: body.policies_matched,
-      inputs_summary: summarize(got.attribution.raw, this.deps.redactKeys),
+      inputs_summary: summarize(got.attribution.doc ?? {}, this.deps.redactKeys),
       reply_to: request.reply_to ?? null,
       requested_at: body.decided_at,
       usage_increments: approval.usage_increments,

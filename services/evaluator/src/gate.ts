@@ -53,8 +53,24 @@ export function inputFingerprint(request: GateRequest): string {
  */
 export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise<GateOutcome> {
   const { tenantId, request, now } = ctx;
-  const seen = ledger.decisionFor(tenantId, request.request_id);
-  if (seen !== undefined) return { body: seen as DecisionBody, redelivered: true, stored: seen };
+  if (ledger.decidedForAnotherTenant(tenantId, request.request_id))
+    return refusal(ctx, {
+      code: 'REQUEST_ID_CONFLICT',
+      message: 'request_id was already decided for another requester; send each request with a new request_id',
+      retry_context: null,
+    });
+  const seen = ledger.decisionFor(tenantId, request.request_id) as DecisionBody | undefined;
+  if (seen !== undefined) {
+    // The same request delivered again gets the same decision; other bytes under its id do not.
+    if (seen.request_sha256 === undefined || seen.request_sha256 === ctx.attribution.request_sha256)
+      return { body: seen, redelivered: true, stored: seen };
+    return refusal(ctx, {
+      code: 'REQUEST_ID_CONFLICT',
+      message:
+        'request_id was already decided for a request with other content; send each request with a new request_id',
+      retry_context: null,
+    });
+  }
 
   const fail = (code: GateErrorCode, message: string, retry: DecisionBody['retry_context'] = null): GateOutcome =>
     refusal(ctx, { code, message, retry_context: retry });
@@ -103,6 +119,8 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
           retry_context: retry,
           decision_source: 'cached',
           decided_at: new Date(now).toISOString(),
+          request_sha256: ctx.attribution.request_sha256,
+          requester_key_id: ctx.attribution.key_id,
           ...(row.approval_status ? { approval_status: row.approval_status } : {}),
         },
       };
@@ -187,6 +205,8 @@ async function evaluateAndStore(
     decision_source: 'fresh',
     ...(result.error ? { error: { code: 'ENGINE_ERROR' as const, message: result.error.message } } : {}),
     decided_at: new Date(now).toISOString(),
+    request_sha256: ctx.attribution.request_sha256,
+    requester_key_id: ctx.attribution.key_id,
   };
 
   ledger.putRow(tenantId, request.workflow_id, request.step_id, {
@@ -236,6 +256,8 @@ function refusal(
 export function refusalFor(attribution: Attribution, tenantId: string | null, now: number) {
   return {
     request_id: attribution.id,
+    request_sha256: attribution.request_sha256,
+    requester_key_id: attribution.key_id,
     tenant_id: tenantId,
     workflow_id: attribution.workflow_id,
     step_id: attribution.step_id,

@@ -1,6 +1,12 @@
 import type { MessageHeaders } from '@stepgate/messaging';
 import type { z } from 'zod';
+import { createHash } from 'node:crypto';
 import {
+  clip,
+  echoable,
+  findReservedKey,
+  KEY_ID_PATTERN,
+  RESERVED_KEYS,
   GateRequestSchema,
   StepCompletionSchema,
   HEADER_KEY_ID,
@@ -29,13 +35,32 @@ export type Intake<T> =
     }
   | { kind: 'accepted'; attribution: Attribution; credential: Credential; body: T };
 
-/** What identifies a message well enough to answer it, read from the raw JSON before validation. */
+/**
+ * What identifies a message well enough to answer it, read from the raw JSON before validation. Only
+ * bounded strings are kept (`echoable`): a refusal never echoes what an attacker sized.
+ */
 export interface Attribution {
   id: string;
   workflow_id: string | null;
   step_id: string | null;
-  raw: Record<string, unknown>;
+  /** Bounded string fields of the raw message that audit events may carry. */
+  echo: {
+    agent_id: string | null;
+    session_id: string | null;
+    user_id: string | null;
+    claimed_tenant_id: string | null;
+    requested_at: string | null;
+  };
+  /** The decoded message, once it passed the size, depth, NUL and reserved-key checks; else null. */
+  doc: Record<string, unknown> | null;
+  /** SHA-256 (hex) of the exact bytes received: what the requester signed, echoed in its decision. */
+  request_sha256: string;
+  /** The signing key named in the message's header, when it is well-formed. */
+  key_id: string | null;
 }
+
+/** Issues listed in an INVALID_REQUEST refusal (the message says how many there were). */
+const MAX_REPORTED_ISSUES = 10;
 
 /** Refuses invalid UTF-8 instead of replacing it. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -103,11 +128,22 @@ export async function intake<S extends z.ZodType>(
   const id = doc[o.idField];
   if (typeof id !== 'string' || id.length === 0 || id.length > 128)
     return { kind: 'dlq', reason: 'NO_REQUEST_ID', detail: `no ${o.idField} string to answer to` };
+  const headerKeyId = header(headers, HEADER_KEY_ID);
+  const keyId = headerKeyId !== undefined && KEY_ID_PATTERN.test(headerKeyId) ? headerKeyId : null;
   const attribution: Attribution = {
     id,
-    workflow_id: typeof doc.workflow_id === 'string' ? doc.workflow_id : null,
-    step_id: typeof doc.step_id === 'string' ? doc.step_id : null,
-    raw: doc,
+    workflow_id: echoable(doc.workflow_id),
+    step_id: echoable(doc.step_id),
+    echo: {
+      agent_id: echoable(doc.agent_id),
+      session_id: echoable(doc.session_id),
+      user_id: echoable(doc.user_id),
+      claimed_tenant_id: echoable(doc.tenant_id),
+      requested_at: echoable(doc[o.timeField]),
+    },
+    doc: null,
+    request_sha256: createHash('sha256').update(value).digest('hex'),
+    key_id: keyId,
   };
   const reject = (
     code: GateErrorCode,
@@ -131,11 +167,22 @@ export async function intake<S extends z.ZodType>(
     return reject('INVALID_REQUEST', `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
   const nul = findNul(doc);
   if (nul)
-    return reject('INVALID_REQUEST', `${nul}: contains a NUL character (\\u0000), which stepgate does not accept`);
+    return reject(
+      'INVALID_REQUEST',
+      `${clip(nul)}: contains a NUL character (\\u0000), which stepgate does not accept`,
+    );
+  const reserved = findReservedKey(doc);
+  if (reserved)
+    return reject(
+      'INVALID_REQUEST',
+      `${clip(reserved)}: the keys ${[...RESERVED_KEYS].join(', ')} are refused anywhere in a message`,
+    );
+  attribution.doc = doc;
 
-  const keyId = header(headers, HEADER_KEY_ID);
   const signature = header(headers, HEADER_SIGNATURE);
-  if (!keyId || !signature) return reject('UNAUTHENTICATED', `missing ${HEADER_KEY_ID} or ${HEADER_SIGNATURE} header`);
+  if (headerKeyId === undefined || !signature)
+    return reject('UNAUTHENTICATED', `missing ${HEADER_KEY_ID} or ${HEADER_SIGNATURE} header`);
+  if (!keyId) return reject('UNAUTHENTICATED', `${HEADER_KEY_ID}: not a key id (expected ${KEY_ID_PATTERN.source})`);
   const credential = await o.credentials.get(keyId);
   if (!credential) return reject('UNAUTHENTICATED', `unknown key id "${keyId}"`);
   if (credential.revoked) return reject('UNAUTHENTICATED', `key "${keyId}" is revoked`, credential);
@@ -144,15 +191,20 @@ export async function intake<S extends z.ZodType>(
 
   const parsed = o.schema.safeParse(doc);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({
-      path: i.path.map(String).join('.') || '(root)',
-      message: i.message,
+    // Unknown keys and wrong values are named, never echoed at the attacker's length.
+    const issues = parsed.error.issues.slice(0, MAX_REPORTED_ISSUES).map((i) => ({
+      path: clip(i.path.map(String).join('.') || '(root)', 120),
+      message: clip(i.message),
     }));
     return reject('INVALID_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), credential, { issues });
   }
   const claimed = doc.tenant_id;
   if (claimed !== undefined && claimed !== credential.tenantId)
-    return reject('TENANT_MISMATCH', `tenant_id ${JSON.stringify(claimed)} is not the credential's tenant`, credential);
+    return reject(
+      'TENANT_MISMATCH',
+      `tenant_id ${clip(JSON.stringify(claimed), 80)} is not the credential's tenant`,
+      credential,
+    );
   const sentAt = Date.parse(String(doc[o.timeField]));
   if (Math.abs(o.now - sentAt) > o.maxClockSkewMs)
     return reject(
