@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, jsonDepth, GateRequestSchema, MAX_JSON_DEPTH } from '../src/index.js';
+import { canonicalJson, jsonDepth, jsonTextDepth, GateRequestSchema, MAX_JSON_DEPTH } from '../src/index.js';
 import {
   approvalIdFor,
   generateSigningKey,
@@ -75,6 +75,20 @@ describe('wire helpers', () => {
     for (let i = 0; i < 100_000; i++) deep = [deep];
     expect(jsonDepth(deep)).toBe(100_000);
     expect(MAX_JSON_DEPTH).toBeLessThan(100);
+  });
+
+  it('jsonTextDepth reads nesting from raw bytes, skipping strings, and stops past its limit', () => {
+    const depth = (text: string, limit?: number) => jsonTextDepth(Buffer.from(text), limit);
+    expect(depth('1')).toBe(0);
+    expect(depth('{"a":[1,{"b":2}]}')).toBe(3);
+    expect(depth('{"a":"[[[{{{\\"}')).toBe(1);
+    expect(depth('{"a":"\\"[[[}')).toBe(1);
+    expect(depth('{"a":"\\\\",b:[[1]]}')).toBe(3);
+    expect(depth('[]'.repeat(1_000))).toBe(1);
+    expect(depth('['.repeat(1_000_000))).toBe(1_000_000);
+    expect(depth('['.repeat(1_000_000), MAX_JSON_DEPTH)).toBe(MAX_JSON_DEPTH + 1);
+    const deep = '[{"a":'.repeat(5_000) + '1' + '}]'.repeat(5_000);
+    expect(depth(deep)).toBe(jsonDepth(JSON.parse(deep)));
   });
 
   it('gate requests are strict: unknown fields and malformed values are refused by name', () => {
