@@ -1,2 +1,2 @@
 export { run } from './program.js';
-export { EXIT, InputError, type Io } from './io.js';
+export { EXIT, InputError, printable, terminalSafe, type Io } from './io.js';
