@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, jsonDepth, jsonTextDepth, GateRequestSchema, MAX_JSON_DEPTH } from '../src/index.js';
+import { v5 as uuidv5 } from 'uuid';
 import {
+  APPROVAL_ID_NAMESPACE,
   approvalIdFor,
+  LEGACY_APPROVAL_ID_NAMESPACE,
   generateSigningKey,
   makeReceipt,
   privateKeyFromPem,
@@ -61,11 +64,37 @@ describe('signing', () => {
 });
 
 describe('wire helpers', () => {
-  it('approval ids are deterministic UUIDv5s of tenant:workflow:step', () => {
+  it('approval ids are deterministic UUIDv5s of [tenant, workflow, step]', () => {
     const id = approvalIdFor('acme', 'wf-1', 'deploy');
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(approvalIdFor('acme', 'wf-1', 'deploy')).toBe(id);
     expect(approvalIdFor('globex', 'wf-1', 'deploy')).not.toBe(id);
+    expect(id).toBe(uuidv5('["acme","wf-1","deploy"]', APPROVAL_ID_NAMESPACE));
+  });
+
+  it('approval ids of distinct steps differ where the old `tenant:workflow:step` ids collided', () => {
+    const legacy = (t: string, w: string, s: string) => uuidv5(`${t}:${w}:${s}`, LEGACY_APPROVAL_ID_NAMESPACE);
+    const pairs: Array<[[string, string, string], [string, string, string]]> = [
+      [
+        ['acme', 'a:b', 'c'],
+        ['acme', 'a', 'b:c'],
+      ],
+      [
+        ['a:b', 'c', 'd'],
+        ['a', 'b:c', 'd'],
+      ],
+      [
+        ['acme', 'w', ':s'],
+        ['acme', 'w:', 's'],
+      ],
+    ];
+    for (const [one, other] of pairs) {
+      expect(legacy(...one)).toBe(legacy(...other));
+      expect(approvalIdFor(...one)).not.toBe(approvalIdFor(...other));
+    }
+    // A new id never equals a legacy one, even where the legacy name spells the new one's JSON.
+    expect(approvalIdFor('a:b:c', 'w', 's')).not.toBe(legacy('["a', 'b', 'c","w","s"]'));
+    expect(APPROVAL_ID_NAMESPACE).not.toBe(LEGACY_APPROVAL_ID_NAMESPACE);
   });
 
   it('jsonDepth measures nesting without recursion', () => {
