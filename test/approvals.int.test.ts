@@ -225,7 +225,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(ledger.rows[0]).toEqual({ approval_status: 'approved' });
     // The deploy counts against its rate limit once approved (and only then).
     const counters = await ns.pool.query<{ key: string; value: string }>(
-      "select key, value from usage_counters where key like 'rate-limit:deploy-rate:%'",
+      `select key, value from usage_counters where key like '["rate-limit","deploy-rate",%'`,
     );
     expect(counters.rows).toEqual([{ key: expect.stringContaining('dev-1'), value: '1' }]);
 

@@ -80,7 +80,7 @@ describe('evaluators scale out as one consumer group', () => {
     );
     expect(counts).toEqual({ allow: 50, block: 30 });
     const { rows } = await ns.pool.query<{ value: string }>(
-      "select value from usage_counters where tenant_id = $1 and key like 'rate-limit:tool-rate:bot-7:%'",
+      `select value from usage_counters where tenant_id = $1 and key like '["rate-limit","tool-rate",["bot-7"],%'`,
       [TENANT],
     );
     expect(rows.map((r) => Number(r.value))).toEqual([50]);

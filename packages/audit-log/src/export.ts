@@ -99,12 +99,30 @@ function render(rows: ExportedRow[], format: ExportFormat): string {
     case 'jsonl':
       return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
     case 'csv':
-      return stringify(
-        rows.map((r) => CSV_COLUMNS.map((c) => (c === 'policies_matched' ? r.policies_matched.join(';') : r[c]))),
-      );
+      return stringify(rows.map(csvRow));
     case 'cef':
       return rows.map((r) => `${cefLine(r)}\n`).join('');
   }
+}
+
+/** One row's CSV cells, in CSV_COLUMNS order, each text cell defused by `csvCell`. */
+export function csvRow(r: ExportedRow): Array<string | number | null> {
+  return CSV_COLUMNS.map((c) => {
+    const v = c === 'policies_matched' ? r.policies_matched.join(';') : r[c];
+    return typeof v === 'string' ? csvCell(v) : v;
+  });
+}
+
+/** What spreadsheet programs read as the start of a formula (or of a line, for tab and CR). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * A text cell a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, tab or carriage
+ * return gets a leading `'`, so `=HYPERLINK(...)` in a step id is never run when an auditor opens the
+ * export (OWASP, CSV injection). Such a cell reads back with the `'`: the JSON lines export is exact.
+ */
+export function csvCell(v: string): string {
+  return FORMULA_START.test(v) ? `'${v}` : v;
 }
 
 /** ArcSight CEF: header fields escape `\` and `|`; extension values escape `\`, `=` and line breaks. */

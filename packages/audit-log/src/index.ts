@@ -10,6 +10,8 @@ export {
 export {
   exportAudit,
   cefLine,
+  csvCell,
+  csvRow,
   EXPORT_FORMATS,
   CSV_COLUMNS,
   type ExportFormat,

@@ -10,10 +10,13 @@ import { lintCommand } from './commands/lint.js';
 import { listTenants, setTenant } from './commands/tenants.js';
 import { testCommand } from './commands/test.js';
 import { verifyCommand } from './commands/verify.js';
-import { EXIT, InputError, processIo, type Io } from './io.js';
+import { EXIT, InputError, processIo, terminalSafeIo, type Io } from './io.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export async function run(argv: readonly string[], io: Io = processIo): Promise<number> {
+export async function run(argv: readonly string[], rawIo: Io = processIo): Promise<number> {
+  // Whatever a command prints (names, reasons, messages from the database or Temporal), a control
+  // character in it is shown escaped, never sent to the terminal raw.
+  const io = terminalSafeIo(rawIo);
   let code: number = EXIT.ok;
   const guard = (action: () => Promise<number>) => async () => {
     code = await action();

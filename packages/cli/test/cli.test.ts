@@ -52,7 +52,7 @@ describe('stepgate eval', () => {
         agent_id: 'bot',
         tool_context: { tool_name: 'web_search' },
       },
-      'usage.json': { 'rate-limit:tool-call-rate:bot:60:1794997800': 30 },
+      'usage.json': { '["rate-limit","tool-call-rate",["bot"],60,1794997800]': 30 },
     });
     const r = await cli(
       [

@@ -5,6 +5,8 @@ import {
   GateDecisionSchema,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
+  MAX_JSON_DEPTH,
+  jsonTextDepth,
   topicsFor,
   type GateDecision,
   type GateRequestInput,
@@ -54,6 +56,18 @@ export class ReceiptVerificationError extends Error {
   }
 }
 
+/** What a client saw on `gate.decisions` besides decisions. */
+export interface GateClientStats {
+  /**
+   * Records that are not a decision: not JSON, nested too deep, or not the decision schema. Each is
+   * skipped (a consumer never stops on one), and counted here.
+   */
+  undecodable: number;
+}
+
+/** A decision nests a few levels (policy refs, error details): deeper than this is not one. */
+const MAX_DECISION_DEPTH = MAX_JSON_DEPTH;
+
 interface Waiter {
   resolve: (d: GateDecision) => void;
   reject: (e: Error) => void;
@@ -74,6 +88,7 @@ export class GateClient {
   private readonly byApproval = new Map<string, Waiter>();
   private readonly approvalOutcomes = new Map<string, GateDecision>();
   private readonly queued: Array<{ message: OutgoingMessage; resolve: () => void; reject: (e: Error) => void }> = [];
+  private undecodable = 0;
 
   constructor(private readonly options: GateClientOptions) {
     this.kafka = new KafkaConnection({
@@ -83,6 +98,11 @@ export class GateClient {
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
     this.receiptVerifies = receiptVerifier(options);
+  }
+
+  /** Counts since this client was made. */
+  get stats(): GateClientStats {
+    return { undecodable: this.undecodable };
   }
 
   async connect(): Promise<void> {
@@ -192,11 +212,25 @@ export class GateClient {
     if (this.approvalOutcomes.size > 10_000) this.approvalOutcomes.delete(this.approvalOutcomes.keys().next().value!);
   }
 
+  /** The decision a record holds; anything else is counted and skipped. */
+  private decode(value: Buffer | null): GateDecision | undefined {
+    if (value && jsonTextDepth(value, MAX_DECISION_DEPTH) <= MAX_DECISION_DEPTH) {
+      let json: unknown;
+      try {
+        json = JSON.parse(value.toString('utf8'));
+      } catch {
+        json = undefined;
+      }
+      const parsed = GateDecisionSchema.safeParse(json);
+      if (parsed.success) return parsed.data;
+    }
+    this.undecodable++;
+    return undefined;
+  }
+
   private onDecision(value: Buffer | null): void {
-    if (!value) return;
-    const parsed = GateDecisionSchema.safeParse(JSON.parse(value.toString()));
-    if (!parsed.success) return;
-    const d = parsed.data;
+    const d = this.decode(value);
+    if (!d) return;
     if (d.decision_source === 'approval' && d.approval_id) this.rememberOutcome(d);
     const byRequest = this.byRequest.get(d.request_id);
     const byApproval =

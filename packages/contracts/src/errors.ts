@@ -16,5 +16,15 @@ export const GATE_ERROR_CODES = [
 export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
 
 /** Why a message went to the dead-letter topic instead of getting a decision. */
-export const DLQ_REASONS = ['NOT_UTF8_JSON', 'OVERSIZE', 'TOO_DEEP', 'NO_REQUEST_ID', 'UNKNOWN_MESSAGE'] as const;
+export const DLQ_REASONS = [
+  'NOT_UTF8_JSON',
+  'OVERSIZE',
+  'TOO_DEEP',
+  'NO_REQUEST_ID',
+  'UNKNOWN_MESSAGE',
+  /** An audit event the schema refuses, or Postgres cannot store. */
+  'INVALID_AUDIT_EVENT',
+  /** An audit event dated outside the window the audit service accepts (`AUDIT_TIMESTAMP_WINDOW` in services/audit). */
+  'TIMESTAMP_OUT_OF_RANGE',
+] as const;
 export type DlqReason = (typeof DLQ_REASONS)[number];

@@ -17,6 +17,34 @@ export function jsonDepth(value: unknown): number {
 }
 
 /**
+ * Nesting depth of JSON text read from its raw bytes, without parsing: brackets outside strings,
+ * stopping as soon as `limit` is passed (then `limit + 1`). One pass, no allocation: run it before
+ * JSON.parse or anything recursive sees the value. Meant for text that then goes through JSON.parse,
+ * which refuses whatever this scan mis-reads (it does not validate).
+ */
+export function jsonTextDepth(bytes: Uint8Array, limit = Infinity): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c)
+        i++; // backslash: the next byte is escaped
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) {
+      depth++;
+      if (depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (b === 0x5d || b === 0x7d) depth--;
+  }
+  return max;
+}
+
+/**
  * The path of the first string (value or key) holding a NUL character, which Postgres text and jsonb
  * cannot store; undefined when there is none.
  */

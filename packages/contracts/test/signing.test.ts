@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, jsonDepth, GateRequestSchema, MAX_JSON_DEPTH } from '../src/index.js';
+import { canonicalJson, jsonDepth, jsonTextDepth, GateRequestSchema, MAX_JSON_DEPTH } from '../src/index.js';
+import { v5 as uuidv5 } from 'uuid';
 import {
+  APPROVAL_ID_NAMESPACE,
   approvalIdFor,
+  LEGACY_APPROVAL_ID_NAMESPACE,
   generateSigningKey,
   makeReceipt,
   privateKeyFromPem,
@@ -61,11 +64,37 @@ describe('signing', () => {
 });
 
 describe('wire helpers', () => {
-  it('approval ids are deterministic UUIDv5s of tenant:workflow:step', () => {
+  it('approval ids are deterministic UUIDv5s of [tenant, workflow, step]', () => {
     const id = approvalIdFor('acme', 'wf-1', 'deploy');
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(approvalIdFor('acme', 'wf-1', 'deploy')).toBe(id);
     expect(approvalIdFor('globex', 'wf-1', 'deploy')).not.toBe(id);
+    expect(id).toBe(uuidv5('["acme","wf-1","deploy"]', APPROVAL_ID_NAMESPACE));
+  });
+
+  it('approval ids of distinct steps differ where the old `tenant:workflow:step` ids collided', () => {
+    const legacy = (t: string, w: string, s: string) => uuidv5(`${t}:${w}:${s}`, LEGACY_APPROVAL_ID_NAMESPACE);
+    const pairs: Array<[[string, string, string], [string, string, string]]> = [
+      [
+        ['acme', 'a:b', 'c'],
+        ['acme', 'a', 'b:c'],
+      ],
+      [
+        ['a:b', 'c', 'd'],
+        ['a', 'b:c', 'd'],
+      ],
+      [
+        ['acme', 'w', ':s'],
+        ['acme', 'w:', 's'],
+      ],
+    ];
+    for (const [one, other] of pairs) {
+      expect(legacy(...one)).toBe(legacy(...other));
+      expect(approvalIdFor(...one)).not.toBe(approvalIdFor(...other));
+    }
+    // A new id never equals a legacy one, even where the legacy name spells the new one's JSON.
+    expect(approvalIdFor('a:b:c', 'w', 's')).not.toBe(legacy('["a', 'b', 'c","w","s"]'));
+    expect(APPROVAL_ID_NAMESPACE).not.toBe(LEGACY_APPROVAL_ID_NAMESPACE);
   });
 
   it('jsonDepth measures nesting without recursion', () => {
@@ -75,6 +104,20 @@ describe('wire helpers', () => {
     for (let i = 0; i < 100_000; i++) deep = [deep];
     expect(jsonDepth(deep)).toBe(100_000);
     expect(MAX_JSON_DEPTH).toBeLessThan(100);
+  });
+
+  it('jsonTextDepth reads nesting from raw bytes, skipping strings, and stops past its limit', () => {
+    const depth = (text: string, limit?: number) => jsonTextDepth(Buffer.from(text), limit);
+    expect(depth('1')).toBe(0);
+    expect(depth('{"a":[1,{"b":2}]}')).toBe(3);
+    expect(depth('{"a":"[[[{{{\\"}')).toBe(1);
+    expect(depth('{"a":"\\"[[[}')).toBe(1);
+    expect(depth('{"a":"\\\\",b:[[1]]}')).toBe(3);
+    expect(depth('[]'.repeat(1_000))).toBe(1);
+    expect(depth('['.repeat(1_000_000))).toBe(1_000_000);
+    expect(depth('['.repeat(1_000_000), MAX_JSON_DEPTH)).toBe(MAX_JSON_DEPTH + 1);
+    const deep = '[{"a":'.repeat(5_000) + '1' + '}]'.repeat(5_000);
+    expect(depth(deep)).toBe(jsonDepth(JSON.parse(deep)));
   });
 
   it('gate requests are strict: unknown fields and malformed values are refused by name', () => {

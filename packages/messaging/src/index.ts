@@ -18,4 +18,4 @@ export {
   type MessageSource,
   type OutgoingMessage,
 } from './messages.js';
-export { deadLetter, DLQ_HEADER, type DeadLetter } from './dead-letter.js';
+export { deadLetter, DLQ_HEADER, DLQ_LIMITS, type DeadLetter } from './dead-letter.js';

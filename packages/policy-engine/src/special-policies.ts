@@ -1,3 +1,4 @@
+import { canonicalJson } from '@stepgate/contracts';
 import type { Policy, TimeAccess, WEEKDAYS } from './bundle.js';
 import { compileAccessor, type Accessor } from './accessors.js';
 import { parseField, type FieldRef } from './fields.js';
@@ -40,7 +41,16 @@ export function compileSpecial(policy: Policy): SpecialPredicate | undefined {
   return undefined;
 }
 
-/** `<kind>:<policy>:<per values>:<window>:<window start, epoch s>`: one counter per subject and window. */
+/**
+ * One counter per subject and window, keyed by the canonical JSON (RFC 8785) of
+ * `[kind, policy, [per values], window, window start (epoch s)]`: every part quoted or bracketed, so
+ * distinct subjects never share a counter (the former `kind:policy:a|b:window:start` made user `a|b`
+ * and agent `c` the counter of user `a` and agent `b|c`, and the string "1" that of the number 1), and
+ * object values count as one subject whatever their key order. A missing value counts as null.
+ *
+ * Counters kept under the former keys are not read any more: a limit counts from zero again for the
+ * rest of the window that was open when this changed (at most one window per policy), then as before.
+ */
 function counterKey(
   kind: string,
   policyName: string,
@@ -49,9 +59,9 @@ function counterKey(
 ): (s: EvaluationState) => string {
   const accessors: Accessor[] = per.map((f) => compileAccessor(parseField(f) as FieldRef));
   return (s) => {
-    const subject = accessors.map((get) => subjectPart(get(s))).join('|');
+    const subject = accessors.map((get) => get(s) ?? null);
     const windowStart = Math.floor(s.input.now / 1000 / windowSeconds) * windowSeconds;
-    return `${kind}:${policyName}:${subject}:${windowSeconds}:${windowStart}`;
+    return canonicalJson([kind, policyName, subject, windowSeconds, windowStart]);
   };
 }
 
@@ -85,8 +95,4 @@ function compileTimeWindow(spec: TimeAccess): (nowMs: number) => boolean {
 function minutes(hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
   return h! * 60 + m!;
-}
-
-function subjectPart(value: unknown): string {
-  return typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
 }

@@ -20,7 +20,7 @@ describe('rate-limit, budget, time-access and role-access policies', () => {
     const compiled = compileBundle(rateLimited);
     const [key] = usageKeysFor(compiled, input(toolStep));
     const windowStart = Math.floor(NOW / 60_000) * 60;
-    expect(key).toBe(`rate-limit:agent-rate:bot-1:60:${windowStart}`);
+    expect(key).toBe(`["rate-limit","agent-rate",["bot-1"],60,${windowStart}]`);
     const under = decide(compiled, toolStep, { usage: { [key!]: 2 } });
     expect(under.decision).toBe('allow');
     expect(under.usage_increments).toEqual([{ key, by: 1, window_seconds: 60 }]);
@@ -29,8 +29,42 @@ describe('rate-limit, budget, time-access and role-access policies', () => {
     expect(at.reason).toBe('agent-rate: too many tool calls');
     expect(at.usage_increments).toEqual([]);
     // Another agent, another counter; a non-matching step reads no counter.
-    expect(usageKeysFor(compiled, input({ ...toolStep, agent_id: 'bot-2' }))[0]).toContain(':bot-2:');
+    expect(usageKeysFor(compiled, input({ ...toolStep, agent_id: 'bot-2' }))[0]).toContain('["bot-2"]');
     expect(usageKeysFor(compiled, input({ step_type: 'llm_call' }))).toEqual([]);
+  });
+
+  it('counter keys of distinct subjects differ where the former `a|b`, `:` keys collided; equal objects share one', () => {
+    const compiled = compileBundle(
+      bundle({
+        policies: [
+          policy({
+            name: 'per-user-agent',
+            type: 'rate-limit',
+            rate_limit: { per: ['context.user_id', 'context.agent_id'], window_seconds: 60, max_requests: 3 },
+          }),
+          policy({
+            name: 'per-target',
+            type: 'rate-limit',
+            conditions: [{ field: 'context.step_type', operator: 'equals', value: 'tool_call' }],
+            rate_limit: { per: ['tool_input.target'], window_seconds: 60, max_requests: 3 },
+          }),
+        ],
+      }),
+    );
+    const keys = (step: Record<string, unknown>) => usageKeysFor(compiled, input(step));
+    // Former keys: `rate-limit:per-user-agent:a|b|c:60:<start>` for both.
+    expect(keys({ user_id: 'a|b', agent_id: 'c' })).not.toEqual(keys({ user_id: 'a', agent_id: 'b|c' }));
+    // Former keys: `…:a:b:60:…` for both (a `:` in a value reads as the next part).
+    expect(keys({ user_id: 'a:b', agent_id: 'x' })[0]).not.toBe(keys({ user_id: 'a', agent_id: 'b:x' })[0]);
+    const tool = (target: unknown) =>
+      keys({ step_type: 'tool_call', tool_context: { tool_name: 't', tool_input: { target } } })[1];
+    // Former keys: the string "1" and the number 1 were one subject, and so were "null" and null.
+    expect(tool('1')).not.toBe(tool(1));
+    expect(tool('null')).not.toBe(tool(null));
+    expect(tool('')).not.toBe(tool(null));
+    // One object, whatever its key order, is one subject: reordering keys does not reset a limit.
+    expect(tool({ host: 'db', port: 5432 })).toBe(tool({ port: 5432, host: 'db' }));
+    expect(JSON.parse(tool('1\u001b|x')!)).toEqual(['rate-limit', 'per-target', ['1\u001b|x'], 60, expect.any(Number)]);
   });
 
   it("budget: blocks when spend plus this step's cost would exceed the cap", () => {

@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import {
   ALERT_RULES,
-  AuditEventSchema,
   newAuditEvent,
   topicsFor,
   type Alert,
@@ -26,6 +25,7 @@ import {
   type WindowedRule,
 } from './alert-rules.js';
 import type { AuditConfig } from './config.js';
+import { readAuditEvent } from './intake.js';
 
 /**
  * Reads the audit stream (its own consumer group), applies the alert rules and publishes each alert
@@ -155,15 +155,11 @@ export class AlertsConsumer {
       return this.stateLoaded;
     });
     const alerts: Alert[] = [];
+    const now = Date.now();
     for (const message of batch.messages) {
-      let json: unknown;
-      try {
-        json = JSON.parse(message.value?.toString('utf8') ?? '');
-      } catch {
-        continue; // the audit consumer sends it to the dlq; nothing to alert on
-      }
-      const parsed = AuditEventSchema.safeParse(json);
-      if (parsed.success) alerts.push(...this.rules.observe(parsed.data));
+      // What the audit consumer refuses (to the dlq), whatever its bytes, is nothing to alert on.
+      const read = readAuditEvent(message.value, now);
+      if (read.ok) alerts.push(...this.rules.observe(read.event));
     }
     if (alerts.length) {
       await this.producer!.publish([

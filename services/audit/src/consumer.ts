@@ -9,10 +9,17 @@ import {
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { AuditEventSchema, replaceNul, topicsFor, type AuditEvent, type TopicName } from '@stepgate/contracts';
+import { topicsFor, type AuditEvent, type DlqReason, type TopicName } from '@stepgate/contracts';
 import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
 import { DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
+import { readAuditEvent } from './intake.js';
 import { Partitions, writeBatch, type WriteResult } from './store.js';
+
+interface Rejected {
+  message: IncomingMessage;
+  reason: DlqReason;
+  detail: string;
+}
 
 /**
  * Persists every event of the `audit` topic to `audit_log`, exactly once per event id. A batch's rows
@@ -114,11 +121,12 @@ export class AuditConsumer {
 
   private async persistSlice(messages: IncomingMessage[], topic: string, partition: number): Promise<void> {
     const accepted: Array<{ message: IncomingMessage; event: AuditEvent }> = [];
-    const rejected: Array<{ message: IncomingMessage; detail: string }> = [];
+    const rejected: Rejected[] = [];
+    const now = Date.now();
     for (const message of messages) {
-      const parsed = parse(message.value);
-      if (parsed.ok) accepted.push({ message, event: parsed.event });
-      else rejected.push({ message, detail: parsed.detail });
+      const read = readAuditEvent(message.value, now);
+      if (read.ok) accepted.push({ message, event: read.event });
+      else rejected.push({ message, reason: read.reason, detail: read.detail });
     }
     let result: WriteResult;
     try {
@@ -137,6 +145,7 @@ export class AuditConsumer {
           if (!(await databaseAnswers(this.pool))) throw oneErr;
           rejected.push({
             message: a.message,
+            reason: 'INVALID_AUDIT_EVENT',
             detail: `not storable: ${oneErr instanceof Error ? oneErr.message : String(oneErr)}`,
           });
         }
@@ -161,14 +170,10 @@ export class AuditConsumer {
     }
   }
 
-  private async toDlq(
-    rejected: Array<{ message: IncomingMessage; detail: string }>,
-    topic: string,
-    partition: number,
-  ): Promise<void> {
+  private async toDlq(rejected: Rejected[], topic: string, partition: number): Promise<void> {
     for (const r of rejected)
       this.log.warn(
-        { detail: r.detail, source: `${topic}/${partition}@${r.message.offset}` },
+        { reason: r.reason, detail: r.detail, source: `${topic}/${partition}@${r.message.offset}` },
         'invalid audit event sent to dlq',
       );
     await this.producer!.publish(
@@ -177,26 +182,10 @@ export class AuditConsumer {
           topic: this.topics.dlq,
           original: r.message,
           source: { topic, partition, offset: r.message.offset },
-          reason: 'INVALID_AUDIT_EVENT',
+          reason: r.reason,
           detail: r.detail,
         }),
       ),
     );
   }
-}
-
-function parse(value: Buffer | null): { ok: true; event: AuditEvent } | { ok: false; detail: string } {
-  const text = value?.toString('utf8') ?? '';
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { ok: false, detail: 'the value is not JSON' };
-  }
-  // Postgres cannot store NUL characters; an event carrying one (e.g. the audit of a request refused
-  // for it) is kept with U+FFFD in their place rather than lost. JSON can only carry one escaped.
-  const parsed = AuditEventSchema.safeParse(text.includes('\\u0000') ? replaceNul(json) : json);
-  if (parsed.success) return { ok: true, event: parsed.data };
-  const issue = parsed.error.issues[0];
-  return { ok: false, detail: `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };
 }

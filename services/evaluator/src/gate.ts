@@ -186,7 +186,11 @@ async function evaluateAndStore(
     for (const inc of result.usage_increments) ledger.addToCounter(tenantId, inc.key, inc.by);
 
   const approvalId =
-    result.decision === 'require_approval' ? approvalIdFor(tenantId, request.workflow_id, request.step_id) : undefined;
+    result.decision === 'require_approval'
+      ? // A step re-evaluated while its approval waits keeps the approval it has (ids issued before the
+        // id encoding changed included), so its workflow still finds the ledger row.
+        (row?.approval_id ?? approvalIdFor(tenantId, request.workflow_id, request.step_id))
+      : undefined;
   const body: DecisionBody = {
     request_id: request.request_id,
     decision_id: randomUUID(),

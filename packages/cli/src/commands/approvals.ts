@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { ApprovalRefusedError, Approvers, type ApprovalListing, type ApprovalStatus } from '@stepgate/approvals-client';
-import { EXIT, InputError, type Io } from '../io.js';
+import { EXIT, InputError, printable, type Io } from '../io.js';
 
 const STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'rejected', 'expired'];
 
@@ -38,26 +38,28 @@ export async function listApprovals(
     io.out('no approvals\n');
     return EXIT.ok;
   }
-  for (const r of rows) io.out(render(r));
+  for (const r of rows) io.out(renderApproval(r));
   return EXIT.ok;
 }
 
-function render(r: ApprovalListing): string {
+/** One approval for people; every string in it came from a request or an approver, so each is `printable`. */
+export function renderApproval(r: ApprovalListing): string {
+  const p = printable;
   const who = [
-    r.requested_by.principal,
-    r.requested_by.user_id && `user ${r.requested_by.user_id}`,
-    r.requested_by.agent_id && `agent ${r.requested_by.agent_id}`,
+    p(r.requested_by.principal),
+    r.requested_by.user_id && `user ${p(r.requested_by.user_id)}`,
+    r.requested_by.agent_id && `agent ${p(r.requested_by.agent_id)}`,
   ]
     .filter(Boolean)
     .join(', ');
   return (
     [
-      `${r.approval_id}  ${r.status.toUpperCase()}  tenant ${r.tenant_id}${r.severity ? `  severity ${r.severity}` : ''}`,
-      `  step      ${r.workflow_id} / ${r.step_id}${r.step_name ? ` (${r.step_name})` : ''}, ${r.step_type}`,
-      `  reason    ${r.reason}`,
-      `  policies  ${r.policies_matched.join(', ') || '-'}`,
+      `${p(r.approval_id)}  ${p(r.status.toUpperCase())}  tenant ${p(r.tenant_id)}${r.severity ? `  severity ${p(r.severity)}` : ''}`,
+      `  step      ${p(r.workflow_id)} / ${p(r.step_id)}${r.step_name ? ` (${p(r.step_name)})` : ''}, ${p(r.step_type)}`,
+      `  reason    ${p(r.reason)}`,
+      `  policies  ${r.policies_matched.map(p).join(', ') || '-'}`,
       `  requested by ${who}, ${duration(r.age_seconds)} ago${r.status === 'pending' ? `; ${duration(r.time_left_seconds)} left` : ''}`,
-      `  inputs    ${r.inputs_summary}`,
+      `  inputs    ${p(r.inputs_summary)}`,
       '',
     ].join('\n') + '\n'
   );
@@ -82,12 +84,12 @@ export async function decideApproval(
       kind === 'approve' ? a.approve(id, opts.as, opts.comment ?? '') : a.reject(id, opts.as, opts.reason ?? ''),
     );
     io.out(
-      `${state.status} approval ${id} (${state.workflow_id} / ${state.step_id}) as ${state.decided_by} at ${state.decided_at}\n`,
+      `${state.status} approval ${id} (${printable(state.workflow_id)} / ${printable(state.step_id)}) as ${printable(String(state.decided_by))} at ${state.decided_at}\n`,
     );
     return EXIT.ok;
   } catch (err) {
     if (!(err instanceof ApprovalRefusedError)) throw err;
-    io.err(`stepgate: ${kind} refused: ${err.code}: ${err.message}\n`);
+    io.err(`stepgate: ${kind} refused: ${err.code}: ${printable(err.message)}\n`);
     return err.code === 'INVALID_APPROVAL_INPUT' ? EXIT.invalid : EXIT.failed;
   }
 }

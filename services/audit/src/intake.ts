@@ -1,0 +1,74 @@
+import {
+  AuditEventSchema,
+  MAX_JSON_DEPTH,
+  jsonTextDepth,
+  replaceNul,
+  type AuditEvent,
+  type DlqReason,
+} from '@stepgate/contracts';
+
+/**
+ * The largest audit event read: the broker's default message limit. Larger than a gate request's
+ * MAX_VALUE_BYTES because an audit event carries a summary of a request plus its own fields.
+ */
+export const MAX_AUDIT_EVENT_BYTES = 1024 * 1024;
+/** Deepest audit event read: its `detail` nests values of requests (MAX_JSON_DEPTH) a few levels down. */
+export const MAX_AUDIT_EVENT_DEPTH = MAX_JSON_DEPTH + 8;
+
+/**
+ * Event times the audit service accepts, around its own clock. Services stamp events when they
+ * produce them, so only clock skew puts one in the future: an event further ahead would mute the
+ * windowed alerts (a block spike's window and quiet time follow the newest event) until then.
+ * Ten years back bounds the monthly partitions an event can make the consumer create, and leaves
+ * room for any consumer lag the topic's retention allows. Outside: dlq, `TIMESTAMP_OUT_OF_RANGE`.
+ */
+export const AUDIT_TIMESTAMP_WINDOW = { futureMs: 5 * 60_000, pastMs: 3653 * 86_400_000 } as const;
+
+export type AuditIntake = { ok: true; event: AuditEvent } | { ok: false; reason: DlqReason; detail: string };
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes one record of the `audit` topic, whatever its bytes: size and nesting are checked on the
+ * raw bytes before anything recursive (JSON.parse, the schema, NUL replacement) sees them. The
+ * audit consumer sends refusals to the dlq with their reason; the alerts consumer skips them.
+ */
+export function readAuditEvent(value: Buffer | null, now = Date.now()): AuditIntake {
+  if (!value || value.length === 0) return { ok: false, reason: 'NOT_UTF8_JSON', detail: 'empty value' };
+  if (value.length > MAX_AUDIT_EVENT_BYTES)
+    return {
+      ok: false,
+      reason: 'OVERSIZE',
+      detail: `value is ${value.length} bytes; the limit is ${MAX_AUDIT_EVENT_BYTES}`,
+    };
+  const depth = jsonTextDepth(value, MAX_AUDIT_EVENT_DEPTH);
+  if (depth > MAX_AUDIT_EVENT_DEPTH)
+    return { ok: false, reason: 'TOO_DEEP', detail: `value nests deeper than ${MAX_AUDIT_EVENT_DEPTH} levels` };
+  let text: string;
+  let json: unknown;
+  try {
+    text = UTF8.decode(value);
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'NOT_UTF8_JSON', detail: 'the value is not JSON' };
+  }
+  // Postgres cannot store NUL characters; an event carrying one (e.g. the audit of a request refused
+  // for it) is kept with U+FFFD in their place rather than lost. JSON can only carry one escaped.
+  const parsed = AuditEventSchema.safeParse(text.includes('\\u0000') ? replaceNul(json) : json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      ok: false,
+      reason: 'INVALID_AUDIT_EVENT',
+      detail: `${issue?.path.join('.').slice(0, 200) || '(root)'}: ${issue?.message ?? 'invalid'}`,
+    };
+  }
+  const t = Date.parse(parsed.data.timestamp);
+  if (!(t <= now + AUDIT_TIMESTAMP_WINDOW.futureMs && t >= now - AUDIT_TIMESTAMP_WINDOW.pastMs))
+    return {
+      ok: false,
+      reason: 'TIMESTAMP_OUT_OF_RANGE',
+      detail: `timestamp ${parsed.data.timestamp} is more than ${t > now ? '5 minutes ahead of' : '10 years before'} ${new Date(now).toISOString()}`,
+    };
+  return { ok: true, event: parsed.data };
+}
