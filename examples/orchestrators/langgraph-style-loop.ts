@@ -41,6 +41,8 @@ const client = new GateClient({
   brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
   keyId: cred.key_id,
   privateKeyPem: cred.private_key_pem,
+  // The evaluator's published receipt keys (npm run dev serves them here), pinned at connect().
+  receiptKeysUrl: process.env.STEPGATE_RECEIPT_KEYS_URL ?? 'http://127.0.0.1:9464/receipt-keys',
 });
 await client.connect();
 const workflowId = 'release-pipeline';

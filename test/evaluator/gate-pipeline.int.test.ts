@@ -171,9 +171,11 @@ describe('gate pipeline on real Kafka and Postgres', () => {
         decision: 'allow',
         receipt: { key_id: evaluatorKey.keyId },
       });
-      const refused = await stale.gate(step()).catch((err: unknown) => err);
+      // Its decision is ignored, not fatal; at the deadline the client says why nothing answered.
+      const refused = await stale.gate(step(), { timeoutMs: 4_000 }).catch((err: unknown) => err);
       expect(refused).toBeInstanceOf(ReceiptVerificationError);
       expect((refused as ReceiptVerificationError).decision.receipt.key_id).toBe(evaluatorKey.keyId);
+      expect(stale.stats.refused).toBe(1);
     } finally {
       await Promise.all([rotating.disconnect(), stale.disconnect()]);
     }

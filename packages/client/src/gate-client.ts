@@ -1,8 +1,9 @@
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import { KafkaConnection, type GroupConsumer, type MessageProducer, type OutgoingMessage } from '@stepgate/messaging';
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
+  ReceiptKeySetSchema,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
   MAX_JSON_DEPTH,
@@ -27,6 +28,16 @@ export interface GateClientOptions {
    */
   evaluatorPublicKeyPem?: string;
   evaluatorPublicKeys?: Record<string, string>;
+  /**
+   * Where the services publish their receipt keys (`http://evaluator:9464/receipt-keys`): fetched
+   * once at connect() and pinned, for clients not configured with the keys themselves.
+   */
+  receiptKeysUrl?: string;
+  /**
+   * Accept decisions without checking their receipts. Only for tests and demos: anyone who can write
+   * to the decisions topic could then answer this client's gates.
+   */
+  insecureSkipReceiptVerification?: boolean;
   topicPrefix?: string;
   clientId?: string;
   /** Default time to wait for a decision. */
@@ -63,14 +74,43 @@ export interface GateClientStats {
    * skipped (a consumer never stops on one), and counted here.
    */
   undecodable: number;
+  /** Decisions ignored because their receipt did not verify or they did not answer the request sent. */
+  refused: number;
 }
 
 /** A decision nests a few levels (policy refs, error details): deeper than this is not one. */
 const MAX_DECISION_DEPTH = MAX_JSON_DEPTH;
 
+/** Neither receipt keys nor the explicit insecure opt-out were configured. */
+export class ReceiptKeysRequiredError extends Error {
+  constructor() {
+    super(
+      'GateClient needs receipt keys (evaluatorPublicKeyPem, evaluatorPublicKeys or receiptKeysUrl) to check decisions; insecureSkipReceiptVerification: true opts out',
+    );
+    this.name = 'ReceiptKeysRequiredError';
+  }
+}
+
+/** Decisions were seen for a gate, but none was for the request this client sent. */
+export class DecisionMismatchError extends Error {
+  constructor(
+    readonly requestId: string,
+    readonly seen: number,
+  ) {
+    super(
+      `${seen} decision(s) for request ${requestId} arrived that did not answer the request this client sent (its hash, workflow or step differ)`,
+    );
+    this.name = 'DecisionMismatchError';
+  }
+}
+
 interface Waiter {
+  /** Whether a decision answers what this waiter sent (hash of the bytes, workflow, step). */
+  answers?: (d: GateDecision) => boolean;
   resolve: (d: GateDecision) => void;
   reject: (e: Error) => void;
+  /** Decisions seen for this id that were refused: the last receipt failure, and the count. */
+  refused: { receipt?: GateDecision; mismatched: number };
 }
 
 /**
@@ -81,7 +121,7 @@ export class GateClient {
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly key: KeyObject;
-  private readonly receiptVerifies: ReturnType<typeof receiptVerifier>;
+  private receiptVerifies: ReturnType<typeof receiptVerifier>;
   private producer: MessageProducer | undefined;
   private consumer: GroupConsumer | undefined;
   private readonly byRequest = new Map<string, Waiter>();
@@ -89,6 +129,7 @@ export class GateClient {
   private readonly approvalOutcomes = new Map<string, GateDecision>();
   private readonly queued: Array<{ message: OutgoingMessage; resolve: () => void; reject: (e: Error) => void }> = [];
   private undecodable = 0;
+  private refused = 0;
 
   constructor(private readonly options: GateClientOptions) {
     this.kafka = new KafkaConnection({
@@ -98,14 +139,18 @@ export class GateClient {
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
     this.receiptVerifies = receiptVerifier(options);
+    if (!this.receiptVerifies && !options.receiptKeysUrl && options.insecureSkipReceiptVerification !== true)
+      throw new ReceiptKeysRequiredError();
   }
 
   /** Counts since this client was made. */
   get stats(): GateClientStats {
-    return { undecodable: this.undecodable };
+    return { undecodable: this.undecodable, refused: this.refused };
   }
 
   async connect(): Promise<void> {
+    if (!this.receiptVerifies && this.options.receiptKeysUrl)
+      this.receiptVerifies = await pinnedKeys(this.options.receiptKeysUrl);
     this.producer = await this.kafka.producer();
     // Decisions from the present on: each partition starts at its end as of now.
     this.consumer = this.kafka.messageConsumer({
@@ -135,13 +180,16 @@ export class GateClient {
   ): Promise<GateDecision> {
     const request = { ...step, request_id: step.request_id ?? randomUUID(), requested_at: new Date().toISOString() };
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+    const bytes = Buffer.from(JSON.stringify(request));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const decided = this.wait(
       this.byRequest,
       request.request_id,
       timeoutMs,
       () => new GateTimeoutError(request.request_id, timeoutMs, 'decision'),
+      (d) => d.request_sha256 === sha256 && d.workflow_id === request.workflow_id && d.step_id === request.step_id,
     );
-    await this.send('gate.requests', request.workflow_id, request);
+    await this.sendBytes('gate.requests', request.workflow_id, bytes);
     const decision = await decided;
     if (!opts.waitForApproval || decision.decision !== 'require_approval' || !decision.approval_id) return decision;
     // The outcome may have arrived between this decision and now.
@@ -169,7 +217,10 @@ export class GateClient {
    * request: no added latency when idle, and kafkajs' per-request cost is shared under load.
    */
   private send(topic: TopicName, key: string, body: unknown): Promise<void> {
-    const value = Buffer.from(JSON.stringify(body));
+    return this.sendBytes(topic, key, Buffer.from(JSON.stringify(body)));
+  }
+
+  private sendBytes(topic: TopicName, key: string, value: Buffer): Promise<void> {
     const message: OutgoingMessage = {
       topic: this.topics[topic],
       key,
@@ -192,16 +243,33 @@ export class GateClient {
     }
   }
 
-  private wait(map: Map<string, Waiter>, id: string, timeoutMs: number, timeout: () => Error): Promise<GateDecision> {
+  private wait(
+    map: Map<string, Waiter>,
+    id: string,
+    timeoutMs: number,
+    timeout: () => Error,
+    answers?: (d: GateDecision) => boolean,
+  ): Promise<GateDecision> {
     return new Promise<GateDecision>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        map.delete(id);
-        reject(timeout());
-      }, timeoutMs);
-      map.set(id, {
+      const waiter: Waiter = {
+        ...(answers ? { answers } : {}),
         resolve: (d) => (clearTimeout(timer), resolve(d)),
         reject: (e) => (clearTimeout(timer), reject(e)),
-      });
+        refused: { mismatched: 0 },
+      };
+      // Decisions that failed the checks were ignored; at the deadline, the most precise reason wins.
+      const timer = setTimeout(() => {
+        map.delete(id);
+        const { receipt, mismatched } = waiter.refused;
+        reject(
+          receipt
+            ? new ReceiptVerificationError(receipt)
+            : mismatched
+              ? new DecisionMismatchError(id, mismatched)
+              : timeout(),
+        );
+      }, timeoutMs);
+      map.set(id, waiter);
     });
   }
 
@@ -237,9 +305,32 @@ export class GateClient {
       d.decision_source === 'approval' && d.approval_id ? this.byApproval.get(d.approval_id) : undefined;
     const waiter = byRequest ?? byApproval;
     if (!waiter) return;
+    // A decision that fails a check is ignored (and counted), not fatal: whoever can write to the
+    // decisions topic must not be able to fail another client's gate by answering first.
+    if (this.receiptVerifies && !this.receiptVerifies(d)) {
+      this.refused++;
+      waiter.refused.receipt = d;
+      return;
+    }
+    if (byRequest && waiter.answers && !waiter.answers(d)) {
+      this.refused++;
+      waiter.refused.mismatched++;
+      return;
+    }
     if (byRequest) this.byRequest.delete(d.request_id);
     else this.byApproval.delete(d.approval_id!);
-    if (this.receiptVerifies && !this.receiptVerifies(d)) waiter.reject(new ReceiptVerificationError(d));
-    else waiter.resolve(d);
+    waiter.resolve(d);
   }
+}
+
+/** The receipt keys a service publishes, fetched once and pinned for the client's life. */
+async function pinnedKeys(url: string): Promise<NonNullable<ReturnType<typeof receiptVerifier>>> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`receipt keys at ${url}: HTTP ${res.status}`);
+  const set = ReceiptKeySetSchema.parse(await res.json());
+  const verifies = receiptVerifier({
+    evaluatorPublicKeys: Object.fromEntries(set.keys.map((k) => [k.key_id, k.public_key_pem])),
+  });
+  if (!verifies) throw new Error(`receipt keys at ${url}: the set is empty`);
+  return verifies;
 }

@@ -105,11 +105,16 @@ function compilePolicy(
   // A policy with several actions acts as its most restrictive one.
   const action = policy.actions.reduce((a, b) => (RESTRICTIVENESS[b.type] > RESTRICTIVENESS[a.type] ? b : a));
   const refs = policy.conditions.map((c) => parseField(c.field) as FieldRef);
+  // Workflow ids are case-insensitive everywhere (reference 000's allowlist): `evaluate` sees the id
+  // lower-cased, so the values conditions compare it with are lower-cased here.
+  const conditions = policy.conditions.map((c, i) =>
+    isWorkflowIdField(refs[i]!) ? { ...c, value: lowerCaseStrings(c.value) } : c,
+  );
 
   let indexedAt = -1;
   let indexedBy: { field: IndexedField; value: string } | undefined;
   for (const field of INDEXED_FIELDS) {
-    const at = policy.conditions.findIndex(
+    const at = conditions.findIndex(
       (c, i) =>
         c.operator === 'equals' &&
         typeof c.value === 'string' &&
@@ -118,7 +123,7 @@ function compilePolicy(
     );
     if (at >= 0) {
       indexedAt = at;
-      indexedBy = { field, value: policy.conditions[at]!.value as string };
+      indexedBy = { field, value: conditions[at]!.value as string };
       break;
     }
   }
@@ -137,10 +142,19 @@ function compilePolicy(
       allow_override: action.config.allow_override ?? null,
     }),
     // The index already guarantees the indexed condition; it is not tested again.
-    conditions: policy.conditions.flatMap((c, i) =>
+    conditions: conditions.flatMap((c, i) =>
       i === indexedAt ? [] : [{ get: compileAccessor(refs[i]!), test: compileOperator(c.operator, c.value) }],
     ),
     special: compileSpecial(policy),
   };
   return indexedBy ? { compiled, indexedBy } : { compiled };
+}
+
+function isWorkflowIdField(ref: FieldRef): boolean {
+  return ref.namespace === 'context' && (ref as { name: string }).name === 'workflow_id';
+}
+
+function lowerCaseStrings(value: unknown): unknown {
+  if (typeof value === 'string') return value.toLowerCase();
+  return Array.isArray(value) ? value.map((v: unknown) => (typeof v === 'string' ? v.toLowerCase() : v)) : value;
 }

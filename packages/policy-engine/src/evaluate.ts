@@ -12,8 +12,12 @@ import { RESTRICTIVENESS, type CheckOutcome, type EvaluationResult, type UsageIn
  * reason, and when everything allows the policy check gives it.
  */
 export function evaluate(compiled: CompiledBundle, input: EvaluationInput): EvaluationResult {
-  const state = new EvaluationState(input);
+  let state = new EvaluationState(input);
   try {
+    // One case rule for workflow ids: the allowlist, delegations, conditions and counters all see it lower-cased.
+    const workflowId = input.step.workflow_id.toLowerCase();
+    if (workflowId !== input.step.workflow_id)
+      state = new EvaluationState({ ...input, step: { ...input.step, workflow_id: workflowId } });
     return decide(compiled, state);
   } catch (err) {
     return engineError(state, err);

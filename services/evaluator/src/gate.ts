@@ -41,10 +41,28 @@ export interface GateContext {
 
 type RetryState = NonNullable<DecisionBody['retry_context']>;
 
+/** Fields of a gate request that belong to one attempt, not to the step a policy judges. */
+const PER_ATTEMPT_FIELDS = ['request_id', 'requested_at', 'retry_policy', 'idempotency_key', 'reply_to', 'tenant_id'];
+const FINGERPRINT_V2 = 'v2:';
+
+/**
+ * What an idempotent retry must repeat: every field a policy can reference (model, provider, step
+ * type, cost, execution mode, inputs, …), i.e. the whole request but its per-attempt fields.
+ */
 export function inputFingerprint(request: GateRequest): string {
+  const judged = Object.fromEntries(Object.entries(request).filter(([k]) => !PER_ATTEMPT_FIELDS.includes(k)));
+  return FINGERPRINT_V2 + createHash('sha256').update(canonicalJson(judged)).digest('hex');
+}
+
+/** Ledger rows written before FINGERPRINT_V2 hold a hash of step_input and tool_context only. */
+function legacyInputFingerprint(request: GateRequest): string {
   return createHash('sha256')
     .update(canonicalJson({ step_input: request.step_input ?? null, tool_context: request.tool_context ?? null }))
     .digest('hex');
+}
+
+function sameInput(stored: string, request: GateRequest, fingerprint: string): boolean {
+  return stored.startsWith(FINGERPRINT_V2) ? stored === fingerprint : stored === legacyInputFingerprint(request);
 }
 
 /**
@@ -94,10 +112,10 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
         retry,
       );
     if (request.retry_policy === 'idempotent') {
-      if (fingerprint !== row.input_fingerprint)
+      if (!sameInput(row.input_fingerprint, request, fingerprint))
         return fail(
           'STEP_INPUT_MISMATCH',
-          'step_input or tool_context differs from the first gate of this step; retry with retry_policy "reevaluate" to gate the new input',
+          'the request differs from the first gate of this step (inputs, model, provider, step type, cost or mode); retry with retry_policy "reevaluate" to gate the new request',
           retry,
         );
       const decision = effectiveDecision(row);

@@ -1,0 +1,254 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HEADER_KEY_ID, HEADER_SIGNATURE, type AuditEvent, type GateDecision } from '@stepgate/contracts';
+import { testNamespace } from '@stepgate/test';
+import type { GateClient } from '@stepgate/client';
+import type { Evaluator } from '@stepgate/evaluator';
+import {
+  applyBundle,
+  client,
+  registerPrincipal,
+  sendRaw,
+  signedHeaders,
+  startEvaluator,
+  tap,
+  type Principal,
+} from '../pipeline.js';
+
+/** The findings of the hostile-input check, each a named test on the real broker and Postgres. */
+const ns = testNamespace('hostile-input');
+const BROKER_MESSAGE_LIMIT = 1024 * 1024;
+
+let evaluatorKey: Principal;
+let acme: Principal;
+let evil: Principal;
+let evaluator: Evaluator;
+let gate: GateClient;
+let wire: Awaited<ReturnType<typeof tap>>;
+
+const bundle = (tenant: string) => ({
+  tenant_id: tenant,
+  environment: 'staging',
+  workflow_access: { mode: 'allowlist', allowed_workflows: ['data-analysis', 'wf'] },
+  policies: [
+    {
+      name: 'no-drop',
+      type: 'context_aware',
+      category: 'dynamic-security',
+      priority: 900,
+      conditions: [{ field: 'tool_input.query', operator: 'contains', value: 'DROP' }],
+      actions: [{ type: 'block', config: { reason: 'destructive SQL' } }],
+    },
+    {
+      name: 'analysis-no-gpt-4',
+      type: 'context_aware',
+      category: 'dynamic-security',
+      priority: 800,
+      conditions: [
+        { field: 'context.workflow_id', operator: 'equals', value: 'data-analysis' },
+        { field: 'context.model', operator: 'equals', value: 'gpt-4' },
+      ],
+      actions: [{ type: 'block', config: { reason: 'no gpt-4 on analysis' } }],
+    },
+  ],
+});
+
+beforeAll(async () => {
+  await ns.migrate();
+  await ns.createTopics();
+  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
+  acme = await registerPrincipal(ns, 'acme', 'acme-orchestrator');
+  evil = await registerPrincipal(ns, 'evil', 'evil-orchestrator');
+  await applyBundle(ns, bundle('acme'));
+  await applyBundle(ns, bundle('evil'));
+  evaluator = startEvaluator(ns, evaluatorKey, 'a');
+  await evaluator.start();
+  gate = client(ns, acme, evaluatorKey);
+  await gate.connect();
+  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.audit, ns.topics.dlq]);
+});
+
+afterAll(async () => {
+  await gate?.disconnect();
+  await wire?.stop();
+  await evaluator?.stop();
+  await ns.cleanup();
+});
+
+const request = (overrides: Record<string, unknown> = {}) => ({
+  request_id: randomUUID(),
+  requested_at: new Date().toISOString(),
+  workflow_id: 'wf',
+  step_id: `s-${randomUUID().slice(0, 8)}`,
+  step_type: 'tool_call',
+  tool_context: { tool_name: 'sql', tool_input: { query: 'select 1' } },
+  ...overrides,
+});
+
+/** Sends bytes as they are and waits for the decision that answers the request id. */
+async function decisionFor(value: Buffer | string, headers: Record<string, string>, requestId: string) {
+  await sendRaw(ns, value, headers);
+  const raw = await wire.until(() =>
+    wire.seen.find(
+      (m) =>
+        m.topic === ns.topics['gate.decisions'] &&
+        (JSON.parse(m.value!.toString()) as GateDecision).request_id === requestId,
+    ),
+  );
+  return { decision: JSON.parse(raw.value!.toString()) as GateDecision, bytes: raw.value!.length };
+}
+
+const signed = (p: Principal, body: unknown) => {
+  const value = Buffer.from(JSON.stringify(body));
+  return { value, headers: signedHeaders(p, value) };
+};
+
+/** A legitimate gate still answered: the consumer was not stopped by what came before. */
+async function stillGating() {
+  const d = await gate.gate({ workflow_id: 'wf', step_id: `ok-${randomUUID()}`, step_type: 'llm_call' });
+  expect(d.decision).toBe('allow');
+}
+
+describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
+  it('an unsigned body with tenant_id nested 5,000 levels deep is refused (INVALID_REQUEST); gating goes on', async () => {
+    const body = request();
+    const deep = '['.repeat(5_000) + ']'.repeat(5_000);
+    const text = JSON.stringify(body).replace(/}$/, `,"tenant_id":${deep}}`);
+    const { decision } = await decisionFor(text, {}, body.request_id);
+    expect(decision.error?.code).toBe('INVALID_REQUEST');
+    expect(decision.reason).toContain('levels deep');
+    await stillGating();
+  });
+
+  it('a 600 KB workflow_id, a 600 KB key-id header: refused, nothing echoed at that size, every decision fits the broker', async () => {
+    const big = request({ workflow_id: 'w'.repeat(600_000) });
+    const first = await decisionFor(JSON.stringify(big), {}, big.request_id);
+    expect(first.decision.error?.code).toBe('INVALID_REQUEST');
+    expect(first.decision.workflow_id).toBeNull();
+    expect(first.bytes).toBeLessThan(16 * 1024);
+
+    const body = request();
+    const bad = await decisionFor(
+      JSON.stringify(body),
+      { [HEADER_KEY_ID]: 'k'.repeat(600_000), [HEADER_SIGNATURE]: 'AAAA' },
+      body.request_id,
+    );
+    expect(bad.decision.error?.code).toBe('UNAUTHENTICATED');
+    expect(bad.bytes).toBeLessThan(16 * 1024);
+    for (const m of wire.seen) expect(m.value!.length).toBeLessThan(BROKER_MESSAGE_LIMIT);
+    await stillGating();
+  });
+
+  it("a request reusing another tenant's request_id is refused (REQUEST_ID_CONFLICT) and carries its own hash, never acme's", async () => {
+    const mine = signed(acme, request());
+    const requestId = (JSON.parse(mine.value.toString()) as { request_id: string }).request_id;
+    const acmeDecision = (await decisionFor(mine.value, mine.headers, requestId)).decision;
+    expect(acmeDecision).toMatchObject({ decision: 'allow', tenant_id: 'acme', requester_key_id: acme.keyId });
+
+    const theirs = signed(evil, request({ request_id: requestId }));
+    await sendRaw(ns, theirs.value, theirs.headers);
+    const refused = await wire.until(() =>
+      wire
+        .json<GateDecision>(ns.topics['gate.decisions'])
+        .find((d) => d.request_id === requestId && d.tenant_id === 'evil'),
+    );
+    expect(refused).toMatchObject({ decision: 'block', error: { code: 'REQUEST_ID_CONFLICT' } });
+    expect(refused.request_sha256).not.toBe(acmeDecision.request_sha256);
+    expect(wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === requestId)).toHaveLength(
+      2,
+    );
+  });
+
+  it('the same request_id with other bytes from the same tenant is refused; the same bytes again get the stored decision', async () => {
+    const body = request();
+    const first = signed(acme, body);
+    const original = (await decisionFor(first.value, first.headers, body.request_id)).decision;
+    await sendRaw(ns, first.value, first.headers); // a redelivery
+    const changed = signed(acme, {
+      ...body,
+      tool_context: { tool_name: 'sql', tool_input: { query: 'DROP TABLE x' } },
+    });
+    await sendRaw(ns, changed.value, changed.headers);
+    const answers = await wire.until(() => {
+      const all = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === body.request_id);
+      return all.length >= 3 ? all : undefined;
+    });
+    expect(answers[1]).toEqual(original);
+    expect(answers[2]).toMatchObject({ decision: 'block', error: { code: 'REQUEST_ID_CONFLICT' } });
+  });
+
+  it('tool_input with more keys than policies see is refused naming the path (was: DROP after the 50th key allowed)', async () => {
+    const toolInput: Record<string, string> = {};
+    for (let i = 0; i < 59; i++) toolInput[`a${String(i).padStart(2, '0')}`] = 'x';
+    toolInput.query = 'DROP TABLE users';
+    const d = await gate.gate({
+      workflow_id: 'wf',
+      step_id: `many-${randomUUID()}`,
+      step_type: 'tool_call',
+      tool_context: { tool_name: 'sql', tool_input: toolInput },
+    });
+    expect(d).toMatchObject({ decision: 'block', error: { code: 'INVALID_REQUEST' } });
+    expect(d.reason).toContain('tool_context.tool_input');
+  });
+
+  it('__proto__, constructor or prototype keys anywhere are refused naming the path', async () => {
+    for (const key of ['__proto__', 'constructor', 'prototype']) {
+      const body = request();
+      const text = JSON.stringify(body).replace('"query":"select 1"', `"query":"select 1","${key}":{"admin":true}`);
+      const value = Buffer.from(text);
+      const { decision } = await decisionFor(value, signedHeaders(acme, value), body.request_id);
+      expect(decision.error?.code).toBe('INVALID_REQUEST');
+      expect(decision.reason).toContain(`tool_context.tool_input.${key}`);
+    }
+  });
+
+  it('an unknown key inside tool_context is refused (INVALID_REQUEST), not ignored', async () => {
+    const body = request({ tool_context: { tool_name: 'sql', tool_input: {}, tool_inputs: { query: 'DROP' } } });
+    const s = signed(acme, body);
+    const { decision } = await decisionFor(s.value, s.headers, body.request_id);
+    expect(decision.error?.code).toBe('INVALID_REQUEST');
+  });
+
+  it('DATA-ANALYSIS meets the policies written for data-analysis (one case rule with the allowlist)', async () => {
+    const d = await gate.gate({
+      workflow_id: 'DATA-ANALYSIS',
+      step_id: `c-${randomUUID()}`,
+      step_type: 'llm_call',
+      model: 'gpt-4',
+    });
+    expect(d.decision).toBe('block');
+    expect(d.policies_matched.map((p) => p.policy_id)).toEqual(['analysis-no-gpt-4']);
+  });
+
+  it('an idempotent retry that changes model, provider, step type, cost or mode gets STEP_INPUT_MISMATCH', async () => {
+    const base = {
+      workflow_id: 'wf',
+      step_type: 'llm_call' as const,
+      model: 'claude',
+      provider: 'anthropic',
+      cost_usd: 0.01,
+    };
+    const changes: Array<Record<string, unknown>> = [
+      { model: 'gpt-4' },
+      { provider: 'openai' },
+      { step_type: 'connector_call' },
+      { cost_usd: 50 },
+      { execution_mode: 'background' },
+    ];
+    for (const change of changes) {
+      const step_id = `retry-${randomUUID()}`;
+      expect((await gate.gate({ ...base, step_id })).decision).toBe('allow');
+      const again = await gate.gate({ ...base, step_id, ...change });
+      expect({ change, code: again.error?.code }).toEqual({ change, code: 'STEP_INPUT_MISMATCH' });
+    }
+  });
+
+  it('every refusal above is audited with bounded fields only', async () => {
+    const audit = wire.json<AuditEvent>(ns.topics.audit);
+    expect(audit.length).toBeGreaterThan(0);
+    for (const e of audit) {
+      for (const field of ['workflow_id', 'step_id', 'agent_id', 'user_id', 'session_id'] as const)
+        expect((e[field] ?? '').length).toBeLessThanOrEqual(255);
+    }
+  });
+});
