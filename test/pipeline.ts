@@ -41,12 +41,14 @@ export async function registerPrincipal(
 export async function applyBundle(
   ns: TestNamespace,
   bundle: { tenant_id: string } & Record<string, unknown>,
+  options: { announce?: boolean } = {},
 ): Promise<number> {
   const { rows } = await ns.pool.query<{ version: number }>(
     `insert into policy_bundles (tenant_id, version, bundle, sha256)
      select $1, coalesce(max(version), 0) + 1, $2, $3 from policy_bundles where tenant_id = $1 returning version`,
     [bundle.tenant_id, bundle, createHash('sha256').update(canonicalJson(bundle)).digest('hex')],
   );
+  if (options.announce === false) return rows[0]!.version;
   const producer = ns.kafka.producer();
   await producer.connect();
   await producer.send({

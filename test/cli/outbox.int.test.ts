@@ -79,7 +79,7 @@ describe('admin commands write their announcements to the outbox in their transa
 
     const notices = (await allValues(ns.topics.policies)) as Array<{ tenant_id: string; version: number }>;
     expect(notices.filter((n) => n.tenant_id === 'offline')).toEqual([
-      { tenant_id: 'offline', version: 1, sha256: expect.any(String) },
+      { tenant_id: 'offline', kind: 'bundle', version: 1, sha256: expect.any(String) },
     ]);
     const events = (await allValues(ns.topics.audit)) as AuditEvent[];
     expect(events.filter((e) => e.action === 'PolicyBundleApplied' && e.tenant_id === 'offline')).toHaveLength(1);

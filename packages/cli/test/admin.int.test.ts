@@ -93,7 +93,7 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     expect(audit.map((a) => a.action).sort()).toEqual(['CredentialCreated', 'CredentialRevoked']);
   });
 
-  it('apply stores versions, skips an unchanged bundle, refuses an invalid one, and announces changes on policies', async () => {
+  it('apply stores versions, skips an unchanged bundle (announcing it again), refuses an invalid one, and announces on policies', async () => {
     const bundle = { tenant_id: 'globex', environment: 'staging', workflow_access: { mode: 'open' }, policies: [] };
     await writeFile(path.join(dir, 'b.json'), JSON.stringify(bundle));
     expect((await cli(['apply', '--bundle', 'b.json', '--as', 'alice'])).stdout).toContain('version 1');
@@ -113,8 +113,12 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
       { version: 1, applied_by: 'alice' },
       { version: 2, applied_by: '' },
     ]);
-    const announced = (await topicValues(ns.topics.policies, 2)) as Array<{ tenant_id: string; version: number }>;
-    expect(announced.map((a) => a.version)).toEqual([1, 2]);
+    const announced = (await topicValues(
+      ns.topics.policies,
+      3,
+      (v) => (v as { tenant_id: string }).tenant_id === 'globex',
+    )) as Array<{ tenant_id: string; version: number }>;
+    expect(announced.map((a) => a.version)).toEqual([1, 1, 2]);
   });
 
   it('verify checks a receipt against a public key', async () => {

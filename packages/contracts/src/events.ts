@@ -267,3 +267,17 @@ export function newAuditEvent(
     ...fields,
   };
 }
+
+/**
+ * `policies` value (key = tenant_id): something evaluators hold about the tenant changed. Every
+ * evaluator drops its copy of the tenant's bundle and credentials on any notice, so a lost or
+ * duplicated notice only costs a reload.
+ */
+export const TenantNoticeSchema = z.object({
+  tenant_id: z.string(),
+  kind: z.enum(['bundle', 'credential_revoked', 'kill_switch']).default('bundle'),
+  version: z.number().int().optional(),
+  sha256: z.string().optional(),
+  key_id: z.string().optional(),
+});
+export type TenantNotice = z.input<typeof TenantNoticeSchema>;

@@ -87,6 +87,11 @@ export class ApprovalsService {
     return c;
   }
 
+  /** Times the intake consumer was recreated after a crash (0 in a healthy run). */
+  get consumerRestarts(): number {
+    return this.consumer?.restartCount ?? 0;
+  }
+
   async start(): Promise<void> {
     this.producer = await this.kafka.producer();
     this.connection = await Connection.connect({ address: this.config.temporalAddress });

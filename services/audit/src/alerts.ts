@@ -60,6 +60,11 @@ export class AlertsConsumer {
     return this.consumer?.ready ?? false;
   }
 
+  /** Times the consumer was recreated after a crash. */
+  get restarts(): number {
+    return this.consumer?.restartCount ?? 0;
+  }
+
   async start(): Promise<void> {
     await this.loadThresholds();
     this.refresh = setInterval(

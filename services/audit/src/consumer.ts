@@ -66,6 +66,11 @@ export class AuditConsumer {
     return this.consumer?.ready ?? false;
   }
 
+  /** Times the consumer was recreated after a crash. */
+  get restarts(): number {
+    return this.consumer?.restartCount ?? 0;
+  }
+
   async start(): Promise<void> {
     this.producer = await this.kafka.producer();
     this.consumer = this.kafka.batchConsumer({

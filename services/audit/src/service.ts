@@ -44,6 +44,11 @@ export class AuditService {
     );
   }
 
+  /** Times a consumer of this service was recreated after a crash (0 in a healthy run). */
+  get consumerRestarts(): number {
+    return this.ingest.restarts + this.alerts.restarts;
+  }
+
   async start(): Promise<void> {
     await Promise.all([this.ingest.start(), this.alerts.start()]);
     this.housekeeping.start();

@@ -7,33 +7,45 @@ export type LoadedBundle =
   | { version: number; compiled: CompiledBundle; invalid?: undefined }
   | { version: number; compiled?: undefined; invalid: BundleValidationError };
 
+/** How long a loaded bundle is used before the newest version is read again (converges without notices). */
+export const BUNDLE_MAX_AGE_MS = 30_000;
+
 /**
  * Each tenant's newest bundle, compiled once. A change announced on the `policies` topic
- * invalidates the tenant, and the next gate loads the new version: no restart.
+ * invalidates the tenant, and the next gate loads the new version: no restart. A notice that was
+ * lost costs at most `maxAgeMs`: after it the newest version is read again (and compiled only if it
+ * changed).
  */
 export class BundleStore {
-  private readonly loaded = new Map<string, Promise<LoadedBundle | undefined>>();
+  private readonly loaded = new Map<string, { bundle: Promise<LoadedBundle | undefined>; at: number }>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly maxAgeMs = BUNDLE_MAX_AGE_MS,
+  ) {}
 
   get(tenantId: string): Promise<LoadedBundle | undefined> {
-    let entry = this.loaded.get(tenantId);
-    if (!entry) {
-      entry = this.load(tenantId);
-      this.loaded.set(tenantId, entry);
-      // A failed load (database down) is not cached: the next gate tries again.
-      entry.catch(() => this.loaded.delete(tenantId));
-    }
-    return entry;
+    const entry = this.loaded.get(tenantId);
+    if (entry && Date.now() - entry.at < this.maxAgeMs) return entry.bundle;
+    const bundle = this.load(tenantId, entry?.bundle);
+    this.loaded.set(tenantId, { bundle, at: Date.now() });
+    // A failed load (database down) is not cached: the next gate tries again.
+    bundle.catch(() => this.loaded.delete(tenantId));
+    return bundle;
   }
 
   invalidate(tenantId: string): void {
     this.loaded.delete(tenantId);
   }
 
-  private async load(tenantId: string): Promise<LoadedBundle | undefined> {
+  private async load(
+    tenantId: string,
+    previous: Promise<LoadedBundle | undefined> | undefined,
+  ): Promise<LoadedBundle | undefined> {
     const row = await new PolicyBundlesRepository(this.pool).latest(tenantId);
     if (!row) return undefined;
+    const before = await previous?.catch(() => undefined);
+    if (before?.version === row.version) return before;
     try {
       return { version: row.version, compiled: compileBundle(row.bundle) };
     } catch (err) {

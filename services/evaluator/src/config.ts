@@ -11,6 +11,8 @@ export interface EvaluatorConfig extends ServiceEnv {
   maxClockSkewMs: number;
   /** How long a looked-up credential is trusted before it is read again (revocation latency). */
   credentialCacheMs: number;
+  /** How long a tenant's bundle is used before its newest version is read again (a lost notice's cost). */
+  bundleMaxAgeMs?: number;
   portalBaseUrl: string | undefined;
   /**
    * Partitions processed at once. Each request's work is mostly Postgres round trips, so
@@ -29,6 +31,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorCo
     signingKey: privateKeyFromPem(readFileSync(e.STEPGATE_EVALUATOR_KEY_FILE, 'utf8')),
     maxClockSkewMs: e.STEPGATE_MAX_CLOCK_SKEW_MS,
     credentialCacheMs: e.STEPGATE_CREDENTIAL_CACHE_MS,
+    bundleMaxAgeMs: e.STEPGATE_BUNDLE_MAX_AGE_MS,
     portalBaseUrl: e.PORTAL_BASE_URL,
     partitionsConcurrently: e.STEPGATE_PARTITIONS_CONCURRENTLY,
     // STEPGATE_REDACT_KEYS=ssn,iban adds to the defaults (password, token, secret, api_key, …).

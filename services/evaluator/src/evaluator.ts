@@ -62,7 +62,7 @@ export class Evaluator {
     this.kafka = new KafkaConnection({ clientId: config.instanceId, brokers: config.kafkaBrokers });
     this.topics = topicsFor(config.topicPrefix);
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
-    this.bundles = new BundleStore(this.pool);
+    this.bundles = new BundleStore(this.pool, config.bundleMaxAgeMs);
     this.signer = { keyId: config.signingKeyId, key: config.signingKey };
     this.decideStage = new DecideStage({
       pool: this.pool,
@@ -81,6 +81,11 @@ export class Evaluator {
     this.completions = new CompletionStage({ pool: this.pool, emit: this.emitStage, redactKeys: config.redactKeys });
   }
 
+  /** Times a consumer of this instance was recreated after a crash (0 in a healthy run). */
+  get consumerRestarts(): number {
+    return (this.consumer?.restartCount ?? 0) + (this.policyConsumer?.restartCount ?? 0);
+  }
+
   async start(): Promise<void> {
     this.producer = await this.kafka.producer();
 
@@ -89,11 +94,13 @@ export class Evaluator {
       groupId: `${this.config.groupId}.policies.${this.config.instanceId}`,
       topics: [this.topics.policies],
       fromBeginning: false,
+      // Any notice for a tenant drops what this instance holds of it: its bundle and its credentials.
       handle: async (message) => {
         const tenant = message.key?.toString();
         if (tenant) {
           this.bundles.invalidate(tenant);
-          this.log.info({ tenant }, 'policy bundle changed; reloading on next gate');
+          this.credentials.evictTenant(tenant);
+          this.log.info({ tenant }, 'tenant notice: bundle and credentials reload on next gate');
         }
       },
     });

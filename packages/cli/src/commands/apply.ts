@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '@stepgate/contracts';
+import { canonicalJson, type TenantNotice } from '@stepgate/contracts';
 import { adminAudit, adminEnv, withServices } from '../admin/connections.js';
 import { bundleOrThrow, readDocument } from '../files.js';
 import { EXIT, type Io } from '../io.js';
@@ -19,8 +19,10 @@ export async function applyCommand(opts: { bundle: string; as?: string }, io: Io
         sha256,
         appliedBy: opts.as ?? '',
       });
+      // Announced even when unchanged: re-running apply repairs an evaluator that missed the notice.
+      const notice: TenantNotice = { tenant_id: bundle.tenant_id, kind: 'bundle', version, sha256 };
+      publish('policies', bundle.tenant_id, notice);
       if (!changed) return { version, changed };
-      publish('policies', bundle.tenant_id, { tenant_id: bundle.tenant_id, version, sha256 });
       publish(
         'audit',
         bundle.tenant_id,
@@ -38,7 +40,7 @@ export async function applyCommand(opts: { bundle: string; as?: string }, io: Io
   io.out(
     result.changed
       ? `applied ${opts.bundle}: tenant ${bundle.tenant_id} version ${result.version}\n`
-      : `unchanged: tenant ${bundle.tenant_id} is already at this bundle (version ${result.version})\n`,
+      : `unchanged: tenant ${bundle.tenant_id} is already at this bundle (version ${result.version}); announced again\n`,
   );
   return EXIT.ok;
 }

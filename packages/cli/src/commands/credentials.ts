@@ -1,3 +1,4 @@
+import type { TenantNotice } from '@stepgate/contracts';
 import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -63,12 +64,16 @@ export async function revokeCredential(keyId: string, io: Io): Promise<number> {
     adminEnv(),
     async (store, publish) => {
       const row = await store.credentials.revoke(keyId);
-      if (row)
+      if (row) {
         publish(
           'audit',
           row.tenantId,
           adminAudit('CredentialRevoked', row.tenantId, 'Revoked', { key_id: keyId, principal: row.principal }),
         );
+        // Pushed to every evaluator: the revoked key stops working now, not when a cache expires.
+        const notice: TenantNotice = { tenant_id: row.tenantId, kind: 'credential_revoked', key_id: keyId };
+        publish('policies', row.tenantId, notice);
+      }
       return row;
     },
     io,

@@ -28,6 +28,7 @@ export const EvaluatorEnvSchema = ServiceEnvSchema.extend({
   STEPGATE_EVALUATOR_KEY_ID: envField.text().default('stepgate-evaluator'),
   STEPGATE_MAX_CLOCK_SKEW_MS: envField.integer(1_000, 3_600_000).default(300_000),
   STEPGATE_CREDENTIAL_CACHE_MS: envField.integer(0, 600_000).default(5_000),
+  STEPGATE_BUNDLE_MAX_AGE_MS: envField.integer(1_000, 3_600_000).default(30_000),
   PORTAL_BASE_URL: envField.url().optional(),
   STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(8),
   STEPGATE_REDACT_KEYS: envField.list().optional(),
