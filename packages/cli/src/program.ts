@@ -10,6 +10,7 @@ import { lintCommand } from './commands/lint.js';
 import { listTenants, setTenant } from './commands/tenants.js';
 import { testCommand } from './commands/test.js';
 import { verifyCommand } from './commands/verify.js';
+import { SettingsError } from '@stepgate/runtime';
 import { EXIT, InputError, processIo, terminalSafeIo, type Io } from './io.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -213,6 +214,10 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
     if (err instanceof InputError) {
       io.err(`stepgate: ${err.message}\n${err.details.map((d) => `  ${d}\n`).join('')}`);
+      return EXIT.invalid;
+    }
+    if (err instanceof SettingsError) {
+      io.err(`${err.message}\n`);
       return EXIT.invalid;
     }
     throw err;

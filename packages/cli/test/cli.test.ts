@@ -190,5 +190,20 @@ describe('the stepgate binary', () => {
     );
     expect(p.status).toBe(2);
     expect(p.stderr).toContain('tenant_id');
+    // A fresh Node loading TypeScript through tsx takes seconds on a busy two-core host.
+  }, 30_000);
+});
+
+describe('stepgate settings', () => {
+  it('a bad variable stops a service command before it connects, naming the variable (exit 2)', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { TEMPORAL_ADDRESS: 'no port here', KAFKA_BROKERS: 'a:1,,b' });
+    try {
+      const r = await cli(['approvals', 'list']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('TEMPORAL_ADDRESS: expected host:port');
+    } finally {
+      process.env = saved;
+    }
   });
 });

@@ -207,3 +207,24 @@ function highest(ps: CompiledPolicy[]): CompiledPolicy {
 }
 
 export { RESTRICTIVENESS };
+
+/**
+ * The counters an evaluation of this request reads, without evaluating it: the counter-bearing
+ * policies the request visits whose conditions hold, and the spend counters of its workflow's
+ * delegations. Fetch these, then evaluate once with them.
+ */
+export function counterKeysFor(compiled: CompiledBundle, s: EvaluationState): string[] {
+  const index = compiled.policies[s.input.scope ?? 'workflow'];
+  const { step } = s.input;
+  const keys = new Set<string>();
+  const visit = (list: readonly CompiledPolicy[] | undefined) => {
+    for (const p of list ?? []) if (p.counterKey && conditionsHold(p, s)) keys.add(p.counterKey(s));
+  };
+  visit(index.always);
+  if (step.tool_context) visit(index.byField.tool_name.get(step.tool_context.tool_name));
+  visit(index.byField.workflow_id.get(step.workflow_id));
+  visit(index.byField.step_type.get(step.step_type));
+  for (const d of compiled.delegationsByWorkflow.get(step.workflow_id) ?? [])
+    if (d.spend_limit !== undefined) keys.add(`delegation-spend:${d.delegation_id}`);
+  return [...keys];
+}

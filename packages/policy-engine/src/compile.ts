@@ -4,7 +4,8 @@ import { BundleValidationError, formatPath, type ValidationIssue } from './error
 import { parseField, type FieldRef } from './fields.js';
 import { compileOperator, type ValueTest } from './operators.js';
 import { RESTRICTIVENESS, type PolicySummary } from './result.js';
-import { compileSpecial, type SpecialPredicate } from './special-policies.js';
+import { compileSpecial, counterKeyOf, type SpecialPredicate } from './special-policies.js';
+import type { EvaluationState } from './input.js';
 import type { Decision } from '@stepgate/contracts';
 
 export interface CompiledCondition {
@@ -21,6 +22,8 @@ export interface CompiledPolicy {
   summary: PolicySummary;
   conditions: CompiledCondition[];
   special: SpecialPredicate | undefined;
+  /** The counter the policy reads, when it is a rate limit or a budget. */
+  counterKey: ((s: EvaluationState) => string) | undefined;
 }
 
 /** Fields a policy can be indexed by: a request visits only the policies whose `equals` on one of them can hold. */
@@ -146,6 +149,7 @@ function compilePolicy(
       i === indexedAt ? [] : [{ get: compileAccessor(refs[i]!), test: compileOperator(c.operator, c.value) }],
     ),
     special: compileSpecial(policy),
+    counterKey: counterKeyOf(policy),
   };
   return indexedBy ? { compiled, indexedBy } : { compiled };
 }

@@ -1,5 +1,12 @@
 import type { CompiledBundle } from './compile.js';
-import { checkDelegation, checkPolicies, checkToolCatalog, checkWorkflowAccess, type PolicyCheck } from './checks.js';
+import {
+  checkDelegation,
+  checkPolicies,
+  checkToolCatalog,
+  checkWorkflowAccess,
+  counterKeysFor,
+  type PolicyCheck,
+} from './checks.js';
 import { EvaluationState, type EvaluationInput } from './input.js';
 import { RESTRICTIVENESS, type CheckOutcome, type EvaluationResult, type UsageIncrement } from './result.js';
 
@@ -14,14 +21,19 @@ import { RESTRICTIVENESS, type CheckOutcome, type EvaluationResult, type UsageIn
 export function evaluate(compiled: CompiledBundle, input: EvaluationInput): EvaluationResult {
   let state = new EvaluationState(input);
   try {
-    // One case rule for workflow ids: the allowlist, delegations, conditions and counters all see it lower-cased.
-    const workflowId = input.step.workflow_id.toLowerCase();
-    if (workflowId !== input.step.workflow_id)
-      state = new EvaluationState({ ...input, step: { ...input.step, workflow_id: workflowId } });
+    state = stateFor(input);
     return decide(compiled, state);
   } catch (err) {
     return engineError(state, err);
   }
+}
+
+/** One case rule for workflow ids: the allowlist, delegations, conditions and counters all see it lower-cased. */
+function stateFor(input: EvaluationInput): EvaluationState {
+  const workflowId = input.step.workflow_id.toLowerCase();
+  return new EvaluationState(
+    workflowId === input.step.workflow_id ? input : { ...input, step: { ...input.step, workflow_id: workflowId } },
+  );
 }
 
 function decide(compiled: CompiledBundle, s: EvaluationState): EvaluationResult {
@@ -84,7 +96,15 @@ function engineError(s: EvaluationState, err: unknown): EvaluationResult {
   };
 }
 
-/** The usage counters an evaluation of `input` reads: fetch these, then call `evaluate` with `usage`. */
+/**
+ * The usage counters an evaluation of `input` reads, found without evaluating it (only the
+ * counter-bearing policies' conditions are tested): fetch these, then call `evaluate` with `usage`.
+ * An input the engine cannot handle reads none (its evaluation then fails closed).
+ */
 export function usageKeysFor(compiled: CompiledBundle, input: Omit<EvaluationInput, 'usage'>): string[] {
-  return [...new Set(evaluate(compiled, input).usage_keys_read)];
+  try {
+    return counterKeysFor(compiled, stateFor(input));
+  } catch {
+    return [];
+  }
 }

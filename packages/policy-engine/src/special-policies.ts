@@ -12,6 +12,14 @@ import type { UsageIncrement } from './result.js';
  */
 export type SpecialPredicate = (state: EvaluationState) => { fires: boolean; increment?: UsageIncrement };
 
+/** The counter a rate-limit or budget policy reads for a request; undefined for other policies. */
+export function counterKeyOf(policy: Policy): ((s: EvaluationState) => string) | undefined {
+  if (policy.rate_limit)
+    return counterKey('rate-limit', policy.name, policy.rate_limit.per, policy.rate_limit.window_seconds);
+  if (policy.budget) return counterKey('budget', policy.name, policy.budget.per, policy.budget.window_seconds);
+  return undefined;
+}
+
 export function compileSpecial(policy: Policy): SpecialPredicate | undefined {
   if (policy.rate_limit) {
     const { window_seconds, max_requests } = policy.rate_limit;

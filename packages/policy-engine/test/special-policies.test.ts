@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileBundle, usageKeysFor } from '../src/index.js';
+import fc from 'fast-check';
+import { compileBundle, evaluate, usageKeysFor } from '../src/index.js';
 import { bundle, decide, input, NOW, policy } from './helpers.js';
 
 describe('rate-limit, budget, time-access and role-access policies', () => {
@@ -131,5 +132,47 @@ describe('rate-limit, budget, time-access and role-access policies', () => {
     expect(decide(b, { step_name: 'deploy' }, { user_roles: ['viewer'] }).decision).toBe('require_approval');
     expect(decide(b, { step_name: 'deploy' }).decision).toBe('require_approval');
     expect(decide(b, { step_name: 'summarise' }).decision).toBe('allow');
+  });
+});
+
+describe('usageKeysFor', () => {
+  it('finds exactly the counters an evaluation reads, for any step, without evaluating', () => {
+    const compiled = compileBundle(
+      bundle({
+        policies: [
+          policy({
+            name: 'tool-rate',
+            type: 'rate-limit',
+            conditions: [{ field: 'context.step_type', operator: 'equals', value: 'tool_call' }],
+            rate_limit: { per: ['context.agent_id'], window_seconds: 60, max_requests: 5 },
+            actions: [{ type: 'block', config: { reason: 'too many' } }],
+          }),
+          policy({
+            name: 'spend',
+            type: 'budget',
+            conditions: [{ field: 'context.model', operator: 'in', value: ['gpt-4', 'o3'] }],
+            budget: { per: ['context.user_id'], window_seconds: 3600, max_cost_usd: 10 },
+            actions: [{ type: 'block', config: { reason: 'budget' } }],
+          }),
+        ],
+      }),
+    );
+    fc.assert(
+      fc.property(
+        fc.record({
+          step_type: fc.constantFrom('llm_call', 'tool_call', 'connector_call'),
+          model: fc.constantFrom('gpt-4', 'o3', 'claude'),
+          agent_id: fc.constantFrom('a', 'b|c', 'x'),
+          user_id: fc.constantFrom('u1', 'u:2'),
+          workflow_id: fc.constantFrom('wf', 'WF'),
+        }),
+        (s) => {
+          const step = { ...s, ...(s.step_type === 'tool_call' ? { tool_context: { tool_name: 't' } } : {}) };
+          const read = evaluate(compiled, input(step)).usage_keys_read;
+          expect(new Set(usageKeysFor(compiled, input(step)))).toEqual(new Set(read));
+        },
+      ),
+      { seed: 7, numRuns: 200 },
+    );
   });
 });

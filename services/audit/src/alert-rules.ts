@@ -108,49 +108,39 @@ export class AlertRules {
     const out: Alert[] = [];
     if (CONFIG_CHANGE_ACTIONS.has(e.action)) {
       out.push(
-        this.alert(
-          tenant,
-          'config_change',
-          e.action === 'CredentialRevoked' ? 'medium' : 'low',
-          `${e.action}: ${describe(e)}`,
-          null,
-          1,
-          0,
-          0,
-          [e.id],
-          e.timestamp,
-        ),
+        newAlert({
+          tenant_id: tenant,
+          rule: 'config_change',
+          severity: e.action === 'CredentialRevoked' ? 'medium' : 'low',
+          message: `${e.action}: ${describe(e)}`,
+          agent_id: null,
+          count: 1,
+          threshold: 0,
+          window_seconds: 0,
+          evidence: [e.id],
+          raised_at: e.timestamp,
+        }),
       );
     }
     for (const { rule, agent } of windowsOf(e)) {
       const fired = this.window(tenant, rule, agent, t, e.id);
       if (!fired) continue;
       out.push(
-        rule === 'block_spike'
-          ? this.alert(
-              tenant,
-              rule,
-              'high',
-              `${fired.count} blocked steps in ${fired.window_seconds} s`,
-              null,
-              fired.count,
-              fired.threshold,
-              fired.window_seconds,
-              fired.evidence,
-              e.timestamp,
-            )
-          : this.alert(
-              tenant,
-              rule,
-              'high',
-              `${fired.count} background write tool calls by agent ${agent} in ${fired.window_seconds} s`,
-              e.agent_id,
-              fired.count,
-              fired.threshold,
-              fired.window_seconds,
-              fired.evidence,
-              e.timestamp,
-            ),
+        newAlert({
+          tenant_id: tenant,
+          rule,
+          severity: 'high',
+          message:
+            rule === 'block_spike'
+              ? `${fired.count} blocked steps in ${fired.window_seconds} s`
+              : `${fired.count} background write tool calls by agent ${agent} in ${fired.window_seconds} s`,
+          agent_id: rule === 'block_spike' ? null : e.agent_id,
+          count: fired.count,
+          threshold: fired.threshold,
+          window_seconds: fired.window_seconds,
+          evidence: fired.evidence,
+          raised_at: e.timestamp,
+        }),
       );
     }
     const approvalId = typeof e.detail.approval_id === 'string' ? e.detail.approval_id : undefined;
@@ -168,18 +158,18 @@ export class AlertRules {
       ) {
         this.quietUntil.set(key, t + window_seconds * 1000);
         out.push(
-          this.alert(
-            tenant,
-            'approval_backlog',
-            'medium',
-            `${pending.size} approvals are pending`,
-            null,
-            pending.size,
+          newAlert({
+            tenant_id: tenant,
+            rule: 'approval_backlog',
+            severity: 'medium',
+            message: `${pending.size} approvals are pending`,
+            agent_id: null,
+            count: pending.size,
             threshold,
             window_seconds,
-            [...pending].slice(-20),
-            e.timestamp,
-          ),
+            evidence: [...pending].slice(-20),
+            raised_at: e.timestamp,
+          }),
         );
       }
     }
@@ -202,33 +192,10 @@ export class AlertRules {
     this.quietUntil.set(key, t + window_seconds * 1000);
     return { count, threshold, window_seconds, evidence: w.last(20) };
   }
+}
 
-  private alert(
-    tenant: string,
-    rule: AlertRule,
-    severity: Alert['severity'],
-    message: string,
-    agent: string | null,
-    count: number,
-    threshold: number,
-    window_seconds: number,
-    evidence: string[],
-    raisedAt: string,
-  ): Alert {
-    return {
-      alert_id: randomUUID(),
-      tenant_id: tenant,
-      rule,
-      severity,
-      message,
-      agent_id: agent,
-      count,
-      threshold,
-      window_seconds,
-      evidence,
-      raised_at: raisedAt,
-    };
-  }
+function newAlert(fields: Omit<Alert, 'alert_id'>): Alert {
+  return { alert_id: randomUUID(), ...fields };
 }
 
 function describe(e: AuditEvent): string {

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { ApprovalRefusedError, Approvers, type ApprovalListing, type ApprovalStatus } from '@stepgate/approvals-client';
+import { CliEnvSchema, readSettings } from '@stepgate/runtime';
 import { EXIT, InputError, printable, type Io } from '../io.js';
 
 const STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'rejected', 'expired'];
@@ -9,10 +10,11 @@ async function withApprovers<T>(
   fn: (approvers: Approvers) => Promise<T>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<T> {
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+  const e = readSettings('stepgate', CliEnvSchema, env);
+  const connection = await Connection.connect({ address: e.TEMPORAL_ADDRESS });
   try {
-    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default' });
-    return await fn(new Approvers(client, env.STEPGATE_APPROVALS_TASK_QUEUE));
+    const client = new Client({ connection, namespace: e.TEMPORAL_NAMESPACE });
+    return await fn(new Approvers(client, e.STEPGATE_APPROVALS_TASK_QUEUE));
   } finally {
     await connection.close();
   }

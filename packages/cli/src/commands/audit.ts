@@ -1,3 +1,4 @@
+import { CliEnvSchema, readSettings } from '@stepgate/runtime';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -88,7 +89,7 @@ export async function auditRetention(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   const days = Number(opts.days);
-  const floor = Number(env.STEPGATE_AUDIT_RETENTION_FLOOR_DAYS ?? 30);
+  const floor = readSettings('stepgate', CliEnvSchema, env).STEPGATE_AUDIT_RETENTION_FLOOR_DAYS;
   try {
     return await withDb(async (db) => {
       const plan = await planRetention(db, days, floor);
