@@ -6,20 +6,44 @@
 /** Keys refused anywhere in a message: downstream code that merges objects could be steered by them. */
 export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** The path of the first reserved key in `value`, or undefined. */
-export function findReservedKey(value: unknown): string | undefined {
-  const stack: Array<[unknown, string]> = [[value, '']];
-  while (stack.length) {
-    const [node, path] = stack.pop()!;
+/** What `findUnacceptable` reports: a NUL character (Postgres cannot store it) or a reserved key. */
+export interface Unacceptable {
+  kind: 'nul' | 'reserved_key';
+  /** Where: `a.b[2].c` (the root is `(root)`). */
+  path: string;
+}
+
+/**
+ * The first string or key holding a NUL character, or the first reserved key, in one iterative pass
+ * over decoded JSON (no recursion, so no depth overflows the stack); paths are spelled out only for
+ * what is found.
+ */
+export function findUnacceptable(value: unknown): Unacceptable | undefined {
+  // Each entry: the node, its parent entry's index, and its key in the parent.
+  const nodes: Array<{ node: unknown; parent: number; key: string | number }> = [{ node: value, parent: -1, key: '' }];
+  const pathOf = (at: number): string => {
+    const parts: Array<string | number> = [];
+    for (let i = at; i > 0; i = nodes[i]!.parent) parts.push(nodes[i]!.key);
+    return (
+      parts.reverse().reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : p ? `${p}.${k}` : k), '') ||
+      '(root)'
+    );
+  };
+  for (let i = 0; i < nodes.length; i++) {
+    const { node } = nodes[i]!;
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) return { kind: 'nul', path: pathOf(i) };
+      continue;
+    }
     if (typeof node !== 'object' || node === null) continue;
     if (Array.isArray(node)) {
-      node.forEach((child, i) => stack.push([child, `${path}[${i}]`]));
+      for (let k = 0; k < node.length; k++) nodes.push({ node: node[k], parent: i, key: k });
       continue;
     }
     for (const key of Object.keys(node)) {
-      const childPath = path ? `${path}.${key}` : key;
-      if (RESERVED_KEYS.has(key)) return childPath;
-      stack.push([(node as Record<string, unknown>)[key], childPath]);
+      nodes.push({ node: (node as Record<string, unknown>)[key], parent: i, key });
+      if (RESERVED_KEYS.has(key)) return { kind: 'reserved_key', path: pathOf(nodes.length - 1) };
+      if (key.includes('\u0000')) return { kind: 'nul', path: pathOf(nodes.length - 1) };
     }
   }
   return undefined;

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import {
   clip,
   echoable,
-  findReservedKey,
+  findUnacceptable,
   KEY_ID_PATTERN,
   RESERVED_KEYS,
   GateRequestSchema,
@@ -13,7 +13,6 @@ import {
   HEADER_SIGNATURE,
   MAX_JSON_DEPTH,
   MAX_VALUE_BYTES,
-  findNul,
   jsonDepth,
   type DlqReason,
   type GateErrorCode,
@@ -165,17 +164,13 @@ export async function intake<S extends z.ZodType>(
   const depth = jsonDepth(doc);
   if (depth > MAX_JSON_DEPTH)
     return reject('INVALID_REQUEST', `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
-  const nul = findNul(doc);
-  if (nul)
+  const unacceptable = findUnacceptable(doc);
+  if (unacceptable)
     return reject(
       'INVALID_REQUEST',
-      `${clip(nul)}: contains a NUL character (\\u0000), which stepgate does not accept`,
-    );
-  const reserved = findReservedKey(doc);
-  if (reserved)
-    return reject(
-      'INVALID_REQUEST',
-      `${clip(reserved)}: the keys ${[...RESERVED_KEYS].join(', ')} are refused anywhere in a message`,
+      unacceptable.kind === 'nul'
+        ? `${clip(unacceptable.path)}: contains a NUL character (\\u0000), which stepgate does not accept`
+        : `${clip(unacceptable.path)}: the keys ${[...RESERVED_KEYS].join(', ')} are refused anywhere in a message`,
     );
   attribution.doc = doc;
 
