@@ -226,6 +226,12 @@ function hostileKinds(
       (m) => Buffer.from(JSON.stringify({ marker: m, type: 'approval.requested', approval_id: 42 })),
       'INVALID_APPROVAL_EVENT',
     ),
+    unattributable(
+      'approval-deep',
+      'approvals',
+      (m) => Buffer.from(`{"marker":"${m}","type":${'['.repeat(20_000)}${']'.repeat(20_000)}}`),
+      'TOO_DEEP',
+    ),
     unattributable('audit-not-json', 'audit', (m) => Buffer.from(`${m}{"id":`), 'NOT_UTF8_JSON'),
     unattributable(
       'audit-deep',

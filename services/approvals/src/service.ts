@@ -18,6 +18,9 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import {
   ApprovalEventSchema,
+  clip,
+  jsonTextDepth,
+  MAX_JSON_DEPTH,
   RECEIPT_KEYS_PATH,
   topicsFor,
   type ApprovalRequest,
@@ -164,6 +167,17 @@ export class ApprovalsService {
 
   private async handleMessage(message: IncomingMessage, context: MessageContext): Promise<void> {
     const source: MessageSource = { topic: context.topic, partition: context.partition, offset: message.offset };
+    // Bounded before anything recursive sees the bytes (an approval event carries a request's summary).
+    const size = message.value?.length ?? 0;
+    if (size > MAX_APPROVAL_EVENT_BYTES)
+      return this.toDlq(
+        message,
+        source,
+        'OVERSIZE',
+        `value is ${size} bytes; the limit is ${MAX_APPROVAL_EVENT_BYTES}`,
+      );
+    if (message.value && jsonTextDepth(message.value, MAX_APPROVAL_EVENT_DEPTH) > MAX_APPROVAL_EVENT_DEPTH)
+      return this.toDlq(message, source, 'TOO_DEEP', `value nests more than ${MAX_APPROVAL_EVENT_DEPTH} levels`);
     let value: unknown;
     try {
       value = JSON.parse(message.value?.toString('utf8') ?? '');
@@ -177,7 +191,7 @@ export class ApprovalsService {
         message,
         source,
         'INVALID_APPROVAL_EVENT',
-        `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+        clip(`${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`),
       );
     }
     if (parsed.data.type !== 'approval.requested') return;
@@ -277,6 +291,11 @@ export class ApprovalsService {
     await this.producer!.publish([deadLetter({ topic: this.topics.dlq, original: message, source, reason, detail })]);
   }
 }
+
+/** The largest approval event read (the broker's default message limit). */
+const MAX_APPROVAL_EVENT_BYTES = 1024 * 1024;
+/** Deepest approval event read: its policies and summary nest a few levels below a request's limit. */
+const MAX_APPROVAL_EVENT_DEPTH = MAX_JSON_DEPTH + 8;
 
 /** The message and its causes (Temporal's ServiceError says little until its gRPC cause). */
 function describeError(err: unknown): string {
