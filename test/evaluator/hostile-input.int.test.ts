@@ -139,6 +139,21 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     await stillGating();
   });
 
+  it('an unsigned 100 KB request_id cannot be answered: a bounded dead letter, no decision; gating goes on', async () => {
+    const marker = `rid-${randomUUID()}`;
+    const body = { ...request(), request_id: `${marker}${'r'.repeat(100_000)}` };
+    await sendRaw(ns, JSON.stringify(body), {});
+    const dead = await wire.until(() =>
+      wire.seen.find((m) => m.topic === ns.topics.dlq && m.value!.toString().includes(marker)),
+    );
+    expect(dead.headers['stepgate-dlq-reason']).toBe('NO_REQUEST_ID');
+    expect(dead.value!.length).toBeLessThanOrEqual(64 * 1024);
+    expect(wire.json<GateDecision>(ns.topics['gate.decisions']).some((d) => d.request_id.startsWith(marker))).toBe(
+      false,
+    );
+    await stillGating();
+  });
+
   it("a request reusing another tenant's request_id is refused (REQUEST_ID_CONFLICT) and carries its own hash, never acme's", async () => {
     const mine = signed(acme, request());
     const requestId = (JSON.parse(mine.value.toString()) as { request_id: string }).request_id;
