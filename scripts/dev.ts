@@ -12,12 +12,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { Approvers } from '@stepgate/approvals-client';
+import { approverCredential, Approvers } from '@stepgate/approvals-client';
 import { run, type Io } from '@stepgate/cli';
 import { GateClient } from '@stepgate/client';
 import { endpointsFromEnv, provision } from '@stepgate/infra';
 import { CredentialsRepository } from '@stepgate/store';
 import { runDemo } from '../examples/demo/orchestrator.js';
+
+/** What `stepgate credentials create` writes (the demo approvers' keys are such files in the state dir). */
+type ApproverKeyFile = Parameters<typeof approverCredential>[0];
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = new Set(process.argv.slice(2));
@@ -50,7 +53,7 @@ async function cli(argv: string[], io = quietIo): Promise<void> {
 /** Keys and credentials live in the state dir; each is (re)created only when missing here or in Postgres. */
 async function setUpDemoTenant(
   db: pg.Client,
-): Promise<{ orchestrator: string; evaluatorKey: string; evaluatorPub: string }> {
+): Promise<{ orchestrator: string; alice: string; bob: string; evaluatorKey: string; evaluatorPub: string }> {
   mkdirSync(stateDir, { recursive: true });
   const evaluatorKey = path.join(stateDir, 'receipt-key.pem');
   const evaluatorPub = path.join(stateDir, 'receipt-key.pub.pem');
@@ -77,13 +80,14 @@ async function setUpDemoTenant(
     return file;
   };
   const orchestrator = await credential('release-orchestrator');
-  await credential('alice', 'approver');
-  await credential('bob', 'approver');
+  // The demo approvers' keys: approvals take effect only with a statement signed by one of them.
+  const alice = await credential('alice', 'approver');
+  const bob = await credential('bob', 'approver');
   await cli(['apply', '--bundle', path.join(root, 'examples/demo/bundle.json'), '--as', 'npm-run-dev'], {
     ...quietIo,
     out: (t: string) => say(t.trim()),
   });
-  return { orchestrator, evaluatorKey, evaluatorPub };
+  return { orchestrator, alice, bob, evaluatorKey, evaluatorPub };
 }
 
 /**
@@ -206,7 +210,7 @@ async function stopAll(services: Supervised[]): Promise<void> {
 }
 
 const db = new pg.Client({ connectionString: endpoints.databaseUrl });
-const { orchestrator, evaluatorKey, evaluatorPub } = await (async () => {
+const demo = await (async () => {
   try {
     await startInfrastructure();
     await db.connect();
@@ -229,11 +233,15 @@ const common = {
 const services = [
   supervise('evaluator', {
     ...common,
-    STEPGATE_EVALUATOR_KEY_FILE: evaluatorKey,
+    STEPGATE_EVALUATOR_KEY_FILE: demo.evaluatorKey,
     STEPGATE_EVALUATOR_KEY_ID: 'stepgate-dev',
     METRICS_PORT: String(PORTS.evaluator),
   }),
-  supervise('approvals', { ...common, STEPGATE_SIGNING_KEY_FILE: evaluatorKey, METRICS_PORT: String(PORTS.approvals) }),
+  supervise('approvals', {
+    ...common,
+    STEPGATE_SIGNING_KEY_FILE: demo.evaluatorKey,
+    METRICS_PORT: String(PORTS.approvals),
+  }),
   supervise('audit', { ...common, METRICS_PORT: String(PORTS.audit) }),
 ];
 let stopping = false;
@@ -256,6 +264,7 @@ try {
       .join(', ')}; receipt keys at http://127.0.0.1:${PORTS.evaluator}/receipt-keys`,
   );
 
+  const { orchestrator, evaluatorPub } = demo;
   const cred = JSON.parse(readFileSync(orchestrator, 'utf8')) as { key_id: string; private_key_pem: string };
   const gate = new GateClient({
     brokers: endpoints.kafkaBrokers,
@@ -269,20 +278,25 @@ try {
   const { workflowId } = await runDemo({
     gate,
     log: say,
+    approverKeyFile: demo.alice,
     async onApprovalNeeded(approvalId, command) {
       if (autoApprove) {
         for (const end = Date.now() + 30_000; !(await approvers.status(approvalId).catch(() => undefined));) {
           if (Date.now() > end) throw new Error(`approval ${approvalId} never started`);
           await new Promise((r) => setTimeout(r, 200));
         }
-        const state = await approvers.approve(approvalId, 'alice', 'Auto-approved by npm run dev -- --auto-approve');
+        const credential = approverCredential(JSON.parse(readFileSync(demo.alice, 'utf8')) as ApproverKeyFile);
+        const state = await approvers.approve(approvalId, {
+          credential,
+          comment: 'Auto-approved by npm run dev -- --auto-approve',
+        });
         say(`    approved as ${state.decided_by} (--auto-approve)`);
         return;
       }
       say(`    approval ${approvalId} is waiting for a human. In another terminal:`);
       say(`      ${command}`);
       say(
-        '    (or reject it: npm run stepgate -- approvals reject <id> --as bob --reason "…"; list: npm run stepgate -- approvals list)',
+        `    (or reject it: npm run stepgate -- approvals reject <id> --key ${demo.bob} --reason "…"; list: npm run stepgate -- approvals list)`,
       );
     },
   });

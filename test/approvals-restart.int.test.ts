@@ -10,7 +10,7 @@ import type { GateClient } from '@stepgate/client';
 import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { ApprovalsService } from '@stepgate/approvals';
-import type { Approvers } from '@stepgate/approvals-client';
+import type { ApproverCredential, Approvers } from '@stepgate/approvals-client';
 import type { Evaluator } from '@stepgate/evaluator';
 import { eventually, testNamespace } from '@stepgate/test';
 import { deployUntilCancelled, outcomeQuery } from './workflows/wait-for-cancel.js';
@@ -19,6 +19,7 @@ import {
   approvalsConfig,
   approversFor,
   client,
+  registerApprover,
   registerPrincipal,
   startEvaluator,
   tap,
@@ -30,6 +31,7 @@ const TENANT = 'acme';
 const PENDING = 100;
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+let alice: ApproverCredential;
 let signingKey: Principal;
 let evaluator: Evaluator;
 let gate: GateClient;
@@ -45,7 +47,7 @@ beforeAll(async () => {
   await ns.createTopics();
   signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
   const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
-  await registerPrincipal(ns, TENANT, 'alice', ['approver']);
+  alice = await registerApprover(ns, TENANT, 'alice');
   await applyBundle(ns, {
     tenant_id: TENANT,
     environment: 'staging',
@@ -148,8 +150,8 @@ describe('approvals survive the worker being killed', () => {
     // Even approvals are approved, odd ones rejected.
     const decide = (id: string, i: number) =>
       i % 2 === 0
-        ? approvers.approve(id, 'alice', `Approved after the restart #${i}`)
-        : approvers.reject(id, 'alice', `Rejected after the restart #${i}`);
+        ? approvers.approve(id, { credential: alice, comment: `Approved after the restart #${i}` })
+        : approvers.reject(id, { credential: alice, reason: `Rejected after the restart #${i}` });
     for (let i = 0; i < ids.length; i += 20) await Promise.all(ids.slice(i, i + 20).map((id, j) => decide(id, i + j)));
 
     lap('all decided');
@@ -226,7 +228,7 @@ describe('approvals survive the worker being killed', () => {
           'the approval',
           { timeout: 90_000, interval: 250 },
         );
-        await approvers.reject(approvalId, 'alice', 'Rejected: cancel the orchestrator too');
+        await approvers.reject(approvalId, { credential: alice, reason: 'Rejected: cancel the orchestrator too' });
         await expect(handle.result()).rejects.toThrow();
         expect((await handle.describe()).status.name).toBe('CANCELLED');
         expect(await handle.query(outcomeQuery)).toMatchObject({

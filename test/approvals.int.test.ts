@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,11 +14,21 @@ import {
   type GateDecision,
   type WorkflowAbortedEvent,
 } from '@stepgate/contracts';
-import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
+import {
+  publicKeyFromPem,
+  signApprovalStatement,
+  verifyApprovalStatement,
+  verifyReceipt,
+} from '@stepgate/contracts/node';
 import type { GateClient, GateStepRequest } from '@stepgate/client';
 import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { ApprovalsService } from '@stepgate/approvals';
-import { ApprovalRefusedError, type Approvers } from '@stepgate/approvals-client';
+import {
+  ApprovalRefusedError,
+  approverCredential,
+  type ApproverCredential,
+  type Approvers,
+} from '@stepgate/approvals-client';
 import type { Evaluator } from '@stepgate/evaluator';
 import { run } from '@stepgate/cli';
 import { eventually, freePort, testNamespace } from '@stepgate/test';
@@ -25,6 +38,7 @@ import {
   approvalsConfig,
   approversFor,
   client,
+  registerApprover,
   registerPrincipal,
   startEvaluator,
   tap,
@@ -73,6 +87,8 @@ const bundle = {
 };
 
 let signingKey: Principal;
+/** Approver keys by principal (orchestrator: the requester's own key; carol's is revoked; mallory holds no role). */
+let keys: Record<'alice' | 'bob' | 'dev-1' | 'orchestrator' | 'mallory' | 'globex-boss' | 'carol', ApproverCredential>;
 let evaluator: Evaluator;
 let service: ApprovalsService;
 let gate: GateClient;
@@ -87,11 +103,21 @@ beforeAll(async () => {
   await ns.createTopics();
   signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
   const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
-  await registerPrincipal(ns, TENANT, 'alice', ['approver']);
-  await registerPrincipal(ns, TENANT, 'bob', ['approver']);
-  await registerPrincipal(ns, TENANT, 'dev-1', ['approver']);
-  await registerPrincipal(ns, TENANT, 'mallory', []);
-  await registerPrincipal(ns, 'globex', 'globex-boss', ['approver']);
+  keys = {
+    alice: await registerApprover(ns, TENANT, 'alice'),
+    bob: await registerApprover(ns, TENANT, 'bob'),
+    'dev-1': await registerApprover(ns, TENANT, 'dev-1'),
+    orchestrator: approverCredential({
+      key_id: orchestrator.keyId,
+      tenant_id: TENANT,
+      principal: 'orchestrator',
+      private_key_pem: orchestrator.privateKeyPem,
+    }),
+    mallory: await registerApprover(ns, TENANT, 'mallory', []),
+    'globex-boss': await registerApprover(ns, 'globex', 'globex-boss'),
+    carol: await registerApprover(ns, TENANT, 'carol'),
+  };
+  await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [keys.carol.key_id]);
   await applyBundle(ns, bundle);
   evaluator = startEvaluator(ns, signingKey);
   metricsPort = await freePort();
@@ -185,7 +211,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     });
 
     const started = performance.now();
-    const state = await approvers.approve(id, 'alice', 'Change ticket CHG-1234 reviewed');
+    const state = await approvers.approve(id, { credential: keys.alice, comment: 'Change ticket CHG-1234 reviewed' });
     expect(state).toMatchObject({
       status: 'approved',
       decided_by: 'alice',
@@ -239,15 +265,15 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(granted.inputs_summary).not.toContain('sk-live-123');
 
     // A second decision after the first is refused, the workflow being closed or not.
-    expect((await refusal(approvers.reject(id, 'bob', 'Too late to change my mind'))).code).toBe(
-      'APPROVAL_ALREADY_RESOLVED',
-    );
+    expect(
+      (await refusal(approvers.reject(id, { credential: keys.bob, reason: 'Too late to change my mind' }))).code,
+    ).toBe('APPROVAL_ALREADY_RESOLVED');
   });
 
   it('reject: block, workflow.aborted, and every later gate of the workflow is WORKFLOW_TERMINAL', async () => {
     const step = deploy();
     const { id, outcome } = await pending(step);
-    await approvers.reject(id, 'bob', 'No deploys during the freeze');
+    await approvers.reject(id, { credential: keys.bob, reason: 'No deploys during the freeze' });
     const d = await outcome;
     expect(d).toMatchObject({
       decision: 'block',
@@ -288,39 +314,120 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
     );
     expect(aborted.cause).toBe('approval_expired');
-    expect((await refusal(approvers.approve(id, 'alice', 'Approving after the deadline'))).code).toBe(
-      'APPROVAL_EXPIRED',
-    );
+    expect(
+      (await refusal(approvers.approve(id, { credential: keys.alice, comment: 'Approving after the deadline' }))).code,
+    ).toBe('APPROVAL_EXPIRED');
     await wire.until(() => (auditOf(id)().includes('ApprovalExpired') ? true : undefined));
     expect((await gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'next' }))).error?.code).toBe(
       'WORKFLOW_TERMINAL',
     );
   });
 
-  it('refuses self-approval, principals without the approver role, other tenants, and short comments; then takes a valid one', async () => {
+  it('forged approvals are refused by code and the step stays pending; a proven approver decides and the statement is the evidence', async () => {
     const { id, outcome } = await pending(deploy());
-    expect((await refusal(approvers.approve(id, 'dev-1', 'I asked for it, I approve it'))).code).toBe('SELF_APPROVAL');
-    expect((await refusal(approvers.approve(id, 'orchestrator', 'The requesting principal approves'))).code).toBe(
-      'SELF_APPROVAL',
+    const other = await pending(deploy());
+    const digest = (await approvers.status(id)).action_digest!;
+    // The evaluator's digest covers the request, so another step's differs.
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+    expect((await approvers.status(other.id)).action_digest).not.toBe(digest);
+    const why = 'Looks good to me, ship it';
+    const code = async (p: Promise<unknown>) => (await refusal(p)).code;
+    const statement = (over: Record<string, string> = {}) => ({
+      approval_id: id,
+      action_digest: digest,
+      decision: 'approve' as const,
+      comment_or_reason: why,
+      signed_at: new Date().toISOString(),
+      key_id: keys.alice.key_id,
+      ...over,
+    });
+
+    // No signature: the name-only update of old.
+    const named = { approver: 'alice', comment: why } as unknown as Parameters<Approvers['submit']>[2];
+    expect(await code(approvers.submit(id, 'approve', named))).toBe('UNAUTHENTICATED_APPROVER');
+    // Alice's key id, mallory's signature.
+    expect(
+      await code(approvers.submit(id, 'approve', signApprovalStatement(statement(), keys.mallory.private_key))),
+    ).toBe('UNAUTHENTICATED_APPROVER');
+    // Signed, but by a non-approver, another tenant's approver, a revoked key, the requester.
+    expect(await code(approvers.approve(id, { credential: keys.mallory, comment: why }))).toBe('NOT_AN_APPROVER');
+    expect(await code(approvers.approve(id, { credential: keys['globex-boss'], comment: why }))).toBe('WRONG_TENANT');
+    expect(await code(approvers.approve(id, { credential: keys.carol, comment: why }))).toBe('REVOKED_KEY');
+    expect(await code(approvers.approve(id, { credential: keys['dev-1'], comment: why }))).toBe('SELF_APPROVAL');
+    expect(await code(approvers.approve(id, { credential: keys.orchestrator, comment: why }))).toBe('SELF_APPROVAL');
+    // A valid statement of alice for the other approval, replayed onto this one.
+    const forOther = signApprovalStatement(
+      statement({ approval_id: other.id, action_digest: (await approvers.status(other.id)).action_digest! }),
+      keys.alice.private_key,
     );
-    expect((await refusal(approvers.approve(id, 'mallory', 'Looks good to me, ship it'))).code).toBe('NOT_AN_APPROVER');
-    expect((await refusal(approvers.approve(id, 'globex-boss', 'Approver, but of another tenant'))).code).toBe(
-      'NOT_AN_APPROVER',
+    expect(await code(approvers.submit(id, 'approve', forOther))).toBe('DIGEST_MISMATCH');
+    // A digest that is not this approval's; a statement signed 10 minutes ago.
+    expect(
+      await code(approvers.approve(id, { credential: keys.alice, comment: why, actionDigest: '0'.repeat(64) })),
+    ).toBe('DIGEST_MISMATCH');
+    const stale = new Date(Date.now() - 10 * 60_000);
+    expect(await code(approvers.approve(id, { credential: keys.alice, comment: why, signedAt: stale }))).toBe(
+      'STALE_SIGNATURE',
     );
-    const short = await refusal(approvers.approve(id, 'alice', 'ok'));
+    const short = await refusal(approvers.approve(id, { credential: keys.alice, comment: 'ok' }));
     expect(short.code).toBe('INVALID_APPROVAL_INPUT');
     expect(short.message).toContain('comment');
-    expect((await refusal(approvers.reject(id, '', 'No approver named here'))).code).toBe('INVALID_APPROVAL_INPUT');
     expect((await approvers.status(id)).status).toBe('pending');
-    await approvers.approve(id, 'alice', 'Reviewed the diff and the rollout plan');
+    expect(
+      await Promise.race([outcome.then(() => 'decided'), new Promise((r) => setTimeout(() => r('pending'), 500))]),
+    ).toBe('pending');
+
+    const state = await approvers.approve(id, {
+      credential: keys.alice,
+      comment: 'Reviewed the diff and the rollout plan',
+    });
     expect((await outcome).decision).toBe('allow');
+    expect(state.evidence).toMatchObject({ principal: 'alice', key_id: keys.alice.key_id });
+    // The audit event keeps the statement: anyone with alice's public key can check who approved what.
+    const granted = await wire.until(() =>
+      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id),
+    );
+    const evidence = granted.detail.evidence as {
+      statement: Parameters<typeof signApprovalStatement>[0];
+      signature: string;
+    };
+    expect(granted.detail).toMatchObject({ decided_by: 'alice', action_digest: digest });
+    const { rows } = await ns.pool.query<{ public_key_pem: string }>(
+      'select public_key_pem from credentials where key_id = $1',
+      [keys.alice.key_id],
+    );
+    expect(verifyApprovalStatement(evidence, publicKeyFromPem(rows[0]!.public_key_pem))).toBe(true);
+    // stepgate verify checks the audit event's statement with the approver's public key.
+    const dir = await mkdtemp(path.join(tmpdir(), 'stepgate-evidence-'));
+    await writeFile(path.join(dir, 'granted.json'), JSON.stringify(granted));
+    await writeFile(path.join(dir, 'alice.pub.pem'), rows[0]!.public_key_pem);
+    const checked = await cli(
+      'verify',
+      path.join(dir, 'granted.json'),
+      '--public-key',
+      path.join(dir, 'alice.pub.pem'),
+    );
+    expect(checked).toMatchObject({ code: 0, stderr: '' });
+    expect(checked.stdout).toContain(`approve of approval ${id}`);
+    const tampered = {
+      ...granted,
+      detail: {
+        ...granted.detail,
+        evidence: { ...evidence, statement: { ...evidence.statement, approval_id: other.id } },
+      },
+    };
+    await writeFile(path.join(dir, 'tampered.json'), JSON.stringify(tampered));
+    expect(
+      (await cli('verify', path.join(dir, 'tampered.json'), '--public-key', path.join(dir, 'alice.pub.pem'))).code,
+    ).toBe(1);
+    await approvers.reject(other.id, { credential: keys.bob, reason: 'Not this one, thanks' });
   });
 
   it('concurrent approve and reject: exactly one wins', async () => {
     const { id, outcome } = await pending(deploy());
     const results = await Promise.allSettled([
-      approvers.approve(id, 'alice', 'Approving in a race with bob'),
-      approvers.reject(id, 'bob', 'Rejecting in a race with alice'),
+      approvers.approve(id, { credential: keys.alice, comment: 'Approving in a race with bob' }),
+      approvers.reject(id, { credential: keys.bob, reason: 'Rejecting in a race with alice' }),
     ]);
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -426,7 +533,10 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
         await eventually(() => approvers.status(approvalId).catch(() => undefined), 'the approval to start', {
           timeout: 20_000,
         });
-        const decided = await approvers.approve(approvalId, 'alice', 'Approved for the orchestrator workflow');
+        const decided = await approvers.approve(approvalId, {
+          credential: keys.alice,
+          comment: 'Approved for the orchestrator workflow',
+        });
         const result = await handle.result();
         expect(result).toMatchObject({
           decision: 'allow',
@@ -458,16 +568,58 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(entry).toMatch(/left/);
     expect(entry).not.toContain('sk-live-123');
 
-    const self = await cli('approvals', 'approve', id, '--as', 'dev-1', '--comment', 'My own step, approving it');
+    expect(entry).toContain(`digest    ${(await approvers.status(id)).action_digest}`);
+
+    const dir = await mkdtemp(path.join(tmpdir(), 'stepgate-approvers-'));
+    const keyFile = async (k: ApproverCredential) => {
+      const file = path.join(dir, `${k.principal}.json`);
+      const pem = k.private_key.export({ format: 'pem', type: 'pkcs8' }).toString();
+      await writeFile(
+        file,
+        JSON.stringify({ key_id: k.key_id, tenant_id: k.tenant_id, principal: k.principal, private_key_pem: pem }),
+      );
+      return file;
+    };
+    const self = await cli(
+      'approvals',
+      'approve',
+      id,
+      '--key',
+      await keyFile(keys['dev-1']),
+      '--comment',
+      'My own step, approving it',
+    );
     expect(self.code).toBe(1);
     expect(self.stderr).toContain('SELF_APPROVAL');
     expect((await cli('approvals', 'list', '--status', 'bogus')).code).toBe(2);
+    const alice = await keyFile(keys.alice);
+    const posing = await cli(
+      'approvals',
+      'approve',
+      id,
+      '--key',
+      alice,
+      '--as',
+      'bob',
+      '--comment',
+      'Bob says yes, honestly',
+    );
+    expect(posing.code).toBe(2);
 
-    const ok = await cli('approvals', 'approve', id, '--as', 'alice', '--comment', 'Checked with the release manager');
+    const ok = await cli('approvals', 'approve', id, '--key', alice, '--comment', 'Checked with the release manager');
     expect(ok).toMatchObject({ code: 0, stderr: '' });
     expect(ok.stdout).toContain(`approved approval ${id}`);
+    expect(ok.stdout).toContain(keys.alice.key_id);
     expect((await outcome).decision).toBe('allow');
-    const again = await cli('approvals', 'reject', id, '--as', 'bob', '--reason', 'Changed my mind entirely');
+    const again = await cli(
+      'approvals',
+      'reject',
+      id,
+      '--key',
+      await keyFile(keys.bob),
+      '--reason',
+      'Changed my mind entirely',
+    );
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('APPROVAL_ALREADY_RESOLVED');
   });
@@ -530,7 +682,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     );
     expect(dlq.headers['stepgate-dlq-detail']).toContain('StepgateTenant');
     const { outcome, id } = await pending(deploy());
-    await approvers.approve(id, 'alice', 'Served after the poison request');
+    await approvers.approve(id, { credential: keys.alice, comment: 'Served after the poison request' });
     expect((await outcome).decision).toBe('allow');
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateClient } from '@stepgate/client';
 import type { WorkflowAbortedEvent } from '@stepgate/contracts';
 import { ApprovalsService } from '@stepgate/approvals';
-import type { Approvers } from '@stepgate/approvals-client';
+import type { ApproverCredential, Approvers } from '@stepgate/approvals-client';
 import { AuditService } from '@stepgate/audit';
 import type { Evaluator } from '@stepgate/evaluator';
 import { eventually, testNamespace } from '@stepgate/test';
@@ -13,6 +13,7 @@ import {
   auditConfig,
   approversFor,
   client,
+  registerApprover,
   registerPrincipal,
   startEvaluator,
   tap,
@@ -26,6 +27,8 @@ const ns = testNamespace('demo');
 const bundle = JSON.parse(readFileSync(new URL('../examples/demo/bundle.json', import.meta.url), 'utf8')) as {
   tenant_id: string;
 };
+let alice: ApproverCredential;
+let bob: ApproverCredential;
 let signingKey: Principal;
 let evaluator: Evaluator;
 let approvals: ApprovalsService;
@@ -40,8 +43,8 @@ beforeAll(async () => {
   await ns.createTopics();
   signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
   const orchestrator = await registerPrincipal(ns, 'demo', 'release-orchestrator');
-  await registerPrincipal(ns, 'demo', 'alice', ['approver']);
-  await registerPrincipal(ns, 'demo', 'bob', ['approver']);
+  alice = await registerApprover(ns, 'demo', 'alice');
+  bob = await registerApprover(ns, 'demo', 'bob');
   await applyBundle(ns, bundle);
   evaluator = startEvaluator(ns, signingKey);
   approvals = new ApprovalsService(approvalsConfig(ns, signingKey));
@@ -88,7 +91,9 @@ describe('the demo flow through every service', () => {
       gate,
       log: () => undefined,
       onApprovalNeeded: (id) =>
-        decideWhenStarted(id, (a) => approvers.approve(a, 'alice', 'Release plan reviewed and approved')),
+        decideWhenStarted(id, (a) =>
+          approvers.approve(a, { credential: alice, comment: 'Release plan reviewed and approved' }),
+        ),
     });
     expect(steps.map((s) => [s.name, s.decision, s.policy ?? s.error_code])).toEqual([
       ['summarize-ticket', 'allow', null],
@@ -114,7 +119,8 @@ describe('the demo flow through every service', () => {
     const { workflowId, steps } = await runDemo({
       gate,
       log: () => undefined,
-      onApprovalNeeded: (id) => decideWhenStarted(id, (a) => approvers.reject(a, 'bob', 'Release freeze until Monday')),
+      onApprovalNeeded: (id) =>
+        decideWhenStarted(id, (a) => approvers.reject(a, { credential: bob, reason: 'Release freeze until Monday' })),
     });
     expect(steps.slice(3).map((s) => [s.name, s.decision, s.error_code])).toEqual([
       ['deploy-to-production', 'require_approval', null],

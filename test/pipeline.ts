@@ -8,7 +8,7 @@ import type { EachMessagePayload } from 'kafkajs';
 import { createHash } from 'node:crypto';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { ApprovalsConfig } from '@stepgate/approvals';
-import { Approvers } from '@stepgate/approvals-client';
+import { Approvers, approverCredential, type ApproverCredential } from '@stepgate/approvals-client';
 import type { AuditConfig } from '@stepgate/audit';
 
 export interface Principal {
@@ -36,6 +36,17 @@ export async function registerPrincipal(
     [keyId, tenant, principal, key.publicKeyPem],
   );
   return { keyId, ...key };
+}
+
+/** Registers `principal` of `tenant` (roles as given) and returns its credential, loaded for signing statements. */
+export async function registerApprover(
+  ns: TestNamespace,
+  tenant: string,
+  principal: string,
+  roles: string[] = ['approver'],
+): Promise<ApproverCredential> {
+  const p = await registerPrincipal(ns, tenant, principal, roles);
+  return approverCredential({ key_id: p.keyId, tenant_id: tenant, principal, private_key_pem: p.privateKeyPem });
 }
 
 export async function applyBundle(

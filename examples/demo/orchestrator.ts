@@ -25,6 +25,8 @@ export interface DemoOptions {
   log: (line: string) => void;
   workflowId?: string;
   approvalTimeoutMs?: number;
+  /** The approver key file the printed approve command signs with (default alice.json). */
+  approverKeyFile?: string;
 }
 
 const STEPS: Array<{ name: string; request: Omit<GateStepRequest, 'workflow_id' | 'step_id'> }> = [
@@ -97,7 +99,7 @@ export async function runDemo(o: DemoOptions): Promise<{ workflowId: string; ste
     if (d.decision === 'require_approval' && d.approval_id) {
       steps.push(record(name, d, latency));
       o.log(describeStep(steps.at(-1)!));
-      const command = `npm run stepgate -- approvals approve ${d.approval_id} --as alice --comment "Release plan reviewed"`;
+      const command = `npm run stepgate -- approvals approve ${d.approval_id} --key ${o.approverKeyFile ?? 'alice.json'} --comment "Release plan reviewed"`;
       const outcome = o.gate.gate(
         { ...request, workflow_id: workflowId, step_id: name },
         { waitForApproval: true, timeoutMs: o.approvalTimeoutMs ?? 24 * 3_600_000 },

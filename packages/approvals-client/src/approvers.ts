@@ -1,6 +1,13 @@
 import { WorkflowUpdateFailedError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { APPROVAL_ERROR_CODES, type ApprovalErrorCode } from '@stepgate/contracts';
+import type { KeyObject } from 'node:crypto';
+import {
+  APPROVAL_ERROR_CODES,
+  type ApprovalErrorCode,
+  type ApprovalStatementDecision,
+  type SignedApprovalStatement,
+} from '@stepgate/contracts';
+import { privateKeyFromPem, signApprovalStatement } from '@stepgate/contracts/node';
 import {
   APPROVAL_WORKFLOW_TYPE,
   approvalWorkflowId,
@@ -23,6 +30,37 @@ export class ApprovalRefusedError extends Error {
     super(message);
     this.name = 'ApprovalRefusedError';
   }
+}
+
+/** An approver's credential: the key file `stepgate credentials create` writes, loaded. */
+export interface ApproverCredential {
+  key_id: string;
+  tenant_id: string;
+  principal: string;
+  private_key: KeyObject;
+}
+
+/** Loads the JSON document `stepgate credentials create` writes. */
+export function approverCredential(file: {
+  key_id: string;
+  tenant_id: string;
+  principal: string;
+  private_key_pem: string;
+}): ApproverCredential {
+  return {
+    key_id: file.key_id,
+    tenant_id: file.tenant_id,
+    principal: file.principal,
+    private_key: privateKeyFromPem(file.private_key_pem),
+  };
+}
+
+export interface DecideParams {
+  credential: ApproverCredential;
+  /** The action digest to sign (default: the one the approval reports). */
+  actionDigest?: string;
+  /** When the statement is signed (default: now). */
+  signedAt?: Date;
 }
 
 export interface ApprovalListing extends ApprovalMemo {
@@ -63,20 +101,62 @@ export class Approvers {
     return this.client.workflow.getHandle(approvalWorkflowId(approvalId)).query(statusQuery);
   }
 
-  approve(approvalId: string, approver: string, comment: string): Promise<ApprovalState> {
+  /**
+   * Approves with a statement signed by `credential` (an approver of the approval's tenant). The
+   * statement names `actionDigest` when given (the digest the approver reviewed, as `list` shows it),
+   * else the digest the approval reports.
+   */
+  approve(approvalId: string, p: DecideParams & { comment: string }): Promise<ApprovalState> {
+    return this.signAndSubmit(approvalId, 'approve', p.comment, p);
+  }
+
+  /** Rejects with a signed statement; see `approve`. */
+  reject(approvalId: string, p: DecideParams & { reason: string }): Promise<ApprovalState> {
+    return this.signAndSubmit(approvalId, 'reject', p.reason, p);
+  }
+
+  /** Sends a statement signed elsewhere (another client, a hardware key) as it is. */
+  submit(
+    approvalId: string,
+    decision: ApprovalStatementDecision,
+    signed: SignedApprovalStatement,
+  ): Promise<ApprovalState> {
     return this.decide(approvalId, () =>
       this.client.workflow
         .getHandle(approvalWorkflowId(approvalId))
-        .executeUpdate(approveUpdate, { args: [{ approver, comment }] }),
+        .executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [signed] }),
     );
   }
 
-  reject(approvalId: string, approver: string, reason: string): Promise<ApprovalState> {
-    return this.decide(approvalId, () =>
-      this.client.workflow
-        .getHandle(approvalWorkflowId(approvalId))
-        .executeUpdate(rejectUpdate, { args: [{ approver, reason }] }),
+  private async signAndSubmit(
+    approvalId: string,
+    decision: ApprovalStatementDecision,
+    text: string,
+    p: DecideParams,
+  ): Promise<ApprovalState> {
+    const actionDigest = p.actionDigest ?? (await this.digestOf(approvalId));
+    const signed = signApprovalStatement(
+      {
+        approval_id: approvalId,
+        action_digest: actionDigest,
+        decision,
+        comment_or_reason: text,
+        signed_at: (p.signedAt ?? new Date()).toISOString(),
+        key_id: p.credential.key_id,
+      },
+      p.credential.private_key,
     );
+    return this.submit(approvalId, decision, signed);
+  }
+
+  private async digestOf(approvalId: string): Promise<string> {
+    try {
+      const state = await this.status(approvalId);
+      if (state.action_digest) return state.action_digest;
+    } catch (err) {
+      throw await this.explainClosed(approvalId, err);
+    }
+    throw new ApprovalRefusedError('DIGEST_MISMATCH', `approval ${approvalId} reports no action digest`);
   }
 
   private async decide(approvalId: string, update: () => Promise<ApprovalState>): Promise<ApprovalState> {

@@ -3,6 +3,7 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { ApprovalErrorCode, ApprovalRequest } from '@stepgate/contracts';
+import type { ApprovalStatement, SignedApprovalStatement } from '@stepgate/contracts/approval-statement';
 
 export const APPROVAL_WORKFLOW_TYPE = 'approvalWorkflow';
 export const DEFAULT_APPROVALS_TASK_QUEUE = 'stepgate-approvals';
@@ -44,6 +45,20 @@ export interface ApprovalState {
   decided_at: string | null;
   /** The approver's comment, or the rejection reason. */
   comment: string | null;
+  /** What approvers sign (absent only from the state of workflows that ran before signed approvals). */
+  action_digest?: string;
+  /** The verified statement that decided the approval (null until then, and for name-only decisions of old workflows). */
+  evidence?: ApprovalEvidence | null;
+}
+
+/** Who approved or rejected what with which key: checkable later by anyone with the public key. */
+export interface ApprovalEvidence {
+  statement: ApprovalStatement;
+  signature: string;
+  alg: 'Ed25519';
+  key_id: string;
+  /** The credential's principal (proven by the signature), also in `decided_by`. */
+  principal: string;
 }
 
 /** Shown to approvers when listing (kept in the workflow's memo, so listing reads no history). */
@@ -59,15 +74,22 @@ export interface ApprovalMemo {
   inputs_summary: string;
   requested_at: string;
   expires_at: string;
+  /** Absent from approvals started before signed approvals. */
+  action_digest?: string;
 }
 
-export interface ApproveInput {
+/**
+ * The argument of the `approve` and `reject` updates: a statement with `decision` "approve" or "reject"
+ * and its signature by an approver's credential (see `approvalStatementBytes`).
+ */
+export type ApproveInput = SignedApprovalStatement;
+export type RejectInput = SignedApprovalStatement;
+
+/** What the updates took before signed approvals; only replayed histories still carry it. */
+export interface NamedDecisionInput {
   approver: string;
-  comment: string;
-}
-export interface RejectInput {
-  approver: string;
-  reason: string;
+  comment?: string;
+  reason?: string;
 }
 
 export const approveUpdate = defineUpdate<ApprovalState, [ApproveInput]>('approve');

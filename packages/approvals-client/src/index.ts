@@ -1,2 +1,9 @@
-export { Approvers, ApprovalRefusedError, type ApprovalListing } from './approvers.js';
+export {
+  Approvers,
+  ApprovalRefusedError,
+  approverCredential,
+  type ApprovalListing,
+  type ApproverCredential,
+  type DecideParams,
+} from './approvers.js';
 export * from './definitions.js';

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { listAlertThresholds, setAlertThreshold, unsetAlertThreshold } from './commands/alerts.js';
 import { applyCommand } from './commands/apply.js';
-import { decideApproval, listApprovals } from './commands/approvals.js';
+import { decideApproval, listApprovals, type DecideOptions } from './commands/approvals.js';
 import { auditExport, auditRetention, auditVerify } from './commands/audit.js';
 import { createCredential, revokeCredential } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
@@ -87,21 +87,21 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
   approvals
     .command('approve')
     .argument('<approval_id>')
-    .description('approve a pending step; the approver needs the approver role and must not be its requester')
-    .requiredOption('--as <principal>', 'the approving principal')
+    .description('approve a pending step with a statement signed by an approver key of its tenant (not its requester)')
+    .requiredOption('--key <file>', 'the approver credential file `stepgate credentials create` wrote')
     .requiredOption('--comment <text>', 'why (at least 10 characters)')
-    .action((id: string, opts: { as: string; comment: string }) =>
-      guard(() => decideApproval('approve', id, opts, io))(),
-    );
+    .option('--digest <sha256>', "the action digest you reviewed (`approvals list`); default: the approval's")
+    .option('--as <principal>', "deprecated: must equal the key's principal")
+    .action((id: string, opts: DecideOptions) => guard(() => decideApproval('approve', id, opts, io))());
   approvals
     .command('reject')
     .argument('<approval_id>')
-    .description('reject a pending step: it is blocked and its workflow aborted')
-    .requiredOption('--as <principal>', 'the rejecting principal')
+    .description('reject a pending step with a signed statement: it is blocked and its workflow aborted')
+    .requiredOption('--key <file>', 'the approver credential file `stepgate credentials create` wrote')
     .requiredOption('--reason <text>', 'why (at least 10 characters)')
-    .action((id: string, opts: { as: string; reason: string }) =>
-      guard(() => decideApproval('reject', id, opts, io))(),
-    );
+    .option('--digest <sha256>', "the action digest you reviewed (`approvals list`); default: the approval's")
+    .option('--as <principal>', "deprecated: must equal the key's principal")
+    .action((id: string, opts: DecideOptions) => guard(() => decideApproval('reject', id, opts, io))());
 
   const audit = program.command('audit').description('the audit trail in Postgres (DATABASE_URL, STEPGATE_DB_SCHEMA)');
   audit
@@ -192,8 +192,8 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
 
   program
     .command('verify')
-    .description("check a decision's signed receipt")
-    .argument('<decision>', 'decision JSON file')
+    .description("check a decision's signed receipt, or an approver's signed statement (an approval's evidence)")
+    .argument('<decision>', 'decision JSON file, or an approval state / ApprovalGranted audit event with its evidence')
     .option('--public-key <pem>', "the evaluator's public key (PEM file)")
     .option('--keys-url <url>', 'the receipt keys a service publishes, e.g. http://evaluator:9464/receipt-keys')
     .action((file: string, opts: { publicKey?: string; keysUrl?: string }) =>

@@ -44,10 +44,12 @@ describe('CLI output never carries a control character raw', () => {
       inputs_summary: HOSTILE,
       requested_at: '2026-11-18T10:30:00Z',
       expires_at: '2026-11-18T11:30:00Z',
+      action_digest: 'ab\u001b[2Jcd',
     };
     const text = renderApproval(listing);
     expect(RAW_CONTROL.test(text)).toBe(false);
-    expect(text.split('\n')).toHaveLength(8);
+    expect(text.split('\n')).toHaveLength(9);
+    expect(text).toContain('  digest    ab\\u001b[2Jcd');
     expect(text).toContain('(deploy\\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m\\u0000\\u202eevil\\u000d\\u000a');
     expect(text).not.toMatch(/^ {2}reason {4}approved/m);
   });

@@ -25,6 +25,15 @@ export const ApprovalRequestSchema = z.object({
   requested_at: z.iso.datetime({ offset: true }),
   /** Rate-limit, budget and delegation counters to advance if, and only when, the step is approved. */
   usage_increments: z.array(z.object({ key: z.string(), by: z.number() })).default([]),
+  /**
+   * SHA-256 of what is approved (`actionDigest` in ./approval-statement.ts, over the validated request's
+   * step, matched policies, input, tool context, model and provider); approvers sign it. Absent from
+   * older evaluators' events: the approval workflow then digests the fields above.
+   */
+  action_digest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 
@@ -195,6 +204,16 @@ export const APPROVAL_ERROR_CODES = [
   'SELF_APPROVAL',
   'NOT_AN_APPROVER',
   'INVALID_APPROVAL_INPUT',
+  /** No signed statement, a signature that does not verify, or a key id no credential has. */
+  'UNAUTHENTICATED_APPROVER',
+  /** The signing credential belongs to another tenant than the approval's. */
+  'WRONG_TENANT',
+  /** The signing credential is revoked. */
+  'REVOKED_KEY',
+  /** The statement's approval_id or action_digest is not this approval's. */
+  'DIGEST_MISMATCH',
+  /** The statement's signed_at is more than 5 minutes from the approval workflow's time. */
+  'STALE_SIGNATURE',
 ] as const;
 export type ApprovalErrorCode = (typeof APPROVAL_ERROR_CODES)[number];
 

@@ -11,3 +11,5 @@ export * from './wire.js';
 export * from './events.js';
 export * from './receipt-keys.js';
 export * from './hostile-input.js';
+export * from './approval-statement.js';
+export { sha256Hex } from './sha256.js';

@@ -3,6 +3,7 @@ import { ed25519 } from './ed25519.js';
 import type { DecisionBody, GateDecision } from './decision.js';
 import type { ReceiptKeySet } from './receipt-keys.js';
 import { canonicalJson, SIGNATURE_ALG, type Receipt } from './wire.js';
+import { approvalStatementBytes, type ApprovalStatement, type SignedApprovalStatement } from './approval-statement.js';
 
 /** base64url without padding, as the wire contract requires. */
 export function signBytes(privateKey: KeyObject, bytes: Uint8Array): string {
@@ -57,4 +58,14 @@ export const publicKeyFromPem = (pem: string): KeyObject => createPublicKey(pem)
 export function receiptKeySet(keyId: string, privateKey: KeyObject): ReceiptKeySet {
   const publicKeyPem = createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString();
   return { keys: [{ key_id: keyId, alg: SIGNATURE_ALG, public_key_pem: publicKeyPem }] };
+}
+
+/** An approver's signature of its statement (base64url Ed25519 over the statement's canonical JSON). */
+export function signApprovalStatement(statement: ApprovalStatement, privateKey: KeyObject): SignedApprovalStatement {
+  return { statement, signature: signBytes(privateKey, approvalStatementBytes(statement)) };
+}
+
+/** Whether `signature` is the Ed25519 signature of `statement` by `publicKey`. */
+export function verifyApprovalStatement(signed: SignedApprovalStatement, publicKey: KeyObject): boolean {
+  return verifyBytes(publicKey, approvalStatementBytes(signed.statement), signed.signature);
 }

@@ -18,6 +18,7 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import {
   ApprovalEventSchema,
+  approvalActionDigest,
   clip,
   jsonTextDepth,
   MAX_JSON_DEPTH,
@@ -266,6 +267,7 @@ export class ApprovalsService {
       inputs_summary: request.inputs_summary,
       requested_at: request.requested_at,
       expires_at: expiresAt,
+      action_digest: approvalActionDigest(request),
     };
     await this.client().workflow.start(approvalWorkflow, {
       taskQueue: this.config.taskQueue,

@@ -4,10 +4,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalErrorCode } from '@stepgate/contracts';
-import { ApprovalRefusedError } from '@stepgate/approvals-client';
-import { statusQuery, type ApprovalInput } from '@stepgate/approvals-client/definitions';
+import { ApprovalRefusedError, type Approvers } from '@stepgate/approvals-client';
+import { signApprovalStatement } from '@stepgate/contracts/node';
+import { statusQuery, type ApprovalInput, type ApproveInput } from '@stepgate/approvals-client/definitions';
 import {
   approvalInput,
+  KEYS,
   approvalTestEnvironment,
   bundleApprovalWorkflow,
   mockActivities,
@@ -44,6 +46,14 @@ async function refusalCode(p: Promise<unknown>): Promise<ApprovalErrorCode> {
   return (err as ApprovalRefusedError).code;
 }
 
+/** Signs as `who` at the test server's time (time skipping moves it away from the wall clock). */
+async function approve(approvers: Approvers, id: string, who: keyof typeof KEYS, comment: string) {
+  return approvers.approve(id, { credential: KEYS[who], comment, signedAt: new Date(await env.currentTimeMs()) });
+}
+async function reject(approvers: Approvers, id: string, who: keyof typeof KEYS, reason: string) {
+  return approvers.reject(id, { credential: KEYS[who], reason, signedAt: new Date(await env.currentTimeMs()) });
+}
+
 const msAfter = (later: string, earlier: string | number) =>
   Date.parse(later) - (typeof earlier === 'number' ? earlier : Date.parse(earlier));
 
@@ -52,7 +62,7 @@ describe('approval workflow (time-skipping test server, mocked activities)', () 
     const mocks = mockActivities();
     const input = approvalInput(await env.currentTimeMs());
     await withApproval(input, mocks, async ({ handle, approvers, id }) => {
-      const state = await approvers.approve(id, 'alice', '  Change ticket CHG-1234 reviewed  ');
+      const state = await approve(approvers, id, 'alice', '  Change ticket CHG-1234 reviewed  ');
       expect(state).toMatchObject({
         status: 'approved',
         decided_by: 'alice',
@@ -61,7 +71,10 @@ describe('approval workflow (time-skipping test server, mocked activities)', () 
       expect(await handle.result()).toMatchObject({ status: 'approved', decided_by: 'alice' });
     });
     expect(mocks.calls.announce).toHaveLength(1);
-    expect(mocks.calls.isApprover).toEqual([{ tenant_id: 'acme', principal: 'alice' }]);
+    expect(mocks.calls.isApprover).toEqual([]);
+    expect(mocks.calls.proveApprover).toEqual([
+      { signed: expect.objectContaining({ statement: expect.objectContaining({ key_id: KEYS.alice.key_id }) }) },
+    ]);
     expect(mocks.calls.recordOutcome).toEqual([
       expect.objectContaining({ status: 'approved', decided_by: 'alice', comment: 'Change ticket CHG-1234 reviewed' }),
     ]);
@@ -75,7 +88,7 @@ describe('approval workflow (time-skipping test server, mocked activities)', () 
     const mocks = mockActivities();
     const input = approvalInput(await env.currentTimeMs(), { replyTo: replyTo() });
     await withApproval(input, mocks, async ({ handle, approvers, id }) => {
-      expect(await approvers.reject(id, 'bob', 'No deploys during the freeze')).toMatchObject({ status: 'rejected' });
+      expect(await reject(approvers, id, 'bob', 'No deploys during the freeze')).toMatchObject({ status: 'rejected' });
       expect(await handle.result()).toMatchObject({
         status: 'rejected',
         decided_by: 'bob',
@@ -122,7 +135,7 @@ describe('approval workflow (time-skipping test server, mocked activities)', () 
       const late = msAfter(reminder.reminded_at, now + 30 * MINUTE);
       expect(late).toBeGreaterThanOrEqual(0);
       expect(late).toBeLessThan(1_000);
-      await approvers.approve(id, 'alice', 'Seen the reminder, approving');
+      await approve(approvers, id, 'alice', 'Seen the reminder, approving');
       expect((await handle.result()).status).toBe('approved');
     });
     expect(mocks.calls.remind).toHaveLength(1);
@@ -143,40 +156,100 @@ describe('approval workflow (time-skipping test server, mocked activities)', () 
     expect(mocks.calls.recordOutcome).toEqual([expect.objectContaining({ status: 'expired' })]);
   });
 
-  it('refuses self-approval (principal, user or agent), a non-approver and short or missing input by their codes; the approval stays pending', async () => {
+  it('refuses forged and unfit statements by their codes; the approval stays pending; a proper signature decides and is kept as evidence', async () => {
     const mocks = mockActivities();
     const input = approvalInput(await env.currentTimeMs());
     await withApproval(input, mocks, async ({ handle, approvers, id }) => {
       const why = 'Looks fine to me, approving';
-      expect(await refusalCode(approvers.approve(id, 'orchestrator', why))).toBe('SELF_APPROVAL');
-      expect(await refusalCode(approvers.approve(id, 'dev-1', why))).toBe('SELF_APPROVAL');
-      expect(await refusalCode(approvers.reject(id, 'agent-7', why))).toBe('SELF_APPROVAL');
-      expect(await refusalCode(approvers.approve(id, 'mallory', why))).toBe('NOT_AN_APPROVER');
-      expect(await refusalCode(approvers.approve(id, 'alice', 'ok'))).toBe('INVALID_APPROVAL_INPUT');
-      expect(await refusalCode(approvers.reject(id, '', why))).toBe('INVALID_APPROVAL_INPUT');
-      expect(await refusalCode(approvers.reject(id, '   ', why))).toBe('INVALID_APPROVAL_INPUT');
+      const digest = (await handle.query(statusQuery)).action_digest!;
+      expect(digest).toMatch(/^[0-9a-f]{64}$/);
+      const now = async () => new Date(await env.currentTimeMs());
+      const statement = async (over: Partial<ApproveInput['statement']> = {}) => ({
+        approval_id: id,
+        action_digest: digest,
+        decision: 'approve' as const,
+        comment_or_reason: why,
+        signed_at: (await now()).toISOString(),
+        key_id: KEYS.alice.key_id,
+        ...over,
+      });
+      // No signature at all: the old name-only update.
+      const named = { approver: 'alice', comment: why } as unknown as ApproveInput;
+      expect(await refusalCode(approvers.submit(id, 'approve', named))).toBe('UNAUTHENTICATED_APPROVER');
+      // A statement naming alice's key, signed by mallory's; a key id no credential has.
+      const forged = signApprovalStatement(await statement(), KEYS.mallory.private_key);
+      expect(await refusalCode(approvers.submit(id, 'approve', forged))).toBe('UNAUTHENTICATED_APPROVER');
+      const unknown = signApprovalStatement(await statement({ key_id: 'sgk_acme_nobody' }), KEYS.alice.private_key);
+      expect(await refusalCode(approvers.submit(id, 'approve', unknown))).toBe('UNAUTHENTICATED_APPROVER');
+      // Alice's signature, then the comment changed.
+      const signed = signApprovalStatement(await statement(), KEYS.alice.private_key);
+      const altered = { ...signed, statement: { ...signed.statement, comment_or_reason: 'Something else entirely' } };
+      expect(await refusalCode(approvers.submit(id, 'approve', altered))).toBe('UNAUTHENTICATED_APPROVER');
+      // Properly signed, by the wrong people.
+      expect(await refusalCode(approve(approvers, id, 'mallory', why))).toBe('NOT_AN_APPROVER');
+      expect(await refusalCode(approve(approvers, id, 'globex-boss', why))).toBe('WRONG_TENANT');
+      expect(await refusalCode(approve(approvers, id, 'carol', why))).toBe('REVOKED_KEY');
+      expect(await refusalCode(approve(approvers, id, 'orchestrator', why))).toBe('SELF_APPROVAL');
+      expect(await refusalCode(approve(approvers, id, 'dev-1', why))).toBe('SELF_APPROVAL');
+      // Alice's signature over something else: another approval, another digest, another time, another decision.
+      const elsewhere = signApprovalStatement(
+        await statement({ approval_id: '00000000-0000-4000-8000-000000000000' }),
+        KEYS.alice.private_key,
+      );
+      expect(await refusalCode(approvers.submit(id, 'approve', elsewhere))).toBe('DIGEST_MISMATCH');
+      const cred = KEYS.alice;
+      expect(
+        await refusalCode(
+          approvers.approve(id, {
+            credential: cred,
+            comment: why,
+            actionDigest: 'f'.repeat(64),
+            signedAt: await now(),
+          }),
+        ),
+      ).toBe('DIGEST_MISMATCH');
+      const stale = new Date((await env.currentTimeMs()) - 6 * MINUTE);
+      expect(await refusalCode(approvers.approve(id, { credential: cred, comment: why, signedAt: stale }))).toBe(
+        'STALE_SIGNATURE',
+      );
+      const future = new Date((await env.currentTimeMs()) + 6 * MINUTE);
+      expect(await refusalCode(approvers.approve(id, { credential: cred, comment: why, signedAt: future }))).toBe(
+        'STALE_SIGNATURE',
+      );
+      const rejection = signApprovalStatement(await statement({ decision: 'reject' }), cred.private_key);
+      expect(await refusalCode(approvers.submit(id, 'approve', rejection))).toBe('INVALID_APPROVAL_INPUT');
+      expect(await refusalCode(approve(approvers, id, 'alice', 'ok'))).toBe('INVALID_APPROVAL_INPUT');
       expect((await handle.query(statusQuery)).status).toBe('pending');
-      await approvers.approve(id, 'alice', 'Reviewed the diff and the rollout plan');
+
+      const state = await approve(approvers, id, 'alice', 'Reviewed the diff and the rollout plan');
+      expect(state.evidence).toMatchObject({
+        principal: 'alice',
+        key_id: cred.key_id,
+        alg: 'Ed25519',
+        statement: { approval_id: id, action_digest: digest, decision: 'approve' },
+      });
       expect(await handle.result()).toMatchObject({ status: 'approved', decided_by: 'alice' });
     });
-    expect(mocks.calls.recordOutcome).toHaveLength(1);
+    expect(mocks.calls.recordOutcome).toEqual([
+      expect.objectContaining({ decided_by: 'alice', evidence: expect.objectContaining({ principal: 'alice' }) }),
+    ]);
   });
 
   it('after a decision, approve and reject are refused with APPROVAL_ALREADY_RESOLVED, while the workflow runs and once it closed', async () => {
     const mocks = mockActivities({ holdOutcome: true });
     const input = approvalInput(await env.currentTimeMs());
     await withApproval(input, mocks, async ({ handle, approvers, id }) => {
-      await approvers.approve(id, 'alice', 'Change ticket CHG-1234 reviewed');
+      await approve(approvers, id, 'alice', 'Change ticket CHG-1234 reviewed');
       await expect.poll(() => mocks.calls.recordOutcome.length).toBe(1); // the workflow runs on, held there
-      expect(await refusalCode(approvers.reject(id, 'bob', 'Too late to change my mind'))).toBe(
+      expect(await refusalCode(reject(approvers, id, 'bob', 'Too late to change my mind'))).toBe(
         'APPROVAL_ALREADY_RESOLVED',
       );
-      expect(await refusalCode(approvers.approve(id, 'bob', 'Approving a second time'))).toBe(
+      expect(await refusalCode(approve(approvers, id, 'bob', 'Approving a second time'))).toBe(
         'APPROVAL_ALREADY_RESOLVED',
       );
       mocks.releaseOutcome();
       expect(await handle.result()).toMatchObject({ status: 'approved', decided_by: 'alice' });
-      expect(await refusalCode(approvers.reject(id, 'bob', 'Rejecting the closed one'))).toBe(
+      expect(await refusalCode(reject(approvers, id, 'bob', 'Rejecting the closed one'))).toBe(
         'APPROVAL_ALREADY_RESOLVED',
       );
     });
@@ -190,13 +263,13 @@ describe('approval workflow (time-skipping test server, mocked activities)', () 
       // Skip exactly to expires_at: the held activity locks time skipping, so a sleep past it would be real.
       await env.sleep(Date.parse(input.expires_at) - (await env.currentTimeMs()));
       await expect.poll(() => mocks.calls.recordOutcome.length).toBe(1); // expired, held in recordOutcome
-      expect(await refusalCode(approvers.approve(id, 'alice', 'Approving after the deadline'))).toBe(
+      expect(await refusalCode(approve(approvers, id, 'alice', 'Approving after the deadline'))).toBe(
         'APPROVAL_EXPIRED',
       );
-      expect(await refusalCode(approvers.reject(id, 'bob', 'Rejecting after the deadline'))).toBe('APPROVAL_EXPIRED');
+      expect(await refusalCode(reject(approvers, id, 'bob', 'Rejecting after the deadline'))).toBe('APPROVAL_EXPIRED');
       mocks.releaseOutcome();
       expect((await handle.result()).status).toBe('expired');
-      expect(await refusalCode(approvers.approve(id, 'alice', 'Approving the closed one'))).toBe('APPROVAL_EXPIRED');
+      expect(await refusalCode(approve(approvers, id, 'alice', 'Approving the closed one'))).toBe('APPROVAL_EXPIRED');
     });
   });
 });

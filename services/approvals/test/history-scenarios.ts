@@ -1,10 +1,14 @@
 /**
  * The paths through the approval workflow whose histories are kept as replay fixtures
  * (test/histories/<name>.json, written by record-histories.ts, replayed by replay.test.ts).
+ *
+ * approved, rejected-with-reply-to, reminded-then-approved and not-an-approver-then-approved.json were
+ * recorded before signed approvals (decisions by name, no `signed-approvals` patch marker): they stay as
+ * fixtures, proving approvals started on the old code still replay, but can no longer be recorded.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ApprovalInput } from '@stepgate/approvals-client/definitions';
-import { approvalInput, type ApprovalRun, type mockActivities } from './workflow-env.js';
+import { approvalInput, KEYS, type ApprovalRun, type mockActivities } from './workflow-env.js';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -31,18 +35,24 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** Signs as `who` at the test server's time. */
+const signedBy = async (env: TestWorkflowEnvironment, who: keyof typeof KEYS) => ({
+  credential: KEYS[who],
+  signedAt: new Date(await env.currentTimeMs()),
+});
+
 export const HISTORY_SCENARIOS: Record<string, HistoryScenario> = {
-  approved: {
+  'signed-approved': {
     input: (now) => approvalInput(now, { timeoutMs: HOUR }),
-    async drive({ id, handle, approvers }) {
-      await approvers.approve(id, 'alice', 'Change ticket CHG-1234 reviewed');
+    async drive({ id, handle, approvers }, { env }) {
+      await approvers.approve(id, { ...(await signedBy(env, 'alice')), comment: 'Change ticket CHG-1234 reviewed' });
       await handle.result();
     },
   },
-  'rejected-with-reply-to': {
+  'signed-rejected-with-reply-to': {
     input: (now) => approvalInput(now, { timeoutMs: HOUR, replyTo }),
-    async drive({ id, handle, approvers }) {
-      await approvers.reject(id, 'bob', 'No deploys during the freeze');
+    async drive({ id, handle, approvers }, { env }) {
+      await approvers.reject(id, { ...(await signedBy(env, 'bob')), reason: 'No deploys during the freeze' });
       await handle.result();
     },
   },
@@ -58,25 +68,29 @@ export const HISTORY_SCENARIOS: Record<string, HistoryScenario> = {
       await handle.result();
     },
   },
-  'reminded-then-approved': {
+  'signed-reminded-then-approved': {
     input: (now) => approvalInput(now, { timeoutMs: HOUR, reminderFraction: 0.5 }),
     async drive({ id, handle, approvers }, { env, mocks }) {
       await env.sleep(31 * MINUTE);
       await until(() => mocks.calls.remind.length === 1, 'the reminder');
-      await approvers.approve(id, 'alice', 'Seen the reminder, approving');
+      await approvers.approve(id, { ...(await signedBy(env, 'alice')), comment: 'Seen the reminder, approving' });
       await handle.result();
     },
   },
-  // A refusal decided inside the update handler (after the role lookup) is in the history; the
-  // validator's refusals (self-approval, short comments) are not.
-  'not-an-approver-then-approved': {
+  // Refusals decided inside the update handler (after the credential lookup) are in the history; the
+  // validator's (no signature, digest, staleness, short comments) are not.
+  'signed-refusals-then-approved': {
     input: (now) => approvalInput(now, { timeoutMs: HOUR }),
-    async drive({ id, handle, approvers }) {
-      await approvers.approve(id, 'mallory', 'Looks good to me, ship it').then(
-        () => Promise.reject(new Error('mallory was let approve')),
-        () => undefined,
-      );
-      await approvers.approve(id, 'alice', 'Reviewed the diff and the rollout plan');
+    async drive({ id, handle, approvers }, { env }) {
+      for (const who of ['mallory', 'globex-boss', 'carol', 'dev-1'] as const)
+        await approvers.approve(id, { ...(await signedBy(env, who)), comment: 'Looks good to me, ship it' }).then(
+          () => Promise.reject(new Error(`${who} was let approve`)),
+          () => undefined,
+        );
+      await approvers.approve(id, {
+        ...(await signedBy(env, 'alice')),
+        comment: 'Reviewed the diff and the rollout plan',
+      });
       await handle.result();
     },
   },

@@ -10,8 +10,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ApprovalRequest, DecisionBody } from '@stepgate/contracts';
 import { timeSkippingEnvironment } from '@stepgate/test/time-skipping';
-import type { ApprovalActivities, OutcomeInput } from '../src/activities.js';
-import { Approvers } from '@stepgate/approvals-client';
+import { generateSigningKey, privateKeyFromPem } from '@stepgate/contracts/node';
+import { proveApprover, type ApprovalActivities, type ApproverKeys, type OutcomeInput } from '../src/activities.js';
+import { Approvers, type ApproverCredential } from '@stepgate/approvals-client';
 import { approvalWorkflow } from '../src/workflows/approval.js';
 import {
   approvalWorkflowId,
@@ -41,7 +42,42 @@ export function approvalTestEnvironment(): Promise<TestWorkflowEnvironment> {
 
 export const REQUESTER = { principal: 'orchestrator', user_id: 'dev-1', agent_id: 'agent-7' };
 /** Principals holding the approver role in the mocked role lookup. */
-export const APPROVERS = new Set(['alice', 'bob', 'dev-1']);
+export const APPROVERS = new Set(['alice', 'bob', 'dev-1', 'globex-boss', 'carol']);
+
+/** The mocked credential table: one key per principal (tenant acme unless said; carol's key is revoked). */
+const KEY_TABLE = new Map<
+  string,
+  { tenantId: string; principal: string; publicKeyPem: string; revokedAt: Date | null }
+>();
+
+function testKey(principal: string, tenant = 'acme', revoked = false): ApproverCredential {
+  const key = generateSigningKey();
+  const keyId = `sgk_${tenant}_${principal}`;
+  KEY_TABLE.set(keyId, {
+    tenantId: tenant,
+    principal,
+    publicKeyPem: key.publicKeyPem,
+    revokedAt: revoked ? new Date(0) : null,
+  });
+  return { key_id: keyId, tenant_id: tenant, principal, private_key: privateKeyFromPem(key.privateKeyPem) };
+}
+
+/** Approver keys of the mocked credential table, by principal. */
+export const KEYS = {
+  alice: testKey('alice'),
+  bob: testKey('bob'),
+  'dev-1': testKey('dev-1'),
+  orchestrator: testKey('orchestrator'),
+  mallory: testKey('mallory'),
+  'globex-boss': testKey('globex-boss', 'globex'),
+  carol: testKey('carol', 'acme', true),
+};
+
+const mockKeys: ApproverKeys = {
+  byKeyId: async (keyId) => KEY_TABLE.get(keyId),
+  hasRole: async (p) =>
+    p.role === 'approver' && APPROVERS.has(p.principal) && KEY_TABLE.has(`sgk_${p.tenantId}_${p.principal}`),
+};
 
 /** An approval request made at `nowMs` that expires `timeoutMs` later. */
 export function approvalInput(
@@ -97,6 +133,7 @@ export function mockActivities(options: { holdOutcome?: boolean } = {}) {
   const calls: Calls = {
     announce: [],
     isApprover: [],
+    proveApprover: [],
     remind: [],
     recordOutcome: [],
     publishOutcome: [],
@@ -111,6 +148,10 @@ export function mockActivities(options: { holdOutcome?: boolean } = {}) {
     async isApprover(input) {
       calls.isApprover.push(input);
       return input.tenant_id === 'acme' && APPROVERS.has(input.principal);
+    },
+    async proveApprover(input) {
+      calls.proveApprover.push(input);
+      return proveApprover(mockKeys, input.signed);
     },
     async remind(input) {
       calls.remind.push(input);

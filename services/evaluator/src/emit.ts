@@ -1,5 +1,5 @@
 import { signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
-import type { ApprovalRequest, GateRequest, TopicName } from '@stepgate/contracts';
+import { actionDigest, type ApprovalRequest, type GateRequest, type TopicName } from '@stepgate/contracts';
 import { deadLetter, type IncomingMessage, type MessageSource } from '@stepgate/messaging';
 import type { Logger } from 'pino';
 import { summarize, type BatchMessages } from './batch-messages.js';
@@ -154,6 +154,21 @@ export class EmitStage {
       reply_to: request.reply_to ?? null,
       requested_at: body.decided_at,
       usage_increments: approval.usage_increments,
+      // What the approver signs: this step of this request, as validated (input, tool context, model).
+      action_digest: actionDigest({
+        tenant_id: body.tenant_id!,
+        workflow_id: request.workflow_id,
+        step_id: request.step_id,
+        step_type: request.step_type,
+        step_name: request.step_name ?? null,
+        policies_matched: body.policies_matched,
+        request: {
+          model: request.model ?? null,
+          provider: request.provider ?? null,
+          step_input: request.step_input ?? null,
+          tool_context: request.tool_context ?? null,
+        },
+      }),
     };
   }
 }

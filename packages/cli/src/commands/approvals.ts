@@ -1,6 +1,15 @@
 import { Client, Connection } from '@temporalio/client';
-import { ApprovalRefusedError, Approvers, type ApprovalListing, type ApprovalStatus } from '@stepgate/approvals-client';
+import { z } from 'zod';
+import {
+  ApprovalRefusedError,
+  approverCredential,
+  Approvers,
+  type ApprovalListing,
+  type ApprovalStatus,
+  type ApproverCredential,
+} from '@stepgate/approvals-client';
 import { CliEnvSchema, readSettings } from '@stepgate/runtime';
+import { parseOrThrow, readDocument } from '../files.js';
 import { EXIT, InputError, printable, type Io } from '../io.js';
 
 const STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'rejected', 'expired'];
@@ -62,6 +71,7 @@ export function renderApproval(r: ApprovalListing): string {
       `  policies  ${r.policies_matched.map(p).join(', ') || '-'}`,
       `  requested by ${who}, ${duration(r.age_seconds)} ago${r.status === 'pending' ? `; ${duration(r.time_left_seconds)} left` : ''}`,
       `  inputs    ${p(r.inputs_summary)}`,
+      `  digest    ${r.action_digest ? p(r.action_digest) : '- (started before signed approvals; approve signs the digest it reports)'}`,
       '',
     ].join('\n') + '\n'
   );
@@ -73,20 +83,58 @@ function duration(seconds: number): string {
   return `${Math.floor(seconds / 3600)}h${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** The credential file `stepgate credentials create` writes. */
+const CredentialFileSchema = z.object({
+  key_id: z.string().min(1),
+  tenant_id: z.string().min(1),
+  principal: z.string().min(1),
+  private_key_pem: z.string().includes('PRIVATE KEY'),
+});
+
+export interface DecideOptions {
+  key: string;
+  comment?: string;
+  reason?: string;
+  digest?: string;
+  /** Deprecated: the principal comes from the key; when given it must match. */
+  as?: string;
+}
+
+async function loadCredential(file: string, io: Io): Promise<ApproverCredential> {
+  const doc = parseOrThrow(CredentialFileSchema, await readDocument(file, io.cwd), `--key ${file}`);
+  try {
+    return approverCredential(doc);
+  } catch (err) {
+    throw new InputError(
+      `--key ${file}: not an Ed25519 private key (${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
+
 export async function decideApproval(
   kind: 'approve' | 'reject',
   id: string,
-  opts: { as: string; comment?: string; reason?: string },
+  opts: DecideOptions,
   io: Io,
 ): Promise<number> {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
     throw new InputError(`approval id "${id}": expected a UUID`);
+  if (opts.digest !== undefined && !/^[0-9a-f]{64}$/.test(opts.digest))
+    throw new InputError(`--digest "${opts.digest}": expected 64 lower-case hex digits (approvals list shows it)`);
+  const credential = await loadCredential(opts.key, io);
+  if (opts.as !== undefined && opts.as !== credential.principal)
+    throw new InputError(
+      `--as "${opts.as}": the key ${credential.key_id} is ${credential.principal}'s; the signature, not --as, says who decides`,
+    );
+  const params = { credential, ...(opts.digest ? { actionDigest: opts.digest } : {}) };
   try {
     const state = await withApprovers((a) =>
-      kind === 'approve' ? a.approve(id, opts.as, opts.comment ?? '') : a.reject(id, opts.as, opts.reason ?? ''),
+      kind === 'approve'
+        ? a.approve(id, { ...params, comment: opts.comment ?? '' })
+        : a.reject(id, { ...params, reason: opts.reason ?? '' }),
     );
     io.out(
-      `${state.status} approval ${id} (${printable(state.workflow_id)} / ${printable(state.step_id)}) as ${printable(String(state.decided_by))} at ${state.decided_at}\n`,
+      `${state.status} approval ${id} (${printable(state.workflow_id)} / ${printable(state.step_id)}) as ${printable(String(state.decided_by))} with key ${printable(credential.key_id)} at ${state.decided_at}\n`,
     );
     return EXIT.ok;
   } catch (err) {

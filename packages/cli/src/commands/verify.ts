@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { GateDecisionSchema, ReceiptKeySetSchema } from '@stepgate/contracts';
-import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
+import type { SignedApprovalStatement } from '@stepgate/contracts';
+import { publicKeyFromPem, verifyApprovalStatement, verifyReceipt } from '@stepgate/contracts/node';
 import { parseOrThrow, readDocument } from '../files.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
@@ -17,7 +18,10 @@ export async function verifyCommand(
 ): Promise<number> {
   if ((opts.publicKey === undefined) === (opts.keysUrl === undefined))
     throw new InputError('expected one of --public-key <pem> and --keys-url <url>');
-  const decision = parseOrThrow(GateDecisionSchema, await readDocument(file, io.cwd), file);
+  const doc = await readDocument(file, io.cwd);
+  const evidence = approvalEvidence(doc);
+  if (evidence) return verifyStatement(evidence, file, opts, io);
+  const decision = parseOrThrow(GateDecisionSchema, doc, file);
   const source = opts.publicKey ?? opts.keysUrl!;
   const key =
     opts.publicKey !== undefined
@@ -64,4 +68,47 @@ async function publishedKey(url: string, keyId: string): Promise<KeyObject | und
     throw new InputError(`--keys-url ${url}: not a receipt key set ({"keys": [{key_id, alg, public_key_pem}]})`);
   const entry = keys.data.keys.find((k) => k.key_id === keyId);
   return entry && publicKeyFromPem(entry.public_key_pem);
+}
+
+/** A signed approval statement: itself, an approval's state or result (`evidence`), or its audit event (`detail.evidence`). */
+function approvalEvidence(doc: unknown): SignedApprovalStatement | undefined {
+  const candidates = [doc, field(doc, 'evidence'), field(field(doc, 'detail'), 'evidence')];
+  for (const c of candidates) {
+    const statement = field(c, 'statement');
+    const signature = field(c, 'signature');
+    if (statement && typeof statement === 'object' && typeof signature === 'string')
+      return { statement: statement as SignedApprovalStatement['statement'], signature };
+  }
+  return undefined;
+}
+
+function field(value: unknown, name: string): unknown {
+  return value && typeof value === 'object' ? (value as Record<string, unknown>)[name] : undefined;
+}
+
+/** `stepgate verify <approval evidence> --public-key <the approver's public key>`: who approved what with which key. */
+async function verifyStatement(
+  signed: SignedApprovalStatement,
+  file: string,
+  opts: { publicKey?: string; keysUrl?: string },
+  io: Io,
+): Promise<number> {
+  if (opts.publicKey === undefined)
+    throw new InputError(`${file}: an approval statement is checked with --public-key <the approver's public key PEM>`);
+  const key = await keyFromFile(opts.publicKey, io);
+  const s = signed.statement;
+  let valid = false;
+  try {
+    valid = verifyApprovalStatement(signed, key);
+  } catch {
+    valid = false;
+  }
+  if (valid) {
+    io.out(
+      `valid: ${String(s.decision)} of approval ${String(s.approval_id)} (action digest ${String(s.action_digest)}) signed with ${String(s.key_id)} at ${String(s.signed_at)}\n`,
+    );
+    return EXIT.ok;
+  }
+  io.err(`INVALID: the approval statement in ${file} does not verify with ${opts.publicKey}\n`);
+  return EXIT.failed;
 }

@@ -1,0 +1,104 @@
+// What an approver signs, and the digest of what is approved. Sandbox-safe (no zod, no node:): the
+// approval workflow imports it through '@stepgate/contracts/approval-statement'; clients of any language
+// rebuild the same bytes (docs/wire-contract.md, "Approval statements").
+import type { ApprovalRequest } from './events.js';
+import { sha256Hex, utf8 } from './sha256.js';
+import { canonicalJson } from './wire.js';
+
+export const APPROVAL_STATEMENT_DECISIONS = ['approve', 'reject'] as const;
+export type ApprovalStatementDecision = (typeof APPROVAL_STATEMENT_DECISIONS)[number];
+
+/** A statement's `signed_at` must be within this much of the approval workflow's time, either way. */
+export const APPROVAL_SIGNATURE_MAX_SKEW_MS = 5 * 60_000;
+
+/** An action digest: SHA-256, 64 lower-case hex digits. */
+export const ACTION_DIGEST_PATTERN = /^[0-9a-f]{64}$/;
+
+/**
+ * An approver's decision on one approval. The signature is Ed25519 over `approvalStatementBytes`
+ * (RFC 8785 canonical JSON, UTF-8) with the private key of credential `key_id`.
+ */
+export interface ApprovalStatement {
+  approval_id: string;
+  /** The approval's action digest (`stepgate approvals list` shows it). */
+  action_digest: string;
+  decision: ApprovalStatementDecision;
+  /** The approver's comment (approve) or reason (reject). */
+  comment_or_reason: string;
+  /** ISO 8601 instant of signing. */
+  signed_at: string;
+  key_id: string;
+}
+
+/** A signed statement, as the approval workflow's `approve` and `reject` updates take it. */
+export interface SignedApprovalStatement {
+  statement: ApprovalStatement;
+  /** base64url (no padding) Ed25519 signature of `approvalStatementBytes(statement)`. */
+  signature: string;
+}
+
+/** The bytes an approver signs. */
+export function approvalStatementBytes(statement: ApprovalStatement): Uint8Array {
+  return utf8(canonicalJson(statement));
+}
+
+/** What of a gate request an approval is about (the evaluator fills it from the validated request). */
+export interface ActionRequestPart {
+  model: string | null;
+  provider: string | null;
+  step_input: unknown;
+  tool_context: unknown;
+}
+
+export interface ActionDigestInput {
+  tenant_id: string;
+  workflow_id: string;
+  step_id: string;
+  step_type: string;
+  step_name: string | null;
+  policies_matched: ApprovalRequest['policies_matched'];
+  /** null for approvals requested before the evaluator put a digest in the event. */
+  request: ActionRequestPart | null;
+}
+
+/** SHA-256 (hex) of the canonical JSON of what is approved. */
+export function actionDigest(a: ActionDigestInput): string {
+  return sha256Hex(
+    utf8(
+      canonicalJson({
+        v: 1,
+        tenant_id: a.tenant_id,
+        workflow_id: a.workflow_id,
+        step_id: a.step_id,
+        step_type: a.step_type,
+        step_name: a.step_name,
+        policies_matched: a.policies_matched,
+        request: a.request && {
+          model: a.request.model,
+          provider: a.request.provider,
+          step_input: a.request.step_input ?? null,
+          tool_context: a.request.tool_context ?? null,
+        },
+      }),
+    ),
+  );
+}
+
+/**
+ * An approval's action digest: the evaluator's (`action_digest`, which covers the request's input and
+ * tool context) or, for an event from an older evaluator, the digest of the fields the event carries.
+ */
+export function approvalActionDigest(r: ApprovalRequest): string {
+  return (
+    r.action_digest ??
+    actionDigest({
+      tenant_id: r.tenant_id,
+      workflow_id: r.workflow_id,
+      step_id: r.step_id,
+      step_type: r.step_type,
+      step_name: r.step_name,
+      policies_matched: r.policies_matched,
+      request: null,
+    })
+  );
+}
