@@ -258,6 +258,64 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     }
   });
 
+  it('the step ledger follows the same case rule: a retry under WF-Case meets the row of wf-case', async () => {
+    const step_id = `case-${randomUUID()}`;
+    expect((await gate.gate({ workflow_id: 'wf', step_id, step_type: 'llm_call', model: 'claude' })).decision).toBe(
+      'allow',
+    );
+    const again = await gate.gate({ workflow_id: 'WF', step_id, step_type: 'llm_call', model: 'gpt-4' });
+    expect(again.error?.code).toBe('STEP_INPUT_MISMATCH');
+    expect(again.retry_context?.gate_count).toBe(2);
+  });
+
+  it('an upper-case request_id is the same request: redelivered as such, and still refused to another tenant', async () => {
+    const body = request({ request_id: randomUUID().toUpperCase() });
+    const mine = signed(acme, body);
+    const first = (await decisionFor(mine.value, mine.headers, body.request_id)).decision;
+    await sendRaw(ns, mine.value, mine.headers);
+    const theirs = signed(evil, { ...request(), request_id: body.request_id.toLowerCase() });
+    await sendRaw(ns, theirs.value, theirs.headers);
+    const refusedToEvil = await wire.until(() =>
+      wire
+        .json<GateDecision>(ns.topics['gate.decisions'])
+        .find((d) => d.request_id === body.request_id.toLowerCase() && d.tenant_id === 'evil'),
+    );
+    expect(refusedToEvil.error?.code).toBe('REQUEST_ID_CONFLICT');
+    // Acme's redelivery, sent before evil's attempt and after it, gets acme's decision again.
+    await sendRaw(ns, mine.value, mine.headers);
+    const acmeAnswers = await wire.until(() => {
+      const all = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === body.request_id);
+      return all.length >= 3 ? all : undefined;
+    });
+    expect(acmeAnswers.every((d) => d.decision_id === first.decision_id)).toBe(true);
+  });
+
+  it('a bundle that makes decisions too large gets a bounded ENGINE_ERROR refusal, not a record the broker refuses', async () => {
+    const bloat = await registerPrincipal(ns, 'bloat', 'bloat-orchestrator');
+    await applyBundle(ns, {
+      tenant_id: 'bloat',
+      environment: 'staging',
+      workflow_access: { mode: 'open' },
+      policies: Array.from({ length: 400 }, (_, i) => ({
+        name: `p-${i}`,
+        type: 'context_aware',
+        category: 'dynamic-security',
+        priority: i,
+        conditions: [{ field: 'context.model', operator: 'equals', value: `never-${i}` }],
+        actions: [{ type: 'block', config: { reason: 'r'.repeat(990) } }],
+      })),
+    });
+    const s = signed(bloat, request());
+    const { decision, bytes } = await decisionFor(
+      s.value,
+      s.headers,
+      (JSON.parse(s.value.toString()) as { request_id: string }).request_id,
+    );
+    expect(decision.error?.code).toBe('ENGINE_ERROR');
+    expect(bytes).toBeLessThan(256 * 1024);
+    await stillGating();
+  });
+
   it('every refusal above is audited with bounded fields only', async () => {
     const audit = wire.json<AuditEvent>(ns.topics.audit);
     expect(audit.length).toBeGreaterThan(0);

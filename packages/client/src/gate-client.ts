@@ -317,14 +317,22 @@ export class GateClient {
       waiter.refused.mismatched++;
       return;
     }
-    if (byRequest) this.byRequest.delete(d.request_id);
-    else this.byApproval.delete(d.approval_id!);
+    if (byRequest) {
+      this.byRequest.delete(d.request_id);
+      // An outcome seen before this require_approval belongs to an earlier round of the same approval
+      // id (a step re-gated after a decision): only outcomes from now on answer this one.
+      if (d.decision === 'require_approval' && d.approval_id) this.approvalOutcomes.delete(d.approval_id);
+    } else this.byApproval.delete(d.approval_id!);
     waiter.resolve(d);
   }
 }
 
 /** The receipt keys a service publishes, fetched once and pinned for the client's life. */
 async function pinnedKeys(url: string): Promise<NonNullable<ReturnType<typeof receiptVerifier>>> {
+  const { protocol, hostname } = new URL(url);
+  const loopback = hostname === 'localhost' || hostname === '[::1]' || hostname.startsWith('127.');
+  // Keys fetched over plain HTTP could be anyone's: only from this machine.
+  if (protocol !== 'https:' && !loopback) throw new Error(`receipt keys at ${url}: expected an https:// URL`);
   const res = await fetch(url);
   if (!res.ok) throw new Error(`receipt keys at ${url}: HTTP ${res.status}`);
   const set = ReceiptKeySetSchema.parse(await res.json());

@@ -41,3 +41,9 @@ export const StepCompletionSchema = z
   })
   .strict();
 export type StepCompletion = z.infer<typeof StepCompletionSchema>;
+
+/**
+ * How the ledger keys a workflow and a request: workflow ids are case-insensitive everywhere (the
+ * allowlist, policy conditions, the step ledger), and a UUID is the same request in either case.
+ */
+export const ledgerKey = (id: string): string => id.toLowerCase();

@@ -144,7 +144,8 @@ export class GroupConsumer {
         .disconnect()
         .catch(() => undefined)
         .then(() => (this.stopping ? undefined : this.start()))
-        .catch(() => this.scheduleRestart(crashed));
+        // A failed start leaves its own consumer behind: that one is disconnected on the next try.
+        .catch(() => this.scheduleRestart(this.consumer ?? crashed));
     }, delay);
   }
 }

@@ -111,7 +111,7 @@ function compilePolicy(
   // Workflow ids are case-insensitive everywhere (reference 000's allowlist): `evaluate` sees the id
   // lower-cased, so the values conditions compare it with are lower-cased here.
   const conditions = policy.conditions.map((c, i) =>
-    isWorkflowIdField(refs[i]!) ? { ...c, value: lowerCaseStrings(c.value) } : c,
+    isWorkflowIdField(refs[i]!) ? { ...c, value: caseInsensitiveOperand(c.operator, c.value) } : c,
   );
 
   let indexedAt = -1;
@@ -156,6 +156,12 @@ function compilePolicy(
 
 function isWorkflowIdField(ref: FieldRef): boolean {
   return ref.namespace === 'context' && (ref as { name: string }).name === 'workflow_id';
+}
+
+/** A pattern keeps its meaning and only stops caring about case; a literal is lower-cased. */
+function caseInsensitiveOperand(operator: string, value: unknown): unknown {
+  if (operator.includes('regex') && typeof value === 'string') return `(?i)${value}`;
+  return lowerCaseStrings(value);
 }
 
 function lowerCaseStrings(value: unknown): unknown {

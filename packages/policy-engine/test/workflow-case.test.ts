@@ -40,6 +40,17 @@ describe('workflow ids are case-insensitive everywhere', () => {
     ).toBe('allow');
   });
 
+  it('a regex on the workflow id keeps its meaning (escapes untouched) and ignores case', () => {
+    const b = (pattern: string) => allowlisted(pattern, 'regex');
+    expect(decide(b('^Data-\\w+$'), { workflow_id: 'DATA-ANALYSIS', model: 'gpt-4' }).decision).toBe('block');
+    // \W is "not a word character": lower-casing the pattern would have turned it into \w.
+    expect(decide(b('^data\\W'), { workflow_id: 'data-analysis', model: 'gpt-4' }).decision).toBe('block');
+    // Off the allowlist, so blocked, but not by the policy: the pattern does not match it.
+    expect(
+      decide(b('^data\\W'), { workflow_id: 'dataanalysis', model: 'gpt-4' }).policies_matched.map((p) => p.policy_id),
+    ).toEqual([]);
+  });
+
   it('a workflow off the allowlist stays refused in every case', () => {
     expect(decide(allowlisted('data-analysis'), { workflow_id: 'DATA-EXPORT' }).decision).toBe('block');
   });

@@ -121,7 +121,7 @@ export class StepLedgerRepository {
   /** Marks an active (or unknown) workflow aborted; a workflow already terminal keeps its state. */
   async abortWorkflow(p: { tenantId: string; workflowId: string; reason: string }): Promise<void> {
     await this.db.query(
-      `insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, $2, 'aborted', $3)
+      `insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, lower($2), 'aborted', $3)
        on conflict (tenant_id, workflow_id) do update set status = 'aborted', reason = excluded.reason, updated_at = now()
        where workflow_state.status = 'active'`,
       [p.tenantId, p.workflowId, p.reason],

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { StepCompletion } from '@stepgate/contracts';
+import { ledgerKey, type StepCompletion } from '@stepgate/contracts';
 import type { IncomingMessage, MessageSource } from '@stepgate/messaging';
 import { StepLedgerRepository } from '@stepgate/store';
 import { summarize, type BatchMessages } from './batch-messages.js';
@@ -37,7 +37,7 @@ export class CompletionStage {
     // Counted once per completion_id: a redelivery is audited again but not counted again.
     const counted = await this.ledger.recordCompletion({
       tenantId,
-      workflowId: c.workflow_id,
+      workflowId: ledgerKey(c.workflow_id),
       stepId: c.step_id,
       completionId: c.completion_id,
       outputAvailable: c.output !== undefined,

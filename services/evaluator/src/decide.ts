@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { GateRequest } from '@stepgate/contracts';
-import { refusalDecision } from '@stepgate/contracts';
+import { ledgerKey, refusalDecision } from '@stepgate/contracts';
 import { signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
 import { databaseAnswers } from '@stepgate/runtime';
 import { BatchLedger, ConcurrentFirstGate } from '@stepgate/store';
@@ -60,10 +60,10 @@ export class DecideStage {
         ? [
             {
               tenantId: got.credential.tenantId,
-              workflowId: got.body.workflow_id,
+              workflowId: ledgerKey(got.body.workflow_id),
               stepId: got.body.step_id,
               userId: got.body.user_id,
-              requestId: got.body.request_id,
+              requestId: ledgerKey(got.body.request_id),
             },
           ]
         : [],
@@ -93,7 +93,7 @@ export class DecideStage {
           });
           if (!outcome.redelivered) {
             outcome.stored = signDecision(outcome.body, this.deps.signer);
-            ledger.recordDecision(tenantId, got.body.request_id, outcome.stored);
+            if (!outcome.unrecorded) ledger.recordDecision(tenantId, ledgerKey(got.body.request_id), outcome.stored);
           }
           outcomes.push(outcome);
         }

@@ -1,12 +1,21 @@
 import { signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
-import { actionDigest, type ApprovalRequest, type GateRequest, type TopicName } from '@stepgate/contracts';
+import {
+  actionDigest,
+  refusalDecision,
+  type ApprovalRequest,
+  type GateRequest,
+  type TopicName,
+} from '@stepgate/contracts';
 import { deadLetter, type IncomingMessage, type MessageSource } from '@stepgate/messaging';
 import type { Logger } from 'pino';
 import { summarize, type BatchMessages } from './batch-messages.js';
-import type { GateOutcome } from './gate.js';
+import { refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
 import type { EvaluatorMetrics } from './metrics.js';
 import { endGateSpan, startGateSpan, traceHeaders } from './tracing.js';
+
+/** The largest decision published: well under the broker's 1 MiB record limit. */
+export const MAX_DECISION_CHARS = 256 * 1024;
 
 export interface EmitStageDeps {
   topics: Record<TopicName, string>;
@@ -47,10 +56,20 @@ export class EmitStage {
       if (got.kind === 'dlq') this.deadLetter(messages, e.message, e.source, got.reason, got.detail);
       return () => undefined;
     }
-    const signed = outcome.stored ?? signDecision(outcome.body, this.deps.signer);
-    const body = outcome.body;
+    let body = outcome.body;
+    let json = JSON.stringify(outcome.stored ?? signDecision(body, this.deps.signer));
+    if (json.length > MAX_DECISION_CHARS) {
+      // E.g. a bundle whose thousands of visited policies would not fit one record: refused, bounded.
+      this.deps.log.error({ request_id: body.request_id, chars: json.length }, 'decision too large; refused instead');
+      body = refusalDecision({
+        ...refusalFor(got.attribution, body.tenant_id, Date.parse(body.decided_at)),
+        code: 'ENGINE_ERROR',
+        message: `the decision would be ${json.length} characters, over the ${MAX_DECISION_CHARS} a record may carry; the tenant's bundle makes decisions too large`,
+      });
+      json = JSON.stringify(signDecision(body, this.deps.signer));
+    }
     const span = startGateSpan(e.message.headers, e.source.topic, performance.timeOrigin + e.started);
-    messages.add('gate.decisions', body.workflow_id ?? got.attribution.id, signed, traceHeaders(span));
+    messages.addSerialized('gate.decisions', body.workflow_id ?? got.attribution.id, json, traceHeaders(span));
 
     if (!outcome.redelivered) {
       this.audit(e, outcome);

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   canonicalJson,
+  ledgerKey,
   refusalDecision,
   type DecisionBody,
   type GateErrorCode,
@@ -17,6 +18,8 @@ export interface GateOutcome {
   body: DecisionBody;
   /** True when this request_id was decided before: publish the stored, already-signed decision. */
   redelivered: boolean;
+  /** Published but not recorded under its request_id (REQUEST_ID_CONFLICT). */
+  unrecorded?: boolean;
   stored?: unknown;
   evaluation?: EvaluationResult;
   /** The gated tool's access class by the tenant's catalog (for audit and alerts). */
@@ -71,36 +74,35 @@ function sameInput(stored: string, request: GateRequest, fingerprint: string): b
  */
 export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise<GateOutcome> {
   const { tenantId, request, now } = ctx;
-  if (ledger.decidedForAnotherTenant(tenantId, request.request_id))
-    return refusal(ctx, {
-      code: 'REQUEST_ID_CONFLICT',
-      message: 'request_id was already decided for another requester; send each request with a new request_id',
-      retry_context: null,
-    });
-  const seen = ledger.decisionFor(tenantId, request.request_id) as DecisionBody | undefined;
-  if (seen !== undefined) {
-    // The same request delivered again gets the same decision; other bytes under its id do not.
-    if (seen.request_sha256 === undefined || seen.request_sha256 === ctx.attribution.request_sha256)
-      return { body: seen, redelivered: true, stored: seen };
+  const requestKey = ledgerKey(request.request_id);
+  const workflowKey = ledgerKey(request.workflow_id);
+  // The same request delivered again gets the same decision, before anything else is looked at.
+  const seen = ledger.decisionFor(tenantId, requestKey) as DecisionBody | undefined;
+  if (
+    seen !== undefined &&
+    (seen.request_sha256 === undefined || seen.request_sha256 === ctx.attribution.request_sha256)
+  )
+    return { body: seen, redelivered: true, stored: seen };
+  if (seen !== undefined || ledger.decidedForAnotherTenant(tenantId, requestKey))
     return refusal(ctx, {
       code: 'REQUEST_ID_CONFLICT',
       message:
-        'request_id was already decided for a request with other content; send each request with a new request_id',
+        'request_id was already decided for another request (another requester, or other content); send each request with a new request_id',
       retry_context: null,
+      conflict: true,
     });
-  }
 
   const fail = (code: GateErrorCode, message: string, retry: DecisionBody['retry_context'] = null): GateOutcome =>
     refusal(ctx, { code, message, retry_context: retry });
 
-  const wf = ledger.workflowState(tenantId, request.workflow_id);
+  const wf = ledger.workflowState(tenantId, workflowKey);
   if (wf && wf.status !== 'active')
     return fail(
       'WORKFLOW_TERMINAL',
       `workflow "${request.workflow_id}" is ${wf.status}${wf.reason ? `: ${wf.reason}` : ''}`,
     );
 
-  const row = ledger.row(tenantId, request.workflow_id, request.step_id);
+  const row = ledger.row(tenantId, workflowKey, request.step_id);
   const fingerprint = inputFingerprint(request);
 
   if (row) {
@@ -119,7 +121,7 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
           retry,
         );
       const decision = effectiveDecision(row);
-      ledger.putRow(tenantId, request.workflow_id, request.step_id, {
+      ledger.putRow(tenantId, workflowKey, request.step_id, {
         ...row,
         gate_count: row.gate_count + 1,
         last_attempt_at: new Date(now),
@@ -146,7 +148,7 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
     return evaluateAndStore(ledger, ctx, fingerprint, row, retry);
   }
 
-  const pendingStep = ledger.pendingOtherStep(tenantId, request.workflow_id, request.step_id);
+  const pendingStep = ledger.pendingOtherStep(tenantId, workflowKey, request.step_id);
   if (pendingStep) return fail('APPROVAL_PENDING', `step "${pendingStep}" of this workflow is waiting for approval`);
   return evaluateAndStore(ledger, ctx, fingerprint, undefined, {
     gate_count: 1,
@@ -207,7 +209,7 @@ async function evaluateAndStore(
     result.decision === 'require_approval'
       ? // A step re-evaluated while its approval waits keeps the approval it has (ids issued before the
         // id encoding changed included), so its workflow still finds the ledger row.
-        (row?.approval_id ?? approvalIdFor(tenantId, request.workflow_id, request.step_id))
+        (row?.approval_id ?? approvalIdFor(tenantId, ledgerKey(request.workflow_id), request.step_id))
       : undefined;
   const body: DecisionBody = {
     request_id: request.request_id,
@@ -231,7 +233,7 @@ async function evaluateAndStore(
     requester_key_id: ctx.attribution.key_id,
   };
 
-  ledger.putRow(tenantId, request.workflow_id, request.step_id, {
+  ledger.putRow(tenantId, ledgerKey(request.workflow_id), request.step_id, {
     input_fingerprint: fingerprint,
     idempotency_key: row?.idempotency_key ?? request.idempotency_key ?? null,
     decision: result.decision,
@@ -266,11 +268,20 @@ async function evaluateAndStore(
 
 function refusal(
   ctx: GateContext,
-  why: { code: GateErrorCode; message: string; details?: unknown; retry_context: DecisionBody['retry_context'] },
+  why: {
+    code: GateErrorCode;
+    message: string;
+    details?: unknown;
+    retry_context: DecisionBody['retry_context'];
+    /** A refusal of a request_id already used: it is not recorded under that id (the id stays the first requester's). */
+    conflict?: boolean;
+  },
 ): GateOutcome {
+  const { conflict, ...reason } = why;
   return {
-    body: refusalDecision({ ...refusalFor(ctx.attribution, ctx.tenantId, ctx.now), ...why }),
+    body: refusalDecision({ ...refusalFor(ctx.attribution, ctx.tenantId, ctx.now), ...reason }),
     redelivered: false,
+    ...(conflict ? { unrecorded: true } : {}),
   };
 }
 

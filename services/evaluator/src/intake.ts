@@ -152,7 +152,8 @@ export async function intake<S extends z.ZodType>(
   ): Intake<z.infer<S>> => ({
     kind: 'rejected',
     attribution,
-    tenantId: credential?.tenantId ?? null,
+    // A message that did not prove its key is nobody's: it is not filed under the key's tenant.
+    tenantId: code === 'UNAUTHENTICATED' ? null : (credential?.tenantId ?? null),
     credential,
     code,
     message,
@@ -172,7 +173,6 @@ export async function intake<S extends z.ZodType>(
         ? `${clip(unacceptable.path)}: contains a NUL character (\\u0000), which stepgate does not accept`
         : `${clip(unacceptable.path)}: the keys ${[...RESERVED_KEYS].join(', ')} are refused anywhere in a message`,
     );
-  attribution.doc = doc;
 
   const signature = header(headers, HEADER_SIGNATURE);
   if (headerKeyId === undefined || !signature)
@@ -184,6 +184,8 @@ export async function intake<S extends z.ZodType>(
   if (!verifyBytes(credential.publicKey, value, signature))
     return reject('UNAUTHENTICATED', `signature does not verify with key "${keyId}"`, credential);
 
+  // Only a message its key signed has its inputs summarized (audit rows, approvers' view).
+  attribution.doc = doc;
   const parsed = o.schema.safeParse(doc);
   if (!parsed.success) {
     // Unknown keys and wrong values are named, never echoed at the attacker's length.
