@@ -307,7 +307,8 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       ...signedHeaders(orchestrator, v),
       'stepgate-signature': signedHeaders(other, v)['stepgate-signature']!,
     }));
-    expect(badSig).toMatchObject({ decision: 'block', tenant_id: TENANT, error: { code: 'UNAUTHENTICATED' } });
+    // Not filed under the key's tenant: whoever sent it did not prove they hold the key.
+    expect(badSig).toMatchObject({ decision: 'block', tenant_id: null, error: { code: 'UNAUTHENTICATED' } });
     const unknown = await rawGate(fresh(), (v) => ({
       ...signedHeaders(orchestrator, v),
       'stepgate-key-id': 'key-nobody-00000000',

@@ -27,6 +27,42 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
 
+  const context: CommandContext = { io, guard };
+  for (const register of [
+    registerOfflineCommands,
+    registerCredentialCommands,
+    registerPolicyCommands,
+    registerApprovalCommands,
+    registerAuditCommands,
+    registerTenantCommands,
+    registerKeyCommands,
+  ])
+    register(program, context);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
+    if (err instanceof InputError) {
+      io.err(`stepgate: ${err.message}\n${err.details.map((d) => `  ${d}\n`).join('')}`);
+      return EXIT.invalid;
+    }
+    if (err instanceof SettingsError) {
+      io.err(`${err.message}\n`);
+      return EXIT.invalid;
+    }
+    throw err;
+  }
+}
+
+/** What every command registration needs: the output, and the wrapper that records the exit code. */
+interface CommandContext {
+  io: Io;
+  guard: (action: () => Promise<number>) => () => Promise<void>;
+}
+
+/** Offline policy tools: eval, lint, test. */
+function registerOfflineCommands(program: Command, { io, guard }: CommandContext): void {
   program
     .command('eval')
     .description('decide one gate request offline against a bundle; prints the decision JSON')
@@ -49,7 +85,10 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     .description('run policy tests: *.test.json / *.test.yaml files of a bundle and cases with expected decisions')
     .argument('<dir>', 'folder with policy test files')
     .action((dir: string) => guard(() => testCommand(dir, io))());
+}
 
+/** Signing credentials: create, revoke. */
+function registerCredentialCommands(program: Command, { io, guard }: CommandContext): void {
   const credentials = program
     .command('credentials')
     .description('signing credentials of orchestrators and approvers (DATABASE_URL, KAFKA_BROKERS)');
@@ -68,14 +107,20 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     .argument('<key_id>')
     .description('revoke a credential: its messages are rejected from then on')
     .action((keyId: string) => guard(() => revokeCredential(keyId, io))());
+}
 
+/** Policy bundles: apply. */
+function registerPolicyCommands(program: Command, { io, guard }: CommandContext): void {
   program
     .command('apply')
     .description("validate a bundle, store it as the tenant's next version and announce it to the evaluators")
     .requiredOption('--bundle <file>', 'tenant policy bundle (JSON or YAML)')
     .option('--as <principal>', 'who applies it (recorded and audited)')
     .action((opts: { bundle: string; as?: string }) => guard(() => applyCommand(opts, io))());
+}
 
+/** Human approvals: list, approve, reject. */
+function registerApprovalCommands(program: Command, { io, guard }: CommandContext): void {
   const approvals = program.command('approvals').description('human approvals (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE)');
   approvals
     .command('list')
@@ -102,7 +147,10 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     .option('--digest <sha256>', "the action digest you reviewed (`approvals list`); default: the approval's")
     .option('--as <principal>', "deprecated: must equal the key's principal")
     .action((id: string, opts: DecideOptions) => guard(() => decideApproval('reject', id, opts, io))());
+}
 
+/** The audit trail: verify, export, retention. */
+function registerAuditCommands(program: Command, { io, guard }: CommandContext): void {
   const audit = program.command('audit').description('the audit trail in Postgres (DATABASE_URL, STEPGATE_DB_SCHEMA)');
   audit
     .command('verify')
@@ -138,7 +186,10 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     .requiredOption('--days <n>', 'keep this many days')
     .option('--apply', 'really drop them')
     .action((opts: { days: string; apply?: boolean }) => guard(() => auditRetention(opts, io))());
+}
 
+/** Tenant settings and alert thresholds. */
+function registerTenantCommands(program: Command, { io, guard }: CommandContext): void {
   const tenants = program.command('tenants').description('tenant settings (DATABASE_URL, KAFKA_BROKERS)');
   tenants
     .command('set')
@@ -189,7 +240,10 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     .option('--tenant <tenant>', 'only this tenant')
     .option('--json', 'JSON instead of text')
     .action((opts: { tenant?: string; json?: boolean }) => guard(() => listAlertThresholds(opts, io))());
+}
 
+/** Receipts and keys: verify, keygen. */
+function registerKeyCommands(program: Command, { io, guard }: CommandContext): void {
   program
     .command('verify')
     .description("check a decision's signed receipt, or an approver's signed statement (an approval's evidence)")
@@ -206,20 +260,4 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     .requiredOption('--private <file>', 'PKCS#8 PEM private key (mode 0600)')
     .requiredOption('--public <file>', 'SPKI PEM public key')
     .action((opts: { private: string; public: string }) => guard(() => keygenCommand(opts, io))());
-
-  try {
-    await program.parseAsync([...argv], { from: 'user' });
-    return code;
-  } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
-    if (err instanceof InputError) {
-      io.err(`stepgate: ${err.message}\n${err.details.map((d) => `  ${d}\n`).join('')}`);
-      return EXIT.invalid;
-    }
-    if (err instanceof SettingsError) {
-      io.err(`${err.message}\n`);
-      return EXIT.invalid;
-    }
-    throw err;
-  }
 }

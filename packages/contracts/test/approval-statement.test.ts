@@ -16,7 +16,7 @@ import {
   verifyApprovalStatement,
 } from '../src/node.js';
 
-describe('sha256Hex (plain JavaScript, for the workflow sandbox)', () => {
+describe('sha256Hex (@noble/hashes, for the workflow sandbox)', () => {
   it.each(['', 'abc', 'a'.repeat(55), 'a'.repeat(56), 'a'.repeat(64), 'é€😀\ud800x', 'x'.repeat(1000)])(
     'equals node:crypto for %#',
     (text) => {
