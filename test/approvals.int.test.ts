@@ -300,6 +300,20 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(auditOf(id)()).toEqual(expect.arrayContaining(['ApprovalRequested', 'ApprovalRejected', 'WorkflowAborted']));
   });
 
+  it('a workflow id in mixed case: the rejection lands on its ledger row and aborts it in every case', async () => {
+    const step = deploy({ workflow_id: `WF-Mixed-${randomUUID()}` });
+    const { id, outcome } = await pending(step);
+    await approvers.reject(id, { credential: keys.bob, reason: 'Not this one, mixed or not' });
+    expect(await outcome).toMatchObject({ decision: 'block', approval_status: 'rejected' });
+    const lower = step.workflow_id.toLowerCase();
+    expect((await gate.gate(deploy({ workflow_id: lower, step_id: 'after' }))).error?.code).toBe('WORKFLOW_TERMINAL');
+    const { rows } = await ns.pool.query<{ approval_status: string }>(
+      'select approval_status from step_ledger where workflow_id = $1',
+      [lower],
+    );
+    expect(rows.map((r) => r.approval_status)).toEqual(['rejected']);
+  });
+
   it('expiry: a short policy timeout expires to block (status expired, not rejected), with a reminder and the abort', async () => {
     const step = deploy({ step_id: 'hotfix', step_name: 'hotfix' });
     const { id, outcome } = await pending(step);

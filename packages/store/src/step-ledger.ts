@@ -1,4 +1,4 @@
-import type { DecisionBody } from '@stepgate/contracts';
+import { ledgerKey, type DecisionBody } from '@stepgate/contracts';
 import type { Db } from './db.js';
 
 export interface StepRef {
@@ -54,7 +54,7 @@ export class StepLedgerRepository {
     const { rows } = await this.db.query<{ known: boolean; counted: boolean }>({
       name: 'stepgate-ledger-record-completion',
       text: RECORD_COMPLETION,
-      values: [p.tenantId, p.workflowId, p.stepId, p.completionId, p.outputAvailable],
+      values: [p.tenantId, ledgerKey(p.workflowId), p.stepId, p.completionId, p.outputAvailable],
     });
     const row = rows[0]!;
     return !row.known ? 'unknown_step' : row.counted ? 'counted' : 'duplicate';
@@ -70,7 +70,7 @@ export class StepLedgerRepository {
       `select l.approval_status, l.decision_body->>'decision_id' as decision_id, t.approval_timeout_seconds
        from step_ledger l left join tenants t on t.tenant_id = l.tenant_id
        where l.tenant_id = $1 and l.workflow_id = $2 and l.step_id = $3 and l.approval_id = $4`,
-      [p.tenantId, p.workflowId, p.stepId, p.approvalId],
+      [p.tenantId, ledgerKey(p.workflowId), p.stepId, p.approvalId],
     );
     const row = rows[0];
     return (
@@ -93,7 +93,8 @@ export class StepLedgerRepository {
       decided: { approved_by?: string; approved_at?: string };
     },
   ): Promise<{ transitioned: boolean; decisionBody: DecisionBody | undefined }> {
-    const key = [p.tenantId, p.workflowId, p.stepId, p.approvalId];
+    // The ledger keys workflow ids lower-cased; the approval event carries the id as the request had it.
+    const key = [p.tenantId, ledgerKey(p.workflowId), p.stepId, p.approvalId];
     const transitioned = await this.db.query<{ decision_body: DecisionBody }>(
       `update step_ledger set approval_status = $5, decision_body = decision_body || $6::jsonb
        where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4 and approval_status = 'pending'
