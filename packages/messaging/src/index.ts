@@ -1,5 +1,5 @@
 export { KafkaConnection, type ConnectionOptions } from './connection.js';
-export { kafkaSettingsFromEnv, KafkaEnvSchema, type KafkaSettings } from './settings.js';
+export type { KafkaSettings } from './settings.js';
 export { MessageProducer, type ProducerOptions } from './producer.js';
 export {
   GroupConsumer,

@@ -170,77 +170,12 @@ export function createActivities(deps: ActivityDeps) {
           await ledger.abortWorkflow({ tenantId: r.tenant_id, workflowId: r.workflow_id, reason: abortReason(o) });
         return decisionBody;
       });
-      return {
-        request_id: r.request_id,
-        decision_id: o.decision_id,
-        tenant_id: r.tenant_id,
-        workflow_id: r.workflow_id,
-        step_id: r.step_id,
-        decision: o.status === 'approved' ? 'allow' : 'block',
-        reason: outcomeReason(o),
-        policies_evaluated: stored?.policies_evaluated ?? r.policies_matched,
-        policies_matched: r.policies_matched,
-        approval_id: r.approval_id,
-        ...(stored?.approval_url ? { approval_url: stored.approval_url } : {}),
-        approval_status: o.status,
-        ...decided,
-        retry_context: stored?.retry_context ?? null,
-        decision_source: 'approval',
-        decided_at: o.decided_at,
-      };
+      return outcomeDecision(o, stored);
     },
 
     /** Publishes the signed decision, the audit events and, on reject or expiry, `workflow.aborted`. */
     async publishOutcome(input: { outcome: OutcomeInput; decision: DecisionBody }): Promise<void> {
-      const { outcome: o, decision } = input;
-      const r = o.request;
-      const signed = signDecision(decision, deps.signer);
-      const messages: Array<{ topic: TopicName; key: string; value: unknown }> = [
-        { topic: 'gate.decisions', key: r.workflow_id, value: signed },
-        {
-          topic: 'audit',
-          key: r.tenant_id,
-          value: auditEvent(
-            r,
-            o.audit_event_id,
-            o.decided_at,
-            AUDIT_ACTION[o.status],
-            o.status === 'approved' ? 'Approved' : o.status === 'rejected' ? 'Rejected' : 'Expired',
-            {
-              decided_by: o.decided_by,
-              comment: o.comment,
-              decision_id: o.decision_id,
-              // Who decided what with which key: the statement and signature, checkable with the public key.
-              ...(o.action_digest ? { action_digest: o.action_digest } : {}),
-              ...(o.evidence ? { evidence: o.evidence } : {}),
-            },
-            signed,
-          ),
-        },
-      ];
-      if (o.status !== 'approved') {
-        const aborted: WorkflowAbortedEvent = {
-          type: 'workflow.aborted',
-          event_id: o.abort_event_id,
-          tenant_id: r.tenant_id,
-          workflow_id: r.workflow_id,
-          step_id: r.step_id,
-          approval_id: r.approval_id,
-          cause: o.status === 'rejected' ? 'approval_rejected' : 'approval_expired',
-          reason: abortReason(o),
-          aborted_at: o.decided_at,
-        };
-        messages.push({ topic: 'workflow.events', key: r.workflow_id, value: aborted });
-        messages.push({
-          topic: 'audit',
-          key: r.tenant_id,
-          value: auditEvent(r, o.abort_audit_event_id, o.decided_at, 'WorkflowAborted', 'Aborted', {
-            cause: aborted.cause,
-            reason: aborted.reason,
-          }),
-        });
-      }
-      await send(messages);
+      await send(outcomeMessages(input.outcome, signDecision(input.decision, deps.signer)));
     },
 
     /**
@@ -275,6 +210,84 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type ApprovalActivities = ReturnType<typeof createActivities>;
+
+/** The decision an approval's outcome publishes: the gate's decision body, answered by a human (or the clock). */
+function outcomeDecision(o: OutcomeInput, stored: DecisionBody | undefined): DecisionBody {
+  const r = o.request;
+  const decided = o.decided_by ? { approved_by: o.decided_by, approved_at: o.decided_at } : {};
+  return {
+    request_id: r.request_id,
+    decision_id: o.decision_id,
+    tenant_id: r.tenant_id,
+    workflow_id: r.workflow_id,
+    step_id: r.step_id,
+    decision: o.status === 'approved' ? 'allow' : 'block',
+    reason: outcomeReason(o),
+    policies_evaluated: stored?.policies_evaluated ?? r.policies_matched,
+    policies_matched: r.policies_matched,
+    approval_id: r.approval_id,
+    ...(stored?.approval_url ? { approval_url: stored.approval_url } : {}),
+    approval_status: o.status,
+    ...decided,
+    retry_context: stored?.retry_context ?? null,
+    decision_source: 'approval',
+    decided_at: o.decided_at,
+  };
+}
+
+/** What an outcome publishes: the signed decision and its audit event; on reject or expiry, the abort and its audit event. */
+function outcomeMessages(
+  o: OutcomeInput,
+  signed: GateDecision,
+): Array<{ topic: TopicName; key: string; value: unknown }> {
+  const r = o.request;
+  const messages: Array<{ topic: TopicName; key: string; value: unknown }> = [
+    { topic: 'gate.decisions', key: r.workflow_id, value: signed },
+    {
+      topic: 'audit',
+      key: r.tenant_id,
+      value: auditEvent(
+        r,
+        o.audit_event_id,
+        o.decided_at,
+        AUDIT_ACTION[o.status],
+        o.status === 'approved' ? 'Approved' : o.status === 'rejected' ? 'Rejected' : 'Expired',
+        {
+          decided_by: o.decided_by,
+          comment: o.comment,
+          decision_id: o.decision_id,
+          // Who decided what with which key: the statement and signature, checkable with the public key.
+          ...(o.action_digest ? { action_digest: o.action_digest } : {}),
+          ...(o.evidence ? { evidence: o.evidence } : {}),
+        },
+        signed,
+      ),
+    },
+  ];
+  if (o.status !== 'approved') {
+    const aborted: WorkflowAbortedEvent = {
+      type: 'workflow.aborted',
+      event_id: o.abort_event_id,
+      tenant_id: r.tenant_id,
+      workflow_id: r.workflow_id,
+      step_id: r.step_id,
+      approval_id: r.approval_id,
+      cause: o.status === 'rejected' ? 'approval_rejected' : 'approval_expired',
+      reason: abortReason(o),
+      aborted_at: o.decided_at,
+    };
+    messages.push({ topic: 'workflow.events', key: r.workflow_id, value: aborted });
+    messages.push({
+      topic: 'audit',
+      key: r.tenant_id,
+      value: auditEvent(r, o.abort_audit_event_id, o.decided_at, 'WorkflowAborted', 'Aborted', {
+        cause: aborted.cause,
+        reason: aborted.reason,
+      }),
+    });
+  }
+  return messages;
+}
 
 function outcomeReason(o: OutcomeInput): string {
   if (o.status === 'approved') return `approved by ${o.decided_by}: ${o.comment}`;
