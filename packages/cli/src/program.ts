@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { listAlertThresholds, setAlertThreshold, unsetAlertThreshold } from './commands/alerts.js';
 import { applyCommand } from './commands/apply.js';
 import { decideApproval, listApprovals, type DecideOptions } from './commands/approvals.js';
-import { auditExport, auditRetention, auditVerify } from './commands/audit.js';
+import { auditExport, auditRetention, auditVerify, type AuditExportOptions } from './commands/audit.js';
 import { createCredential, revokeCredential } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
 import { keygenCommand } from './commands/keygen.js';
@@ -167,17 +167,7 @@ function registerAuditCommands(program: Command, { io, guard }: CommandContext):
     .option('--action <action>', 'only this action, e.g. GateEvaluated')
     .option('--workflow <id>', 'only this workflow')
     .option('--out <file>', 'write here instead of stdout')
-    .action(
-      (opts: {
-        tenant: string;
-        format: string;
-        from?: string;
-        to?: string;
-        action?: string;
-        workflow?: string;
-        out?: string;
-      }) => guard(() => auditExport(opts, io))(),
-    );
+    .action((opts: AuditExportOptions) => guard(() => auditExport(opts, io))());
   audit
     .command('retention')
     .description(

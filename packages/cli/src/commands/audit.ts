@@ -49,17 +49,19 @@ function date(value: string | undefined, flag: string): Date | undefined {
   return d;
 }
 
+export interface AuditExportOptions {
+  tenant: string;
+  format: string;
+  from?: string;
+  to?: string;
+  action?: string;
+  workflow?: string;
+  out?: string;
+}
+
 /** `stepgate audit export`: streams rows to --out or stdout; progress on stderr. */
 export async function auditExport(
-  opts: {
-    tenant: string;
-    format: string;
-    from?: string;
-    to?: string;
-    action?: string;
-    workflow?: string;
-    out?: string;
-  },
+  opts: AuditExportOptions,
   io: Io,
   stdout: Writable = process.stdout,
 ): Promise<number> {
