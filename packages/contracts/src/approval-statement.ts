@@ -8,6 +8,25 @@ import { canonicalJson } from './wire.js';
 export const APPROVAL_STATEMENT_DECISIONS = ['approve', 'reject'] as const;
 export type ApprovalStatementDecision = (typeof APPROVAL_STATEMENT_DECISIONS)[number];
 
+/** The role of a credential that may sign statements on behalf of signed-in people (the control plane). */
+export const APPROVAL_GATEWAY_ROLE = 'approval_gateway';
+
+/**
+ * The signed-in person an approval gateway attests. Present only in statements signed with a credential
+ * whose principal holds `APPROVAL_GATEWAY_ROLE`; the approver is then `principal` of the statement's
+ * tenant, with the roles the gateway resolved for that person (stepgate's principals table or the
+ * provider's groups claim).
+ */
+export interface AttestedUser {
+  /** The OpenID Connect issuer that authenticated the person. */
+  issuer: string;
+  /** The person's `sub` at that issuer. */
+  subject: string;
+  /** The stepgate principal the person maps to (by the configured claim). */
+  principal: string;
+  roles: string[];
+}
+
 /** A statement's `signed_at` must be within this much of the approval workflow's time, either way. */
 export const APPROVAL_SIGNATURE_MAX_SKEW_MS = 5 * 60_000;
 
@@ -28,6 +47,8 @@ export interface ApprovalStatement {
   /** ISO 8601 instant of signing. */
   signed_at: string;
   key_id: string;
+  /** Only in statements signed by an approval gateway: the person who decided. */
+  attested_user?: AttestedUser;
 }
 
 /** A signed statement, as the approval workflow's `approve` and `reject` updates take it. */
