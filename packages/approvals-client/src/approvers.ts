@@ -97,6 +97,18 @@ export class Approvers {
     return out;
   }
 
+  /** One approval as `list` shows it (undefined when there is none, or it runs on another task queue). */
+  async get(approvalId: string): Promise<ApprovalListing | undefined> {
+    try {
+      const d = await this.client.workflow.getHandle(approvalWorkflowId(approvalId)).describe();
+      if (d.type !== APPROVAL_WORKFLOW_TYPE || (this.taskQueue && d.taskQueue !== this.taskQueue)) return undefined;
+      return toListing(d, Date.now());
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
   async status(approvalId: string): Promise<ApprovalState> {
     return this.client.workflow.getHandle(approvalWorkflowId(approvalId)).query(statusQuery);
   }
@@ -202,7 +214,10 @@ function quote(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-function toListing(wf: WorkflowExecutionInfo, now: number): ApprovalListing | undefined {
+function toListing(
+  wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'memo' | 'typedSearchAttributes'>,
+  now: number,
+): ApprovalListing | undefined {
   const memo = wf.memo?.approval as ApprovalMemo | undefined;
   if (!memo) return undefined;
   const status = (wf.typedSearchAttributes.get(STATUS_ATTRIBUTE) ?? 'pending') as ApprovalStatus;

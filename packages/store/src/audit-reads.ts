@@ -27,4 +27,50 @@ export class AuditReadsRepository {
     );
     return rows;
   }
+
+  /**
+   * A tenant's audit rows, newest first, `limit` at a time: pass the last row's `seq` as `beforeSeq`
+   * for the next page (a tenant's `seq` orders its chain).
+   */
+  async page(p: AuditQuery): Promise<Array<{ seq: number; event: AuditEvent }>> {
+    const where = ['tenant_id = $1'];
+    const params: unknown[] = [p.tenantId];
+    const add = (clause: string, value: unknown) => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (p.from) add('"timestamp" >= ?', p.from);
+    if (p.to) add('"timestamp" < ?', p.to);
+    if (p.workflowId) add('workflow_id = ?', p.workflowId);
+    if (p.action) add('action = ?', p.action);
+    if (p.outcome) add('outcome = ?', p.outcome);
+    if (p.beforeSeq !== undefined) add('seq < ?', p.beforeSeq);
+    params.push(p.limit);
+    const { rows } = await this.db.query<{ seq: string; event: AuditEvent }>(
+      `select seq, event from audit_log where ${where.join(' and ')} order by seq desc limit $${params.length}`,
+      params,
+    );
+    return rows.map((r) => ({ seq: Number(r.seq), event: r.event }));
+  }
+
+  /** The decision a tenant's gate request got (undefined when the request is not the tenant's, or pruned). */
+  async gateDecision(p: { tenantId: string; requestId: string }): Promise<unknown> {
+    const { rows } = await this.db.query<{ decision: unknown }>(
+      'select decision from gate_decisions where tenant_id = $1 and request_id = $2',
+      [p.tenantId, p.requestId],
+    );
+    return rows[0]?.decision;
+  }
+}
+
+/** Filters of `AuditReadsRepository.page`. */
+export interface AuditQuery {
+  tenantId: string;
+  from?: Date | undefined;
+  to?: Date | undefined;
+  workflowId?: string | undefined;
+  action?: string | undefined;
+  outcome?: string | undefined;
+  beforeSeq?: number | undefined;
+  limit: number;
 }

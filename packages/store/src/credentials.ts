@@ -77,4 +77,27 @@ export class CredentialsRepository {
     );
     return rows[0]?.ok ?? false;
   }
+
+  /** A tenant's credentials (public halves), newest first. */
+  async listByTenant(tenantId: string): Promise<Array<StoredCredential & { createdAt: Date }>> {
+    const { rows } = await this.db.query<{
+      key_id: string;
+      principal: string;
+      public_key_pem: string;
+      created_at: Date;
+      revoked_at: Date | null;
+    }>(
+      `select key_id, principal, public_key_pem, created_at, revoked_at from credentials
+        where tenant_id = $1 order by created_at desc, key_id`,
+      [tenantId],
+    );
+    return rows.map((r) => ({
+      keyId: r.key_id,
+      tenantId,
+      principal: r.principal,
+      publicKeyPem: r.public_key_pem,
+      createdAt: r.created_at,
+      revokedAt: r.revoked_at,
+    }));
+  }
 }

@@ -17,7 +17,8 @@ export {
   type ThresholdRow,
   type WindowedAlertRule,
 } from './tenants.js';
-export { AuditReadsRepository, type RecentAuditRow } from './audit-reads.js';
+export { AuditReadsRepository, type AuditQuery, type RecentAuditRow } from './audit-reads.js';
+export { IdentitiesRepository, SessionsRepository, type IdentityLink, type StoredSession } from './identities.js';
 export {
   OutboxRelay,
   OutboxRepository,

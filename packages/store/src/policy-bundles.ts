@@ -39,4 +39,24 @@ export class PolicyBundlesRepository {
     );
     return { version, changed: true };
   }
+
+  /** A tenant's applied versions, newest first (without the bundles). */
+  async versions(
+    tenantId: string,
+  ): Promise<Array<{ version: number; sha256: string; applied_by: string; applied_at: Date }>> {
+    const { rows } = await this.db.query<{ version: number; sha256: string; applied_by: string; applied_at: Date }>(
+      `select version, sha256, coalesce(applied_by, '') as applied_by, applied_at from policy_bundles
+        where tenant_id = $1 order by version desc`,
+      [tenantId],
+    );
+    return rows;
+  }
+
+  async byVersion(tenantId: string, version: number): Promise<StoredBundle | undefined> {
+    const { rows } = await this.db.query<StoredBundle>(
+      'select version, bundle, sha256 from policy_bundles where tenant_id = $1 and version = $2',
+      [tenantId, version],
+    );
+    return rows[0];
+  }
 }

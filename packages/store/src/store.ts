@@ -1,6 +1,7 @@
 import { AuditReadsRepository } from './audit-reads.js';
 import { CredentialsRepository } from './credentials.js';
 import type { Db } from './db.js';
+import { IdentitiesRepository, SessionsRepository } from './identities.js';
 import { OutboxRepository } from './outbox.js';
 import { PolicyBundlesRepository } from './policy-bundles.js';
 import { StepLedgerRepository } from './step-ledger.js';
@@ -15,6 +16,8 @@ export interface Store {
   alertThresholds: AlertThresholdsRepository;
   auditReads: AuditReadsRepository;
   outbox: OutboxRepository;
+  identities: IdentitiesRepository;
+  sessions: SessionsRepository;
 }
 
 export function storeOn(db: Db): Store {
@@ -26,5 +29,7 @@ export function storeOn(db: Db): Store {
     alertThresholds: new AlertThresholdsRepository(db),
     auditReads: new AuditReadsRepository(db),
     outbox: new OutboxRepository(db),
+    identities: new IdentitiesRepository(db),
+    sessions: new SessionsRepository(db),
   };
 }

@@ -4,6 +4,7 @@ export {
   ApprovalsEnvSchema,
   AuditEnvSchema,
   CliEnvSchema,
+  ControlPlaneEnvSchema,
   EvaluatorEnvSchema,
   ServiceEnvSchema,
   TemporalEnvSchema,

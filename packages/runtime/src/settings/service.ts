@@ -61,6 +61,38 @@ export const AuditEnvSchema = ServiceEnvSchema.extend({
   STEPGATE_OUTBOX_RETENTION_MS: envField.integer(60_000, 365 * 86_400_000).default(7 * 86_400_000),
 });
 
+/** The control plane: its HTTP listener, the OpenID Connect provider people sign in with, and the gateway keys. */
+export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.shape).extend({
+  STEPGATE_APPROVALS_TASK_QUEUE: envField.text().optional(),
+  CONTROL_PLANE_PORT: envField.port().default(8080),
+  CONTROL_PLANE_HOST: envField.text().default('127.0.0.1'),
+  /** Where people reach the portal (cookies are Secure when it is https). */
+  PORTAL_BASE_URL: envField.url().default('http://127.0.0.1:8080/'),
+  OIDC_ISSUER_URL: envField.url(),
+  OIDC_CLIENT_ID: envField.text(),
+  OIDC_CLIENT_SECRET: envField.text().optional(),
+  /** The `aud` bearer tokens must carry (default: the client id). */
+  OIDC_AUDIENCE: envField.text().optional(),
+  /** The claim whose value names a person's principal (linked in `principal_identities`). */
+  OIDC_PRINCIPAL_CLAIM: envField.text().default('email'),
+  /** Where configured, roles come from this claim (an array of group names) instead of the principals table. */
+  OIDC_GROUPS_CLAIM: envField.text().optional(),
+  /** Group names are this prefix and a role (e.g. `stepgate-` for `stepgate-approver`). */
+  OIDC_GROUPS_PREFIX: z.string().default(''),
+  /** Only for a provider on this machine (the embedded one of `npm run dev`): allow http. */
+  OIDC_ALLOW_INSECURE_HTTP: envField.flag().default(false),
+  OIDC_SCOPES: z.string().default('openid email profile'),
+  /** Approval-gateway credential files (as `stepgate credentials create` writes them), one per tenant. */
+  STEPGATE_GATEWAY_KEY_FILES: envField.list().optional(),
+  /** Signs the sign-in state cookie; at least 32 characters. */
+  STEPGATE_COOKIE_SECRET: z.string().min(32, 'expected a secret of at least 32 characters'),
+  STEPGATE_SESSION_TTL_SECONDS: envField.integer(60, 7 * 86_400).default(8 * 3600),
+  /** Origins allowed to call the API from a browser (CORS is off unless set). */
+  CONTROL_PLANE_CORS_ORIGINS: envField.list().optional(),
+  /** Sign-in attempts per client address per minute. */
+  CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE: envField.integer(1, 10_000).default(20),
+});
+
 /** The CLI's view of the services, from the same variables the services read. */
 export const CliEnvSchema = ServiceEnvSchema.pick({
   KAFKA_BROKERS: true,

@@ -1,0 +1,93 @@
+import type { Db } from './db.js';
+
+/** A person's principal: the tenant and principal an OpenID Connect identity acts as. */
+export interface IdentityLink {
+  tenantId: string;
+  principal: string;
+  roles: string[];
+}
+
+/** Which OpenID Connect identity acts as which principal (`principal_identities`). */
+export class IdentitiesRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Links an identity (the configured claim's value at an issuer) to an existing principal; relinks it when linked. */
+  async link(p: { issuer: string; claimValue: string; tenantId: string; principal: string }): Promise<void> {
+    await this.db.query(
+      `insert into principal_identities (issuer, claim_value, tenant_id, principal) values ($1, $2, $3, $4)
+       on conflict (issuer, claim_value) do update set tenant_id = excluded.tenant_id, principal = excluded.principal`,
+      [p.issuer, p.claimValue, p.tenantId, p.principal],
+    );
+  }
+
+  /** The principal an identity acts as, with the principal's roles; undefined when it is linked to none. */
+  async resolve(p: { issuer: string; claimValue: string }): Promise<IdentityLink | undefined> {
+    const { rows } = await this.db.query<{ tenant_id: string; principal: string; roles: string[] }>(
+      `select i.tenant_id, i.principal, p.roles from principal_identities i
+         join principals p using (tenant_id, principal)
+        where i.issuer = $1 and i.claim_value = $2`,
+      [p.issuer, p.claimValue],
+    );
+    const row = rows[0];
+    return row && { tenantId: row.tenant_id, principal: row.principal, roles: row.roles };
+  }
+}
+
+/** A signed-in person's portal session. */
+export interface StoredSession {
+  tenantId: string;
+  principal: string;
+  issuer: string;
+  subject: string;
+  roles: string[];
+  expiresAt: Date;
+}
+
+/** Portal sessions by the SHA-256 of their cookie token (`control_plane_sessions`). */
+export class SessionsRepository {
+  constructor(private readonly db: Db) {}
+
+  async create(p: StoredSession & { tokenSha256: string }): Promise<void> {
+    await this.db.query(
+      `insert into control_plane_sessions (token_sha256, tenant_id, principal, issuer, subject, roles, expires_at)
+       values ($1, $2, $3, $4, $5, $6, $7)`,
+      [p.tokenSha256, p.tenantId, p.principal, p.issuer, p.subject, p.roles, p.expiresAt],
+    );
+  }
+
+  /** The live session with that token hash (undefined when absent or expired). */
+  async live(tokenSha256: string): Promise<StoredSession | undefined> {
+    const { rows } = await this.db.query<{
+      tenant_id: string;
+      principal: string;
+      issuer: string;
+      subject: string;
+      roles: string[];
+      expires_at: Date;
+    }>(
+      `select tenant_id, principal, issuer, subject, roles, expires_at from control_plane_sessions
+        where token_sha256 = $1 and expires_at > now()`,
+      [tokenSha256],
+    );
+    const r = rows[0];
+    return (
+      r && {
+        tenantId: r.tenant_id,
+        principal: r.principal,
+        issuer: r.issuer,
+        subject: r.subject,
+        roles: r.roles,
+        expiresAt: r.expires_at,
+      }
+    );
+  }
+
+  async end(tokenSha256: string): Promise<void> {
+    await this.db.query('delete from control_plane_sessions where token_sha256 = $1', [tokenSha256]);
+  }
+
+  async pruneExpired(): Promise<number> {
+    const { rowCount } = await this.db.query('delete from control_plane_sessions where expires_at <= now()');
+    return rowCount ?? 0;
+  }
+}

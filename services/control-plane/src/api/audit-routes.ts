@@ -1,0 +1,85 @@
+import { PassThrough } from 'node:stream';
+import { exportAudit, type ExportFormat } from '@stepgate/audit-log';
+import type { z } from 'zod';
+import type { AuditEvent } from '@stepgate/contracts';
+import { withClient, type Store } from '@stepgate/store';
+import type { Api } from './route.js';
+import type { ApiDeps } from './deps.js';
+import { AuditExportQuery, AuditPageSchema, AuditQuery } from './schemas.js';
+
+const AUDITORS = ['auditor', 'admin'] as const;
+const CONTENT_TYPES: Record<ExportFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  jsonl: 'application/x-ndjson',
+  cef: 'text/plain; charset=utf-8',
+};
+
+/** A page of the tenant's audit events, newest first, and the cursor of the next page (null after the last). */
+export async function readAuditPage(
+  store: Store,
+  tenantId: string,
+  q: z.output<typeof AuditQuery>,
+): Promise<{ events: Array<{ seq: number; event: AuditEvent }>; next_cursor: string | null }> {
+  const events = await store.auditReads.page({
+    tenantId,
+    from: q.from ? new Date(q.from) : undefined,
+    to: q.to ? new Date(q.to) : undefined,
+    workflowId: q.workflow_id,
+    action: q.action,
+    outcome: q.outcome,
+    beforeSeq: q.cursor === undefined ? undefined : Number(q.cursor),
+    limit: q.limit,
+  });
+  return { events, next_cursor: events.length === q.limit ? String(events.at(-1)!.seq) : null };
+}
+
+/** The tenant's audit trail: pages newest first, and streamed exports (CSV, JSON lines, CEF). */
+export function auditRoutes(api: Api, deps: ApiDeps): void {
+  api.route({
+    method: 'get',
+    path: '/api/v1/audit',
+    tag: 'audit',
+    summary: "The tenant's audit events, newest first; pass next_cursor as cursor for the next page",
+    roles: AUDITORS,
+    query: AuditQuery,
+    response: api.schema('AuditPage', AuditPageSchema),
+    handler: async ({ identity, query }) => readAuditPage(deps.store, identity.tenantId, query),
+  });
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/audit/export',
+    tag: 'audit',
+    summary: "The tenant's audit rows, oldest first, streamed as CSV, JSON lines or CEF",
+    roles: AUDITORS,
+    query: AuditExportQuery,
+    response: { stream: { 'text/csv': 'CSV', 'application/x-ndjson': 'JSON lines', 'text/plain': 'CEF lines' } },
+    handler: async ({ identity, query, reply, request }) => {
+      const out = new PassThrough();
+      void reply
+        .type(CONTENT_TYPES[query.format])
+        .header('content-disposition', `attachment; filename="audit-${identity.tenantId}.${query.format}"`)
+        .send(out);
+      withClient(deps.pool, (client) =>
+        exportAudit(
+          client,
+          {
+            tenant: identity.tenantId,
+            ...(query.from ? { from: new Date(query.from) } : {}),
+            ...(query.to ? { to: new Date(query.to) } : {}),
+            ...(query.action ? { action: query.action } : {}),
+            ...(query.workflow_id ? { workflow: query.workflow_id } : {}),
+          },
+          query.format,
+          out,
+        ),
+      ).then(
+        () => out.end(),
+        (err: unknown) => {
+          request.log.error({ err }, 'audit export failed');
+          out.destroy(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    },
+  });
+}

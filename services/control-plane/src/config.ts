@@ -1,0 +1,71 @@
+import { ControlPlaneEnvSchema, readSettings } from '@stepgate/runtime';
+
+/** The OpenID Connect provider people sign in with and whose tokens programs present. */
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  clientSecret?: string | undefined;
+  /** The `aud` bearer tokens must carry. */
+  audience: string;
+  /** The claim naming a person's principal (e.g. `email`, `sub`). */
+  principalClaim: string;
+  /** Roles from this claim (group names) instead of the principals table, where configured. */
+  groupsClaim?: string | undefined;
+  groupsPrefix: string;
+  scopes: string;
+  /** Only for a provider on this machine (dev): allow plain http. */
+  allowInsecureHttp: boolean;
+}
+
+export interface ControlPlaneConfig {
+  databaseUrl: string;
+  databaseSchema: string;
+  temporalAddress: string;
+  temporalNamespace: string;
+  taskQueue?: string | undefined;
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  portalBaseUrl: string;
+  oidc: OidcSettings;
+  /** Approval-gateway credential files, one per tenant. */
+  gatewayKeyFiles: string[];
+  cookieSecret: string;
+  sessionTtlSeconds: number;
+  corsOrigins?: string[] | undefined;
+  signInRatePerMinute: number;
+  metricsPort?: number | undefined;
+  metricsHost?: string | undefined;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlaneConfig {
+  const e = readSettings('control-plane', ControlPlaneEnvSchema, env);
+  return {
+    databaseUrl: e.DATABASE_URL,
+    databaseSchema: e.STEPGATE_DB_SCHEMA,
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    temporalNamespace: e.TEMPORAL_NAMESPACE,
+    taskQueue: e.STEPGATE_APPROVALS_TASK_QUEUE,
+    host: e.CONTROL_PLANE_HOST,
+    port: e.CONTROL_PLANE_PORT,
+    portalBaseUrl: e.PORTAL_BASE_URL,
+    oidc: {
+      issuer: e.OIDC_ISSUER_URL,
+      clientId: e.OIDC_CLIENT_ID,
+      clientSecret: e.OIDC_CLIENT_SECRET,
+      audience: e.OIDC_AUDIENCE ?? e.OIDC_CLIENT_ID,
+      principalClaim: e.OIDC_PRINCIPAL_CLAIM,
+      groupsClaim: e.OIDC_GROUPS_CLAIM,
+      groupsPrefix: e.OIDC_GROUPS_PREFIX,
+      scopes: e.OIDC_SCOPES,
+      allowInsecureHttp: e.OIDC_ALLOW_INSECURE_HTTP,
+    },
+    gatewayKeyFiles: e.STEPGATE_GATEWAY_KEY_FILES ?? [],
+    cookieSecret: e.STEPGATE_COOKIE_SECRET,
+    sessionTtlSeconds: e.STEPGATE_SESSION_TTL_SECONDS,
+    corsOrigins: e.CONTROL_PLANE_CORS_ORIGINS,
+    signInRatePerMinute: e.CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE,
+    metricsPort: e.METRICS_PORT,
+    metricsHost: e.METRICS_HOST,
+  };
+}
