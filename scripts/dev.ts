@@ -5,6 +5,7 @@
  * drives the demo orchestrator through them. Ctrl-C stops everything.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -16,7 +17,8 @@ import { approverCredential, Approvers } from '@stepgate/approvals-client';
 import { run, type Io } from '@stepgate/cli';
 import { GateClient } from '@stepgate/client';
 import { endpointsFromEnv, provision } from '@stepgate/infra';
-import { CredentialsRepository } from '@stepgate/store';
+import { startDevProvider, type DevUser } from '@stepgate/control-plane';
+import { CredentialsRepository, IdentitiesRepository } from '@stepgate/store';
 import { runDemo } from '../examples/demo/orchestrator.js';
 
 /** What `stepgate credentials create` writes (the demo approvers' keys are such files in the state dir). */
@@ -29,6 +31,29 @@ const exitAfterDemo = args.has('--exit');
 const endpoints = endpointsFromEnv();
 const stateDir = process.env.STEPGATE_DEV_DIR ?? path.join(homedir(), '.local', 'state', 'stepgate', 'dev');
 const TENANT = 'demo';
+/** The embedded OpenID Connect provider, the portal, and the people who sign in there (dev only). */
+const OIDC_PORT = 9400;
+const PORTAL = 'http://127.0.0.1:8080/';
+const OIDC_CLIENT = 'stepgate-portal';
+const PEOPLE: ReadonlyArray<DevUser & { tenant: string; roles: string }> = [
+  {
+    login: 'alice',
+    password: 'alice-demo',
+    email: 'alice@demo.example',
+    name: 'Alice',
+    tenant: TENANT,
+    roles: 'approver,admin,auditor',
+  },
+  { login: 'bob', password: 'bob-demo', email: 'bob@demo.example', name: 'Bob', tenant: TENANT, roles: 'approver' },
+  {
+    login: 'carol',
+    password: 'carol-demo',
+    email: 'carol@globex.example',
+    name: 'Carol',
+    tenant: 'globex',
+    roles: 'approver',
+  },
+];
 const say = (line: string) => console.log(`\x1b[1m[dev]\x1b[0m ${line}`);
 
 async function startInfrastructure(): Promise<void> {
@@ -51,14 +76,19 @@ async function cli(argv: string[], io = quietIo): Promise<void> {
 }
 
 /** Keys and credentials live in the state dir; each is (re)created only when missing here or in Postgres. */
-async function setUpDemoTenant(
-  db: pg.Client,
-): Promise<{ orchestrator: string; alice: string; bob: string; evaluatorKey: string; evaluatorPub: string }> {
+async function setUpDemoTenant(db: pg.Client): Promise<{
+  orchestrator: string;
+  alice: string;
+  bob: string;
+  gateway: string;
+  evaluatorKey: string;
+  evaluatorPub: string;
+}> {
   mkdirSync(stateDir, { recursive: true });
   const evaluatorKey = path.join(stateDir, 'receipt-key.pem');
   const evaluatorPub = path.join(stateDir, 'receipt-key.pub.pem');
   if (!existsSync(evaluatorKey)) await cli(['keygen', '--private', evaluatorKey, '--public', evaluatorPub], quietIo);
-  const credential = async (principal: string, roles?: string) => {
+  const credential = async (principal: string, roles?: string, tenant = TENANT) => {
     const file = path.join(stateDir, `${principal}.json`);
     const keyId = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { key_id: string }).key_id : undefined;
     const known = keyId ? await new CredentialsRepository(db).isActive(keyId) : false;
@@ -68,7 +98,7 @@ async function setUpDemoTenant(
           'credentials',
           'create',
           '--tenant',
-          TENANT,
+          tenant,
           '--principal',
           principal,
           '--out',
@@ -81,13 +111,24 @@ async function setUpDemoTenant(
   };
   const orchestrator = await credential('release-orchestrator');
   // The demo approvers' keys: approvals take effect only with a statement signed by one of them.
-  const alice = await credential('alice', 'approver');
-  const bob = await credential('bob', 'approver');
+  const alice = await credential('alice', PEOPLE[0]!.roles);
+  const bob = await credential('bob', PEOPLE[1]!.roles);
+  await credential('carol', PEOPLE[2]!.roles, PEOPLE[2]!.tenant);
+  // The portal approves with this credential, attesting the signed-in person in each statement.
+  const gateway = await credential('portal-gateway', 'approval_gateway');
+  const identities = new IdentitiesRepository(db);
+  for (const p of PEOPLE)
+    await identities.link({
+      issuer: `http://127.0.0.1:${OIDC_PORT}`,
+      claimValue: p.email,
+      tenantId: p.tenant,
+      principal: p.login,
+    });
   await cli(['apply', '--bundle', path.join(root, 'examples/demo/bundle.json'), '--as', 'npm-run-dev'], {
     ...quietIo,
     out: (t: string) => say(t.trim()),
   });
-  return { orchestrator, alice, bob, evaluatorKey, evaluatorPub };
+  return { orchestrator, alice, bob, gateway, evaluatorKey, evaluatorPub };
 }
 
 /**
@@ -104,7 +145,7 @@ function stopLeftovers(): void {
     } catch {
       continue; // gone already
     }
-    if (!/services\/(evaluator|approvals|audit)\/src\/main\.ts/.test(cmdline)) continue; // the pid was reused
+    if (!/services\/(evaluator|approvals|audit|control-plane)\/src\/main\.ts/.test(cmdline)) continue; // the pid was reused
     say(`stopping a leftover service from an earlier run (pid ${pid})`);
     process.kill(pid, 'SIGKILL');
   }
@@ -122,7 +163,7 @@ interface Supervised {
 }
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-const COLORS: Record<string, string> = { evaluator: '36', approvals: '35', audit: '33' };
+const COLORS: Record<string, string> = { evaluator: '36', approvals: '35', audit: '33', 'control-plane': '32' };
 
 /** One line per log record, prefixed by the service: pino's JSON becomes `LEVEL msg key=value`. */
 function prefixLines(name: string, stream: NodeJS.ReadableStream): void {
@@ -223,7 +264,21 @@ const demo = await (async () => {
   }
 })();
 
-const PORTS = { evaluator: 9464, approvals: 9465, audit: 9466 } as const;
+const PORTS = { evaluator: 9464, approvals: 9465, audit: 9466, 'control-plane': 9467 } as const;
+/** Kept in the state dir, so portal sessions and sign-ins survive a restart of `npm run dev`. */
+function devSecret(name: string): string {
+  const file = path.join(stateDir, name);
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+const oidcSecret = devSecret('oidc-client-secret');
+const oidc = await startDevProvider({
+  port: OIDC_PORT,
+  clientId: OIDC_CLIENT,
+  clientSecret: oidcSecret,
+  redirectUris: [new URL('auth/callback', PORTAL).href],
+  users: PEOPLE,
+});
 const common = {
   KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
   DATABASE_URL: endpoints.databaseUrl,
@@ -235,6 +290,7 @@ const services = [
     ...common,
     STEPGATE_EVALUATOR_KEY_FILE: demo.evaluatorKey,
     STEPGATE_EVALUATOR_KEY_ID: 'stepgate-dev',
+    PORTAL_BASE_URL: PORTAL,
     METRICS_PORT: String(PORTS.evaluator),
   }),
   supervise('approvals', {
@@ -243,6 +299,17 @@ const services = [
     METRICS_PORT: String(PORTS.approvals),
   }),
   supervise('audit', { ...common, METRICS_PORT: String(PORTS.audit) }),
+  supervise('control-plane', {
+    ...common,
+    PORTAL_BASE_URL: PORTAL,
+    OIDC_ISSUER_URL: oidc.issuer,
+    OIDC_CLIENT_ID: OIDC_CLIENT,
+    OIDC_CLIENT_SECRET: oidcSecret,
+    OIDC_ALLOW_INSECURE_HTTP: 'true',
+    STEPGATE_GATEWAY_KEY_FILES: demo.gateway,
+    STEPGATE_COOKIE_SECRET: devSecret('cookie-secret'),
+    METRICS_PORT: String(PORTS['control-plane']),
+  }),
 ];
 let stopping = false;
 const shutdown = async (code: number) => {
@@ -250,6 +317,7 @@ const shutdown = async (code: number) => {
   stopping = true;
   say('stopping the services (Kafka, Temporal and Postgres keep running; `npm run infra:down` stops them)');
   await stopAll(services);
+  await oidc.close();
   await db.end().catch(() => undefined);
   process.exit(code);
 };
@@ -262,6 +330,10 @@ try {
     `services ready; metrics at ${Object.entries(PORTS)
       .map(([n, p]) => `${n} http://127.0.0.1:${p}/metrics`)
       .join(', ')}; receipt keys at http://127.0.0.1:${PORTS.evaluator}/receipt-keys`,
+  );
+  say(`portal: ${PORTAL}  (API: ${PORTAL}api/v1, OpenAPI: ${PORTAL}api/openapi.json)`);
+  say(
+    `sign in at the embedded provider (${oidc.issuer}) as ${PEOPLE.map((p) => `${p.login} / ${p.password} (${p.tenant}: ${p.roles})`).join(', ')}`,
   );
 
   const { orchestrator, evaluatorPub } = demo;
@@ -293,7 +365,9 @@ try {
         say(`    approved as ${state.decided_by} (--auto-approve)`);
         return;
       }
-      say(`    approval ${approvalId} is waiting for a human. In another terminal:`);
+      say(
+        `    approval ${approvalId} is waiting for a human. Open ${PORTAL}approvals/${approvalId} (sign in as bob / bob-demo), or in another terminal:`,
+      );
       say(`      ${command}`);
       say(
         `    (or reject it: npm run stepgate -- approvals reject <id> --key ${demo.bob} --reason "…"; list: npm run stepgate -- approvals list)`,

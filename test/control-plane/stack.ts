@@ -67,7 +67,10 @@ export interface ControlPlaneStack {
  */
 export async function startControlPlaneStack(
   ns: TestNamespace,
-  overrides: Partial<ControlPlaneConfig> = {},
+  options: {
+    overrides?: Partial<ControlPlaneConfig>;
+    /** Another issuer whose tokens the control plane trusts instead. */ issuer?: string;
+  } = {},
 ): Promise<ControlPlaneStack> {
   await ns.migrate();
   await ns.createTopics();
@@ -104,8 +107,9 @@ export async function startControlPlaneStack(
     })),
   });
   const identities = new IdentitiesRepository(ns.pool);
+  const issuer = options.issuer ?? provider.issuer;
   for (const p of Object.keys(PEOPLE) as Person[])
-    await identities.link({ issuer: provider.issuer, claimValue: email(p), tenantId: PEOPLE[p].tenant, principal: p });
+    await identities.link({ issuer, claimValue: email(p), tenantId: PEOPLE[p].tenant, principal: p });
 
   const evaluator = startEvaluator(ns, evaluatorKey, 'a', { portalBaseUrl: `${portal}/` });
   const approvals = new ApprovalsService(approvalsConfig(ns, evaluatorKey));
@@ -121,7 +125,7 @@ export async function startControlPlaneStack(
       port,
       portalBaseUrl: `${portal}/`,
       oidc: {
-        issuer: provider.issuer,
+        issuer,
         clientId: CLIENT_ID,
         clientSecret,
         audience: CLIENT_ID,
@@ -134,7 +138,7 @@ export async function startControlPlaneStack(
       cookieSecret: randomUUID() + randomUUID(),
       sessionTtlSeconds: 3600,
       signInRatePerMinute: 1000,
-      ...overrides,
+      ...options.overrides,
     },
     pino({ level: 'warn' }),
   );

@@ -40,7 +40,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const secure = new URL(config.portalBaseUrl).protocol === 'https:';
   const loggerInstance: FastifyBaseLogger = deps.log;
-  const app = Fastify({ loggerInstance, trustProxy: false, bodyLimit: 1_048_576 });
+  const app = Fastify({ loggerInstance, trustProxy: false, bodyLimit: 1_048_576, forceCloseConnections: true });
   await app.register(cookie, { secret: config.cookieSecret });
   await app.register(formbody, { bodyLimit: 65_536 });
   await app.register(rateLimit, { global: false });

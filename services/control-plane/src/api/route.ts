@@ -105,8 +105,8 @@ export class Api {
           reply,
         };
         const result = await spec.handler(ctx);
-        if (reply.sent) return reply;
-        return result;
+        // A streaming route has called reply.send itself; Fastify then wants the reply back.
+        return result === undefined ? reply : result;
       },
     });
   }

@@ -1,0 +1,293 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-argument -- answers are JSON checked by expect() shape by shape */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '@stepgate/contracts';
+import { testNamespace } from '@stepgate/test';
+import { bundle, email, startControlPlaneStack, TENANT, type ControlPlaneStack, type Person } from './stack.js';
+import { startTokenIssuer } from './token-issuer.js';
+
+/** The control plane's API on the real stack, called with bearer tokens of an OpenID Connect issuer. */
+const ns = testNamespace('cp_api');
+let stack: ControlPlaneStack;
+let issuer: Awaited<ReturnType<typeof startTokenIssuer>>;
+
+beforeAll(async () => {
+  issuer = await startTokenIssuer();
+  stack = await startControlPlaneStack(ns, { issuer: issuer.issuer });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await issuer?.close();
+  await ns.cleanup();
+});
+
+async function call(
+  who: Person | { token: string } | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: any; text: string }> {
+  const token =
+    who === undefined
+      ? undefined
+      : typeof who === 'string'
+        ? await issuer.token({ sub: `sub-${who}`, email: email(who) })
+        : who.token;
+  const res = await fetch(`${stack.portal}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
+/** The audit events the control plane wrote to the outbox (the audit service relays them). */
+async function audited(action: string): Promise<any[]> {
+  const { rows } = await ns.pool.query<{ value: string }>('select value from outbox order by id');
+  return rows.map((r) => JSON.parse(r.value)).filter((v) => v.action === action);
+}
+
+describe('identity: 401 without a valid token, 403 without a principal or role', () => {
+  it('no token, a malformed header, a forged, expired or wrong-audience token: 401', async () => {
+    expect((await call(undefined, 'GET', '/api/v1/approvals')).json.error.code).toBe('UNAUTHENTICATED');
+    expect((await call(undefined, 'GET', '/api/v1/approvals')).status).toBe(401);
+    const bad = async (token: string) => {
+      const r = await call({ token }, 'GET', '/api/v1/approvals');
+      expect(r.status).toBe(401);
+      expect(r.json.error.code).toBe('INVALID_TOKEN');
+    };
+    await bad('not-a-jwt');
+    await bad(await issuer.token({ sub: 'sub-bob', email: email('bob'), forged: true }));
+    await bad(
+      await issuer.token({ sub: 'sub-bob', email: email('bob'), expiresIn: Math.floor(Date.now() / 1000) - 120 }),
+    );
+    await bad(await issuer.token({ sub: 'sub-bob', email: email('bob'), audience: 'someone-else' }));
+    const r = await fetch(`${stack.portal}/api/v1/approvals`, { headers: { authorization: 'Basic Ym9iOmJvYg==' } });
+    expect(r.status).toBe(401);
+  });
+
+  it('a valid token of a person linked to no principal, or a principal without roles: 403', async () => {
+    const stranger = await issuer.token({ sub: 'sub-x', email: 'stranger@elsewhere.example' });
+    const r = await call({ token: stranger }, 'GET', '/api/v1/approvals');
+    expect([r.status, r.json.error.code]).toEqual([403, 'NOT_A_PRINCIPAL']);
+    const m = await call('mallory', 'GET', '/api/v1/approvals');
+    expect([m.status, m.json.error.code]).toEqual([403, 'FORBIDDEN']);
+  });
+
+  it('the tenant comes from the mapping, not the token: a tenant claim changes nothing', async () => {
+    const token = await issuer.token({ sub: 'sub-carol', email: email('carol'), tenant_id: TENANT });
+    const me = await call({ token }, 'GET', '/api/v1/me');
+    expect(me.json).toMatchObject({ tenant_id: 'globex', principal: 'carol' });
+  });
+});
+
+describe('approvals and decisions', () => {
+  it('each role: viewer and auditor read, only approvers decide; another tenant gets 404', async () => {
+    const { id } = await stack.pendingDeploy();
+    const list = await call('dave', 'GET', '/api/v1/approvals?status=pending');
+    expect(list.status).toBe(200);
+    const mine = list.json.find((a: any) => a.approval_id === id);
+    expect(mine).toMatchObject({
+      tenant_id: TENANT,
+      status: 'pending',
+      approval_url: `${stack.portal}/approvals/${id}`,
+    });
+    expect((await call('erin', 'GET', `/api/v1/approvals/${id}`)).status).toBe(200);
+
+    const comment = { comment: 'Looks right to me, go' };
+    for (const who of ['dave', 'erin'] as const)
+      expect((await call(who, 'POST', `/api/v1/approvals/${id}/approve`, comment)).status).toBe(403);
+
+    const carolList = await call('carol', 'GET', '/api/v1/approvals');
+    expect(carolList.json.map((a: any) => a.approval_id)).not.toContain(id);
+    for (const [method, path, body] of [
+      ['GET', `/api/v1/approvals/${id}`, undefined],
+      ['POST', `/api/v1/approvals/${id}/approve`, comment],
+      ['POST', `/api/v1/approvals/${id}/reject`, comment],
+    ] as const) {
+      const r = await call('carol', method, path, body);
+      expect([r.status, r.json.error.code]).toEqual([404, expect.stringMatching(/NOT_FOUND/)]);
+    }
+    expect((await stack.approvers.status(id)).status).toBe('pending');
+  });
+
+  it('400 with field-level errors: a short comment, a bad digest, a bad id, wrong types', async () => {
+    const { id } = await stack.pendingDeploy();
+    const short = await call('bob', 'POST', `/api/v1/approvals/${id}/approve`, { comment: 'ok' });
+    expect(short.status).toBe(400);
+    expect(short.json.error).toMatchObject({ code: 'INVALID_INPUT', fields: [{ field: 'body.comment' }] });
+    const digest = await call('bob', 'POST', `/api/v1/approvals/${id}/approve`, {
+      comment: 'Fine by me, go',
+      action_digest: 'x',
+    });
+    expect(digest.json.error.fields[0].field).toBe('body.action_digest');
+    const badId = await call('bob', 'POST', '/api/v1/approvals/not-a-uuid/approve', { comment: 'Fine by me, go' });
+    expect([badId.status, badId.json.error.fields[0].field]).toEqual([400, 'path.approval_id']);
+    const types = await call('bob', 'POST', `/api/v1/approvals/${id}/approve`, { comment: 42 });
+    expect(types.status).toBe(400);
+    const limit = await call('bob', 'GET', '/api/v1/approvals?limit=100000');
+    expect(limit.json.error.fields[0].field).toBe('query.limit');
+  });
+
+  it('bob approves through the API: a statement signed by the gateway naming him; the gate resolves allow', async () => {
+    const { id, outcome } = await stack.pendingDeploy();
+    const r = await call('bob', 'POST', `/api/v1/approvals/${id}/approve`, { comment: 'Reviewed the plan, go' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ approval_id: id, status: 'approved' });
+    expect(await outcome).toMatchObject({ decision: 'allow', approval_status: 'approved' });
+    const again = await call('bob', 'POST', `/api/v1/approvals/${id}/reject`, { comment: 'Changed my mind now' });
+    expect([again.status, again.json.error.code]).toEqual([409, 'APPROVAL_ALREADY_RESOLVED']);
+  });
+
+  it('decisions by request id: matched policies and reason; another tenant gets 404', async () => {
+    const step = {
+      workflow_id: `wf-${Date.now()}`,
+      step_id: 'deploy',
+      step_name: 'deploy',
+      step_type: 'tool_call' as const,
+    };
+    const d = await stack.gate.gate(step);
+    const r = await call('dave', 'GET', `/api/v1/decisions/${d.request_id}`);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({
+      decision: 'require_approval',
+      policies_matched: [{ policy_name: 'approve-production-deploys' }],
+    });
+    expect((await call('carol', 'GET', `/api/v1/decisions/${d.request_id}`)).status).toBe(404);
+    expect((await call('dave', 'GET', '/api/v1/decisions/nope')).status).toBe(400);
+  });
+});
+
+describe('audit', () => {
+  it('auditors query and export; viewers and approvers may not', async () => {
+    expect((await call('dave', 'GET', '/api/v1/audit')).status).toBe(403);
+    expect((await call('bob', 'GET', '/api/v1/audit/export')).status).toBe(403);
+    const page = await call('erin', 'GET', '/api/v1/audit?limit=5&action=GateEvaluated');
+    expect(page.status).toBe(200);
+    expect(page.json).toHaveProperty('events');
+    expect((await call('erin', 'GET', '/api/v1/audit?from=yesterday')).json.error.fields[0].field).toBe('query.from');
+    const csv = await call('erin', 'GET', '/api/v1/audit/export?format=csv');
+    expect(csv.status).toBe(200);
+    expect(csv.text.split('\n')[0]).toContain('timestamp');
+  });
+});
+
+describe('admin: policies, credentials, tenant settings, thresholds — each change audited with the caller', () => {
+  it('non-admins get 403 on every admin route', async () => {
+    for (const [method, path] of [
+      ['GET', '/api/v1/policies/active'],
+      ['GET', '/api/v1/credentials'],
+      ['POST', '/api/v1/credentials'],
+      ['PATCH', '/api/v1/tenant'],
+      ['PUT', '/api/v1/alert-thresholds/block_spike'],
+    ] as const)
+      expect((await call('bob', method, path, method === 'GET' ? undefined : {})).status, `${method} ${path}`).toBe(
+        403,
+      );
+  });
+
+  it('credentials: create, list, revoke (another tenant’s: 404); audited with alice’s identity', async () => {
+    const created = await call('alice', 'POST', '/api/v1/credentials', { principal: 'ci-bot', roles: ['viewer'] });
+    expect(created.status).toBe(200);
+    expect(created.json.private_key_pem).toContain('PRIVATE KEY');
+    const keyId = created.json.key_id as string;
+    expect((await call('alice', 'GET', '/api/v1/credentials')).json.map((c: any) => c.key_id)).toContain(keyId);
+    expect((await call('carol', 'GET', '/api/v1/credentials')).json.map((c: any) => c.key_id)).not.toContain(keyId);
+    expect((await call('carol', 'POST', `/api/v1/credentials/${keyId}/revoke`)).status).toBe(404);
+    expect(
+      (await call('alice', 'POST', '/api/v1/credentials', { principal: 'x', roles: ['approval_gateway'] })).status,
+    ).toBe(400);
+    expect((await call('alice', 'POST', `/api/v1/credentials/${keyId}/revoke`)).status).toBe(200);
+    expect((await call('alice', 'POST', `/api/v1/credentials/${keyId}/revoke`)).status).toBe(404);
+    const [c] = await audited('CredentialCreated');
+    expect(c).toMatchObject({
+      tenant_id: TENANT,
+      user_id: 'alice',
+      detail: { key_id: keyId, actor: 'alice', actor_issuer: issuer.issuer, actor_subject: 'sub-alice' },
+    });
+    expect(await audited('CredentialRevoked')).toEqual([
+      expect.objectContaining({ user_id: 'alice', detail: expect.objectContaining({ key_id: keyId }) }),
+    ]);
+  });
+
+  it('policies: active, apply (validated; only the own tenant), versions, diff', async () => {
+    expect((await call('alice', 'GET', '/api/v1/policies/active')).json.version).toBe(1);
+    const next = {
+      ...bundle,
+      policies: [
+        ...bundle.policies,
+        {
+          ...bundle.policies[0]!,
+          name: 'approve-hotfixes',
+          conditions: [{ field: 'context.step_name', operator: 'equals', value: 'hotfix' }],
+        },
+      ],
+    };
+    const applied = await call('alice', 'POST', '/api/v1/policies', next);
+    expect(applied.json).toMatchObject({
+      version: 2,
+      changed: true,
+      sha256: createHash('sha256').update(canonicalJson(next)).digest('hex'),
+    });
+    expect((await call('alice', 'GET', '/api/v1/policies/versions')).json.map((v: any) => v.version)).toEqual([2, 1]);
+    expect((await call('alice', 'GET', '/api/v1/policies/diff?from=1&to=2')).json).toMatchObject({
+      added: ['approve-hotfixes'],
+      removed: [],
+      changed: [],
+    });
+    const invalid = await call('alice', 'POST', '/api/v1/policies', { ...bundle, policies: [{ name: 1 }] });
+    expect([invalid.status, invalid.json.error.code]).toEqual([400, 'INVALID_BUNDLE']);
+    const foreign = await call('carol', 'POST', '/api/v1/policies', bundle);
+    expect(foreign.json.error.fields).toEqual([{ field: 'body.tenant_id', message: 'expected "globex"' }]);
+    expect((await call('alice', 'GET', '/api/v1/policies/versions/9')).status).toBe(404);
+    expect(await audited('PolicyBundleApplied')).toEqual([
+      expect.objectContaining({ user_id: 'alice', detail: expect.objectContaining({ version: 2 }) }),
+    ]);
+  });
+
+  it('tenant settings and alert thresholds', async () => {
+    const patched = await call('alice', 'PATCH', '/api/v1/tenant', { approval_timeout_seconds: 600 });
+    expect(patched.json).toMatchObject({ tenant_id: TENANT, approval_timeout_seconds: 600 });
+    expect((await call('alice', 'PATCH', '/api/v1/tenant', { tenant_id: 'globex' })).status).toBe(400);
+    expect(
+      (await call('alice', 'PUT', '/api/v1/alert-thresholds/block_spike', { threshold: 5, window_seconds: 30 })).status,
+    ).toBe(200);
+    expect(
+      (await call('alice', 'PUT', '/api/v1/alert-thresholds/nope', { threshold: 5 })).json.error.fields[0].field,
+    ).toBe('path.rule');
+    expect((await call('alice', 'GET', '/api/v1/alert-thresholds')).json).toEqual([
+      { rule: 'block_spike', threshold: 5, window_seconds: 30 },
+    ]);
+    expect((await call('carol', 'GET', '/api/v1/alert-thresholds')).json).toEqual([]);
+    expect((await call('alice', 'DELETE', '/api/v1/alert-thresholds/block_spike')).status).toBe(200);
+    expect((await audited('TenantSettingsChanged'))[0]).toMatchObject({ user_id: 'alice' });
+    expect((await audited('AlertThresholdChanged')).map((e) => e.outcome)).toEqual(['Changed', 'Reset']);
+  });
+});
+
+describe('the OpenAPI document', () => {
+  it('is OpenAPI 3.1, generated from the routes’ schemas', async () => {
+    const doc = (await call(undefined, 'GET', '/api/openapi.json')).json;
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/approvals',
+        '/api/v1/approvals/{approval_id}/approve',
+        '/api/v1/audit/export',
+        '/api/v1/credentials',
+      ]),
+    );
+    expect(doc.components.schemas.Approval.properties).toHaveProperty('approval_url');
+  });
+});
