@@ -3,7 +3,7 @@ import { listAlertThresholds, setAlertThreshold, unsetAlertThreshold } from './c
 import { applyCommand } from './commands/apply.js';
 import { decideApproval, listApprovals, type DecideOptions } from './commands/approvals.js';
 import { auditExport, auditRetention, auditVerify, type AuditExportOptions } from './commands/audit.js';
-import { createCredential, revokeCredential } from './commands/credentials.js';
+import { createCredential, linkIdentity, revokeCredential } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
 import { keygenCommand } from './commands/keygen.js';
 import { lintCommand } from './commands/lint.js';
@@ -107,6 +107,17 @@ function registerCredentialCommands(program: Command, { io, guard }: CommandCont
     .argument('<key_id>')
     .description('revoke a credential: its messages are rejected from then on')
     .action((keyId: string) => guard(() => revokeCredential(keyId, io))());
+  credentials
+    .command('link-identity')
+    .description('let a person of an OpenID Connect provider sign in to the control plane as a principal')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--principal <name>', 'the principal the person acts as')
+    .requiredOption('--issuer <url>', "the provider's issuer URL (exactly as in its tokens' iss)")
+    .requiredOption('--identity <value>', "the value of the control plane's OIDC_PRINCIPAL_CLAIM (e.g. the email)")
+    .option('--roles <roles>', 'comma-separated roles of the principal: admin, approver, auditor, viewer')
+    .action((opts: { tenant: string; principal: string; issuer: string; identity: string; roles?: string }) =>
+      guard(() => linkIdentity(opts, io))(),
+    );
 }
 
 /** Policy bundles: apply. */

@@ -82,3 +82,32 @@ export async function revokeCredential(keyId: string, io: Io): Promise<number> {
   io.out(`revoked ${keyId} (${revoked.principal}@${revoked.tenantId})\n`);
   return EXIT.ok;
 }
+
+/** `stepgate credentials link-identity`: an OpenID Connect identity signs in to the control plane as a principal. */
+export async function linkIdentity(
+  opts: { tenant: string; principal: string; issuer: string; identity: string; roles?: string },
+  io: Io,
+): Promise<number> {
+  if (!TENANT.test(opts.tenant)) throw new InputError(`--tenant "${opts.tenant}": expected a lower-case tenant id`);
+  if (!/^https?:\/\/\S+$/.test(opts.issuer)) throw new InputError(`--issuer "${opts.issuer}": expected the issuer URL`);
+  const roles = opts.roles
+    ?.split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  await withServices(
+    adminEnv(),
+    async (store) => {
+      await store.tenants.ensure(opts.tenant);
+      await store.credentials.upsertPrincipal({ tenantId: opts.tenant, principal: opts.principal, roles });
+      await store.identities.link({
+        issuer: opts.issuer,
+        claimValue: opts.identity,
+        tenantId: opts.tenant,
+        principal: opts.principal,
+      });
+    },
+    io,
+  );
+  io.out(`${opts.identity} at ${opts.issuer} signs in as ${opts.principal}@${opts.tenant}\n`);
+  return EXIT.ok;
+}
