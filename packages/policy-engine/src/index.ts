@@ -7,3 +7,5 @@ export * from './input.js';
 export { OPERATORS, type Operator, type UnevaluableCounts, jsonEquals } from './operators.js';
 export * from './result.js';
 export { scopeCovers, toolAccessOf } from './checks.js';
+export * from './diff.js';
+export * from './explain.js';
