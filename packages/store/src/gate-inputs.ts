@@ -53,20 +53,25 @@ export class GateInputsRepository {
 
   /**
    * The window's inputs in decision order, read through a cursor `batchSize` rows at a time, so a
-   * month of gates takes the memory of one batch. Needs a client (a pool lends one for the scan).
+   * month of gates takes the memory of two batches (one read ahead). Needs a client (a pool lends one for the scan).
    */
   async *scan(w: InputWindow, batchSize = 500): AsyncGenerator<RecordedInput[]> {
     const pooled = this.db instanceof pg.Pool ? await this.db.connect() : undefined;
     const client = (pooled ?? this.db) as pg.ClientBase;
     const { text, values } = windowQuery(w, COLUMNS);
     const cursor = client.query(new Cursor<RecordedInput>(`${text} order by decided_at, request_id`, values));
+    let next: Promise<RecordedInput[]> = Promise.resolve([]);
     try {
+      // The next batch is fetched while the caller works on this one (two batches in memory at most).
+      next = cursor.read(batchSize);
       for (;;) {
-        const rows = await cursor.read(batchSize);
+        const rows = await next;
         if (rows.length === 0) return;
+        next = cursor.read(batchSize);
         yield rows;
       }
     } finally {
+      await next.catch(() => undefined); // a caller that stopped early leaves a read in flight
       await cursor.close();
       pooled?.release();
     }
