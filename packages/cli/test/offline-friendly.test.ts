@@ -69,7 +69,7 @@ describe('offline tools, friendlier', () => {
       ['eval', '--bundle', BUNDLE, '--request', 'req.json', '--usage', 'under.json', '--now', NOW],
       dir,
     );
-    expect(JSON.parse(under.stdout).reason).not.toContain('rate limit');
+    expect((JSON.parse(under.stdout) as { reason: string }).reason).not.toContain('rate limit');
   });
 
   it('refuses a counter of an unknown policy, of a policy without one, or with the wrong subject length', async () => {

@@ -64,10 +64,10 @@ export function fieldTypeProblems(bundle: Bundle): ValidationIssue[] {
         issues.push({ path: at, message: `${c.field} is a ${type}; "${c.operator}" needs a ${need} field` });
         return;
       }
-      const expected =
+      const expected: unknown[] =
         c.operator === 'in' || c.operator === 'not_in'
           ? Array.isArray(c.value)
-            ? c.value
+            ? (c.value as unknown[])
             : []
           : c.operator === 'equals' || c.operator === 'not_equals'
             ? [c.value]
