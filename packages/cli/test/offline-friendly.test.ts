@@ -1,32 +1,12 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compileBundle } from '@stepgate/policy-engine';
 import type { RecordedInput } from '@stepgate/store';
-import { run, type Io } from '../src/index.js';
 import { ReplayTally } from '../src/replay.js';
+import { cli, REPO, scratch } from './run-cli.js';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BUNDLE = path.join(REPO, 'examples/acme/bundle.json');
 const NOW = '2026-11-18T10:30:00Z';
-
-async function cli(args: string[], cwd: string) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd };
-  return { code: await run(args, io), stdout, stderr };
-}
-
-async function scratch(files: Record<string, unknown>): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'stepgate-offline-'));
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-    await writeFile(path.join(dir, name), JSON.stringify(content));
-  }
-  return dir;
-}
 
 const toolCall = {
   tenant_id: 'acme',
