@@ -127,6 +127,9 @@ describe('kill switch (real Kafka and Postgres, two evaluators)', () => {
   it('is refused without a reason or for a tenant that does not exist', async () => {
     const noReason = await admin.cli(['killswitch', 'engage', '--tenant', 'acme', '--agent', 'x', '--reason', ' ']);
     expect(noReason.code).toBe(2);
+    const tooLong = await admin.cli(['killswitch', 'engage', '--tenant', 'acme', '--reason', 'x'.repeat(1001)]);
+    expect(tooLong.code).toBe(2);
+    expect((await admin.cli(['killswitch', 'release', '--tenant', 'acme', '--id', "1' or '1'='1"])).code).toBe(2);
     const unknown = await admin.cli(['killswitch', 'engage', '--tenant', 'nobody', '--reason', 'why not']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no such tenant');

@@ -61,8 +61,12 @@ export async function engageKillSwitch(opts: KillSwitchOptions, io: Io): Promise
   return EXIT.ok;
 }
 
+const SWITCH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** `stepgate killswitch release`: by --id, or every engaged switch of exactly the given scope. */
 export async function releaseKillSwitch(opts: KillSwitchOptions, io: Io): Promise<number> {
+  if (opts.id !== undefined && !SWITCH_ID.test(opts.id))
+    throw new InputError(`--id "${opts.id}": expected a kill switch id (a UUID, as engage and list print it)`);
   const released = await withServices(
     adminEnv(),
     async (store, publish) => {
