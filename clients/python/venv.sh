@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Makes clients/python/.venv (git-ignored): the Python client, editable, with its test extras from PyPI
+# (pytest, LangGraph, Apache Airflow, ruff, mypy, build). Idempotent; test/python-client.int.test.ts uses it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+python=${PYTHON:-python3}
+[[ -x .venv/bin/python ]] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --editable ".[test,airflow]"
