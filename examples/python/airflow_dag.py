@@ -17,8 +17,8 @@ from dev_settings import STATE_DIR
 from stepgate.airflow import StepGateOperator
 
 try:  # Airflow 3
-    from airflow.sdk import DAG
     from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.sdk import DAG
 except ImportError:  # Airflow 2
     from airflow import DAG
     from airflow.operators.python import PythonOperator

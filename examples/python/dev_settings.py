@@ -21,4 +21,5 @@ def dev_settings() -> GateClientSettings:
 
 
 def approve_command(approval_id: str) -> str:
-    return f'npm run stepgate -- approvals approve {approval_id} --key {STATE_DIR / "alice.json"} --comment "Looks good to me"'
+    key = STATE_DIR / "alice.json"
+    return f'npm run stepgate -- approvals approve {approval_id} --key {key} --comment "Looks good to me"'

@@ -8,9 +8,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import Consumer, Producer, TopicPartition
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from confluent_kafka import Consumer, Producer, TopicPartition
 
 from stepgate import canonical_json, load_private_key, sign_bytes
 
@@ -48,7 +48,9 @@ class QuietTopics:
         assert msg, "no gate request arrived on the quiet topic"
         value = msg[0].value()
         assert value is not None
-        headers = {k: v for k, v in (msg[0].headers() or []) if v is not None}
+        raw = msg[0].headers() or []
+        items = raw.items() if isinstance(raw, dict) else raw
+        headers = {k: v.encode() if isinstance(v, str) else v for k, v in items if v is not None}
         return SeenRequest(value=value, body=json.loads(value), headers=headers)
 
     def publish_decision(self, decision: dict[str, Any] | bytes) -> None:

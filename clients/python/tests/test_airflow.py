@@ -8,7 +8,7 @@ import asyncio
 import importlib
 import os
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -18,9 +18,9 @@ from stepgate import GateStep
 if os.environ.get("STEPGATE_TEST_REQUIRE_STACK") != "1":
     pytest.importorskip("airflow")
 
-from airflow.exceptions import AirflowFailException, TaskDeferred  # noqa: E402
+from airflow.exceptions import AirflowFailException, TaskDeferred
 
-from stepgate.airflow import StepGateApprovalTrigger, StepGateOperator  # noqa: E402
+from stepgate.airflow import StepGateApprovalTrigger, StepGateOperator
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +33,13 @@ def client_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def step(step_name: str = "deploy", **extra: Any) -> GateStep:
-    return {
+    base: GateStep = {
         "workflow_id": f"py-airflow-{uuid.uuid4()}",
         "step_id": "gate",
         "step_type": "connector_call",
         "step_name": step_name,
-        **extra,
     }
+    return cast(GateStep, {**base, **extra})
 
 
 async def first_event(trigger: StepGateApprovalTrigger) -> dict[str, Any]:
@@ -54,7 +54,9 @@ def test_allow_succeeds_with_the_decision() -> None:
 
 
 def test_block_fails_the_task() -> None:
-    s = step("query", step_type="tool_call", tool_context={"tool_name": "sql_query", "tool_input": {"query": "drop table x"}})
+    s = step(
+        "query", step_type="tool_call", tool_context={"tool_name": "sql_query", "tool_input": {"query": "drop table x"}}
+    )
     with pytest.raises(AirflowFailException, match="blocked"):
         StepGateOperator(task_id="gate", step=s).execute({})
 

@@ -11,9 +11,9 @@ from stepgate import (
     GateClient,
     GateRefusedError,
     GateTimeoutError,
-    action_digest,
     ReceiptKeysRequiredError,
     ReceiptKeysUnavailableError,
+    action_digest,
 )
 
 
@@ -48,7 +48,12 @@ def test_refusal_is_a_typed_error_with_the_wire_code(client: GateClient, step_id
 
 
 def test_require_approval_then_approved(client: GateClient, stack: Stack, step_id: str) -> None:
-    step = {"workflow_id": f"py-approve-{step_id}", "step_id": step_id, "step_type": "connector_call", "step_name": "deploy"}
+    step = {
+        "workflow_id": f"py-approve-{step_id}",
+        "step_id": step_id,
+        "step_type": "connector_call",
+        "step_name": "deploy",
+    }
     pending = client.gate(step)  # type: ignore[arg-type]
     assert pending.decision == "require_approval" and pending.approval_status == "pending"
     assert pending.approval_id and pending.approval_url
@@ -92,7 +97,12 @@ def test_gate_waits_through_approval_to_a_rejection(client: GateClient, stack: S
 
 
 def test_approval_wait_times_out(client: GateClient, step_id: str) -> None:
-    step = {"workflow_id": f"py-wait-{step_id}", "step_id": step_id, "step_type": "connector_call", "step_name": "deploy"}
+    step = {
+        "workflow_id": f"py-wait-{step_id}",
+        "step_id": step_id,
+        "step_type": "connector_call",
+        "step_name": "deploy",
+    }
     pending = client.gate(step)  # type: ignore[arg-type]
     with pytest.raises(GateTimeoutError) as timeout:
         client.wait_for_approval(pending, timeout_s=0.5)

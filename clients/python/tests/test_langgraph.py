@@ -7,13 +7,14 @@ import uuid
 from typing import Annotated, Any, TypedDict
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from conftest import Stack
-from stepgate import ApprovalNotResolvedError, Decision, GateClient, GateStep, StepBlockedError
+from stepgate import ApprovalNotResolvedError, Decision, GateClient, GateRefusedError, GateStep, StepBlockedError
 from stepgate.langgraph import APPROVAL_INTERRUPT_TYPE, gated
 
 
@@ -33,7 +34,12 @@ def build(client: GateClient) -> CompiledStateGraph[Any, Any, Any, Any]:
         }
 
     def deploy_step(state: State) -> GateStep:
-        return {"workflow_id": state["workflow_id"], "step_id": "deploy", "step_type": "connector_call", "step_name": "deploy"}
+        return {
+            "workflow_id": state["workflow_id"],
+            "step_id": "deploy",
+            "step_type": "connector_call",
+            "step_name": "deploy",
+        }
 
     @gated(client, step=query_step)
     def query(state: State) -> dict[str, Any]:
@@ -52,11 +58,13 @@ def build(client: GateClient) -> CompiledStateGraph[Any, Any, Any, Any]:
     return graph.compile(checkpointer=InMemorySaver())
 
 
-def start(client: GateClient, query: str = "select 1") -> tuple[CompiledStateGraph[Any, Any, Any, Any], dict[str, Any], Any]:
+def start(
+    client: GateClient, query: str = "select 1"
+) -> tuple[CompiledStateGraph[Any, Any, Any, Any], RunnableConfig, Any]:
     graph = build(client)
     workflow_id = f"py-graph-{uuid.uuid4()}"
-    config = {"configurable": {"thread_id": workflow_id}}
-    result = graph.invoke({"workflow_id": workflow_id, "query": query, "log": []}, config)  # type: ignore[arg-type]
+    config: RunnableConfig = {"configurable": {"thread_id": workflow_id}}
+    result = graph.invoke({"workflow_id": workflow_id, "query": query, "log": []}, config)
     return graph, config, result
 
 
@@ -68,7 +76,7 @@ def test_require_approval_interrupts_and_the_approved_graph_resumes(client: Gate
     assert pause.value["approval_url"].endswith(pause.value["approval_id"])
     stack.decide_approval(pause.value["approval_id"], "approve")
     outcome = client.wait_for_approval(Decision.from_wire(pause.value["decision"]))
-    resumed = graph.invoke(Command(resume=outcome.raw), config)  # type: ignore[arg-type]
+    resumed = graph.invoke(Command(resume=outcome.raw), config)
     assert resumed["log"] == ["ran select 1", "deployed"]
     assert "__interrupt__" not in resumed
 
@@ -78,9 +86,12 @@ def test_a_rejected_step_raises_on_resume(client: GateClient, stack: Stack) -> N
     [pause] = result["__interrupt__"]
     stack.decide_approval(pause.value["approval_id"], "reject")
     outcome = client.wait_for_approval(Decision.from_wire(pause.value["decision"]))
-    with pytest.raises(StepBlockedError) as blocked:
-        graph.invoke(Command(resume=outcome.raw), config)  # type: ignore[arg-type]
-    assert blocked.value.decision.decision == "block"
+    assert outcome.decision == "block"
+    # A rejection aborts the workflow: the re-gate on resume is refused, and the step does not run.
+    with pytest.raises(GateRefusedError) as refused:
+        graph.invoke(Command(resume=outcome.raw), config)
+    assert refused.value.code == "WORKFLOW_TERMINAL"
+    assert graph.get_state(config).values["log"] == ["ran select 1"]
 
 
 def test_a_resume_value_cannot_approve(client: GateClient) -> None:
@@ -88,10 +99,10 @@ def test_a_resume_value_cannot_approve(client: GateClient) -> None:
     [pause] = result["__interrupt__"]
     forged = {**pause.value["decision"], "decision": "allow", "decision_source": "approval"}
     with pytest.raises(ApprovalNotResolvedError) as refused:
-        graph.invoke(Command(resume=forged), config)  # type: ignore[arg-type]
+        graph.invoke(Command(resume=forged), config)
     assert refused.value.code == "APPROVAL_NOT_RESOLVED"
     with pytest.raises(ApprovalNotResolvedError):
-        graph.invoke(Command(resume="approved"), config)  # type: ignore[arg-type]
+        graph.invoke(Command(resume="approved"), config)
 
 
 def test_block_raises_and_the_step_does_not_run(client: GateClient) -> None:

@@ -38,11 +38,11 @@ def _parse_instant(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
-class StepGateApprovalTrigger(BaseTrigger):  # type: ignore[misc]
+class StepGateApprovalTrigger(BaseTrigger):
     """Waits (in the triggerer) for the outcome of the approval a ``require_approval`` decision names."""
 
     def __init__(self, decision: dict[str, Any], timeout_s: float) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.decision = decision
         self.timeout_s = timeout_s
 
@@ -62,12 +62,12 @@ class StepGateApprovalTrigger(BaseTrigger):  # type: ignore[misc]
         try:
             outcome = await asyncio.to_thread(self._wait)
         except StepGateError as err:
-            yield TriggerEvent({"status": "error", "code": err.code, "message": str(err)})
+            yield TriggerEvent({"status": "error", "code": err.code, "message": str(err)})  # type: ignore[no-untyped-call]
             return
-        yield TriggerEvent({"status": "decided", "decision": outcome.raw})
+        yield TriggerEvent({"status": "decided", "decision": outcome.raw})  # type: ignore[no-untyped-call]
 
 
-class StepGateOperator(BaseOperator):  # type: ignore[misc]
+class StepGateOperator(BaseOperator):
     """Gates ``step`` (templated) before the tasks downstream of it run."""
 
     template_fields = ("step",)

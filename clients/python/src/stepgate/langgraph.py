@@ -12,6 +12,11 @@
   is decided the services answer ``allow`` or ``block`` themselves; if the step is still pending, the
   resume value must be the outcome, and it is accepted only when its receipt verifies and it is this
   approval's (otherwise ``ApprovalNotResolvedError``). A resume value cannot approve anything by itself.
+  After a rejection (or expiry) the services have aborted the workflow: the re-gate on resume raises
+  ``GateRefusedError`` with code ``WORKFLOW_TERMINAL``, and the step does not run.
+
+Requests the services refuse raise ``GateRefusedError`` (its ``code`` is the wire code); all of these
+errors derive from ``StepGateError``.
 
 Needs a checkpointer on the graph (``interrupt`` does), e.g. ``InMemorySaver``.
 """
