@@ -155,6 +155,7 @@ beforeAll(async () => {
     STEPGATE_TEST_RECEIPT_PRIVATE_KEY_PEM: signingKey.privateKeyPem,
     STEPGATE_TEST_RECEIPT_KEYS_URL: `http://127.0.0.1:${metricsPort}/receipt-keys`,
     STEPGATE_TEST_CONTROL_URL: `http://127.0.0.1:${address.port}`,
+    AIRFLOW_HOME: path.join(dir, 'airflow'),
   });
   afterAll(() => ns.withAdmin((a) => a.deleteTopics({ topics: quietTopics })).catch(() => undefined));
 });

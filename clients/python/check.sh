@@ -8,5 +8,5 @@ $py -m ruff format --check src tests ../../examples/python
 $py -m mypy
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-$py -m build --wheel --outdir "$out" . >/dev/null
+.venv/bin/uv build --quiet --wheel --out-dir "$out" .
 ls "$out"/stepgate-*.whl
