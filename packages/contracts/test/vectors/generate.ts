@@ -172,7 +172,7 @@ const digestInputs: ActionDigestInput[] = [
     workflow_id: first.request.workflow_id,
     step_id: first.request.step_id,
     step_type: first.request.step_type,
-    step_name: first.request.step_name,
+    step_name: first.request.step_name ?? null,
     policies_matched: [policyRef],
     request: { model: null, provider: null, step_input: first.request.step_input, tool_context: null },
   },
