@@ -3,8 +3,14 @@ task defers to the triggerer until a human decides.
 
 Put this file in your DAGs folder, with the worker's and triggerer's environment pointing at stepgate:
 STEPGATE_KEY_FILE (~/.local/state/stepgate/dev/release-orchestrator.json under `npm run dev`),
-KAFKA_BROKERS, STEPGATE_RECEIPT_KEYS_URL (http://127.0.0.1:9464/receipt-keys). Or try it without a
-scheduler: `python examples/python/airflow_dag.py` (dag.test(); pip install "clients/python[airflow]").
+KAFKA_BROKERS, STEPGATE_RECEIPT_KEYS_URL (http://127.0.0.1:9464/receipt-keys); the defaults below
+fit `npm run dev`. Or run it once without a scheduler (Airflow 3.1, pip install "clients/python[airflow]"):
+
+    export AIRFLOW_HOME=/tmp/airflow AIRFLOW__CORE__DAGS_FOLDER=$PWD/examples/python AIRFLOW__CORE__LOAD_EXAMPLES=False
+    airflow db migrate && airflow dags reserialize && airflow dags test governed_release
+
+and approve the approval id the gate task logs (`npm run stepgate -- approvals approve <id> --key …/alice.json
+--comment "…"`): the trigger picks the outcome up and the deploy task runs.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ try:  # Airflow 3
     from airflow.sdk import DAG
 except ImportError:  # Airflow 2
     from airflow import DAG
-    from airflow.operators.python import PythonOperator
+    from airflow.operators.python import PythonOperator  # type: ignore[no-redef]
 
 os.environ.setdefault("STEPGATE_KEY_FILE", str(STATE_DIR / "release-orchestrator.json"))
 os.environ.setdefault("STEPGATE_RECEIPT_KEYS_URL", "http://127.0.0.1:9464/receipt-keys")
@@ -38,6 +44,3 @@ with DAG("governed_release", start_date=datetime(2026, 1, 1), schedule=None, cat
     )
     deploy = PythonOperator(task_id="deploy", python_callable=lambda: print("deployed to production"))
     gate >> deploy
-
-if __name__ == "__main__":
-    dag.test()

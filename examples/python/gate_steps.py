@@ -52,7 +52,8 @@ def main() -> None:
             deploy = client.wait_for_approval(deploy, timeout_s=600)
         print(f"deploy: {deploy.decision} ({deploy.approval_status}, by {deploy.approved_by})")
         try:
-            client.gate({"workflow_id": workflow_id, "step_id": "announce", "step_type": "llm_call"})
+            announce = client.gate({"workflow_id": workflow_id, "step_id": "announce", "step_type": "llm_call"})
+            print(f"announce: {announce.decision}")
         except GateRefusedError as refused:  # after a rejection the workflow is terminal
             print(f"announce: refused, {refused.code}")
 

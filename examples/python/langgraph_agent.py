@@ -28,14 +28,17 @@ class State(TypedDict):
 def main() -> None:
     with GateClient(dev_settings()) as client:
 
-        @gated(client, step=lambda s: {"workflow_id": s["workflow_id"], "step_id": "draft", "step_type": "llm_call"})
+        @gated(
+            client,
+            step=lambda state: {"workflow_id": state["workflow_id"], "step_id": "draft", "step_type": "llm_call"},
+        )
         def draft(state: State) -> dict[str, Any]:
             return {"log": ["drafted the release notes"]}
 
         @gated(
             client,
-            step=lambda s: {
-                "workflow_id": s["workflow_id"],
+            step=lambda state: {
+                "workflow_id": state["workflow_id"],
                 "step_id": "deploy",
                 "step_type": "connector_call",
                 "step_name": "deploy-to-production",
