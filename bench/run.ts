@@ -8,6 +8,9 @@ import { kafkaRoundTrip } from './kafka-roundtrip.js';
 import { benchEngine, printEngine } from './policy-engine.js';
 import { benchGatePipeline } from './gate-pipeline.js';
 import { benchAuditIngest } from './audit-ingest.js';
+import { benchReplay } from './replay.js';
+import { benchEvaluatorCpu } from './evaluator-cpu.js';
+import { topSelfTime } from './profile-summary.js';
 import { fmt } from './stats.js';
 
 const endpoints = endpointsFromEnv();
@@ -67,6 +70,29 @@ benches['gate-pipeline'] = async () => {
   );
 };
 
+benches['evaluator-cpu'] = async () => {
+  await ensureServices();
+  const r = await benchEvaluatorCpu(endpoints, { backlog: 20_000, evaluatorCounts: [1, 2] });
+  const [one, two] = r.evaluators;
+  const sig = r.ed25519;
+  console.log(
+    `evaluator-cpu  one evaluator draining ${one!.gates} gates: ${fmt(one!.cpuMicrosPerMessage, 0)} µs CPU per gate (start-up excluded), ${fmt(one!.perSecond, 0)} gates/s` +
+      ` | floor ${fmt(r.floorMicros, 0)} µs = Ed25519 verify ${sig.requestBytes} B + sign ${fmt(sig.decisionBytes, 0)} B (${sig.backend}) ${fmt(sig.micros, 0)} µs + bare kafkajs relay ${fmt(r.relay.cpuMicrosPerMessage, 0)} µs/message (${fmt(r.relay.perSecond, 0)} msg/s)` +
+      ` | ratio ${fmt(one!.cpuMicrosPerMessage / r.floorMicros, 2)}× (target ≤1.3×)`,
+  );
+  console.log(
+    `evaluator-cpu  scale-out: two evaluators ${fmt(two!.perSecond, 0)} gates/s (${fmt(two!.cpuMicrosPerMessage, 0)} µs CPU per gate together) against one ${fmt(one!.perSecond, 0)} gates/s: ${fmt(two!.perSecond / one!.perSecond, 2)}× on this host's ${availableParallelism()} cores, which the broker, Postgres and this bench share`,
+  );
+  const profileDir = process.env.STEPGATE_BENCH_PROFILE;
+  if (profileDir) {
+    const top = await topSelfTime(profileDir);
+    console.log(
+      `evaluator-cpu  where an evaluator's CPU goes (self time, newest profile in ${profileDir}, whole process): ` +
+        top.map((t) => `${t.name} ${fmt(t.share * 100, 1)}%`).join('; '),
+    );
+  }
+};
+
 benches['audit-ingest'] = async () => {
   await ensureServices();
   const r = await benchAuditIngest(endpoints, 100_000);
@@ -85,6 +111,18 @@ benches['audit-ingest'] = async () => {
       ? ` | CPU-bound ceiling with all three on this host's ${cores} cores: ${fmt((cores * 1e6) / total, 0)} events/s`
       : '';
   console.log(`audit-ingest  CPU per event during the ingest: ${seen.join(', ')}${ceiling}`);
+};
+
+benches.replay = async () => {
+  await ensureServices();
+  for (const n of [10_000, 100_000]) {
+    const r = await benchReplay(endpoints, n);
+    console.log(
+      `replay  ${r.rows} recorded gates against a draft (acme example + 1 policy; ${r.changed} would change): ${fmt(r.replay.seconds, 2)} s, ${fmt(r.replay.perSecond, 0)} gates/s` +
+        ` | bare cursor scan of the same rows ${fmt(r.scan.perSecond, 0)} rows/s: ratio ${fmt(r.replay.perSecond / r.scan.perSecond, 2)}×` +
+        ` | heap ${fmt(r.heapMiB.before, 0)} MiB before, ${fmt(r.heapMiB.max, 0)} MiB at most (bounded: two 500-row batches in memory)`,
+    );
+  }
 };
 
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);

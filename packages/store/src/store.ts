@@ -2,6 +2,8 @@ import { AuditReadsRepository } from './audit-reads.js';
 import { CredentialsRepository } from './credentials.js';
 import type { Db } from './db.js';
 import { IdentitiesRepository, SessionsRepository } from './identities.js';
+import { GateInputsRepository } from './gate-inputs.js';
+import { KillSwitchesRepository } from './kill-switches.js';
 import { OutboxRepository } from './outbox.js';
 import { PolicyBundlesRepository } from './policy-bundles.js';
 import { StepLedgerRepository } from './step-ledger.js';
@@ -18,6 +20,8 @@ export interface Store {
   outbox: OutboxRepository;
   identities: IdentitiesRepository;
   sessions: SessionsRepository;
+  killSwitches: KillSwitchesRepository;
+  gateInputs: GateInputsRepository;
 }
 
 export function storeOn(db: Db): Store {
@@ -31,5 +35,7 @@ export function storeOn(db: Db): Store {
     outbox: new OutboxRepository(db),
     identities: new IdentitiesRepository(db),
     sessions: new SessionsRepository(db),
+    killSwitches: new KillSwitchesRepository(db),
+    gateInputs: new GateInputsRepository(db),
   };
 }

@@ -58,7 +58,7 @@ function policyRoutes(api: Api, deps: ApiDeps): void {
     roles: ADMIN,
     response: BundleVersionSchema.array(),
     handler: async ({ identity }) =>
-      (await deps.store.bundles.versions(identity.tenantId)).map((v) => ({
+      (await deps.store.bundles.history(identity.tenantId)).map((v) => ({
         ...v,
         applied_at: v.applied_at.toISOString(),
       })),
@@ -73,9 +73,8 @@ function policyRoutes(api: Api, deps: ApiDeps): void {
     params: VersionParams,
     response: ActiveBundleSchema,
     handler: async ({ identity, params }) => {
-      const b = await deps.store.bundles.byVersion(identity.tenantId, params.version);
-      if (!b) throw notFound(`policy bundle version ${params.version}`);
-      return b;
+      const { version, sha256, bundle } = await deps.store.bundles.version(identity.tenantId, params.version);
+      return { version, sha256, bundle };
     },
   });
 
@@ -89,11 +88,9 @@ function policyRoutes(api: Api, deps: ApiDeps): void {
     response: DiffSchema,
     handler: async ({ identity, query }) => {
       const [from, to] = await Promise.all([
-        deps.store.bundles.byVersion(identity.tenantId, query.from),
-        deps.store.bundles.byVersion(identity.tenantId, query.to),
+        deps.store.bundles.version(identity.tenantId, query.from),
+        deps.store.bundles.version(identity.tenantId, query.to),
       ]);
-      if (!from) throw notFound(`policy bundle version ${query.from}`);
-      if (!to) throw notFound(`policy bundle version ${query.to}`);
       return { from: query.from, to: query.to, ...diffBundles(from.bundle, to.bundle) };
     },
   });

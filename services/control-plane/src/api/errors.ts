@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ApprovalRefusedError } from '@stepgate/approvals-client';
+import { UnknownBundleVersionError } from '@stepgate/store';
 import type { ApprovalErrorCode } from '@stepgate/contracts';
 import { UnmappedIdentityError } from '../auth/identity.js';
 import { InvalidTokenError, ProviderUnavailableError } from '../auth/provider.js';
@@ -48,6 +49,7 @@ const APPROVAL_STATUS: Partial<Record<ApprovalErrorCode, number>> = {
 /** Any error as the refusal the API answers with (500 for what is not a known refusal). */
 export function asHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  if (err instanceof UnknownBundleVersionError) return new HttpError(404, 'NOT_FOUND', err.message);
   if (err instanceof InvalidTokenError) return new HttpError(401, err.code, err.message);
   if (err instanceof UnmappedIdentityError) return new HttpError(403, err.code, err.message);
   if (err instanceof ProviderUnavailableError || err instanceof GatewayNotConfiguredError)

@@ -109,6 +109,7 @@ export const AuditExportQuery = z.object({ ...auditFilters, format: z.enum(EXPOR
 
 export const BundleVersionSchema = z.object({
   version: z.number(),
+  policies: z.number(),
   sha256: z.string(),
   applied_by: z.string(),
   applied_at: z.string(),

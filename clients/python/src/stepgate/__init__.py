@@ -1,0 +1,66 @@
+"""stepgate: gate AI-agent workflow steps through stepgate's signed Kafka contract from Python."""
+
+from .approvals import (
+    ApprovalStatement,
+    action_digest,
+    approval_id_for,
+    approval_statement_bytes,
+    sign_approval_statement,
+)
+from .canonical import canonical_json, json_text_depth
+from .client import GateClient, GateClientStats, PublishError, decision_from_resume
+from .errors import (
+    ApprovalNotResolvedError,
+    ClientClosedError,
+    DecisionMismatchError,
+    GateRefusedError,
+    GateTimeoutError,
+    ReceiptKeysRequiredError,
+    ReceiptKeysUnavailableError,
+    ReceiptVerificationError,
+    StepBlockedError,
+    StepGateError,
+)
+from .models import Decision, GateError, GateStep, PolicyRef, Receipt, RetryContext, StepCompletion
+from .receipts import ReceiptKeys, fetch_receipt_keys
+from .settings import GateClientSettings
+from .signing import load_private_key, load_public_key, sign_bytes, verify_bytes, verify_receipt
+
+__all__ = [
+    "ApprovalNotResolvedError",
+    "ApprovalStatement",
+    "ClientClosedError",
+    "Decision",
+    "DecisionMismatchError",
+    "GateClient",
+    "GateClientSettings",
+    "GateClientStats",
+    "GateError",
+    "GateRefusedError",
+    "GateStep",
+    "GateTimeoutError",
+    "PolicyRef",
+    "PublishError",
+    "Receipt",
+    "ReceiptKeys",
+    "ReceiptKeysRequiredError",
+    "ReceiptKeysUnavailableError",
+    "ReceiptVerificationError",
+    "RetryContext",
+    "StepBlockedError",
+    "StepCompletion",
+    "StepGateError",
+    "action_digest",
+    "approval_id_for",
+    "approval_statement_bytes",
+    "canonical_json",
+    "decision_from_resume",
+    "fetch_receipt_keys",
+    "json_text_depth",
+    "load_private_key",
+    "load_public_key",
+    "sign_approval_statement",
+    "sign_bytes",
+    "verify_bytes",
+    "verify_receipt",
+]

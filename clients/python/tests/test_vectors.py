@@ -1,0 +1,60 @@
+"""The shared vectors (packages/contracts/test/vectors/stepgate-vectors.json), also asserted by the TypeScript tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from stepgate import (
+    ReceiptKeys,
+    action_digest,
+    approval_id_for,
+    approval_statement_bytes,
+    canonical_json,
+    load_private_key,
+    load_public_key,
+    sign_bytes,
+    verify_bytes,
+)
+from stepgate.models import Decision
+
+
+def test_canonical_json(vectors: dict[str, Any]) -> None:
+    for case in vectors["canonical_json"]:
+        assert canonical_json(json.loads(case["input"])).decode() == case["canonical"], case["input"]
+
+
+def test_request_signatures_and_hashes(vectors: dict[str, Any]) -> None:
+    orchestrator = vectors["keys"]["orchestrator"]
+    private, public = load_private_key(orchestrator["private_key_pem"]), load_public_key(orchestrator["public_key_pem"])
+    for r in vectors["requests"]:
+        value = r["value_utf8"].encode()
+        assert sign_bytes(private, value) == r["signature"]
+        assert verify_bytes(public, value, r["signature"])
+        assert not verify_bytes(public, value + b" ", r["signature"])
+        assert hashlib.sha256(value).hexdigest() == r["sha256"]
+
+
+def test_receipts_verify_and_tampered_ones_do_not(vectors: dict[str, Any]) -> None:
+    keys = ReceiptKeys.from_key_set(vectors["receipt_keys"])
+    for case in vectors["decisions"]["valid"]:
+        Decision.from_wire(case["decision"])
+        assert keys.verifies(case["decision"]), case["name"]
+    for case in vectors["decisions"]["invalid"]:
+        assert not keys.verifies(case["decision"]), case["name"]
+
+
+def test_approval_ids(vectors: dict[str, Any]) -> None:
+    for a in vectors["approval_ids"]:
+        assert approval_id_for(a["tenant_id"], a["workflow_id"], a["step_id"]) == a["approval_id"]
+
+
+def test_action_digests_and_statements(vectors: dict[str, Any]) -> None:
+    for d in vectors["action_digests"]:
+        assert action_digest(**d["input"]) == d["digest"]
+    approver = load_private_key(vectors["keys"]["approver"]["private_key_pem"])
+    for s in vectors["approval_statements"]:
+        data = approval_statement_bytes(s["statement"])
+        assert data.decode() == s["canonical"]
+        assert sign_bytes(approver, data) == s["signature"]

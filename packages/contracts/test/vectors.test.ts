@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  actionDigest,
+  approvalStatementBytes,
+  canonicalJson,
+  GateDecisionSchema,
+  GateRequestSchema,
+  ReceiptKeySetSchema,
+  type ActionDigestInput,
+  type ApprovalStatement,
+} from '../src/index.js';
+import {
+  approvalIdFor,
+  privateKeyFromPem,
+  publicKeyFromPem,
+  signBytes,
+  verifyBytes,
+  verifyReceipt,
+} from '../src/node.js';
+
+// The shared vectors: the Python client's tests (clients/python/tests/test_vectors.py) assert the same file.
+const vectors = JSON.parse(readFileSync(new URL('./vectors/stepgate-vectors.json', import.meta.url), 'utf8')) as {
+  keys: Record<string, { key_id: string; private_key_pem: string; public_key_pem: string }>;
+  receipt_keys: unknown;
+  canonical_json: Array<{ input: string; canonical: string }>;
+  requests: Array<{ request: unknown; value_utf8: string; key_id: string; signature: string; sha256: string }>;
+  decisions: Record<'valid' | 'invalid', Array<{ name: string; decision: Record<string, unknown> }>>;
+  approval_ids: Array<{ tenant_id: string; workflow_id: string; step_id: string; approval_id: string }>;
+  action_digests: Array<{ input: ActionDigestInput; digest: string }>;
+  approval_statements: Array<{ statement: ApprovalStatement; canonical: string; signature: string }>;
+};
+const key = (name: string) => vectors.keys[name]!;
+const receiptKeys = ReceiptKeySetSchema.parse(vectors.receipt_keys);
+
+/** What a client does: the key the receipt names, among the published receipt keys. */
+function receiptVerifies(decision: Record<string, unknown>): boolean {
+  const parsed = GateDecisionSchema.safeParse(decision);
+  if (!parsed.success) return false;
+  const published = receiptKeys.keys.find((k) => k.key_id === parsed.data.receipt.key_id);
+  return (
+    published !== undefined && verifyReceipt(decision as typeof parsed.data, publicKeyFromPem(published.public_key_pem))
+  );
+}
+
+describe('shared test vectors', () => {
+  it('canonical JSON (RFC 8785): numbers, unicode, key order', () => {
+    for (const c of vectors.canonical_json) expect(canonicalJson(JSON.parse(c.input)), c.input).toBe(c.canonical);
+  });
+
+  it('requests: the signature and the SHA-256 of the exact value bytes', () => {
+    const orchestrator = key('orchestrator');
+    for (const r of vectors.requests) {
+      const value = Buffer.from(r.value_utf8, 'utf8');
+      expect(GateRequestSchema.safeParse(JSON.parse(r.value_utf8)).success).toBe(true);
+      expect(signBytes(privateKeyFromPem(orchestrator.private_key_pem), value)).toBe(r.signature);
+      expect(verifyBytes(publicKeyFromPem(orchestrator.public_key_pem), value, r.signature)).toBe(true);
+      expect(createHash('sha256').update(value).digest('hex')).toBe(r.sha256);
+    }
+  });
+
+  it('decisions: valid receipts verify, every tampered one does not', () => {
+    for (const d of vectors.decisions.valid) expect(receiptVerifies(d.decision), d.name).toBe(true);
+    for (const d of vectors.decisions.invalid) expect(receiptVerifies(d.decision), d.name).toBe(false);
+  });
+
+  it('approval ids: UUIDv5 of the JSON array [tenant, workflow, step]', () => {
+    for (const a of vectors.approval_ids)
+      expect(approvalIdFor(a.tenant_id, a.workflow_id, a.step_id)).toBe(a.approval_id);
+  });
+
+  it('action digests and signed approval statements', () => {
+    for (const d of vectors.action_digests) expect(actionDigest(d.input)).toBe(d.digest);
+    const approver = key('approver');
+    for (const s of vectors.approval_statements) {
+      const bytes = approvalStatementBytes(s.statement);
+      expect(Buffer.from(bytes).toString('utf8')).toBe(s.canonical);
+      expect(signBytes(privateKeyFromPem(approver.private_key_pem), bytes)).toBe(s.signature);
+    }
+  });
+});

@@ -1,0 +1,240 @@
+/**
+ * Writes stepgate-vectors.json: the shared test vectors that the TypeScript (../vectors.test.ts) and the
+ * Python client's tests (clients/python/tests/test_vectors.py) both assert, so the two cannot drift.
+ * Deterministic: fixed key seeds, fixed ids and times (Ed25519 signatures are deterministic).
+ *
+ *   node --conditions=source --import tsx packages/contracts/test/vectors/generate.ts
+ */
+import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  actionDigest,
+  approvalStatementBytes,
+  canonicalJson,
+  type ActionDigestInput,
+  type ApprovalStatement,
+  type DecisionBody,
+} from '../../src/index.js';
+import { approvalIdFor, signBytes, signDecision } from '../../src/node.js';
+
+/** PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows. */
+const PKCS8_ED25519_PREFIX = '302e020100300506032b657004220420';
+
+function keyFromSeed(seedByte: number): { privateKey: KeyObject; privateKeyPem: string; publicKeyPem: string } {
+  const der = Buffer.from(PKCS8_ED25519_PREFIX + Buffer.alloc(32, seedByte).toString('hex'), 'hex');
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return {
+    privateKey,
+    privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicKeyPem: createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString(),
+  };
+}
+
+const keys = {
+  orchestrator: { key_id: 'sgk_vectors_orchestrator', ...keyFromSeed(0x01) },
+  receipts: { key_id: 'stepgate-vectors-receipts', ...keyFromSeed(0x02) },
+  other: { key_id: 'stepgate-vectors-other', ...keyFromSeed(0x03) },
+  approver: { key_id: 'sgk_vectors_alice', ...keyFromSeed(0x04) },
+};
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** Canonical-JSON cases: JSON text in, RFC 8785 text out (numbers, unicode, key order by UTF-16 code units). */
+const canonicalInputs = [
+  '{"b":2,"a":{"d":[1.0,1e21,0.1],"c":"é\\n"}}',
+  '[1e21,1e+30,1.5e-7,0.000001,123456789012345,4.50,2e-3,-0,-0.0,100,0.1,333333333.3333333,5e-324,1.7976931348623157e308]',
+  '[9007199254740991,-9007199254740991,1e20,123e-20]',
+  '{"\\u20ac":"euro","\\r":"cr","1":"one","\\ud83d\\ude00":"emoji","\\ufb33":"hebrew","a":"ascii","\\u00e9":"e-acute"}',
+  '"\\u0000\\u001f\\u007f\\u2028\\u2029\\"\\\\/\\b\\f\\n\\r\\t"',
+  '{"nested":{"z":[],"y":{},"x":[null,true,false]},"empty":""}',
+  '"Grüße, 世界 😀"',
+];
+
+const requests = [
+  {
+    request_id: '00000000-0000-4000-8000-000000000001',
+    requested_at: '2026-12-01T10:00:00.000Z',
+    workflow_id: 'release-pipeline',
+    step_id: 'deploy-1',
+    step_type: 'connector_call',
+    step_name: 'deploy_to_production',
+    step_input: { environment: 'production', replicas: 3, ratio: 0.25, note: 'Grüße 😀' },
+  },
+  {
+    request_id: '00000000-0000-4000-8000-000000000002',
+    requested_at: '2026-12-01T10:00:01.000Z',
+    workflow_id: 'research-agent',
+    step_id: 'search-1',
+    step_type: 'tool_call',
+    tool_context: { tool_name: 'web_search', tool_type: 'function', tool_input: { query: 'stepgate' } },
+  },
+].map((request) => {
+  // The exact bytes sent: any serialisation is fine, the signature and request_sha256 cover these bytes.
+  const value = Buffer.from(JSON.stringify(request));
+  return {
+    request,
+    value_utf8: value.toString('utf8'),
+    key_id: keys.orchestrator.key_id,
+    signature: signBytes(keys.orchestrator.privateKey, value),
+    sha256: sha256(value),
+  };
+});
+
+const policyRef = {
+  policy_id: 'p-approve-deploys',
+  policy_name: 'approve-deploys',
+  action: 'require_approval' as const,
+  reason: 'Deploys need a human',
+  severity: 'high' as const,
+  allow_override: null,
+};
+
+const first = requests[0]!;
+const approvalId = approvalIdFor('acme', first.request.workflow_id, first.request.step_id);
+const decisionBody: DecisionBody = {
+  request_id: first.request.request_id,
+  decision_id: '00000000-0000-4000-8000-0000000000d1',
+  tenant_id: 'acme',
+  workflow_id: first.request.workflow_id,
+  step_id: first.request.step_id,
+  decision: 'require_approval',
+  reason: 'Deploys need a human',
+  policies_evaluated: [policyRef],
+  policies_matched: [policyRef],
+  approval_id: approvalId,
+  approval_url: `https://portal.example/approvals/${approvalId}`,
+  approval_status: 'pending',
+  retry_context: {
+    gate_count: 1,
+    completion_count: 0,
+    prior_completion_status: 'none',
+    prior_output_available: false,
+    last_decision: null,
+    first_attempt_at: '2026-12-01T10:00:00.010Z',
+    last_attempt_at: '2026-12-01T10:00:00.010Z',
+    idempotency_key: '',
+  },
+  decision_source: 'fresh',
+  decided_at: '2026-12-01T10:00:00.012Z',
+  request_sha256: first.sha256,
+  requester_key_id: keys.orchestrator.key_id,
+};
+const signed = signDecision(decisionBody, { keyId: keys.receipts.key_id, key: keys.receipts.privateKey });
+const refusal = signDecision(
+  {
+    request_id: requests[1]!.request.request_id,
+    decision_id: '00000000-0000-4000-8000-0000000000d2',
+    tenant_id: 'acme',
+    workflow_id: 'research-agent',
+    step_id: 'search-1',
+    decision: 'block',
+    reason: 'no policy bundle for tenant "acme"',
+    policies_evaluated: [],
+    policies_matched: [],
+    retry_context: null,
+    decision_source: 'fresh',
+    error: { code: 'NO_POLICY_BUNDLE', message: 'no policy bundle for tenant "acme"' },
+    decided_at: '2026-12-01T10:00:01.005Z',
+    request_sha256: requests[1]!.sha256,
+    requester_key_id: keys.orchestrator.key_id,
+  },
+  { keyId: keys.receipts.key_id, key: keys.receipts.privateKey },
+);
+
+const decisions = {
+  valid: [
+    { name: 'require_approval with an approval id', decision: signed },
+    { name: 'a refusal (NO_POLICY_BUNDLE)', decision: refusal },
+  ],
+  invalid: [
+    { name: 'decision changed after signing', decision: { ...signed, decision: 'allow' } },
+    { name: 'request_sha256 changed after signing', decision: { ...signed, request_sha256: '0'.repeat(64) } },
+    {
+      name: 'signed by a key that is not a receipt key, under the receipt key id',
+      decision: signDecision(decisionBody, { keyId: keys.receipts.key_id, key: keys.other.privateKey }),
+    },
+    {
+      name: 'a receipt key id nobody configured',
+      decision: signDecision(decisionBody, { keyId: keys.other.key_id, key: keys.other.privateKey }),
+    },
+    {
+      name: 'signature with base64 padding',
+      decision: { ...signed, receipt: { ...signed.receipt, signature: `${signed.receipt.signature}==` } },
+    },
+    { name: 'another algorithm', decision: { ...signed, receipt: { ...signed.receipt, alg: 'RS256' } } },
+  ],
+};
+
+const digestInputs: ActionDigestInput[] = [
+  {
+    tenant_id: 'acme',
+    workflow_id: first.request.workflow_id,
+    step_id: first.request.step_id,
+    step_type: first.request.step_type,
+    step_name: first.request.step_name ?? null,
+    policies_matched: [policyRef],
+    request: { model: null, provider: null, step_input: first.request.step_input, tool_context: null },
+  },
+  {
+    tenant_id: 'acme',
+    workflow_id: 'research-agent',
+    step_id: 'search-1',
+    step_type: 'tool_call',
+    step_name: null,
+    policies_matched: [],
+    request: null,
+  },
+];
+
+const statement: ApprovalStatement = {
+  approval_id: approvalId,
+  action_digest: actionDigest(digestInputs[0]!),
+  decision: 'approve',
+  comment_or_reason: 'Checked the rollout plan — ok ✅',
+  signed_at: '2026-12-01T10:01:00.000Z',
+  key_id: keys.approver.key_id,
+};
+const statementBytes = approvalStatementBytes(statement);
+
+const vectors = {
+  description:
+    'Shared test vectors of the stepgate wire contract (docs/wire-contract.md). Generated by generate.ts beside this file; asserted by packages/contracts/test/vectors.test.ts and clients/python/tests/test_vectors.py.',
+  keys: Object.fromEntries(
+    Object.entries(keys).map(([name, k]) => [
+      name,
+      { key_id: k.key_id, private_key_pem: k.privateKeyPem, public_key_pem: k.publicKeyPem },
+    ]),
+  ),
+  receipt_keys: {
+    keys: [{ key_id: keys.receipts.key_id, alg: 'Ed25519', public_key_pem: keys.receipts.publicKeyPem }],
+  },
+  canonical_json: canonicalInputs.map((input) => ({ input, canonical: canonicalJson(JSON.parse(input)) })),
+  requests,
+  decisions,
+  approval_ids: [
+    ['acme', 'release-pipeline', 'deploy-1'],
+    ['acme', 'a:b', 'c'],
+    ['acme', 'a', 'b:c'],
+    ['tenant-ü', 'wf "quoted"', 'step\\with\\backslash'],
+    ['acme', 'Release-Pipeline', 'deploy-😀'],
+    ['acme', 'wf\nwith\u0007controls', 'step\u2028'],
+  ].map(([tenant, workflow, step]) => ({
+    tenant_id: tenant,
+    workflow_id: workflow,
+    step_id: step,
+    approval_id: approvalIdFor(tenant!, workflow!, step!),
+  })),
+  action_digests: digestInputs.map((input) => ({ input, digest: actionDigest(input) })),
+  approval_statements: [
+    {
+      statement,
+      canonical: Buffer.from(statementBytes).toString('utf8'),
+      signature: signBytes(keys.approver.privateKey, statementBytes),
+    },
+  ],
+};
+
+const out = fileURLToPath(new URL('./stepgate-vectors.json', import.meta.url));
+writeFileSync(out, `${JSON.stringify(vectors, null, 2)}\n`);
+console.log(`wrote ${out}`);
