@@ -27,6 +27,25 @@ kafka_secure_password() {
   cat "$file"
 }
 
+# The files the Docker Compose secure override mounts and reads (docker-compose.secure.yml): the PKI with
+# the broker's PEM key store, and compose.env (the PKI path, the SCRAM users and passwords). Prints its path.
+kafka_secure_compose_files() {
+  pki_issue kafka-broker server; pki_issue postgres-server server
+  cat "$PKI_DIR/kafka-broker.key" "$PKI_DIR/kafka-broker.pem" >"$PKI_DIR/kafka-broker-keystore.pem"
+  # The Kafka image runs as its own user: the local CA's broker key is readable for it (a dev CA, never
+  # a production one). PostgreSQL's container copies its key as root.
+  chmod 644 "$PKI_DIR/kafka-broker-keystore.pem"
+  local user pairs=()
+  for user in $KAFKA_SECURE_USERS; do pairs+=("$user=$(kafka_secure_password "$user")"); done
+  {
+    echo "STEPGATE_PKI_DIR=$PKI_DIR"
+    echo "STEPGATE_KAFKA_ADMIN_PASSWORD=$(kafka_secure_password admin)"
+    echo "STEPGATE_KAFKA_USERS=\"${pairs[*]}\""
+  } >"$KAFKA_SECURE_DIR/compose.env"
+  chmod 600 "$KAFKA_SECURE_DIR/compose.env"
+  echo "$KAFKA_SECURE_DIR/compose.env"
+}
+
 kafka_secure_configure() {
   pki_issue kafka-broker server
   mkdir -p "$KAFKA_SECURE_DIR/data" "$KAFKA_SECURE_DIR/logs"

@@ -45,6 +45,9 @@ ENDPOINTS
     kafka_secure_client_env "${1:-admin}"
     echo "DATABASE_SSLMODE=verify-full"
     echo "DATABASE_SSL_CA_FILE=$PKI_DIR/ca.pem" ;;
+  secure-files)
+    # The certificates, keys and passwords docker-compose.secure.yml mounts; prints its compose.env.
+    kafka_secure_compose_files ;;
   kafka-user)
     # kafka-user NAME: a SCRAM user on the running secure broker (password kept in its users/ directory).
     kafka_secure_add_user "${1:?usage: stack.sh kafka-user NAME}" ;;

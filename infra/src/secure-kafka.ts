@@ -71,15 +71,16 @@ export function serviceAcls(options: ServiceAclOptions = {}): AclGrant[] {
     ...read(p.audit, ['audit']),
     ...write(p.audit, ['audit', 'alerts', 'dlq', 'policies']),
     group(p.audit, `${groups}audit`),
-    // Control plane (CLI): policy and credential notices, admin audit; creates tenants' decision topics.
+    // Control plane (CLI): policy and credential notices, admin audit; creates tenants' decision topics
+    // (and sees them, to know which exist).
     ...write(p.control, ['policies', 'audit']),
-    {
+    ...(['create', 'describe'] as const).map((operation): AclGrant => ({
       principal: user(p.control),
       resource: 'topic',
       name: `${prefix}${TENANT_DECISIONS_INFIX}`,
       prefixed: true,
-      operation: 'create',
-    },
+      operation,
+    })),
   ];
 }
 
