@@ -46,7 +46,7 @@ function adminEnv(): Record<string, string> | undefined {
       .split('\n')
       .filter((line) => line.includes('='))
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  ) as Record<string, string>;
+  );
 }
 
 /** Whether the secure broker answers its admin, PostgreSQL answers over TLS, and the proxy has its certificates. */
