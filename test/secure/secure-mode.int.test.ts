@@ -3,7 +3,9 @@
  * topics, Temporal through a TLS-terminating proxy with mTLS, PostgreSQL over TLS (verify-full).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import tls from 'node:tls';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,6 +14,7 @@ import { GateClient } from '@stepgate/client';
 import { ApprovalsService } from '@stepgate/approvals';
 import { Approvers, type ApproverCredential } from '@stepgate/approvals-client';
 import { AuditService } from '@stepgate/audit';
+import { run } from '@stepgate/cli';
 import type { Evaluator } from '@stepgate/evaluator';
 import { orchestratorAcls, serviceAcls } from '@stepgate/infra';
 import { KafkaConnection, kafkaRefusal, type KafkaSecurity, type TopicAdmin } from '@stepgate/messaging';
@@ -251,6 +254,52 @@ describe('secure mode: SASL_SSL with ACLs, Temporal over mTLS, PostgreSQL over T
       kafkaAs(secure.as('orchestrator-demo')).withAdmin((a) => a.topicEnds(ns.topics['gate.decisions'])),
     );
     expect(kafkaRefusal(shared)).toEqual({ kind: 'protocol', code: 'TOPIC_AUTHORIZATION_FAILED' });
+  });
+
+  it("the control plane creates a tenant's decisions topic with its first credential, and cannot publish decisions", async () => {
+    const tenant = `${ns.id}_c`;
+    const control = secure.as('control').sasl!;
+    const settings = {
+      KAFKA_BROKERS: secure.brokers.join(','),
+      KAFKA_SSL_CA_FILE: path.join(secure.pkiDir, 'ca.pem'),
+      KAFKA_SASL_MECHANISM: control.mechanism,
+      KAFKA_SASL_USERNAME: control.username,
+      KAFKA_SASL_PASSWORD: control.password,
+      DATABASE_URL: ns.endpoints.databaseUrl,
+      DATABASE_SSLMODE: 'verify-full',
+      DATABASE_SSL_CA_FILE: path.join(secure.pkiDir, 'ca.pem'),
+      STEPGATE_DB_SCHEMA: ns.schema,
+      STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
+      STEPGATE_TENANT_DECISION_TOPICS: 'true',
+    };
+    const saved = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, settings);
+    let stderr = '';
+    try {
+      const out = path.join(mkdtempSync(path.join(tmpdir(), 'stepgate-secure-')), 'bot.json');
+      const io = { out: () => undefined, err: (t: string) => void (stderr += t), cwd: process.cwd() };
+      expect(await run(['credentials', 'create', '--tenant', tenant, '--principal', 'bot', '--out', out], io)).toBe(0);
+    } finally {
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+    const topic = tenantDecisionTopic(tenant, ns.topicPrefix);
+    tenantTopics.push(topic);
+    expect(stderr).toContain(`created the decisions topic of tenant ${tenant}`);
+    expect(await asAdmin((admin) => admin.listTopics())).toContain(topic);
+
+    const producer = await new KafkaConnection({
+      clientId: `${ns.id}-control`,
+      brokers: secure.brokers,
+      ...secure.as('control'),
+    }).producer();
+    try {
+      const err = await failure(producer.publish([{ topic, key: 'wf', value: '{"decision":"allow"}' }]));
+      expect(kafkaRefusal(err)).toEqual({ kind: 'protocol', code: 'TOPIC_AUTHORIZATION_FAILED' });
+    } finally {
+      await producer.disconnect();
+    }
   });
 
   it('Temporal answers through the TLS proxy only with a client certificate; PostgreSQL sessions are TLS', async () => {
