@@ -12,6 +12,8 @@ export const GATE_ERROR_CODES = [
   'INVALID_POLICY_BUNDLE',
   'ENGINE_ERROR',
   'REQUEST_ID_CONFLICT',
+  /** An operator's kill switch covers the step (tenant, agent, workflow or tool): blocked until released. */
+  'KILL_SWITCH',
 ] as const;
 export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
 

@@ -1,6 +1,8 @@
 import { AuditReadsRepository } from './audit-reads.js';
 import { CredentialsRepository } from './credentials.js';
 import type { Db } from './db.js';
+import { GateInputsRepository } from './gate-inputs.js';
+import { KillSwitchesRepository } from './kill-switches.js';
 import { OutboxRepository } from './outbox.js';
 import { PolicyBundlesRepository } from './policy-bundles.js';
 import { StepLedgerRepository } from './step-ledger.js';
@@ -15,6 +17,8 @@ export interface Store {
   alertThresholds: AlertThresholdsRepository;
   auditReads: AuditReadsRepository;
   outbox: OutboxRepository;
+  killSwitches: KillSwitchesRepository;
+  gateInputs: GateInputsRepository;
 }
 
 export function storeOn(db: Db): Store {
@@ -26,5 +30,7 @@ export function storeOn(db: Db): Store {
     alertThresholds: new AlertThresholdsRepository(db),
     auditReads: new AuditReadsRepository(db),
     outbox: new OutboxRepository(db),
+    killSwitches: new KillSwitchesRepository(db),
+    gateInputs: new GateInputsRepository(db),
   };
 }
