@@ -1,8 +1,15 @@
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
-import { KafkaConnection, type GroupConsumer, type MessageProducer, type OutgoingMessage } from '@stepgate/messaging';
+import {
+  KafkaConnection,
+  type GroupConsumer,
+  type KafkaSecurity,
+  type MessageProducer,
+  type OutgoingMessage,
+} from '@stepgate/messaging';
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
+  tenantDecisionTopic,
   ReceiptKeySetSchema,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
@@ -19,6 +26,14 @@ import { receiptVerifier } from './receipts.js';
 
 export interface GateClientOptions {
   brokers: string[];
+  /** TLS and SASL to the brokers (the orchestrator's own Kafka principal in a secure installation). */
+  kafka?: KafkaSecurity;
+  /**
+   * This orchestrator's tenant, when the installation publishes decisions per tenant
+   * (STEPGATE_TENANT_DECISION_TOPICS): the client then reads only `gate.decisions.<tenantId>`, the one
+   * topic its Kafka principal may read. Without it, the shared `gate.decisions`.
+   */
+  tenantId?: string;
   /** The credential this client signs with (`stepgate credentials create`). */
   keyId: string;
   privateKeyPem: string;
@@ -135,6 +150,7 @@ export class GateClient {
     this.kafka = new KafkaConnection({
       clientId: options.clientId ?? `stepgate-client-${randomUUID().slice(0, 8)}`,
       brokers: options.brokers,
+      ...options.kafka,
     });
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
@@ -155,7 +171,11 @@ export class GateClient {
     // Decisions from the present on: each partition starts at its end as of now.
     this.consumer = this.kafka.messageConsumer({
       groupId: `stepgate-client-${randomUUID()}`,
-      topics: [this.topics['gate.decisions']],
+      topics: [
+        this.options.tenantId === undefined
+          ? this.topics['gate.decisions']
+          : tenantDecisionTopic(this.options.tenantId, this.options.topicPrefix ?? DEFAULT_TOPIC_PREFIX),
+      ],
       maxWaitTimeInMs: 20,
       fromNow: true,
       handle: async (message) => this.onDecision(message.value),
