@@ -7,8 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import pino from 'pino';
 import { topicsFor, type AuditEvent } from '@stepgate/contracts';
@@ -18,6 +17,7 @@ import { AuditConsumer, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
 import { chain } from '@stepgate/audit-log';
 import { profiled } from './profile.js';
 import { cpuDuring } from './cpu.js';
+import { benchDb, benchKafka } from './transport.js';
 
 export interface AuditBench {
   events: number;
@@ -81,10 +81,10 @@ function syntheticEvents(n: number, tenants: number): AuditEvent[] {
 export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise<AuditBench> {
   const id = `bench_${randomBytes(4).toString('hex')}`;
   const prefix = `bench.${id}.`;
-  const db = new pg.Client({ connectionString: endpoints.databaseUrl, options: `-c search_path=${id}` });
+  const db = benchDb(endpoints, { options: `-c search_path=${id}` });
   await db.connect();
   await migrate(db, { schema: id });
-  const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
+  const kafka = benchKafka(id, endpoints);
   const admin = kafka.admin();
   await admin.connect();
   await new TopicAdmin(admin).ensureTopics({ prefix });

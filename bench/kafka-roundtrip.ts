@@ -7,9 +7,10 @@
  * The gate pipeline's round trip is reported as a ratio to both.
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
 import type { Endpoints } from '@stepgate/infra';
 import { summarize, type LatencySummary } from './stats.js';
+import { benchKafka } from './transport.js';
 
 export interface RoundTripOptions {
   messages: number;
@@ -22,7 +23,7 @@ export async function kafkaRoundTrip(endpoints: Endpoints, options: RoundTripOpt
   const id = `bench-${randomBytes(4).toString('hex')}`;
   const requests = id;
   const replies = options.echo ? `${id}-replies` : id;
-  const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
+  const kafka = benchKafka(id, endpoints);
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({

@@ -8,13 +8,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
-import pg from 'pg';
+import type { Admin, Kafka } from 'kafkajs';
 import { HEADER_KEY_ID, HEADER_SIGNATURE, topicsFor, type TopicName } from '@stepgate/contracts';
 import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
 import { migrate, type Endpoints } from '@stepgate/infra';
 import { TopicAdmin } from '@stepgate/messaging';
 import { run } from '@stepgate/cli';
+import { benchDb, benchKafka } from './transport.js';
 
 /** Release pipelines on the example tenant's allowlist, for the load spread over many workflows. */
 export const WORKFLOWS = 64;
@@ -40,10 +40,10 @@ export async function openPipelineFixture(endpoints: Endpoints): Promise<Pipelin
   const prefix = `bench.${id}.`;
   const dir = await mkdtemp(path.join(tmpdir(), 'stepgate-bench-'));
   const io = { ...silent, cwd: dir };
-  const db = new pg.Client({ connectionString: endpoints.databaseUrl });
+  const db = benchDb(endpoints);
   await db.connect();
   await migrate(db, { schema: id });
-  const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
+  const kafka = benchKafka(id, endpoints);
   const admin: Admin = kafka.admin();
   await admin.connect();
   await new TopicAdmin(admin).ensureTopics({ prefix });

@@ -40,7 +40,12 @@ const SEED = `
 
 export async function benchReplay(endpoints: Endpoints, n: number): Promise<ReplayBench> {
   const id = `bench_${randomBytes(4).toString('hex')}`;
-  const pool = new pg.Pool({ connectionString: endpoints.databaseUrl, options: `-c search_path=${id}`, max: 2 });
+  const pool = new pg.Pool({
+    connectionString: endpoints.databaseUrl,
+    options: `-c search_path=${id}`,
+    max: 2,
+    ...(endpoints.databaseSsl ? { ssl: endpoints.databaseSsl } : {}),
+  });
   const client = await pool.connect();
   try {
     await migrate(client, { schema: id });

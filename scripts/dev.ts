@@ -1,5 +1,7 @@
 /**
- * `npm run dev [-- --auto-approve] [-- --exit]`: the whole governed pipeline on this machine.
+ * `npm run dev [-- --auto-approve] [-- --exit] [-- --secure]`: the whole governed pipeline on this machine.
+ * `--secure`: over the secure broker (SASL_SSL, each service, the CLI and the orchestrator as their own
+ * Kafka user under ACLs, per-tenant decision topics) and PostgreSQL over TLS (`stack.sh up --secure`).
  * Starts Kafka, Temporal and Postgres (infra/local, or Docker Compose with --docker), sets up a demo
  * tenant idempotently, runs the evaluator, approvals and audit services as supervised processes, and
  * drives the demo orchestrator through them. Ctrl-C stops everything.
@@ -18,6 +20,7 @@ import { run, type Io } from '@stepgate/cli';
 import { GateClient } from '@stepgate/client';
 import { endpointsFromEnv, provision } from '@stepgate/infra';
 import { startDevProvider, type DevUser } from '@stepgate/control-plane';
+import { KafkaSecurityEnvSchema, kafkaSecurity, readSettings } from '@stepgate/runtime';
 import { CredentialsRepository, IdentitiesRepository } from '@stepgate/store';
 import { runDemo } from '../examples/demo/orchestrator.js';
 
@@ -28,6 +31,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const args = new Set(process.argv.slice(2));
 const autoApprove = args.has('--auto-approve');
 const exitAfterDemo = args.has('--exit');
+const secure = args.has('--secure');
 const endpoints = endpointsFromEnv();
 const stateDir = process.env.STEPGATE_DEV_DIR ?? path.join(homedir(), '.local', 'state', 'stepgate', 'dev');
 const TENANT = 'demo';
@@ -58,14 +62,31 @@ const say = (line: string) => console.log(`\x1b[1m[dev]\x1b[0m ${line}`);
 
 async function startInfrastructure(): Promise<void> {
   const useDocker = args.has('--docker');
+  if (useDocker && secure)
+    throw new Error('--secure runs the native secure stack; with Docker, use docker-compose.secure.yml (README)');
   if (useDocker && spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0)
     throw new Error('--docker: no Docker engine answers on this machine; run without --docker for the native stack');
   const up = useDocker
     ? spawnSync('docker', ['compose', 'up', '-d', '--wait'], { cwd: root, stdio: 'inherit' })
-    : spawnSync('bash', ['infra/local/stack.sh', 'up'], { cwd: root, stdio: 'inherit' });
+    : spawnSync('bash', ['infra/local/stack.sh', 'up', ...(secure ? ['--secure'] : [])], {
+        cwd: root,
+        stdio: 'inherit',
+      });
   if (up.status !== 0) throw new Error('the services did not start (see above)');
   // stack.sh provisions by itself; with Docker, apply the migrations and create the topics here.
   if (useDocker) await provision(endpoints, process.env.STEPGATE_TOPIC_PREFIX);
+}
+
+/** With --secure, the settings of Kafka user `user` (secure broker, CA, SCRAM) and of TLS PostgreSQL; else none. */
+function secureEnv(user: string): Record<string, string> {
+  if (!secure) return {};
+  const out = spawnSync('bash', ['infra/local/stack.sh', 'env-secure', user], { cwd: root, encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`no secure-mode settings for ${user}: ${out.stderr.trim()}`);
+  const lines = out.stdout.split('\n').filter((line) => line.includes('='));
+  return {
+    ...Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)])),
+    STEPGATE_TENANT_DECISION_TOPICS: 'true',
+  };
 }
 
 const quietIo: Io = { out: () => undefined, err: (t) => void process.stderr.write(t), cwd: stateDir };
@@ -250,10 +271,15 @@ async function stopAll(services: Supervised[]): Promise<void> {
   );
 }
 
-const db = new pg.Client({ connectionString: endpoints.databaseUrl });
+const db = new pg.Client({
+  connectionString: endpoints.databaseUrl,
+  ...(endpoints.databaseSsl ? { ssl: endpoints.databaseSsl } : {}),
+});
 const demo = await (async () => {
   try {
     await startInfrastructure();
+    // The CLI, in this process, acts as the control plane's Kafka user.
+    Object.assign(process.env, secureEnv('control'));
     await db.connect();
     const demo = await setUpDemoTenant(db);
     stopLeftovers();
@@ -288,6 +314,7 @@ const common = {
 const services = [
   supervise('evaluator', {
     ...common,
+    ...secureEnv('evaluator'),
     STEPGATE_EVALUATOR_KEY_FILE: demo.evaluatorKey,
     STEPGATE_EVALUATOR_KEY_ID: 'stepgate-dev',
     PORTAL_BASE_URL: PORTAL,
@@ -295,10 +322,11 @@ const services = [
   }),
   supervise('approvals', {
     ...common,
+    ...secureEnv('approvals'),
     STEPGATE_SIGNING_KEY_FILE: demo.evaluatorKey,
     METRICS_PORT: String(PORTS.approvals),
   }),
-  supervise('audit', { ...common, METRICS_PORT: String(PORTS.audit) }),
+  supervise('audit', { ...common, ...secureEnv('audit'), METRICS_PORT: String(PORTS.audit) }),
   supervise('control-plane', {
     ...common,
     PORTAL_BASE_URL: PORTAL,
@@ -338,14 +366,18 @@ try {
 
   const { orchestrator, evaluatorPub } = demo;
   const cred = JSON.parse(readFileSync(orchestrator, 'utf8')) as { key_id: string; private_key_pem: string };
+  const orchestratorEnv = secureEnv('orchestrator-demo');
   const gate = new GateClient({
-    brokers: endpoints.kafkaBrokers,
+    brokers: secure ? orchestratorEnv.KAFKA_BROKERS!.split(',') : endpoints.kafkaBrokers,
+    ...(secure
+      ? { kafka: kafkaSecurity(readSettings('dev', KafkaSecurityEnvSchema, orchestratorEnv)), tenantId: TENANT }
+      : {}),
     keyId: cred.key_id,
     privateKeyPem: cred.private_key_pem,
     evaluatorPublicKeyPem: readFileSync(evaluatorPub, 'utf8'),
   });
   await gate.connect();
-  const connection = await Connection.connect({ address: endpoints.temporalAddress });
+  const connection = await Connection.connect({ ...endpoints.temporalTls, address: endpoints.temporalAddress });
   const approvers = new Approvers(new Client({ connection }));
   const { workflowId } = await runDemo({
     gate,

@@ -1,9 +1,19 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GateClient } from '@stepgate/client';
+import { GateClient } from '@stepgate/client';
+import { refusalDecision, type DecisionBody } from '@stepgate/contracts';
+import { privateKeyFromPem, signDecision } from '@stepgate/contracts/node';
 import type { Evaluator } from '@stepgate/evaluator';
 import { testNamespace } from '@stepgate/test';
-import { applyBundle, client, registerPrincipal, startEvaluator, type Principal } from './pipeline.js';
+import {
+  applyBundle,
+  client,
+  clientOptions,
+  registerPrincipal,
+  startEvaluator,
+  tap,
+  type Principal,
+} from './pipeline.js';
 
 const ns = testNamespace('gate-client');
 const TENANT = 'acme';
@@ -57,5 +67,92 @@ describe('GateClient on real Kafka', () => {
     const decision = await gate.gate({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
     expect(decision.decision).toBe('allow');
     await expect.poll(() => gate.stats.undecodable, { timeout: 20_000 }).toBe(partitions.length * garbage.length);
+  });
+});
+
+describe('GateClient against answers it did not get from an evaluator', () => {
+  // A namespace no evaluator reads: the test answers the requests itself, signed with the receipt key.
+  const quiet = testNamespace('gate-client-quiet');
+  let orchestrator: Principal;
+  let receiptKey: Principal;
+  let tenantClient: GateClient;
+  let requests: Awaited<ReturnType<typeof tap>>;
+  let answered = 0;
+
+  beforeAll(async () => {
+    await quiet.migrate();
+    await quiet.createTopics();
+    requests = await tap(quiet, [quiet.topics['gate.requests']]);
+    receiptKey = await registerPrincipal(quiet, 'stepgate', 'evaluator');
+    orchestrator = await registerPrincipal(quiet, TENANT, 'orchestrator');
+    tenantClient = new GateClient({
+      ...clientOptions(quiet, orchestrator, receiptKey),
+      tenantId: TENANT,
+      decisionTopic: 'shared',
+    });
+    await tenantClient.connect();
+  });
+
+  afterAll(async () => {
+    await tenantClient?.disconnect();
+    await requests?.stop();
+    await quiet.cleanup();
+  });
+
+  /** The next request the client sends, and a decision body that answers it. */
+  async function answerNextRequest(): Promise<{ body: DecisionBody; publish: (v: unknown) => Promise<void> }> {
+    const request = await requests.until(() => requests.seen[answered]);
+    answered++;
+    const parsed = JSON.parse(request.value!.toString()) as {
+      request_id: string;
+      workflow_id: string;
+      step_id: string;
+    };
+    const body: DecisionBody = {
+      ...refusalDecision({
+        request_id: parsed.request_id,
+        request_sha256: createHash('sha256').update(request.value!).digest('hex'),
+        tenant_id: TENANT,
+        workflow_id: parsed.workflow_id,
+        step_id: parsed.step_id,
+        code: 'ENGINE_ERROR',
+        message: 'unused',
+        now: Date.now(),
+      }),
+      decision: 'allow',
+      reason: 'answered by the test',
+    };
+    delete body.error;
+    return {
+      body,
+      publish: async (v) => {
+        const producer = quiet.kafka.producer();
+        await producer.connect();
+        await producer.send({
+          topic: quiet.topics['gate.decisions'],
+          messages: [{ key: parsed.workflow_id, value: JSON.stringify(v) }],
+        });
+        await producer.disconnect();
+      },
+    };
+  }
+
+  it('verifies a receipt over the record as sent: a field this client does not know still verifies', async () => {
+    const gated = tenantClient.gate({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
+    const { body, publish } = await answerNextRequest();
+    const signer = { keyId: receiptKey.keyId, key: privateKeyFromPem(receiptKey.privateKeyPem) };
+    await publish(signDecision({ ...body, field_of_a_newer_evaluator: { x: 1 } } as DecisionBody, signer));
+    await expect(gated).resolves.toMatchObject({ decision: 'allow', reason: 'answered by the test' });
+  });
+
+  it("ignores a properly signed decision for its request that names another tenant, and takes its own tenant's", async () => {
+    const before = tenantClient.stats.refused;
+    const gated = tenantClient.gate({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
+    const { body, publish } = await answerNextRequest();
+    const signer = { keyId: receiptKey.keyId, key: privateKeyFromPem(receiptKey.privateKeyPem) };
+    await publish(signDecision({ ...body, tenant_id: 'globex', reason: 'another tenant' }, signer));
+    await expect.poll(() => tenantClient.stats.refused).toBe(before + 1);
+    await publish(signDecision(body, signer));
+    await expect(gated).resolves.toMatchObject({ tenant_id: TENANT, reason: 'answered by the test' });
   });
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { HEADER_KEY_ID, HEADER_SIGNATURE, canonicalJson, type GateDecision } from '@stepgate/contracts';
 import { generateSigningKey, privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
 import type { TestNamespace } from '@stepgate/test';
-import { GateClient } from '@stepgate/client';
+import { GateClient, type GateClientOptions } from '@stepgate/client';
 import { Evaluator, type EvaluatorConfig } from '@stepgate/evaluator';
 import type { EachMessagePayload } from 'kafkajs';
 import { createHash } from 'node:crypto';
@@ -97,15 +97,19 @@ export function startEvaluator(
   });
 }
 
-export function client(ns: TestNamespace, p: Principal, evaluatorKey: Principal): GateClient {
-  return new GateClient({
+export function clientOptions(ns: TestNamespace, p: Principal, evaluatorKey: Principal): GateClientOptions {
+  return {
     brokers: ns.endpoints.kafkaBrokers,
     keyId: p.keyId,
     privateKeyPem: p.privateKeyPem,
     evaluatorPublicKeyPem: evaluatorKey.publicKeyPem,
     topicPrefix: ns.topicPrefix,
     timeoutMs: 20_000,
-  });
+  };
+}
+
+export function client(ns: TestNamespace, p: Principal, evaluatorKey: Principal): GateClient {
+  return new GateClient(clientOptions(ns, p, evaluatorKey));
 }
 
 /** Collects every message of some topics (from the start) for assertions. */

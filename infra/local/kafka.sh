@@ -22,6 +22,25 @@ KAFKA_JVM_ARGS=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
   -cp "$KAFKA_HOME/libs/*")
 kafka_java() { java "${KAFKA_JVM_ARGS[@]}" "$@"; }
 
+# kafka_single_node_properties DATA_DIR OFFSETS_PARTITIONS RETENTION_HOURS: storage and topic defaults of
+# a one-node cluster (no replication, no auto-created topics).
+kafka_single_node_properties() {
+  cat <<PROPS
+log.dirs=$1
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=$2
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+delete.topic.enable=true
+log.retention.hours=$3
+PROPS
+}
+
 kafka_configure() {
   mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
   cat >"$KAFKA_DIR/server.properties" <<PROPS
@@ -33,19 +52,8 @@ advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
-log.dirs=$KAFKA_DIR/data
-num.partitions=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-delete.topic.enable=true
-log.retention.hours=168
 PROPS
+  kafka_single_node_properties "$KAFKA_DIR/data" 10 168 >>"$KAFKA_DIR/server.properties"
   cat >"$KAFKA_DIR/log4j.properties" <<'PROPS'
 log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender

@@ -71,3 +71,29 @@ postgres_stop() {
   fi
   stop_pidfile postgres "$PG_PID"
 }
+
+# Secure mode: the cluster also serves TLS (a certificate of the local CA), turned on with a reload —
+# never a restart — so plaintext clients on the same port keep working (pg_hba's `host` lines allow both).
+postgres_tls_on() {
+  [[ -f "$PG_DATA/postgresql.conf" ]] || die "postgres: TLS needs the native cluster of $PG_DATA (not one started elsewhere)"
+  pki_issue postgres-server server
+  install -m 600 "$PKI_DIR/postgres-server.pem" "$PG_DATA/stepgate-tls.crt"
+  install -m 600 "$PKI_DIR/postgres-server.key" "$PG_DATA/stepgate-tls.key"
+  [[ $EUID -eq 0 ]] && chown postgres:postgres "$PG_DATA/stepgate-tls.crt" "$PG_DATA/stepgate-tls.key"
+  if ! grep -q '^# stepgate secure mode$' "$PG_DATA/postgresql.conf"; then
+    cat >>"$PG_DATA/postgresql.conf" <<CONF
+# stepgate secure mode
+ssl = on
+ssl_cert_file = 'stepgate-tls.crt'
+ssl_key_file = 'stepgate-tls.key'
+CONF
+  fi
+  local psql=("$(pg_bindir)/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -qAt -d postgres)
+  if [[ "$(as_pg_owner "${psql[@]}" -c 'show ssl')" != on ]]; then
+    as_pg_owner "${psql[@]}" -c 'select pg_reload_conf()' >/dev/null
+    local i
+    for ((i = 0; i < 50; i++)); do [[ "$(as_pg_owner "${psql[@]}" -c 'show ssl')" == on ]] && break; sleep 0.1; done
+    [[ "$(as_pg_owner "${psql[@]}" -c 'show ssl')" == on ]] || fail_with_log postgres "$PG_LOG" "ssl did not turn on after a reload"
+  fi
+  log "postgres: TLS on ($PG_HOST:$PG_PORT, CA $PKI_DIR/ca.pem)"
+}

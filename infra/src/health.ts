@@ -1,4 +1,5 @@
-import { KafkaConnection } from '@stepgate/messaging';
+import { KafkaConnection, type KafkaSecurity } from '@stepgate/messaging';
+import type { PostgresSsl } from '@stepgate/runtime';
 import pg from 'pg';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -19,15 +20,15 @@ export class ServiceUnhealthyError extends Error {
 }
 
 /** Kafka: a metadata round trip (describeCluster) through a real client. */
-export async function checkKafka(brokers: string[]): Promise<string> {
-  const kafka = new KafkaConnection({ clientId: 'stepgate-health', brokers }, { failFast: true });
+export async function checkKafka(brokers: string[], security: KafkaSecurity = {}): Promise<string> {
+  const kafka = new KafkaConnection({ clientId: 'stepgate-health', brokers, ...security }, { failFast: true });
   const cluster = await kafka.withAdmin((admin) => admin.describeCluster());
   return `cluster ${cluster.clusterId}, ${cluster.brokers} broker(s), controller ${cluster.controller}`;
 }
 
 /** Temporal: the gRPC health service must report WorkflowService as SERVING. */
-export async function checkTemporal(address: string): Promise<string> {
-  const connection = await Connection.connect({ address, connectTimeout: 3000 });
+export async function checkTemporal(address: string, tls: Endpoints['temporalTls'] = {}): Promise<string> {
+  const connection = await Connection.connect({ ...tls, address, connectTimeout: 3000 });
   try {
     const health = await connection.healthService.check({ service: 'temporal.api.workflowservice.v1.WorkflowService' });
     if (health.status !== proto.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING)
@@ -40,8 +41,12 @@ export async function checkTemporal(address: string): Promise<string> {
 }
 
 /** Postgres: `select 1` on the stepgate database. */
-export async function checkPostgres(databaseUrl: string): Promise<string> {
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3000 });
+export async function checkPostgres(databaseUrl: string, ssl: PostgresSsl = false): Promise<string> {
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    connectionTimeoutMillis: 3000,
+    ...(ssl ? { ssl } : {}),
+  });
   try {
     await client.connect();
     const { rows } = await client.query<{ version: string }>('select version() as version');
@@ -60,11 +65,11 @@ export async function checkService(service: ServiceName, endpoints: Endpoints): 
   try {
     switch (service) {
       case 'kafka':
-        return await checkKafka(endpoints.kafkaBrokers);
+        return await checkKafka(endpoints.kafkaBrokers, endpoints.kafkaSecurity);
       case 'temporal':
-        return await checkTemporal(endpoints.temporalAddress);
+        return await checkTemporal(endpoints.temporalAddress, endpoints.temporalTls);
       case 'postgres':
-        return await checkPostgres(endpoints.databaseUrl);
+        return await checkPostgres(endpoints.databaseUrl, endpoints.databaseSsl);
     }
   } catch (err) {
     throw new ServiceUnhealthyError(service, endpoint, err);

@@ -3,3 +3,4 @@ export { Relay } from './relay.js';
 export { freePort } from './ports.js';
 export { eventually } from './poll.js';
 export { parseCef } from './cef.js';
+export { secureStack, temporalTlsProxy, type SecureStack } from './secure.js';

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { topicsFor, type TopicName } from '@stepgate/contracts';
 import { migrate, type Endpoints } from '@stepgate/infra';
-import { TopicAdmin } from '@stepgate/messaging';
+import { TopicAdmin, kafkajsSecurity } from '@stepgate/messaging';
 
 export interface TestNamespace {
   /** Lower-case identifier, unique per call: `t_<label>_<random>`. */
@@ -33,16 +33,31 @@ export interface TestNamespace {
   cleanup(): Promise<void>;
 }
 
-export function testNamespace(label: string): TestNamespace {
-  const endpoints = inject('endpoints');
+/**
+ * `endpoints`: other services than the suite's shared ones (the secure mode's broker, TLS Postgres);
+ * the namespace's own clients then use their transport security too.
+ */
+export function testNamespace(label: string, options: { endpoints?: Endpoints } = {}): TestNamespace {
+  const endpoints = options.endpoints ?? inject('endpoints');
+  const ssl = endpoints.databaseSsl ? { ssl: endpoints.databaseSsl } : {};
   const safeLabel = label
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')
     .slice(0, 30);
   const id = `t_${safeLabel}_${randomBytes(4).toString('hex')}`;
   const topicPrefix = `test.${id}.`;
-  const kafka = new Kafka({ clientId: id, brokers: endpoints.kafkaBrokers, logLevel: logLevel.WARN });
-  const pool = new pg.Pool({ connectionString: endpoints.databaseUrl, max: 10, options: `-c search_path=${id}` });
+  const kafka = new Kafka({
+    clientId: id,
+    brokers: endpoints.kafkaBrokers,
+    logLevel: logLevel.WARN,
+    ...kafkajsSecurity(endpoints.kafkaSecurity ?? {}),
+  });
+  const pool = new pg.Pool({
+    connectionString: endpoints.databaseUrl,
+    max: 10,
+    options: `-c search_path=${id}`,
+    ...ssl,
+  });
   let admin: Admin | undefined;
   const createdTopics: string[] = [];
 
@@ -66,7 +81,7 @@ export function testNamespace(label: string): TestNamespace {
     pool,
     withAdmin,
     async migrate() {
-      const client = new pg.Client({ connectionString: endpoints.databaseUrl });
+      const client = new pg.Client({ connectionString: endpoints.databaseUrl, ...ssl });
       await client.connect();
       try {
         await migrate(client, { schema: id });
@@ -81,7 +96,7 @@ export function testNamespace(label: string): TestNamespace {
     },
     async cleanup() {
       await pool.end().catch(() => undefined);
-      const client = new pg.Client({ connectionString: endpoints.databaseUrl });
+      const client = new pg.Client({ connectionString: endpoints.databaseUrl, ...ssl });
       await client.connect();
       await client.query(`drop schema if exists ${id} cascade`).finally(() => client.end());
       if (createdTopics.length)

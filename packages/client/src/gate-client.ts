@@ -1,8 +1,15 @@
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
-import { KafkaConnection, type GroupConsumer, type MessageProducer, type OutgoingMessage } from '@stepgate/messaging';
+import {
+  KafkaConnection,
+  type GroupConsumer,
+  type KafkaSecurity,
+  type MessageProducer,
+  type OutgoingMessage,
+} from '@stepgate/messaging';
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
+  tenantDecisionTopic,
   ReceiptKeySetSchema,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
@@ -11,6 +18,7 @@ import {
   topicsFor,
   type GateDecision,
   type GateRequestInput,
+  type Receipt,
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
@@ -19,6 +27,17 @@ import { receiptVerifier } from './receipts.js';
 
 export interface GateClientOptions {
   brokers: string[];
+  /** TLS and SASL to the brokers (the orchestrator's own Kafka principal in a secure installation). */
+  kafka?: KafkaSecurity;
+  /**
+   * This orchestrator's tenant, when the installation publishes decisions per tenant
+   * (STEPGATE_TENANT_DECISION_TOPICS): the client then reads only `gate.decisions.<tenantId>`, the one
+   * topic its Kafka principal may read, and a decision naming another tenant answers nothing. Without
+   * it, the shared `gate.decisions`.
+   */
+  tenantId?: string;
+  /** Which decisions topic to read when `tenantId` is given: the tenant's (default) or the shared one. */
+  decisionTopic?: 'tenant' | 'shared';
   /** The credential this client signs with (`stepgate credentials create`). */
   keyId: string;
   privateKeyPem: string;
@@ -104,8 +123,15 @@ export class DecisionMismatchError extends Error {
   }
 }
 
+/** A decision as the schema reads it, and the record as it was sent (what its receipt signs). */
+interface Received {
+  decision: GateDecision;
+  sent: SignedRecord;
+}
+type SignedRecord = { receipt: Receipt } & Record<string, unknown>;
+
 interface Waiter {
-  /** Whether a decision answers what this waiter sent (hash of the bytes, workflow, step). */
+  /** Whether a decision answers what this waiter sent (hash of the bytes, tenant, workflow, step; or the step an approval is for). */
   answers?: (d: GateDecision) => boolean;
   resolve: (d: GateDecision) => void;
   reject: (e: Error) => void;
@@ -135,6 +161,7 @@ export class GateClient {
     this.kafka = new KafkaConnection({
       clientId: options.clientId ?? `stepgate-client-${randomUUID().slice(0, 8)}`,
       brokers: options.brokers,
+      ...options.kafka,
     });
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
@@ -155,7 +182,11 @@ export class GateClient {
     // Decisions from the present on: each partition starts at its end as of now.
     this.consumer = this.kafka.messageConsumer({
       groupId: `stepgate-client-${randomUUID()}`,
-      topics: [this.topics['gate.decisions']],
+      topics: [
+        this.options.tenantId === undefined || this.options.decisionTopic === 'shared'
+          ? this.topics['gate.decisions']
+          : tenantDecisionTopic(this.options.tenantId, this.options.topicPrefix ?? DEFAULT_TOPIC_PREFIX),
+      ],
       maxWaitTimeInMs: 20,
       fromNow: true,
       handle: async (message) => this.onDecision(message.value),
@@ -187,19 +218,28 @@ export class GateClient {
       request.request_id,
       timeoutMs,
       () => new GateTimeoutError(request.request_id, timeoutMs, 'decision'),
-      (d) => d.request_sha256 === sha256 && d.workflow_id === request.workflow_id && d.step_id === request.step_id,
+      (d) =>
+        d.request_sha256 === sha256 &&
+        this.ofOurTenant(d) &&
+        d.workflow_id === request.workflow_id &&
+        d.step_id === request.step_id,
     );
     await this.sendBytes('gate.requests', request.workflow_id, bytes);
     const decision = await decided;
     if (!opts.waitForApproval || decision.decision !== 'require_approval' || !decision.approval_id) return decision;
+    // An outcome answers only for the step that asked for it (approval ids are per step, but the
+    // check costs nothing and keeps a forged id from resolving another step's wait).
+    const outcomeOf = (d: GateDecision) =>
+      this.ofOurTenant(d) && d.workflow_id === decision.workflow_id && d.step_id === decision.step_id;
     // The outcome may have arrived between this decision and now.
     const known = this.approvalOutcomes.get(decision.approval_id);
-    if (known) return known;
+    if (known && outcomeOf(known)) return known;
     return this.wait(
       this.byApproval,
       decision.approval_id,
       timeoutMs,
       () => new GateTimeoutError(request.request_id, timeoutMs, 'approval'),
+      outcomeOf,
     );
   }
 
@@ -243,6 +283,11 @@ export class GateClient {
     }
   }
 
+  /** A decision of another tenant than the configured one answers nothing (unknown tenant: not checked). */
+  private ofOurTenant(d: GateDecision): boolean {
+    return this.options.tenantId === undefined || d.tenant_id === this.options.tenantId;
+  }
+
   private wait(
     map: Map<string, Waiter>,
     id: string,
@@ -274,14 +319,19 @@ export class GateClient {
   }
 
   /** Recent approval outcomes (bounded), for waiters that register after the outcome arrived. */
-  private rememberOutcome(d: GateDecision): void {
-    if (this.receiptVerifies && !this.receiptVerifies(d)) return;
+  private rememberOutcome(r: Received): void {
+    if (!this.verified(r)) return;
+    const d = r.decision;
     this.approvalOutcomes.set(d.approval_id!, d);
     if (this.approvalOutcomes.size > 10_000) this.approvalOutcomes.delete(this.approvalOutcomes.keys().next().value!);
   }
 
-  /** The decision a record holds; anything else is counted and skipped. */
-  private decode(value: Buffer | null): GateDecision | undefined {
+  /**
+   * The decision a record holds, and the record as sent: the receipt is checked over the latter, so a
+   * field a newer evaluator adds (which the schema would drop) still verifies. Anything else is
+   * counted and skipped.
+   */
+  private decode(value: Buffer | null): Received | undefined {
     if (value && jsonTextDepth(value, MAX_DECISION_DEPTH) <= MAX_DECISION_DEPTH) {
       let json: unknown;
       try {
@@ -290,16 +340,21 @@ export class GateClient {
         json = undefined;
       }
       const parsed = GateDecisionSchema.safeParse(json);
-      if (parsed.success) return parsed.data;
+      if (parsed.success) return { decision: parsed.data, sent: json as SignedRecord };
     }
     this.undecodable++;
     return undefined;
   }
 
+  private verified(r: Received): boolean {
+    return !this.receiptVerifies || this.receiptVerifies(r.sent);
+  }
+
   private onDecision(value: Buffer | null): void {
-    const d = this.decode(value);
-    if (!d) return;
-    if (d.decision_source === 'approval' && d.approval_id) this.rememberOutcome(d);
+    const received = this.decode(value);
+    if (!received) return;
+    const d = received.decision;
+    if (d.decision_source === 'approval' && d.approval_id) this.rememberOutcome(received);
     const byRequest = this.byRequest.get(d.request_id);
     const byApproval =
       d.decision_source === 'approval' && d.approval_id ? this.byApproval.get(d.approval_id) : undefined;
@@ -307,12 +362,12 @@ export class GateClient {
     if (!waiter) return;
     // A decision that fails a check is ignored (and counted), not fatal: whoever can write to the
     // decisions topic must not be able to fail another client's gate by answering first.
-    if (this.receiptVerifies && !this.receiptVerifies(d)) {
+    if (!this.verified(received)) {
       this.refused++;
       waiter.refused.receipt = d;
       return;
     }
-    if (byRequest && waiter.answers && !waiter.answers(d)) {
+    if (waiter.answers && !waiter.answers(d)) {
       this.refused++;
       waiter.refused.mismatched++;
       return;

@@ -46,3 +46,39 @@ export function topicName(name: TopicName, prefix: string = DEFAULT_TOPIC_PREFIX
 export function topicsFor(prefix: string = DEFAULT_TOPIC_PREFIX): Record<TopicName, string> {
   return Object.fromEntries(TOPIC_NAMES.map((n) => [n, topicName(n, prefix)])) as Record<TopicName, string>;
 }
+
+/**
+ * Per-tenant decisions (an installation's STEPGATE_TENANT_DECISION_TOPICS): each tenant's decisions go to
+ * `${prefix}gate.decisions.<tenant_id>` instead of the shared `${prefix}gate.decisions`, so a broker ACL
+ * can let each orchestrator read its own tenant's decisions and no other's. Tenant ids are identifiers
+ * (`[a-z0-9][a-z0-9_-]*`), all legal in a topic name.
+ */
+export const TENANT_DECISIONS_INFIX = 'gate.decisions.';
+
+const TOPIC_SAFE_TENANT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** Whether a tenant id can name its own decisions topic (letters, digits, `_`, `-`; at most 64). */
+export function hasTenantDecisionTopic(tenantId: string): boolean {
+  return TOPIC_SAFE_TENANT.test(tenantId);
+}
+
+export function tenantDecisionTopic(tenantId: string, prefix: string = DEFAULT_TOPIC_PREFIX): string {
+  if (!hasTenantDecisionTopic(tenantId))
+    throw new RangeError(`not a tenant id usable in a topic name: ${JSON.stringify(tenantId.slice(0, 80))}`);
+  return `${prefix}${TENANT_DECISIONS_INFIX}${tenantId}`;
+}
+
+/**
+ * Where a decision for `tenantId` is published: its tenant's topic when decisions are per tenant, else
+ * (and for a decision attributed to no tenant, e.g. an unauthenticated request's refusal, or to a tenant
+ * id that cannot name a topic) the shared one — which, under per-tenant ACLs, no orchestrator reads.
+ */
+export function decisionTopicFor(
+  tenantId: string | null | undefined,
+  options: { prefix?: string; perTenant: boolean },
+): string {
+  const prefix = options.prefix ?? DEFAULT_TOPIC_PREFIX;
+  return options.perTenant && tenantId && hasTenantDecisionTopic(tenantId)
+    ? tenantDecisionTopic(tenantId, prefix)
+    : topicName('gate.decisions', prefix);
+}

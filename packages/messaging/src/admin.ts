@@ -1,6 +1,7 @@
 import type { Admin } from 'kafkajs';
-import { DEFAULT_TOPIC_PREFIX, TOPIC_SPECS, topicName } from '@stepgate/contracts';
+import { DEFAULT_TOPIC_PREFIX, TOPIC_SPECS, tenantDecisionTopic, topicName } from '@stepgate/contracts';
 import { isRetriableKafkaError, retryRetriable } from './errors.js';
+import { createAcls, deleteAcls, type AclGrant } from './acls.js';
 
 export interface EnsureTopicsOptions {
   prefix?: string;
@@ -55,6 +56,37 @@ export class TopicAdmin {
 
   createTopic(topic: string, partitions: number): Promise<boolean> {
     return this.admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+  }
+
+  /**
+   * Creates a tenant's own decisions topic (`tenantDecisionTopic`) if it is missing, with the shared
+   * topic's partitions and config. Returns whether it was created.
+   */
+  async ensureTenantDecisionTopic(tenantId: string, prefix: string = DEFAULT_TOPIC_PREFIX): Promise<boolean> {
+    const topic = tenantDecisionTopic(tenantId, prefix);
+    if ((await this.admin.listTopics()).includes(topic)) return false;
+    const spec = TOPIC_SPECS.find((s) => s.name === 'gate.decisions')!;
+    let created = false;
+    try {
+      created = await this.admin.createTopics({
+        waitForLeaders: false,
+        topics: [{ topic, numPartitions: spec.partitions, replicationFactor: 1 }],
+      });
+    } catch (err) {
+      // Created meanwhile by another process: what was wanted.
+      if (!(await this.admin.listTopics()).includes(topic)) throw err;
+    }
+    // Its leaders, asked until they answer (right after creation the metadata may not know it yet).
+    await retryRetriable(() => this.admin.fetchTopicMetadata({ topics: [topic] }), 10);
+    return created;
+  }
+
+  grant(grants: readonly AclGrant[]): Promise<void> {
+    return createAcls(this.admin, grants);
+  }
+
+  revoke(grants: readonly AclGrant[]): Promise<void> {
+    return deleteAcls(this.admin, grants);
   }
 
   deleteTopics(topics: string[]): Promise<void> {

@@ -8,7 +8,7 @@ import {
   type MessageConsumerOptions,
 } from './consumer.js';
 import { MessageProducer, producerConfig, type ProducerOptions } from './producer.js';
-import type { KafkaSettings } from './settings.js';
+import { kafkajsSecurity, type KafkaSettings } from './settings.js';
 
 export interface ConnectionOptions {
   /** For probes: fail fast instead of retrying (health checks). */
@@ -23,6 +23,7 @@ export class KafkaConnection {
     this.kafka = new Kafka({
       clientId: settings.clientId,
       brokers: settings.brokers,
+      ...kafkajsSecurity(settings),
       logLevel: options.failFast ? logLevel.NOTHING : logLevel.WARN,
       ...(options.failFast ? { connectionTimeout: 1500, requestTimeout: 3000, retry: { retries: 0 } } : {}),
     });

@@ -1,7 +1,7 @@
 import kafkajs from 'kafkajs';
 
 // kafkajs is CommonJS and its error classes are not visible as named ES exports under Node's loader.
-const { KafkaJSError } = kafkajs;
+const { KafkaJSError, KafkaJSProtocolError, KafkaJSSASLAuthenticationError, KafkaJSConnectionError } = kafkajs;
 
 /** Whether Kafka marks the error retriable (e.g. NOT_LEADER right after a topic was created). */
 export function isRetriableKafkaError(err: unknown): boolean {
@@ -21,4 +21,26 @@ export async function retryRetriable<T>(fn: () => Promise<T>, attempts = 8): Pro
       await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i)));
     }
   }
+}
+
+/** How Kafka refused a client: the protocol's code, or what happened to the connection. */
+export type KafkaRefusal =
+  /** A protocol error code, e.g. TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED. */
+  | { kind: 'protocol'; code: string }
+  /** The broker rejected the SASL credentials (wrong user or password, unknown mechanism). */
+  | { kind: 'sasl'; code: 'SASL_AUTHENTICATION_FAILED' }
+  /** The connection failed or was closed by the broker (e.g. a client without TLS or SASL on a SASL_SSL listener). */
+  | { kind: 'connection'; code: 'CONNECTION_ERROR' };
+
+/**
+ * The refusal inside a kafkajs error (through its retry and non-retriable wrappers), classified by the
+ * error's type, never by its message; undefined for anything that is not a Kafka refusal.
+ */
+export function kafkaRefusal(err: unknown): KafkaRefusal | undefined {
+  for (let e = err, depth = 0; e instanceof KafkaJSError && depth < 8; e = e.cause, depth++) {
+    if (e instanceof KafkaJSSASLAuthenticationError) return { kind: 'sasl', code: 'SASL_AUTHENTICATION_FAILED' };
+    if (e instanceof KafkaJSProtocolError && typeof e.type === 'string') return { kind: 'protocol', code: e.type };
+    if (e instanceof KafkaJSConnectionError) return { kind: 'connection', code: 'CONNECTION_ERROR' };
+  }
+  return undefined;
 }

@@ -1,5 +1,12 @@
 export { KafkaConnection, type ConnectionOptions } from './connection.js';
-export type { KafkaSettings } from './settings.js';
+export {
+  kafkajsSecurity,
+  type KafkaSasl,
+  type KafkaSecurity,
+  type KafkaSettings,
+  type KafkaTls,
+  type SaslMechanism,
+} from './settings.js';
 export { MessageProducer, type ProducerOptions } from './producer.js';
 export {
   GroupConsumer,
@@ -9,8 +16,9 @@ export {
   type MessageContext,
 } from './consumer.js';
 export { TopicAdmin, type EnsureTopicsOptions } from './admin.js';
+export type { AclGrant } from './acls.js';
 export { OffsetCommitter } from './committer.js';
-export { isRetriableKafkaError, retryRetriable } from './errors.js';
+export { isRetriableKafkaError, kafkaRefusal, retryRetriable, type KafkaRefusal } from './errors.js';
 export {
   describeSource,
   type IncomingMessage,

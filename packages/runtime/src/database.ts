@@ -60,7 +60,7 @@ export const KEYED_LOOKUP_PLANS: Readonly<Record<string, string>> = {
 
 /** A pool on the service's schema that survives idle connections dropping (the next query reconnects). */
 export function createPool(
-  env: Pick<ServiceEnv, 'databaseUrl' | 'databaseSchema'>,
+  env: Pick<ServiceEnv, 'databaseUrl' | 'databaseSchema' | 'databaseSsl'>,
   max: number,
   log: Pick<Log, 'error'> & { warn(obj: object, msg: string): void },
   options: PoolOptions = {},
@@ -68,6 +68,7 @@ export function createPool(
   const settings = { search_path: env.databaseSchema, ...options.settings };
   const pool = new pg.Pool({
     connectionString: env.databaseUrl,
+    ...(env.databaseSsl ? { ssl: env.databaseSsl } : {}),
     max,
     options: Object.entries(settings)
       .map(([name, value]) => `-c ${name}=${value}`)

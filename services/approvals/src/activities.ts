@@ -23,6 +23,8 @@ export interface ActivityDeps {
   pool: pg.Pool;
   producer: MessageProducer;
   topics: Record<TopicName, string>;
+  /** Where a tenant's decisions are published (its own topic when decisions are per tenant). */
+  decisionTopic: (tenantId: string) => string;
   signer: ReceiptSigner;
   /** A Temporal client for a namespace (orchestrators named in `reply_to` may live in another one). */
   temporalClient: (namespace: string) => Client;
@@ -102,9 +104,13 @@ const AUDIT_ACTION: Record<Resolution, AuditEvent['action']> = {
 };
 
 export function createActivities(deps: ActivityDeps) {
-  const send = (messages: Array<{ topic: TopicName; key: string; value: unknown }>) =>
+  const send = (messages: Array<{ topic: TopicName; key: string; value: unknown; tenant?: string }>) =>
     deps.producer.publish(
-      messages.map((m) => ({ topic: deps.topics[m.topic], key: m.key, value: JSON.stringify(m.value) })),
+      messages.map((m) => ({
+        topic: m.topic === 'gate.decisions' && m.tenant ? deps.decisionTopic(m.tenant) : deps.topics[m.topic],
+        key: m.key,
+        value: JSON.stringify(m.value),
+      })),
     );
 
   return {
@@ -240,10 +246,10 @@ function outcomeDecision(o: OutcomeInput, stored: DecisionBody | undefined): Dec
 function outcomeMessages(
   o: OutcomeInput,
   signed: GateDecision,
-): Array<{ topic: TopicName; key: string; value: unknown }> {
+): Array<{ topic: TopicName; key: string; value: unknown; tenant?: string }> {
   const r = o.request;
-  const messages: Array<{ topic: TopicName; key: string; value: unknown }> = [
-    { topic: 'gate.decisions', key: r.workflow_id, value: signed },
+  const messages: Array<{ topic: TopicName; key: string; value: unknown; tenant?: string }> = [
+    { topic: 'gate.decisions', key: r.workflow_id, value: signed, tenant: r.tenant_id },
     {
       topic: 'audit',
       key: r.tenant_id,

@@ -1,11 +1,21 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { privateKeyFromPem } from '@stepgate/contracts/node';
-import { ApprovalsEnvSchema, readSettings, serviceEnv, SettingsError, type ServiceEnv } from '@stepgate/runtime';
+import {
+  ApprovalsEnvSchema,
+  readSettings,
+  serviceEnv,
+  SettingsError,
+  temporalConnectionOptions,
+  type ServiceEnv,
+  type TemporalConnectionOptions,
+} from '@stepgate/runtime';
 import { DEFAULT_APPROVALS_TASK_QUEUE } from '@stepgate/approvals-client/definitions';
 
 export interface ApprovalsConfig extends ServiceEnv {
   temporalAddress: string;
+  /** How to connect to Temporal: its address, TLS/mTLS and API key (TEMPORAL_TLS*, TEMPORAL_API_KEY). */
+  temporal?: TemporalConnectionOptions;
   temporalNamespace: string;
   taskQueue: string;
   /** The receipt key: approval decisions are signed like the evaluator's, so clients verify both. */
@@ -34,6 +44,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsCo
   return {
     ...serviceEnv('approvals', e),
     temporalAddress: e.TEMPORAL_ADDRESS,
+    temporal: temporalConnectionOptions(e.TEMPORAL_ADDRESS, e, 'approvals'),
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     taskQueue: e.STEPGATE_APPROVALS_TASK_QUEUE ?? DEFAULT_APPROVALS_TASK_QUEUE,
     signingKeyId: e.STEPGATE_SIGNING_KEY_ID ?? e.STEPGATE_EVALUATOR_KEY_ID ?? 'stepgate-evaluator',

@@ -23,6 +23,7 @@ import {
   jsonTextDepth,
   MAX_JSON_DEPTH,
   RECEIPT_KEYS_PATH,
+  decisionTopicFor,
   topicsFor,
   type ApprovalRequest,
   type TopicName,
@@ -76,7 +77,11 @@ export class ApprovalsService {
   ) {
     this.log = logger ?? pino({ name: 'approvals', base: { instance: config.instanceId } });
     this.pool = createPool(config, 8, this.log);
-    this.kafka = new KafkaConnection({ clientId: config.instanceId, brokers: config.kafkaBrokers });
+    this.kafka = new KafkaConnection({
+      clientId: config.instanceId,
+      brokers: config.kafkaBrokers,
+      ...config.kafkaSecurity,
+    });
     this.topics = topicsFor(config.topicPrefix);
     collectDefaultMetrics({ register: this.registry });
   }
@@ -98,8 +103,9 @@ export class ApprovalsService {
 
   async start(): Promise<void> {
     this.producer = await this.kafka.producer();
-    this.connection = await Connection.connect({ address: this.config.temporalAddress });
-    this.workerConnection = await NativeConnection.connect({ address: this.config.temporalAddress });
+    const temporal = this.config.temporal ?? { address: this.config.temporalAddress };
+    this.connection = await Connection.connect(temporal);
+    this.workerConnection = await NativeConnection.connect(temporal);
 
     const ext = path.extname(fileURLToPath(import.meta.url));
     this.worker = await Worker.create({
@@ -122,6 +128,11 @@ export class ApprovalsService {
         pool: this.pool,
         producer: this.producer,
         topics: this.topics,
+        decisionTopic: (tenantId) =>
+          decisionTopicFor(tenantId, {
+            prefix: this.config.topicPrefix,
+            perTenant: this.config.tenantDecisionTopics === true,
+          }),
         signer: { keyId: this.config.signingKeyId, key: this.config.signingKey },
         temporalClient: (ns) => this.client(ns),
       }),

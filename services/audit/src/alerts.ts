@@ -49,7 +49,11 @@ export class AlertsConsumer {
     private readonly log: Logger,
     private readonly raised: Counter,
   ) {
-    this.kafka = new KafkaConnection({ clientId: `${config.instanceId}-alerts`, brokers: config.kafkaBrokers });
+    this.kafka = new KafkaConnection({
+      clientId: `${config.instanceId}-alerts`,
+      brokers: config.kafkaBrokers,
+      ...config.kafkaSecurity,
+    });
     this.topics = topicsFor(config.topicPrefix);
     this.defaults = { ...DEFAULT_THRESHOLDS, ...config.alertDefaults };
     this.rules = new AlertRules((tenant, rule) => this.overrides.get(`${tenant}:${rule}`) ?? this.defaults[rule]);

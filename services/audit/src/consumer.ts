@@ -57,7 +57,11 @@ export class AuditConsumer {
     });
     this.log = logger ?? pino({ name: 'audit', base: { instance: config.instanceId } });
     this.pool = createPool(config, config.partitionsConcurrently + 2, this.log, { queryTimeoutMs: 30_000 });
-    this.kafka = new KafkaConnection({ clientId: config.instanceId, brokers: config.kafkaBrokers });
+    this.kafka = new KafkaConnection({
+      clientId: config.instanceId,
+      brokers: config.kafkaBrokers,
+      ...config.kafkaSecurity,
+    });
     this.topics = topicsFor(config.topicPrefix);
   }
 

@@ -19,11 +19,6 @@ export class BatchMessages {
     });
   }
 
-  /** Adds a value serialized already (its size was checked). */
-  addSerialized(topic: TopicName, key: string | null, json: string, headers?: MessageHeaders): void {
-    this.push({ topic: this.topics[topic], key, value: json, ...(headers ? { headers } : {}) });
-  }
-
   /** Adds a message already addressed to its physical topic. */
   push(message: OutgoingMessage): void {
     const list = this.byTopic.get(message.topic);

@@ -19,6 +19,8 @@ export const MAX_DECISION_CHARS = 256 * 1024;
 
 export interface EmitStageDeps {
   topics: Record<TopicName, string>;
+  /** Where a decision for a tenant (null: attributed to none) is published. */
+  decisionTopic: (tenantId: string | null) => string;
   signer: ReceiptSigner;
   metrics: EvaluatorMetrics;
   log: Logger;
@@ -92,7 +94,12 @@ export class EmitStage {
       json = JSON.stringify(signDecision(body, this.deps.signer));
     }
     const span = startGateSpan(e.message.headers, e.source.topic, performance.timeOrigin + e.started);
-    messages.addSerialized('gate.decisions', body.workflow_id ?? got.attribution.id, json, traceHeaders(span));
+    messages.push({
+      topic: this.deps.decisionTopic(body.tenant_id),
+      key: body.workflow_id ?? got.attribution.id,
+      value: json,
+      headers: traceHeaders(span),
+    });
 
     if (!outcome.redelivered) {
       this.audit(e, outcome);

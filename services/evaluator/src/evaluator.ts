@@ -9,7 +9,7 @@ import {
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
-import { RECEIPT_KEYS_PATH, topicsFor, type GateRequest, type TopicName } from '@stepgate/contracts';
+import { RECEIPT_KEYS_PATH, decisionTopicFor, topicsFor, type GateRequest, type TopicName } from '@stepgate/contracts';
 import { ed25519, receiptKeySet, type ReceiptSigner } from '@stepgate/contracts/node';
 import {
   KEYED_LOOKUP_PLANS,
@@ -65,7 +65,11 @@ export class Evaluator {
   ) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
     this.pool = createPool(config, config.partitionsConcurrently + 4, this.log, { settings: KEYED_LOOKUP_PLANS });
-    this.kafka = new KafkaConnection({ clientId: config.instanceId, brokers: config.kafkaBrokers });
+    this.kafka = new KafkaConnection({
+      clientId: config.instanceId,
+      brokers: config.kafkaBrokers,
+      ...config.kafkaSecurity,
+    });
     this.topics = topicsFor(config.topicPrefix);
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
     this.bundles = new BundleStore(this.pool, config.bundleMaxAgeMs);
@@ -82,6 +86,8 @@ export class Evaluator {
     });
     this.emitStage = new EmitStage({
       topics: this.topics,
+      decisionTopic: (tenantId) =>
+        decisionTopicFor(tenantId, { prefix: config.topicPrefix, perTenant: config.tenantDecisionTopics === true }),
       signer: this.signer,
       metrics: this.metrics,
       log: this.log,

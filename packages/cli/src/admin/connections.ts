@@ -1,7 +1,7 @@
-import { KafkaConnection } from '@stepgate/messaging';
+import { KafkaConnection, type KafkaSecurity } from '@stepgate/messaging';
 import pg from 'pg';
 import { newAuditEvent, topicsFor, type AuditEvent } from '@stepgate/contracts';
-import { CliEnvSchema, readSettings } from '@stepgate/runtime';
+import { CliEnvSchema, kafkaSecurity, postgresSsl, readSettings, type PostgresSsl } from '@stepgate/runtime';
 import {
   OutboxRelay,
   storeOn,
@@ -15,25 +15,46 @@ import { InputError, type Io } from '../io.js';
 /** The CLI's view of the services, from the same variables the services read. */
 export interface AdminEnv {
   databaseUrl: string;
+  databaseSsl: PostgresSsl;
   schema: string;
   brokers: string[];
+  kafkaSecurity: KafkaSecurity;
   topicPrefix: string;
+  /** Decisions are per tenant: a tenant's first credential also creates its decisions topic. */
+  tenantDecisionTopics: boolean;
 }
 
 export function adminEnv(env: NodeJS.ProcessEnv = process.env): AdminEnv {
   const e = readSettings('stepgate', CliEnvSchema, env);
   return {
     databaseUrl: e.DATABASE_URL,
+    databaseSsl: postgresSsl(e),
     schema: e.STEPGATE_DB_SCHEMA,
     brokers: e.KAFKA_BROKERS,
+    kafkaSecurity: kafkaSecurity(e),
     topicPrefix: e.STEPGATE_TOPIC_PREFIX,
+    tenantDecisionTopics: e.STEPGATE_TENANT_DECISION_TOPICS,
+  };
+}
+
+/** The CLI's Kafka connection (as the control plane's principal, in secure mode). */
+export function cliKafka(env: AdminEnv): KafkaConnection {
+  return new KafkaConnection({ clientId: 'stepgate-cli', brokers: env.brokers, ...env.kafkaSecurity });
+}
+
+/** pg connection options of the CLI: its database, schema and TLS. */
+export function adminDatabase(env: AdminEnv): pg.ClientConfig {
+  return {
+    connectionString: env.databaseUrl,
+    options: `-c search_path=${env.schema}`,
+    ...(env.databaseSsl ? { ssl: env.databaseSsl } : {}),
   };
 }
 
 /** Publishes relayed outbox messages with the CLI's producer, in order, each acknowledged by all in-sync replicas. */
 export function kafkaPublisher(env: AdminEnv): PublishMessages {
   return async (messages) => {
-    const producer = await new KafkaConnection({ clientId: 'stepgate-cli', brokers: env.brokers }).producer();
+    const producer = await cliKafka(env).producer();
     try {
       await producer.publish(messages);
     } finally {
@@ -53,7 +74,7 @@ export async function withServices<T>(
   fn: (store: Store, publish: (topic: 'policies' | 'audit', key: string, value: unknown) => void) => Promise<T>,
   io?: Pick<Io, 'err'>,
 ): Promise<T> {
-  const pool = new pg.Pool({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}`, max: 1 });
+  const pool = new pg.Pool({ ...adminDatabase(env), max: 1 });
   try {
     const outgoing: OutboxEntry[] = [];
     const result = await withTransaction(pool, async (db) => {

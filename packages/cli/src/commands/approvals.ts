@@ -8,7 +8,7 @@ import {
   type ApprovalStatus,
   type ApproverCredential,
 } from '@stepgate/approvals-client';
-import { CliEnvSchema, readSettings } from '@stepgate/runtime';
+import { CliEnvSchema, readSettings, temporalConnectionOptions } from '@stepgate/runtime';
 import { parseOrThrow, readDocument } from '../files.js';
 import { EXIT, InputError, printable, type Io } from '../io.js';
 
@@ -20,7 +20,7 @@ async function withApprovers<T>(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<T> {
   const e = readSettings('stepgate', CliEnvSchema, env);
-  const connection = await Connection.connect({ address: e.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporalConnectionOptions(e.TEMPORAL_ADDRESS, e));
   try {
     const client = new Client({ connection, namespace: e.TEMPORAL_NAMESPACE });
     return await fn(new Approvers(client, e.STEPGATE_APPROVALS_TASK_QUEUE));

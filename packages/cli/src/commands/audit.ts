@@ -13,12 +13,12 @@ import {
   type ExportFormat,
 } from '@stepgate/audit-log';
 import { GateInputsRepository } from '@stepgate/store';
-import { adminEnv } from '../admin/connections.js';
+import { adminDatabase, adminEnv } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
 async function withDb<T>(fn: (db: pg.Client) => Promise<T>): Promise<T> {
   const env = adminEnv();
-  const db = new pg.Client({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}` });
+  const db = new pg.Client(adminDatabase(env));
   await db.connect();
   try {
     return await fn(db);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateSigningKey } from '@stepgate/contracts/node';
-import { adminAudit, adminEnv, withServices } from '../admin/connections.js';
+import { adminAudit, adminEnv, cliKafka, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
 const TENANT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -22,8 +22,9 @@ export async function createCredential(
     : undefined;
   const key = generateSigningKey();
   const keyId = `sgk_${opts.tenant}_${randomBytes(9).toString('base64url')}`;
+  const env = adminEnv();
   await withServices(
-    adminEnv(),
+    env,
     async (store, publish) => {
       await store.tenants.ensure(opts.tenant);
       await store.credentials.upsertPrincipal({ tenantId: opts.tenant, principal: opts.principal, roles });
@@ -45,6 +46,15 @@ export async function createCredential(
     },
     io,
   );
+  if (env.tenantDecisionTopics) {
+    // The tenant's decisions topic comes with the tenant; its orchestrator's read ACL is the broker admin's.
+    const created = await cliKafka(env).withAdmin((a) => a.ensureTenantDecisionTopic(opts.tenant, env.topicPrefix));
+    if (created)
+      io.err(
+        `created the decisions topic of tenant ${opts.tenant}; let its orchestrator's Kafka user read it: ` +
+          `npm run -s secure-kafka -- grant-orchestrator --tenant ${opts.tenant} --user <kafka user> (as the broker's admin)\n`,
+      );
+  }
   const out = path.resolve(io.cwd, opts.out);
   const doc = {
     key_id: keyId,

@@ -9,3 +9,13 @@ export {
   ServiceEnvSchema,
   TemporalEnvSchema,
 } from './service.js';
+export {
+  KafkaSecurityEnvSchema,
+  PostgresTlsEnvSchema,
+  TemporalTlsEnvSchema,
+  kafkaSecurity,
+  postgresSsl,
+  temporalConnectionOptions,
+  type PostgresSsl,
+  type TemporalConnectionOptions,
+} from '../transport.js';

@@ -1,23 +1,31 @@
 import { z } from 'zod';
 import { DEFAULT_TOPIC_PREFIX } from '@stepgate/contracts';
 import { envField } from './fields.js';
+import { KafkaSecurityEnvSchema, PostgresTlsEnvSchema, TemporalTlsEnvSchema } from '../transport.js';
 
 /** What every service reads: where Kafka and Postgres are, its names, and its metrics port. */
-export const ServiceEnvSchema = z.object({
-  KAFKA_BROKERS: envField.hostPorts().default(['127.0.0.1:9092']),
-  DATABASE_URL: envField.postgresUrl().default('postgres://stepgate:stepgate@127.0.0.1:5433/stepgate'),
-  STEPGATE_DB_SCHEMA: envField.identifier().default('public'),
-  STEPGATE_TOPIC_PREFIX: z.string().default(DEFAULT_TOPIC_PREFIX),
-  STEPGATE_INSTANCE_ID: envField.text().optional(),
-  STEPGATE_SESSION_TIMEOUT_MS: envField.integer(3_000, 300_000).default(10_000),
-  METRICS_PORT: envField.port().optional(),
-  METRICS_HOST: envField.text().default('127.0.0.1'),
-});
+export const ServiceEnvSchema = z
+  .object({
+    KAFKA_BROKERS: envField.hostPorts().default(['127.0.0.1:9092']),
+    DATABASE_URL: envField.postgresUrl().default('postgres://stepgate:stepgate@127.0.0.1:5433/stepgate'),
+    STEPGATE_DB_SCHEMA: envField.identifier().default('public'),
+    STEPGATE_TOPIC_PREFIX: z.string().default(DEFAULT_TOPIC_PREFIX),
+    STEPGATE_INSTANCE_ID: envField.text().optional(),
+    STEPGATE_SESSION_TIMEOUT_MS: envField.integer(3_000, 300_000).default(10_000),
+    METRICS_PORT: envField.port().optional(),
+    METRICS_HOST: envField.text().default('127.0.0.1'),
+    /** Decisions go to each tenant's own topic (`gate.decisions.<tenant>`) instead of the shared one. */
+    STEPGATE_TENANT_DECISION_TOPICS: envField.flag().default(false),
+  })
+  .extend(KafkaSecurityEnvSchema.shape)
+  .extend(PostgresTlsEnvSchema.shape);
 
-export const TemporalEnvSchema = z.object({
-  TEMPORAL_ADDRESS: envField.hostPort().default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: envField.text().default('default'),
-});
+export const TemporalEnvSchema = z
+  .object({
+    TEMPORAL_ADDRESS: envField.hostPort().default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: envField.text().default('default'),
+  })
+  .extend(TemporalTlsEnvSchema.shape);
 
 export const EvaluatorEnvSchema = ServiceEnvSchema.extend({
   STEPGATE_EVALUATOR_GROUP: envField.text().optional(),
@@ -99,7 +107,10 @@ export const CliEnvSchema = ServiceEnvSchema.pick({
   DATABASE_URL: true,
   STEPGATE_DB_SCHEMA: true,
   STEPGATE_TOPIC_PREFIX: true,
+  STEPGATE_TENANT_DECISION_TOPICS: true,
 })
+  .extend(KafkaSecurityEnvSchema.shape)
+  .extend(PostgresTlsEnvSchema.shape)
   .extend(TemporalEnvSchema.shape)
   .extend({
     STEPGATE_APPROVALS_TASK_QUEUE: envField.text().optional(),
