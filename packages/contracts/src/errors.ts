@@ -12,6 +12,8 @@ export const GATE_ERROR_CODES = [
   'INVALID_POLICY_BUNDLE',
   'ENGINE_ERROR',
   'REQUEST_ID_CONFLICT',
+  /** `reply_to` names a Temporal namespace or workflow id outside what the tenant's settings allow. */
+  'REPLY_TO_NOT_ALLOWED',
 ] as const;
 export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
 

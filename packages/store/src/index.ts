@@ -13,6 +13,7 @@ export { PolicyBundlesRepository, type StoredBundle } from './policy-bundles.js'
 export {
   AlertThresholdsRepository,
   TenantsRepository,
+  type ReplyToAllowance,
   type TenantRow,
   type ThresholdRow,
   type WindowedAlertRule,
@@ -27,3 +28,10 @@ export {
   type RelayedMessage,
 } from './outbox.js';
 export { storeOn, type Store } from './store.js';
+export {
+  WEBHOOK_FORMATS,
+  WebhooksRepository,
+  type WebhookFormat,
+  type WebhookRow,
+  type WebhookTarget,
+} from './webhooks.js';

@@ -5,6 +5,7 @@ import { OutboxRepository } from './outbox.js';
 import { PolicyBundlesRepository } from './policy-bundles.js';
 import { StepLedgerRepository } from './step-ledger.js';
 import { AlertThresholdsRepository, TenantsRepository } from './tenants.js';
+import { WebhooksRepository } from './webhooks.js';
 
 /** Every repository over one pool or client (a client in a transaction: all of them in it). */
 export interface Store {
@@ -15,6 +16,7 @@ export interface Store {
   alertThresholds: AlertThresholdsRepository;
   auditReads: AuditReadsRepository;
   outbox: OutboxRepository;
+  webhooks: WebhooksRepository;
 }
 
 export function storeOn(db: Db): Store {
@@ -26,5 +28,6 @@ export function storeOn(db: Db): Store {
     alertThresholds: new AlertThresholdsRepository(db),
     auditReads: new AuditReadsRepository(db),
     outbox: new OutboxRepository(db),
+    webhooks: new WebhooksRepository(db),
   };
 }

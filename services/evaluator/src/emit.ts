@@ -173,6 +173,7 @@ export class EmitStage {
       reply_to: request.reply_to ?? null,
       requested_at: body.decided_at,
       usage_increments: approval.usage_increments,
+      ...(approval.rule ? { approval_rule: { ...approval.rule } } : {}),
       // What the approver signs: this step of this request, as validated (input, tool context, model).
       action_digest: actionDigest({
         tenant_id: body.tenant_id!,

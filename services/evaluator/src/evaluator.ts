@@ -23,6 +23,7 @@ import { BundleStore } from './bundles.js';
 import { CompletionStage } from './completions.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
+import { ReplyToAllowances } from './reply-to.js';
 import { DecideStage } from './decide.js';
 import { EmitStage } from './emit.js';
 import { GATE_REQUEST, intake, STEP_COMPLETION, type Intake, type MessageKind } from './intake.js';
@@ -42,6 +43,7 @@ export class Evaluator {
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly credentials: CredentialStore;
+  private readonly replyToAllowances: ReplyToAllowances;
   private readonly bundles: BundleStore;
   private readonly signer: ReceiptSigner;
   private readonly decideStage: DecideStage;
@@ -62,6 +64,7 @@ export class Evaluator {
     this.kafka = new KafkaConnection({ clientId: config.instanceId, brokers: config.kafkaBrokers });
     this.topics = topicsFor(config.topicPrefix);
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
+    this.replyToAllowances = new ReplyToAllowances(this.pool, config.credentialCacheMs);
     this.bundles = new BundleStore(this.pool, config.bundleMaxAgeMs);
     this.signer = { keyId: config.signingKeyId, key: config.signingKey };
     this.decideStage = new DecideStage({
@@ -100,6 +103,7 @@ export class Evaluator {
         if (tenant) {
           this.bundles.invalidate(tenant);
           this.credentials.evictTenant(tenant);
+          this.replyToAllowances.evictTenant(tenant);
           this.log.info({ tenant }, 'tenant notice: bundle and credentials reload on next gate');
         }
       },
@@ -208,6 +212,7 @@ export class Evaluator {
     return intake(message.value, message.headers, {
       ...kind,
       credentials: this.credentials,
+      ...(kind.repliesTo ? { replyToAllowance: (t: string) => this.replyToAllowances.get(t) } : {}),
       now,
       maxClockSkewMs: this.config.maxClockSkewMs,
     });
