@@ -270,6 +270,9 @@ describe('cancellation', () => {
     expect((await handle.describe()).status.name).toBe('RUNNING');
     await approvers.approve(id, { credential: keys.alice, comment });
     expect(await outcome).toMatchObject({ decision: 'allow', approved_by: 'alice' });
-    expect((await handle.describe()).status.name).toBe('COMPLETED');
+    await eventually(
+      async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined),
+      'the approval workflow to complete',
+    );
   });
 });
