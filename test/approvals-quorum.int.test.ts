@@ -243,8 +243,8 @@ describe('reply_to', () => {
       closedGate.gate(step('migrate', { reply_to: replyTo(`orchestrator-${randomUUID()}`) })),
     ]);
     for (const d of refusals) expect(d).toMatchObject({ decision: 'block', error: { code: 'REPLY_TO_NOT_ALLOWED' } });
-    expect(refusals[0]!.error!.message).toContain('reply_to.temporal_workflow_id');
-    expect(refusals[1]!.error!.message).toContain('reply_to.temporal_namespace');
+    expect(refusals[0].error!.message).toContain('reply_to.temporal_workflow_id');
+    expect(refusals[1].error!.message).toContain('reply_to.temporal_namespace');
   });
 
   it('an allowed reply_to is taken', async () => {
