@@ -42,6 +42,13 @@ export function processCpuSeconds(match: ProcessMatch): number | undefined {
   return found ? ticks / TICKS_PER_SECOND : undefined;
 }
 
+/** CPU seconds one process (all its threads) has used so far, from /proc/PID/stat. */
+export function pidCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
 function commandLine(pid: string): string[] {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');

@@ -70,7 +70,7 @@ export async function kafkaRoundTrip(endpoints: Endpoints, options: RoundTripOpt
 }
 
 /** A consumer group that republishes every batch it reads, unchanged, on the reply topic. */
-async function startEcho(
+export async function startEcho(
   kafka: Kafka,
   groupId: string,
   from: string,

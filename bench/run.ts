@@ -8,6 +8,8 @@ import { kafkaRoundTrip } from './kafka-roundtrip.js';
 import { benchEngine, printEngine } from './policy-engine.js';
 import { benchGatePipeline } from './gate-pipeline.js';
 import { benchAuditIngest } from './audit-ingest.js';
+import { benchEvaluatorCpu } from './evaluator-cpu.js';
+import { topSelfTime } from './profile-summary.js';
 import { fmt } from './stats.js';
 
 const endpoints = endpointsFromEnv();
@@ -65,6 +67,29 @@ benches['gate-pipeline'] = async () => {
   console.log(
     `gate-pipeline  one evaluator draining a backlog of ${r.sustained.gates} gates: ${fmt(r.sustained.seconds, 1)} s from its spawn, ${fmt(r.sustained.perSecond, 0)} gates/s from its joining the group to its last decision (targets: ratio ≤1.5×, p50 <3 ms, p99 <15 ms at 1,000 gates/s; ≥5,000 gates/s)`,
   );
+};
+
+benches['evaluator-cpu'] = async () => {
+  await ensureServices();
+  const r = await benchEvaluatorCpu(endpoints, { backlog: 20_000, evaluatorCounts: [1, 2] });
+  const [one, two] = r.evaluators;
+  const sig = r.ed25519;
+  console.log(
+    `evaluator-cpu  one evaluator draining ${one!.gates} gates: ${fmt(one!.cpuMicrosPerMessage, 0)} µs CPU per gate (start-up excluded), ${fmt(one!.perSecond, 0)} gates/s` +
+      ` | floor ${fmt(r.floorMicros, 0)} µs = Ed25519 verify ${sig.requestBytes} B + sign ${fmt(sig.decisionBytes, 0)} B (${sig.backend}) ${fmt(sig.micros, 0)} µs + bare kafkajs relay ${fmt(r.relay.cpuMicrosPerMessage, 0)} µs/message (${fmt(r.relay.perSecond, 0)} msg/s)` +
+      ` | ratio ${fmt(one!.cpuMicrosPerMessage / r.floorMicros, 2)}× (target ≤1.3×)`,
+  );
+  console.log(
+    `evaluator-cpu  scale-out: two evaluators ${fmt(two!.perSecond, 0)} gates/s (${fmt(two!.cpuMicrosPerMessage, 0)} µs CPU per gate together) against one ${fmt(one!.perSecond, 0)} gates/s: ${fmt(two!.perSecond / one!.perSecond, 2)}× on this host's ${availableParallelism()} cores, which the broker, Postgres and this bench share`,
+  );
+  const profileDir = process.env.STEPGATE_BENCH_PROFILE;
+  if (profileDir) {
+    const top = await topSelfTime(profileDir);
+    console.log(
+      `evaluator-cpu  where an evaluator's CPU goes (self time, newest profile in ${profileDir}, whole process): ` +
+        top.map((t) => `${t.name} ${fmt(t.share * 100, 1)}%`).join('; '),
+    );
+  }
 };
 
 benches['audit-ingest'] = async () => {
