@@ -313,7 +313,8 @@ async function runApproval(input: ApprovalInput, version: { current: boolean }):
  */
 async function notifyWebhooks(p: { event: WebhookEvent; request: ApprovalRequest; state: ApprovalState }) {
   const occurredAt = new Date().toISOString();
-  const ids = await effects.webhookTargets({ tenant_id: p.request.tenant_id });
+  // A local activity: one Postgres read, recorded as a marker (no task round trip when there are none).
+  const ids = await lookups.webhookTargets({ tenant_id: p.request.tenant_id });
   await Promise.all(
     ids.map(async (webhookId) => {
       const delivery = { webhook_id: webhookId, event: p.event, delivery_id: uuid4(), occurred_at: occurredAt };
