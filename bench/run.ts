@@ -8,6 +8,7 @@ import { kafkaRoundTrip } from './kafka-roundtrip.js';
 import { benchEngine, printEngine } from './policy-engine.js';
 import { benchGatePipeline } from './gate-pipeline.js';
 import { benchAuditIngest } from './audit-ingest.js';
+import { benchReplay } from './replay.js';
 import { benchEvaluatorCpu } from './evaluator-cpu.js';
 import { topSelfTime } from './profile-summary.js';
 import { fmt } from './stats.js';
@@ -110,6 +111,18 @@ benches['audit-ingest'] = async () => {
       ? ` | CPU-bound ceiling with all three on this host's ${cores} cores: ${fmt((cores * 1e6) / total, 0)} events/s`
       : '';
   console.log(`audit-ingest  CPU per event during the ingest: ${seen.join(', ')}${ceiling}`);
+};
+
+benches.replay = async () => {
+  await ensureServices();
+  for (const n of [10_000, 100_000]) {
+    const r = await benchReplay(endpoints, n);
+    console.log(
+      `replay  ${r.rows} recorded gates against a draft (acme example + 1 policy; ${r.changed} would change): ${fmt(r.replay.seconds, 2)} s, ${fmt(r.replay.perSecond, 0)} gates/s` +
+        ` | bare cursor scan of the same rows ${fmt(r.scan.perSecond, 0)} rows/s: ratio ${fmt(r.replay.perSecond / r.scan.perSecond, 2)}×` +
+        ` | heap ${fmt(r.heapMiB.before, 0)} MiB before, ${fmt(r.heapMiB.max, 0)} MiB at most (bounded: two 500-row batches in memory)`,
+    );
+  }
 };
 
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);

@@ -266,6 +266,12 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       .json<AuditEvent>(ns.topics.audit)
       .find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id)!;
     expect(granted.inputs_summary).not.toContain('sk-live-123');
+    // The approval's decision and audit rows name the bundle version that asked for it.
+    expect(d.policy_version).toEqual({ version: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const requested = wire
+      .json<AuditEvent>(ns.topics.audit)
+      .find((a) => a.action === 'ApprovalRequested' && a.detail.approval_id === id)!;
+    expect([granted.policy_version, requested.policy_version]).toEqual([d.policy_version, d.policy_version]);
 
     // A second decision after the first is refused, the workflow being closed or not.
     expect(

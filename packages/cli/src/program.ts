@@ -5,6 +5,16 @@ import { decideApproval, listApprovals, type DecideOptions } from './commands/ap
 import { auditExport, auditRetention, auditVerify, type AuditExportOptions } from './commands/audit.js';
 import { createCredential, revokeCredential } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
+import { explainCommand } from './commands/explain.js';
+import {
+  engageKillSwitch,
+  listKillSwitches,
+  releaseKillSwitch,
+  type KillSwitchOptions,
+} from './commands/killswitch.js';
+import { policiesDiff, policiesHistory, policiesRollback, policiesShow } from './commands/policies.js';
+import { replayCommand, type ReplayOptions } from './commands/replay.js';
+import { dropShadow, promoteShadow, shadowReport } from './commands/shadow.js';
 import { keygenCommand } from './commands/keygen.js';
 import { lintCommand } from './commands/lint.js';
 import { listTenants, setTenant, type SetTenantOptions } from './commands/tenants.js';
@@ -33,6 +43,8 @@ export async function run(argv: readonly string[], rawIo: Io = processIo): Promi
     registerOfflineCommands,
     registerCredentialCommands,
     registerPolicyCommands,
+    registerPolicyLifecycleCommands,
+    registerKillSwitchCommands,
     registerApprovalCommands,
     registerAuditCommands,
     registerTenantCommands,
@@ -117,7 +129,110 @@ function registerPolicyCommands(program: Command, { io, guard }: CommandContext)
     .description("validate a bundle, store it as the tenant's next version and announce it to the evaluators")
     .requiredOption('--bundle <file>', 'tenant policy bundle (JSON or YAML)')
     .option('--as <principal>', 'who applies it (recorded and audited)')
-    .action((opts: { bundle: string; as?: string }) => guard(() => applyCommand(opts, io))());
+    .option(
+      '--shadow',
+      'install it as the shadow bundle: evaluated beside the active one on every gate, never deciding',
+    )
+    .action((opts: { bundle: string; as?: string; shadow?: boolean }) => guard(() => applyCommand(opts, io))());
+}
+
+/** Versions, diff, rollback, what-if replay, shadow bundles and explain. */
+function registerPolicyLifecycleCommands(program: Command, { io, guard }: CommandContext): void {
+  const policies = program.command('policies').description("a tenant's bundle versions (DATABASE_URL, KAFKA_BROKERS)");
+  policies
+    .command('history')
+    .description("the tenant's bundle versions, newest first")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--json', 'JSON instead of text')
+    .action((opts: { tenant: string; json?: boolean }) => guard(() => policiesHistory(opts, io))());
+  policies
+    .command('show')
+    .description('print a stored version of the bundle')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--version <n>', 'version number')
+    .action((opts: { tenant: string; version: string }) => guard(() => policiesShow(opts, io))());
+  policies
+    .command('diff')
+    .description('what changed from version A to version B, policy by policy and field by field')
+    .argument('<from>', 'version A')
+    .argument('<to>', 'version B')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--json', 'JSON instead of text')
+    .action((from: string, to: string, opts: { tenant: string; json?: boolean }) =>
+      guard(() => policiesDiff(from, to, opts, io))(),
+    );
+  policies
+    .command('rollback')
+    .description("apply version N's bundle again as a new version (audited; announced to the evaluators)")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--to <n>', 'the version to return to')
+    .option('--as <principal>', 'who rolls back (recorded and audited)')
+    .action((opts: { tenant: string; to: string; as?: string }) => guard(() => policiesRollback(opts, io))());
+
+  program
+    .command('replay')
+    .description("what-if: re-evaluate a window of the tenant's recorded gates against a draft bundle")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--bundle <file>', 'the draft bundle (JSON or YAML)')
+    .option('--from <date>', 'gates decided at or after this time (ISO)')
+    .option('--to <date>', 'gates decided before this time (ISO)')
+    .option('--workflow <id>', 'only this workflow')
+    .option('--format <format>', 'text or json', 'text')
+    .action((opts: ReplayOptions) => guard(() => replayCommand(opts, io))());
+
+  program
+    .command('explain')
+    .argument('<request_id>')
+    .description('every policy and condition a recorded decision was evaluated on, with the values seen')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--json', 'JSON instead of text')
+    .action((id: string, opts: { tenant: string; json?: boolean }) => guard(() => explainCommand(id, opts, io))());
+
+  const shadow = program.command('shadow').description('shadow bundles (install one with apply --shadow)');
+  shadow
+    .command('report')
+    .description('how the shadow bundle would have decided the gates since it was installed')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--format <format>', 'text or json', 'text')
+    .action((opts: { tenant: string; format?: string }) => guard(() => shadowReport(opts, io))());
+  shadow
+    .command('promote')
+    .description("make the shadow bundle the tenant's next version")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--as <principal>', 'who promotes it (recorded and audited)')
+    .action((opts: { tenant: string; as?: string }) => guard(() => promoteShadow(opts, io))());
+  shadow
+    .command('drop')
+    .description('remove the shadow bundle')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--as <principal>', 'who drops it (recorded and audited)')
+    .action((opts: { tenant: string; as?: string }) => guard(() => dropShadow(opts, io))());
+}
+
+/** Kill switches: engage, release, list. */
+function registerKillSwitchCommands(program: Command, { io, guard }: CommandContext): void {
+  const killswitch = program
+    .command('killswitch')
+    .description('block every matching gate at once, on every evaluator (DATABASE_URL, KAFKA_BROKERS)');
+  const scoped = (cmd: Command) =>
+    cmd
+      .requiredOption('--tenant <tenant>', 'tenant id')
+      .option('--agent <agent_id>', 'only this agent')
+      .option('--workflow <workflow_id>', 'only this workflow')
+      .option('--tool <tool_name>', 'only this tool')
+      .option('--as <principal>', 'who does it (recorded and audited)');
+  scoped(killswitch.command('engage').description('engage a kill switch (audited; raises a config_change alert)'))
+    .requiredOption('--reason <text>', 'why (shown in every decision it blocks)')
+    .action((opts: KillSwitchOptions) => guard(() => engageKillSwitch(opts, io))());
+  scoped(killswitch.command('release').description('release the switches of exactly this scope, or --id'))
+    .option('--id <switch_id>', 'release this switch')
+    .action((opts: KillSwitchOptions) => guard(() => releaseKillSwitch(opts, io))());
+  killswitch
+    .command('list')
+    .description('engaged kill switches')
+    .option('--tenant <tenant>', 'only this tenant')
+    .option('--json', 'JSON instead of text')
+    .action((opts: { tenant?: string; json?: boolean }) => guard(() => listKillSwitches(opts, io))());
 }
 
 /** Human approvals: list, approve, reject. */

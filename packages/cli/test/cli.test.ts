@@ -1,31 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { run, type Io } from '../src/index.js';
+import { cli, REPO, scratch } from './run-cli.js';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BUNDLE = 'examples/acme/bundle.json';
 const REQUEST = 'examples/acme/request.json';
-
-async function cli(args: string[], cwd = REPO) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
-
-async function scratch(files: Record<string, unknown>): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'stepgate-cli-'));
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-    await writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
-  }
-  return dir;
-}
 
 describe('stepgate eval', () => {
   it('prints the decision JSON and exits 0', async () => {

@@ -12,6 +12,16 @@ export const PolicyRefSchema = z.object({
   allow_override: z.boolean().nullable(),
 });
 
+/**
+ * The bundle a decision was taken under: the tenant's version number and the SHA-256 of its
+ * canonical JSON. Optional on read: decisions and events of evaluators before it lack it.
+ */
+export const PolicyVersionSchema = z.object({
+  version: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type PolicyVersion = z.infer<typeof PolicyVersionSchema>;
+
 export const DecisionRetryContextSchema = z.object({
   gate_count: z.number().int().nonnegative(),
   completion_count: z.number().int().nonnegative(),
@@ -54,6 +64,8 @@ export const DecisionBodySchema = z.object({
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
   requester_key_id: z.string().max(128).nullable().optional(),
+  /** The bundle the policies were evaluated under (absent on refusals no bundle decided, and from older evaluators). */
+  policy_version: PolicyVersionSchema.optional(),
 });
 export type DecisionBody = z.infer<typeof DecisionBodySchema>;
 

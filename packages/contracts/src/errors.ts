@@ -14,6 +14,8 @@ export const GATE_ERROR_CODES = [
   'REQUEST_ID_CONFLICT',
   /** `reply_to` names a Temporal namespace or workflow id outside what the tenant's settings allow. */
   'REPLY_TO_NOT_ALLOWED',
+  /** An operator's kill switch covers the step (tenant, agent, workflow or tool): blocked until released. */
+  'KILL_SWITCH',
 ] as const;
 export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
 

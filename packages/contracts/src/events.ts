@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DECISIONS } from './gate-step.js';
-import { PolicyRefSchema } from './decision.js';
+import { PolicyRefSchema, PolicyVersionSchema } from './decision.js';
 import { ReplyToSchema } from './gate-request.js';
 import { canonicalJson } from './wire.js';
 
@@ -61,6 +61,8 @@ export const ApprovalRequestSchema = z.object({
    * escalation"). Absent from older evaluators' events: one approver of role `approver`.
    */
   approval_rule: ApprovalRuleSchema.optional(),
+  /** The bundle that asked for the approval; absent from older evaluators' events. */
+  policy_version: PolicyVersionSchema.optional(),
 });
 export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 
@@ -88,6 +90,13 @@ export const AUDIT_ACTIONS = [
   'WebhookRemoved',
   /** A webhook delivery failed after all its retries (the approval goes on regardless). */
   'WebhookDeliveryFailed',
+  'PolicyBundleRolledBack',
+  'ShadowBundleInstalled',
+  'ShadowBundlePromoted',
+  'ShadowBundleDropped',
+  'ShadowDivergence',
+  'KillSwitchEngaged',
+  'KillSwitchReleased',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -100,6 +109,12 @@ export const CONFIG_CHANGE_ACTIONS: ReadonlySet<AuditAction> = new Set<AuditActi
   'TenantSettingsChanged',
   'WebhookAdded',
   'WebhookRemoved',
+  'PolicyBundleRolledBack',
+  'ShadowBundleInstalled',
+  'ShadowBundlePromoted',
+  'ShadowBundleDropped',
+  'KillSwitchEngaged',
+  'KillSwitchReleased',
 ]);
 
 /** `audit` value (key = tenant_id): the reference 000 audit row plus stepgate's fields. */
@@ -122,10 +137,14 @@ export const AuditEventSchema = z.object({
   policies_matched: z.array(z.string()),
   error_code: z.string().nullable(),
   detail: z.record(z.string(), z.unknown()),
+  /** The bundle the event's decision was taken under; absent from events without one and from older producers. */
+  policy_version: PolicyVersionSchema.optional(),
 });
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 
 const AUDIT_KEYS = Object.keys(AuditEventSchema.shape).sort();
+/** Keys an audit event may leave out (absent, not null: events without them hash as they always did). */
+const OPTIONAL_AUDIT_KEYS: ReadonlySet<string> = new Set(['policy_version']);
 
 /**
  * The RFC 8785 canonical JSON of an audit event, byte for byte what `canonicalJson` gives, built
@@ -137,9 +156,12 @@ export function canonicalAuditEvent(event: AuditEvent): string {
   const record = event as unknown as Record<string, unknown>;
   let own = 0;
   for (const key in record) if (Object.hasOwn(record, key)) own++;
-  if (own !== AUDIT_KEYS.length) return canonicalJson(event); // not the schema's shape: take the general path
+  let expected = 0;
+  for (const key of AUDIT_KEYS) if (record[key] !== undefined || !OPTIONAL_AUDIT_KEYS.has(key)) expected++;
+  if (own !== expected) return canonicalJson(event); // not the schema's shape: take the general path
   const ordered: Record<string, unknown> = {};
   for (const key of AUDIT_KEYS) {
+    if (record[key] === undefined && OPTIONAL_AUDIT_KEYS.has(key)) continue;
     const value = inCanonicalOrder(record[key]);
     if (value === UNORDERABLE) return canonicalJson(event);
     ordered[key] = value;
@@ -356,7 +378,7 @@ export function newAuditEvent(
  */
 export const TenantNoticeSchema = z.object({
   tenant_id: z.string(),
-  kind: z.enum(['bundle', 'credential_revoked', 'kill_switch', 'settings']).default('bundle'),
+  kind: z.enum(['bundle', 'credential_revoked', 'kill_switch', 'shadow', 'settings']).default('bundle'),
   version: z.number().int().optional(),
   sha256: z.string().optional(),
   key_id: z.string().optional(),

@@ -76,9 +76,20 @@ export type GateStepInput = z.input<typeof GateStepSchema>;
  * What `stepgate eval` reads: a gate step plus what the services would otherwise supply (the
  * credential's tenant, the ledger's retry context, the user's roles).
  */
+/**
+ * The retry context an offline request may give in part: a counter left out is that of a step's first
+ * gate (gate_count 1, completion_count 0), `prior_completion_status` none, `prior_output_available` false.
+ */
+export const OfflineRetryContextSchema = RetryContextSchema.extend({
+  gate_count: z.number().int().nonnegative().default(1),
+  completion_count: z.number().int().nonnegative().default(0),
+  prior_completion_status: z.enum(PRIOR_COMPLETION_STATUSES).default('none'),
+  prior_output_available: z.boolean().default(false),
+}).strict();
+
 export const OfflineGateRequestSchema = GateStepSchema.extend({
   tenant_id: identifier,
-  retry_context: RetryContextSchema.optional(),
+  retry_context: OfflineRetryContextSchema.optional(),
   user_roles: z.array(z.string()).default([]),
 });
 export type OfflineGateRequest = z.infer<typeof OfflineGateRequestSchema>;

@@ -18,6 +18,10 @@ const auditEvent: fc.Arbitrary<AuditEvent> = fc
   })
   .map((f) => newAuditEvent({ ...f, action: 'GateEvaluated' }));
 
+const versionedAuditEvent: fc.Arbitrary<AuditEvent> = fc
+  .tuple(auditEvent, fc.integer({ min: 1, max: 1e6 }), fc.stringMatching(/^[0-9a-f]{64}$/))
+  .map(([event, version, sha256]) => ({ ...event, policy_version: { version, sha256 } }));
+
 describe('canonicalAuditEvent', () => {
   it('is byte for byte the RFC 8785 form canonicalJson gives, for any event', () => {
     fc.assert(
@@ -25,6 +29,18 @@ describe('canonicalAuditEvent', () => {
         expect(canonicalAuditEvent(event)).toBe(canonicalJson(event));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('is the same for events that name their policy version, and for events before the field existed', () => {
+    fc.assert(
+      fc.property(versionedAuditEvent, (event) => {
+        expect(canonicalAuditEvent(event)).toBe(canonicalJson(event));
+        const { policy_version: _v, ...old } = event;
+        expect(AuditEventSchema.parse(old)).not.toHaveProperty('policy_version');
+        expect(canonicalAuditEvent(AuditEventSchema.parse(old))).toBe(canonicalJson(old));
+      }),
+      { numRuns: 200 },
     );
   });
 

@@ -7,3 +7,7 @@ export * from './input.js';
 export { OPERATORS, type Operator, type UnevaluableCounts, jsonEquals } from './operators.js';
 export * from './result.js';
 export { scopeCovers, toolAccessOf } from './checks.js';
+export { usageKeyFor } from './special-policies.js';
+export * from './diff.js';
+export * from './explain.js';
+export * from './field-types.js';

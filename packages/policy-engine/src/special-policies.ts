@@ -66,11 +66,30 @@ function counterKey(
   windowSeconds: number,
 ): (s: EvaluationState) => string {
   const accessors: Accessor[] = per.map((f) => compileAccessor(parseField(f) as FieldRef));
-  return (s) => {
-    const subject = accessors.map((get) => get(s) ?? null);
-    const windowStart = Math.floor(s.input.now / 1000 / windowSeconds) * windowSeconds;
-    return canonicalJson([kind, policyName, subject, windowSeconds, windowStart]);
-  };
+  return (s) =>
+    keyOf(
+      kind,
+      policyName,
+      accessors.map((get) => get(s) ?? null),
+      windowSeconds,
+      s.input.now,
+    );
+}
+
+function keyOf(kind: string, policyName: string, subject: unknown[], windowSeconds: number, now: number): string {
+  const windowStart = Math.floor(now / 1000 / windowSeconds) * windowSeconds;
+  return canonicalJson([kind, policyName, subject, windowSeconds, windowStart]);
+}
+
+/**
+ * The usage key of a rate-limit or budget policy's counter for `subject` (the values of its `per`
+ * fields, in order) in the window open at `now`: what a policy test names as policy and subject.
+ * Undefined for a policy without a counter.
+ */
+export function usageKeyFor(policy: Policy, subject: readonly unknown[], now: number): string | undefined {
+  const spec = policy.rate_limit ?? policy.budget;
+  if (!spec) return undefined;
+  return keyOf(policy.rate_limit ? 'rate-limit' : 'budget', policy.name, [...subject], spec.window_seconds, now);
 }
 
 function compileTimeWindow(spec: TimeAccess): (nowMs: number) => boolean {

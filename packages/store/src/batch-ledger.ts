@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { DecisionBody } from '@stepgate/contracts';
 import { ConcurrentFirstGate } from './errors.js';
+import type { RecordedInput } from './gate-inputs.js';
 
 export interface LedgerRow {
   input_fingerprint: string;
@@ -81,8 +82,9 @@ const LEDGER_RECORD = `x(tenant_id text, workflow_id text, step_id text, input_f
   approval_status text, first_attempt_at timestamptz, last_attempt_at timestamptz)`;
 
 /**
- * $1: new ledger rows, $2: changed ledger rows, $3: decisions by request, $4: counter increments
- * (JSON arrays). A new row another evaluator inserted first is not counted in `inserted`.
+ * $1: new ledger rows, $2: changed ledger rows, $3: decisions by request, $4: counter increments,
+ * $5: recorded engine inputs (JSON arrays). A new row another evaluator inserted first is not
+ * counted in `inserted`.
  */
 const FLUSH_BATCH = `
   with inserted as (
@@ -105,6 +107,14 @@ const FLUSH_BATCH = `
     update usage_counters u set value = u.value + x.by, updated_at = now()
     from jsonb_to_recordset($4::jsonb) as x(tenant_id text, key text, by numeric)
     where u.tenant_id = x.tenant_id and u.key = x.key
+  ), recorded as (
+    insert into gate_inputs (tenant_id, request_id, decided_at, workflow_id, agent_id, policy_version, policy_sha256, decision,
+      policies_matched, input, redacted_paths)
+    select tenant_id, request_id, decided_at, workflow_id, agent_id, policy_version, policy_sha256, decision,
+      policies_matched, input, redacted_paths
+    from jsonb_to_recordset($5::jsonb) as x(tenant_id text, request_id uuid, decided_at timestamptz, workflow_id text, agent_id text,
+      policy_version int, policy_sha256 text, decision text, policies_matched text[], input jsonb, redacted_paths text[])
+    on conflict do nothing
   )
   select count(*)::int as inserted from inserted`;
 
@@ -126,6 +136,7 @@ export class BatchLedger {
   private readonly counters = new Map<string, number>();
   private readonly counterDeltas = new Map<string, number>();
   private readonly decisions: Array<{ tenant_id: string; request_id: string; decision: unknown }> = [];
+  private readonly inputs: Array<Omit<RecordedInput, 'decided_at'> & { decided_at: string }> = [];
 
   constructor(private readonly client: pg.ClientBase) {}
 
@@ -222,6 +233,11 @@ export class BatchLedger {
     this.decisions.push({ tenant_id: tenantId, request_id: requestId, decision });
   }
 
+  /** Keeps a fresh decision's engine input (`gate_inputs`), written with the batch. */
+  recordInput(input: Omit<RecordedInput, 'decided_at'> & { decided_at: string }): void {
+    this.inputs.push(input);
+  }
+
   /** Current counter values, creating and locking the missing ones (sorted: no lock cycles). */
   async counterValues(tenantId: string, keys: string[]): Promise<Record<string, number>> {
     const missing = [...new Set(keys)].filter((key) => !this.counters.has(k(tenantId, key))).sort();
@@ -256,12 +272,18 @@ export class BatchLedger {
       const [tenant_id, key] = id.split('\u0000') as [string, string];
       return { tenant_id, key, by };
     });
-    if (changed.length + this.decisions.length + deltas.length === 0) return;
+    if (changed.length + this.decisions.length + deltas.length + this.inputs.length === 0) return;
     const json = (rows: typeof changed) => JSON.stringify(rows.map(({ key: _key, ...r }) => r));
     const { rows } = await this.client.query<{ inserted: number }>({
       name: 'stepgate-batch-ledger-flush',
       text: FLUSH_BATCH,
-      values: [json(inserts), json(updates), JSON.stringify(this.decisions), JSON.stringify(deltas)],
+      values: [
+        json(inserts),
+        json(updates),
+        JSON.stringify(this.decisions),
+        JSON.stringify(deltas),
+        JSON.stringify(this.inputs),
+      ],
     });
     if (rows[0]!.inserted !== inserts.length) throw new ConcurrentFirstGate();
   }

@@ -9,7 +9,15 @@ export {
   type StepRef,
 } from './step-ledger.js';
 export { CredentialsRepository, type StoredCredential } from './credentials.js';
-export { PolicyBundlesRepository, type StoredBundle } from './policy-bundles.js';
+export {
+  PolicyBundlesRepository,
+  UnknownBundleVersionError,
+  type BundleVersion,
+  type ShadowBundle,
+  type StoredBundle,
+} from './policy-bundles.js';
+export { KillSwitchesRepository, type KillSwitch, type KillSwitchScope } from './kill-switches.js';
+export { GateInputsRepository, type InputWindow, type RecordedInput } from './gate-inputs.js';
 export {
   AlertThresholdsRepository,
   TenantsRepository,

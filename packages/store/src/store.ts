@@ -1,6 +1,8 @@
 import { AuditReadsRepository } from './audit-reads.js';
 import { CredentialsRepository } from './credentials.js';
 import type { Db } from './db.js';
+import { GateInputsRepository } from './gate-inputs.js';
+import { KillSwitchesRepository } from './kill-switches.js';
 import { OutboxRepository } from './outbox.js';
 import { PolicyBundlesRepository } from './policy-bundles.js';
 import { StepLedgerRepository } from './step-ledger.js';
@@ -16,6 +18,8 @@ export interface Store {
   alertThresholds: AlertThresholdsRepository;
   auditReads: AuditReadsRepository;
   outbox: OutboxRepository;
+  killSwitches: KillSwitchesRepository;
+  gateInputs: GateInputsRepository;
   webhooks: WebhooksRepository;
 }
 
@@ -28,6 +32,8 @@ export function storeOn(db: Db): Store {
     alertThresholds: new AlertThresholdsRepository(db),
     auditReads: new AuditReadsRepository(db),
     outbox: new OutboxRepository(db),
+    killSwitches: new KillSwitchesRepository(db),
+    gateInputs: new GateInputsRepository(db),
     webhooks: new WebhooksRepository(db),
   };
 }

@@ -392,6 +392,7 @@ function outcomeDecision(o: OutcomeInput, stored: DecisionBody | undefined): Dec
     retry_context: stored?.retry_context ?? null,
     decision_source: 'approval',
     decided_at: o.decided_at,
+    ...(r.policy_version ? { policy_version: r.policy_version } : {}),
   };
 }
 
@@ -487,6 +488,8 @@ function auditEvent(
     decision_id: decision?.decision_id ?? r.decision_id,
     decision: decision?.decision ?? 'require_approval',
     policies_matched: r.policies_matched.map((p) => p.policy_id),
+    // The bundle that asked for the approval (absent on requests of evaluators before it).
+    ...(r.policy_version ? { policy_version: r.policy_version } : {}),
     detail: { approval_id: r.approval_id, request_id: r.request_id, principal: r.requested_by.principal, ...detail },
   });
 }

@@ -8,10 +8,14 @@ import { BatchLedger, ConcurrentFirstGate } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
 import { decideGate, refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
+import type { KillSwitchStore } from './kill-switches.js';
+import type { InputRedactor } from './recorded-input.js';
 
 export interface DecideStageDeps {
   pool: pg.Pool;
   bundles: BundleStore;
+  killSwitches: KillSwitchStore;
+  redactor: InputRedactor;
   signer: ReceiptSigner;
   portalBaseUrl: string | undefined;
   log: Logger;
@@ -89,6 +93,8 @@ export class DecideStage {
             attribution: got.attribution,
             now,
             bundles: this.deps.bundles,
+            killSwitches: this.deps.killSwitches,
+            redactor: this.deps.redactor,
             portalBaseUrl: this.deps.portalBaseUrl,
           });
           if (!outcome.redelivered) {

@@ -24,6 +24,29 @@ export interface EmitStageDeps {
   log: Logger;
   /** Key fragments masked in inputs summaries. */
   redactKeys: readonly string[] | undefined;
+  /** Which shadow divergences are audited (all up to a rate per tenant; counted regardless). */
+  divergenceSampler: RateSampler;
+}
+
+/**
+ * At most `perSecond` takes per key and second (a token bucket per key, with a burst of one second's
+ * worth): past that rate divergences are only counted, so a shadow that differs everywhere cannot
+ * flood the audit log.
+ */
+export class RateSampler {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(private readonly perSecond: number) {}
+
+  take(key: string, now = Date.now()): boolean {
+    const b = this.buckets.get(key) ?? { tokens: this.perSecond, at: now };
+    b.tokens = Math.min(this.perSecond, b.tokens + ((now - b.at) / 1000) * this.perSecond);
+    b.at = now;
+    this.buckets.set(key, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
 }
 
 export interface GateEmission {
@@ -73,6 +96,7 @@ export class EmitStage {
 
     if (!outcome.redelivered) {
       this.audit(e, outcome);
+      if (outcome.shadow) this.shadowDivergence(e, outcome);
       if (outcome.approval && got.kind === 'accepted')
         messages.add('approvals', outcome.approval.approval_id, this.approvalRequest(got, outcome));
     }
@@ -127,6 +151,7 @@ export class EmitStage {
       decision: body.decision,
       policies_matched: body.policies_matched.map((p) => p.policy_id),
       error_code: body.error?.code ?? null,
+      ...(body.policy_version ? { policy_version: body.policy_version } : {}),
       detail: {
         request_id: body.request_id,
         decision_source: body.decision_source,
@@ -139,6 +164,31 @@ export class EmitStage {
               tool_name: got.body.tool_context?.tool_name ?? null,
               tool_access: outcome.tool_access ?? null,
             }),
+      },
+    });
+  }
+
+  /** Counts a shadow bundle's divergence; audits it as ShadowDivergence while under the sampling rate. */
+  private shadowDivergence(e: GateEmission, outcome: GateOutcome): void {
+    const body = outcome.body;
+    const shadow = outcome.shadow!;
+    this.deps.metrics.shadowDivergences.inc({ active: body.decision, shadow: shadow.decision });
+    if (!body.tenant_id || !this.deps.divergenceSampler.take(body.tenant_id)) return;
+    e.messages.audit({
+      tenant_id: body.tenant_id,
+      workflow_id: body.workflow_id,
+      step_id: body.step_id,
+      action: 'ShadowDivergence',
+      outcome: `${body.decision} -> ${shadow.decision}`,
+      decision_id: body.decision_id,
+      decision: body.decision,
+      policies_matched: body.policies_matched.map((p) => p.policy_id),
+      ...(body.policy_version ? { policy_version: body.policy_version } : {}),
+      detail: {
+        request_id: body.request_id,
+        shadow_sha256: shadow.sha256,
+        shadow_decision: shadow.decision,
+        shadow_policies_matched: shadow.policies_matched,
       },
     });
   }
@@ -174,6 +224,7 @@ export class EmitStage {
       requested_at: body.decided_at,
       usage_increments: approval.usage_increments,
       ...(approval.rule ? { approval_rule: { ...approval.rule } } : {}),
+      ...(body.policy_version ? { policy_version: body.policy_version } : {}),
       // What the approver signs: this step of this request, as validated (input, tool context, model).
       action_digest: actionDigest({
         tenant_id: body.tenant_id!,

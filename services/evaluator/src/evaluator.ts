@@ -25,10 +25,15 @@ import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
 import { ReplyToAllowances } from './reply-to.js';
 import { DecideStage } from './decide.js';
-import { EmitStage } from './emit.js';
+import { EmitStage, RateSampler } from './emit.js';
+import { KillSwitchStore } from './kill-switches.js';
+import { InputRedactor } from './recorded-input.js';
 import { GATE_REQUEST, intake, STEP_COMPLETION, type Intake, type MessageKind } from './intake.js';
 import { EvaluatorMetrics } from './metrics.js';
 import { Publisher } from './publisher.js';
+
+/** Shadow divergences audited per tenant and second by one evaluator; past it they are only counted. */
+const SHADOW_AUDITS_PER_SECOND = 5;
 
 /**
  * A stateless evaluator worker: one member of the consumer group over `gate.requests` and
@@ -45,6 +50,7 @@ export class Evaluator {
   private readonly credentials: CredentialStore;
   private readonly replyToAllowances: ReplyToAllowances;
   private readonly bundles: BundleStore;
+  private readonly killSwitches: KillSwitchStore;
   private readonly signer: ReceiptSigner;
   private readonly decideStage: DecideStage;
   private readonly emitStage: EmitStage;
@@ -66,10 +72,13 @@ export class Evaluator {
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
     this.replyToAllowances = new ReplyToAllowances(this.pool, config.credentialCacheMs);
     this.bundles = new BundleStore(this.pool, config.bundleMaxAgeMs);
+    this.killSwitches = new KillSwitchStore(this.pool);
     this.signer = { keyId: config.signingKeyId, key: config.signingKey };
     this.decideStage = new DecideStage({
       pool: this.pool,
       bundles: this.bundles,
+      killSwitches: this.killSwitches,
+      redactor: new InputRedactor({ redactKeys: config.redactKeys, signingKey: config.signingKey }),
       signer: this.signer,
       portalBaseUrl: config.portalBaseUrl,
       log: this.log,
@@ -80,6 +89,7 @@ export class Evaluator {
       metrics: this.metrics,
       log: this.log,
       redactKeys: config.redactKeys,
+      divergenceSampler: new RateSampler(SHADOW_AUDITS_PER_SECOND),
     });
     this.completions = new CompletionStage({ pool: this.pool, emit: this.emitStage, redactKeys: config.redactKeys });
   }
@@ -97,14 +107,15 @@ export class Evaluator {
       groupId: `${this.config.groupId}.policies.${this.config.instanceId}`,
       topics: [this.topics.policies],
       fromBeginning: false,
-      // Any notice for a tenant drops what this instance holds of it: its bundle and its credentials.
+      // Any notice for a tenant drops what this instance holds of it: its bundle, shadow, kill switches and credentials.
       handle: async (message) => {
         const tenant = message.key?.toString();
         if (tenant) {
           this.bundles.invalidate(tenant);
+          this.killSwitches.invalidate(tenant);
           this.credentials.evictTenant(tenant);
           this.replyToAllowances.evictTenant(tenant);
-          this.log.info({ tenant }, 'tenant notice: bundle and credentials reload on next gate');
+          this.log.info({ tenant }, 'tenant notice: bundle, kill switches and credentials reload on next gate');
         }
       },
     });

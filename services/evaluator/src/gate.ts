@@ -9,10 +9,18 @@ import {
   type RetryContext,
 } from '@stepgate/contracts';
 import { approvalIdFor } from '@stepgate/contracts/node';
-import { evaluate, toolAccessOf, usageKeysFor, type EvaluationResult } from '@stepgate/policy-engine';
+import {
+  evaluate,
+  toolAccessOf,
+  usageKeysFor,
+  type EvaluationInput,
+  type EvaluationResult,
+} from '@stepgate/policy-engine';
 import type { BatchLedger, LedgerRow } from '@stepgate/store';
-import type { BundleStore } from './bundles.js';
+import type { BundleStore, LoadedShadow } from './bundles.js';
 import type { Attribution } from './intake.js';
+import type { KillSwitchStore } from './kill-switches.js';
+import type { InputRedactor } from './recorded-input.js';
 
 export interface GateOutcome {
   body: DecisionBody;
@@ -24,6 +32,8 @@ export interface GateOutcome {
   evaluation?: EvaluationResult;
   /** The gated tool's access class by the tenant's catalog (for audit and alerts). */
   tool_access?: 'read' | 'write' | 'destructive' | null;
+  /** Set when the tenant's shadow bundle decided otherwise than the active one. */
+  shadow?: { sha256: string; decision: DecisionBody['decision']; policies_matched: string[] };
   /** Set when the decision asks for a human. */
   approval?: {
     approval_id: string;
@@ -40,6 +50,9 @@ export interface GateContext {
   attribution: Attribution;
   now: number;
   bundles: BundleStore;
+  killSwitches: KillSwitchStore;
+  /** Masks the engine input before it is recorded (`gate_inputs`). */
+  redactor: InputRedactor;
   portalBaseUrl: string | undefined;
 }
 
@@ -95,6 +108,14 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
 
   const fail = (code: GateErrorCode, message: string, retry: DecisionBody['retry_context'] = null): GateOutcome =>
     refusal(ctx, { code, message, retry_context: retry });
+
+  // An operator's kill switch outranks everything a policy or the ledger would say.
+  const killed = await ctx.killSwitches.covering(tenantId, request);
+  if (killed)
+    return fail(
+      'KILL_SWITCH',
+      `kill switch engaged${killed.engaged_by ? ` by ${killed.engaged_by}` : ''}: ${killed.reason}`,
+    );
 
   const wf = ledger.workflowState(tenantId, workflowKey);
   if (wf && wf.status !== 'active')
@@ -203,6 +224,7 @@ async function evaluateAndStore(
   };
   const usage = await ledger.counterValues(tenantId, usageKeysFor(loaded.compiled, input));
   const result = evaluate(loaded.compiled, { ...input, usage });
+  const shadow = loaded.shadow ? await shadowDivergence(ledger, loaded.shadow, input, result) : undefined;
   if (result.decision === 'allow')
     for (const inc of result.usage_increments) ledger.addToCounter(tenantId, inc.key, inc.by);
 
@@ -232,7 +254,23 @@ async function evaluateAndStore(
     decided_at: new Date(now).toISOString(),
     request_sha256: ctx.attribution.request_sha256,
     requester_key_id: ctx.attribution.key_id,
+    policy_version: { version: loaded.version, sha256: loaded.sha256 },
   };
+
+  const recorded = ctx.redactor.redact({ ...input, usage });
+  ledger.recordInput({
+    tenant_id: tenantId,
+    request_id: ledgerKey(request.request_id),
+    decided_at: body.decided_at,
+    workflow_id: ledgerKey(request.workflow_id),
+    agent_id: request.agent_id ?? null,
+    policy_version: loaded.version,
+    policy_sha256: loaded.sha256,
+    decision: result.decision,
+    policies_matched: result.policies_matched.map((p) => p.policy_id),
+    input: recorded.value as Record<string, unknown>,
+    redacted_paths: recorded.paths,
+  });
 
   ledger.putRow(tenantId, ledgerKey(request.workflow_id), request.step_id, {
     input_fingerprint: fingerprint,
@@ -254,6 +292,7 @@ async function evaluateAndStore(
     redelivered: false,
     evaluation: result,
     tool_access: toolAccessOf(loaded.compiled, request.tool_context?.tool_name),
+    ...(shadow ? { shadow } : {}),
     ...(approvalId
       ? {
           approval: {
@@ -265,6 +304,23 @@ async function evaluateAndStore(
           },
         }
       : {}),
+  };
+}
+
+/** The shadow bundle's decision on the same input, when it differs from the active bundle's. */
+async function shadowDivergence(
+  ledger: BatchLedger,
+  shadow: LoadedShadow,
+  input: Omit<EvaluationInput, 'usage'>,
+  active: EvaluationResult,
+): Promise<GateOutcome['shadow']> {
+  const usage = await ledger.counterValues(input.tenant_id, usageKeysFor(shadow.compiled, input));
+  const result = evaluate(shadow.compiled, { ...input, usage });
+  if (result.decision === active.decision) return undefined;
+  return {
+    sha256: shadow.sha256,
+    decision: result.decision,
+    policies_matched: result.policies_matched.map((p) => p.policy_id),
   };
 }
 

@@ -27,6 +27,13 @@ export class EvaluatorMetrics {
     registers: [this.registry],
   });
 
+  readonly shadowDivergences = new Counter({
+    name: 'stepgate_shadow_divergences_total',
+    help: "Gates on which a tenant's shadow bundle decided otherwise than the active bundle",
+    labelNames: ['active', 'shadow'],
+    registers: [this.registry],
+  });
+
   readonly consumerLag = new Gauge({
     name: 'stepgate_consumer_lag_messages',
     help: 'Messages behind the high watermark after the last batch, per topic and partition',

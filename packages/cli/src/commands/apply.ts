@@ -3,12 +3,25 @@ import { canonicalJson, type TenantNotice } from '@stepgate/contracts';
 import { adminAudit, adminEnv, withServices } from '../admin/connections.js';
 import { bundleOrThrow, readDocument } from '../files.js';
 import { EXIT, type Io } from '../io.js';
+import { installShadow } from './shadow.js';
 
-/** `stepgate apply`: validate, store as the tenant's next version, announce it on `policies`. */
-export async function applyCommand(opts: { bundle: string; as?: string }, io: Io): Promise<number> {
+/**
+ * `stepgate apply`: validate, store as the tenant's next version, announce it on `policies`. With
+ * `--shadow`, install it as the tenant's shadow bundle instead (evaluated beside, never deciding).
+ */
+export async function applyCommand(opts: { bundle: string; as?: string; shadow?: boolean }, io: Io): Promise<number> {
   const doc = await readDocument(opts.bundle, io.cwd);
   const bundle = bundleOrThrow(doc, opts.bundle);
   const sha256 = createHash('sha256').update(canonicalJson(doc)).digest('hex');
+  if (opts.shadow) {
+    await withServices(
+      adminEnv(),
+      (store, publish) => installShadow({ store, publish, tenant: bundle.tenant_id, bundle: doc, sha256, as: opts.as }),
+      io,
+    );
+    io.out(`installed ${opts.bundle} as the shadow bundle of tenant ${bundle.tenant_id} (${sha256.slice(0, 12)})\n`);
+    return EXIT.ok;
+  }
   const result = await withServices(
     adminEnv(),
     async (store, publish) => {

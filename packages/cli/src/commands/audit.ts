@@ -12,6 +12,7 @@ import {
   verifyChain,
   type ExportFormat,
 } from '@stepgate/audit-log';
+import { GateInputsRepository } from '@stepgate/store';
 import { adminEnv } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
@@ -95,6 +96,13 @@ export async function auditRetention(
   try {
     return await withDb(async (db) => {
       const plan = await planRetention(db, days, floor);
+      // Recorded engine inputs are kept as long as the audit rows: up to the first month kept.
+      const cutoff = new Date(plan.cutoff);
+      const inputsBefore = new Date(Date.UTC(cutoff.getUTCFullYear(), cutoff.getUTCMonth(), 1));
+      if (opts.apply) {
+        const deleted = await new GateInputsRepository(db).deleteBefore(inputsBefore);
+        io.out(`deleted ${deleted} recorded gate inputs decided before ${inputsBefore.toISOString()}\n`);
+      } else io.out(`would delete the recorded gate inputs decided before ${inputsBefore.toISOString()}\n`);
       if (plan.drop.length === 0) {
         io.out(`nothing to drop: no partition lies entirely before ${plan.cutoff}\n`);
         return EXIT.ok;
