@@ -8,6 +8,7 @@ import { OutboxRepository } from './outbox.js';
 import { PolicyBundlesRepository } from './policy-bundles.js';
 import { StepLedgerRepository } from './step-ledger.js';
 import { AlertThresholdsRepository, TenantsRepository } from './tenants.js';
+import { WebhooksRepository } from './webhooks.js';
 
 /** Every repository over one pool or client (a client in a transaction: all of them in it). */
 export interface Store {
@@ -22,6 +23,7 @@ export interface Store {
   sessions: SessionsRepository;
   killSwitches: KillSwitchesRepository;
   gateInputs: GateInputsRepository;
+  webhooks: WebhooksRepository;
 }
 
 export function storeOn(db: Db): Store {
@@ -37,5 +39,6 @@ export function storeOn(db: Db): Store {
     sessions: new SessionsRepository(db),
     killSwitches: new KillSwitchesRepository(db),
     gateInputs: new GateInputsRepository(db),
+    webhooks: new WebhooksRepository(db),
   };
 }
