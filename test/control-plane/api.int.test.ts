@@ -142,9 +142,18 @@ describe('approvals and decisions', () => {
 
   it('bob approves through the API: a statement signed by the gateway naming him; the gate resolves allow', async () => {
     const { id, outcome } = await stack.pendingDeploy();
+    expect((await call('dave', 'GET', `/api/v1/approvals/${id}`)).json).toMatchObject({
+      approvals_required: 1,
+      approvals: [],
+      eligible_roles: ['approver'],
+      escalated: null,
+    });
     const r = await call('bob', 'POST', `/api/v1/approvals/${id}/approve`, { comment: 'Reviewed the plan, go' });
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ approval_id: id, status: 'approved' });
+    expect((await call('dave', 'GET', `/api/v1/approvals/${id}`)).json.approvals).toEqual([
+      { principal: 'bob', approved_at: expect.any(String) },
+    ]);
     expect(await outcome).toMatchObject({ decision: 'allow', approval_status: 'approved' });
     const again = await call('bob', 'POST', `/api/v1/approvals/${id}/reject`, { comment: 'Changed my mind now' });
     expect([again.status, again.json.error.code]).toEqual([409, 'APPROVAL_ALREADY_RESOLVED']);
@@ -276,6 +285,87 @@ describe('admin: policies, credentials, tenant settings, thresholds — each cha
   });
 });
 
+describe('webhooks: the tenant’s, admin only, secrets shown once, each change audited', () => {
+  it('alice adds, lists and removes; bob gets 403; carol gets 404 for alice’s; bad input 400 by field', async () => {
+    const generated = await call('alice', 'POST', '/api/v1/webhooks', {
+      url: 'https://hooks.example.com/stepgate?token=t0ps3cret',
+      format: 'slack',
+    });
+    expect(generated.status, generated.text).toBe(200);
+    expect(generated.json).toMatchObject({
+      webhook_id: expect.stringMatching(/^whk_/),
+      format: 'slack',
+      enabled: true,
+      secret: expect.stringMatching(/^.{16,}$/),
+    });
+    const chosen = 'a-secret-the-admin-chose';
+    const given = await call('alice', 'POST', '/api/v1/webhooks', {
+      url: 'https://hooks.example.com/b',
+      secret: chosen,
+    });
+    expect(given.json).toMatchObject({ format: 'json' });
+    expect(given.json).not.toHaveProperty('secret');
+    const ids = [generated.json.webhook_id as string, given.json.webhook_id as string];
+
+    const list = await call('alice', 'GET', '/api/v1/webhooks');
+    expect(list.json.map((w: any) => w.webhook_id)).toEqual(ids);
+    for (const secret of [generated.json.secret as string, chosen]) expect(list.text).not.toContain(secret);
+
+    expect((await call('carol', 'GET', '/api/v1/webhooks')).json).toEqual([]);
+    const foreign = await call('carol', 'DELETE', `/api/v1/webhooks/${ids[0]}`);
+    expect([foreign.status, foreign.json.error.code]).toEqual([404, 'NOT_FOUND']);
+    for (const [method, path, body] of [
+      ['GET', '/api/v1/webhooks', undefined],
+      ['POST', '/api/v1/webhooks', { url: 'https://hooks.example.com/c' }],
+      ['DELETE', `/api/v1/webhooks/${ids[0]}`, undefined],
+    ] as const)
+      expect((await call('bob', method, path, body)).status, `${method} ${path}`).toBe(403);
+
+    const refused = async (body: unknown) => {
+      const r = await call('alice', 'POST', '/api/v1/webhooks', body);
+      expect(r.status).toBe(400);
+      return r.json.error.fields.map((f: any) => f.field);
+    };
+    expect(await refused({ url: 'http://hooks.example.com/x' })).toEqual(['body.url']);
+    expect(await refused({ url: 'http://127.0.0.1:9/x' })).toEqual(['body.url']);
+    expect(await refused({ url: 'https://user:pw@hooks.example.com/x' })).toEqual(['body.url']);
+    expect(await refused({ url: `https://hooks.example.com/${'x'.repeat(3000)}` })).toEqual(['body.url']);
+    expect(await refused({ url: 'https://hooks.example.com/x', secret: 'short' })).toEqual(['body.secret']);
+    expect(await refused({ url: 'https://hooks.example.com/x', format: 'xml' })).toEqual(['body.format']);
+    expect(await refused({ url: 42 })).toEqual(['body.url']);
+    expect(await refused({ url: 'https://hooks.example.com/x', tenant_id: 'globex' })).toEqual(['body']);
+    expect((await call('alice', 'DELETE', '/api/v1/webhooks/not%20an%20id')).json.error.fields[0].field).toBe(
+      'path.webhook_id',
+    );
+
+    expect((await call('alice', 'DELETE', `/api/v1/webhooks/${ids[0]}`)).status).toBe(200);
+    expect((await call('alice', 'DELETE', `/api/v1/webhooks/${ids[0]}`)).status).toBe(404);
+    expect((await call('alice', 'GET', '/api/v1/webhooks')).json.map((w: any) => w.webhook_id)).toEqual([ids[1]]);
+
+    const added = await audited('WebhookAdded');
+    expect(added).toEqual(
+      ids.map((id) =>
+        expect.objectContaining({
+          tenant_id: TENANT,
+          user_id: 'alice',
+          detail: expect.objectContaining({ webhook_id: id }),
+        }),
+      ),
+    );
+    expect(added[0].detail).toMatchObject({
+      url: 'https://hooks.example.com/stepgate',
+      format: 'slack',
+      actor: 'alice',
+      actor_subject: 'sub-alice',
+    });
+    expect(JSON.stringify(added)).not.toMatch(/t0ps3cret|a-secret-the-admin-chose/);
+    expect(JSON.stringify(added)).not.toContain(generated.json.secret);
+    expect(await audited('WebhookRemoved')).toEqual([
+      expect.objectContaining({ user_id: 'alice', detail: expect.objectContaining({ webhook_id: ids[0] }) }),
+    ]);
+  });
+});
+
 describe('the OpenAPI document', () => {
   it('is OpenAPI 3.1, generated from the routes’ schemas', async () => {
     const doc = (await call(undefined, 'GET', '/api/openapi.json')).json;
@@ -286,8 +376,13 @@ describe('the OpenAPI document', () => {
         '/api/v1/approvals/{approval_id}/approve',
         '/api/v1/audit/export',
         '/api/v1/credentials',
+        '/api/v1/webhooks',
+        '/api/v1/webhooks/{webhook_id}',
       ]),
     );
     expect(doc.components.schemas.Approval.properties).toHaveProperty('approval_url');
+    expect(doc.components.schemas.Approval.properties).toHaveProperty('approvals_required');
+    expect(doc.components.schemas.CreatedWebhook.properties).toHaveProperty('secret');
+    expect(doc.components.schemas.Webhook.properties).not.toHaveProperty('secret');
   });
 });

@@ -15,6 +15,7 @@ import type { ApiDeps } from './api/deps.js';
 import { approvalRoutes } from './api/approval-routes.js';
 import { auditRoutes } from './api/audit-routes.js';
 import { adminRoutes } from './api/admin-routes.js';
+import { webhookRoutes } from './api/webhook-routes.js';
 import { portalRoutes } from './portal/routes.js';
 import { html, page } from './portal/html.js';
 
@@ -108,6 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   approvalRoutes(api, deps);
   auditRoutes(api, deps);
   adminRoutes(api, deps);
+  webhookRoutes(api, deps);
   const openapi = api.document(new URL('/', config.portalBaseUrl).href);
   app.get('/api/openapi.json', async () => openapi);
 

@@ -34,6 +34,8 @@ export interface ControlPlaneConfig {
   sessionTtlSeconds: number;
   corsOrigins?: string[] | undefined;
   signInRatePerMinute: number;
+  /** Development only: webhooks may be http to a loopback host. */
+  allowLoopbackWebhooks?: boolean | undefined;
   metricsPort?: number | undefined;
   metricsHost?: string | undefined;
 }
@@ -65,6 +67,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlan
     sessionTtlSeconds: e.STEPGATE_SESSION_TTL_SECONDS,
     corsOrigins: e.CONTROL_PLANE_CORS_ORIGINS,
     signInRatePerMinute: e.CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE,
+    allowLoopbackWebhooks: e.STEPGATE_WEBHOOK_ALLOW_LOOPBACK,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
   };

@@ -60,6 +60,7 @@ export class ControlPlane {
       store,
       gateway: new ApprovalGateway(approvers, await loadGatewayCredentials(c.gatewayKeyFiles)),
       portalBaseUrl: c.portalBaseUrl,
+      allowLoopbackWebhooks: c.allowLoopbackWebhooks === true,
       provider: new OidcProvider(c.oidc, callbackUrl(c.portalBaseUrl)),
       sessions: new Sessions(store.sessions, c.sessionTtlSeconds),
       log: this.log,

@@ -103,6 +103,8 @@ export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.s
   CONTROL_PLANE_CORS_ORIGINS: envField.list().optional(),
   /** Sign-in attempts per client address per minute. */
   CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE: envField.integer(1, 10_000).default(20),
+  /** Development only: admins may add http webhooks to 127.0.0.1 / localhost (as the approvals service's setting). */
+  STEPGATE_WEBHOOK_ALLOW_LOOPBACK: envField.flag().default(false),
 });
 
 /** The CLI's view of the services, from the same variables the services read. */

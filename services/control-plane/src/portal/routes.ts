@@ -123,9 +123,9 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     approvalId: string,
     extra: { message?: { kind: 'notice' | 'error'; text: string }; comment?: string; status?: number } = {},
   ) => {
-    const approval = await deps.gateway.get(user.identity, approvalId);
-    if (!approval) throw notFound(`approval ${approvalId}`);
-    const state = await deps.gateway.status(user.identity, approvalId).catch(() => undefined);
+    const detail = await deps.gateway.detail(user.identity, approvalId);
+    if (!detail) throw notFound(`approval ${approvalId}`);
+    const { approval, state } = detail;
     return send(
       reply,
       `Approval: ${approval.step_name ?? approval.step_id}`,
