@@ -15,6 +15,7 @@ import type { Evaluator } from '@stepgate/evaluator';
 import { eventually, testNamespace } from '@stepgate/test';
 import { deployUntilCancelled, outcomeQuery } from './workflows/wait-for-cancel.js';
 import {
+  allowReplyTo,
   applyBundle,
   approvalsConfig,
   approversFor,
@@ -48,6 +49,8 @@ beforeAll(async () => {
   signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
   const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
   alice = await registerApprover(ns, TENANT, 'alice');
+  // The orchestrator workflows these tests start name themselves in reply_to.
+  await allowReplyTo(ns, TENANT);
   await applyBundle(ns, {
     tenant_id: TENANT,
     environment: 'staging',

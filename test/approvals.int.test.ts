@@ -34,6 +34,7 @@ import { run } from '@stepgate/cli';
 import { eventually, freePort, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
 import {
+  allowReplyTo,
   applyBundle,
   approvalsConfig,
   approversFor,
@@ -118,6 +119,8 @@ beforeAll(async () => {
     carol: await registerApprover(ns, TENANT, 'carol'),
   };
   await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [keys.carol.key_id]);
+  // The orchestrator workflows these tests start name themselves in reply_to.
+  await allowReplyTo(ns, TENANT);
   await applyBundle(ns, bundle);
   evaluator = startEvaluator(ns, signingKey);
   metricsPort = await freePort();

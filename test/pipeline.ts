@@ -49,6 +49,18 @@ export async function registerApprover(
   return approverCredential({ key_id: p.keyId, tenant_id: tenant, principal, private_key_pem: p.privateKeyPem });
 }
 
+/** Lets `tenant`'s gate requests name a reply_to in these namespaces and workflow-id prefixes (the default allows none). */
+export async function allowReplyTo(
+  ns: TestNamespace,
+  tenant: string,
+  allowance: { namespaces: string[]; prefixes: string[] } = { namespaces: ['default'], prefixes: ['orchestrator-'] },
+): Promise<void> {
+  await ns.pool.query(
+    'update tenants set reply_to_namespaces = $2, reply_to_workflow_prefixes = $3 where tenant_id = $1',
+    [tenant, allowance.namespaces, allowance.prefixes],
+  );
+}
+
 export async function applyBundle(
   ns: TestNamespace,
   bundle: { tenant_id: string } & Record<string, unknown>,

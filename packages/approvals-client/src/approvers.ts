@@ -5,6 +5,7 @@ import {
   APPROVAL_ERROR_CODES,
   type ApprovalErrorCode,
   type ApprovalStatementDecision,
+  type AttestedUser,
   type SignedApprovalStatement,
 } from '@stepgate/contracts';
 import { privateKeyFromPem, signApprovalStatement } from '@stepgate/contracts/node';
@@ -61,6 +62,45 @@ export interface DecideParams {
   actionDigest?: string;
   /** When the statement is signed (default: now). */
   signedAt?: Date;
+  /**
+   * An approval gateway's statement: the signed-in person it decides for. `credential` must then be
+   * the gateway's (its principal holds `approval_gateway`).
+   */
+  attestedUser?: AttestedUser;
+}
+
+/**
+ * Builds and signs an approval gateway's statement: the gateway (e.g. the control plane) decides for
+ * a person it authenticated, named by `attestedUser`, with its own credential. The approval workflow
+ * takes it only from a non-revoked credential of the approval's tenant whose principal holds
+ * `approval_gateway`, and checks the person's roles and separation of duties on `attestedUser`.
+ */
+export function signGatewayStatement(p: {
+  credential: ApproverCredential;
+  approvalId: string;
+  actionDigest: string;
+  decision: ApprovalStatementDecision;
+  commentOrReason: string;
+  attestedUser: AttestedUser;
+  signedAt?: Date;
+}): SignedApprovalStatement {
+  return signApprovalStatement(
+    {
+      approval_id: p.approvalId,
+      action_digest: p.actionDigest,
+      decision: p.decision,
+      comment_or_reason: p.commentOrReason,
+      signed_at: (p.signedAt ?? new Date()).toISOString(),
+      key_id: p.credential.key_id,
+      attested_user: {
+        issuer: p.attestedUser.issuer,
+        subject: p.attestedUser.subject,
+        principal: p.attestedUser.principal,
+        roles: [...p.attestedUser.roles],
+      },
+    },
+    p.credential.private_key,
+  );
 }
 
 export interface ApprovalListing extends ApprovalMemo {
@@ -135,17 +175,28 @@ export class Approvers {
     p: DecideParams,
   ): Promise<ApprovalState> {
     const actionDigest = p.actionDigest ?? (await this.digestOf(approvalId));
-    const signed = signApprovalStatement(
-      {
-        approval_id: approvalId,
-        action_digest: actionDigest,
-        decision,
-        comment_or_reason: text,
-        signed_at: (p.signedAt ?? new Date()).toISOString(),
-        key_id: p.credential.key_id,
-      },
-      p.credential.private_key,
-    );
+    const signedAt = p.signedAt ?? new Date();
+    const signed = p.attestedUser
+      ? signGatewayStatement({
+          credential: p.credential,
+          approvalId,
+          actionDigest,
+          decision,
+          commentOrReason: text,
+          attestedUser: p.attestedUser,
+          signedAt,
+        })
+      : signApprovalStatement(
+          {
+            approval_id: approvalId,
+            action_digest: actionDigest,
+            decision,
+            comment_or_reason: text,
+            signed_at: signedAt.toISOString(),
+            key_id: p.credential.key_id,
+          },
+          p.credential.private_key,
+        );
     return this.submit(approvalId, decision, signed);
   }
 

@@ -3,7 +3,7 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { ApprovalErrorCode, ApprovalRequest } from '@stepgate/contracts';
-import type { ApprovalStatement, SignedApprovalStatement } from '@stepgate/contracts/approval-statement';
+import type { ApprovalStatement, AttestedUser, SignedApprovalStatement } from '@stepgate/contracts/approval-statement';
 
 export const APPROVAL_WORKFLOW_TYPE = 'approvalWorkflow';
 export const DEFAULT_APPROVALS_TASK_QUEUE = 'stepgate-approvals';
@@ -49,6 +49,21 @@ export interface ApprovalState {
   action_digest?: string;
   /** The verified statement that decided the approval (null until then, and for name-only decisions of old workflows). */
   evidence?: ApprovalEvidence | null;
+  /** Distinct proven approvers needed (absent from workflows started before quorums: 1). */
+  approvals_required?: number;
+  /** Roles whose principals may decide now (the policy's approver role; plus the escalation role once escalated). */
+  eligible_roles?: string[];
+  /** Who has approved so far, with their evidence (a quorum is reached when there are approvals_required). */
+  approvals?: ApprovalVote[];
+  /** Set when the reminder fired without a decision and the approval escalated. */
+  escalated?: { to_role: string; at: string } | null;
+}
+
+/** One proven approver's approval. */
+export interface ApprovalVote {
+  principal: string;
+  approved_at: string;
+  evidence: ApprovalEvidence;
 }
 
 /** Who approved or rejected what with which key: checkable later by anyone with the public key. */
@@ -57,8 +72,15 @@ export interface ApprovalEvidence {
   signature: string;
   alg: 'Ed25519';
   key_id: string;
-  /** The credential's principal (proven by the signature), also in `decided_by`. */
+  /**
+   * The proven approver, also in `decided_by`: the credential's principal, or the principal an approval
+   * gateway attests (`statement.attested_user`, with the person's issuer and subject).
+   */
   principal: string;
+  /** Present when an approval gateway signed: the person it attests. */
+  attested_user?: AttestedUser;
+  /** Present when an approval gateway signed: the gateway credential's principal. */
+  gateway_principal?: string;
 }
 
 /** Shown to approvers when listing (kept in the workflow's memo, so listing reads no history). */

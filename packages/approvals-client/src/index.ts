@@ -2,6 +2,7 @@ export {
   Approvers,
   ApprovalRefusedError,
   approverCredential,
+  signGatewayStatement,
   type ApprovalListing,
   type ApproverCredential,
   type DecideParams,

@@ -17,7 +17,8 @@ import { replayCommand, type ReplayOptions } from './commands/replay.js';
 import { dropShadow, promoteShadow, shadowReport } from './commands/shadow.js';
 import { keygenCommand } from './commands/keygen.js';
 import { lintCommand } from './commands/lint.js';
-import { listTenants, setTenant } from './commands/tenants.js';
+import { listTenants, setTenant, type SetTenantOptions } from './commands/tenants.js';
+import { addWebhook, listWebhooks, removeWebhook, type AddWebhookOptions } from './commands/webhooks.js';
 import { testCommand } from './commands/test.js';
 import { verifyCommand } from './commands/verify.js';
 import { SettingsError } from '@stepgate/runtime';
@@ -305,15 +306,23 @@ function registerTenantCommands(program: Command, { io, guard }: CommandContext)
       '--approval-timeout <seconds>',
       'how long approvals wait when the matching policy sets no timeout_seconds; "default" for the service default',
     )
+    .option(
+      '--reply-to-namespaces <list>',
+      'Temporal namespaces gate requests may name in reply_to (comma-separated; "none": no reply_to)',
+    )
+    .option(
+      '--reply-to-prefixes <list>',
+      'workflow-id prefixes a reply_to workflow id must start with (comma-separated; "none": no reply_to)',
+    )
     .option('--as <principal>', 'who changes it (recorded and audited)')
-    .action((opts: { tenant: string; displayName?: string; approvalTimeout?: string; as?: string }) =>
-      guard(() => setTenant(opts, io))(),
-    );
+    .action((opts: SetTenantOptions) => guard(() => setTenant(opts, io))());
   tenants
     .command('list')
     .description('tenants and their settings')
     .option('--json', 'JSON instead of text')
     .action((opts: { json?: boolean }) => guard(() => listTenants(opts, io))());
+
+  registerWebhookCommands(program, { io, guard });
 
   const alerts = program
     .command('alerts')
@@ -345,6 +354,36 @@ function registerTenantCommands(program: Command, { io, guard }: CommandContext)
     .option('--tenant <tenant>', 'only this tenant')
     .option('--json', 'JSON instead of text')
     .action((opts: { tenant?: string; json?: boolean }) => guard(() => listAlertThresholds(opts, io))());
+}
+
+/** Webhooks told about a tenant's approvals: add, list, remove. */
+function registerWebhookCommands(program: Command, { io, guard }: CommandContext): void {
+  const webhooks = program
+    .command('webhooks')
+    .description("a tenant's approval webhooks (DATABASE_URL, KAFKA_BROKERS)");
+  webhooks
+    .command('add')
+    .description('POST approval events to a URL, signed with a new secret (audited)')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--url <url>', 'https URL (http only to a loopback host with --allow-loopback-http, for dev)')
+    .option('--format <format>', 'json or slack (a Block Kit message)', 'json')
+    .option('--secret <secret>', 'the HMAC secret (16+ characters; default: generated and printed once)')
+    .option('--allow-loopback-http', 'accept http://127.0.0.1 / localhost URLs (development only)')
+    .option('--as <principal>', 'who changes it (recorded and audited)')
+    .action((opts: AddWebhookOptions) => guard(() => addWebhook(opts, io))());
+  webhooks
+    .command('list')
+    .description("a tenant's webhooks (secrets are never shown)")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--json', 'JSON instead of text')
+    .action((opts: { tenant: string; json?: boolean }) => guard(() => listWebhooks(opts, io))());
+  webhooks
+    .command('remove')
+    .description("remove one of a tenant's webhooks (audited)")
+    .argument('<webhook-id>', 'the id `webhooks add` printed')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--as <principal>', 'who changes it (recorded and audited)')
+    .action((id: string, opts: { tenant: string; as?: string }) => guard(() => removeWebhook(id, opts, io))());
 }
 
 /** Receipts and keys: verify, keygen. */

@@ -266,7 +266,7 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
         ])
       ).stdout,
     ).toBe(
-      'acme: display name "Acme Corp", approval timeout 3600 s (was display name "", approval timeout the service default)\n',
+      'acme: display name "Acme Corp", approval timeout 3600 s, no reply_to allowed (was display name "", approval timeout the service default, no reply_to allowed)\n',
     );
     expect((await cli(['tenants', 'set', '--tenant', 'acme', '--approval-timeout', 'default'])).code).toBe(0);
     const { rows } = await ns.pool.query(
@@ -277,7 +277,31 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
       tenant_id: 'acme',
       display_name: 'Acme Corp',
       approval_timeout_seconds: null,
+      reply_to_namespaces: [],
+      reply_to_workflow_prefixes: [],
     });
+    // reply_to: nothing allowed until the admin names namespaces and workflow-id prefixes.
+    expect(
+      (
+        await cli([
+          'tenants',
+          'set',
+          '--tenant',
+          'acme',
+          '--reply-to-namespaces',
+          'default',
+          '--reply-to-prefixes',
+          'orchestrator-,deploy-',
+        ])
+      ).stdout,
+    ).toContain('reply_to namespaces default with workflow ids orchestrator-*,deploy-* (was');
+    expect(await cli(['tenants', 'set', '--tenant', 'acme', '--reply-to-namespaces', 'a b'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--reply-to-namespaces'),
+    });
+    expect((await cli(['tenants', 'set', '--tenant', 'acme', '--reply-to-namespaces', 'none'])).stdout).toContain(
+      'no reply_to allowed (was',
+    );
 
     expect(await cli(['tenants', 'set', '--tenant', 'acme'])).toMatchObject({
       code: 2,
@@ -294,7 +318,7 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
 
     const changes = (await topicValues(
       ns.topics.audit,
-      2,
+      4,
       (v) => (v as AuditEvent).action === 'TenantSettingsChanged',
     )) as AuditEvent[];
     expect(
@@ -305,7 +329,10 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     ).toEqual([
       [3600, null],
       [null, 3600],
+      [null, null],
+      [null, null],
     ]);
+    expect(changes.map((c) => c.detail.reply_to_namespaces)).toEqual([[], [], ['default'], []]);
     expect(changes[0]).toMatchObject({ tenant_id: 'acme', user_id: 'ops-lead' });
   });
 });

@@ -123,3 +123,29 @@ export function approvalActionDigest(r: ApprovalRequest): string {
     })
   );
 }
+
+/** Bounds of an attested user (a gateway's statement is refused beyond them). */
+export const ATTESTED_USER_LIMITS = { issuer: 512, subject: 255, principal: 255, role: 63, roles: 32 } as const;
+
+/** Why a statement's `attested_user` is malformed (path and expectation), or undefined when it is well-formed. */
+export function attestedUserProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'statement.attested_user: expected an object';
+  const u = value as Record<string, unknown>;
+  const keys = Object.keys(u).sort().join(',');
+  if (keys !== 'issuer,principal,roles,subject')
+    return 'statement.attested_user: expected exactly issuer, subject, principal, roles';
+  for (const field of ['issuer', 'subject', 'principal'] as const) {
+    const v = u[field];
+    if (typeof v !== 'string' || v.length === 0 || v.length > ATTESTED_USER_LIMITS[field])
+      return `statement.attested_user.${field}: expected 1 to ${ATTESTED_USER_LIMITS[field]} characters`;
+  }
+  const roles = u.roles;
+  if (
+    !Array.isArray(roles) ||
+    roles.length > ATTESTED_USER_LIMITS.roles ||
+    roles.some((r) => typeof r !== 'string' || r.length === 0 || r.length > ATTESTED_USER_LIMITS.role)
+  )
+    return `statement.attested_user.roles: expected up to ${ATTESTED_USER_LIMITS.roles} role names`;
+  return undefined;
+}

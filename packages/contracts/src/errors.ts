@@ -12,6 +12,8 @@ export const GATE_ERROR_CODES = [
   'INVALID_POLICY_BUNDLE',
   'ENGINE_ERROR',
   'REQUEST_ID_CONFLICT',
+  /** `reply_to` names a Temporal namespace or workflow id outside what the tenant's settings allow. */
+  'REPLY_TO_NOT_ALLOWED',
   /** An operator's kill switch covers the step (tenant, agent, workflow or tool): blocked until released. */
   'KILL_SWITCH',
 ] as const;

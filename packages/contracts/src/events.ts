@@ -4,6 +4,28 @@ import { PolicyRefSchema, PolicyVersionSchema } from './decision.js';
 import { ReplyToSchema } from './gate-request.js';
 import { canonicalJson } from './wire.js';
 
+/** A role name as principals hold it (`approver`, `release-manager`). */
+export const ROLE_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,62}$/;
+const roleName = z.string().regex(ROLE_NAME_PATTERN);
+
+/** How many distinct proven approvers of which role release a step, and who is asked when nobody answers. */
+export const ApprovalRuleSchema = z
+  .object({
+    approvals_required: z.number().int().min(1).max(10),
+    approver_role: roleName,
+    /** When the reminder fires without a decision, principals of this role become eligible too. */
+    escalate_to_role: roleName.nullable(),
+  })
+  .strict();
+export type ApprovalRule = z.infer<typeof ApprovalRuleSchema>;
+
+/** What an approval asks for when the event names no rule (events of older evaluators). */
+export const DEFAULT_APPROVAL_RULE: ApprovalRule = {
+  approvals_required: 1,
+  approver_role: 'approver',
+  escalate_to_role: null,
+};
+
 /** `approvals` value (key = approval_id): the evaluator asks for a human decision on a step. */
 export const ApprovalRequestSchema = z.object({
   type: z.literal('approval.requested'),
@@ -34,6 +56,11 @@ export const ApprovalRequestSchema = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /**
+   * Who may decide, from the deciding policy's action config (docs/policies.md, "Quorum and
+   * escalation"). Absent from older evaluators' events: one approver of role `approver`.
+   */
+  approval_rule: ApprovalRuleSchema.optional(),
   /** The bundle that asked for the approval; absent from older evaluators' events. */
   policy_version: PolicyVersionSchema.optional(),
 });
@@ -46,6 +73,10 @@ export const AUDIT_ACTIONS = [
   'ApprovalGranted',
   'ApprovalRejected',
   'ApprovalExpired',
+  /** Nobody decided by the reminder: the approval's escalation role became eligible. */
+  'ApprovalEscalated',
+  /** One approver of a quorum approved; the approval stays pending until the quorum is reached. */
+  'ApprovalVoteRecorded',
   'WorkflowAborted',
   'PolicyBundleApplied',
   'CredentialCreated',
@@ -55,6 +86,10 @@ export const AUDIT_ACTIONS = [
   'AlertRaised',
   'AlertThresholdChanged',
   'TenantSettingsChanged',
+  'WebhookAdded',
+  'WebhookRemoved',
+  /** A webhook delivery failed after all its retries (the approval goes on regardless). */
+  'WebhookDeliveryFailed',
   'PolicyBundleRolledBack',
   'ShadowBundleInstalled',
   'ShadowBundlePromoted',
@@ -72,6 +107,8 @@ export const CONFIG_CHANGE_ACTIONS: ReadonlySet<AuditAction> = new Set<AuditActi
   'CredentialRevoked',
   'AlertThresholdChanged',
   'TenantSettingsChanged',
+  'WebhookAdded',
+  'WebhookRemoved',
   'PolicyBundleRolledBack',
   'ShadowBundleInstalled',
   'ShadowBundlePromoted',
@@ -214,8 +251,27 @@ export const ApprovalReminderSchema = z.object({
 });
 export type ApprovalReminder = z.infer<typeof ApprovalReminderSchema>;
 
+/** `approvals` value: nobody decided by the reminder, so principals of `escalated_to_role` may decide too. */
+export const ApprovalEscalatedSchema = z.object({
+  type: z.literal('approval.escalated'),
+  approval_id: z.uuid(),
+  tenant_id: z.string(),
+  workflow_id: z.string(),
+  step_id: z.string(),
+  escalated_to_role: roleName,
+  /** Roles whose principals may decide from now on. */
+  eligible_roles: z.array(roleName),
+  expires_at: z.iso.datetime({ offset: true }),
+  escalated_at: z.iso.datetime({ offset: true }),
+});
+export type ApprovalEscalated = z.infer<typeof ApprovalEscalatedSchema>;
+
 /** Everything published on `approvals`. */
-export const ApprovalEventSchema = z.discriminatedUnion('type', [ApprovalRequestSchema, ApprovalReminderSchema]);
+export const ApprovalEventSchema = z.discriminatedUnion('type', [
+  ApprovalRequestSchema,
+  ApprovalReminderSchema,
+  ApprovalEscalatedSchema,
+]);
 export type ApprovalEvent = z.infer<typeof ApprovalEventSchema>;
 
 /** Why an approve or reject was refused (a Temporal update's failure type). */
@@ -236,6 +292,12 @@ export const APPROVAL_ERROR_CODES = [
   'DIGEST_MISMATCH',
   /** The statement's signed_at is more than 5 minutes from the approval workflow's time. */
   'STALE_SIGNATURE',
+  /** The statement attests a signed-in user, but its key's principal does not hold `approval_gateway`. */
+  'NOT_A_GATEWAY',
+  /** A gateway key signed a statement that attests nobody (a gateway decides only for a signed-in person). */
+  'GATEWAY_MUST_ATTEST',
+  /** This identity already approved this approval (a quorum needs distinct approvers). */
+  'DUPLICATE_APPROVER',
 ] as const;
 export type ApprovalErrorCode = (typeof APPROVAL_ERROR_CODES)[number];
 
@@ -316,7 +378,7 @@ export function newAuditEvent(
  */
 export const TenantNoticeSchema = z.object({
   tenant_id: z.string(),
-  kind: z.enum(['bundle', 'credential_revoked', 'kill_switch', 'shadow']).default('bundle'),
+  kind: z.enum(['bundle', 'credential_revoked', 'kill_switch', 'shadow', 'settings']).default('bundle'),
   version: z.number().int().optional(),
   sha256: z.string().optional(),
   key_id: z.string().optional(),

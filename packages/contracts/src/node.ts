@@ -3,3 +3,4 @@
 export * from './signing.js';
 export { ed25519, nodeCryptoEd25519, type Ed25519Backend } from './ed25519.js';
 export * from './approval-id.js';
+export * from './webhook.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DECISIONS, TOOL_TYPES } from '@stepgate/contracts';
+import { DECISIONS, ROLE_NAME_PATTERN, TOOL_TYPES } from '@stepgate/contracts';
 import { parseField } from './fields.js';
 import { OPERATORS, operandProblem } from './operators.js';
 
@@ -50,11 +50,23 @@ export const ActionSchema = z
           .positive()
           .max(30 * 24 * 3600)
           .optional(),
+        /** require_approval: distinct proven approvers needed (default 1; one reject rejects). */
+        approvals_required: z.number().int().min(1).max(10).optional(),
+        /** require_approval: the role an approver must hold (default `approver`). */
+        approver_role: z.string().regex(ROLE_NAME_PATTERN, 'expected a role name').optional(),
+        /** require_approval: when the reminder fires undecided, principals of this role may decide too. */
+        escalate_to_role: z.string().regex(ROLE_NAME_PATTERN, 'expected a role name').optional(),
       })
       .strict()
       .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((a, ctx) => {
+    if (a.type === 'require_approval') return;
+    for (const key of ['approvals_required', 'approver_role', 'escalate_to_role'] as const)
+      if (a.config[key] !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['config', key], message: 'only a require_approval action takes it' });
+  });
 
 /** Field paths naming who a counter is kept for, e.g. ["context.agent_id"]. */
 const counterKey = z

@@ -6,7 +6,7 @@ import { compileOperator, type ValueTest } from './operators.js';
 import { RESTRICTIVENESS, type PolicySummary } from './result.js';
 import { compileSpecial, counterKeyOf, type SpecialPredicate } from './special-policies.js';
 import type { EvaluationState } from './input.js';
-import type { Decision } from '@stepgate/contracts';
+import { DEFAULT_APPROVAL_RULE, type ApprovalRule, type Decision } from '@stepgate/contracts';
 
 export interface CompiledCondition {
   get: Accessor;
@@ -19,6 +19,8 @@ export interface CompiledPolicy {
   priority: number;
   action: Decision;
   timeoutSeconds: number | undefined;
+  /** Who decides when this policy asks for approval. */
+  approvalRule: Readonly<ApprovalRule> | undefined;
   summary: PolicySummary;
   conditions: CompiledCondition[];
   special: SpecialPredicate | undefined;
@@ -136,6 +138,14 @@ function compilePolicy(
     priority: policy.priority,
     action: action.type,
     timeoutSeconds: action.config.timeout_seconds,
+    approvalRule:
+      action.type === 'require_approval'
+        ? Object.freeze({
+            approvals_required: action.config.approvals_required ?? DEFAULT_APPROVAL_RULE.approvals_required,
+            approver_role: action.config.approver_role ?? DEFAULT_APPROVAL_RULE.approver_role,
+            escalate_to_role: action.config.escalate_to_role ?? null,
+          })
+        : undefined,
     summary: Object.freeze({
       policy_id: policy.name,
       policy_name: policy.name,

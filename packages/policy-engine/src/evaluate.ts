@@ -7,6 +7,7 @@ import {
   counterKeysFor,
   type PolicyCheck,
 } from './checks.js';
+import { DEFAULT_APPROVAL_RULE, type ApprovalRule } from '@stepgate/contracts';
 import { EvaluationState, type EvaluationInput } from './input.js';
 import { RESTRICTIVENESS, type CheckOutcome, type EvaluationResult, type UsageIncrement } from './result.js';
 
@@ -52,8 +53,11 @@ function decide(compiled: CompiledBundle, s: EvaluationState): EvaluationResult 
   const deciding = policyDecided ? policies.deciding!.summary : null;
 
   let approvalTimeout: number | null = null;
-  if (winner.decision === 'require_approval' && policyDecided)
-    approvalTimeout = policies.deciding!.timeoutSeconds ?? null;
+  let approvalRule: ApprovalRule | null = null;
+  if (winner.decision === 'require_approval') {
+    approvalRule = (policyDecided && policies.deciding!.approvalRule) || DEFAULT_APPROVAL_RULE;
+    if (policyDecided) approvalTimeout = policies.deciding!.timeoutSeconds ?? null;
+  }
 
   return {
     decision: winner.decision,
@@ -65,6 +69,7 @@ function decide(compiled: CompiledBundle, s: EvaluationState): EvaluationResult 
     policies_matched: policies.matched,
     policies_overridden: policies.overridden,
     approval_timeout_seconds: approvalTimeout,
+    approval_rule: approvalRule,
     severity: deciding?.severity ?? null,
     unevaluable: { ...s.unevaluable, total: s.unevaluable.missing_field + s.unevaluable.type_mismatch },
     tool_input_keys_ignored: s.toolInputKeysIgnored,
@@ -87,6 +92,7 @@ function engineError(s: EvaluationState, err: unknown): EvaluationResult {
     policies_matched: [],
     policies_overridden: [],
     approval_timeout_seconds: null,
+    approval_rule: null,
     severity: null,
     unevaluable: { ...s.unevaluable, total: s.unevaluable.missing_field + s.unevaluable.type_mismatch },
     tool_input_keys_ignored: s.toolInputKeysIgnored,

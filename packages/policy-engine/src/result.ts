@@ -1,4 +1,4 @@
-import type { Decision } from '@stepgate/contracts';
+import type { ApprovalRule, Decision } from '@stepgate/contracts';
 import type { UnevaluableCounts } from './operators.js';
 
 /** How a policy appears in `policies_evaluated` / `policies_matched` (precomputed at compile time). */
@@ -40,6 +40,8 @@ export interface EvaluationResult {
   policies_overridden: PolicySummary[];
   /** Set when the decision is require_approval and a deciding policy gives one. */
   approval_timeout_seconds: number | null;
+  /** Set when the decision is require_approval: the deciding policy's quorum and escalation (else the default). */
+  approval_rule: ApprovalRule | null;
   severity: PolicySummary['severity'];
   unevaluable: UnevaluableCounts & { total: number };
   tool_input_keys_ignored: number;

@@ -70,6 +70,15 @@ export class CredentialsRepository {
   }
 
   /** Whether the principal holds a role in the tenant (false for an unknown principal). */
+  /** The roles a principal of a tenant holds (none for an unknown principal). */
+  async rolesOf(p: { tenantId: string; principal: string }): Promise<string[]> {
+    const { rows } = await this.db.query<{ roles: string[] }>(
+      'select roles from principals where tenant_id = $1 and principal = $2',
+      [p.tenantId, p.principal],
+    );
+    return rows[0]?.roles ?? [];
+  }
+
   async hasRole(p: { tenantId: string; principal: string; role: string }): Promise<boolean> {
     const { rows } = await this.db.query<{ ok: boolean }>(
       'select $3 = any(roles) as ok from principals where tenant_id = $1 and principal = $2',

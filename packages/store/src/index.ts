@@ -21,6 +21,7 @@ export { GateInputsRepository, type InputWindow, type RecordedInput } from './ga
 export {
   AlertThresholdsRepository,
   TenantsRepository,
+  type ReplyToAllowance,
   type TenantRow,
   type ThresholdRow,
   type WindowedAlertRule,
@@ -35,3 +36,10 @@ export {
   type RelayedMessage,
 } from './outbox.js';
 export { storeOn, type Store } from './store.js';
+export {
+  WEBHOOK_FORMATS,
+  WebhooksRepository,
+  type WebhookFormat,
+  type WebhookRow,
+  type WebhookTarget,
+} from './webhooks.js';

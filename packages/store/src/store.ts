@@ -7,6 +7,7 @@ import { OutboxRepository } from './outbox.js';
 import { PolicyBundlesRepository } from './policy-bundles.js';
 import { StepLedgerRepository } from './step-ledger.js';
 import { AlertThresholdsRepository, TenantsRepository } from './tenants.js';
+import { WebhooksRepository } from './webhooks.js';
 
 /** Every repository over one pool or client (a client in a transaction: all of them in it). */
 export interface Store {
@@ -19,6 +20,7 @@ export interface Store {
   outbox: OutboxRepository;
   killSwitches: KillSwitchesRepository;
   gateInputs: GateInputsRepository;
+  webhooks: WebhooksRepository;
 }
 
 export function storeOn(db: Db): Store {
@@ -32,5 +34,6 @@ export function storeOn(db: Db): Store {
     outbox: new OutboxRepository(db),
     killSwitches: new KillSwitchesRepository(db),
     gateInputs: new GateInputsRepository(db),
+    webhooks: new WebhooksRepository(db),
   };
 }

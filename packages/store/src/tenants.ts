@@ -6,7 +6,20 @@ export interface TenantRow {
   tenant_id: string;
   display_name: string;
   approval_timeout_seconds: number | null;
+  /** Temporal namespaces a gate request's `reply_to` may name (empty: no reply_to is allowed). */
+  reply_to_namespaces: string[];
+  /** Prefixes one of which a `reply_to` workflow id must start with (empty: no reply_to is allowed). */
+  reply_to_workflow_prefixes: string[];
 }
+
+/** Where a tenant's requests may ask for the approval outcome to be signalled. */
+export interface ReplyToAllowance {
+  namespaces: string[];
+  workflowPrefixes: string[];
+}
+
+const TENANT_COLUMNS =
+  'tenant_id, display_name, approval_timeout_seconds, reply_to_namespaces, reply_to_workflow_prefixes';
 
 export type WindowedAlertRule = Exclude<AlertRule, 'config_change'>;
 
@@ -39,9 +52,11 @@ export class TenantsRepository {
     tenantId: string;
     displayName?: string | undefined;
     approvalTimeoutSeconds?: number | null | undefined;
+    replyToNamespaces?: string[] | undefined;
+    replyToWorkflowPrefixes?: string[] | undefined;
   }): Promise<{ before: TenantRow; after: TenantRow }> {
     const { rows } = await this.db.query<TenantRow>(
-      'select tenant_id, display_name, approval_timeout_seconds from tenants where tenant_id = $1 for update',
+      `select ${TENANT_COLUMNS} from tenants where tenant_id = $1 for update`,
       [p.tenantId],
     );
     const before = rows[0];
@@ -50,19 +65,37 @@ export class TenantsRepository {
       ...before,
       ...(p.displayName !== undefined ? { display_name: p.displayName } : {}),
       ...(p.approvalTimeoutSeconds !== undefined ? { approval_timeout_seconds: p.approvalTimeoutSeconds } : {}),
+      ...(p.replyToNamespaces !== undefined ? { reply_to_namespaces: p.replyToNamespaces } : {}),
+      ...(p.replyToWorkflowPrefixes !== undefined ? { reply_to_workflow_prefixes: p.replyToWorkflowPrefixes } : {}),
     };
-    await this.db.query('update tenants set display_name = $2, approval_timeout_seconds = $3 where tenant_id = $1', [
-      p.tenantId,
-      after.display_name,
-      after.approval_timeout_seconds,
-    ]);
+    await this.db.query(
+      `update tenants set display_name = $2, approval_timeout_seconds = $3, reply_to_namespaces = $4,
+              reply_to_workflow_prefixes = $5 where tenant_id = $1`,
+      [
+        p.tenantId,
+        after.display_name,
+        after.approval_timeout_seconds,
+        after.reply_to_namespaces,
+        after.reply_to_workflow_prefixes,
+      ],
+    );
     return { before, after };
   }
 
-  async list(): Promise<TenantRow[]> {
-    const { rows } = await this.db.query<TenantRow>(
-      'select tenant_id, display_name, approval_timeout_seconds from tenants order by tenant_id',
+  /** Where the tenant's `reply_to` may point (nothing, for an unknown tenant). */
+  async replyToAllowance(tenantId: string): Promise<ReplyToAllowance> {
+    const { rows } = await this.db.query<Pick<TenantRow, 'reply_to_namespaces' | 'reply_to_workflow_prefixes'>>(
+      'select reply_to_namespaces, reply_to_workflow_prefixes from tenants where tenant_id = $1',
+      [tenantId],
     );
+    return {
+      namespaces: rows[0]?.reply_to_namespaces ?? [],
+      workflowPrefixes: rows[0]?.reply_to_workflow_prefixes ?? [],
+    };
+  }
+
+  async list(): Promise<TenantRow[]> {
+    const { rows } = await this.db.query<TenantRow>(`select ${TENANT_COLUMNS} from tenants order by tenant_id`);
     return rows;
   }
 }

@@ -27,6 +27,10 @@ export interface ApprovalsConfig extends ServiceEnv {
   reminderFraction: number | null;
   /** On reject or expiry, ask a `reply_to` Temporal workflow to cancel (besides signalling it). */
   cancelOrchestratorOnReject: boolean;
+  /** The portal's base URL: webhooks link `<portal>/approvals/<id>` (none: no link). */
+  portalBaseUrl?: string | undefined;
+  /** Development only: webhooks may be http to a loopback host. */
+  allowLoopbackWebhooks?: boolean;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsConfig {
@@ -52,5 +56,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsCo
     defaultTimeoutSeconds: e.STEPGATE_APPROVAL_TIMEOUT_SECONDS,
     reminderFraction: reminder === 'off' ? null : reminder,
     cancelOrchestratorOnReject: e.STEPGATE_CANCEL_ORCHESTRATOR_ON_REJECT,
+    portalBaseUrl: e.PORTAL_BASE_URL,
+    allowLoopbackWebhooks: e.STEPGATE_WEBHOOK_ALLOW_LOOPBACK,
   };
 }

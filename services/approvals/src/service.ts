@@ -135,6 +135,8 @@ export class ApprovalsService {
           }),
         signer: { keyId: this.config.signingKeyId, key: this.config.signingKey },
         temporalClient: (ns) => this.client(ns),
+        portalBaseUrl: this.config.portalBaseUrl,
+        allowLoopbackWebhooks: this.config.allowLoopbackWebhooks === true,
       }),
     });
     this.workerRun = this.worker.run();

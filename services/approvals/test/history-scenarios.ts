@@ -5,6 +5,11 @@
  * approved, rejected-with-reply-to, reminded-then-approved and not-an-approver-then-approved.json were
  * recorded before signed approvals (decisions by name, no `signed-approvals` patch marker): they stay as
  * fixtures, proving approvals started on the old code still replay, but can no longer be recorded.
+ *
+ * signed-*.json, expired-without-reminder.json and reminded-then-expired-with-reply-to.json were recorded
+ * before quorums, escalation, webhooks and the cancel-proof scope (no `webhooks-and-cancel-proof`
+ * marker): keep them as they are; re-recording them would lose the proof that approvals started on
+ * that code complete on this one. The scenarios below them are recorded on the current code.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ApprovalInput } from '@stepgate/approvals-client/definitions';
@@ -15,6 +20,8 @@ const MINUTE = 60_000;
 
 export interface HistoryScenario {
   input(nowMs: number): ApprovalInput;
+  /** How the mocked activities behave (webhooks to notify, deliveries failing). */
+  mocks?: Parameters<typeof mockActivities>[0];
   /** Drives the started workflow to its end. */
   drive(
     run: ApprovalRun,
@@ -39,6 +46,12 @@ async function until(check: () => boolean, what: string): Promise<void> {
 const signedBy = async (env: TestWorkflowEnvironment, who: keyof typeof KEYS) => ({
   credential: KEYS[who],
   signedAt: new Date(await env.currentTimeMs()),
+});
+
+const quorum = (n: number, escalateTo: string | null = null) => ({
+  approvals_required: n,
+  approver_role: 'approver',
+  escalate_to_role: escalateTo,
 });
 
 export const HISTORY_SCENARIOS: Record<string, HistoryScenario> = {
@@ -91,6 +104,51 @@ export const HISTORY_SCENARIOS: Record<string, HistoryScenario> = {
         ...(await signedBy(env, 'alice')),
         comment: 'Reviewed the diff and the rollout plan',
       });
+      await handle.result();
+    },
+  },
+  'quorum-duplicate-then-approved-with-webhooks': {
+    input: (now) => approvalInput(now, { timeoutMs: HOUR, rule: quorum(2) }),
+    mocks: { webhooks: ['whk_a', 'whk_b'] },
+    async drive({ id, handle, approvers }, { env }) {
+      const comment = 'Reviewed the diff and the rollout plan';
+      await approvers.approve(id, { ...(await signedBy(env, 'alice')), comment });
+      await approvers.approve(id, { ...(await signedBy(env, 'alice')), comment }).then(
+        () => Promise.reject(new Error('alice was let approve twice')),
+        () => undefined,
+      );
+      await approvers.approve(id, { ...(await signedBy(env, 'bob')), comment });
+      await handle.result();
+    },
+  },
+  // Short enough to record in real time too (STEPGATE_RECORD_ON).
+  'escalated-then-gateway-approved-webhook-failing': {
+    input: (now) =>
+      approvalInput(now, { timeoutMs: 60_000, reminderFraction: 0.25, rule: quorum(1, 'release-manager') }),
+    mocks: { webhooks: ['whk_a'], failWebhooks: true },
+    async drive({ id, handle, approvers }, { env, mocks }) {
+      await env.sleep(16_000);
+      await until(() => mocks.calls.escalate.length === 1, 'the escalation');
+      await approvers.approve(id, {
+        ...(await signedBy(env, 'portal')),
+        attestedUser: {
+          issuer: 'https://login.example',
+          subject: 'sub-erin',
+          principal: 'erin',
+          roles: ['release-manager'],
+        },
+        comment: 'Escalated to me; approving the hotfix',
+      });
+      await handle.result();
+    },
+  },
+  'cancel-requested-then-rejected': {
+    input: (now) => approvalInput(now, { timeoutMs: HOUR }),
+    async drive({ id, handle, approvers }, { env }) {
+      await approvers.status(id);
+      await handle.cancel();
+      await env.sleep(MINUTE);
+      await approvers.reject(id, { ...(await signedBy(env, 'bob')), reason: 'Rejected after the cancel request' });
       await handle.result();
     },
   },

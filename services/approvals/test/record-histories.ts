@@ -4,12 +4,16 @@
  *
  *   node --conditions=source --import tsx services/approvals/test/record-histories.ts [name ...]
  *
+ * With STEPGATE_RECORD_ON=<host:port> the histories are recorded on that (running) Temporal server
+ * in real time instead, e.g. when the test server's JVM cannot start in the SDK's 5 s on a busy machine.
+ *
  * Only re-record when a workflow change is meant to be incompatible (no approval of the old code can
  * still be running); otherwise keep the old fixtures and add new ones: they are what replay.test.ts
  * proves the new code still replays.
  */
 import { writeFile } from 'node:fs/promises';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { HISTORY_SCENARIOS } from './history-scenarios.js';
 import { approvalTestEnvironment, bundleApprovalWorkflow, mockActivities, withApproval } from './workflow-env.js';
 
@@ -18,11 +22,15 @@ for (const name of names)
   if (!(name in HISTORY_SCENARIOS))
     throw new Error(`no scenario ${name}; known: ${Object.keys(HISTORY_SCENARIOS).join(', ')}`);
 
-const [env, workflowBundle] = await Promise.all([approvalTestEnvironment(), bundleApprovalWorkflow()]);
+const existing = process.env.STEPGATE_RECORD_ON;
+const [env, workflowBundle] = await Promise.all([
+  existing ? TestWorkflowEnvironment.createFromExistingServer({ address: existing }) : approvalTestEnvironment(),
+  bundleApprovalWorkflow(),
+]);
 try {
   for (const [name, scenario] of Object.entries(HISTORY_SCENARIOS)) {
     if (names.length && !names.includes(name)) continue;
-    const mocks = mockActivities();
+    const mocks = mockActivities(scenario.mocks);
     await withApproval(
       env,
       workflowBundle,

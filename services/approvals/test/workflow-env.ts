@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ApprovalRequest, DecisionBody } from '@stepgate/contracts';
 import { timeSkippingEnvironment } from '@stepgate/test/time-skipping';
@@ -71,18 +72,35 @@ export const KEYS = {
   mallory: testKey('mallory'),
   'globex-boss': testKey('globex-boss', 'globex'),
   carol: testKey('carol', 'acme', true),
+  /** An approval gateway (the control plane): attests signed-in people. */
+  portal: testKey('portal'),
+  /** Holds release-manager only: eligible once an approval escalates to that role. */
+  erin: testKey('erin'),
 };
+
+/** Extra roles in the mocked role lookup (approval gateways, escalation roles). */
+export const EXTRA_ROLES = new Map<string, string[]>([
+  ['portal', ['approval_gateway']],
+  ['erin', ['release-manager']],
+]);
 
 const mockKeys: ApproverKeys = {
   byKeyId: async (keyId) => KEY_TABLE.get(keyId),
-  hasRole: async (p) =>
-    p.role === 'approver' && APPROVERS.has(p.principal) && KEY_TABLE.has(`sgk_${p.tenantId}_${p.principal}`),
+  rolesOf: async (p) =>
+    KEY_TABLE.has(`sgk_${p.tenantId}_${p.principal}`)
+      ? [...(APPROVERS.has(p.principal) ? ['approver'] : []), ...(EXTRA_ROLES.get(p.principal) ?? [])]
+      : [],
 };
 
 /** An approval request made at `nowMs` that expires `timeoutMs` later. */
 export function approvalInput(
   nowMs: number,
-  options: { timeoutMs?: number; reminderFraction?: number | null; replyTo?: ApprovalRequest['reply_to'] } = {},
+  options: {
+    timeoutMs?: number;
+    reminderFraction?: number | null;
+    replyTo?: ApprovalRequest['reply_to'];
+    rule?: ApprovalRequest['approval_rule'];
+  } = {},
 ): ApprovalInput {
   const requestedAt = new Date(nowMs);
   const timeoutMs = options.timeoutMs ?? 3_600_000;
@@ -114,6 +132,7 @@ export function approvalInput(
     reply_to: options.replyTo ?? null,
     requested_at: requestedAt.toISOString(),
     usage_increments: [],
+    ...(options.rule ? { approval_rule: options.rule } : {}),
   };
   return {
     request,
@@ -129,12 +148,17 @@ type Calls = { [K in keyof ApprovalActivities]: Array<Parameters<ApprovalActivit
  * Activities that record their calls. `holdOutcome` keeps `recordOutcome` from returning until
  * `releaseOutcome()`: the workflow then stays open after it resolved, so late updates reach it.
  */
-export function mockActivities(options: { holdOutcome?: boolean } = {}) {
+export function mockActivities(options: { holdOutcome?: boolean; webhooks?: string[]; failWebhooks?: boolean } = {}) {
   const calls: Calls = {
     announce: [],
     isApprover: [],
     proveApprover: [],
     remind: [],
+    recordVote: [],
+    escalate: [],
+    webhookTargets: [],
+    deliverWebhook: [],
+    auditWebhookFailure: [],
     recordOutcome: [],
     publishOutcome: [],
     notifyOrchestrator: [],
@@ -155,6 +179,24 @@ export function mockActivities(options: { holdOutcome?: boolean } = {}) {
     },
     async remind(input) {
       calls.remind.push(input);
+    },
+    async recordVote(input) {
+      calls.recordVote.push(input);
+    },
+    async escalate(input) {
+      calls.escalate.push(input);
+    },
+    async webhookTargets(input) {
+      calls.webhookTargets.push(input);
+      return options.webhooks ?? [];
+    },
+    async deliverWebhook(input) {
+      calls.deliverWebhook.push(input);
+      if (options.failWebhooks) throw ApplicationFailure.nonRetryable('receiver down', 'WEBHOOK_DELIVERY_FAILED');
+      return 'delivered';
+    },
+    async auditWebhookFailure(input) {
+      calls.auditWebhookFailure.push(input);
     },
     async recordOutcome(o) {
       calls.recordOutcome.push(o);

@@ -230,6 +230,7 @@ export class EmitStage {
       reply_to: request.reply_to ?? null,
       requested_at: body.decided_at,
       usage_increments: approval.usage_increments,
+      ...(approval.rule ? { approval_rule: { ...approval.rule } } : {}),
       ...(body.policy_version ? { policy_version: body.policy_version } : {}),
       // What the approver signs: this step of this request, as validated (input, tool context, model).
       action_digest: actionDigest({

@@ -23,6 +23,7 @@ import { BundleStore } from './bundles.js';
 import { CompletionStage } from './completions.js';
 import type { EvaluatorConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
+import { ReplyToAllowances } from './reply-to.js';
 import { DecideStage } from './decide.js';
 import { EmitStage, RateSampler } from './emit.js';
 import { KillSwitchStore } from './kill-switches.js';
@@ -47,6 +48,7 @@ export class Evaluator {
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly credentials: CredentialStore;
+  private readonly replyToAllowances: ReplyToAllowances;
   private readonly bundles: BundleStore;
   private readonly killSwitches: KillSwitchStore;
   private readonly signer: ReceiptSigner;
@@ -72,6 +74,7 @@ export class Evaluator {
     });
     this.topics = topicsFor(config.topicPrefix);
     this.credentials = new CredentialStore(this.pool, config.credentialCacheMs);
+    this.replyToAllowances = new ReplyToAllowances(this.pool, config.credentialCacheMs);
     this.bundles = new BundleStore(this.pool, config.bundleMaxAgeMs);
     this.killSwitches = new KillSwitchStore(this.pool);
     this.signer = { keyId: config.signingKeyId, key: config.signingKey };
@@ -117,6 +120,7 @@ export class Evaluator {
           this.bundles.invalidate(tenant);
           this.killSwitches.invalidate(tenant);
           this.credentials.evictTenant(tenant);
+          this.replyToAllowances.evictTenant(tenant);
           this.log.info({ tenant }, 'tenant notice: bundle, kill switches and credentials reload on next gate');
         }
       },
@@ -225,6 +229,7 @@ export class Evaluator {
     return intake(message.value, message.headers, {
       ...kind,
       credentials: this.credentials,
+      ...(kind.repliesTo ? { replyToAllowance: (t: string) => this.replyToAllowances.get(t) } : {}),
       now,
       maxClockSkewMs: this.config.maxClockSkewMs,
     });

@@ -40,6 +40,7 @@ export interface GateOutcome {
     timeout_seconds: number | null;
     severity: EvaluationResult['severity'];
     usage_increments: Array<{ key: string; by: number }>;
+    rule: EvaluationResult['approval_rule'];
   };
 }
 
@@ -299,6 +300,7 @@ async function evaluateAndStore(
             timeout_seconds: result.approval_timeout_seconds,
             severity: result.severity,
             usage_increments: result.usage_increments.map(({ key, by }) => ({ key, by })),
+            rule: result.approval_rule,
           },
         }
       : {}),

@@ -16,9 +16,12 @@ import {
   jsonDepth,
   type DlqReason,
   type GateErrorCode,
+  type GateRequest,
 } from '@stepgate/contracts';
+import type { ReplyToAllowance } from '@stepgate/store';
 import { verifyBytes } from '@stepgate/contracts/node';
 import type { Credential, CredentialStore } from './credentials.js';
+import { replyToRefusal } from './reply-to.js';
 
 /** What a raw message turned out to be. */
 export type Intake<T> =
@@ -78,12 +81,15 @@ export interface MessageKind<S extends z.ZodType> {
   schema: S;
   idField: string;
   timeField: string;
+  /** Whether the message may name a `reply_to`, checked against its tenant's allowance. */
+  repliesTo?: boolean;
 }
 
 export const GATE_REQUEST: MessageKind<typeof GateRequestSchema> = {
   schema: GateRequestSchema,
   idField: 'request_id',
   timeField: 'requested_at',
+  repliesTo: true,
 };
 
 export const STEP_COMPLETION: MessageKind<typeof StepCompletionSchema> = {
@@ -101,6 +107,8 @@ export interface IntakeOptions<S extends z.ZodType> {
   maxClockSkewMs: number;
   /** The field holding the sender's time, checked against the skew. */
   timeField: string;
+  /** Gate requests: where the sender's tenant allows `reply_to` to point. */
+  replyToAllowance?: (tenantId: string) => Promise<ReplyToAllowance>;
 }
 
 /**
@@ -209,5 +217,10 @@ export async function intake<S extends z.ZodType>(
       `${o.timeField} is ${Math.round((o.now - sentAt) / 1000)} s from the evaluator's clock; the limit is ±${o.maxClockSkewMs / 1000} s`,
       credential,
     );
+  if (o.replyToAllowance) {
+    const replyTo = (parsed.data as { reply_to?: GateRequest['reply_to'] }).reply_to;
+    const refused = replyTo && replyToRefusal(replyTo, await o.replyToAllowance(credential.tenantId));
+    if (refused) return reject('REPLY_TO_NOT_ALLOWED', refused, credential);
+  }
   return { kind: 'accepted', attribution, credential, body: parsed.data };
 }

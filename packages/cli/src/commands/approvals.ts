@@ -134,7 +134,9 @@ export async function decideApproval(
         : a.reject(id, { ...params, reason: opts.reason ?? '' }),
     );
     io.out(
-      `${state.status} approval ${id} (${printable(state.workflow_id)} / ${printable(state.step_id)}) as ${printable(String(state.decided_by))} with key ${printable(credential.key_id)} at ${state.decided_at}\n`,
+      state.status === 'pending'
+        ? `approval ${id} (${printable(state.workflow_id)} / ${printable(state.step_id)}) still pending: ${state.approvals?.length ?? 0} of ${state.approvals_required ?? 1} approvals (${(state.approvals ?? []).map((v) => printable(v.principal)).join(', ')})\n`
+        : `${state.status} approval ${id} (${printable(state.workflow_id)} / ${printable(state.step_id)}) as ${printable(String(state.decided_by))} with key ${printable(credential.key_id)} at ${state.decided_at}\n`,
     );
     return EXIT.ok;
   } catch (err) {

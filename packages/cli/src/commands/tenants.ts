@@ -1,3 +1,4 @@
+import type { TenantNotice } from '@stepgate/contracts';
 import { UnknownTenantError, type TenantRow } from '@stepgate/store';
 import { adminAudit, adminEnv, unknownTenant, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
@@ -11,22 +12,63 @@ function approvalTimeout(value: string): number | null {
   return n;
 }
 
+/** Temporal's namespace names; workflow-id prefixes are bounded printable text. */
+const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+const PREFIX = /^[\x21-\x7e]{1,200}$/;
+
+/** `--reply-to-namespaces` / `--reply-to-prefixes`: a comma-separated list, or `none` for an empty one. */
+function replyToList(flag: string, value: string, pattern: RegExp): string[] {
+  if (value === 'none') return [];
+  const items = value.split(',').map((v) => v.trim());
+  const bad = items.find((v) => !pattern.test(v));
+  if (bad !== undefined || items.length > 20)
+    throw new InputError(
+      `${flag} "${value.slice(0, 80)}": expected up to 20 comma-separated ${flag === '--reply-to-namespaces' ? 'Temporal namespaces' : 'workflow-id prefixes'}, or "none"`,
+    );
+  return [...new Set(items)];
+}
+
+export interface SetTenantOptions {
+  tenant: string;
+  displayName?: string;
+  approvalTimeout?: string;
+  replyToNamespaces?: string;
+  replyToPrefixes?: string;
+  as?: string;
+}
+
 /**
  * `stepgate tenants set`: a tenant's display name and approval timeout (used when the matching
  * policy names none). Audited as `TenantSettingsChanged`, which raises a `config_change` alert.
  */
-export async function setTenant(
-  opts: { tenant: string; displayName?: string; approvalTimeout?: string; as?: string },
-  io: Io,
-): Promise<number> {
-  if (opts.displayName === undefined && opts.approvalTimeout === undefined)
-    throw new InputError('nothing to set: expected --display-name and/or --approval-timeout');
+export async function setTenant(opts: SetTenantOptions, io: Io): Promise<number> {
+  if (
+    opts.displayName === undefined &&
+    opts.approvalTimeout === undefined &&
+    opts.replyToNamespaces === undefined &&
+    opts.replyToPrefixes === undefined
+  )
+    throw new InputError(
+      'nothing to set: expected --display-name, --approval-timeout, --reply-to-namespaces and/or --reply-to-prefixes',
+    );
   const timeout = opts.approvalTimeout === undefined ? undefined : approvalTimeout(opts.approvalTimeout);
+  const namespaces =
+    opts.replyToNamespaces === undefined
+      ? undefined
+      : replyToList('--reply-to-namespaces', opts.replyToNamespaces, NAMESPACE);
+  const prefixes =
+    opts.replyToPrefixes === undefined ? undefined : replyToList('--reply-to-prefixes', opts.replyToPrefixes, PREFIX);
   const { before, after } = await withServices(
     adminEnv(),
     async (store, publish) => {
       const { before, after } = await store.tenants
-        .update({ tenantId: opts.tenant, displayName: opts.displayName, approvalTimeoutSeconds: timeout })
+        .update({
+          tenantId: opts.tenant,
+          displayName: opts.displayName,
+          approvalTimeoutSeconds: timeout,
+          replyToNamespaces: namespaces,
+          replyToWorkflowPrefixes: prefixes,
+        })
         .catch((err: unknown) => {
           throw err instanceof UnknownTenantError ? unknownTenant(opts.tenant) : err;
         });
@@ -37,6 +79,11 @@ export async function setTenant(
         opts.tenant,
         adminAudit('TenantSettingsChanged', opts.tenant, 'Changed', { ...settings, previous, actor: opts.as ?? null }),
       );
+      // Evaluators cache a tenant's reply_to allowance: the notice makes them read it again now.
+      if (namespaces !== undefined || prefixes !== undefined) {
+        const notice: TenantNotice = { tenant_id: opts.tenant, kind: 'settings' };
+        publish('policies', opts.tenant, notice);
+      }
       return { before, after };
     },
     io,
@@ -56,5 +103,9 @@ export async function listTenants(opts: { json?: boolean }, io: Io): Promise<num
 }
 
 function describe(t: TenantRow): string {
-  return `display name "${t.display_name}", approval timeout ${t.approval_timeout_seconds === null ? 'the service default' : `${t.approval_timeout_seconds} s`}`;
+  const replyTo =
+    t.reply_to_namespaces.length && t.reply_to_workflow_prefixes.length
+      ? `reply_to namespaces ${t.reply_to_namespaces.join(',')} with workflow ids ${t.reply_to_workflow_prefixes.map((p) => `${p}*`).join(',')}`
+      : 'no reply_to allowed';
+  return `display name "${t.display_name}", approval timeout ${t.approval_timeout_seconds === null ? 'the service default' : `${t.approval_timeout_seconds} s`}, ${replyTo}`;
 }

@@ -54,6 +54,10 @@ export const ApprovalsEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.shap
     .union([z.literal('off'), envField.number(0.01, 0.99)], { error: 'expected a fraction between 0 and 1, or off' })
     .default(0.5),
   STEPGATE_CANCEL_ORCHESTRATOR_ON_REJECT: envField.flag().default(false),
+  /** The approval links webhooks carry: `<PORTAL_BASE_URL>/approvals/<approval_id>`. */
+  PORTAL_BASE_URL: envField.url().optional(),
+  /** Development only: webhooks may be http to 127.0.0.1 / localhost (https otherwise, never private addresses). */
+  STEPGATE_WEBHOOK_ALLOW_LOOPBACK: envField.flag().default(false),
 });
 
 export const AuditEnvSchema = ServiceEnvSchema.extend({

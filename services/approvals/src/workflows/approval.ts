@@ -3,6 +3,7 @@
 import {
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
   patched,
   proxyActivities,
@@ -11,13 +12,18 @@ import {
   upsertSearchAttributes,
   uuid4,
 } from '@temporalio/workflow';
-import type { ApprovalErrorCode } from '@stepgate/contracts';
+import type { ApprovalErrorCode, ApprovalRequest, ApprovalRule } from '@stepgate/contracts';
 import {
+  APPROVAL_GATEWAY_ROLE,
   APPROVAL_SIGNATURE_MAX_SKEW_MS,
   approvalActionDigest,
+  attestedUserProblem,
+  type ApprovalStatement,
   type ApprovalStatementDecision,
+  type AttestedUser,
   type SignedApprovalStatement,
 } from '@stepgate/contracts/approval-statement';
+import type { WebhookEvent } from '@stepgate/contracts/node';
 import type { ApprovalActivities, ApproverProof, OutcomeInput, Resolution } from '../activities.js';
 import {
   approveUpdate,
@@ -33,6 +39,14 @@ import {
 
 /** Approvals decide on signed statements from here on; histories without the marker replay the named path. */
 const SIGNED_APPROVALS_PATCH = 'signed-approvals';
+/**
+ * Approvals started from here on ignore cancellation requests (a `reply_to` cancel must not end one)
+ * and notify the tenant's webhooks; histories without the marker replay without either.
+ */
+const NOTIFY_AND_SURVIVE_CANCEL_PATCH = 'webhooks-and-cancel-proof';
+
+/** What an approval asks for when its event names no rule (events of evaluators before quorums). */
+const DEFAULT_RULE: ApprovalRule = { approvals_required: 1, approver_role: 'approver', escalate_to_role: null };
 
 const effects = proxyActivities<ApprovalActivities>({
   startToCloseTimeout: '30 seconds',
@@ -43,11 +57,25 @@ const lookups = proxyLocalActivities<ApprovalActivities>({
   retry: { initialInterval: '200 milliseconds', maximumInterval: '5 seconds', maximumAttempts: 5 },
 });
 
+// A webhook is retried for about an hour (1 s doubling to 5 min), then the failure is audited.
+const deliveries = proxyActivities<ApprovalActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '5 minutes', backoffCoefficient: 2, maximumAttempts: 16 },
+});
+
 const refuse = (type: ApprovalErrorCode, message: string) =>
   ApplicationFailure.create({ type, message, nonRetryable: true });
 
 export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalState> {
+  // Decided once, at the start: a cancellation request is then a no-op for the whole approval.
+  if (patched(NOTIFY_AND_SURVIVE_CANCEL_PATCH))
+    return CancellationScope.nonCancellable(() => runApproval(input, { current: true }));
+  return runApproval(input, { current: false });
+}
+
+async function runApproval(input: ApprovalInput, version: { current: boolean }): Promise<ApprovalState> {
   const r = input.request;
+  const rule = r.approval_rule ?? DEFAULT_RULE;
   const expiresAt = Date.parse(input.expires_at);
   const state: ApprovalState = {
     approval_id: r.approval_id,
@@ -62,8 +90,23 @@ export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalSt
     comment: null,
     action_digest: approvalActionDigest(r),
     evidence: null,
+    ...(version.current
+      ? {
+          approvals_required: rule.approvals_required,
+          eligible_roles: [rule.approver_role],
+          approvals: [],
+          escalated: null,
+        }
+      : {}),
   };
+  const eligibleRoles = () => state.eligible_roles ?? [rule.approver_role];
   setHandler(statusQuery, () => state);
+
+  // Webhook deliveries run beside the approval (their retries must not hold it up); awaited at the end.
+  const notifications: Array<Promise<void>> = [];
+  const notify = (event: WebhookEvent) => {
+    if (version.current) notifications.push(notifyWebhooks({ event, request: r, state: { ...state } }));
+  };
 
   const refuseIfClosed = () => {
     if (state.status === 'expired' || (state.status === 'pending' && Date.now() >= expiresAt))
@@ -91,11 +134,14 @@ export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalSt
     for (const field of ['approval_id', 'action_digest', 'decision', 'comment_or_reason', 'signed_at', 'key_id'])
       if (typeof st[field] !== 'string')
         throw refuse('INVALID_APPROVAL_INPUT', `statement.${field}: expected a string`);
-    if (Object.keys(st).length !== 6)
+    const attested = 'attested_user' in st;
+    if (Object.keys(st).length !== (attested ? 7 : 6))
       throw refuse(
         'INVALID_APPROVAL_INPUT',
-        'statement: expected exactly approval_id, action_digest, decision, comment_or_reason, signed_at, key_id',
+        'statement: expected exactly approval_id, action_digest, decision, comment_or_reason, signed_at, key_id (and attested_user from an approval gateway)',
       );
+    const attestedProblem = attested ? attestedUserProblem(st.attested_user) : undefined;
+    if (attestedProblem) throw refuse('INVALID_APPROVAL_INPUT', attestedProblem);
     if (st.decision !== decision)
       throw refuse('INVALID_APPROVAL_INPUT', `statement.decision: expected "${decision}" for a ${decision} update`);
     if ((st.comment_or_reason as string).trim().length < MIN_APPROVAL_COMMENT_LENGTH)
@@ -139,23 +185,57 @@ export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalSt
     signed: SignedApprovalStatement,
   ): Promise<ApprovalState> => {
     const proof = await lookups.proveApprover({ signed });
-    const principal = provenApprover(proof, r.tenant_id);
-    if (
-      principal === r.requested_by.principal ||
-      principal === r.requested_by.user_id ||
-      principal === r.requested_by.agent_id
-    )
-      throw refuse('SELF_APPROVAL', `${principal} requested this step and cannot decide on it (separation of duties)`);
-    if (!(proof.verdict === 'verified' && proof.is_approver))
-      throw refuse('NOT_AN_APPROVER', `${principal} does not hold the approver role in tenant ${r.tenant_id}`);
+    const who = provenIdentity(proof, signed.statement, r.tenant_id);
+    if (selfApproval(who, r.requested_by))
+      throw refuse(
+        'SELF_APPROVAL',
+        `${who.principal} requested this step and cannot decide on it (separation of duties)`,
+      );
+    const roles = eligibleRoles();
+    if (!who.roles.some((role) => roles.includes(role)))
+      throw refuse(
+        'NOT_AN_APPROVER',
+        `${who.principal} does not hold ${roles.map((role) => `"${role}"`).join(' or ')} in tenant ${r.tenant_id}`,
+      );
     const { statement, signature } = signed;
-    return settle(status, principal, statement.comment_or_reason, {
+    const evidence: ApprovalEvidence = {
       statement,
       signature,
       alg: 'Ed25519',
       key_id: statement.key_id,
-      principal,
+      principal: who.principal,
+      ...(who.attested ? { attested_user: who.attested, gateway_principal: who.signer } : {}),
+    };
+    if (status === 'rejected' || !state.approvals)
+      return settle(status, who.principal, statement.comment_or_reason, evidence);
+    // A quorum counts distinct people: one principal, or one person of one identity provider, once.
+    refuseIfClosed();
+    const again = state.approvals.find(
+      (v) =>
+        v.principal === who.principal ||
+        (who.attested &&
+          v.evidence.attested_user?.issuer === who.attested.issuer &&
+          v.evidence.attested_user.subject === who.attested.subject),
+    );
+    if (again)
+      throw refuse(
+        'DUPLICATE_APPROVER',
+        `${who.principal} already approved at ${again.approved_at}; another approver must`,
+      );
+    const approvedAt = new Date().toISOString();
+    state.approvals.push({ principal: who.principal, approved_at: approvedAt, evidence });
+    if (state.approvals.length >= (state.approvals_required ?? 1))
+      return settle('approved', who.principal, statement.comment_or_reason, evidence);
+    await effects.recordVote({
+      request: r,
+      audit_event_id: uuid4(),
+      principal: who.principal,
+      approved_at: approvedAt,
+      approvals: state.approvals.length,
+      approvals_required: state.approvals_required ?? 1,
+      evidence,
     });
+    return { ...state };
   };
 
   // Before signed approvals the update named its approver. Replaying such a history (no patch marker)
@@ -166,18 +246,38 @@ export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalSt
     return settle(status, d.approver, (status === 'approved' ? d.comment : d.reason) ?? '', null);
   };
 
-  const handle = (status: 'approved' | 'rejected') => (d: SignedApprovalStatement) =>
+  const decide = (status: 'approved' | 'rejected', d: SignedApprovalStatement) =>
     patched(SIGNED_APPROVALS_PATCH) ? decideSigned(status, d) : decideNamed(status, d as unknown as NamedDecisionInput);
+  // Handlers run in the workflow's root scope: after a cancellation request, their lookups must still run.
+  const handle = (status: 'approved' | 'rejected') => (d: SignedApprovalStatement) =>
+    version.current ? CancellationScope.nonCancellable(() => decide(status, d)) : decide(status, d);
   setHandler(approveUpdate, handle('approved'), { validator: (d) => validate(d, 'approve') });
   setHandler(rejectUpdate, handle('rejected'), { validator: (d) => validate(d, 'reject') });
 
   await effects.announce({ request: r, audit_event_id: uuid4(), expires_at: input.expires_at });
+  notify('approval.requested');
 
   const resolved = () => state.status !== 'pending';
   if (input.reminder_fraction !== null) {
     const remindAt = Date.parse(r.requested_at) + (expiresAt - Date.parse(r.requested_at)) * input.reminder_fraction;
-    if (remindAt > Date.now() && !(await condition(resolved, remindAt - Date.now())))
+    if (remindAt > Date.now() && !(await condition(resolved, remindAt - Date.now()))) {
       await effects.remind({ request: r, expires_at: input.expires_at, reminded_at: new Date().toISOString() });
+      notify('approval.reminded');
+      if (version.current && rule.escalate_to_role && !resolved()) {
+        const at = new Date().toISOString();
+        state.escalated = { to_role: rule.escalate_to_role, at };
+        state.eligible_roles = [...new Set([...eligibleRoles(), rule.escalate_to_role])];
+        await effects.escalate({
+          request: r,
+          audit_event_id: uuid4(),
+          escalated_to_role: rule.escalate_to_role,
+          eligible_roles: state.eligible_roles,
+          expires_at: input.expires_at,
+          escalated_at: at,
+        });
+        notify('approval.escalated');
+      }
+    }
   }
   if (!(await condition(resolved, Math.max(1, expiresAt - Date.now())))) {
     Object.assign(state, { status: 'expired', decided_at: new Date().toISOString() });
@@ -192,6 +292,7 @@ export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalSt
     decided_at: state.decided_at!,
     comment: state.comment,
     evidence: state.evidence ?? null,
+    ...(state.approvals && state.approvals.length > 1 ? { approvals: state.approvals } : {}),
     action_digest: state.action_digest ?? null,
     decision_id: uuid4(),
     audit_event_id: uuid4(),
@@ -201,7 +302,77 @@ export async function approvalWorkflow(input: ApprovalInput): Promise<ApprovalSt
   const decision = await effects.recordOutcome(outcome);
   await effects.publishOutcome({ outcome, decision });
   if (r.reply_to) await effects.notifyOrchestrator({ outcome, cancel: input.cancel_orchestrator_on_reject });
+  notify('approval.decided');
+  await Promise.all(notifications);
   return state;
+}
+
+/**
+ * POSTs one event to each of the tenant's enabled webhooks (ids only pass through the history; the
+ * activity reads URL and secret). A delivery that exhausts its retries is audited, never fatal.
+ */
+async function notifyWebhooks(p: { event: WebhookEvent; request: ApprovalRequest; state: ApprovalState }) {
+  const occurredAt = new Date().toISOString();
+  // A local activity: one Postgres read, recorded as a marker (no task round trip when there are none).
+  const ids = await lookups.webhookTargets({ tenant_id: p.request.tenant_id });
+  await Promise.all(
+    ids.map(async (webhookId) => {
+      const delivery = { webhook_id: webhookId, event: p.event, delivery_id: uuid4(), occurred_at: occurredAt };
+      try {
+        await deliveries.deliverWebhook({ ...delivery, request: p.request, state: p.state });
+      } catch (err) {
+        await effects.auditWebhookFailure({
+          ...delivery,
+          request: p.request,
+          audit_event_id: uuid4(),
+          error: failureMessage(err),
+        });
+      }
+    }),
+  );
+}
+
+/** The innermost message of an activity failure (its cause says what the receiver did). */
+function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return (e instanceof Error ? e.message : String(e)).slice(0, 500);
+}
+
+/** Who a verified statement proves decided: the credential's principal, or the person a gateway attests. */
+interface ProvenIdentity {
+  principal: string;
+  roles: string[];
+  /** The gateway credential's principal, when a gateway signed. */
+  signer: string;
+  attested: AttestedUser | undefined;
+}
+
+function provenIdentity(proof: ApproverProof, statement: ApprovalStatement, tenantId: string): ProvenIdentity {
+  const signer = provenApprover(proof, tenantId);
+  if (proof.verdict !== 'verified') throw refuse('UNAUTHENTICATED_APPROVER', 'unverified statement');
+  // Proofs recorded before quorums carry only whether the principal was an approver.
+  const roles = proof.roles ?? (proof.is_approver ? ['approver'] : []);
+  const gateway = roles.includes(APPROVAL_GATEWAY_ROLE);
+  const attested = statement.attested_user;
+  if (attested && !gateway)
+    throw refuse(
+      'NOT_A_GATEWAY',
+      `${signer} does not hold "${APPROVAL_GATEWAY_ROLE}": it cannot attest another person`,
+    );
+  if (!attested && gateway)
+    throw refuse('GATEWAY_MUST_ATTEST', `${signer} is an approval gateway: its statements must name the attested user`);
+  return attested
+    ? { principal: attested.principal, roles: attested.roles, signer, attested }
+    : { principal: signer, roles, signer, attested: undefined };
+}
+
+/** Separation of duties: the proven approver is neither the requesting principal, nor its user, nor its agent. */
+function selfApproval(who: ProvenIdentity, requester: ApprovalRequest['requested_by']): boolean {
+  const requesters = [requester.principal, requester.user_id, requester.agent_id].filter((x) => x !== null);
+  return (
+    requesters.includes(who.principal) || (who.attested !== undefined && requesters.includes(who.attested.subject))
+  );
 }
 
 /** The principal a verified statement proves, or the refusal its proof earns. */
