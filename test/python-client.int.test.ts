@@ -2,17 +2,14 @@
  * Runs the Python client's pytest suite (clients/python/tests) against the real stack: an evaluator and
  * an approvals service for a test namespace, the namespace's topics plus a second ("quiet") set that no
  * evaluator reads, and a small HTTP endpoint through which the Python tests submit the approval
- * statements they sign. The virtual environment is clients/python/.venv (clients/python/venv.sh makes
- * it; .ci/run does) or $STEPGATE_PYTHON.
+ * statements they sign (./python.ts runs it in clients/python's virtual environment). The secure-mode
+ * tests (tests/test_secure.py) run under test/secure/python-client.int.test.ts.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { SignedApprovalStatement } from '@stepgate/contracts';
 import { ApprovalsService } from '@stepgate/approvals';
 import { ApprovalRefusedError, type Approvers } from '@stepgate/approvals-client';
@@ -27,39 +24,11 @@ import {
   startEvaluator,
   type Principal,
 } from './pipeline.js';
+import { pythonTestBundle, runPytest } from './python.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const python = process.env.STEPGATE_PYTHON ?? path.join(root, 'clients/python/.venv/bin/python');
 const ns = testNamespace('python-client');
 const quietPrefix = `${ns.topicPrefix}quiet.`;
 const TENANT = 'acme';
-const bundle = {
-  tenant_id: TENANT,
-  environment: 'staging',
-  workflow_access: { mode: 'open' },
-  tools: [{ tool_name: 'sql_query', tool_type: 'function', access: 'read' }],
-  policies: [
-    {
-      name: 'block-dangerous-sql',
-      type: 'context_aware',
-      category: 'dynamic-security',
-      priority: 900,
-      conditions: [
-        { field: 'context.tool_name', operator: 'equals', value: 'sql_query' },
-        { field: 'tool_input.query', operator: 'regex', value: '(?i)\\b(drop|truncate)\\s+table\\b' },
-      ],
-      actions: [{ type: 'block', config: { reason: 'Destructive SQL is blocked', severity: 'critical' } }],
-    },
-    {
-      name: 'approve-deploys',
-      type: 'context_aware',
-      category: 'dynamic-compliance',
-      priority: 500,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
-      actions: [{ type: 'require_approval', config: { reason: 'Deploys need a human', severity: 'high' } }],
-    },
-  ],
-};
 
 let signingKey: Principal;
 let evaluator: Evaluator;
@@ -123,7 +92,7 @@ beforeAll(async () => {
   signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
   const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
   const alice = await registerPrincipal(ns, TENANT, 'alice', ['approver']);
-  await applyBundle(ns, bundle);
+  await applyBundle(ns, pythonTestBundle(TENANT));
   const metricsPort = await freePort();
   evaluator = startEvaluator(ns, signingKey, 'a', { metricsPort });
   service = new ApprovalsService(approvalsConfig(ns, signingKey));
@@ -171,18 +140,6 @@ afterAll(async () => {
 
 describe('the Python client (pytest) on the real stack', () => {
   it('passes its suite: decisions, approvals, hostile decisions, shared vectors, LangGraph and Airflow', async () => {
-    expect(existsSync(python), `no Python venv at ${python}: run bash clients/python/venv.sh`).toBe(true);
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
-        cwd: path.join(root, 'clients/python'),
-        env: { ...process.env, ...env },
-      });
-      let output = '';
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      child.on('close', (exit) => resolve({ code: exit, output }));
-    });
-    console.log(output.slice(-20_000));
-    expect(code, output.slice(-5_000)).toBe(0);
+    await runPytest(['tests', '--ignore=tests/test_secure.py'], env);
   }, 600_000);
 });

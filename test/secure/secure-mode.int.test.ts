@@ -16,18 +16,9 @@ import { Approvers, type ApproverCredential } from '@stepgate/approvals-client';
 import { AuditService } from '@stepgate/audit';
 import { run } from '@stepgate/cli';
 import type { Evaluator } from '@stepgate/evaluator';
-import { orchestratorAcls, serviceAcls } from '@stepgate/infra';
 import { KafkaConnection, kafkaRefusal, type KafkaSecurity, type TopicAdmin } from '@stepgate/messaging';
 import type { TemporalConnectionOptions } from '@stepgate/runtime';
-import {
-  eventually,
-  secureStack,
-  temporalTlsProxy,
-  testNamespace,
-  type Relay,
-  type SecureStack,
-  type TestNamespace,
-} from '@stepgate/test';
+import { eventually, temporalTlsProxy, type Relay, type SecureStack, type TestNamespace } from '@stepgate/test';
 import {
   applyBundle,
   approvalsConfig,
@@ -37,6 +28,7 @@ import {
   startEvaluator,
   type Principal,
 } from '../pipeline.js';
+import { SecureNamespace } from './setup.js';
 
 let secure: SecureStack;
 let ns: TestNamespace;
@@ -49,7 +41,7 @@ let signingKey: Principal;
 let orchestratorKey: Principal;
 let alice: ApproverCredential;
 const clients: GateClient[] = [];
-const tenantTopics: string[] = [];
+let setup: SecureNamespace;
 
 let TENANT_A: string;
 let TENANT_B: string;
@@ -98,24 +90,15 @@ const orchestrators = () => [
   { user: 'orchestrator-other', tenantId: TENANT_B },
 ];
 
-const asAdmin = <T>(fn: (admin: TopicAdmin) => Promise<T>) =>
-  new KafkaConnection({ clientId: `${ns.id}-admin`, brokers: secure.brokers, ...secure.as('admin') }).withAdmin(fn);
+const asAdmin = <T>(fn: (admin: TopicAdmin) => Promise<T>) => setup.asAdmin(fn);
 
 const kafkaAs = (security: KafkaSecurity) =>
   new KafkaConnection({ clientId: `${ns.id}-probe`, brokers: secure.brokers, ...security }, { failFast: true });
 
 beforeAll(async () => {
   const shared = inject('endpoints');
-  secure = await secureStack(shared.databaseUrl);
-  ns = testNamespace('secure', {
-    endpoints: {
-      kafkaBrokers: secure.brokers,
-      kafkaSecurity: secure.as('admin'),
-      temporalAddress: shared.temporalAddress,
-      databaseUrl: shared.databaseUrl,
-      databaseSsl: secure.databaseSsl,
-    },
-  });
+  setup = await SecureNamespace.create('secure');
+  ({ secure, ns } = setup);
   TENANT_A = `${ns.id}_a`;
   TENANT_B = `${ns.id}_b`;
   proxy = await temporalTlsProxy(secure, shared.temporalAddress);
@@ -129,17 +112,7 @@ beforeAll(async () => {
       },
     },
   };
-
-  await ns.migrate();
-  await ns.createTopics();
-  await asAdmin(async (admin) => {
-    await admin.grant(serviceAcls({ topicPrefix: ns.topicPrefix, groupPrefix: ns.groupPrefix }));
-    for (const { user, tenantId } of orchestrators()) {
-      await admin.ensureTenantDecisionTopic(tenantId, ns.topicPrefix);
-      tenantTopics.push(tenantDecisionTopic(tenantId, ns.topicPrefix));
-      await admin.grant(orchestratorAcls({ user, tenantId, topicPrefix: ns.topicPrefix }));
-    }
-  });
+  await setup.grant(orchestrators());
 
   signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
   orchestratorKey = await registerPrincipal(ns, TENANT_A, 'release-bot');
@@ -163,12 +136,7 @@ afterAll(async () => {
   await audit?.stop();
   await approvals?.stop();
   await evaluator?.stop();
-  await ns?.withAdmin((admin) => admin.deleteTopics({ topics: tenantTopics })).catch(() => undefined);
-  await asAdmin(async (admin) => {
-    await admin.revoke(serviceAcls({ topicPrefix: ns.topicPrefix, groupPrefix: ns.groupPrefix }));
-    for (const o of orchestrators()) await admin.revoke(orchestratorAcls({ ...o, topicPrefix: ns.topicPrefix }));
-  }).catch(() => undefined);
-  await ns?.cleanup();
+  await setup?.cleanup(orchestrators());
   await proxy?.cut();
 });
 
@@ -285,7 +253,7 @@ describe('secure mode: SASL_SSL with ACLs, Temporal over mTLS, PostgreSQL over T
         else process.env[k] = v;
     }
     const topic = tenantDecisionTopic(tenant, ns.topicPrefix);
-    tenantTopics.push(topic);
+    setup.tenantTopics.push(topic);
     expect(stderr).toContain(`created the decisions topic of tenant ${tenant}`);
     expect(await asAdmin((admin) => admin.listTopics())).toContain(topic);
 

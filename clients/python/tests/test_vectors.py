@@ -6,15 +6,20 @@ import hashlib
 import json
 from typing import Any
 
+import pytest
+
 from stepgate import (
+    InvalidTenantIdError,
     ReceiptKeys,
     action_digest,
     approval_id_for,
     approval_statement_bytes,
     canonical_json,
+    has_tenant_decision_topic,
     load_private_key,
     load_public_key,
     sign_bytes,
+    tenant_decision_topic,
     verify_bytes,
 )
 from stepgate.models import Decision
@@ -58,3 +63,14 @@ def test_action_digests_and_statements(vectors: dict[str, Any]) -> None:
         data = approval_statement_bytes(s["statement"])
         assert data.decode() == s["canonical"]
         assert sign_bytes(approver, data) == s["signature"]
+
+
+def test_tenant_decision_topics(vectors: dict[str, Any]) -> None:
+    for t in vectors["tenant_decision_topics"]:
+        assert has_tenant_decision_topic(t["tenant_id"]) is (t["topic"] is not None), repr(t["tenant_id"])
+        if t["topic"] is None:
+            with pytest.raises(InvalidTenantIdError) as refused:
+                tenant_decision_topic(t["tenant_id"], t["prefix"])
+            assert refused.value.code == "INVALID_TENANT_ID"
+        else:
+            assert tenant_decision_topic(t["tenant_id"], t["prefix"]) == t["topic"]

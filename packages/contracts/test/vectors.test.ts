@@ -6,6 +6,8 @@ import {
   approvalStatementBytes,
   canonicalJson,
   GateDecisionSchema,
+  hasTenantDecisionTopic,
+  tenantDecisionTopic,
   GateRequestSchema,
   ReceiptKeySetSchema,
   type ActionDigestInput,
@@ -28,6 +30,7 @@ const vectors = JSON.parse(readFileSync(new URL('./vectors/stepgate-vectors.json
   requests: Array<{ request: unknown; value_utf8: string; key_id: string; signature: string; sha256: string }>;
   decisions: Record<'valid' | 'invalid', Array<{ name: string; decision: Record<string, unknown> }>>;
   approval_ids: Array<{ tenant_id: string; workflow_id: string; step_id: string; approval_id: string }>;
+  tenant_decision_topics: Array<{ tenant_id: string; prefix: string; topic: string | null }>;
   action_digests: Array<{ input: ActionDigestInput; digest: string }>;
   approval_statements: Array<{ statement: ApprovalStatement; canonical: string; signature: string }>;
 };
@@ -68,6 +71,14 @@ describe('shared test vectors', () => {
   it('approval ids: UUIDv5 of the JSON array [tenant, workflow, step]', () => {
     for (const a of vectors.approval_ids)
       expect(approvalIdFor(a.tenant_id, a.workflow_id, a.step_id)).toBe(a.approval_id);
+  });
+
+  it('tenant decision topics: `${prefix}gate.decisions.<tenant>`, refused for ids that cannot name a topic', () => {
+    for (const t of vectors.tenant_decision_topics) {
+      expect(hasTenantDecisionTopic(t.tenant_id), JSON.stringify(t.tenant_id)).toBe(t.topic !== null);
+      if (t.topic === null) expect(() => tenantDecisionTopic(t.tenant_id, t.prefix)).toThrow(RangeError);
+      else expect(tenantDecisionTopic(t.tenant_id, t.prefix)).toBe(t.topic);
+    }
   });
 
   it('action digests and signed approval statements', () => {

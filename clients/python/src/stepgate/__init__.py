@@ -15,16 +15,20 @@ from .errors import (
     DecisionMismatchError,
     GateRefusedError,
     GateTimeoutError,
+    KafkaRefusedError,
     ReceiptKeysRequiredError,
     ReceiptKeysUnavailableError,
     ReceiptVerificationError,
+    SettingsError,
     StepBlockedError,
     StepGateError,
 )
 from .models import Decision, GateError, GateStep, PolicyRef, Receipt, RetryContext, StepCompletion
 from .receipts import ReceiptKeys, fetch_receipt_keys
+from .security import KafkaSecurity, SaslMechanism
 from .settings import GateClientSettings
 from .signing import load_private_key, load_public_key, sign_bytes, verify_bytes, verify_receipt
+from .topics import InvalidTenantIdError, has_tenant_decision_topic, tenant_decision_topic
 
 __all__ = [
     "ApprovalNotResolvedError",
@@ -39,6 +43,9 @@ __all__ = [
     "GateRefusedError",
     "GateStep",
     "GateTimeoutError",
+    "InvalidTenantIdError",
+    "KafkaRefusedError",
+    "KafkaSecurity",
     "PolicyRef",
     "PublishError",
     "Receipt",
@@ -47,6 +54,8 @@ __all__ = [
     "ReceiptKeysUnavailableError",
     "ReceiptVerificationError",
     "RetryContext",
+    "SaslMechanism",
+    "SettingsError",
     "StepBlockedError",
     "StepCompletion",
     "StepGateError",
@@ -56,11 +65,13 @@ __all__ = [
     "canonical_json",
     "decision_from_resume",
     "fetch_receipt_keys",
+    "has_tenant_decision_topic",
     "json_text_depth",
     "load_private_key",
     "load_public_key",
     "sign_approval_statement",
     "sign_bytes",
+    "tenant_decision_topic",
     "verify_bytes",
     "verify_receipt",
 ]

@@ -6,8 +6,9 @@ import asyncio
 import hashlib
 import json
 import threading
+import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -25,6 +26,7 @@ from .errors import (
     DecisionMismatchError,
     GateRefusedError,
     GateTimeoutError,
+    KafkaRefusedError,
     ReceiptKeysRequiredError,
     ReceiptVerificationError,
     StepGateError,
@@ -40,6 +42,11 @@ HEADER_SIGNATURE = "stepgate-signature"
 MAX_DECISION_BYTES = 1024 * 1024
 MAX_REMEMBERED_OUTCOMES = 10_000
 _POLL_S = 0.05
+# Errors the brokers answer with for good (wrong credentials, an ACL): a connect stops at the first.
+_AUTHENTICATION_ERRORS = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED)
+_AUTHORIZATION_ERRORS = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
+# Transient metadata answers (a topic just created, a leader moving): asked again until the deadline.
+_RETRIABLE_TOPIC_ERRORS = (KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TRANSPORT, KafkaError._TIMED_OUT)
 
 
 class PublishError(StepGateError):
@@ -109,22 +116,29 @@ class GateClient:
             self._receipt_keys = fetch_receipt_keys(self.settings.receipt_keys_url)
 
     def connect(self) -> GateClient:
+        """Connects and starts reading decisions. A broker's refusal (wrong SASL credentials, an ACL that
+        denies the decisions topic) raises ``KafkaRefusedError`` with its code, as does no answer within
+        ``connect_timeout_s`` (``CONNECTION_ERROR``)."""
         self.load_receipt_keys()
-        common = {
-            "bootstrap.servers": self.settings.brokers,
-            "client.id": self._client_id,
-            **self.settings.kafka_config,
-        }
-        self._producer = Producer({**common, "linger.ms": 1, "acks": "all"})
+        errors: deque[KafkaError] = deque(maxlen=32)
+        common = {"client.id": self._client_id, **self.settings.librdkafka_config()}
         consumer = Consumer(
             {
                 **common,
-                "group.id": f"{self._client_id}-{uuid.uuid4()}",
+                # The prefix the secure installation's orchestrator ACLs allow (the TypeScript client's too);
+                # nothing is committed: the client reads by assignment from the end.
+                "group.id": f"stepgate-client-{uuid.uuid4()}",
                 "enable.auto.commit": False,
                 "fetch.wait.max.ms": 20,
+                "error_cb": errors.append,
             }
         )
-        consumer.assign(self._start_positions(consumer))
+        try:
+            consumer.assign(self._start_positions(consumer, errors))
+        except BaseException:
+            consumer.close()
+            raise
+        self._producer = Producer({**common, "linger.ms": 1, "acks": "all"})
         self._consumer = consumer
         self._thread = threading.Thread(target=self._consume, name=f"{self._client_id}-decisions", daemon=True)
         self._thread.start()
@@ -235,13 +249,37 @@ class GateClient:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _start_positions(self, consumer: Consumer) -> list[TopicPartition]:
-        topic = self.settings.topic("gate.decisions")
-        metadata = consumer.list_topics(topic, timeout=10)
-        info = metadata.topics.get(topic)
-        if info is None or info.error is not None or not info.partitions:
-            raise StepGateError(f"topic {topic}: {info.error if info else 'missing'}")
-        partitions = sorted(info.partitions)
+    def _topic_partitions(self, consumer: Consumer, topic: str, errors: deque[KafkaError]) -> list[int]:
+        """The topic's partitions; a refusal is raised as soon as the broker answers with one."""
+        deadline = time.monotonic() + self.settings.connect_timeout_s
+        last: KafkaError | None = None
+        while True:
+            try:
+                info = consumer.list_topics(topic, timeout=0.5).topics.get(topic)
+                last = info.error if info is not None else None
+                if info is not None and info.error is None and info.partitions:
+                    return sorted(int(p) for p in info.partitions)
+            except KafkaException as err:
+                last = err.args[0]
+            consumer.poll(0)  # serves error_cb: librdkafka reports a failed authentication only there
+            for seen in [*errors, last]:
+                if seen is not None and seen.code() in _AUTHENTICATION_ERRORS:
+                    raise KafkaRefusedError("SASL_AUTHENTICATION_FAILED", seen.str())
+                if seen is not None and seen.code() in _AUTHORIZATION_ERRORS:
+                    raise KafkaRefusedError(seen.name(), f"{topic}: {seen.str()}")
+            if last is not None and last.code() not in _RETRIABLE_TOPIC_ERRORS:
+                raise StepGateError(f"topic {topic}: {last.str()}")
+            if time.monotonic() >= deadline:
+                latest = errors[-1] if errors else last
+                reason = latest.str() if latest is not None else "no answer"
+                raise KafkaRefusedError(
+                    "CONNECTION_ERROR",
+                    f"no broker of {self.settings.brokers} answered in {self.settings.connect_timeout_s:g} s: {reason}",
+                )
+
+    def _start_positions(self, consumer: Consumer, errors: deque[KafkaError]) -> list[TopicPartition]:
+        topic = self.settings.decisions_topic()
+        partitions = self._topic_partitions(consumer, topic, errors)
         if self._replay_from is not None:
             at_ms = int(self._replay_from.timestamp() * 1000)
             found = consumer.offsets_for_times([TopicPartition(topic, p, at_ms) for p in partitions], timeout=10)

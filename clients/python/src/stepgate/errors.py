@@ -14,6 +14,29 @@ class StepGateError(Exception):
     code: str = "STEPGATE_ERROR"
 
 
+class SettingsError(StepGateError, ValueError):
+    """A setting that cannot be used (half-given TLS or SASL, an unreadable file, a bad value); ``variable``
+    names it: the environment variable when read by ``from_env``, else the settings field."""
+
+    code = "INVALID_SETTINGS"
+
+    def __init__(self, variable: str, expected: str) -> None:
+        super().__init__(f"{variable}: expected {expected}")
+        self.variable = variable
+        self.expected = expected
+
+
+class KafkaRefusedError(StepGateError):
+    """The brokers refused this client; ``code`` says why, as the TypeScript side's ``kafkaRefusal`` does:
+    ``SASL_AUTHENTICATION_FAILED`` (wrong credentials), ``TOPIC_AUTHORIZATION_FAILED`` (an ACL denies the
+    topic: another tenant's decisions, or the shared topic under per-tenant ACLs) or ``CONNECTION_ERROR``
+    (no broker answered, or TLS failed)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
 class ReceiptKeysRequiredError(StepGateError):
     """Neither receipt keys nor the explicit insecure opt-out were configured."""
 
