@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { ControlPlaneConfig } from './config.js';
 import { identityFromClaims, type Identity } from './auth/identity.js';
 import { InvalidTokenError, type OidcProvider } from './auth/provider.js';
-import { SESSION_COOKIE, type Sessions } from './auth/sessions.js';
+import { cookieName, SESSION_COOKIE, type Sessions } from './auth/sessions.js';
 import { CsrfTokens } from './auth/csrf.js';
 import { Api } from './api/route.js';
 import { asHttpError, HttpError } from './api/errors.js';
@@ -58,7 +58,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const claims = await deps.provider.verifyBearer(m[1]!);
       return (request.identity = await identityFromClaims(claims, config.oidc, deps.store.identities));
     }
-    const token = request.cookies[SESSION_COOKIE];
+    const token = request.cookies[cookieName(SESSION_COOKIE, secure)];
     if (!token) return undefined;
     const identity = await deps.sessions.identity(token);
     if (!identity) return undefined;
