@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { webhookUrlProblem } from '@stepgate/contracts/node';
 import { UnknownTenantError, WEBHOOK_FORMATS, type WebhookFormat } from '@stepgate/store';
 import { adminAudit, adminEnv, unknownTenant, withServices } from '../admin/connections.js';
@@ -11,6 +11,11 @@ export interface AddWebhookOptions {
   secret?: string;
   allowLoopbackHttp?: boolean;
   as?: string;
+}
+
+/** The first 16 bytes of the URL's SHA-256, hex: tells two URLs apart in the audit without revealing either. */
+export function urlFingerprint(url: string): string {
+  return createHash('sha256').update(url).digest('hex').slice(0, 32);
 }
 
 /** `stepgate webhooks add`: prints the id and, when it generated one, the secret (shown only this once). */
@@ -33,13 +38,15 @@ export async function addWebhook(opts: AddWebhookOptions, io: Io): Promise<numbe
         .catch((err: unknown) => {
           throw err instanceof UnknownTenantError ? unknownTenant(opts.tenant) : err;
         });
-      // The audit names where events go, never the secret (nor a URL's query, which may carry a token).
+      // The audit names where events go (the origin) and a fingerprint of the whole URL, never the
+      // secret nor the path or query: Slack's incoming-webhook secret is the path itself.
       publish(
         'audit',
         opts.tenant,
         adminAudit('WebhookAdded', opts.tenant, 'Added', {
           webhook_id: webhookId,
-          url: `${url.origin}${url.pathname}`,
+          url: url.origin,
+          url_sha256: urlFingerprint(opts.url),
           format,
           actor: opts.as ?? null,
         }),
