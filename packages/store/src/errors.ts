@@ -29,3 +29,25 @@ export class UnknownOutboxTopicError extends StoreError {
     super(`outbox row ${id} names unknown topic "${topic}"`);
   }
 }
+
+/** A reply_to workflow-id prefix that does not end in a delimiter (`acme` would allow `acme2-…`). */
+export class ReplyToPrefixUndelimitedError extends StoreError {
+  readonly code = 'REPLY_TO_PREFIX_UNDELIMITED';
+  constructor(readonly prefix: string) {
+    super(`workflow-id prefix "${prefix.slice(0, 80)}" must end in one of - : / . _`);
+  }
+}
+
+/** A reply_to workflow-id prefix that overlaps another tenant's in a namespace both allow. */
+export class ReplyToPrefixOverlapError extends StoreError {
+  readonly code = 'REPLY_TO_PREFIX_OVERLAP';
+  constructor(
+    readonly prefix: string,
+    readonly otherTenantId: string,
+    readonly namespace: string,
+  ) {
+    super(
+      `workflow-id prefix "${prefix.slice(0, 80)}" overlaps a prefix of tenant "${otherTenantId}" in namespace "${namespace}"`,
+    );
+  }
+}
