@@ -1,7 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+// Approval webhooks on the real stack (Temporal, Kafka, Postgres) against a local node:http receiver:
 // signed deliveries that verify, a retry after the receiver was down, the Slack-shaped body, and an
 // audited failure when the receiver refuses for good.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@stepgate/contracts';
