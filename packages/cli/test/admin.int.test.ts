@@ -354,4 +354,31 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     expect((await set('globex', 'payments', 'acme-2-')).code).toBe(0);
     expect((await set('globex', 'default', 'globex-')).code).toBe(0);
   });
+  it('link-identity links a principal to at most one identity (one person cannot count twice toward a quorum)', async () => {
+    const link = (identity: string, principal: string) =>
+      cli([
+        'credentials',
+        'link-identity',
+        '--tenant',
+        'acme',
+        '--principal',
+        principal,
+        '--issuer',
+        'https://idp.example',
+        '--identity',
+        identity,
+      ]);
+    expect((await link('alice@example.com', 'alice')).code).toBe(0);
+    expect((await link('alice@example.com', 'alice')).code).toBe(0); // the same link again is fine
+    expect(await link('mallory@example.com', 'alice')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--principal: principal "alice" is already linked to another identity'),
+    });
+    // An identity is linked to exactly one principal: relinking moves it.
+    expect((await link('alice@example.com', 'alice-portal')).code).toBe(0);
+    const { rows } = await ns.pool.query(
+      "select principal from principal_identities where claim_value = 'alice@example.com'",
+    );
+    expect(rows).toEqual([{ principal: 'alice-portal' }]);
+  });
 });

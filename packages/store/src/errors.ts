@@ -51,3 +51,14 @@ export class ReplyToPrefixOverlapError extends StoreError {
     );
   }
 }
+
+/** A principal is linked to at most one identity: otherwise one person could count twice toward a quorum. */
+export class PrincipalAlreadyLinkedError extends StoreError {
+  readonly code = 'PRINCIPAL_ALREADY_LINKED';
+  constructor(
+    readonly principal: string,
+    readonly issuer: string,
+  ) {
+    super(`principal "${principal}" is already linked to another identity (at ${issuer}); unlink it first`);
+  }
+}

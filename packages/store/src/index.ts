@@ -4,6 +4,7 @@ export {
   ConcurrentFirstGate,
   UnknownTenantError,
   UnknownOutboxTopicError,
+  PrincipalAlreadyLinkedError,
   ReplyToPrefixOverlapError,
   ReplyToPrefixUndelimitedError,
 } from './errors.js';
