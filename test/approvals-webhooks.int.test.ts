@@ -1,7 +1,7 @@
 // Approval webhooks on the real stack (Temporal, Kafka, Postgres) against a local node:http receiver:
 // signed deliveries that verify, a retry after the receiver was down, the Slack-shaped body, and an
 // audited failure when the receiver refuses for good.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@stepgate/contracts';
@@ -141,13 +141,15 @@ const deploy = (): GateStepRequest => ({
 const deliveriesOf = (id: string, path: string) => hooks.received.filter((r) => r.path === path && r.body.includes(id));
 
 describe('webhook configuration (CLI)', () => {
-  it('refuses URLs that are no https (or loopback http without the dev flag), and audits adds and removes without the secret', async () => {
+  it('refuses URLs that are no https (or loopback http without the dev flag), and audits adds and removes without the secret, the path or the query', async () => {
     for (const url of ['http://example.com/hook', 'ftp://example.com/x', 'https://user:pw@example.com/x', 'not a url'])
       expect((await cli('webhooks', 'add', '--tenant', TENANT, '--url', url)).code).not.toBe(0);
     expect((await cli('webhooks', 'add', '--tenant', TENANT, '--url', `http://127.0.0.1:${port}/x`)).stderr).toContain(
       'loopback',
     );
-    const added = await cli('webhooks', 'add', '--tenant', TENANT, '--url', 'https://hooks.example/x?token=abc');
+    // Slack's incoming-webhook secret is the URL's path: the audit keeps only the origin and a fingerprint.
+    const secretUrl = 'https://hooks.example/services/T0001/B0001/PathSecret42?token=abc';
+    const added = await cli('webhooks', 'add', '--tenant', TENANT, '--url', secretUrl);
     expect(added.code).toBe(0);
     const id = /added (whk_\S+)/.exec(added.stdout)![1]!;
     expect(added.stdout).toMatch(/secret: \S{20,}/);
@@ -160,6 +162,12 @@ describe('webhook configuration (CLI)', () => {
     });
     expect(audited.map((a) => a.action)).toEqual(['WebhookAdded', 'WebhookRemoved']);
     expect(JSON.stringify(audited)).not.toContain('token=abc');
+    expect(JSON.stringify(audited)).not.toContain('/services');
+    expect(JSON.stringify(audited)).not.toContain('PathSecret42');
+    expect(audited[0]!.detail).toMatchObject({
+      url: 'https://hooks.example',
+      url_sha256: createHash('sha256').update(secretUrl).digest('hex').slice(0, 32),
+    });
   });
 });
 

@@ -31,6 +31,7 @@ import {
 } from '@stepgate/approvals-client';
 import type { Evaluator } from '@stepgate/evaluator';
 import { run } from '@stepgate/cli';
+import { KillSwitchesRepository } from '@stepgate/store';
 import { eventually, freePort, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
 import {
@@ -277,6 +278,37 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(
       (await refusal(approvers.reject(id, { credential: keys.bob, reason: 'Too late to change my mind' }))).code,
     ).toBe('APPROVAL_ALREADY_RESOLVED');
+  });
+
+  it('a kill switch engaged while an approval is pending outranks the approver: the orchestrator gets block KILL_SWITCH', async () => {
+    const agent = `agent-${randomUUID()}`;
+    const { id, outcome } = await pending(deploy({ agent_id: agent }));
+    const switches = new KillSwitchesRepository(ns.pool);
+    const engaged = await switches.engage({
+      tenantId: TENANT,
+      scope: { agent_id: agent, workflow_id: null, tool_name: null },
+      reason: 'agent loops on deploys',
+      engagedBy: 'sre-on-call',
+    });
+    try {
+      await approvers.approve(id, { credential: keys.alice, comment: 'Change ticket CHG-9 reviewed' });
+      const d = await outcome;
+      expect(d).toMatchObject({
+        decision: 'block',
+        decision_source: 'approval',
+        approval_id: id,
+        error: { code: 'KILL_SWITCH', message: 'kill switch engaged by sre-on-call: agent loops on deploys' },
+      });
+      expect(verifyReceipt(d, publicKeyFromPem(signingKey.publicKeyPem))).toBe(true);
+      const granted = await wire.until(() =>
+        wire
+          .json<AuditEvent>(ns.topics.audit)
+          .find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id),
+      );
+      expect(granted.detail.kill_switch).toBe(engaged.switch_id);
+    } finally {
+      await switches.release({ tenantId: TENANT, switchId: engaged.switch_id, releasedBy: 'test' });
+    }
   });
 
   it('reject: block, workflow.aborted, and every later gate of the workflow is WORKFLOW_TERMINAL', async () => {

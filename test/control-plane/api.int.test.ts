@@ -426,12 +426,13 @@ describe('webhooks: the tenant’s, admin only, secrets shown once, each change 
       ),
     );
     expect(added[0].detail).toMatchObject({
-      url: 'https://hooks.example.com/stepgate',
+      url: 'https://hooks.example.com',
+      url_sha256: expect.stringMatching(/^[0-9a-f]{32}$/),
       format: 'slack',
       actor: 'alice',
       actor_subject: 'sub-alice',
     });
-    expect(JSON.stringify(added)).not.toMatch(/t0ps3cret|a-secret-the-admin-chose/);
+    expect(JSON.stringify(added)).not.toMatch(/t0ps3cret|a-secret-the-admin-chose|\/stepgate/);
     expect(JSON.stringify(added)).not.toContain(generated.json.secret);
     expect(await audited('WebhookRemoved')).toEqual([
       expect.objectContaining({ user_id: 'alice', detail: expect.objectContaining({ webhook_id: ids[0] }) }),

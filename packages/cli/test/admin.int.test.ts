@@ -372,4 +372,50 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     expect(changes.map((c) => c.detail.reply_to_namespaces)).toEqual([[], [], ['default'], []]);
     expect(changes[0]).toMatchObject({ tenant_id: 'acme', user_id: 'ops-lead' });
   });
+  it("reply_to prefixes must end in a delimiter and may not overlap another tenant's in a shared namespace", async () => {
+    await ns.pool.query("insert into tenants (tenant_id) values ('globex') on conflict do nothing");
+    const set = (tenant: string, namespaces: string, prefixes: string) =>
+      cli(['tenants', 'set', '--tenant', tenant, '--reply-to-namespaces', namespaces, '--reply-to-prefixes', prefixes]);
+    expect((await set('acme', 'default', 'acme-')).code).toBe(0);
+    // `acme` would also allow `acme2-…`: refused by the CLI, naming the flag.
+    expect(await set('globex', 'default', 'acme')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--reply-to-prefixes "acme": a workflow-id prefix must end in one of'),
+    });
+    // `acme-2-` lies inside acme's `acme-`, and a second `acme-` equals it, in the namespace both allow.
+    for (const overlapping of ['acme-2-', 'globex-,acme-'])
+      expect(await set('globex', 'default,payments', overlapping)).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining('overlaps a prefix of tenant "acme" in namespace "default"'),
+      });
+    expect((await set('globex', 'payments', 'acme-2-')).code).toBe(0);
+    expect((await set('globex', 'default', 'globex-')).code).toBe(0);
+  });
+  it('link-identity links a principal to at most one identity (one person cannot count twice toward a quorum)', async () => {
+    const link = (identity: string, principal: string) =>
+      cli([
+        'credentials',
+        'link-identity',
+        '--tenant',
+        'acme',
+        '--principal',
+        principal,
+        '--issuer',
+        'https://idp.example',
+        '--identity',
+        identity,
+      ]);
+    expect((await link('alice@example.com', 'alice')).code).toBe(0);
+    expect((await link('alice@example.com', 'alice')).code).toBe(0); // the same link again is fine
+    expect(await link('mallory@example.com', 'alice')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--principal: principal "alice" is already linked to another identity'),
+    });
+    // An identity is linked to exactly one principal: relinking moves it.
+    expect((await link('alice@example.com', 'alice-portal')).code).toBe(0);
+    const { rows } = await ns.pool.query(
+      "select principal from principal_identities where claim_value = 'alice@example.com'",
+    );
+    expect(rows).toEqual([{ principal: 'alice-portal' }]);
+  });
 });

@@ -1,6 +1,6 @@
 // Approval webhooks: what a tenant's endpoint receives, and how it checks that stepgate sent it.
 // Receivers verify `X-Stepgate-Signature` (docs/operations.md, "Webhooks", has the recipe).
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const WEBHOOK_TIMESTAMP_HEADER = 'X-Stepgate-Timestamp';
 export const WEBHOOK_SIGNATURE_HEADER = 'X-Stepgate-Signature';
@@ -105,8 +105,11 @@ export function webhookSecretProblem(secret: string): string | undefined {
 export const newWebhookId = (): string => `whk_${randomBytes(12).toString('base64url')}`;
 export const newWebhookSecret = (): string => randomBytes(32).toString('base64url');
 
-/** A webhook URL as audits name it: without its query, which may carry a token (call after webhookUrlProblem). */
-export function webhookAuditedUrl(url: string): string {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
+/**
+ * A webhook URL as audits name it: its origin, and the first 16 bytes (hex) of the SHA-256 of the whole
+ * URL to tell two apart. Never the path or the query: Slack's incoming-webhook secret is the path
+ * itself, others put tokens in the query (call after webhookUrlProblem).
+ */
+export function webhookAuditedUrl(url: string): { url: string; url_sha256: string } {
+  return { url: new URL(url).origin, url_sha256: createHash('sha256').update(url).digest('hex').slice(0, 32) };
 }

@@ -29,3 +29,36 @@ export class UnknownOutboxTopicError extends StoreError {
     super(`outbox row ${id} names unknown topic "${topic}"`);
   }
 }
+
+/** A reply_to workflow-id prefix that does not end in a delimiter (`acme` would allow `acme2-…`). */
+export class ReplyToPrefixUndelimitedError extends StoreError {
+  readonly code = 'REPLY_TO_PREFIX_UNDELIMITED';
+  constructor(readonly prefix: string) {
+    super(`workflow-id prefix "${prefix.slice(0, 80)}" must end in one of - : / . _`);
+  }
+}
+
+/** A reply_to workflow-id prefix that overlaps another tenant's in a namespace both allow. */
+export class ReplyToPrefixOverlapError extends StoreError {
+  readonly code = 'REPLY_TO_PREFIX_OVERLAP';
+  constructor(
+    readonly prefix: string,
+    readonly otherTenantId: string,
+    readonly namespace: string,
+  ) {
+    super(
+      `workflow-id prefix "${prefix.slice(0, 80)}" overlaps a prefix of tenant "${otherTenantId}" in namespace "${namespace}"`,
+    );
+  }
+}
+
+/** A principal is linked to at most one identity: otherwise one person could count twice toward a quorum. */
+export class PrincipalAlreadyLinkedError extends StoreError {
+  readonly code = 'PRINCIPAL_ALREADY_LINKED';
+  constructor(
+    readonly principal: string,
+    readonly issuer: string,
+  ) {
+    super(`principal "${principal}" is already linked to another identity (at ${issuer}); unlink it first`);
+  }
+}

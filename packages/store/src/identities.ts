@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { PrincipalAlreadyLinkedError } from './errors.js';
 
 /** A person's principal: the tenant and principal an OpenID Connect identity acts as. */
 export interface IdentityLink {
@@ -13,6 +14,13 @@ export class IdentitiesRepository {
 
   /** Links an identity (the configured claim's value at an issuer) to an existing principal; relinks it when linked. */
   async link(p: { issuer: string; claimValue: string; tenantId: string; principal: string }): Promise<void> {
+    // One person, one principal: a principal linked to a second identity could vote twice in a quorum.
+    const { rows } = await this.db.query<{ issuer: string }>(
+      `select issuer from principal_identities
+        where tenant_id = $1 and principal = $2 and (issuer, claim_value) <> ($3, $4) limit 1`,
+      [p.tenantId, p.principal, p.issuer, p.claimValue],
+    );
+    if (rows[0]) throw new PrincipalAlreadyLinkedError(p.principal, rows[0].issuer);
     await this.db.query(
       `insert into principal_identities (issuer, claim_value, tenant_id, principal) values ($1, $2, $3, $4)
        on conflict (issuer, claim_value) do update set tenant_id = excluded.tenant_id, principal = excluded.principal`,

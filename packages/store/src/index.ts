@@ -1,5 +1,13 @@
 export { withClient, withTransaction, type Db } from './db.js';
-export { StoreError, ConcurrentFirstGate, UnknownTenantError, UnknownOutboxTopicError } from './errors.js';
+export {
+  StoreError,
+  ConcurrentFirstGate,
+  UnknownTenantError,
+  UnknownOutboxTopicError,
+  PrincipalAlreadyLinkedError,
+  ReplyToPrefixOverlapError,
+  ReplyToPrefixUndelimitedError,
+} from './errors.js';
 export { BatchLedger, type LedgerRow, type StepKey } from './batch-ledger.js';
 export {
   StepLedgerRepository,
@@ -16,11 +24,19 @@ export {
   type ShadowBundle,
   type StoredBundle,
 } from './policy-bundles.js';
-export { KillSwitchesRepository, type KillSwitch, type KillSwitchScope } from './kill-switches.js';
+export {
+  KillSwitchesRepository,
+  killSwitchCovering,
+  killSwitchMessage,
+  type KillSwitch,
+  type KillSwitchScope,
+  type KillSwitchTarget,
+} from './kill-switches.js';
 export { GateInputsRepository, type InputWindow, type RecordedInput } from './gate-inputs.js';
 export {
   AlertThresholdsRepository,
   TenantsRepository,
+  replyToPrefixDelimited,
   type ReplyToAllowance,
   type TenantRow,
   type ThresholdRow,

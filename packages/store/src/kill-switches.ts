@@ -18,6 +18,33 @@ export interface KillSwitch extends KillSwitchScope {
   released_at: Date | null;
 }
 
+/**
+ * What a switch is checked against. `toolName: 'unknown'` is a step whose tool is not known (an
+ * approval outcome): a switch scoped to any tool then covers it (fail closed).
+ */
+export interface KillSwitchTarget {
+  agentId: string | null | undefined;
+  workflowId: string;
+  toolName: string | undefined | { unknown: true };
+}
+
+/** The first of `switches` covering the target's agent, workflow and tool, if any: the evaluator's and the approvals' one rule. */
+export function killSwitchCovering(switches: readonly KillSwitch[], target: KillSwitchTarget): KillSwitch | undefined {
+  const workflow = target.workflowId.toLowerCase();
+  const tool = target.toolName;
+  return switches.find(
+    (s) =>
+      (s.agent_id === null || s.agent_id === target.agentId) &&
+      (s.workflow_id === null || s.workflow_id === workflow) &&
+      (s.tool_name === null || typeof tool === 'object' || s.tool_name === tool),
+  );
+}
+
+/** How a kill switch's refusal reads, in a gate decision or an approval's outcome. */
+export function killSwitchMessage(s: KillSwitch): string {
+  return `kill switch engaged${s.engaged_by ? ` by ${s.engaged_by}` : ''}: ${s.reason}`;
+}
+
 /** Operators' kill switches (table kill_switches): engaged ones block every gate they cover. */
 export class KillSwitchesRepository {
   constructor(private readonly db: Db) {}

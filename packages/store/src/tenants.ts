@@ -1,6 +1,14 @@
 import type { AlertRule } from '@stepgate/contracts';
 import type { Db } from './db.js';
-import { UnknownTenantError } from './errors.js';
+import { ReplyToPrefixOverlapError, ReplyToPrefixUndelimitedError, UnknownTenantError } from './errors.js';
+
+/**
+ * Whether a reply_to workflow-id prefix ends in a delimiter: the evaluator matches prefixes with
+ * startsWith, so `acme` would also allow `acme2-…`, another tenant's workflows.
+ */
+export function replyToPrefixDelimited(prefix: string): boolean {
+  return /[-:/._]$/.test(prefix);
+}
 
 export interface TenantRow {
   tenant_id: string;
@@ -68,6 +76,7 @@ export class TenantsRepository {
       ...(p.replyToNamespaces !== undefined ? { reply_to_namespaces: p.replyToNamespaces } : {}),
       ...(p.replyToWorkflowPrefixes !== undefined ? { reply_to_workflow_prefixes: p.replyToWorkflowPrefixes } : {}),
     };
+    if (p.replyToNamespaces !== undefined || p.replyToWorkflowPrefixes !== undefined) await this.checkReplyTo(after);
     await this.db.query(
       `update tenants set display_name = $2, approval_timeout_seconds = $3, reply_to_namespaces = $4,
               reply_to_workflow_prefixes = $5 where tenant_id = $1`,
@@ -80,6 +89,31 @@ export class TenantsRepository {
       ],
     );
     return { before, after };
+  }
+
+  /**
+   * Refuses prefixes without a delimiter and prefixes that overlap (one starts with the other) another
+   * tenant's in a namespace both allow: one tenant's gate requests could otherwise signal another's workflows.
+   */
+  private async checkReplyTo(t: TenantRow): Promise<void> {
+    const bad = t.reply_to_workflow_prefixes.find((prefix) => !replyToPrefixDelimited(prefix));
+    if (bad !== undefined) throw new ReplyToPrefixUndelimitedError(bad);
+    if (t.reply_to_namespaces.length === 0 || t.reply_to_workflow_prefixes.length === 0) return;
+    const { rows } = await this.db.query<
+      Pick<TenantRow, 'tenant_id' | 'reply_to_namespaces' | 'reply_to_workflow_prefixes'>
+    >(
+      `select tenant_id, reply_to_namespaces, reply_to_workflow_prefixes from tenants
+        where tenant_id <> $1 and reply_to_namespaces && $2::text[]`,
+      [t.tenant_id, t.reply_to_namespaces],
+    );
+    for (const other of rows)
+      for (const prefix of t.reply_to_workflow_prefixes)
+        if (other.reply_to_workflow_prefixes.some((o) => o.startsWith(prefix) || prefix.startsWith(o)))
+          throw new ReplyToPrefixOverlapError(
+            prefix,
+            other.tenant_id,
+            t.reply_to_namespaces.find((n) => other.reply_to_namespaces.includes(n))!,
+          );
   }
 
   /** Where the tenant's `reply_to` may point (nothing, for an unknown tenant). */

@@ -30,7 +30,16 @@ import type {
   ApprovalStatus,
   ApprovalVote,
 } from '@stepgate/approvals-client/definitions';
-import { CredentialsRepository, StepLedgerRepository, WebhooksRepository, withTransaction } from '@stepgate/store';
+import {
+  CredentialsRepository,
+  KillSwitchesRepository,
+  killSwitchCovering,
+  killSwitchMessage,
+  StepLedgerRepository,
+  WebhooksRepository,
+  withTransaction,
+  type KillSwitch,
+} from '@stepgate/store';
 import { postWebhook, slackMessage, webhookPayload, WebhookDeliveryError } from './webhooks.js';
 
 export interface ActivityDeps {
@@ -132,6 +141,22 @@ export function createActivities(deps: ActivityDeps) {
         value: JSON.stringify(m.value),
       })),
     );
+
+  /**
+   * The engaged kill switch covering an approved outcome's step, if any: a switch engaged while the
+   * approval was pending outranks the approvers, as it outranks a policy at the gate. The approval
+   * names no tool, so a tool-scoped switch covers it (fail closed). A failed read throws: retried.
+   */
+  async function approvalKilled(o: OutcomeInput): Promise<KillSwitch | undefined> {
+    if (o.status !== 'approved') return undefined;
+    const r = o.request;
+    const switches = await new KillSwitchesRepository(deps.pool).engaged(r.tenant_id);
+    return killSwitchCovering(switches, {
+      agentId: r.requested_by.agent_id,
+      workflowId: r.workflow_id,
+      toolName: { unknown: true },
+    });
+  }
 
   return {
     /** Audits that a human decision was asked for (once per approval workflow). */
@@ -341,7 +366,15 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Publishes the signed decision, the audit events and, on reject or expiry, `workflow.aborted`. */
     async publishOutcome(input: { outcome: OutcomeInput; decision: DecisionBody }): Promise<void> {
-      await send(outcomeMessages(input.outcome, signDecision(input.decision, deps.signer)));
+      const killed = await approvalKilled(input.outcome);
+      const decision = killed ? killedDecision(input.decision, killed) : input.decision;
+      await send(
+        outcomeMessages(
+          input.outcome,
+          signDecision(decision, deps.signer),
+          killed ? { kill_switch: killed.switch_id } : {},
+        ),
+      );
     },
 
     /**
@@ -352,15 +385,16 @@ export function createActivities(deps: ActivityDeps) {
       const { outcome: o } = input;
       const to = o.request.reply_to;
       if (!to) return 'not_found';
+      const killed = await approvalKilled(o);
       const signal: ApprovalOutcomeSignal = {
         approval_id: o.request.approval_id,
         workflow_id: o.request.workflow_id,
         step_id: o.request.step_id,
-        decision: o.status === 'approved' ? 'allow' : 'block',
+        decision: o.status === 'approved' && !killed ? 'allow' : 'block',
         approval_status: o.status,
         decided_by: o.decided_by,
         decided_at: o.decided_at,
-        reason: outcomeReason(o),
+        reason: killed ? killSwitchMessage(killed) : outcomeReason(o),
       };
       const handle = deps.temporalClient(to.temporal_namespace).workflow.getHandle(to.temporal_workflow_id);
       try {
@@ -376,6 +410,12 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type ApprovalActivities = ReturnType<typeof createActivities>;
+
+/** An approved outcome a kill switch overrides: a block with KILL_SWITCH, the approval's fields kept. */
+function killedDecision(d: DecisionBody, killed: KillSwitch): DecisionBody {
+  const message = killSwitchMessage(killed);
+  return { ...d, decision: 'block', reason: message, error: { code: 'KILL_SWITCH', message } };
+}
 
 /** The decision an approval's outcome publishes: the gate's decision body, answered by a human (or the clock). */
 function outcomeDecision(o: OutcomeInput, stored: DecisionBody | undefined): DecisionBody {
@@ -406,6 +446,7 @@ function outcomeDecision(o: OutcomeInput, stored: DecisionBody | undefined): Dec
 function outcomeMessages(
   o: OutcomeInput,
   signed: GateDecision,
+  extraDetail: Record<string, unknown> = {},
 ): Array<{ topic: TopicName; key: string; value: unknown; tenant?: string }> {
   const r = o.request;
   const messages: Array<{ topic: TopicName; key: string; value: unknown; tenant?: string }> = [
@@ -427,6 +468,7 @@ function outcomeMessages(
           ...(o.action_digest ? { action_digest: o.action_digest } : {}),
           ...(o.evidence ? { evidence: o.evidence } : {}),
           ...(o.approvals ? { approvals: o.approvals } : {}),
+          ...extraDetail,
         },
         signed,
       ),

@@ -18,12 +18,16 @@ import {
 } from '@stepgate/contracts/node';
 import type { ApprovalState } from '@stepgate/approvals-client/definitions';
 
-/** How long one attempt may take, connection to last byte. */
+/** How long one attempt may take in all, connection to last byte (a deadline, not an idle timer). */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
 /** Of a response, at most this much is read (and only to log it). */
 const MAX_RESPONSE_BYTES = 4096;
 
-/** Addresses a webhook may not reach: private, loopback, link-local, CGNAT, unspecified and multicast. */
+/**
+ * Addresses a webhook may not reach: private, loopback, link-local, CGNAT, IETF protocol assignments,
+ * benchmarking, unspecified and multicast; in IPv6 also every prefix that embeds an IPv4 address
+ * (mapped, compatible, NAT64, 6to4, Teredo), which could otherwise reach a private IPv4 one.
+ */
 const PRIVATE = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8],
@@ -32,18 +36,24 @@ for (const [net, prefix] of [
   ['127.0.0.0', 8],
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
   ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const)
   PRIVATE.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of [
-  ['::', 128],
+  ['::', 96],
   ['::1', 128],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
   ['::ffff:0:0', 96],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['2001::', 32],
+  ['2002::', 16],
 ] as const)
   PRIVATE.addSubnet(net, prefix, 'ipv6');
 const LOOPBACK = new BlockList();
@@ -51,10 +61,12 @@ LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
 
 /** Why a delivery was not attempted or not accepted; `retryable` says whether Temporal should try again. */
+export type WebhookDeliveryCode = 'URL_REFUSED' | 'PRIVATE_ADDRESS' | 'UNRESOLVED' | 'TIMEOUT' | 'REFUSED' | 'FAILED';
 export class WebhookDeliveryError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
+    readonly code: WebhookDeliveryCode = 'FAILED',
   ) {
     super(message);
     this.name = 'WebhookDeliveryError';
@@ -165,13 +177,17 @@ async function resolvePublic(hostname: string, allowLoopback: boolean): Promise<
     : await lookup(host, { verbatim: true }).then(
         (a) => ({ address: a.address, family: a.family as 4 | 6 }),
         (err: unknown) => {
-          throw new WebhookDeliveryError(`cannot resolve ${host}: ${(err as Error).message}`, true);
+          throw new WebhookDeliveryError(`cannot resolve ${host}: ${(err as Error).message}`, true, 'UNRESOLVED');
         },
       );
   const type = found.family === 6 ? 'ipv6' : 'ipv4';
   if (allowLoopback && LOOPBACK.check(found.address, type)) return found;
   if (PRIVATE.check(found.address, type))
-    throw new WebhookDeliveryError(`${host} resolves to a private address (${found.address}): refused`, false);
+    throw new WebhookDeliveryError(
+      `${host} resolves to a private address (${found.address}): refused`,
+      false,
+      'PRIVATE_ADDRESS',
+    );
   return found;
 }
 
@@ -187,9 +203,11 @@ export async function postWebhook(p: {
   body: string;
   allowLoopbackHttp: boolean;
   nowMs?: number;
+  /** Tests shorten the deadline. */
+  timeoutMs?: number;
 }): Promise<{ status: number }> {
   const problem = webhookUrlProblem(p.url, { allowLoopbackHttp: p.allowLoopbackHttp });
-  if (problem) throw new WebhookDeliveryError(`webhook URL refused: ${problem}`, false);
+  if (problem) throw new WebhookDeliveryError(`webhook URL refused: ${problem}`, false, 'URL_REFUSED');
   const url = new URL(p.url);
   const target = await resolvePublic(url.hostname, p.allowLoopbackHttp);
   // Connect to the address checked above, whatever the name resolves to by then (DNS rebinding).
@@ -208,8 +226,22 @@ export async function postWebhook(p: {
     [WEBHOOK_EVENT_HEADER]: p.event,
   };
   const send = url.protocol === 'https:' ? https.request : http.request;
-  return new Promise((resolve, reject) => {
-    const req = send(url, { method: 'POST', headers, lookup: pinned, timeout: WEBHOOK_TIMEOUT_MS }, (res) => {
+  const timeoutMs = p.timeoutMs ?? WEBHOOK_TIMEOUT_MS;
+  return new Promise<{ status: number }>((resolveOuter, rejectOuter) => {
+    // One deadline for the whole attempt: a receiver trickling bytes cannot hold the activity open.
+    const deadline = setTimeout(() => {
+      rejectOuter(new WebhookDeliveryError(`no complete answer within ${timeoutMs} ms`, true, 'TIMEOUT'));
+      req.destroy();
+    }, timeoutMs);
+    const resolve = (v: { status: number }) => {
+      clearTimeout(deadline);
+      resolveOuter(v);
+    };
+    const reject = (err: WebhookDeliveryError) => {
+      clearTimeout(deadline);
+      rejectOuter(err);
+    };
+    const req = send(url, { method: 'POST', headers, lookup: pinned }, (res) => {
       let read = 0;
       res.on('data', (chunk: Buffer) => {
         read += chunk.length;
@@ -223,6 +255,7 @@ export async function postWebhook(p: {
             new WebhookDeliveryError(
               `the receiver answered ${status}`,
               !(status >= 400 && status < 500 && status !== 408 && status !== 429),
+              'REFUSED',
             ),
           );
       };
@@ -230,7 +263,6 @@ export async function postWebhook(p: {
       res.on('close', settle);
       res.on('error', settle);
     });
-    req.on('timeout', () => req.destroy(new WebhookDeliveryError(`no answer within ${WEBHOOK_TIMEOUT_MS} ms`, true)));
     req.on('error', (err) =>
       reject(err instanceof WebhookDeliveryError ? err : new WebhookDeliveryError(err.message, true)),
     );

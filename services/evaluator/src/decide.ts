@@ -46,9 +46,10 @@ export class DecideStage {
         outcomes.push(...(await this.decideAll([got], now)));
       } catch (err) {
         if (!(await databaseAnswers(this.deps.pool)) || got.kind !== 'accepted') throw err;
-        const message = `the request could not be recorded: ${err instanceof Error ? err.message : String(err)}`;
+        // Postgres's own text may name tables, constraints or values: it is logged, never echoed.
+        const message = 'the request could not be recorded';
         this.deps.log.error(
-          { request_id: got.attribution.id, error: message },
+          { request_id: got.attribution.id, error: err instanceof Error ? err.message : String(err) },
           'request blocked: Postgres refused its ledger write',
         );
         const identity = refusalFor(got.attribution, got.credential.tenantId, now);

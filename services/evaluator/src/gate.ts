@@ -16,7 +16,7 @@ import {
   type EvaluationInput,
   type EvaluationResult,
 } from '@stepgate/policy-engine';
-import type { BatchLedger, LedgerRow } from '@stepgate/store';
+import { killSwitchMessage, type BatchLedger, type LedgerRow } from '@stepgate/store';
 import type { BundleStore, LoadedShadow } from './bundles.js';
 import type { Attribution } from './intake.js';
 import type { KillSwitchStore } from './kill-switches.js';
@@ -111,11 +111,7 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
 
   // An operator's kill switch outranks everything a policy or the ledger would say.
   const killed = await ctx.killSwitches.covering(tenantId, request);
-  if (killed)
-    return fail(
-      'KILL_SWITCH',
-      `kill switch engaged${killed.engaged_by ? ` by ${killed.engaged_by}` : ''}: ${killed.reason}`,
-    );
+  if (killed) return fail('KILL_SWITCH', killSwitchMessage(killed));
 
   const wf = ledger.workflowState(tenantId, workflowKey);
   if (wf && wf.status !== 'active')

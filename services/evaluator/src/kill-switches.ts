@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { GateRequest } from '@stepgate/contracts';
-import { KillSwitchesRepository, type KillSwitch } from '@stepgate/store';
+import { KillSwitchesRepository, killSwitchCovering, type KillSwitch } from '@stepgate/store';
 
 /** How long a tenant's engaged switches are used before they are read again (a lost notice's cost). */
 export const KILL_SWITCH_MAX_AGE_MS = 5_000;
@@ -20,15 +20,11 @@ export class KillSwitchStore {
 
   /** The first engaged switch covering the request's agent, workflow and tool, if any. */
   async covering(tenantId: string, request: GateRequest): Promise<KillSwitch | undefined> {
-    const switches = await this.engaged(tenantId);
-    const workflow = request.workflow_id.toLowerCase();
-    const tool = request.tool_context?.tool_name;
-    return switches.find(
-      (s) =>
-        (s.agent_id === null || s.agent_id === request.agent_id) &&
-        (s.workflow_id === null || s.workflow_id === workflow) &&
-        (s.tool_name === null || s.tool_name === tool),
-    );
+    return killSwitchCovering(await this.engaged(tenantId), {
+      agentId: request.agent_id,
+      workflowId: request.workflow_id,
+      toolName: request.tool_context?.tool_name,
+    });
   }
 
   invalidate(tenantId: string): void {

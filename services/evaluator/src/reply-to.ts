@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { GateRequest } from '@stepgate/contracts';
-import { TenantsRepository, type ReplyToAllowance } from '@stepgate/store';
+import { replyToPrefixDelimited, TenantsRepository, type ReplyToAllowance } from '@stepgate/store';
 
 /**
  * Why a request's `reply_to` is outside what its tenant allows, or undefined when it is allowed (or
@@ -12,7 +12,9 @@ export function replyToRefusal(replyTo: GateRequest['reply_to'], allowance: Repl
     return allowance.namespaces.length === 0
       ? 'reply_to: this tenant allows no reply_to (stepgate tenants set --reply-to-namespaces … --reply-to-prefixes …)'
       : 'reply_to.temporal_namespace: not a namespace this tenant allows';
-  if (!allowance.workflowPrefixes.some((prefix) => replyTo.temporal_workflow_id.startsWith(prefix)))
+  // A prefix stored before delimiters were required (`acme` also matching `acme2-…`) allows nothing.
+  const allows = (prefix: string) => replyToPrefixDelimited(prefix) && replyTo.temporal_workflow_id.startsWith(prefix);
+  if (!allowance.workflowPrefixes.some(allows))
     return 'reply_to.temporal_workflow_id: does not start with a workflow-id prefix this tenant allows';
   return undefined;
 }

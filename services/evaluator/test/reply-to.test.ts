@@ -19,6 +19,10 @@ describe('reply_to allowance', () => {
     expect(replyToRefusal(to('orchestrator-42', 'payments'), allowance)).toContain('reply_to.temporal_namespace');
     expect(replyToRefusal(to('approval-0b6f…'), allowance)).toContain('reply_to.temporal_workflow_id');
     expect(replyToRefusal(to('Orchestrator-42'), allowance)).toContain('reply_to.temporal_workflow_id');
+    // A prefix without a delimiter (stored before they were required) allows nothing: `acme` ≠ `acme2-…`.
+    expect(replyToRefusal(to('acme2-7'), { namespaces: ['default'], workflowPrefixes: ['acme'] })).toContain(
+      'reply_to.temporal_workflow_id',
+    );
     expect(replyToRefusal(to('orchestrator-42'), { namespaces: [], workflowPrefixes: [] })).toContain(
       'allows no reply_to',
     );

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateSigningKey } from '@stepgate/contracts/node';
+import { PrincipalAlreadyLinkedError } from '@stepgate/store';
 import { adminAudit, adminEnv, cliKafka, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
@@ -109,12 +110,11 @@ export async function linkIdentity(
     async (store, publish) => {
       await store.tenants.ensure(opts.tenant);
       await store.credentials.upsertPrincipal({ tenantId: opts.tenant, principal: opts.principal, roles });
-      await store.identities.link({
-        issuer: opts.issuer,
-        claimValue: opts.identity,
-        tenantId: opts.tenant,
-        principal: opts.principal,
-      });
+      await store.identities
+        .link({ issuer: opts.issuer, claimValue: opts.identity, tenantId: opts.tenant, principal: opts.principal })
+        .catch((err: unknown) => {
+          throw err instanceof PrincipalAlreadyLinkedError ? new InputError(`--principal: ${err.message}`) : err;
+        });
       publish(
         'audit',
         opts.tenant,

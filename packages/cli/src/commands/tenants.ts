@@ -1,5 +1,11 @@
 import type { TenantNotice } from '@stepgate/contracts';
-import { UnknownTenantError, type TenantRow } from '@stepgate/store';
+import {
+  ReplyToPrefixOverlapError,
+  ReplyToPrefixUndelimitedError,
+  replyToPrefixDelimited,
+  UnknownTenantError,
+  type TenantRow,
+} from '@stepgate/store';
 import { adminAudit, adminEnv, unknownTenant, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
 
@@ -58,6 +64,11 @@ export async function setTenant(opts: SetTenantOptions, io: Io): Promise<number>
       : replyToList('--reply-to-namespaces', opts.replyToNamespaces, NAMESPACE);
   const prefixes =
     opts.replyToPrefixes === undefined ? undefined : replyToList('--reply-to-prefixes', opts.replyToPrefixes, PREFIX);
+  const undelimited = prefixes?.find((prefix) => !replyToPrefixDelimited(prefix));
+  if (undelimited !== undefined)
+    throw new InputError(
+      `--reply-to-prefixes "${undelimited.slice(0, 80)}": a workflow-id prefix must end in one of - : / . _ (so "acme" cannot also allow "acme2-…")`,
+    );
   const { before, after } = await withServices(
     adminEnv(),
     async (store, publish) => {
@@ -70,7 +81,10 @@ export async function setTenant(opts: SetTenantOptions, io: Io): Promise<number>
           replyToWorkflowPrefixes: prefixes,
         })
         .catch((err: unknown) => {
-          throw err instanceof UnknownTenantError ? unknownTenant(opts.tenant) : err;
+          if (err instanceof UnknownTenantError) throw unknownTenant(opts.tenant);
+          if (err instanceof ReplyToPrefixUndelimitedError || err instanceof ReplyToPrefixOverlapError)
+            throw new InputError(`--reply-to-prefixes: ${err.message}`);
+          throw err;
         });
       const { tenant_id: _b, ...previous } = before;
       const { tenant_id: _a, ...settings } = after;

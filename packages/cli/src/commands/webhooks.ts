@@ -37,13 +37,14 @@ export async function addWebhook(opts: AddWebhookOptions, io: Io): Promise<numbe
         .catch((err: unknown) => {
           throw err instanceof UnknownTenantError ? unknownTenant(opts.tenant) : err;
         });
-      // The audit names where events go, never the secret.
+      // The audit names where events go (the origin) and a fingerprint of the whole URL, never the
+      // secret nor the path or query: Slack's incoming-webhook secret is the path itself.
       publish(
         'audit',
         opts.tenant,
         adminAudit('WebhookAdded', opts.tenant, 'Added', {
           webhook_id: webhookId,
-          url: webhookAuditedUrl(opts.url),
+          ...webhookAuditedUrl(opts.url),
           format,
           actor: opts.as ?? null,
         }),

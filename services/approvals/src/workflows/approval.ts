@@ -44,6 +44,8 @@ const SIGNED_APPROVALS_PATCH = 'signed-approvals';
  * and notify the tenant's webhooks; histories without the marker replay without either.
  */
 const NOTIFY_AND_SURVIVE_CANCEL_PATCH = 'webhooks-and-cancel-proof';
+/** Separation of duties compares the requesting user case-insensitively with principal and subject. */
+const SOD_CASE_INSENSITIVE_PATCH = 'sod-case-insensitive';
 
 /** What an approval asks for when its event names no rule (events of evaluators before quorums). */
 const DEFAULT_RULE: ApprovalRule = { approvals_required: 1, approver_role: 'approver', escalate_to_role: null };
@@ -186,7 +188,7 @@ async function runApproval(input: ApprovalInput, version: { current: boolean }):
   ): Promise<ApprovalState> => {
     const proof = await lookups.proveApprover({ signed });
     const who = provenIdentity(proof, signed.statement, r.tenant_id);
-    if (selfApproval(who, r.requested_by))
+    if (selfApproval(who, r.requested_by, { caseInsensitiveUser: patched(SOD_CASE_INSENSITIVE_PATCH) }))
       throw refuse(
         'SELF_APPROVAL',
         `${who.principal} requested this step and cannot decide on it (separation of duties)`,
@@ -340,7 +342,7 @@ function failureMessage(err: unknown): string {
 }
 
 /** Who a verified statement proves decided: the credential's principal, or the person a gateway attests. */
-interface ProvenIdentity {
+export interface ProvenIdentity {
   principal: string;
   roles: string[];
   /** The gateway credential's principal, when a gateway signed. */
@@ -367,12 +369,20 @@ function provenIdentity(proof: ApproverProof, statement: ApprovalStatement, tena
     : { principal: signer, roles, signer, attested: undefined };
 }
 
-/** Separation of duties: the proven approver is neither the requesting principal, nor its user, nor its agent. */
-function selfApproval(who: ProvenIdentity, requester: ApprovalRequest['requested_by']): boolean {
+/**
+ * Separation of duties: the proven approver is neither the requesting principal, nor its user, nor its
+ * agent. The user id is the orchestrator's free text (`Alice` for principal `alice`): compared without case.
+ */
+export function selfApproval(
+  who: Pick<ProvenIdentity, 'principal' | 'attested'>,
+  requester: ApprovalRequest['requested_by'],
+  options: { caseInsensitiveUser: boolean },
+): boolean {
   const requesters = [requester.principal, requester.user_id, requester.agent_id].filter((x) => x !== null);
-  return (
-    requesters.includes(who.principal) || (who.attested !== undefined && requesters.includes(who.attested.subject))
-  );
+  const names = [who.principal, ...(who.attested ? [who.attested.subject] : [])];
+  if (names.some((name) => requesters.includes(name))) return true;
+  const user = requester.user_id?.toLowerCase();
+  return options.caseInsensitiveUser && user !== undefined && names.some((name) => name.toLowerCase() === user);
 }
 
 /** The principal a verified statement proves, or the refusal its proof earns. */

@@ -47,13 +47,13 @@ export function webhookRoutes(api: Api, deps: ApiDeps): void {
           secret,
           format: body.format,
         });
-        // The audit names where events go, never the secret.
+        // The audit names where events go (origin and a fingerprint), never the secret, the path or the query.
         publish(
           'audit',
           identity.tenantId,
           auditedBy(identity, 'WebhookAdded', 'Added', {
             webhook_id: added.webhook_id,
-            url: webhookAuditedUrl(body.url),
+            ...webhookAuditedUrl(body.url),
             format: body.format,
           }),
         );
