@@ -10,7 +10,6 @@ import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
   tenantDecisionTopic,
-  ReceiptKeySetSchema,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
   MAX_JSON_DEPTH,
@@ -23,7 +22,7 @@ import {
   type TopicName,
 } from '@stepgate/contracts';
 import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
-import { receiptVerifier } from './receipts.js';
+import { fetchReceiptKeys, receiptVerifier } from './receipts.js';
 
 export interface GateClientOptions {
   brokers: string[];
@@ -177,7 +176,7 @@ export class GateClient {
 
   async connect(): Promise<void> {
     if (!this.receiptVerifies && this.options.receiptKeysUrl)
-      this.receiptVerifies = await pinnedKeys(this.options.receiptKeysUrl);
+      this.receiptVerifies = await fetchReceiptKeys(this.options.receiptKeysUrl);
     this.producer = await this.kafka.producer();
     // Decisions from the present on: each partition starts at its end as of now.
     this.consumer = this.kafka.messageConsumer({
@@ -380,20 +379,4 @@ export class GateClient {
     } else this.byApproval.delete(d.approval_id!);
     waiter.resolve(d);
   }
-}
-
-/** The receipt keys a service publishes, fetched once and pinned for the client's life. */
-async function pinnedKeys(url: string): Promise<NonNullable<ReturnType<typeof receiptVerifier>>> {
-  const { protocol, hostname } = new URL(url);
-  const loopback = hostname === 'localhost' || hostname === '[::1]' || hostname.startsWith('127.');
-  // Keys fetched over plain HTTP could be anyone's: only from this machine.
-  if (protocol !== 'https:' && !loopback) throw new Error(`receipt keys at ${url}: expected an https:// URL`);
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`receipt keys at ${url}: HTTP ${res.status}`);
-  const set = ReceiptKeySetSchema.parse(await res.json());
-  const verifies = receiptVerifier({
-    evaluatorPublicKeys: Object.fromEntries(set.keys.map((k) => [k.key_id, k.public_key_pem])),
-  });
-  if (!verifies) throw new Error(`receipt keys at ${url}: the set is empty`);
-  return verifies;
 }
