@@ -22,7 +22,7 @@ class GateClientSettings:
     """Bootstrap servers, comma-separated (``127.0.0.1:9092``)."""
     key_id: str
     """The credential this client signs with (``stepgate credentials create``)."""
-    private_key_pem: str
+    private_key_pem: str = field(repr=False)
     receipt_public_key_pem: str | None = None
     """One receipt key every receipt must verify with, whatever key id it names."""
     receipt_public_keys: Mapping[str, str] | None = None
@@ -45,7 +45,7 @@ class GateClientSettings:
     """How long ``connect()`` waits for the brokers before ``KafkaRefusedError`` (``CONNECTION_ERROR``)."""
     kafka: KafkaSecurity = field(default_factory=KafkaSecurity)
     """TLS and SASL to the brokers, by name (``KafkaSecurity.from_env`` reads the services' variables)."""
-    kafka_config: Mapping[str, Any] = field(default_factory=dict)
+    kafka_config: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """Any other librdkafka settings, passed to the producer and the consumer as given; applied after
     ``kafka``, so a key given here wins."""
 
