@@ -32,7 +32,7 @@ def serve() -> Iterator[Callable[[Reply], str]]:
 
     def start(reply: Reply) -> str:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 reply(self)
 
             def log_message(self, *args: object) -> None:
