@@ -215,3 +215,13 @@ def test_secrets_stay_out_of_repr() -> None:
         assert "hunter2" not in text
         assert "PRIVATE KEY" not in text
     assert "sasl_username='u'" in repr(security)
+
+
+def test_consumer_group_prefix_is_the_tenants_when_it_reads_its_own_topic() -> None:
+    base: dict[str, Any] = {"brokers": "b:9092", "key_id": "k", "private_key_pem": "p"}
+    assert GateClientSettings(**base).consumer_group_prefix() == "stepgate-client-"
+    assert GateClientSettings(**base, tenant_id="acme").consumer_group_prefix() == "stepgate-client-"
+    own = GateClientSettings(**base, tenant_id="acme", tenant_decision_topics=True)
+    assert own.consumer_group_prefix() == "stepgate-client-acme."
+    other = GateClientSettings(**base, tenant_id="acme-x", tenant_decision_topics=True).consumer_group_prefix()
+    assert not f"{other}uuid".startswith(own.consumer_group_prefix())

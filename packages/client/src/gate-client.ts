@@ -9,6 +9,7 @@ import {
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
+  clientGroupPrefix,
   tenantDecisionTopic,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
@@ -179,12 +180,14 @@ export class GateClient {
       this.receiptVerifies = await fetchReceiptKeys(this.options.receiptKeysUrl);
     this.producer = await this.kafka.producer();
     // Decisions from the present on: each partition starts at its end as of now.
+    const ownTenant = this.options.decisionTopic === 'shared' ? undefined : this.options.tenantId;
     this.consumer = this.kafka.messageConsumer({
-      groupId: `stepgate-client-${randomUUID()}`,
+      // Under the group prefix the orchestrator ACLs grant: its tenant's when it reads its tenant's topic.
+      groupId: `${clientGroupPrefix(ownTenant)}${randomUUID()}`,
       topics: [
-        this.options.tenantId === undefined || this.options.decisionTopic === 'shared'
+        ownTenant === undefined
           ? this.topics['gate.decisions']
-          : tenantDecisionTopic(this.options.tenantId, this.options.topicPrefix ?? DEFAULT_TOPIC_PREFIX),
+          : tenantDecisionTopic(ownTenant, this.options.topicPrefix ?? DEFAULT_TOPIC_PREFIX),
       ],
       maxWaitTimeInMs: 20,
       fromNow: true,

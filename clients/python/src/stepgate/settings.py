@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import SettingsError
 from .security import KafkaSecurity
-from .topics import DEFAULT_TOPIC_PREFIX, has_tenant_decision_topic, tenant_decision_topic
+from .topics import DEFAULT_TOPIC_PREFIX, client_group_prefix, has_tenant_decision_topic, tenant_decision_topic
 
 __all__ = ["DEFAULT_TOPIC_PREFIX", "GateClientSettings"]
 
@@ -113,6 +113,11 @@ class GateClientSettings:
         if self.tenant_decision_topics and self.tenant_id is not None:
             return tenant_decision_topic(self.tenant_id, self.topic_prefix)
         return self.topic("gate.decisions")
+
+    def consumer_group_prefix(self) -> str:
+        """The group prefix the orchestrator ACLs grant: its tenant's when it reads its tenant's topic."""
+        own_tenant = self.tenant_id if self.tenant_decision_topics else None
+        return client_group_prefix(own_tenant)
 
     def librdkafka_config(self) -> dict[str, Any]:
         """Brokers, the named security settings, then ``kafka_config``."""
