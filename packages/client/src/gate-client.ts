@@ -48,8 +48,9 @@ export interface GateClientOptions {
   evaluatorPublicKeyPem?: string;
   evaluatorPublicKeys?: Record<string, string>;
   /**
-   * Where the services publish their receipt keys (`http://evaluator:9464/receipt-keys`): fetched
-   * once at connect() and pinned, for clients not configured with the keys themselves.
+   * Where the services publish their receipt keys (`https://evaluator:9464/receipt-keys`; plain http
+   * only to a loopback address): fetched once at connect() and pinned, for clients not configured with
+   * the keys themselves. No redirect is followed, and the body is capped (`ReceiptKeysUnavailableError`).
    */
   receiptKeysUrl?: string;
   /**

@@ -74,7 +74,7 @@ async function boundedBody(res: Response, url: string): Promise<string> {
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of res.body ?? []) {
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
     size += chunk.byteLength;
     if (size > MAX_RECEIPT_KEY_SET_BYTES) {
       await res.body?.cancel().catch(() => undefined);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigResourceTypes } from 'kafkajs';
 import { TOPIC_SPECS, tenantDecisionTopic, topicName } from '@stepgate/contracts';
 import { testNamespace } from '@stepgate/test';
-import { TopicAdmin, topicCreation } from '../src/index.js';
+import { TopicAdmin, topicCreation } from '@stepgate/messaging';
 
 const ns = testNamespace('tenant-decision-topic');
 const shared = topicName('gate.decisions', ns.topicPrefix);
