@@ -334,6 +334,7 @@ const services = [
     OIDC_CLIENT_ID: OIDC_CLIENT,
     OIDC_CLIENT_SECRET: oidcSecret,
     OIDC_ALLOW_INSECURE_HTTP: 'true',
+    OIDC_PRINCIPAL_CLAIM: 'email',
     STEPGATE_GATEWAY_KEY_FILES: demo.gateway,
     STEPGATE_COOKIE_SECRET: devSecret('cookie-secret'),
     METRICS_PORT: String(PORTS['control-plane']),

@@ -1,7 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-argument -- answers are JSON checked by expect() shape by shape */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
 import { canonicalJson } from '@stepgate/contracts';
+import { SessionsRepository } from '@stepgate/store';
 import { testNamespace } from '@stepgate/test';
 import { bundle, email, startControlPlaneStack, TENANT, type ControlPlaneStack, type Person } from './stack.js';
 import { startTokenIssuer } from './token-issuer.js';
@@ -10,10 +12,11 @@ import { startTokenIssuer } from './token-issuer.js';
 const ns = testNamespace('cp_api');
 let stack: ControlPlaneStack;
 let issuer: Awaited<ReturnType<typeof startTokenIssuer>>;
+const COOKIE_SECRET = randomBytes(32).toString('hex');
 
 beforeAll(async () => {
   issuer = await startTokenIssuer();
-  stack = await startControlPlaneStack(ns, { issuer: issuer.issuer });
+  stack = await startControlPlaneStack(ns, { issuer: issuer.issuer, overrides: { cookieSecret: COOKIE_SECRET } });
 });
 
 afterAll(async () => {
@@ -85,10 +88,65 @@ describe('identity: 401 without a valid token, 403 without a principal or role',
     expect([m.status, m.json.error.code]).toEqual([403, 'FORBIDDEN']);
   });
 
+  it('an email the provider does not call verified: 401 EMAIL_NOT_VERIFIED', async () => {
+    const token = await issuer.token({ sub: 'sub-bob', email: email('bob'), email_verified: false });
+    const r = await call({ token }, 'GET', '/api/v1/approvals');
+    expect([r.status, r.json.error.code]).toEqual([401, 'EMAIL_NOT_VERIFIED']);
+  });
+
   it('the tenant comes from the mapping, not the token: a tenant claim changes nothing', async () => {
     const token = await issuer.token({ sub: 'sub-carol', email: email('carol'), tenant_id: TENANT });
     const me = await call({ token }, 'GET', '/api/v1/me');
     expect(me.json).toMatchObject({ tenant_id: 'globex', principal: 'carol' });
+  });
+});
+
+describe('portal sessions follow the principal as it is now', () => {
+  it("bob's approver role removed mid-session: approve is 403 at once; unlinked: the session is gone", async () => {
+    const token = randomBytes(32).toString('base64url');
+    await new SessionsRepository(ns.pool).create({
+      tokenSha256: createHash('sha256').update(token).digest('hex'),
+      tenantId: TENANT,
+      principal: 'bob',
+      issuer: issuer.issuer,
+      subject: 'sub-bob',
+      roles: ['approver'],
+      expiresAt: new Date(Date.now() + 3_600_000),
+    });
+    const csrf = createHmac('sha256', COOKIE_SECRET).update(`csrf:${token}`).digest('base64url');
+    const asBob = async (method: string, path: string) => {
+      const res = await fetch(`${stack.portal}${path}`, {
+        method,
+        headers: { cookie: `sg_session=${token}`, 'x-csrf-token': csrf, 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: JSON.stringify({ comment: 'Reviewed the plan, go' }) } : {}),
+      });
+      return { status: res.status, json: (await res.json()) as any };
+    };
+    const approve = `/api/v1/approvals/${randomUUID()}/approve`;
+    expect((await asBob('POST', approve)).json.error.code).not.toBe('FORBIDDEN');
+    await ns.pool.query(`update principals set roles = '{}' where tenant_id = $1 and principal = 'bob'`, [TENANT]);
+    try {
+      const refused = await asBob('POST', approve);
+      expect([refused.status, refused.json.error.code]).toEqual([403, 'FORBIDDEN']);
+    } finally {
+      await ns.pool.query(`update principals set roles = '{approver}' where tenant_id = $1 and principal = 'bob'`, [
+        TENANT,
+      ]);
+    }
+    expect((await asBob('GET', '/api/v1/me')).status).toBe(200);
+    const link = await ns.pool.query(
+      `delete from principal_identities where tenant_id = $1 and principal = 'bob' returning *`,
+      [TENANT],
+    );
+    try {
+      expect((await asBob('GET', '/api/v1/me')).status).toBe(401);
+    } finally {
+      const l = link.rows[0] as { issuer: string; claim_value: string };
+      await ns.pool.query(
+        `insert into principal_identities (issuer, claim_value, tenant_id, principal) values ($1, $2, $3, 'bob')`,
+        [l.issuer, l.claim_value, TENANT],
+      );
+    }
   });
 });
 
@@ -142,9 +200,18 @@ describe('approvals and decisions', () => {
 
   it('bob approves through the API: a statement signed by the gateway naming him; the gate resolves allow', async () => {
     const { id, outcome } = await stack.pendingDeploy();
+    expect((await call('dave', 'GET', `/api/v1/approvals/${id}`)).json).toMatchObject({
+      approvals_required: 1,
+      approvals: [],
+      eligible_roles: ['approver'],
+      escalated: null,
+    });
     const r = await call('bob', 'POST', `/api/v1/approvals/${id}/approve`, { comment: 'Reviewed the plan, go' });
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ approval_id: id, status: 'approved' });
+    expect((await call('dave', 'GET', `/api/v1/approvals/${id}`)).json.approvals).toEqual([
+      { principal: 'bob', approved_at: expect.any(String) },
+    ]);
     expect(await outcome).toMatchObject({ decision: 'allow', approval_status: 'approved' });
     const again = await call('bob', 'POST', `/api/v1/approvals/${id}/reject`, { comment: 'Changed my mind now' });
     expect([again.status, again.json.error.code]).toEqual([409, 'APPROVAL_ALREADY_RESOLVED']);
@@ -208,6 +275,21 @@ describe('admin: policies, credentials, tenant settings, thresholds — each cha
     expect(
       (await call('alice', 'POST', '/api/v1/credentials', { principal: 'x', roles: ['approval_gateway'] })).status,
     ).toBe(400);
+    // An existing principal (the approval gateway, an approver, the one just made): never a new key or roles.
+    for (const principal of ['portal-gateway', 'bob', 'ci-bot']) {
+      const r = await call('alice', 'POST', '/api/v1/credentials', { principal, roles: ['admin'] });
+      expect([r.status, r.json.error.code]).toEqual([409, 'PRINCIPAL_EXISTS']);
+    }
+    const { rows } = await ns.pool.query<{ principal: string; roles: string[]; keys: string }>(
+      `select p.principal, p.roles, (select count(*) from credentials c
+         where c.tenant_id = p.tenant_id and c.principal = p.principal) as keys
+         from principals p where p.tenant_id = $1 and p.principal in ('portal-gateway', 'bob') order by 1`,
+      [TENANT],
+    );
+    expect(rows).toEqual([
+      { principal: 'bob', roles: ['approver'], keys: '1' },
+      { principal: 'portal-gateway', roles: ['approval_gateway'], keys: '1' },
+    ]);
     expect((await call('alice', 'POST', `/api/v1/credentials/${keyId}/revoke`)).status).toBe(200);
     expect((await call('alice', 'POST', `/api/v1/credentials/${keyId}/revoke`)).status).toBe(404);
     const [c] = await audited('CredentialCreated');
@@ -276,6 +358,87 @@ describe('admin: policies, credentials, tenant settings, thresholds — each cha
   });
 });
 
+describe('webhooks: the tenant’s, admin only, secrets shown once, each change audited', () => {
+  it('alice adds, lists and removes; bob gets 403; carol gets 404 for alice’s; bad input 400 by field', async () => {
+    const generated = await call('alice', 'POST', '/api/v1/webhooks', {
+      url: 'https://hooks.example.com/stepgate?token=t0ps3cret',
+      format: 'slack',
+    });
+    expect(generated.status, generated.text).toBe(200);
+    expect(generated.json).toMatchObject({
+      webhook_id: expect.stringMatching(/^whk_/),
+      format: 'slack',
+      enabled: true,
+      secret: expect.stringMatching(/^.{16,}$/),
+    });
+    const chosen = 'a-secret-the-admin-chose';
+    const given = await call('alice', 'POST', '/api/v1/webhooks', {
+      url: 'https://hooks.example.com/b',
+      secret: chosen,
+    });
+    expect(given.json).toMatchObject({ format: 'json' });
+    expect(given.json).not.toHaveProperty('secret');
+    const ids = [generated.json.webhook_id as string, given.json.webhook_id as string];
+
+    const list = await call('alice', 'GET', '/api/v1/webhooks');
+    expect(list.json.map((w: any) => w.webhook_id)).toEqual(ids);
+    for (const secret of [generated.json.secret as string, chosen]) expect(list.text).not.toContain(secret);
+
+    expect((await call('carol', 'GET', '/api/v1/webhooks')).json).toEqual([]);
+    const foreign = await call('carol', 'DELETE', `/api/v1/webhooks/${ids[0]}`);
+    expect([foreign.status, foreign.json.error.code]).toEqual([404, 'NOT_FOUND']);
+    for (const [method, path, body] of [
+      ['GET', '/api/v1/webhooks', undefined],
+      ['POST', '/api/v1/webhooks', { url: 'https://hooks.example.com/c' }],
+      ['DELETE', `/api/v1/webhooks/${ids[0]}`, undefined],
+    ] as const)
+      expect((await call('bob', method, path, body)).status, `${method} ${path}`).toBe(403);
+
+    const refused = async (body: unknown) => {
+      const r = await call('alice', 'POST', '/api/v1/webhooks', body);
+      expect(r.status).toBe(400);
+      return r.json.error.fields.map((f: any) => f.field);
+    };
+    expect(await refused({ url: 'http://hooks.example.com/x' })).toEqual(['body.url']);
+    expect(await refused({ url: 'http://127.0.0.1:9/x' })).toEqual(['body.url']);
+    expect(await refused({ url: 'https://user:pw@hooks.example.com/x' })).toEqual(['body.url']);
+    expect(await refused({ url: `https://hooks.example.com/${'x'.repeat(3000)}` })).toEqual(['body.url']);
+    expect(await refused({ url: 'https://hooks.example.com/x', secret: 'short' })).toEqual(['body.secret']);
+    expect(await refused({ url: 'https://hooks.example.com/x', format: 'xml' })).toEqual(['body.format']);
+    expect(await refused({ url: 42 })).toEqual(['body.url']);
+    expect(await refused({ url: 'https://hooks.example.com/x', tenant_id: 'globex' })).toEqual(['body']);
+    expect((await call('alice', 'DELETE', '/api/v1/webhooks/not%20an%20id')).json.error.fields[0].field).toBe(
+      'path.webhook_id',
+    );
+
+    expect((await call('alice', 'DELETE', `/api/v1/webhooks/${ids[0]}`)).status).toBe(200);
+    expect((await call('alice', 'DELETE', `/api/v1/webhooks/${ids[0]}`)).status).toBe(404);
+    expect((await call('alice', 'GET', '/api/v1/webhooks')).json.map((w: any) => w.webhook_id)).toEqual([ids[1]]);
+
+    const added = await audited('WebhookAdded');
+    expect(added).toEqual(
+      ids.map((id) =>
+        expect.objectContaining({
+          tenant_id: TENANT,
+          user_id: 'alice',
+          detail: expect.objectContaining({ webhook_id: id }),
+        }),
+      ),
+    );
+    expect(added[0].detail).toMatchObject({
+      url: 'https://hooks.example.com/stepgate',
+      format: 'slack',
+      actor: 'alice',
+      actor_subject: 'sub-alice',
+    });
+    expect(JSON.stringify(added)).not.toMatch(/t0ps3cret|a-secret-the-admin-chose/);
+    expect(JSON.stringify(added)).not.toContain(generated.json.secret);
+    expect(await audited('WebhookRemoved')).toEqual([
+      expect.objectContaining({ user_id: 'alice', detail: expect.objectContaining({ webhook_id: ids[0] }) }),
+    ]);
+  });
+});
+
 describe('the OpenAPI document', () => {
   it('is OpenAPI 3.1, generated from the routes’ schemas', async () => {
     const doc = (await call(undefined, 'GET', '/api/openapi.json')).json;
@@ -286,8 +449,43 @@ describe('the OpenAPI document', () => {
         '/api/v1/approvals/{approval_id}/approve',
         '/api/v1/audit/export',
         '/api/v1/credentials',
+        '/api/v1/webhooks',
+        '/api/v1/webhooks/{webhook_id}',
       ]),
     );
     expect(doc.components.schemas.Approval.properties).toHaveProperty('approval_url');
+    expect(doc.components.schemas.Approval.properties).toHaveProperty('approvals_required');
+    expect(doc.components.schemas.CreatedWebhook.properties).toHaveProperty('secret');
+    expect(doc.components.schemas.Webhook.properties).not.toHaveProperty('secret');
+  });
+});
+
+describe('an export whose reader leaves', () => {
+  it('ends at once and gives its pooled connection back', async () => {
+    await ns.pool.query(
+      `create table if not exists audit_log_cp_export partition of audit_log
+         for values from ('2001-01-01') to ('2001-01-02')`,
+    );
+    await ns.pool.query(
+      `insert into audit_log (id, "timestamp", tenant_id, action, inputs_summary, outcome, elapsed_ms,
+                              policies_matched, event, seq, prev_hash, row_hash)
+       select gen_random_uuid(), '2001-01-01'::timestamptz + g * interval '1 ms', $1, 'StepCompleted', '', 'ok', 0,
+              '{}', jsonb_build_object('pad', repeat('x', 1500), 'n', g), 1000000 + g, '', ''
+         from generate_series(1, 10000) g`,
+      [TENANT],
+    );
+    const pool = (stack.controlPlane as unknown as { pool: pg.Pool }).pool;
+    const leave = new AbortController();
+    const token = await issuer.token({ sub: 'sub-erin', email: email('erin') });
+    const res = await fetch(`${stack.portal}/api/v1/audit/export?format=jsonl`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: leave.signal,
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await reader.read();
+    await expect.poll(() => pool.totalCount - pool.idleCount).toBe(1);
+    leave.abort();
+    await expect.poll(() => pool.totalCount - pool.idleCount, { timeout: 10_000 }).toBe(0);
   });
 });

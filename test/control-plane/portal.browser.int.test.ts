@@ -76,6 +76,8 @@ describe('the approval portal in Chromium', () => {
     expect(details).toContain(step.workflow_id);
     expect(details).toContain('approve-production-deploys');
     expect(details).toContain('Production deploys need a human');
+    // Quorum progress, from the workflow's status query.
+    expect(await page.locator('dd.quorum').innerText()).toBe('0 of 1');
     // The request's inputs are shown as text, never as markup.
     expect(await page.locator('script').count()).toBe(0);
     await page.screenshot({
@@ -95,6 +97,7 @@ describe('the approval portal in Chromium', () => {
     await page.keyboard.type('Release plan reviewed; go ahead');
     await decide(page, 'Approve');
     expect(await page.getByRole('status').textContent()).toContain('You approved this step');
+    expect(await page.locator('dd.quorum').innerText()).toMatch(/^1 of 1: bob at /);
 
     const d = await outcome;
     expect(d).toMatchObject({ decision: 'allow', approval_status: 'approved', decision_source: 'approval' });

@@ -44,7 +44,7 @@ export async function startTokenIssuer() {
     ): Promise<string> {
       const { sub, email, audience, expiresIn, forged, ...extra } = p;
       const key: CryptoKey = forged ? forger.privateKey : privateKey;
-      return new SignJWT({ ...(email ? { email } : {}), ...extra })
+      return new SignJWT({ ...(email ? { email, email_verified: true } : {}), ...extra })
         .setProtectedHeader({ alg: 'ES256', kid })
         .setIssuer(issuer)
         .setSubject(sub)

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import type pg from 'pg';
@@ -40,18 +39,36 @@ export const CSV_COLUMNS = [
   'row_hash',
 ] as const;
 
+/** The export stopped before its end: the output closed (the client went away) or its time ran out. */
+export class ExportAbortedError extends Error {
+  readonly code = 'EXPORT_ABORTED';
+  constructor(reason: string) {
+    super(`the audit export stopped: ${reason}`);
+    this.name = 'ExportAbortedError';
+  }
+}
+
+export interface ExportOptions {
+  onProgress?: (rows: number) => void;
+  batchSize?: number;
+  /** Stops the export (a time limit, a shutdown); the cursor is closed either way. */
+  signal?: AbortSignal;
+}
+
 /**
  * Streams a tenant's audit rows, oldest first, through a cursor (never the whole table in memory),
- * honouring the output's backpressure. Returns the number of rows written.
+ * honouring the output's backpressure. Returns the number of rows written. Rejects with
+ * ExportAbortedError as soon as the output closes or `signal` aborts, so the connection is never held
+ * by a reader who left.
  */
 export async function exportAudit(
   client: pg.ClientBase,
   filter: ExportFilter,
   format: ExportFormat,
   out: Writable,
-  onProgress: (rows: number) => void = () => undefined,
-  batchSize = 1_000,
+  options: ExportOptions = {},
 ): Promise<number> {
+  const { onProgress = () => undefined, batchSize = 1_000, signal } = options;
   const where = ['tenant_id = $1'];
   const params: unknown[] = [filter.tenant];
   const add = (clause: string, value: unknown) => {
@@ -69,14 +86,20 @@ export async function exportAudit(
     ),
   );
 
+  const stillWanted = () => {
+    if (signal?.aborted) throw new ExportAbortedError('aborted');
+    if (out.destroyed || out.writableEnded) throw new ExportAbortedError('the output closed');
+  };
   const write = async (text: string) => {
-    if (!out.write(text)) await once(out, 'drain');
+    stillWanted();
+    if (!out.write(text)) await drained(out, signal);
   };
   let rows = 0;
   let lastProgress = Date.now();
   try {
     if (format === 'csv') await write(stringify([[...CSV_COLUMNS]]));
     for (;;) {
+      stillWanted();
       const batch = await cursor.read(batchSize);
       if (batch.length === 0) break;
       const exported = batch.map((r): ExportedRow => ({ ...r.event, seq: Number(r.seq), row_hash: r.row_hash }));
@@ -92,6 +115,28 @@ export async function exportAudit(
   }
   onProgress(rows);
   return rows;
+}
+
+/** Resolves on 'drain'; rejects when the output closes or errors, or the signal aborts. */
+function drained(out: Writable, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error) => {
+      out.off('drain', onDrain);
+      out.off('close', onClose);
+      out.off('error', onClose);
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => settle();
+    const onClose = () => settle(new ExportAbortedError('the output closed'));
+    const onAbort = () => settle(new ExportAbortedError('aborted'));
+    out.on('drain', onDrain);
+    out.on('close', onClose);
+    out.on('error', onClose);
+    signal?.addEventListener('abort', onAbort);
+    if (signal?.aborted) onAbort();
+  });
 }
 
 function render(rows: ExportedRow[], format: ExportFormat): string {

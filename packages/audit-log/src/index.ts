@@ -9,6 +9,8 @@ export {
 } from './retention.js';
 export {
   exportAudit,
+  ExportAbortedError,
+  type ExportOptions,
   cefLine,
   csvCell,
   csvRow,

@@ -128,8 +128,10 @@ function registerCredentialCommands(program: Command, { io, guard }: CommandCont
     .requiredOption('--issuer <url>', "the provider's issuer URL (exactly as in its tokens' iss)")
     .requiredOption('--identity <value>', "the value of the control plane's OIDC_PRINCIPAL_CLAIM (e.g. the email)")
     .option('--roles <roles>', 'comma-separated roles of the principal: admin, approver, auditor, viewer')
-    .action((opts: { tenant: string; principal: string; issuer: string; identity: string; roles?: string }) =>
-      guard(() => linkIdentity(opts, io))(),
+    .option('--as <principal>', 'who links it (recorded and audited)')
+    .action(
+      (opts: { tenant: string; principal: string; issuer: string; identity: string; roles?: string; as?: string }) =>
+        guard(() => linkIdentity(opts, io))(),
     );
 }
 

@@ -194,6 +194,43 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     expect((await cli(['keygen', '--private', 'k.pem', '--public', 'k.pub.pem'])).code).toBe(0);
     expect((await stat(path.join(dir, 'k.pem'))).mode & 0o777).toBe(0o600);
   });
+  it('credentials link-identity links a person to a principal, audited with who linked it', async () => {
+    const issuer = 'https://id.example.com/';
+    expect(
+      await cli([
+        'credentials',
+        'link-identity',
+        '--tenant',
+        'acme',
+        '--principal',
+        'zoe',
+        '--issuer',
+        issuer,
+        '--identity',
+        'zoe@acme.example',
+        '--roles',
+        'approver',
+        '--as',
+        'ops-lead',
+      ]),
+    ).toMatchObject({ code: 0 });
+    const { rows } = await ns.pool.query('select tenant_id, principal from principal_identities where issuer = $1', [
+      issuer,
+    ]);
+    expect(rows).toEqual([{ tenant_id: 'acme', principal: 'zoe' }]);
+    const [linked] = (await topicValues(
+      ns.topics.audit,
+      1,
+      (v) => (v as AuditEvent).action === 'IdentityLinked',
+    )) as AuditEvent[];
+    expect(linked).toMatchObject({
+      tenant_id: 'acme',
+      outcome: 'Linked',
+      user_id: 'ops-lead',
+      detail: { issuer, identity: 'zoe@acme.example', principal: 'zoe', roles: ['approver'], actor: 'ops-lead' },
+    });
+  });
+
   it("alerts set, list and unset a tenant's thresholds, each change audited; bad input is refused by flag", async () => {
     expect(
       await cli([

@@ -88,6 +88,8 @@ export const AUDIT_ACTIONS = [
   'TenantSettingsChanged',
   'WebhookAdded',
   'WebhookRemoved',
+  /** `stepgate credentials link-identity`: a person of an OpenID Connect provider signs in as a principal. */
+  'IdentityLinked',
   /** A webhook delivery failed after all its retries (the approval goes on regardless). */
   'WebhookDeliveryFailed',
   'PolicyBundleRolledBack',
@@ -109,6 +111,7 @@ export const CONFIG_CHANGE_ACTIONS: ReadonlySet<AuditAction> = new Set<AuditActi
   'TenantSettingsChanged',
   'WebhookAdded',
   'WebhookRemoved',
+  'IdentityLinked',
   'PolicyBundleRolledBack',
   'ShadowBundleInstalled',
   'ShadowBundlePromoted',

@@ -1,6 +1,6 @@
 // Approval webhooks: what a tenant's endpoint receives, and how it checks that stepgate sent it.
 // Receivers verify `X-Stepgate-Signature` (docs/operations.md, "Webhooks", has the recipe).
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const WEBHOOK_TIMESTAMP_HEADER = 'X-Stepgate-Timestamp';
 export const WEBHOOK_SIGNATURE_HEADER = 'X-Stepgate-Signature';
@@ -95,4 +95,18 @@ export function webhookUrlProblem(url: string, o: { allowLoopbackHttp: boolean }
   if (u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname))
     return o.allowLoopbackHttp ? undefined : 'http is allowed only to a loopback host, and only in development';
   return 'expected an https URL';
+}
+
+/** Why a webhook secret an admin chose is refused, or undefined. */
+export function webhookSecretProblem(secret: string): string | undefined {
+  return secret.length < 16 || secret.length > 256 ? 'expected 16 to 256 characters' : undefined;
+}
+
+export const newWebhookId = (): string => `whk_${randomBytes(12).toString('base64url')}`;
+export const newWebhookSecret = (): string => randomBytes(32).toString('base64url');
+
+/** A webhook URL as audits name it: without its query, which may carry a token (call after webhookUrlProblem). */
+export function webhookAuditedUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
 }

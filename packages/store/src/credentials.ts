@@ -44,6 +44,16 @@ export class CredentialsRepository {
     );
   }
 
+  /** Creates a new principal with these roles; false (and nothing changed) when it already exists. */
+  async createPrincipal(p: { tenantId: string; principal: string; roles: readonly string[] }): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `insert into principals (tenant_id, principal, roles) values ($1, $2, $3::text[])
+       on conflict (tenant_id, principal) do nothing`,
+      [p.tenantId, p.principal, p.roles],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   /** Stores a new credential of an existing principal. */
   async create(p: { keyId: string; tenantId: string; principal: string; publicKeyPem: string }): Promise<void> {
     await this.db.query(

@@ -55,18 +55,25 @@ export class SessionsRepository {
     );
   }
 
-  /** The live session with that token hash (undefined when absent or expired). */
-  async live(tokenSha256: string): Promise<StoredSession | undefined> {
+  /**
+   * The live session with that token hash, with its principal's roles as they are now (undefined when
+   * absent, expired, or its principal is no longer linked to an identity of the session's issuer).
+   */
+  async live(tokenSha256: string): Promise<(StoredSession & { principalRoles: string[] }) | undefined> {
     const { rows } = await this.db.query<{
       tenant_id: string;
       principal: string;
       issuer: string;
       subject: string;
       roles: string[];
+      principal_roles: string[];
       expires_at: Date;
     }>(
-      `select tenant_id, principal, issuer, subject, roles, expires_at from control_plane_sessions
-        where token_sha256 = $1 and expires_at > now()`,
+      `select s.tenant_id, s.principal, s.issuer, s.subject, s.roles, p.roles as principal_roles, s.expires_at
+         from control_plane_sessions s join principals p using (tenant_id, principal)
+        where s.token_sha256 = $1 and s.expires_at > now()
+          and exists (select 1 from principal_identities i
+                       where i.issuer = s.issuer and i.tenant_id = s.tenant_id and i.principal = s.principal)`,
       [tokenSha256],
     );
     const r = rows[0];
@@ -77,6 +84,7 @@ export class SessionsRepository {
         issuer: r.issuer,
         subject: r.subject,
         roles: r.roles,
+        principalRoles: r.principal_roles,
         expiresAt: r.expires_at,
       }
     );

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { ControlPlaneConfig } from './config.js';
 import { identityFromClaims, type Identity } from './auth/identity.js';
 import { InvalidTokenError, type OidcProvider } from './auth/provider.js';
-import { SESSION_COOKIE, type Sessions } from './auth/sessions.js';
+import { cookieName, SESSION_COOKIE, type Sessions } from './auth/sessions.js';
 import { CsrfTokens } from './auth/csrf.js';
 import { Api } from './api/route.js';
 import { asHttpError, HttpError } from './api/errors.js';
@@ -15,6 +15,7 @@ import type { ApiDeps } from './api/deps.js';
 import { approvalRoutes } from './api/approval-routes.js';
 import { auditRoutes } from './api/audit-routes.js';
 import { adminRoutes } from './api/admin-routes.js';
+import { webhookRoutes } from './api/webhook-routes.js';
 import { portalRoutes } from './portal/routes.js';
 import { html, page } from './portal/html.js';
 
@@ -57,7 +58,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const claims = await deps.provider.verifyBearer(m[1]!);
       return (request.identity = await identityFromClaims(claims, config.oidc, deps.store.identities));
     }
-    const token = request.cookies[SESSION_COOKIE];
+    const token = request.cookies[cookieName(SESSION_COOKIE, secure)];
     if (!token) return undefined;
     const identity = await deps.sessions.identity(token);
     if (!identity) return undefined;
@@ -108,6 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   approvalRoutes(api, deps);
   auditRoutes(api, deps);
   adminRoutes(api, deps);
+  webhookRoutes(api, deps);
   const openapi = api.document(new URL('/', config.portalBaseUrl).href);
   app.get('/api/openapi.json', async () => openapi);
 

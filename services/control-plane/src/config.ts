@@ -1,4 +1,12 @@
-import { ControlPlaneEnvSchema, readSettings } from '@stepgate/runtime';
+import {
+  ControlPlaneEnvSchema,
+  postgresSsl,
+  readSettings,
+  SettingsError,
+  temporalConnectionOptions,
+  type PostgresSsl,
+  type TemporalConnectionOptions,
+} from '@stepgate/runtime';
 
 /** The OpenID Connect provider people sign in with and whose tokens programs present. */
 export interface OidcSettings {
@@ -20,7 +28,11 @@ export interface OidcSettings {
 export interface ControlPlaneConfig {
   databaseUrl: string;
   databaseSchema: string;
+  /** pg's `ssl` option (DATABASE_SSLMODE, DATABASE_SSL_CA_FILE). */
+  databaseSsl?: PostgresSsl;
   temporalAddress: string;
+  /** TLS/mTLS and API key for Temporal (TEMPORAL_TLS*, TEMPORAL_API_KEY); plain `temporalAddress` without. */
+  temporal?: TemporalConnectionOptions | undefined;
   temporalNamespace: string;
   taskQueue?: string | undefined;
   host: string;
@@ -34,16 +46,30 @@ export interface ControlPlaneConfig {
   sessionTtlSeconds: number;
   corsOrigins?: string[] | undefined;
   signInRatePerMinute: number;
+  /** Development only: webhooks may be http to a loopback host. */
+  allowLoopbackWebhooks?: boolean | undefined;
   metricsPort?: number | undefined;
   metricsHost?: string | undefined;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlaneConfig {
   const e = readSettings('control-plane', ControlPlaneEnvSchema, env);
+  // Without a prefix any group the provider lets people create (or that another app uses) named
+  // `admin` would grant stepgate's admin role.
+  if (e.OIDC_GROUPS_CLAIM && e.OIDC_GROUPS_PREFIX === '')
+    throw new SettingsError('control-plane', [
+      {
+        variable: 'OIDC_GROUPS_PREFIX',
+        expected: 'a prefix (e.g. stepgate-) whenever OIDC_GROUPS_CLAIM is set',
+        got: undefined,
+      },
+    ]);
   return {
     databaseUrl: e.DATABASE_URL,
     databaseSchema: e.STEPGATE_DB_SCHEMA,
+    databaseSsl: postgresSsl(e, 'control-plane'),
     temporalAddress: e.TEMPORAL_ADDRESS,
+    temporal: temporalConnectionOptions(e.TEMPORAL_ADDRESS, e, 'control-plane'),
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     taskQueue: e.STEPGATE_APPROVALS_TASK_QUEUE,
     host: e.CONTROL_PLANE_HOST,
@@ -65,6 +91,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlan
     sessionTtlSeconds: e.STEPGATE_SESSION_TTL_SECONDS,
     corsOrigins: e.CONTROL_PLANE_CORS_ORIGINS,
     signInRatePerMinute: e.CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE,
+    allowLoopbackWebhooks: e.STEPGATE_WEBHOOK_ALLOW_LOOPBACK,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
   };

@@ -5,6 +5,7 @@ import {
   ApprovalRefusedError,
   approverCredential,
   type ApprovalListing,
+  type ApprovalState,
   type ApproverCredential,
 } from '@stepgate/approvals-client';
 import type { ApprovalStatementDecision } from '@stepgate/contracts';
@@ -27,6 +28,24 @@ export async function loadGatewayCredentials(files: readonly string[]): Promise<
     out.set(doc.tenant_id, approverCredential(doc));
   }
   return out;
+}
+
+export interface QuorumProgress {
+  approvals_required: number;
+  /** Who has approved so far. */
+  approvals: Array<{ principal: string; approved_at: string }>;
+  eligible_roles: string[];
+  escalated: { to_role: string; at: string } | null;
+}
+
+/** Quorum progress from the status query (workflows started before quorums: one approver of role `approver`). */
+export function quorumProgress(state: ApprovalState): QuorumProgress {
+  return {
+    approvals_required: state.approvals_required ?? 1,
+    approvals: (state.approvals ?? []).map((v) => ({ principal: v.principal, approved_at: v.approved_at })),
+    eligible_roles: state.eligible_roles ?? ['approver'],
+    escalated: state.escalated ?? null,
+  };
 }
 
 /** The control plane holds no gateway credential for the approval's tenant (answered 503). */
@@ -58,10 +77,18 @@ export class ApprovalGateway {
     return approval?.tenant_id === identity.tenantId ? approval : undefined;
   }
 
-  /** The approval's workflow state (who decided, when, with what comment), when it is the person's tenant's. */
-  async status(identity: Identity, approvalId: string) {
-    if (!(await this.get(identity, approvalId))) return undefined;
-    return this.approvers.status(approvalId);
+  /**
+   * The approval with its workflow state (quorum progress; who decided, when, with what comment), when it
+   * is the person's tenant's. `state` is undefined when the workflow does not answer its status query.
+   */
+  async detail(
+    identity: Identity,
+    approvalId: string,
+  ): Promise<{ approval: ApprovalListing; state: ApprovalState | undefined } | undefined> {
+    const approval = await this.get(identity, approvalId);
+    if (!approval) return undefined;
+    const state = await this.approvers.status(approvalId).catch(() => undefined);
+    return { approval, state };
   }
 
   /** Signs and sends the person's decision; throws ApprovalRefusedError or GatewayNotConfiguredError. */

@@ -51,7 +51,7 @@ export class ControlPlane {
       registers: [this.registry],
     });
     const pool = (this.pool = createPool(c, 8, this.log));
-    const connection = (this.connection = await Connection.connect({ address: c.temporalAddress }));
+    const connection = (this.connection = await Connection.connect(c.temporal ?? { address: c.temporalAddress }));
     const approvers = new Approvers(new Client({ connection, namespace: c.temporalNamespace }), c.taskQueue);
     const store = storeOn(pool);
     const app = (this.app = await buildApp({
@@ -60,8 +60,9 @@ export class ControlPlane {
       store,
       gateway: new ApprovalGateway(approvers, await loadGatewayCredentials(c.gatewayKeyFiles)),
       portalBaseUrl: c.portalBaseUrl,
+      allowLoopbackWebhooks: c.allowLoopbackWebhooks === true,
       provider: new OidcProvider(c.oidc, callbackUrl(c.portalBaseUrl)),
-      sessions: new Sessions(store.sessions, c.sessionTtlSeconds),
+      sessions: new Sessions(store.sessions, c.sessionTtlSeconds, c.oidc.groupsClaim !== undefined),
       log: this.log,
     }));
     app.addHook('onResponse', async (request, reply) => {

@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { diffBundles } from '../src/api/bundle-diff.js';
 import { CsrfTokens } from '../src/auth/csrf.js';
-import { identityFromClaims, UnmappedIdentityError } from '../src/auth/identity.js';
-import type { OidcSettings } from '../src/config.js';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SettingsError } from '@stepgate/runtime';
+import { identityFromClaims, UnmappedIdentityError, UnverifiedEmailError } from '../src/auth/identity.js';
+import { configFromEnv, type OidcSettings } from '../src/config.js';
 import { html, Html } from '../src/portal/html.js';
 import type { IdentitiesRepository } from '@stepgate/store';
 
@@ -60,7 +64,7 @@ describe('identity from claims', () => {
         ? { tenantId: 'demo', principal: 'bob', roles: ['approver', 'approval_gateway'] }
         : undefined,
   } as unknown as IdentitiesRepository;
-  const claims = { iss: 'https://idp.example', sub: 's1', email: 'bob@x.example' };
+  const claims = { iss: 'https://idp.example', sub: 's1', email: 'bob@x.example', email_verified: true };
 
   it('maps the claim to the linked principal; roles are the principal’s (only the four API roles)', async () => {
     expect(await identityFromClaims({ ...claims, tenant_id: 'other' }, oidc, repo)).toEqual({
@@ -86,5 +90,54 @@ describe('identity from claims', () => {
     await expect(identityFromClaims({ ...claims, email: 'eve@x.example' }, oidc, repo)).rejects.toMatchObject({
       code: 'NOT_A_PRINCIPAL',
     });
+  });
+
+  it('refuses an email the provider does not call verified (EMAIL_NOT_VERIFIED); other claims need no such flag', async () => {
+    for (const email_verified of [undefined, false, 'true', 1])
+      await expect(identityFromClaims({ ...claims, email_verified }, oidc, repo)).rejects.toBeInstanceOf(
+        UnverifiedEmailError,
+      );
+    const bySub = { ...oidc, principalClaim: 'sub' };
+    const subRepo = { resolve: async () => ({ tenantId: 'demo', principal: 'bob', roles: ['viewer'] }) };
+    expect(
+      (await identityFromClaims({ iss: 'x', sub: 's1' }, bySub, subRepo as unknown as IdentitiesRepository)).principal,
+    ).toBe('bob');
+  });
+});
+
+describe('control-plane settings', () => {
+  const base = {
+    OIDC_ISSUER_URL: 'https://idp.example',
+    OIDC_CLIENT_ID: 'portal',
+    STEPGATE_COOKIE_SECRET: 'x'.repeat(40),
+  };
+
+  it('the principal claim defaults to sub; a groups claim needs a prefix', () => {
+    expect(configFromEnv(base).oidc.principalClaim).toBe('sub');
+    expect(() => configFromEnv({ ...base, OIDC_GROUPS_CLAIM: 'groups' })).toThrow(SettingsError);
+    expect(configFromEnv({ ...base, OIDC_GROUPS_CLAIM: 'groups', OIDC_GROUPS_PREFIX: 'sg-' }).oidc.groupsPrefix).toBe(
+      'sg-',
+    );
+  });
+
+  it('builds Postgres TLS and Temporal TLS / API key like the other services', () => {
+    const ca = path.join(tmpdir(), `cp-ca-${process.pid}.pem`);
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
+    const c = configFromEnv({
+      ...base,
+      DATABASE_SSLMODE: 'verify-full',
+      DATABASE_SSL_CA_FILE: ca,
+      TEMPORAL_ADDRESS: 'temporal.example:7233',
+      TEMPORAL_TLS_CA_FILE: ca,
+      TEMPORAL_API_KEY: 'k',
+    });
+    expect(c.databaseSsl).toMatchObject({ rejectUnauthorized: true, ca: expect.stringContaining('CERTIFICATE') });
+    expect(c.temporal).toMatchObject({
+      address: 'temporal.example:7233',
+      apiKey: 'k',
+      tls: { serverRootCACertificate: expect.any(Buffer) },
+    });
+    expect(configFromEnv(base).databaseSsl).toBe(false);
+    expect(configFromEnv(base).temporal).toEqual({ address: '127.0.0.1:7233' });
   });
 });

@@ -77,7 +77,9 @@ export async function auditExport(
   };
   const out = opts.out ? createWriteStream(path.resolve(io.cwd, opts.out)) : stdout;
   const rows = await withDb((db) =>
-    exportAudit(db, filter, opts.format as ExportFormat, out, (n) => io.err(`\rexported ${n} rows…`)),
+    exportAudit(db, filter, opts.format as ExportFormat, out, {
+      onProgress: (n) => io.err(`\rexported ${n} rows…`),
+    }),
   );
   if (opts.out)
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));

@@ -95,7 +95,7 @@ export async function revokeCredential(keyId: string, io: Io): Promise<number> {
 
 /** `stepgate credentials link-identity`: an OpenID Connect identity signs in to the control plane as a principal. */
 export async function linkIdentity(
-  opts: { tenant: string; principal: string; issuer: string; identity: string; roles?: string },
+  opts: { tenant: string; principal: string; issuer: string; identity: string; roles?: string; as?: string },
   io: Io,
 ): Promise<number> {
   if (!TENANT.test(opts.tenant)) throw new InputError(`--tenant "${opts.tenant}": expected a lower-case tenant id`);
@@ -106,7 +106,7 @@ export async function linkIdentity(
     .filter(Boolean);
   await withServices(
     adminEnv(),
-    async (store) => {
+    async (store, publish) => {
       await store.tenants.ensure(opts.tenant);
       await store.credentials.upsertPrincipal({ tenantId: opts.tenant, principal: opts.principal, roles });
       await store.identities.link({
@@ -115,6 +115,17 @@ export async function linkIdentity(
         tenantId: opts.tenant,
         principal: opts.principal,
       });
+      publish(
+        'audit',
+        opts.tenant,
+        adminAudit('IdentityLinked', opts.tenant, 'Linked', {
+          issuer: opts.issuer,
+          identity: opts.identity,
+          principal: opts.principal,
+          roles: roles ?? null,
+          actor: opts.as ?? null,
+        }),
+      );
     },
     io,
   );

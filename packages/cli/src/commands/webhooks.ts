@@ -1,5 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { webhookUrlProblem } from '@stepgate/contracts/node';
+import {
+  newWebhookId,
+  newWebhookSecret,
+  webhookAuditedUrl,
+  webhookSecretProblem,
+  webhookUrlProblem,
+} from '@stepgate/contracts/node';
 import { UnknownTenantError, WEBHOOK_FORMATS, type WebhookFormat } from '@stepgate/store';
 import { adminAudit, adminEnv, unknownTenant, withServices } from '../admin/connections.js';
 import { EXIT, InputError, type Io } from '../io.js';
@@ -20,11 +25,10 @@ export async function addWebhook(opts: AddWebhookOptions, io: Io): Promise<numbe
     throw new InputError(`--format "${String(opts.format).slice(0, 40)}": expected ${WEBHOOK_FORMATS.join(' or ')}`);
   const problem = webhookUrlProblem(opts.url, { allowLoopbackHttp: opts.allowLoopbackHttp === true });
   if (problem) throw new InputError(`--url: ${problem}`);
-  if (opts.secret !== undefined && (opts.secret.length < 16 || opts.secret.length > 256))
-    throw new InputError('--secret: expected 16 to 256 characters');
-  const secret = opts.secret ?? randomBytes(32).toString('base64url');
-  const webhookId = `whk_${randomBytes(12).toString('base64url')}`;
-  const url = new URL(opts.url);
+  const secretProblem = opts.secret === undefined ? undefined : webhookSecretProblem(opts.secret);
+  if (secretProblem) throw new InputError(`--secret: ${secretProblem}`);
+  const secret = opts.secret ?? newWebhookSecret();
+  const webhookId = newWebhookId();
   await withServices(
     adminEnv(),
     async (store, publish) => {
@@ -33,13 +37,13 @@ export async function addWebhook(opts: AddWebhookOptions, io: Io): Promise<numbe
         .catch((err: unknown) => {
           throw err instanceof UnknownTenantError ? unknownTenant(opts.tenant) : err;
         });
-      // The audit names where events go, never the secret (nor a URL's query, which may carry a token).
+      // The audit names where events go, never the secret.
       publish(
         'audit',
         opts.tenant,
         adminAudit('WebhookAdded', opts.tenant, 'Added', {
           webhook_id: webhookId,
-          url: `${url.origin}${url.pathname}`,
+          url: webhookAuditedUrl(opts.url),
           format,
           actor: opts.as ?? null,
         }),

@@ -85,11 +85,14 @@ export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.s
   OIDC_CLIENT_SECRET: envField.text().optional(),
   /** The `aud` bearer tokens must carry (default: the client id). */
   OIDC_AUDIENCE: envField.text().optional(),
-  /** The claim whose value names a person's principal (linked in `principal_identities`). */
-  OIDC_PRINCIPAL_CLAIM: envField.text().default('email'),
+  /**
+   * The claim whose value names a person's principal (linked in `principal_identities`): `sub` (stable,
+   * issued by the provider), `oid` for Entra ID, or `email` (then only with `email_verified: true`).
+   */
+  OIDC_PRINCIPAL_CLAIM: envField.text().default('sub'),
   /** Where configured, roles come from this claim (an array of group names) instead of the principals table. */
   OIDC_GROUPS_CLAIM: envField.text().optional(),
-  /** Group names are this prefix and a role (e.g. `stepgate-` for `stepgate-approver`). */
+  /** Group names are this prefix and a role (e.g. `stepgate-` for `stepgate-approver`); required with OIDC_GROUPS_CLAIM. */
   OIDC_GROUPS_PREFIX: z.string().default(''),
   /** Only for a provider on this machine (the embedded one of `npm run dev`): allow http. */
   OIDC_ALLOW_INSECURE_HTTP: envField.flag().default(false),
@@ -103,6 +106,8 @@ export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.s
   CONTROL_PLANE_CORS_ORIGINS: envField.list().optional(),
   /** Sign-in attempts per client address per minute. */
   CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE: envField.integer(1, 10_000).default(20),
+  /** Development only: admins may add http webhooks to 127.0.0.1 / localhost (as the approvals service's setting). */
+  STEPGATE_WEBHOOK_ALLOW_LOOPBACK: envField.flag().default(false),
 });
 
 /** The CLI's view of the services, from the same variables the services read. */

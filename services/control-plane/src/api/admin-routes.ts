@@ -5,7 +5,7 @@ import { generateSigningKey } from '@stepgate/contracts/node';
 import { validateBundle } from '@stepgate/policy-engine';
 import type { Api } from './route.js';
 import { auditedBy, change, type ApiDeps } from './deps.js';
-import { HttpError, notFound } from './errors.js';
+import { HttpError, notFound, principalExists } from './errors.js';
 import { diffBundles } from './bundle-diff.js';
 import {
   ActiveBundleSchema,
@@ -172,11 +172,14 @@ function credentialRoutes(api: Api, deps: ApiDeps): void {
       const key = generateSigningKey();
       const keyId = `sgk_${identity.tenantId}_${randomBytes(9).toString('base64url')}`;
       await change(deps.pool, async (store, publish) => {
-        await store.credentials.upsertPrincipal({
+        // Only a new principal: a key for an existing one (the approval gateway, an approver, a linked
+        // person) would let an admin sign as them.
+        const created = await store.credentials.createPrincipal({
           tenantId: identity.tenantId,
           principal: body.principal,
-          roles: body.roles,
+          roles: body.roles ?? [],
         });
+        if (!created) throw principalExists(body.principal);
         await store.credentials.create({
           keyId,
           tenantId: identity.tenantId,

@@ -1,6 +1,7 @@
 import type { Api } from './route.js';
 import { withUrl, type ApiDeps } from './deps.js';
 import { notFound } from './errors.js';
+import { quorumProgress } from '../gateway.js';
 import {
   ApprovalListQuery,
   ApprovalParams,
@@ -54,14 +55,14 @@ export function approvalRoutes(api: Api, deps: ApiDeps): void {
     method: 'get',
     path: '/api/v1/approvals/{approval_id}',
     tag: 'approvals',
-    summary: 'One approval of the tenant',
+    summary: 'One approval of the tenant, with its quorum progress',
     roles: READERS,
     params: ApprovalParams,
     response: approval,
     handler: async ({ identity, params }) => {
-      const a = await deps.gateway.get(identity, params.approval_id);
-      if (!a) throw notFound(`approval ${params.approval_id}`);
-      return url(a);
+      const d = await deps.gateway.detail(identity, params.approval_id);
+      if (!d) throw notFound(`approval ${params.approval_id}`);
+      return { ...url(d.approval), ...(d.state ? quorumProgress(d.state) : {}) };
     },
   });
 

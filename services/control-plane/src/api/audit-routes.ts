@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { exportAudit, type ExportFormat } from '@stepgate/audit-log';
+import { ExportAbortedError, exportAudit, type ExportFormat } from '@stepgate/audit-log';
 import type { z } from 'zod';
 import type { AuditEvent } from '@stepgate/contracts';
 import { withClient, type Store } from '@stepgate/store';
@@ -33,6 +33,9 @@ export async function readAuditPage(
   return { events, next_cursor: events.length === q.limit ? String(events.at(-1)!.seq) : null };
 }
 
+/** An export longer than this stops (its connection goes back to the pool). */
+const EXPORT_TIME_LIMIT_MS = 10 * 60_000;
+
 /** The tenant's audit trail: pages newest first, and streamed exports (CSV, JSON lines, CEF). */
 export function auditRoutes(api: Api, deps: ApiDeps): void {
   api.route({
@@ -56,6 +59,10 @@ export function auditRoutes(api: Api, deps: ApiDeps): void {
     response: { stream: { 'text/csv': 'CSV', 'application/x-ndjson': 'JSON lines', 'text/plain': 'CEF lines' } },
     handler: async ({ identity, query, reply, request }) => {
       const out = new PassThrough();
+      // A reader who leaves (or a too long export) ends the export at once: it holds a pooled connection.
+      const left = new AbortController();
+      reply.raw.once('close', () => left.abort());
+      const signal = AbortSignal.any([left.signal, AbortSignal.timeout(EXPORT_TIME_LIMIT_MS)]);
       void reply
         .type(CONTENT_TYPES[query.format])
         .header('content-disposition', `attachment; filename="audit-${identity.tenantId}.${query.format}"`)
@@ -72,11 +79,13 @@ export function auditRoutes(api: Api, deps: ApiDeps): void {
           },
           query.format,
           out,
+          { signal },
         ),
       ).then(
         () => out.end(),
         (err: unknown) => {
-          request.log.error({ err }, 'audit export failed');
+          if (err instanceof ExportAbortedError) request.log.warn({ err }, 'audit export stopped');
+          else request.log.error({ err }, 'audit export failed');
           out.destroy(err instanceof Error ? err : new Error(String(err)));
         },
       );

@@ -11,6 +11,8 @@ export interface ApiDeps {
   store: Store;
   gateway: ApprovalGateway;
   portalBaseUrl: string;
+  /** Development only: webhooks may be http to a loopback host. */
+  allowLoopbackWebhooks: boolean;
 }
 
 export type Publish = (topic: OutboxEntry['topic'], key: string, value: unknown) => void;

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { ApprovalRefusedError } from '@stepgate/approvals-client';
 import { UnknownBundleVersionError } from '@stepgate/store';
 import type { ApprovalErrorCode } from '@stepgate/contracts';
-import { UnmappedIdentityError } from '../auth/identity.js';
+import { UnmappedIdentityError, UnverifiedEmailError } from '../auth/identity.js';
 import { InvalidTokenError, ProviderUnavailableError } from '../auth/provider.js';
 import { GatewayNotConfiguredError } from '../gateway.js';
 
@@ -29,6 +29,9 @@ export const forbidden = (roles: readonly string[]) =>
   new HttpError(403, 'FORBIDDEN', `this needs the role ${roles.join(' or ')}`);
 export const notFound = (what: string) => new HttpError(404, 'NOT_FOUND', `no ${what}`);
 
+export const principalExists = (principal: string) =>
+  new HttpError(409, 'PRINCIPAL_EXISTS', `the principal ${principal} exists; the API creates new principals only`);
+
 export function invalidInput(where: string, error: z.ZodError): HttpError {
   return new HttpError(
     400,
@@ -51,6 +54,7 @@ export function asHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof UnknownBundleVersionError) return new HttpError(404, 'NOT_FOUND', err.message);
   if (err instanceof InvalidTokenError) return new HttpError(401, err.code, err.message);
+  if (err instanceof UnverifiedEmailError) return new HttpError(401, err.code, err.message);
   if (err instanceof UnmappedIdentityError) return new HttpError(403, err.code, err.message);
   if (err instanceof ProviderUnavailableError || err instanceof GatewayNotConfiguredError)
     return new HttpError(503, err.code, err.message);

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { MIN_APPROVAL_COMMENT_LENGTH } from '@stepgate/approvals-client';
 import { AUDIT_ACTIONS } from '@stepgate/contracts';
 import { EXPORT_FORMATS } from '@stepgate/audit-log';
+import { webhookSecretProblem, webhookUrlProblem } from '@stepgate/contracts/node';
+import { WEBHOOK_FORMATS } from '@stepgate/store';
 
 const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired'] as const;
 export const API_ROLES = ['admin', 'approver', 'auditor', 'viewer'] as const;
@@ -50,6 +52,11 @@ export const ApprovalSchema = z.object({
   age_seconds: z.number(),
   time_left_seconds: z.number(),
   approval_url: z.string(),
+  // Only on one approval (read from its workflow): the quorum's progress.
+  approvals_required: z.number().optional(),
+  approvals: z.array(z.object({ principal: z.string(), approved_at: z.string() })).optional(),
+  eligible_roles: z.array(z.string()).optional(),
+  escalated: z.object({ to_role: z.string(), at: z.string() }).nullable().optional(),
 });
 
 export const ApprovalListQuery = z.object({
@@ -179,3 +186,33 @@ export const ThresholdBody = z
   })
   .strict();
 export const OkSchema = z.object({ ok: z.literal(true) });
+
+/** Problems the shared webhook checks report, as zod issues of the field. */
+const refusedBy = (problem: (value: string) => string | undefined) => (value: string, ctx: z.RefinementCtx) => {
+  const message = problem(value);
+  if (message) ctx.addIssue({ code: 'custom', message });
+};
+
+/** What `stepgate webhooks add` takes; the URL and secret are checked as the CLI checks them. */
+export const createWebhookBody = (o: { allowLoopbackHttp: boolean }) =>
+  z
+    .object({
+      url: z.string().superRefine(refusedBy((url) => webhookUrlProblem(url, o))),
+      format: z.enum(WEBHOOK_FORMATS).default('json'),
+      /** Omitted: stepgate generates one and answers it this once. */
+      secret: z.string().superRefine(refusedBy(webhookSecretProblem)).optional(),
+    })
+    .strict();
+export const WebhookSchema = z.object({
+  webhook_id: z.string(),
+  url: z.string(),
+  format: z.enum(WEBHOOK_FORMATS),
+  enabled: z.boolean(),
+  created_at: z.string(),
+});
+export const CreatedWebhookSchema = WebhookSchema.extend({
+  secret: z.string().optional().openapi({ description: 'Only when stepgate generated it; never shown again' }),
+});
+export const WebhookParams = z.object({
+  webhook_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'expected a webhook id'),
+});

@@ -22,6 +22,15 @@ export class UnmappedIdentityError extends Error {
   }
 }
 
+/** The principal claim is `email` and the provider does not vouch for it (answered 401). */
+export class UnverifiedEmailError extends Error {
+  readonly code = 'EMAIL_NOT_VERIFIED';
+  constructor() {
+    super('the identity provider does not say this email is verified (email_verified)');
+    this.name = 'UnverifiedEmailError';
+  }
+}
+
 const isRole = (r: string): r is Role => (ROLES as readonly string[]).includes(r);
 
 /**
@@ -39,6 +48,8 @@ export async function identityFromClaims(
   const value = claims[oidc.principalClaim];
   if (typeof issuer !== 'string' || typeof subject !== 'string' || typeof value !== 'string' || value === '')
     throw new UnmappedIdentityError(`the token has no ${oidc.principalClaim} claim`);
+  // An unverified email is whatever the person typed at the provider: never a proof of who they are.
+  if (oidc.principalClaim === 'email' && claims.email_verified !== true) throw new UnverifiedEmailError();
   const link = await identities.resolve({ issuer, claimValue: value });
   if (!link) throw new UnmappedIdentityError('this identity is not linked to a stepgate principal');
   return {

@@ -2,6 +2,9 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { OidcSettings } from '../config.js';
 
+/** Asymmetric algorithms only: never `none` or an HMAC keyed with a public key. */
+const BEARER_ALGORITHMS = ['RS256', 'ES256', 'EdDSA', 'PS256'];
+
 /** A bearer token that does not verify (signature, issuer, audience, expiry); answered 401. */
 export class InvalidTokenError extends Error {
   readonly code = 'INVALID_TOKEN';
@@ -93,6 +96,7 @@ export class OidcProvider {
       const { payload } = await jwtVerify(token, jwks, {
         issuer,
         audience: this.settings.audience,
+        algorithms: BEARER_ALGORITHMS,
         requiredClaims: ['exp', 'sub'],
       });
       return { ...payload };

@@ -1,6 +1,7 @@
 import type { ApprovalListing, ApprovalState } from '@stepgate/approvals-client';
 import { MIN_APPROVAL_COMMENT_LENGTH } from '@stepgate/approvals-client';
 import { AUDIT_ACTIONS, type AuditEvent } from '@stepgate/contracts';
+import { quorumProgress } from '../gateway.js';
 import { html, type Html } from './html.js';
 
 export function duration(seconds: number): string {
@@ -56,6 +57,18 @@ export function approvalsList(pending: ApprovalListing[], decided: ApprovalListi
     ${table('Decided approvals', decided, 'Outcome')}`;
 }
 
+/** Approvals so far of the required, who approved, who may decide and whether it escalated. */
+function quorum(state: ApprovalState): Html {
+  const q = quorumProgress(state);
+  const who = q.approvals.map((v) => `${v.principal} at ${v.approved_at}`).join(', ');
+  return html`<dt>Approvals</dt>
+    <dd class="quorum">${q.approvals.length} of ${q.approvals_required}${who ? `: ${who}` : ''}</dd>
+    <dt>Eligible roles</dt>
+    <dd>${q.eligible_roles.join(', ') || '–'}</dd>
+    <dt>Escalated</dt>
+    <dd>${q.escalated ? html`to ${q.escalated.to_role} at ${q.escalated.at}` : 'no'}</dd>`;
+}
+
 /** One approval: what is asked, and the decision form while it is pending. */
 export function approvalDetail(p: {
   approval: ApprovalListing;
@@ -71,6 +84,7 @@ export function approvalDetail(p: {
     <dl>
       <dt>Status</dt>
       <dd><span class="status">${s?.status ?? a.status}</span>${a.severity ? html` · severity ${a.severity}` : ''}</dd>
+      ${s ? quorum(s) : ''}
       <dt>Step</dt>
       <dd>${step(a)}, ${a.step_type}</dd>
       <dt>Requested by</dt>

@@ -4,7 +4,7 @@ import { ApprovalRefusedError } from '@stepgate/approvals-client';
 import type { Identity } from '../auth/identity.js';
 import { identityFromClaims } from '../auth/identity.js';
 import type { PendingSignIn } from '../auth/provider.js';
-import { SESSION_COOKIE } from '../auth/sessions.js';
+import { cookieName, SESSION_COOKIE as SESSION_COOKIE_NAME } from '../auth/sessions.js';
 import type { CsrfTokens } from '../auth/csrf.js';
 import type { AppDeps } from '../app.js';
 import { asHttpError, HttpError, notFound } from '../api/errors.js';
@@ -13,7 +13,7 @@ import { readAuditPage } from '../api/audit-routes.js';
 import { html, page, type PageUser } from './html.js';
 import { approvalDetail, approvalsList, auditPage } from './pages.js';
 
-const SIGN_IN_COOKIE = 'sg_signin';
+const SIGN_IN_COOKIE_NAME = 'sg_signin';
 
 interface PortalDeps extends AppDeps {
   csrf: CsrfTokens;
@@ -39,6 +39,8 @@ function safeReturnTo(value: unknown): string {
 /** The server-rendered portal: sign-in (OpenID Connect), approvals and the audit search. */
 export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   const cookieBase = { httpOnly: true, secure: deps.secureCookies, sameSite: 'lax' as const, path: '/' };
+  const SESSION_COOKIE = cookieName(SESSION_COOKIE_NAME, deps.secureCookies);
+  const SIGN_IN_COOKIE = cookieName(SIGN_IN_COOKIE_NAME, deps.secureCookies);
   const signInLimit = { rateLimit: { max: deps.config.signInRatePerMinute, timeWindow: '1 minute' } };
 
   /** The signed-in person, or a redirect to sign in (undefined: the reply is sent). */
@@ -81,7 +83,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     } catch {
       throw new HttpError(400, 'SIGN_IN_EXPIRED', 'the sign-in expired or was started elsewhere; sign in again');
     }
-    reply.clearCookie(SIGN_IN_COOKIE, { path: '/' });
+    reply.clearCookie(SIGN_IN_COOKIE, cookieBase);
     let claims: Record<string, unknown>;
     try {
       claims = await deps.provider.finishSignIn(new URL(request.url, deps.redirectUri), pending);
@@ -90,6 +92,9 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
       throw new HttpError(401, 'SIGN_IN_FAILED', 'the identity provider did not confirm the sign-in');
     }
     const identity = await identityFromClaims(claims, deps.config.oidc, deps.store.identities);
+    // Signing in again ends the session this browser had (whoever it belonged to).
+    const previous = request.cookies[SESSION_COOKIE];
+    if (previous) await deps.sessions.close(previous);
     const token = await deps.sessions.open(identity);
     reply.setCookie(SESSION_COOKIE, token, { ...cookieBase, maxAge: deps.sessions.ttlSeconds });
     return reply.redirect(safeReturnTo(pending.returnTo), 303);
@@ -98,7 +103,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   app.post('/logout', async (request, reply) => {
     const identity = await deps.authenticate(request);
     if (identity && request.sessionToken) await deps.sessions.close(request.sessionToken);
-    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    reply.clearCookie(SESSION_COOKIE, cookieBase);
     return send(reply, 'Signed out', undefined, html`<p>You are signed out. <a href="/login">Sign in again</a></p>`);
   });
 
@@ -123,9 +128,9 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     approvalId: string,
     extra: { message?: { kind: 'notice' | 'error'; text: string }; comment?: string; status?: number } = {},
   ) => {
-    const approval = await deps.gateway.get(user.identity, approvalId);
-    if (!approval) throw notFound(`approval ${approvalId}`);
-    const state = await deps.gateway.status(user.identity, approvalId).catch(() => undefined);
+    const detail = await deps.gateway.detail(user.identity, approvalId);
+    if (!detail) throw notFound(`approval ${approvalId}`);
+    const { approval, state } = detail;
     return send(
       reply,
       `Approval: ${approval.step_name ?? approval.step_id}`,
