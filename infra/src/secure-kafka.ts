@@ -3,7 +3,13 @@
  * broker allows nothing without an ACL (allow.everyone.if.no.acl.found=false); `admin` is its super
  * user and applies these. docs/operations.md shows the same table.
  */
-import { DEFAULT_TOPIC_PREFIX, TENANT_DECISIONS_INFIX, tenantDecisionTopic, topicName } from '@stepgate/contracts';
+import {
+  clientGroupPrefix,
+  DEFAULT_TOPIC_PREFIX,
+  TENANT_DECISIONS_INFIX,
+  tenantDecisionTopic,
+  topicName,
+} from '@stepgate/contracts';
 import type { AclGrant, TopicAdmin } from '@stepgate/messaging';
 import type { TopicName } from '@stepgate/contracts';
 
@@ -105,8 +111,8 @@ export function orchestratorAcls(options: OrchestratorAclOptions): AclGrant[] {
     { principal, resource: 'topic', name: topicName('step.completions', prefix), operation: 'write' },
     // Literal, never prefixed: tenant `acme` must not read `acme2`'s topic.
     { principal, resource: 'topic', name: decisions, operation: 'read' },
-    // GateClient's groups are `stepgate-client-<uuid>`, one per client.
-    { principal, resource: 'group', name: 'stepgate-client-', prefixed: true, operation: 'read' },
+    // GateClient's groups, one per client: `<clientGroupPrefix(tenant)><uuid>`, each tenant under its own.
+    { principal, resource: 'group', name: clientGroupPrefix(options.tenantId), prefixed: true, operation: 'read' },
   ];
 }
 

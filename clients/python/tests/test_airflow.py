@@ -61,7 +61,11 @@ def test_block_fails_the_task() -> None:
         StepGateOperator(task_id="gate", step=s).execute({})
 
 
-def run_deferred(stack: Stack, decision: str) -> tuple[StepGateOperator, dict[str, Any]]:
+Deferred = tuple[StepGateOperator, dict[str, Any], dict[str, Any]]
+
+
+def run_deferred(stack: Stack, decision: str) -> Deferred:
+    """The operator, the trigger's event, and the kwargs the deferral hands back to execute_complete."""
     op = StepGateOperator(task_id="gate", step=step())
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({})
@@ -71,23 +75,40 @@ def run_deferred(stack: Stack, decision: str) -> tuple[StepGateOperator, dict[st
     trigger = getattr(importlib.import_module(module), name)(**kwargs)
     # The human decides before the triggerer starts waiting: the trigger replays from the decision's time.
     stack.decide_approval(kwargs["decision"]["approval_id"], decision)  # type: ignore[arg-type]
-    return op, asyncio.run(first_event(trigger))
+    return op, asyncio.run(first_event(trigger)), dict(deferred.value.kwargs or {})
 
 
 def test_require_approval_defers_and_an_approval_lets_the_task_succeed(stack: Stack) -> None:
-    op, event = run_deferred(stack, "approve")
+    op, event, resume = run_deferred(stack, "approve")
     assert event["status"] == "decided"
-    assert op.execute_complete({}, event)["approval_status"] == "approved"
+    assert resume["approval_id"] == event["decision"]["approval_id"]
+    assert op.execute_complete({}, event, **resume)["approval_status"] == "approved"
 
 
 def test_a_rejection_fails_the_task(stack: Stack) -> None:
-    op, event = run_deferred(stack, "reject")
+    op, event, resume = run_deferred(stack, "reject")
     with pytest.raises(AirflowFailException, match="blocked"):
-        op.execute_complete({}, event)
+        op.execute_complete({}, event, **resume)
 
 
 def test_an_event_with_a_forged_outcome_fails_the_task(stack: Stack) -> None:
-    op, event = run_deferred(stack, "reject")
+    op, event, resume = run_deferred(stack, "reject")
     forged = {**event, "decision": {**event["decision"], "decision": "allow", "approval_status": "approved"}}
     with pytest.raises(AirflowFailException, match="does not verify"):
-        op.execute_complete({}, forged)
+        op.execute_complete({}, forged, **resume)
+
+
+@pytest.mark.parametrize(
+    "deferral",
+    [
+        {"approval_id": "appr-another-round"},
+        {"tenant_id": "another-tenant"},
+        {"approval_id": None},
+    ],
+)
+def test_a_replayed_verified_outcome_of_another_approval_fails_the_task(stack: Stack, deferral: dict[str, Any]) -> None:
+    # A verified, approved outcome for this very step, handed back to a deferral that waits on another
+    # approval (or tenant), or one that recorded none: refused, not resumed.
+    op, event, resume = run_deferred(stack, "approve")
+    with pytest.raises(AirflowFailException, match="not this deferral's approval"):
+        op.execute_complete({}, event, **{**resume, **deferral})

@@ -66,7 +66,15 @@ def test_sasl_ssl_from_the_services_variables(files: dict[str, str]) -> None:
     ("env", "protocol"),
     [
         ({"KAFKA_SSL": "true"}, "SSL"),
-        ({"KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"}, "SASL_PLAINTEXT"),
+        (
+            {
+                "KAFKA_SSL": "true",
+                "KAFKA_SASL_MECHANISM": "plain",
+                "KAFKA_SASL_USERNAME": "u",
+                "KAFKA_SASL_PASSWORD": "p",
+            },
+            "SASL_SSL",
+        ),
     ],
 )
 def test_protocol(env: dict[str, str], protocol: str) -> None:
@@ -91,6 +99,20 @@ def test_protocol(env: dict[str, str], protocol: str) -> None:
         ({"KAFKA_SSL_CA_FILE": "/nonexistent/ca.pem"}, "KAFKA_SSL_CA_FILE"),
         ({"KAFKA_SSL_CA_FILE": "  "}, "KAFKA_SSL_CA_FILE"),
         ({"KAFKA_SSL_SERVER_NAME": "kafka.internal"}, "KAFKA_SSL_SERVER_NAME"),
+        # SASL without TLS would send the credentials (PLAIN) and the whole session in the clear.
+        (
+            {"KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"},
+            "KAFKA_SASL_MECHANISM",
+        ),
+        (
+            {
+                "KAFKA_SSL": "false",
+                "KAFKA_SASL_MECHANISM": "scram-sha-512",
+                "KAFKA_SASL_USERNAME": "u",
+                "KAFKA_SASL_PASSWORD": "p",
+            },
+            "KAFKA_SASL_MECHANISM",
+        ),
     ],
 )
 def test_half_given_or_unusable_is_refused_naming_the_variable(
@@ -110,6 +132,7 @@ def test_half_given_or_unusable_is_refused_naming_the_variable(
         ({"sasl_mechanism": "scram-sha-512", "sasl_password": "p"}, "sasl_mechanism"),
         ({"sasl_mechanism": "gssapi", "sasl_username": "u", "sasl_password": "p"}, "sasl_mechanism"),
         ({"ssl": False, "ssl_ca_pem": CA}, "ssl"),
+        ({"sasl_mechanism": "scram-sha-512", "sasl_username": "u", "sasl_password": "p"}, "sasl_mechanism"),
     ],
 )
 def test_named_settings_are_checked_too(fields: dict[str, Any], name: str) -> None:
@@ -175,3 +198,30 @@ def test_per_tenant_topics_need_a_tenant_that_names_a_topic(tenant: str | None) 
             brokers="b:9092", key_id="k", private_key_pem="p", tenant_id=tenant, tenant_decision_topics=True
         )
     assert err.value.variable == "tenant_id"
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    security = KafkaSecurity(
+        ssl=True, ssl_cert_pem=CERT, ssl_key_pem=KEY, sasl_mechanism="plain", sasl_username="u", sasl_password="hunter2"
+    )
+    settings = GateClientSettings(
+        brokers="b:9092",
+        key_id="k",
+        private_key_pem=KEY,
+        kafka=security,
+        kafka_config={"sasl.password": "hunter2"},
+    )
+    for text in (repr(security), repr(settings), str(settings)):
+        assert "hunter2" not in text
+        assert "PRIVATE KEY" not in text
+    assert "sasl_username='u'" in repr(security)
+
+
+def test_consumer_group_prefix_is_the_tenants_when_it_reads_its_own_topic() -> None:
+    base: dict[str, Any] = {"brokers": "b:9092", "key_id": "k", "private_key_pem": "p"}
+    assert GateClientSettings(**base).consumer_group_prefix() == "stepgate-client-"
+    assert GateClientSettings(**base, tenant_id="acme").consumer_group_prefix() == "stepgate-client-"
+    own = GateClientSettings(**base, tenant_id="acme", tenant_decision_topics=True)
+    assert own.consumer_group_prefix() == "stepgate-client-acme."
+    other = GateClientSettings(**base, tenant_id="acme-x", tenant_decision_topics=True).consumer_group_prefix()
+    assert not f"{other}uuid".startswith(own.consumer_group_prefix())

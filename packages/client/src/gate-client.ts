@@ -9,8 +9,8 @@ import {
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
+  clientGroupPrefix,
   tenantDecisionTopic,
-  ReceiptKeySetSchema,
   HEADER_KEY_ID,
   HEADER_SIGNATURE,
   MAX_JSON_DEPTH,
@@ -23,7 +23,7 @@ import {
   type TopicName,
 } from '@stepgate/contracts';
 import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
-import { receiptVerifier } from './receipts.js';
+import { fetchReceiptKeys, receiptVerifier } from './receipts.js';
 
 export interface GateClientOptions {
   brokers: string[];
@@ -48,8 +48,9 @@ export interface GateClientOptions {
   evaluatorPublicKeyPem?: string;
   evaluatorPublicKeys?: Record<string, string>;
   /**
-   * Where the services publish their receipt keys (`http://evaluator:9464/receipt-keys`): fetched
-   * once at connect() and pinned, for clients not configured with the keys themselves.
+   * Where the services publish their receipt keys (`https://evaluator:9464/receipt-keys`; plain http
+   * only to a loopback address): fetched once at connect() and pinned, for clients not configured with
+   * the keys themselves. No redirect is followed, and the body is capped (`ReceiptKeysUnavailableError`).
    */
   receiptKeysUrl?: string;
   /**
@@ -177,15 +178,17 @@ export class GateClient {
 
   async connect(): Promise<void> {
     if (!this.receiptVerifies && this.options.receiptKeysUrl)
-      this.receiptVerifies = await pinnedKeys(this.options.receiptKeysUrl);
+      this.receiptVerifies = await fetchReceiptKeys(this.options.receiptKeysUrl);
     this.producer = await this.kafka.producer();
     // Decisions from the present on: each partition starts at its end as of now.
+    const ownTenant = this.options.decisionTopic === 'shared' ? undefined : this.options.tenantId;
     this.consumer = this.kafka.messageConsumer({
-      groupId: `stepgate-client-${randomUUID()}`,
+      // Under the group prefix the orchestrator ACLs grant: its tenant's when it reads its tenant's topic.
+      groupId: `${clientGroupPrefix(ownTenant)}${randomUUID()}`,
       topics: [
-        this.options.tenantId === undefined || this.options.decisionTopic === 'shared'
+        ownTenant === undefined
           ? this.topics['gate.decisions']
-          : tenantDecisionTopic(this.options.tenantId, this.options.topicPrefix ?? DEFAULT_TOPIC_PREFIX),
+          : tenantDecisionTopic(ownTenant, this.options.topicPrefix ?? DEFAULT_TOPIC_PREFIX),
       ],
       maxWaitTimeInMs: 20,
       fromNow: true,
@@ -380,20 +383,4 @@ export class GateClient {
     } else this.byApproval.delete(d.approval_id!);
     waiter.resolve(d);
   }
-}
-
-/** The receipt keys a service publishes, fetched once and pinned for the client's life. */
-async function pinnedKeys(url: string): Promise<NonNullable<ReturnType<typeof receiptVerifier>>> {
-  const { protocol, hostname } = new URL(url);
-  const loopback = hostname === 'localhost' || hostname === '[::1]' || hostname.startsWith('127.');
-  // Keys fetched over plain HTTP could be anyone's: only from this machine.
-  if (protocol !== 'https:' && !loopback) throw new Error(`receipt keys at ${url}: expected an https:// URL`);
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`receipt keys at ${url}: HTTP ${res.status}`);
-  const set = ReceiptKeySetSchema.parse(await res.json());
-  const verifies = receiptVerifier({
-    evaluatorPublicKeys: Object.fromEntries(set.keys.map((k) => [k.key_id, k.public_key_pem])),
-  });
-  if (!verifies) throw new Error(`receipt keys at ${url}: the set is empty`);
-  return verifies;
 }

@@ -1,2 +1,9 @@
 export * from './gate-client.js';
-export { receiptVerifier, type ReceiptKeys } from './receipts.js';
+export {
+  fetchReceiptKeys,
+  receiptVerifier,
+  MAX_RECEIPT_KEY_SET_BYTES,
+  ReceiptKeysUnavailableError,
+  type ReceiptKeys,
+  type ReceiptKeysUnavailableCode,
+} from './receipts.js';

@@ -69,6 +69,19 @@ export function tenantDecisionTopic(tenantId: string, prefix: string = DEFAULT_T
 }
 
 /**
+ * The consumer-group prefix of a GateClient, which the secure installation's orchestrator ACLs grant:
+ * `stepgate-client-<tenant>.` for a client reading its tenant's own decisions topic, so that no tenant's
+ * orchestrator may use another's groups (the `.` ends the tenant id, which cannot contain one: `acme`'s
+ * prefix does not cover `acme-x`'s groups); `stepgate-client-` for a client reading the shared topic.
+ */
+export function clientGroupPrefix(tenantId?: string): string {
+  if (tenantId === undefined) return 'stepgate-client-';
+  if (!hasTenantDecisionTopic(tenantId))
+    throw new RangeError(`not a tenant id usable in a group name: ${JSON.stringify(tenantId.slice(0, 80))}`);
+  return `stepgate-client-${tenantId}.`;
+}
+
+/**
  * Where a decision for `tenantId` is published: its tenant's topic when decisions are per tenant, else
  * (and for a decision attributed to no tenant, e.g. an unauthenticated request's refusal, or to a tenant
  * id that cannot name a topic) the shared one — which, under per-tenant ACLs, no orchestrator reads.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decisionTopicFor, hasTenantDecisionTopic, tenantDecisionTopic } from '../src/index.js';
+import { clientGroupPrefix, decisionTopicFor, hasTenantDecisionTopic, tenantDecisionTopic } from '../src/index.js';
 
 describe('decision topics', () => {
   it('the shared topic unless decisions are per tenant', () => {
@@ -17,5 +17,14 @@ describe('decision topics', () => {
   it('refuses to name a topic for an unusable tenant id', () => {
     expect(hasTenantDecisionTopic('acme_eu-1')).toBe(true);
     expect(() => tenantDecisionTopic('acme.eu')).toThrow(RangeError);
+  });
+
+  it("gives each tenant's clients a group prefix that covers no other tenant's groups", () => {
+    expect(clientGroupPrefix()).toBe('stepgate-client-');
+    expect(clientGroupPrefix('acme')).toBe('stepgate-client-acme.');
+    const groupOfAcmeX = `${clientGroupPrefix('acme-x')}0b6e0b9c-uuid`;
+    expect(groupOfAcmeX.startsWith(clientGroupPrefix('acme'))).toBe(false);
+    for (const hostile of ['acme.other', '', 'a'.repeat(65), 'acme other'])
+      expect(() => clientGroupPrefix(hostile)).toThrow(RangeError);
   });
 });

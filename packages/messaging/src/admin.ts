@@ -1,5 +1,5 @@
-import type { Admin } from 'kafkajs';
-import { DEFAULT_TOPIC_PREFIX, TOPIC_SPECS, tenantDecisionTopic, topicName } from '@stepgate/contracts';
+import type { Admin, ITopicConfig } from 'kafkajs';
+import { DEFAULT_TOPIC_PREFIX, TOPIC_SPECS, tenantDecisionTopic, topicName, type TopicSpec } from '@stepgate/contracts';
 import { isRetriableKafkaError, retryRetriable } from './errors.js';
 import { createAcls, deleteAcls, type AclGrant } from './acls.js';
 
@@ -7,6 +7,18 @@ export interface EnsureTopicsOptions {
   prefix?: string;
   replicationFactor?: number;
 }
+
+/** How a topic is created from its spec: the one place partitions, replication and configs are applied. */
+export function topicCreation(spec: TopicSpec, topic: string, replicationFactor: number): ITopicConfig {
+  return {
+    topic,
+    numPartitions: spec.partitions,
+    replicationFactor,
+    configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+  };
+}
+
+const DECISIONS_SPEC = TOPIC_SPECS.find((s) => s.name === 'gate.decisions')!;
 
 /** Topic and group administration over one connected admin client. */
 export class TopicAdmin {
@@ -44,12 +56,7 @@ export class TopicAdmin {
     if (missing.length === 0) return [];
     await this.admin.createTopics({
       waitForLeaders: true,
-      topics: missing.map((spec) => ({
-        topic: topicName(spec.name, prefix),
-        numPartitions: spec.partitions,
-        replicationFactor: options.replicationFactor ?? 1,
-        configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
-      })),
+      topics: missing.map((spec) => topicCreation(spec, topicName(spec.name, prefix), options.replicationFactor ?? 1)),
     });
     return missing.map((spec) => topicName(spec.name, prefix));
   }
@@ -59,18 +66,24 @@ export class TopicAdmin {
   }
 
   /**
-   * Creates a tenant's own decisions topic (`tenantDecisionTopic`) if it is missing, with the shared
-   * topic's partitions and config. Returns whether it was created.
+   * Creates a tenant's own decisions topic (`tenantDecisionTopic`) if it is missing, as the shared
+   * decisions topic is made (`gate.decisions` in TOPIC_SPECS: partitions and configs), replicated as
+   * `replicationFactor` says or else as the shared topic is. Returns whether it was created.
    */
-  async ensureTenantDecisionTopic(tenantId: string, prefix: string = DEFAULT_TOPIC_PREFIX): Promise<boolean> {
+  async ensureTenantDecisionTopic(
+    tenantId: string,
+    prefix: string = DEFAULT_TOPIC_PREFIX,
+    options: { replicationFactor?: number } = {},
+  ): Promise<boolean> {
     const topic = tenantDecisionTopic(tenantId, prefix);
     if ((await this.admin.listTopics()).includes(topic)) return false;
-    const spec = TOPIC_SPECS.find((s) => s.name === 'gate.decisions')!;
+    const replicationFactor =
+      options.replicationFactor ?? (await this.replicationOf(topicName('gate.decisions', prefix)));
     let created = false;
     try {
       created = await this.admin.createTopics({
         waitForLeaders: false,
-        topics: [{ topic, numPartitions: spec.partitions, replicationFactor: 1 }],
+        topics: [topicCreation(DECISIONS_SPEC, topic, replicationFactor)],
       });
     } catch (err) {
       // Created meanwhile by another process: what was wanted.
@@ -79,6 +92,13 @@ export class TopicAdmin {
     // Its leaders, asked until they answer (right after creation the metadata may not know it yet).
     await retryRetriable(() => this.admin.fetchTopicMetadata({ topics: [topic] }), 10);
     return created;
+  }
+
+  /** How many replicas a topic's partitions have (1 when the topic is not there to ask). */
+  private async replicationOf(topic: string): Promise<number> {
+    if (!(await this.admin.listTopics()).includes(topic)) return 1;
+    const { topics } = await retryRetriable(() => this.admin.fetchTopicMetadata({ topics: [topic] }), 10);
+    return topics[0]?.partitions[0]?.replicas.length || 1;
   }
 
   grant(grants: readonly AclGrant[]): Promise<void> {

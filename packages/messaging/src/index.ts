@@ -15,7 +15,7 @@ export {
   type MessageConsumerOptions,
   type MessageContext,
 } from './consumer.js';
-export { TopicAdmin, type EnsureTopicsOptions } from './admin.js';
+export { TopicAdmin, topicCreation, type EnsureTopicsOptions } from './admin.js';
 export type { AclGrant } from './acls.js';
 export { OffsetCommitter } from './committer.js';
 export { isRetriableKafkaError, kafkaRefusal, retryRetriable, type KafkaRefusal } from './errors.js';

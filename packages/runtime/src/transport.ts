@@ -93,6 +93,13 @@ export function kafkaSecurity(e: z.output<typeof KafkaSecurityEnvSchema>, proces
       'KAFKA_SASL_MECHANISM',
       'set together with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE): all three or none',
     );
+  // SCRAM protects the password but not the session, and PLAIN sends it as is: SASL only inside TLS.
+  if (named === 3 && !security.tls)
+    refuse(
+      process,
+      'KAFKA_SASL_MECHANISM',
+      'only with TLS (KAFKA_SSL=true or KAFKA_SSL_CA_FILE): SASL over plaintext exposes the credentials and the session',
+    );
   if (named === 3)
     security.sasl = {
       mechanism: e.KAFKA_SASL_MECHANISM as SaslMechanism,

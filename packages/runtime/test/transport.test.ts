@@ -73,7 +73,7 @@ describe('Kafka transport settings', () => {
     expect(kafkajsSecurity(s).ssl).toBe(true);
   });
 
-  it('refuses half-given credentials, unknown mechanisms, unreadable files, and never echoes a password', () => {
+  it('refuses half-given credentials, SASL without TLS, unknown mechanisms, unreadable files, and never echoes a password', () => {
     expect(refused(() => kafkaSecurity(cli({ KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }))).problems).toEqual([
       expect.objectContaining({ variable: 'KAFKA_SASL_MECHANISM', got: undefined }),
     ]);
@@ -89,6 +89,23 @@ describe('Kafka transport settings', () => {
     expect(refused(() => kafkaSecurity(cli({ KAFKA_SSL: 'false', KAFKA_SSL_CA_FILE: CA }))).problems[0]!.variable).toBe(
       'KAFKA_SSL',
     );
+    const plaintext = refused(() =>
+      kafkaSecurity(cli({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'hunter2' })),
+    );
+    expect(plaintext.problems.map((p) => p.variable)).toEqual(['KAFKA_SASL_MECHANISM']);
+    expect(plaintext.message).not.toContain('hunter2');
+    expect(
+      refused(() =>
+        kafkaSecurity(
+          cli({
+            KAFKA_SSL: 'false',
+            KAFKA_SASL_MECHANISM: 'scram-sha-512',
+            KAFKA_SASL_USERNAME: 'u',
+            KAFKA_SASL_PASSWORD: 'p',
+          }),
+        ),
+      ).problems[0]!.variable,
+    ).toBe('KAFKA_SASL_MECHANISM');
     const bad = refused(() => cli({ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_PASSWORD: 'hunter2' }));
     expect(bad.problems.map((p) => p.variable)).toEqual(['KAFKA_SASL_MECHANISM']);
     expect(bad.message).not.toContain('hunter2');

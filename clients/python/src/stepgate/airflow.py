@@ -105,12 +105,21 @@ class StepGateOperator(BaseOperator):
             self.defer(
                 trigger=StepGateApprovalTrigger(decision.raw, self.approval_timeout.total_seconds()),
                 method_name="execute_complete",
+                # What the outcome must name on resume: the trigger's event alone could be another round's.
+                kwargs={"approval_id": decision.approval_id, "tenant_id": decision.tenant_id},
                 timeout=self.approval_timeout + timedelta(minutes=1),
             )
         return self._finish(decision)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        """Back from the trigger: the outcome is checked again here (receipt, approval id, step) before use."""
+    def execute_complete(
+        self,
+        context: Any,
+        event: dict[str, Any],
+        approval_id: str | None = None,
+        tenant_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Back from the trigger: the outcome is checked again here (receipt, approval id, tenant, step) before
+        use. ``approval_id`` and ``tenant_id`` are what the deferral recorded; without them nothing resumes."""
         if event.get("status") != "decided":
             raise AirflowFailException(f"stepgate: {event.get('code')}: {event.get('message')}")
         outcome = decision_from_resume(event["decision"])
@@ -123,6 +132,13 @@ class StepGateOperator(BaseOperator):
             or (outcome.workflow_id or "").lower() != self.step["workflow_id"].lower()
         ):
             raise AirflowFailException("stepgate: the approval outcome is not this step's")
+        if (
+            approval_id is None
+            or tenant_id is None
+            or outcome.approval_id != approval_id
+            or outcome.tenant_id != tenant_id
+        ):
+            raise AirflowFailException("stepgate: the approval outcome is not this deferral's approval")
         return self._finish(outcome)
 
     def _finish(self, decision: Decision) -> dict[str, Any]:

@@ -127,7 +127,7 @@ class GateClient:
                 **common,
                 # The prefix the secure installation's orchestrator ACLs allow (the TypeScript client's too);
                 # nothing is committed: the client reads by assignment from the end.
-                "group.id": f"stepgate-client-{uuid.uuid4()}",
+                "group.id": f"{self.settings.consumer_group_prefix()}{uuid.uuid4()}",
                 "enable.auto.commit": False,
                 "fetch.wait.max.ms": 20,
                 "error_cb": errors.append,

@@ -50,9 +50,14 @@ class ReceiptKeysRequiredError(StepGateError):
 
 
 class ReceiptKeysUnavailableError(StepGateError):
-    """The published receipt keys could not be fetched, or the URL is not one to trust."""
+    """The published receipt keys could not be fetched, or the URL is not one to trust; ``reason`` says
+    which check refused them (INSECURE_URL, REDIRECT, TOO_LARGE, UNREACHABLE, INVALID_KEY_SET)."""
 
     code = "RECEIPT_KEYS_UNAVAILABLE"
+
+    def __init__(self, message: str, reason: str = "INVALID_KEY_SET") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class GateTimeoutError(StepGateError):

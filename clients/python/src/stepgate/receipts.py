@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from .errors import ReceiptKeysUnavailableError
 from .signing import SIGNATURE_ALG, load_public_key, verify_receipt
 
-MAX_KEY_SET_BYTES = 256 * 1024
+MAX_KEY_SET_BYTES = 64 * 1024
 
 
 class ReceiptKeys:
@@ -63,18 +64,33 @@ def _loopback(host: str) -> bool:
         return False
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead anywhere (https to http included): it is refused, never followed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
 def fetch_receipt_keys(url: str, timeout_s: float = 10.0) -> ReceiptKeys:
     """The keys a service publishes at ``url``: https, or plain http only from this machine."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not _loopback(parts.hostname or "")):
-        raise ReceiptKeysUnavailableError(f"receipt keys at {url}: expected an https:// (or loopback http://) URL")
+        raise ReceiptKeysUnavailableError(
+            f"receipt keys at {url}: expected an https:// (or loopback http://) URL", "INSECURE_URL"
+        )
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as res:  # noqa: S310 (scheme checked above)
+        with _opener.open(url, timeout=timeout_s) as res:  # scheme checked above
             body = res.read(MAX_KEY_SET_BYTES + 1)
+    except urllib.error.HTTPError as err:
+        reason = "REDIRECT" if 300 <= err.code < 400 else "UNREACHABLE"
+        raise ReceiptKeysUnavailableError(f"receipt keys at {url}: HTTP {err.code}", reason) from err
     except OSError as err:
-        raise ReceiptKeysUnavailableError(f"receipt keys at {url}: {err}") from err
+        raise ReceiptKeysUnavailableError(f"receipt keys at {url}: {err}", "UNREACHABLE") from err
     if len(body) > MAX_KEY_SET_BYTES:
-        raise ReceiptKeysUnavailableError(f"receipt keys at {url}: over {MAX_KEY_SET_BYTES} bytes")
+        raise ReceiptKeysUnavailableError(f"receipt keys at {url}: over {MAX_KEY_SET_BYTES} bytes", "TOO_LARGE")
     try:
         keys = ReceiptKeys.from_key_set(json.loads(body))
     except (ValueError, TypeError) as err:

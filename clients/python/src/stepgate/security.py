@@ -4,7 +4,7 @@ mapped onto librdkafka's settings. ``KafkaSecurity.from_env`` reads the variable
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ class KafkaSecurity:
     """PEM CA bundle that signed the brokers' certificates (default: the system's)."""
     ssl_cert_pem: str | None = None
     """PEM client certificate (mutual TLS); set together with ``ssl_key_pem``."""
-    ssl_key_pem: str | None = None
+    ssl_key_pem: str | None = field(default=None, repr=False)
     ssl_server_name: str | None = None
     """Refused: librdkafka checks each broker's certificate against the host that broker advertises and
     has no setting to expect another name (the TypeScript services' KAFKA_SSL_SERVER_NAME)."""
@@ -44,7 +44,7 @@ class KafkaSecurity:
     """``plain``, ``scram-sha-256`` or ``scram-sha-512``; set with ``sasl_username`` and ``sasl_password``
     (all three or none)."""
     sasl_username: str | None = None
-    sasl_password: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         problem = _problem(vars(self))
@@ -59,12 +59,8 @@ class KafkaSecurity:
         """These settings as librdkafka configuration (``security.protocol``, ``ssl.*``, ``sasl.*``)."""
         sasl = self.sasl_mechanism is not None
         config: dict[str, str] = {}
-        if self.tls or sasl:
-            config["security.protocol"] = {
-                (True, True): "SASL_SSL",
-                (True, False): "SSL",
-                (False, True): "SASL_PLAINTEXT",
-            }[(self.tls, sasl)]
+        if self.tls:  # SASL without TLS is refused on construction
+            config["security.protocol"] = "SASL_SSL" if sasl else "SSL"
         if self.ssl_ca_pem:
             config["ssl.ca.pem"] = self.ssl_ca_pem
         if self.ssl_cert_pem and self.ssl_key_pem:
@@ -149,4 +145,10 @@ def _problem(s: Mapping[str, Any], name: Mapping[str, str] | None = None) -> tup
         )
     if s["sasl_mechanism"] is not None and s["sasl_mechanism"] not in SASL_MECHANISMS:
         return n("sasl_mechanism"), "plain, scram-sha-256 or scram-sha-512"
+    # SCRAM protects the password but not the session, and PLAIN sends it as is: SASL only inside TLS.
+    if s["sasl_mechanism"] is not None and not (s["ssl"] or s["ssl_ca_pem"] or s["ssl_cert_pem"]):
+        return n("sasl_mechanism"), (
+            f"only with TLS ({n('ssl')}=true or {n('ssl_ca_pem')}): "
+            "SASL over plaintext exposes the credentials and the session"
+        )
     return None

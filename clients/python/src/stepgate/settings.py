@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import SettingsError
 from .security import KafkaSecurity
-from .topics import DEFAULT_TOPIC_PREFIX, has_tenant_decision_topic, tenant_decision_topic
+from .topics import DEFAULT_TOPIC_PREFIX, client_group_prefix, has_tenant_decision_topic, tenant_decision_topic
 
 __all__ = ["DEFAULT_TOPIC_PREFIX", "GateClientSettings"]
 
@@ -22,7 +22,7 @@ class GateClientSettings:
     """Bootstrap servers, comma-separated (``127.0.0.1:9092``)."""
     key_id: str
     """The credential this client signs with (``stepgate credentials create``)."""
-    private_key_pem: str
+    private_key_pem: str = field(repr=False)
     receipt_public_key_pem: str | None = None
     """One receipt key every receipt must verify with, whatever key id it names."""
     receipt_public_keys: Mapping[str, str] | None = None
@@ -45,7 +45,7 @@ class GateClientSettings:
     """How long ``connect()`` waits for the brokers before ``KafkaRefusedError`` (``CONNECTION_ERROR``)."""
     kafka: KafkaSecurity = field(default_factory=KafkaSecurity)
     """TLS and SASL to the brokers, by name (``KafkaSecurity.from_env`` reads the services' variables)."""
-    kafka_config: Mapping[str, Any] = field(default_factory=dict)
+    kafka_config: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """Any other librdkafka settings, passed to the producer and the consumer as given; applied after
     ``kafka``, so a key given here wins."""
 
@@ -113,6 +113,11 @@ class GateClientSettings:
         if self.tenant_decision_topics and self.tenant_id is not None:
             return tenant_decision_topic(self.tenant_id, self.topic_prefix)
         return self.topic("gate.decisions")
+
+    def consumer_group_prefix(self) -> str:
+        """The group prefix the orchestrator ACLs grant: its tenant's when it reads its tenant's topic."""
+        own_tenant = self.tenant_id if self.tenant_decision_topics else None
+        return client_group_prefix(own_tenant)
 
     def librdkafka_config(self) -> dict[str, Any]:
         """Brokers, the named security settings, then ``kafka_config``."""

@@ -27,3 +27,14 @@ def tenant_decision_topic(tenant_id: str, prefix: str = DEFAULT_TOPIC_PREFIX) ->
     if not has_tenant_decision_topic(tenant_id):
         raise InvalidTenantIdError(f"not a tenant id usable in a topic name: {tenant_id[:80]!r}")
     return f"{prefix}{TENANT_DECISIONS_INFIX}{tenant_id}"
+
+
+def client_group_prefix(tenant_id: str | None = None) -> str:
+    """A client's consumer-group prefix, which the secure installation's orchestrator ACLs grant:
+    ``stepgate-client-<tenant_id>.`` when it reads its tenant's own decisions topic (the ``.`` ends the
+    tenant id: ``acme``'s prefix does not cover ``acme-x``'s groups), else ``stepgate-client-``."""
+    if tenant_id is None:
+        return "stepgate-client-"
+    if not has_tenant_decision_topic(tenant_id):
+        raise InvalidTenantIdError(f"not a tenant id usable in a group name: {tenant_id[:80]!r}")
+    return f"stepgate-client-{tenant_id}."
