@@ -128,16 +128,18 @@ describe('approvals survive the worker being killed', () => {
     );
     expect(asked.filter((d) => d.decision !== 'require_approval')).toEqual([]);
     const ids = asked.map((d) => d.approval_id!);
+    const allAnswerPending = (what: string) =>
+      eventually(
+        async () => {
+          const states = await Promise.all(ids.map((id) => approvers.status(id).catch(() => undefined)));
+          return states.every((s) => s?.status === 'pending') ? true : undefined;
+        },
+        what,
+        { timeout: 90_000, interval: 250 },
+      );
 
     // Every approval workflow runs (its status query answers) on the child's worker.
-    await eventually(
-      async () => {
-        const states = await Promise.all(ids.map((id) => approvers.status(id).catch(() => undefined)));
-        return states.every((s) => s?.status === 'pending') ? true : undefined;
-      },
-      'all approvals pending',
-      { timeout: 90_000, interval: 250 },
-    );
+    await allAnswerPending('all approvals pending');
 
     lap('all pending');
     child.kill('SIGKILL');
@@ -150,6 +152,9 @@ describe('approvals survive the worker being killed', () => {
     await replacement.start();
 
     lap('replacement started');
+    // Queries fail fast (FAILED_PRECONDITION, no poller seen) until the replacement's worker has polled
+    // every task-queue partition; approving reads the digest through one, so wait for them to answer.
+    await allAnswerPending('all approvals answer on the replacement');
     // Even approvals are approved, odd ones rejected.
     const decide = (id: string, i: number) =>
       i % 2 === 0
