@@ -85,9 +85,9 @@ benches['evaluator-cpu'] = async () => {
   );
   const profileDir = process.env.STEPGATE_BENCH_PROFILE;
   if (profileDir) {
-    const top = await topSelfTime(profileDir);
+    const top = await topSelfTime(profileDir, { pid: one!.measured.pids[0]!, window: one!.measured });
     console.log(
-      `evaluator-cpu  where an evaluator's CPU goes (self time, newest profile in ${profileDir}, whole process): ` +
+      `evaluator-cpu  where one evaluator's CPU goes while it drains (self time of its main thread, profile in ${profileDir}): ` +
         top.map((t) => `${t.name} ${fmt(t.share * 100, 1)}%`).join('; '),
     );
   }
