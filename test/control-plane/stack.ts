@@ -138,6 +138,7 @@ export async function startControlPlaneStack(
       cookieSecret: randomUUID() + randomUUID(),
       sessionTtlSeconds: 3600,
       signInRatePerMinute: 1000,
+      apiRatePerMinute: { identity: 10_000, anonymous: 10_000 },
       ...options.overrides,
     },
     pino({ level: 'warn' }),

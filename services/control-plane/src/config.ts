@@ -46,6 +46,8 @@ export interface ControlPlaneConfig {
   sessionTtlSeconds: number;
   corsOrigins?: string[] | undefined;
   signInRatePerMinute: number;
+  /** `/api/v1` requests per minute: per identity, and per client address for requests without one. */
+  apiRatePerMinute: { identity: number; anonymous: number };
   /** Development only: webhooks may be http to a loopback host. */
   allowLoopbackWebhooks?: boolean | undefined;
   metricsPort?: number | undefined;
@@ -91,6 +93,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlan
     sessionTtlSeconds: e.STEPGATE_SESSION_TTL_SECONDS,
     corsOrigins: e.CONTROL_PLANE_CORS_ORIGINS,
     signInRatePerMinute: e.CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE,
+    apiRatePerMinute: {
+      identity: e.CONTROL_PLANE_API_RATE_PER_MINUTE,
+      anonymous: e.CONTROL_PLANE_API_ANONYMOUS_RATE_PER_MINUTE,
+    },
     allowLoopbackWebhooks: e.STEPGATE_WEBHOOK_ALLOW_LOOPBACK,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,

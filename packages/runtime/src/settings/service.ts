@@ -106,6 +106,10 @@ export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.s
   CONTROL_PLANE_CORS_ORIGINS: envField.list().optional(),
   /** Sign-in attempts per client address per minute. */
   CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE: envField.integer(1, 10_000).default(20),
+  /** API requests per minute of one signed-in identity (bearer subject or session), per instance. */
+  CONTROL_PLANE_API_RATE_PER_MINUTE: envField.integer(1, 100_000).default(600),
+  /** API requests per minute of one client address without a valid identity, per instance. */
+  CONTROL_PLANE_API_ANONYMOUS_RATE_PER_MINUTE: envField.integer(1, 100_000).default(60),
   /** Development only: admins may add http webhooks to 127.0.0.1 / localhost (as the approvals service's setting). */
   STEPGATE_WEBHOOK_ALLOW_LOOPBACK: envField.flag().default(false),
 });
