@@ -67,7 +67,9 @@ export class SessionsRepository {
    * The live session with that token hash, with its principal's roles as they are now (undefined when
    * absent, expired, or its principal is no longer linked to an identity of the session's issuer).
    */
-  async live(tokenSha256: string): Promise<(StoredSession & { principalRoles: string[] }) | undefined> {
+  async live(
+    tokenSha256: string,
+  ): Promise<(StoredSession & { principalRoles: string[]; createdAt: Date }) | undefined> {
     const { rows } = await this.db.query<{
       tenant_id: string;
       principal: string;
@@ -75,9 +77,10 @@ export class SessionsRepository {
       subject: string;
       roles: string[];
       principal_roles: string[];
+      created_at: Date;
       expires_at: Date;
     }>(
-      `select s.tenant_id, s.principal, s.issuer, s.subject, s.roles, p.roles as principal_roles, s.expires_at
+      `select s.tenant_id, s.principal, s.issuer, s.subject, s.roles, p.roles as principal_roles, s.created_at, s.expires_at
          from control_plane_sessions s join principals p using (tenant_id, principal)
         where s.token_sha256 = $1 and s.expires_at > now()
           and exists (select 1 from principal_identities i
@@ -93,6 +96,7 @@ export class SessionsRepository {
         subject: r.subject,
         roles: r.roles,
         principalRoles: r.principal_roles,
+        createdAt: r.created_at,
         expiresAt: r.expires_at,
       }
     );

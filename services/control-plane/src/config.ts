@@ -20,6 +20,8 @@ export interface OidcSettings {
   /** Roles from this claim (group names) instead of the principals table, where configured. */
   groupsClaim?: string | undefined;
   groupsPrefix: string;
+  /** With a groups claim: sessions end at the ID token's `exp` or after this long, whichever is first. */
+  groupsSessionMaxSeconds: number;
   scopes: string;
   /** Only for a provider on this machine (dev): allow plain http. */
   allowInsecureHttp: boolean;
@@ -85,6 +87,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlan
       principalClaim: e.OIDC_PRINCIPAL_CLAIM,
       groupsClaim: e.OIDC_GROUPS_CLAIM,
       groupsPrefix: e.OIDC_GROUPS_PREFIX,
+      groupsSessionMaxSeconds: e.OIDC_GROUPS_SESSION_MAX_SECONDS,
       scopes: e.OIDC_SCOPES,
       allowInsecureHttp: e.OIDC_ALLOW_INSECURE_HTTP,
     },

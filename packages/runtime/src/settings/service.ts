@@ -94,6 +94,11 @@ export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.s
   OIDC_GROUPS_CLAIM: envField.text().optional(),
   /** Group names are this prefix and a role (e.g. `stepgate-` for `stepgate-approver`); required with OIDC_GROUPS_CLAIM. */
   OIDC_GROUPS_PREFIX: z.string().default(''),
+  /**
+   * A session whose roles came from the groups claim ends at the ID token's `exp` or after this long,
+   * whichever is first: the groups are not read again, so a removal at the provider must end it.
+   */
+  OIDC_GROUPS_SESSION_MAX_SECONDS: envField.integer(60, 86_400).default(3600),
   /** Only for a provider on this machine (the embedded one of `npm run dev`): allow http. */
   OIDC_ALLOW_INSECURE_HTTP: envField.flag().default(false),
   OIDC_SCOPES: z.string().default('openid email profile'),
