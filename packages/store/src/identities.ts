@@ -1,5 +1,8 @@
-import type { Db } from './db.js';
+import { isUniqueViolation, type Db } from './db.js';
 import { PrincipalAlreadyLinkedError } from './errors.js';
+
+/** The unique index of migration 0016: one identity per principal. */
+const ONE_IDENTITY_PER_PRINCIPAL = 'principal_identities_one_per_principal';
 
 /** A person's principal: the tenant and principal an OpenID Connect identity acts as. */
 export interface IdentityLink {
@@ -21,11 +24,16 @@ export class IdentitiesRepository {
       [p.tenantId, p.principal, p.issuer, p.claimValue],
     );
     if (rows[0]) throw new PrincipalAlreadyLinkedError(p.principal, rows[0].issuer);
-    await this.db.query(
-      `insert into principal_identities (issuer, claim_value, tenant_id, principal) values ($1, $2, $3, $4)
-       on conflict (issuer, claim_value) do update set tenant_id = excluded.tenant_id, principal = excluded.principal`,
-      [p.issuer, p.claimValue, p.tenantId, p.principal],
-    );
+    // The check above races another link of the same principal; the unique index does not.
+    await this.db
+      .query(
+        `insert into principal_identities (issuer, claim_value, tenant_id, principal) values ($1, $2, $3, $4)
+         on conflict (issuer, claim_value) do update set tenant_id = excluded.tenant_id, principal = excluded.principal`,
+        [p.issuer, p.claimValue, p.tenantId, p.principal],
+      )
+      .catch((err: unknown) => {
+        throw isUniqueViolation(err, ONE_IDENTITY_PER_PRINCIPAL) ? new PrincipalAlreadyLinkedError(p.principal) : err;
+      });
   }
 
   /** The principal an identity acts as, with the principal's roles; undefined when it is linked to none. */
