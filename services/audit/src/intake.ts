@@ -6,6 +6,7 @@ import {
   type AuditEvent,
   type DlqReason,
 } from '@stepgate/contracts';
+import { asAuditEvent } from './event-check.js';
 
 /**
  * The largest audit event read: the broker's default message limit. Larger than a gate request's
@@ -54,7 +55,10 @@ export function readAuditEvent(value: Buffer | null, now = Date.now()): AuditInt
   }
   // Postgres cannot store NUL characters; an event carrying one (e.g. the audit of a request refused
   // for it) is kept with U+FFFD in their place rather than lost. JSON can only carry one escaped.
-  const parsed = AuditEventSchema.safeParse(text.includes('\\u0000') ? replaceNul(json) : json);
+  if (text.includes('\\u0000')) json = replaceNul(json);
+  const event = asAuditEvent(json);
+  if (event) return inTimeWindow(event, now);
+  const parsed = AuditEventSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return {
@@ -63,12 +67,16 @@ export function readAuditEvent(value: Buffer | null, now = Date.now()): AuditInt
       detail: `${issue?.path.join('.').slice(0, 200) || '(root)'}: ${issue?.message ?? 'invalid'}`,
     };
   }
-  const t = Date.parse(parsed.data.timestamp);
+  return inTimeWindow(parsed.data, now);
+}
+
+function inTimeWindow(event: AuditEvent, now: number): AuditIntake {
+  const t = Date.parse(event.timestamp);
   if (!(t <= now + AUDIT_TIMESTAMP_WINDOW.futureMs && t >= now - AUDIT_TIMESTAMP_WINDOW.pastMs))
     return {
       ok: false,
       reason: 'TIMESTAMP_OUT_OF_RANGE',
-      detail: `timestamp ${parsed.data.timestamp} is more than ${t > now ? '5 minutes ahead of' : '10 years before'} ${new Date(now).toISOString()}`,
+      detail: `timestamp ${event.timestamp} is more than ${t > now ? '5 minutes ahead of' : '10 years before'} ${new Date(now).toISOString()}`,
     };
-  return { ok: true, event: parsed.data };
+  return { ok: true, event };
 }
