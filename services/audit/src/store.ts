@@ -9,16 +9,21 @@ const DUPLICATE_TABLE = '42P07';
 
 /** Creates monthly partitions on demand (once per month per process). */
 export class Partitions {
-  private readonly known = new Set<string>();
+  /** UTC months (year × 12 + month) whose partition exists. */
+  private readonly known = new Set<number>();
+  /** Reused to read each timestamp's UTC month without a Date per event. */
+  private readonly scratch = new Date(0);
 
-  async ensure(db: pg.Pool | pg.ClientBase, timestamps: Iterable<Date>): Promise<void> {
-    const months = new Map<string, Date>();
-    for (const t of timestamps) {
-      const m = monthStart(t);
-      const name = partitionName(m);
-      if (!this.known.has(name)) months.set(name, m);
+  /** `timestamps`: ISO 8601 texts (events' `timestamp`). */
+  async ensure(db: pg.Pool | pg.ClientBase, timestamps: Iterable<string>): Promise<void> {
+    const missing = new Map<number, Date>();
+    for (const text of timestamps) {
+      this.scratch.setTime(Date.parse(text));
+      const month = this.scratch.getUTCFullYear() * 12 + this.scratch.getUTCMonth();
+      if (!this.known.has(month) && !missing.has(month)) missing.set(month, monthStart(this.scratch));
     }
-    for (const [name, from] of months) {
+    for (const [month, from] of missing) {
+      const name = partitionName(from);
       const to = utcMonth(from.getUTCFullYear(), from.getUTCMonth() + 1);
       try {
         await db.query(
@@ -28,7 +33,7 @@ export class Partitions {
         // Another instance created it between our check and create: that is the outcome we wanted.
         if ((err as { code?: string }).code !== DUPLICATE_TABLE) throw err;
       }
-      this.known.add(name);
+      this.known.add(month);
     }
   }
 }
