@@ -4,12 +4,14 @@
  * own) and an approver-side Temporal client; and the orchestrator workflows' worker.
  */
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import type { Client as TemporalClient } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { ApprovalsService, type ApprovalsConfig } from '@stepgate/approvals';
 import { approverCredential, type ApproverCredential, type Approvers } from '@stepgate/approvals-client';
-import type { TestNamespace } from '@stepgate/test';
+import type { GateStepRequest } from '@stepgate/client';
+import { eventually, type TestNamespace } from '@stepgate/test';
 import { openGateFixture, type GateFixture, type GateFixtureOptions, type Startable } from './gate-fixture.js';
 import {
   allowReplyTo,
@@ -95,6 +97,26 @@ export async function openApprovalsFixture<Approver extends string>(
     await gateFixture.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Gates `step`, which needs approval (asserted), starts waiting for its outcome (`outcome`, for the tests
+ * that await it) and waits until its approval workflow answers queries.
+ */
+export async function pendingApproval(
+  stack: Pick<GateFixture, 'gate'> & { approvers: Approvers },
+  step: GateStepRequest,
+  timeouts: { outcomeMs: number; startMs: number },
+) {
+  const asked = await stack.gate.gate(step);
+  expect(asked.decision).toBe('require_approval');
+  const id = asked.approval_id!;
+  const outcome = stack.gate.gate({ ...step }, { waitForApproval: true, timeoutMs: timeouts.outcomeMs });
+  outcome.catch(() => undefined); // awaited by the tests that need it; the others must not leave it unhandled
+  const status = await eventually(() => stack.approvers.status(id).catch(() => undefined), `approval ${id} to start`, {
+    timeout: timeouts.startMs,
+  });
+  return { id, asked, status, outcome };
 }
 
 /**

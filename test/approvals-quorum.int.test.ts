@@ -7,7 +7,13 @@ import type { ApprovalEvent, AuditEvent, WorkflowAbortedEvent } from '@stepgate/
 import type { GateClient, GateStepRequest } from '@stepgate/client';
 import { ApprovalRefusedError, approvalWorkflowId } from '@stepgate/approvals-client';
 import { eventually, testNamespace } from '@stepgate/test';
-import { approvalPolicy, openApprovalsFixture, openBundle, type ApprovalsFixture } from './approvals-fixture.js';
+import {
+  approvalPolicy,
+  openApprovalsFixture,
+  openBundle,
+  pendingApproval,
+  type ApprovalsFixture,
+} from './approvals-fixture.js';
 import { client, registerPrincipal, type Principal } from './pipeline.js';
 
 const ns = testNamespace('approvals-quorum');
@@ -64,17 +70,7 @@ const step = (name: string, overrides: Partial<GateStepRequest> = {}): GateStepR
   ...overrides,
 });
 
-async function pending(s: GateStepRequest, timeoutMs = 60_000) {
-  const asked = await stack.gate.gate(s);
-  expect(asked.decision).toBe('require_approval');
-  const id = asked.approval_id!;
-  const outcome = stack.gate.gate({ ...s }, { waitForApproval: true, timeoutMs });
-  outcome.catch(() => undefined);
-  await eventually(() => stack.approvers.status(id).catch(() => undefined), `approval ${id} to start`, {
-    timeout: 30_000,
-  });
-  return { id, outcome };
-}
+const pending = (s: GateStepRequest) => pendingApproval(stack, s, { outcomeMs: 60_000, startMs: 30_000 });
 
 async function refusalCode(p: Promise<unknown>): Promise<string> {
   const err = await p.then(

@@ -13,9 +13,9 @@ import {
 } from '@stepgate/contracts/node';
 import type { GateStepRequest } from '@stepgate/client';
 import { approvalWorkflowId } from '@stepgate/approvals-client';
-import { run } from '@stepgate/cli';
 import { eventually, freePort, testNamespace } from '@stepgate/test';
 import { approvalPolicy, openApprovalsFixture, openBundle, type ApprovalsFixture } from './approvals-fixture.js';
+import { runCli } from './pipeline.js';
 
 const ns = testNamespace('approvals-webhooks');
 const TENANT = 'acme';
@@ -72,19 +72,8 @@ afterAll(async () => {
   await hooks.close().catch(() => undefined);
 });
 
-/** The stepgate CLI, in process, pointed at this test's database and topics. */
-async function cli(...args: string[]) {
-  Object.assign(process.env, {
-    DATABASE_URL: ns.endpoints.databaseUrl,
-    STEPGATE_DB_SCHEMA: ns.schema,
-    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
-    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
-  });
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
+/** The stepgate CLI, in process, pointed at this test's services. */
+const cli = (...args: string[]) => runCli(ns, args);
 
 const deploy = (): GateStepRequest => ({
   workflow_id: `wf-${randomUUID()}`,

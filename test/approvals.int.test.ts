@@ -20,11 +20,17 @@ import {
 } from '@stepgate/contracts/node';
 import type { GateStepRequest } from '@stepgate/client';
 import { ApprovalRefusedError, type ApproverCredential, type Approvers } from '@stepgate/approvals-client';
-import { run } from '@stepgate/cli';
 import { KillSwitchesRepository } from '@stepgate/store';
 import { eventually, freePort, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
-import { openApprovalsFixture, withOrchestratorWorker, type ApprovalsFixture } from './approvals-fixture.js';
+import {
+  approvalPolicy,
+  openApprovalsFixture,
+  pendingApproval,
+  withOrchestratorWorker,
+  type ApprovalsFixture,
+} from './approvals-fixture.js';
+import { runCli } from './pipeline.js';
 
 const ns = testNamespace('approvals');
 const TENANT = 'acme';
@@ -43,27 +49,12 @@ const bundle = {
       rate_limit: { per: ['context.user_id'], window_seconds: 86_400, max_requests: 1000 },
       actions: [{ type: 'block', config: { reason: 'Too many deploys today' } }],
     },
-    {
-      name: 'approve-deploys',
-      type: 'context_aware',
-      category: 'dynamic-compliance',
-      priority: 500,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
-      actions: [{ type: 'require_approval', config: { reason: 'Deploys need a human', severity: 'high' } }],
-    },
-    {
-      name: 'approve-hotfix-quickly',
-      type: 'context_aware',
-      category: 'dynamic-compliance',
-      priority: 500,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'hotfix' }],
-      actions: [
-        {
-          type: 'require_approval',
-          config: { reason: 'Hotfixes need a human within seconds', severity: 'critical', timeout_seconds: 4 },
-        },
-      ],
-    },
+    approvalPolicy('approve-deploys', 'deploy', { reason: 'Deploys need a human', severity: 'high' }),
+    approvalPolicy('approve-hotfix-quickly', 'hotfix', {
+      reason: 'Hotfixes need a human within seconds',
+      severity: 'critical',
+      timeout_seconds: 4,
+    }),
   ],
 };
 
@@ -99,20 +90,7 @@ afterAll(async () => {
 });
 
 /** The stepgate CLI, in process, pointed at this test's services. */
-async function cli(...args: string[]) {
-  Object.assign(process.env, {
-    TEMPORAL_ADDRESS: ns.endpoints.temporalAddress,
-    STEPGATE_APPROVALS_TASK_QUEUE: ns.taskQueue,
-    DATABASE_URL: ns.endpoints.databaseUrl,
-    STEPGATE_DB_SCHEMA: ns.schema,
-    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
-    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
-  });
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
+const cli = (...args: string[]) => runCli(ns, args);
 
 /** A step of a fresh governed workflow (approval ids derive from tenant, workflow and step). */
 const deploy = (overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
@@ -126,17 +104,7 @@ const deploy = (overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
 });
 
 /** Gates a step that needs approval and waits until its approval workflow answers queries. */
-async function pending(step: GateStepRequest, timeoutMs = 30_000) {
-  const asked = await stack.gate.gate(step);
-  expect(asked.decision).toBe('require_approval');
-  const id = asked.approval_id!;
-  const outcome = stack.gate.gate({ ...step }, { waitForApproval: true, timeoutMs });
-  outcome.catch(() => undefined); // awaited by the tests that need it; the others must not leave it unhandled
-  const status = await eventually(() => stack.approvers.status(id).catch(() => undefined), `approval ${id} to start`, {
-    timeout: 20_000,
-  });
-  return { id, asked, status, outcome };
-}
+const pending = (step: GateStepRequest) => pendingApproval(stack, step, { outcomeMs: 30_000, startMs: 20_000 });
 
 async function refusal(p: Promise<unknown>): Promise<ApprovalRefusedError> {
   const err = await p.then(

@@ -10,6 +10,7 @@ import { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { ApprovalsConfig } from '@stepgate/approvals';
 import { Approvers, approverCredential, type ApproverCredential } from '@stepgate/approvals-client';
 import type { AuditConfig } from '@stepgate/audit';
+import { run } from '@stepgate/cli';
 
 export interface Principal {
   keyId: string;
@@ -236,4 +237,23 @@ export function auditConfig(ns: TestNamespace, overrides: Partial<AuditConfig> =
     metricsPort: undefined,
     ...overrides,
   };
+}
+
+/** The stepgate CLI, in process, pointed at `ns`'s services (its schema, brokers, topic prefix and approvals task queue). */
+export async function runCli(
+  ns: TestNamespace,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  Object.assign(process.env, {
+    TEMPORAL_ADDRESS: ns.endpoints.temporalAddress,
+    STEPGATE_APPROVALS_TASK_QUEUE: ns.taskQueue,
+    DATABASE_URL: ns.endpoints.databaseUrl,
+    STEPGATE_DB_SCHEMA: ns.schema,
+    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
+    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
+  });
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
+  return { code, stdout, stderr };
 }
