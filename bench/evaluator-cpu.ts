@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { ed25519 } from '@stepgate/contracts/node';
 import type { Endpoints } from '@stepgate/infra';
-import { pidCpuSeconds } from './cpu.js';
+import { pidCpuSeconds, processCpuSeconds, SERVICES, type ServiceName } from './cpu.js';
 import {
   openPipelineFixture,
   watchNewMessages,
@@ -28,6 +28,10 @@ export interface DrainFigures {
   perSecond: number;
   /** CPU µs per message of all the draining processes together, start-up excluded. */
   cpuMicrosPerMessage: number;
+  /** The draining processes and when they drained (monotonic µs, the clock of V8's CPU profiles). */
+  measured: { pids: number[]; fromMicros: number; toMicros: number };
+  /** CPU µs per message of the local Postgres and Kafka broker over the same interval (undefined: not on this host). */
+  services: Record<ServiceName, number | undefined>;
 }
 
 export interface EvaluatorCpuBench {
@@ -65,13 +69,37 @@ export async function benchEvaluatorCpu(
   }
 }
 
+/**
+ * One evaluator of `baseline` (another checkout) against one of this checkout, each draining the same
+ * backlog in the order A B B A, so that a drift in the host's load falls on both alike.
+ */
+export async function benchEvaluatorAb(
+  endpoints: Endpoints,
+  options: { backlog: number; baseline: string },
+): Promise<{ baseline: DrainFigures[]; current: DrainFigures[] }> {
+  const f = await openPipelineFixture(endpoints);
+  try {
+    const runs = { baseline: [] as DrainFigures[], current: [] as DrainFigures[] };
+    for (const [i, which] of (['baseline', 'current', 'current', 'baseline'] as const).entries()) {
+      const checkout = which === 'baseline' ? options.baseline : process.cwd();
+      runs[which].push((await drainWithEvaluators(f, 1, options.backlog, { checkout, run: i })).figures);
+    }
+    return runs;
+  } finally {
+    await f.close();
+  }
+}
+
 async function drainWithEvaluators(
   f: PipelineFixture,
   count: number,
   backlog: number,
+  from: { checkout?: string; run?: number } = {},
 ): Promise<{ figures: DrainFigures; decisionBytes: number }> {
   const processes = await Promise.all(
-    Array.from({ length: count }, (_, i) => startEvaluatorProcess(f.evaluatorEnv(`cpu-${count}-${i}`))),
+    Array.from({ length: count }, (_, i) =>
+      startEvaluatorProcess(f.evaluatorEnv(`cpu-${count}-${i}-${from.run ?? 0}`), from.checkout),
+    ),
   );
   try {
     await groupStable(f, `${f.id}.evaluator`, count);
@@ -139,10 +167,14 @@ async function measureDrain(
   await producer.connect();
   const counted = await watchNewMessages(f.kafka, run.to, run.backlog);
   const cpu = () => run.processes.reduce((sum, p) => sum + pidCpuSeconds(p.pid!), 0);
+  const servicesBefore = serviceCpuSeconds();
   const cpuBefore = cpu();
+  const fromMicros = monotonicMicros();
   for (const messages of batches) await producer.send({ topic: run.from, messages });
   const { first, last, meanBytes } = await counted.done;
   const used = cpu() - cpuBefore;
+  const toMicros = monotonicMicros();
+  const servicesAfter = serviceCpuSeconds();
   await producer.disconnect();
   return {
     figures: {
@@ -150,9 +182,29 @@ async function measureDrain(
       gates: run.backlog,
       perSecond: run.backlog / ((last - first) / 1000),
       cpuMicrosPerMessage: (used * 1e6) / run.backlog,
+      measured: { pids: run.processes.map((p) => p.pid!), fromMicros, toMicros },
+      services: Object.fromEntries(
+        SERVICE_NAMES.map((n) => {
+          const [before, after] = [servicesBefore[n], servicesAfter[n]];
+          return [n, before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / run.backlog];
+        }),
+      ) as Record<ServiceName, number | undefined>,
     },
     decisionBytes: meanBytes,
   };
+}
+
+const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
+
+function serviceCpuSeconds(): Record<ServiceName, number | undefined> {
+  return Object.fromEntries(SERVICE_NAMES.map((n) => [n, processCpuSeconds(SERVICES[n])])) as Record<
+    ServiceName,
+    number | undefined
+  >;
+}
+
+function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 function startRelayProcess(env: Record<string, string>): Promise<ChildProcess> {

@@ -13,6 +13,7 @@ import {
   startEvaluatorProcess,
   stopProcess,
   WORKFLOWS,
+  type PipelineFixture,
 } from './pipeline-fixture.js';
 
 export interface PipelineBench {
@@ -29,36 +30,14 @@ export async function benchGatePipeline(
 ): Promise<PipelineBench> {
   const f = await openPipelineFixture(endpoints);
   let evaluator = await startEvaluatorProcess(f.evaluatorEnv('evaluator'));
-  const client = new GateClient({
-    brokers: endpoints.kafkaBrokers,
-    keyId: f.credential.key_id,
-    privateKeyPem: f.credential.private_key_pem,
-    evaluatorPublicKeyPem: f.evaluatorPublicKeyPem,
-    topicPrefix: f.prefix,
-  });
-  await client.connect();
+  const client = await benchClient(endpoints, f);
 
   try {
-    for (let i = 0; i < 200; i++) await client.gate(benchStep(i)); // warm-up: JIT, connections, bundle cache
+    await warmUp(client);
     const roundTrips: PipelineBench['roundTrips'] = [];
     // One workflow (every request on one partition: the worst case), then the load spread over 64.
-    for (const [rate, workflows] of [...rates.map((r) => [r, 1] as const), [rates.at(-1)!, WORKFLOWS] as const]) {
-      const latencies: number[] = [];
-      const pending: Promise<void>[] = [];
-      const start = performance.now();
-      for (let i = 0; i < perRate; i++) {
-        const wait = start + (i * 1000) / rate - performance.now();
-        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-        const t0 = performance.now();
-        pending.push(
-          client
-            .gate(benchStep(i, workflows), { timeoutMs: 120_000 })
-            .then(() => void latencies.push(performance.now() - t0)),
-        );
-      }
-      await Promise.all(pending);
-      roundTrips.push({ rate, workflows, ...summarize(latencies) });
-    }
+    for (const [rate, workflows] of [...rates.map((r) => [r, 1] as const), [rates.at(-1)!, WORKFLOWS] as const])
+      roundTrips.push(await roundTripsAt(client, { rate, workflows, count: perRate }));
 
     // Sustained: stop the evaluator, pre-load a backlog of signed requests, then time one evaluator draining it.
     await stopProcess(evaluator);
@@ -74,6 +53,73 @@ export async function benchGatePipeline(
     };
   } finally {
     await stopProcess(evaluator); // before its topics go
+    await client.disconnect();
+    await f.close();
+  }
+}
+
+function benchClient(endpoints: Endpoints, f: PipelineFixture): Promise<GateClient> {
+  const client = new GateClient({
+    brokers: endpoints.kafkaBrokers,
+    keyId: f.credential.key_id,
+    privateKeyPem: f.credential.private_key_pem,
+    evaluatorPublicKeyPem: f.evaluatorPublicKeyPem,
+    topicPrefix: f.prefix,
+  });
+  return client.connect().then(() => client);
+}
+
+/** JIT, connections, the bundle and key caches. */
+async function warmUp(client: GateClient): Promise<void> {
+  for (let i = 0; i < 200; i++) await client.gate(benchStep(i));
+}
+
+/** `count` gates sent at `rate` per second over `workflows` workflows, each timed to its decision. */
+async function roundTripsAt(
+  client: GateClient,
+  load: { rate: number; workflows: number; count: number },
+): Promise<PipelineBench['roundTrips'][number]> {
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  for (let i = 0; i < load.count; i++) {
+    const wait = start + (i * 1000) / load.rate - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const t0 = performance.now();
+    pending.push(
+      client
+        .gate(benchStep(i, load.workflows), { timeoutMs: 120_000 })
+        .then(() => void latencies.push(performance.now() - t0)),
+    );
+  }
+  await Promise.all(pending);
+  return { rate: load.rate, workflows: load.workflows, ...summarize(latencies) };
+}
+
+/**
+ * The round trip through one evaluator of `baseline` (another checkout) against one of this checkout,
+ * A B B A at the same load, so that a drift in the host's load falls on both alike.
+ */
+export async function benchGateLatencyAb(
+  endpoints: Endpoints,
+  options: { baseline: string; rate: number; workflows: number; count: number },
+): Promise<{ baseline: LatencySummary[]; current: LatencySummary[] }> {
+  const f = await openPipelineFixture(endpoints);
+  const client = await benchClient(endpoints, f);
+  try {
+    const runs = { baseline: [] as LatencySummary[], current: [] as LatencySummary[] };
+    for (const [i, which] of (['baseline', 'current', 'current', 'baseline'] as const).entries()) {
+      const checkout = which === 'baseline' ? options.baseline : process.cwd();
+      const evaluator = await startEvaluatorProcess(f.evaluatorEnv(`latency-${i}`), checkout);
+      try {
+        await warmUp(client);
+        runs[which].push(await roundTripsAt(client, options));
+      } finally {
+        await stopProcess(evaluator);
+      }
+    }
+    return runs;
+  } finally {
     await client.disconnect();
     await f.close();
   }

@@ -130,8 +130,11 @@ export async function preloadBacklog(f: PipelineFixture, count: number): Promise
   await producer.disconnect();
 }
 
-/** An evaluator process from the service's entry point, resolved once it has joined its group. */
-export function startEvaluatorProcess(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+/**
+ * An evaluator process from the service's entry point, resolved once it has joined its group; from
+ * another `checkout` of the repository (its dependencies installed) to compare two versions.
+ */
+export function startEvaluatorProcess(env: NodeJS.ProcessEnv, checkout = process.cwd()): Promise<ChildProcess> {
   const profile = process.env.STEPGATE_BENCH_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.STEPGATE_BENCH_PROFILE}`]
     : [];
@@ -145,7 +148,7 @@ export function startEvaluatorProcess(env: NodeJS.ProcessEnv): Promise<ChildProc
       'tsx',
       'services/evaluator/src/main.ts',
     ],
-    { env, stdio: ['ignore', 'pipe', 'inherit'] },
+    { env, cwd: checkout, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('evaluator running') && resolve(child));

@@ -6,10 +6,11 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 import { checkService, endpointsFromEnv, SERVICE_NAMES } from '@stepgate/infra';
 import { kafkaRoundTrip } from './kafka-roundtrip.js';
 import { benchEngine, printEngine } from './policy-engine.js';
-import { benchGatePipeline } from './gate-pipeline.js';
+import { benchGateLatencyAb, benchGatePipeline } from './gate-pipeline.js';
+import { WORKFLOWS } from './pipeline-fixture.js';
 import { benchAuditIngest } from './audit-ingest.js';
 import { benchReplay } from './replay.js';
-import { benchEvaluatorCpu } from './evaluator-cpu.js';
+import { benchEvaluatorAb, benchEvaluatorCpu } from './evaluator-cpu.js';
 import { topSelfTime } from './profile-summary.js';
 import { fmt } from './stats.js';
 
@@ -80,17 +81,51 @@ benches['evaluator-cpu'] = async () => {
       ` | floor ${fmt(r.floorMicros, 0)} µs = Ed25519 verify ${sig.requestBytes} B + sign ${fmt(sig.decisionBytes, 0)} B (${sig.backend}) ${fmt(sig.micros, 0)} µs + bare kafkajs relay ${fmt(r.relay.cpuMicrosPerMessage, 0)} µs/message (${fmt(r.relay.perSecond, 0)} msg/s)` +
       ` | ratio ${fmt(one!.cpuMicrosPerMessage / r.floorMicros, 2)}× (target ≤1.3×)`,
   );
+  const servicesLine = (d: { services: Record<string, number | undefined> }) =>
+    Object.entries(d.services)
+      .map(([name, micros]) => `${name} ${micros === undefined ? 'n/a' : `${fmt(micros, 0)} µs`}`)
+      .join(', ');
+  console.log(
+    `evaluator-cpu  the local services' CPU per message over the same drains (other load on the host counts too): evaluator ${servicesLine(one!)} | relay ${servicesLine(r.relay)}`,
+  );
   console.log(
     `evaluator-cpu  scale-out: two evaluators ${fmt(two!.perSecond, 0)} gates/s (${fmt(two!.cpuMicrosPerMessage, 0)} µs CPU per gate together) against one ${fmt(one!.perSecond, 0)} gates/s: ${fmt(two!.perSecond / one!.perSecond, 2)}× on this host's ${availableParallelism()} cores, which the broker, Postgres and this bench share`,
   );
   const profileDir = process.env.STEPGATE_BENCH_PROFILE;
   if (profileDir) {
-    const top = await topSelfTime(profileDir);
+    const top = await topSelfTime(profileDir, { pid: one!.measured.pids[0]!, window: one!.measured });
     console.log(
-      `evaluator-cpu  where an evaluator's CPU goes (self time, newest profile in ${profileDir}, whole process): ` +
+      `evaluator-cpu  where one evaluator's CPU goes while it drains (self time of its main thread, profile in ${profileDir}): ` +
         top.map((t) => `${t.name} ${fmt(t.share * 100, 1)}%`).join('; '),
     );
   }
+};
+
+benches['evaluator-ab'] = async () => {
+  const baseline = process.env.STEPGATE_BENCH_BASELINE;
+  if (!baseline)
+    throw new Error('evaluator-ab compares with another checkout: set STEPGATE_BENCH_BASELINE to its directory');
+  await ensureServices();
+  const r = await benchEvaluatorAb(endpoints, { backlog: 10_000, baseline });
+  const line = (runs: typeof r.current) =>
+    runs.map((d) => `${fmt(d.cpuMicrosPerMessage, 0)} µs (${fmt(d.perSecond, 0)}/s)`).join(', ');
+  const mean = (runs: typeof r.current) => runs.reduce((s, d) => s + d.cpuMicrosPerMessage, 0) / runs.length;
+  console.log(
+    `evaluator-ab  CPU per gate of one evaluator draining ${fmt(10_000, 0)} gates, A B B A: baseline ${baseline} ${line(r.baseline)} | this checkout ${line(r.current)} | ratio ${fmt(mean(r.current) / mean(r.baseline), 3)}×`,
+  );
+};
+
+benches['latency-ab'] = async () => {
+  const baseline = process.env.STEPGATE_BENCH_BASELINE;
+  if (!baseline)
+    throw new Error('latency-ab compares with another checkout: set STEPGATE_BENCH_BASELINE to its directory');
+  await ensureServices();
+  const load = { rate: 1_000, workflows: WORKFLOWS, count: 3_000 };
+  const r = await benchGateLatencyAb(endpoints, { baseline, ...load });
+  const line = (runs: typeof r.current) => runs.map((d) => `p50 ${fmt(d.p50)} / p99 ${fmt(d.p99)} ms`).join(', ');
+  console.log(
+    `latency-ab  round trip at ${load.rate} gates/s over ${load.workflows} workflows, n=${load.count} each, A B B A: baseline ${baseline} ${line(r.baseline)} | this checkout ${line(r.current)}`,
+  );
 };
 
 benches['audit-ingest'] = async () => {

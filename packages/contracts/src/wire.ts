@@ -16,10 +16,49 @@ export const HEADER_TRACEPARENT = 'traceparent';
 
 export const SIGNATURE_ALG = 'Ed25519' as const;
 
-/** RFC 8785 (JCS) canonical JSON: the bytes a receipt signs. */
+/**
+ * RFC 8785 (JCS) canonical JSON: the bytes a receipt signs. Scalars are written by the `canonicalize`
+ * library; containers are joined here, the way it joins them, so that a deeply frozen object (the
+ * policy summaries a compiled bundle puts in every decision) is written once and its text reused:
+ * it cannot change, so neither can its text.
+ */
 export function canonicalJson(value: unknown): string {
-  const text = canonicalize(value);
+  const text = serialize(value);
   if (text === undefined) throw new TypeError('value has no canonical JSON form');
+  return text;
+}
+
+const frozenText = new WeakMap<object, string>();
+
+function serialize(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'function') throw new TypeError('a function has no canonical JSON form');
+    return canonicalize(value);
+  }
+  const known = frozenText.get(value);
+  if (known !== undefined) return known;
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return serialize(toJSON.call(value));
+  let deeplyFrozen = Object.isFrozen(value);
+  const write = (member: unknown): string | undefined => {
+    const text = serialize(member);
+    if (member !== null && typeof member === 'object' && !frozenText.has(member)) deeplyFrozen = false;
+    return text;
+  };
+  let text: string;
+  if (Array.isArray(value)) {
+    text = `[${value.map((item: unknown) => (item === undefined || typeof item === 'symbol' ? 'null' : write(item))).join(',')}]`;
+  } else {
+    const record = value as Record<string, unknown>;
+    const members: string[] = [];
+    for (const key of Object.keys(record).sort()) {
+      const member = record[key];
+      if (member === undefined || typeof member === 'symbol') continue;
+      members.push(`${JSON.stringify(key)}:${write(member)}`);
+    }
+    text = `{${members.join(',')}}`;
+  }
+  if (deeplyFrozen) frozenText.set(value, text);
   return text;
 }
 

@@ -135,7 +135,7 @@ export class BatchLedger {
   private readonly roles = new Map<string, string[]>();
   private readonly counters = new Map<string, number>();
   private readonly counterDeltas = new Map<string, number>();
-  private readonly decisions: Array<{ tenant_id: string; request_id: string; decision: unknown }> = [];
+  private readonly decisions: Array<{ tenant_id: string; request_id: string; json: string }> = [];
   private readonly inputs: Array<Omit<RecordedInput, 'decided_at'> & { decided_at: string }> = [];
 
   constructor(private readonly client: pg.ClientBase) {}
@@ -228,9 +228,10 @@ export class BatchLedger {
     else pending.delete(stepId);
   }
 
-  recordDecision(tenantId: string, requestId: string, decision: unknown): void {
-    this.recordSeen(tenantId, requestId, decision);
-    this.decisions.push({ tenant_id: tenantId, request_id: requestId, decision });
+  /** Records a signed decision under its request id; `json` is its JSON text, as it is published. */
+  recordDecision(d: { tenantId: string; requestId: string; decision: unknown; json: string }): void {
+    this.recordSeen(d.tenantId, d.requestId, d.decision);
+    this.decisions.push({ tenant_id: d.tenantId, request_id: d.requestId, json: d.json });
   }
 
   /** Keeps a fresh decision's engine input (`gate_inputs`), written with the batch. */
@@ -280,7 +281,8 @@ export class BatchLedger {
       values: [
         json(inserts),
         json(updates),
-        JSON.stringify(this.decisions),
+        // The decisions' texts are spliced in as they are, not parsed and written again.
+        `[${this.decisions.map((d) => `{"tenant_id":${JSON.stringify(d.tenant_id)},"request_id":${JSON.stringify(d.request_id)},"decision":${d.json}}`).join(',')}]`,
         JSON.stringify(deltas),
         JSON.stringify(this.inputs),
       ],

@@ -1,5 +1,8 @@
-import type { Db } from './db.js';
+import { isUniqueViolation, type Db } from './db.js';
 import { PrincipalAlreadyLinkedError } from './errors.js';
+
+/** The unique index of migration 0016: one identity per principal. */
+const ONE_IDENTITY_PER_PRINCIPAL = 'principal_identities_one_per_principal';
 
 /** A person's principal: the tenant and principal an OpenID Connect identity acts as. */
 export interface IdentityLink {
@@ -21,11 +24,16 @@ export class IdentitiesRepository {
       [p.tenantId, p.principal, p.issuer, p.claimValue],
     );
     if (rows[0]) throw new PrincipalAlreadyLinkedError(p.principal, rows[0].issuer);
-    await this.db.query(
-      `insert into principal_identities (issuer, claim_value, tenant_id, principal) values ($1, $2, $3, $4)
-       on conflict (issuer, claim_value) do update set tenant_id = excluded.tenant_id, principal = excluded.principal`,
-      [p.issuer, p.claimValue, p.tenantId, p.principal],
-    );
+    // The check above races another link of the same principal; the unique index does not.
+    await this.db
+      .query(
+        `insert into principal_identities (issuer, claim_value, tenant_id, principal) values ($1, $2, $3, $4)
+         on conflict (issuer, claim_value) do update set tenant_id = excluded.tenant_id, principal = excluded.principal`,
+        [p.issuer, p.claimValue, p.tenantId, p.principal],
+      )
+      .catch((err: unknown) => {
+        throw isUniqueViolation(err, ONE_IDENTITY_PER_PRINCIPAL) ? new PrincipalAlreadyLinkedError(p.principal) : err;
+      });
   }
 
   /** The principal an identity acts as, with the principal's roles; undefined when it is linked to none. */
@@ -67,7 +75,9 @@ export class SessionsRepository {
    * The live session with that token hash, with its principal's roles as they are now (undefined when
    * absent, expired, or its principal is no longer linked to an identity of the session's issuer).
    */
-  async live(tokenSha256: string): Promise<(StoredSession & { principalRoles: string[] }) | undefined> {
+  async live(
+    tokenSha256: string,
+  ): Promise<(StoredSession & { principalRoles: string[]; createdAt: Date }) | undefined> {
     const { rows } = await this.db.query<{
       tenant_id: string;
       principal: string;
@@ -75,9 +85,10 @@ export class SessionsRepository {
       subject: string;
       roles: string[];
       principal_roles: string[];
+      created_at: Date;
       expires_at: Date;
     }>(
-      `select s.tenant_id, s.principal, s.issuer, s.subject, s.roles, p.roles as principal_roles, s.expires_at
+      `select s.tenant_id, s.principal, s.issuer, s.subject, s.roles, p.roles as principal_roles, s.created_at, s.expires_at
          from control_plane_sessions s join principals p using (tenant_id, principal)
         where s.token_sha256 = $1 and s.expires_at > now()
           and exists (select 1 from principal_identities i
@@ -93,6 +104,7 @@ export class SessionsRepository {
         subject: r.subject,
         roles: r.roles,
         principalRoles: r.principal_roles,
+        createdAt: r.created_at,
         expiresAt: r.expires_at,
       }
     );

@@ -10,6 +10,7 @@ import { InvalidTokenError, type OidcProvider } from './auth/provider.js';
 import { cookieName, SESSION_COOKIE, type Sessions } from './auth/sessions.js';
 import { CsrfTokens } from './auth/csrf.js';
 import { Api } from './api/route.js';
+import { apiRateLimit } from './api/rate-limit.js';
 import { asHttpError, HttpError } from './api/errors.js';
 import type { ApiDeps } from './api/deps.js';
 import { approvalRoutes } from './api/approval-routes.js';
@@ -49,8 +50,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const csrf = new CsrfTokens(config.cookieSecret);
 
   /** Who is calling: a bearer token (programs) or the session cookie (the portal). */
-  const authenticate = async (request: FastifyRequest): Promise<Identity | undefined> => {
-    if (request.identity) return request.identity;
+  const identify = async (request: FastifyRequest): Promise<Identity | undefined> => {
     const authorization = request.headers.authorization;
     if (authorization !== undefined) {
       const m = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
@@ -70,6 +70,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     request.sessionToken = token;
     return (request.identity = identity);
+  };
+  // Once per request, refusals included: the rate limiter and the route both ask.
+  const attempts = new WeakMap<FastifyRequest, Promise<Identity | undefined>>();
+  const authenticate = (request: FastifyRequest): Promise<Identity | undefined> => {
+    let attempt = attempts.get(request);
+    if (!attempt) attempts.set(request, (attempt = identify(request)));
+    return attempt;
   };
 
   app.setErrorHandler((err, request, reply) => {
@@ -105,7 +112,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
-  const api = new Api(app, authenticate);
+  const api = new Api(app, {
+    authenticate,
+    rateLimit: apiRateLimit(app, {
+      perIdentity: config.apiRatePerMinute.identity,
+      perAddress: config.apiRatePerMinute.anonymous,
+      authenticate,
+    }),
+  });
   approvalRoutes(api, deps);
   auditRoutes(api, deps);
   adminRoutes(api, deps);

@@ -55,6 +55,7 @@ describe('identity from claims', () => {
     audience: 'c',
     principalClaim: 'email',
     groupsPrefix: 'stepgate-',
+    groupsSessionMaxSeconds: 3600,
     scopes: 'openid',
     allowInsecureHttp: false,
   };

@@ -100,7 +100,14 @@ export class DecideStage {
           });
           if (!outcome.redelivered) {
             outcome.stored = signDecision(outcome.body, this.deps.signer);
-            if (!outcome.unrecorded) ledger.recordDecision(tenantId, ledgerKey(got.body.request_id), outcome.stored);
+            outcome.storedJson = JSON.stringify(outcome.stored);
+            if (!outcome.unrecorded)
+              ledger.recordDecision({
+                tenantId,
+                requestId: ledgerKey(got.body.request_id),
+                decision: outcome.stored,
+                json: outcome.storedJson,
+              });
           }
           outcomes.push(outcome);
         }

@@ -82,7 +82,7 @@ export class EmitStage {
       return () => undefined;
     }
     let body = outcome.body;
-    let json = JSON.stringify(outcome.stored ?? signDecision(body, this.deps.signer));
+    let json = outcome.storedJson ?? JSON.stringify(outcome.stored ?? signDecision(body, this.deps.signer));
     if (json.length > MAX_DECISION_CHARS) {
       // E.g. a bundle whose thousands of visited policies would not fit one record: refused, bounded.
       this.deps.log.error({ request_id: body.request_id, chars: json.length }, 'decision too large; refused instead');

@@ -29,6 +29,8 @@ export interface GateOutcome {
   /** Published but not recorded under its request_id (REQUEST_ID_CONFLICT). */
   unrecorded?: boolean;
   stored?: unknown;
+  /** The JSON text of `stored` when this evaluator signed it: recorded and published as it is. */
+  storedJson?: string;
   evaluation?: EvaluationResult;
   /** The gated tool's access class by the tenant's catalog (for audit and alerts). */
   tool_access?: 'read' | 'write' | 'destructive' | null;

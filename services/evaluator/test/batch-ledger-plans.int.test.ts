@@ -42,7 +42,12 @@ async function gateOnce(client: pg.PoolClient, stepId: string, requestId: string
     first_attempt_at: now,
     last_attempt_at: now,
   });
-  ledger.recordDecision('acme', requestId, { request_id: requestId });
+  ledger.recordDecision({
+    tenantId: 'acme',
+    requestId,
+    decision: { request_id: requestId },
+    json: JSON.stringify({ request_id: requestId }),
+  });
   await ledger.flush();
   await client.query('commit');
 }

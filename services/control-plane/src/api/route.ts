@@ -1,5 +1,5 @@
 import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { z } from 'zod';
 import type { Identity, Role } from '../auth/identity.js';
 import { forbidden, HttpError, invalidInput, unauthenticated } from './errors.js';
@@ -45,7 +45,11 @@ export class Api {
 
   constructor(
     private readonly app: FastifyInstance,
-    private readonly authenticate: Authenticate,
+    private readonly options: {
+      authenticate: Authenticate;
+      /** Runs before every route (429 RATE_LIMITED with Retry-After). */
+      rateLimit: preHandlerAsyncHookHandler;
+    },
   ) {}
 
   schema<T extends z.ZodType>(name: string, schema: T): T {
@@ -75,6 +79,13 @@ export class Api {
       401: { description: 'no identity' },
       403: { description: 'wrong role' },
       404: { description: 'not found, or not yours' },
+      429: {
+        description:
+          'too many requests (RATE_LIMITED): per identity, or per client address for a request without a valid one',
+        headers: {
+          'Retry-After': { description: 'seconds until the budget refills', schema: { type: 'integer' as const } },
+        },
+      },
     };
     this.registry.registerPath({
       method: spec.method,
@@ -92,8 +103,9 @@ export class Api {
     this.app.route({
       method: spec.method.toUpperCase(),
       url: spec.path.replace(/\{(\w+)\}/g, ':$1'),
+      preHandler: this.options.rateLimit,
       handler: async (request, reply) => {
-        const identity = await this.authenticate(request, reply);
+        const identity = await this.options.authenticate(request, reply);
         if (!identity) throw unauthenticated();
         if (!spec.roles.some((r) => identity.roles.includes(r))) throw forbidden(spec.roles);
         const ctx: RouteContext<P, Q, B> = {

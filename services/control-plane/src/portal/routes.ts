@@ -36,6 +36,11 @@ function safeReturnTo(value: unknown): string {
     : '/approvals';
 }
 
+/** The ID token's `exp` (seconds since the epoch; openid-client has checked it is there and not past). */
+function expiryOf(claims: Record<string, unknown>): Date | undefined {
+  return typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : undefined;
+}
+
 /** The server-rendered portal: sign-in (OpenID Connect), approvals and the audit search. */
 export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   const cookieBase = { httpOnly: true, secure: deps.secureCookies, sameSite: 'lax' as const, path: '/' };
@@ -95,8 +100,9 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     // Signing in again ends the session this browser had (whoever it belonged to).
     const previous = request.cookies[SESSION_COOKIE];
     if (previous) await deps.sessions.close(previous);
-    const token = await deps.sessions.open(identity);
-    reply.setCookie(SESSION_COOKIE, token, { ...cookieBase, maxAge: deps.sessions.ttlSeconds });
+    const { token, expiresAt } = await deps.sessions.open({ identity, idTokenExpiresAt: expiryOf(claims) });
+    const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - Date.now()) / 1000));
+    reply.setCookie(SESSION_COOKIE, token, { ...cookieBase, maxAge });
     return reply.redirect(safeReturnTo(pending.returnTo), 303);
   });
 

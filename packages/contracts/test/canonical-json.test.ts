@@ -1,0 +1,62 @@
+import canonicalizeModule from 'canonicalize';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../src/index.js';
+
+type Serialize = (input: unknown) => string | undefined;
+const interop = canonicalizeModule as unknown as Serialize & { default?: Serialize };
+const library: Serialize = interop.default ?? interop;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const member of Object.values(value)) deepFreeze(member);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+const json = fc.jsonValue({ maxDepth: 4 });
+
+describe('canonicalJson', () => {
+  it('writes what the canonicalize library writes, for any JSON value', () => {
+    fc.assert(
+      fc.property(json, (value) => {
+        expect(canonicalJson(value)).toBe(library(value));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('writes a deeply frozen value the same each time, alone or inside other values', () => {
+    fc.assert(
+      fc.property(json, json, (frozen, around) => {
+        deepFreeze(frozen);
+        const outer = { around, frozen, list: [frozen, around] };
+        expect(canonicalJson(frozen)).toBe(library(frozen));
+        expect(canonicalJson(outer)).toBe(library(outer));
+        expect(canonicalJson(outer)).toBe(library(outer));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('does not reuse the text of an object that is frozen but holds one that is not', () => {
+    const inner = { n: 1 };
+    const shallow = Object.freeze({ inner });
+    expect(canonicalJson(shallow)).toBe('{"inner":{"n":1}}');
+    inner.n = 2;
+    expect(canonicalJson(shallow)).toBe('{"inner":{"n":2}}');
+  });
+
+  it('skips undefined members, writes undefined items as null, refuses what JSON cannot carry', () => {
+    expect(canonicalJson({ b: undefined, a: [undefined, 1] })).toBe('{"a":[null,1]}');
+    expect(() => canonicalJson(Number.NaN)).toThrow();
+    expect(() => canonicalJson({ x: Infinity })).toThrow();
+    expect(() => canonicalJson({ f: () => 1 })).toThrow(TypeError);
+    expect(() => canonicalJson(undefined)).toThrow(TypeError);
+  });
+
+  it('writes a value with toJSON as its JSON form', () => {
+    expect(canonicalJson({ at: new Date(0) })).toBe('{"at":"1970-01-01T00:00:00.000Z"}');
+  });
+});
