@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalEvent, AuditEvent, WorkflowAbortedEvent } from '@stepgate/contracts';
 import type { GateClient, GateStepRequest } from '@stepgate/client';
 import { ApprovalRefusedError, approvalWorkflowId } from '@stepgate/approvals-client';
-import { eventually, testNamespace } from '@stepgate/test';
+import { eventually, rejection, testNamespace } from '@stepgate/test';
 import {
   approvalPolicy,
   openApprovalsFixture,
@@ -72,14 +72,7 @@ const step = (name: string, overrides: Partial<GateStepRequest> = {}): GateStepR
 
 const pending = (s: GateStepRequest) => pendingApproval(stack, s, { outcomeMs: 60_000, startMs: 30_000 });
 
-async function refusalCode(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApprovalRefusedError);
-  return (err as ApprovalRefusedError).code;
-}
+const refusalCode = async (p: Promise<unknown>): Promise<string> => (await rejection(p, ApprovalRefusedError)).code;
 
 const comment = 'Reviewed the change and the rollout plan';
 const person = (principal: string, roles: string[] = ['approver']) => ({

@@ -21,7 +21,7 @@ import {
 import type { GateStepRequest } from '@stepgate/client';
 import { ApprovalRefusedError, type ApproverCredential, type Approvers } from '@stepgate/approvals-client';
 import { KillSwitchesRepository } from '@stepgate/store';
-import { eventually, freePort, testNamespace } from '@stepgate/test';
+import { eventually, freePort, rejection, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
 import {
   approvalPolicy,
@@ -106,14 +106,7 @@ const deploy = (overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
 /** Gates a step that needs approval and waits until its approval workflow answers queries. */
 const pending = (step: GateStepRequest) => pendingApproval(stack, step, { outcomeMs: 30_000, startMs: 20_000 });
 
-async function refusal(p: Promise<unknown>): Promise<ApprovalRefusedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApprovalRefusedError);
-  return err as ApprovalRefusedError;
-}
+const refusal = (p: Promise<unknown>) => rejection(p, ApprovalRefusedError);
 
 const auditOf = (approvalId: string) => () =>
   stack.wire

@@ -5,7 +5,8 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
+import { rejection } from '@stepgate/test/rejection';
 import type { ApprovalErrorCode } from '@stepgate/contracts';
 import { ApprovalRefusedError } from '@stepgate/approvals-client';
 import type { ApprovalInput } from '@stepgate/approvals-client/definitions';
@@ -58,10 +59,5 @@ export function approvalWorkflowSuite(): ApprovalWorkflowSuite {
 
 /** The code of the ApprovalRefusedError that `p` rejects with (fails the test if it resolves or rejects otherwise). */
 export async function refusalCode(p: Promise<unknown>): Promise<ApprovalErrorCode> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApprovalRefusedError);
-  return (err as ApprovalRefusedError).code;
+  return (await rejection(p, ApprovalRefusedError)).code;
 }
