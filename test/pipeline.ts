@@ -85,6 +85,16 @@ export async function applyBundle(
   return rows[0]!.version;
 }
 
+/** What every service's config says about `ns`: its brokers, database, schema and topic prefix. */
+function serviceEndpoints(ns: TestNamespace) {
+  return {
+    kafkaBrokers: ns.endpoints.kafkaBrokers,
+    databaseUrl: ns.endpoints.databaseUrl,
+    databaseSchema: ns.schema,
+    topicPrefix: ns.topicPrefix,
+  };
+}
+
 export function startEvaluator(
   ns: TestNamespace,
   evaluatorKey: Principal,
@@ -92,10 +102,7 @@ export function startEvaluator(
   overrides: Partial<EvaluatorConfig> = {},
 ): Evaluator {
   return new Evaluator({
-    kafkaBrokers: ns.endpoints.kafkaBrokers,
-    databaseUrl: ns.endpoints.databaseUrl,
-    databaseSchema: ns.schema,
-    topicPrefix: ns.topicPrefix,
+    ...serviceEndpoints(ns),
     groupId: `${ns.groupPrefix}evaluator`,
     instanceId: `${ns.id}-${instance}`,
     signingKeyId: evaluatorKey.keyId,
@@ -180,10 +187,7 @@ export function approvalsConfig(
   overrides: Partial<ApprovalsConfig> = {},
 ): ApprovalsConfig {
   return {
-    kafkaBrokers: ns.endpoints.kafkaBrokers,
-    databaseUrl: ns.endpoints.databaseUrl,
-    databaseSchema: ns.schema,
-    topicPrefix: ns.topicPrefix,
+    ...serviceEndpoints(ns),
     groupId: `${ns.groupPrefix}approvals`,
     instanceId: `${ns.id}-approvals`,
     temporalAddress: ns.endpoints.temporalAddress,
@@ -225,10 +229,7 @@ export async function approversFor(
 
 export function auditConfig(ns: TestNamespace, overrides: Partial<AuditConfig> = {}): AuditConfig {
   return {
-    kafkaBrokers: ns.endpoints.kafkaBrokers,
-    databaseUrl: ns.endpoints.databaseUrl,
-    databaseSchema: ns.schema,
-    topicPrefix: ns.topicPrefix,
+    ...serviceEndpoints(ns),
     groupId: `${ns.groupPrefix}audit`,
     alertsGroupId: `${ns.groupPrefix}alerts`,
     instanceId: `${ns.id}-audit`,
