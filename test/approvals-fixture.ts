@@ -125,11 +125,11 @@ export async function pendingApproval(
  */
 export async function withOrchestratorWorker<T>(
   ns: TestNamespace,
-  options: { tenant: string; signingKey: Principal; workflowsPath: URL },
+  options: { tenant: string; evaluatorKey: Principal; workflowsPath: URL },
   body: (taskQueue: string) => Promise<T>,
 ): Promise<T> {
   const orchestratorKey = await registerPrincipal(ns, options.tenant, 'temporal-orchestrator');
-  const gateClient = client(ns, orchestratorKey, options.signingKey);
+  const gateClient = client(ns, orchestratorKey, options.evaluatorKey);
   await gateClient.connect();
   const connection = await NativeConnection.connect({ address: ns.endpoints.temporalAddress });
   const taskQueue = `${ns.taskQueue}-orchestrators`;

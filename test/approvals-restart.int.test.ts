@@ -167,7 +167,7 @@ describe('approvals survive the worker being killed', () => {
       ns,
       {
         tenant: TENANT,
-        signingKey: stack.evaluatorKey,
+        evaluatorKey: stack.evaluatorKey,
         workflowsPath: new URL('./workflows/wait-for-cancel.ts', import.meta.url),
       },
       async (taskQueue) => {

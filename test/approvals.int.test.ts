@@ -496,7 +496,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       ns,
       {
         tenant: TENANT,
-        signingKey: stack.evaluatorKey,
+        evaluatorKey: stack.evaluatorKey,
         workflowsPath: new URL('./workflows/governed-deploy.ts', import.meta.url),
       },
       async (taskQueue) => {
