@@ -10,7 +10,7 @@ import { InvalidTokenError, type OidcProvider } from './auth/provider.js';
 import { cookieName, SESSION_COOKIE, type Sessions } from './auth/sessions.js';
 import { CsrfTokens } from './auth/csrf.js';
 import { Api } from './api/route.js';
-import { apiRateLimit } from './api/rate-limit.js';
+import { addressCeiling, identityRateLimit } from './api/rate-limit.js';
 import { asHttpError, HttpError } from './api/errors.js';
 import type { ApiDeps } from './api/deps.js';
 import { approvalRoutes } from './api/approval-routes.js';
@@ -114,7 +114,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const api = new Api(app, {
     authenticate,
-    rateLimit: apiRateLimit(app, {
+    addressCeiling: addressCeiling(app, { perMinute: config.addressRatePerMinute }),
+    rateLimit: identityRateLimit(app, {
       perIdentity: config.apiRatePerMinute.identity,
       perAddress: config.apiRatePerMinute.anonymous,
       authenticate,
