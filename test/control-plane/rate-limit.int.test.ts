@@ -1,7 +1,9 @@
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionsRepository } from '@stepgate/store';
 import { testNamespace } from '@stepgate/test';
-import { email, startControlPlaneStack, type ControlPlaneStack, type Person } from './stack.js';
+import { email, PEOPLE, startControlPlaneStack, type ControlPlaneStack, type Person } from './stack.js';
 import { startTokenIssuer } from './token-issuer.js';
 
 /**
@@ -12,6 +14,7 @@ const ns = testNamespace('cp_rate');
 const PER_IDENTITY = 5;
 const PER_ADDRESS = 3;
 const ADDRESS_CEILING = 10;
+const COOKIE_SECRET = randomBytes(32).toString('hex');
 let stack: ControlPlaneStack;
 let issuer: Awaited<ReturnType<typeof startTokenIssuer>>;
 
@@ -22,6 +25,7 @@ beforeAll(async () => {
     overrides: {
       apiRatePerMinute: { identity: PER_IDENTITY, anonymous: PER_ADDRESS },
       addressRatePerMinute: ADDRESS_CEILING,
+      cookieSecret: COOKIE_SECRET,
     },
   });
 });
@@ -38,8 +42,12 @@ interface Answer {
   body: { error?: { code?: string; message?: string } } | undefined;
 }
 
-/** A GET from the client address `from` (a loopback address), with a bearer token when given. */
-function get(from: string, path: string, token?: string): Promise<Answer> {
+/** A request from the client address `from` (a loopback address). */
+function send(
+  from: string,
+  path: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
   const url = new URL(path, stack.portal);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -47,8 +55,9 @@ function get(from: string, path: string, token?: string): Promise<Answer> {
         host: url.hostname,
         port: url.port,
         path: url.pathname,
+        method: o.method,
         localAddress: from,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
+        headers: o.headers,
       },
       (res) => {
         let text = '';
@@ -64,8 +73,31 @@ function get(from: string, path: string, token?: string): Promise<Answer> {
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(o.body);
   });
+}
+
+/** A GET from the client address `from`, with a bearer token when given. */
+const get = (from: string, path: string, token?: string) =>
+  send(from, path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+/** A portal session of `who` (as the portal opens one at sign-in): its cookie and CSRF headers. */
+async function portalSession(who: Person): Promise<Record<string, string>> {
+  const token = randomBytes(32).toString('base64url');
+  await new SessionsRepository(ns.pool).create({
+    tokenSha256: createHash('sha256').update(token).digest('hex'),
+    tenantId: PEOPLE[who].tenant,
+    principal: who,
+    issuer: issuer.issuer,
+    subject: `sub-${who}`,
+    claimValue: email(who),
+    roles: [...PEOPLE[who].roles],
+    expiresAt: new Date(Date.now() + 3_600_000),
+  });
+  return {
+    cookie: `sg_session=${token}`,
+    'x-csrf-token': createHmac('sha256', COOKIE_SECRET).update(`csrf:${token}`).digest('base64url'),
+  };
 }
 
 const tokenOf = (who: Person) => issuer.token({ sub: `sub-${who}`, email: email(who) });
@@ -125,6 +157,31 @@ describe('the API rate limit', () => {
     // A request with nothing to verify is refused by the same ceiling; another address is not limited.
     expect((await get(from, '/api/v1/me')).body?.error?.code).toBe('RATE_LIMITED');
     expect((await get('127.0.0.5', '/api/v1/me', tokens[0])).status).toBe(200);
+  });
+
+  it('the portal pages that authenticate spend the same identity budget as the API', async () => {
+    const from = '127.0.0.6';
+    const session = await portalSession('mallory');
+    const decide = () =>
+      send(from, `/approvals/${randomUUID()}/decide`, {
+        method: 'POST',
+        headers: { ...session, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'decision=approve&comment=go',
+      });
+    // Mallory has no role: each is answered 403 FORBIDDEN, and each counts.
+    const answers = [
+      await send(from, '/audit', { headers: session }),
+      await decide(),
+      await send(from, '/audit', { headers: session }),
+      await decide(),
+    ];
+    expect(answers.map((a) => [a.status, a.body?.error?.code])).toEqual(Array(4).fill([403, 'FORBIDDEN']));
+    expect((await get(from, '/api/v1/me', await tokenOf('mallory'))).body?.error?.code).toBe('FORBIDDEN');
+    for (const refused of [await decide(), await send(from, '/audit', { headers: session })]) {
+      expect([refused.status, refused.body?.error?.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+    }
+    expect((await get(from, '/api/v1/me', await tokenOf('mallory'))).body?.error?.code).toBe('RATE_LIMITED');
   });
 
   it('the OpenAPI document names the 429 answer', async () => {

@@ -112,15 +112,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
-  const api = new Api(app, {
-    authenticate,
+  // One budget for the API and the signed-in portal: a person spends the same one through either.
+  const limits = {
     addressCeiling: addressCeiling(app, { perMinute: config.addressRatePerMinute }),
-    rateLimit: identityRateLimit(app, {
+    identity: identityRateLimit(app, {
       perIdentity: config.apiRatePerMinute.identity,
       perAddress: config.apiRatePerMinute.anonymous,
       authenticate,
     }),
-  });
+  };
+  const api = new Api(app, { authenticate, addressCeiling: limits.addressCeiling, rateLimit: limits.identity });
   approvalRoutes(api, deps);
   auditRoutes(api, deps);
   adminRoutes(api, deps);
@@ -133,6 +134,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     csrf,
     secureCookies: secure,
     authenticate,
+    limits,
     redirectUri: callbackUrl(config.portalBaseUrl),
   });
   app.get('/healthz', async () => ({ status: 'alive' }));
