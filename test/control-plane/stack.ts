@@ -149,6 +149,7 @@ export async function startControlPlaneStack(
       signInRatePerMinute: 1000,
       apiRatePerMinute: { identity: 10_000, anonymous: 10_000 },
       addressRatePerMinute: 100_000,
+      rateLimitCacheSize: 10_000,
       ...options.overrides,
     },
     pino({ level: 'warn' }),

@@ -114,10 +114,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // One budget for the API and the signed-in portal: a person spends the same one through either.
   const limits = {
-    addressCeiling: addressCeiling(app, { perMinute: config.addressRatePerMinute }),
+    addressCeiling: addressCeiling(app, {
+      perMinute: config.addressRatePerMinute,
+      cacheSize: config.rateLimitCacheSize,
+    }),
     identity: identityRateLimit(app, {
       perIdentity: config.apiRatePerMinute.identity,
       perAddress: config.apiRatePerMinute.anonymous,
+      cacheSize: config.rateLimitCacheSize,
       authenticate,
     }),
   };

@@ -9,8 +9,13 @@ const ADDRESS_KEY = 'address:';
 /** A hook that answers 429 RATE_LIMITED (with Retry-After) when its budget is spent. */
 export type RateLimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
-export interface ApiRateLimitOptions {
-  /** Requests per minute of one proven identity (bearer subject or session). */
+/** How many keys each limiter counts at once (its LRU); a key pushed out starts a fresh budget. */
+export interface LimiterCache {
+  cacheSize: number;
+}
+
+export interface ApiRateLimitOptions extends LimiterCache {
+  /** Requests per minute of one proven principal (bearer token or session, whichever identity maps to it). */
   perIdentity: number;
   /** Requests per minute of one client address whose request proves no identity. */
   perAddress: number;
@@ -26,8 +31,11 @@ export const rateLimited = (retryAfterSeconds: number) =>
  * as limited once, so a second limiter on the same request would be skipped: these count through
  * `createRateLimit` instead, each limiter independently.
  */
-function limiter(app: FastifyInstance, options: CreateRateLimitOptions): RateLimitHook {
-  const count = app.createRateLimit({ timeWindow: 60_000, ...options });
+function limiter(app: FastifyInstance, options: CreateRateLimitOptions & LimiterCache): RateLimitHook {
+  const { cacheSize, ...rest } = options;
+  // `cache` is read by the store each limiter gets (its type is missing from CreateRateLimitOptions).
+  const settings: CreateRateLimitOptions & { cache: number } = { timeWindow: 60_000, ...rest, cache: cacheSize };
+  const count = app.createRateLimit(settings);
   return async (request, reply) => {
     const r = await count(request);
     if (r.isAllowed || !r.isExceeded) return;
@@ -41,8 +49,12 @@ function limiter(app: FastifyInstance, options: CreateRateLimitOptions): RateLim
  * ceiling on what random cookies or tokens can cost (a session query or a JWT verification each).
  * Generous: many people behind one proxy share it.
  */
-export function addressCeiling(app: FastifyInstance, o: { perMinute: number }): RateLimitHook {
-  return limiter(app, { keyGenerator: (request) => normalizeIP(request.ip), max: o.perMinute });
+export function addressCeiling(app: FastifyInstance, o: { perMinute: number } & LimiterCache): RateLimitHook {
+  return limiter(app, {
+    keyGenerator: (request) => normalizeIP(request.ip),
+    max: o.perMinute,
+    cacheSize: o.cacheSize,
+  });
 }
 
 /**
@@ -55,10 +67,12 @@ export function identityRateLimit(app: FastifyInstance, o: ApiRateLimitOptions):
     keyGenerator: async (request) => {
       // A refusal (bad token, CSRF) is answered by the route itself; here it only means "no identity".
       const identity = await o.authenticate(request).catch(() => undefined);
+      // The principal, not the token's subject: every identity that maps to it spends one budget.
       return identity
-        ? `${IDENTITY_KEY}${identity.issuer}\n${identity.subject}`
+        ? `${IDENTITY_KEY}${JSON.stringify([identity.tenantId, identity.principal])}`
         : `${ADDRESS_KEY}${normalizeIP(request.ip)}`;
     },
     max: (_request, key) => (key.startsWith(IDENTITY_KEY) ? o.perIdentity : o.perAddress),
+    cacheSize: o.cacheSize,
   });
 }

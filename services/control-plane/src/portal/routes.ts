@@ -49,7 +49,9 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   const cookieBase = { httpOnly: true, secure: deps.secureCookies, sameSite: 'lax' as const, path: '/' };
   const SESSION_COOKIE = cookieName(SESSION_COOKIE_NAME, deps.secureCookies);
   const SIGN_IN_COOKIE = cookieName(SIGN_IN_COOKIE_NAME, deps.secureCookies);
-  const signInLimit = { rateLimit: { max: deps.config.signInRatePerMinute, timeWindow: '1 minute' } };
+  const signInLimit = {
+    rateLimit: { max: deps.config.signInRatePerMinute, timeWindow: '1 minute', cache: deps.config.rateLimitCacheSize },
+  };
   // Every route that authenticates spends the same budgets as the API.
   const limited = { onRequest: deps.limits.addressCeiling, preHandler: deps.limits.identity };
 
