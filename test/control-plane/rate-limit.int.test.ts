@@ -66,7 +66,7 @@ function send(
         res.on('end', () =>
           resolve({
             status: res.statusCode ?? 0,
-            retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
+            retryAfter: res.headers['retry-after'] ?? null,
             body: JSON.parse(text) as Answer['body'],
           }),
         );

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -8,7 +8,7 @@ import { Api } from '../src/api/route.js';
 import { asHttpError } from '../src/api/errors.js';
 
 /** The limiter's order in-process: what a request over budget still costs (authentications counted). */
-const apps: ReturnType<typeof Fastify>[] = [];
+const apps: FastifyInstance[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
@@ -27,7 +27,7 @@ async function appWith(limits: { ceiling: number; perIdentity: number; perAddres
     authenticated.add(request.id);
     // `tenant/principal/subject`: a subject other than the principal's name is another identity of it.
     const [tenantId, principal, subject = principal] = String(request.headers['x-test-principal'] ?? '').split('/');
-    return tenantId && principal
+    return tenantId && principal && subject
       ? { tenantId, principal, roles: ['viewer'], issuer: 'https://idp', subject, claimValue: subject }
       : undefined;
   };
@@ -51,7 +51,7 @@ async function appWith(limits: { ceiling: number; perIdentity: number; perAddres
       url: '/api/v1/me',
       headers: principal ? { 'x-test-principal': principal } : {},
     });
-    return { status: res.statusCode, code: (res.json() as { error?: { code?: string } }).error?.code };
+    return { status: res.statusCode, code: res.json<{ error?: { code?: string } }>().error?.code };
   };
   return { call, authentications: () => authenticated.size };
 }
