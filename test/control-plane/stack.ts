@@ -148,6 +148,8 @@ export async function startControlPlaneStack(
       sessionTtlSeconds: 3600,
       signInRatePerMinute: 1000,
       apiRatePerMinute: { identity: 10_000, anonymous: 10_000 },
+      addressRatePerMinute: 100_000,
+      rateLimitCacheSize: 10_000,
       ...options.overrides,
     },
     pino({ level: 'warn' }),

@@ -61,7 +61,7 @@ export class PrincipalAlreadyLinkedError extends StoreError {
     readonly issuer?: string,
   ) {
     super(
-      `principal "${principal}" is already linked to another identity${issuer ? ` (at ${issuer})` : ''}; unlink it first`,
+      `principal "${principal}" is already linked to another identity${issuer ? ` (at ${issuer})` : ''}; unlink it first (stepgate credentials unlink-identity)`,
     );
   }
 }

@@ -10,7 +10,7 @@ import { InvalidTokenError, type OidcProvider } from './auth/provider.js';
 import { cookieName, SESSION_COOKIE, type Sessions } from './auth/sessions.js';
 import { CsrfTokens } from './auth/csrf.js';
 import { Api } from './api/route.js';
-import { apiRateLimit } from './api/rate-limit.js';
+import { addressCeiling, identityRateLimit } from './api/rate-limit.js';
 import { asHttpError, HttpError } from './api/errors.js';
 import type { ApiDeps } from './api/deps.js';
 import { approvalRoutes } from './api/approval-routes.js';
@@ -112,14 +112,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
-  const api = new Api(app, {
-    authenticate,
-    rateLimit: apiRateLimit(app, {
+  // One budget for the API and the signed-in portal: a person spends the same one through either.
+  const limits = {
+    addressCeiling: addressCeiling(app, {
+      perMinute: config.addressRatePerMinute,
+      cacheSize: config.rateLimitCacheSize,
+    }),
+    identity: identityRateLimit(app, {
       perIdentity: config.apiRatePerMinute.identity,
       perAddress: config.apiRatePerMinute.anonymous,
+      cacheSize: config.rateLimitCacheSize,
       authenticate,
     }),
-  });
+  };
+  const api = new Api(app, { authenticate, addressCeiling: limits.addressCeiling, rateLimit: limits.identity });
   approvalRoutes(api, deps);
   auditRoutes(api, deps);
   adminRoutes(api, deps);
@@ -132,6 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     csrf,
     secureCookies: secure,
     authenticate,
+    limits,
     redirectUri: callbackUrl(config.portalBaseUrl),
   });
   app.get('/healthz', async () => ({ status: 'alive' }));

@@ -50,6 +50,10 @@ export interface ControlPlaneConfig {
   signInRatePerMinute: number;
   /** `/api/v1` requests per minute: per identity, and per client address for requests without one. */
   apiRatePerMinute: { identity: number; anonymous: number };
+  /** Requests per minute of one client address, counted before authentication (API and signed-in portal). */
+  addressRatePerMinute: number;
+  /** Keys each rate limiter (address ceiling, identity budget, sign-in) counts at once, least recently used out. */
+  rateLimitCacheSize: number;
   /** Development only: webhooks may be http to a loopback host. */
   allowLoopbackWebhooks?: boolean | undefined;
   metricsPort?: number | undefined;
@@ -100,6 +104,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlan
       identity: e.CONTROL_PLANE_API_RATE_PER_MINUTE,
       anonymous: e.CONTROL_PLANE_API_ANONYMOUS_RATE_PER_MINUTE,
     },
+    addressRatePerMinute: e.CONTROL_PLANE_ADDRESS_RATE_PER_MINUTE,
+    rateLimitCacheSize: e.CONTROL_PLANE_RATE_LIMIT_CACHE_SIZE,
     allowLoopbackWebhooks: e.STEPGATE_WEBHOOK_ALLOW_LOOPBACK,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,

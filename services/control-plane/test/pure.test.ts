@@ -74,6 +74,7 @@ describe('identity from claims', () => {
       roles: ['approver'],
       issuer: 'https://idp.example',
       subject: 's1',
+      claimValue: 'bob@x.example',
     });
   });
 

@@ -9,7 +9,14 @@ const ns = testNamespace('cp_sessions');
 const ISSUER = 'https://idp.example';
 const TTL_SECONDS = 8 * 3600;
 const GROUPS_MAX_SECONDS = 600;
-const identity: Identity = { tenantId: 'acme', principal: 'bob', roles: ['approver'], issuer: ISSUER, subject: 'b' };
+const identity: Identity = {
+  tenantId: 'acme',
+  principal: 'bob',
+  roles: ['approver'],
+  issuer: ISSUER,
+  subject: 'b',
+  claimValue: 'bob@acme.example',
+};
 
 beforeAll(async () => {
   await ns.migrate();

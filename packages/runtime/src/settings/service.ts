@@ -115,6 +115,10 @@ export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.s
   CONTROL_PLANE_API_RATE_PER_MINUTE: envField.integer(1, 100_000).default(600),
   /** API requests per minute of one client address without a valid identity, per instance. */
   CONTROL_PLANE_API_ANONYMOUS_RATE_PER_MINUTE: envField.integer(1, 100_000).default(60),
+  /** Requests per minute of one client address before authentication (API and signed-in portal), per instance. */
+  CONTROL_PLANE_ADDRESS_RATE_PER_MINUTE: envField.integer(1, 1_000_000).default(3000),
+  /** Keys (addresses, principals) each control-plane rate limiter counts at once; least recently used out. */
+  CONTROL_PLANE_RATE_LIMIT_CACHE_SIZE: envField.integer(1000, 10_000_000).default(100_000),
   /** Development only: admins may add http webhooks to 127.0.0.1 / localhost (as the approvals service's setting). */
   STEPGATE_WEBHOOK_ALLOW_LOOPBACK: envField.flag().default(false),
 });

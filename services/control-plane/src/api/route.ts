@@ -1,8 +1,9 @@
 import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Identity, Role } from '../auth/identity.js';
 import { forbidden, HttpError, invalidInput, unauthenticated } from './errors.js';
+import type { RateLimitHook } from './rate-limit.js';
 
 // Named schemas (`registry.register`) need zod's `openapi` method.
 extendZodWithOpenApi(z);
@@ -47,8 +48,10 @@ export class Api {
     private readonly app: FastifyInstance,
     private readonly options: {
       authenticate: Authenticate;
-      /** Runs before every route (429 RATE_LIMITED with Retry-After). */
-      rateLimit: preHandlerAsyncHookHandler;
+      /** Runs first on every route, before authentication (429 RATE_LIMITED with Retry-After). */
+      addressCeiling: RateLimitHook;
+      /** Runs before every route's handler (429 RATE_LIMITED with Retry-After). */
+      rateLimit: RateLimitHook;
     },
   ) {}
 
@@ -81,7 +84,7 @@ export class Api {
       404: { description: 'not found, or not yours' },
       429: {
         description:
-          'too many requests (RATE_LIMITED): per identity, or per client address for a request without a valid one',
+          'too many requests (RATE_LIMITED): per client address, then per identity or, for a request without a valid one, per client address',
         headers: {
           'Retry-After': { description: 'seconds until the budget refills', schema: { type: 'integer' as const } },
         },
@@ -103,6 +106,7 @@ export class Api {
     this.app.route({
       method: spec.method.toUpperCase(),
       url: spec.path.replace(/\{(\w+)\}/g, ':$1'),
+      onRequest: this.options.addressCeiling,
       preHandler: this.options.rateLimit,
       handler: async (request, reply) => {
         const identity = await this.options.authenticate(request, reply);

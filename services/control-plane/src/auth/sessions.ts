@@ -40,6 +40,7 @@ export class Sessions {
       principal: identity.principal,
       issuer: identity.issuer,
       subject: identity.subject,
+      claimValue: identity.claimValue,
       roles: identity.roles,
       expiresAt,
     });
@@ -56,7 +57,7 @@ export class Sessions {
   }
 
   /**
-   * The session's person as they are now: unlinked or expired is none; roles are the principal's current
+   * The session's person as they are now: expired, or its identity no longer linked to its principal, is none; roles are the principal's current
    * ones, or the groups' at sign-in within the bounded session.
    */
   async identity(token: string): Promise<Identity | undefined> {
@@ -71,6 +72,7 @@ export class Sessions {
       principal: s.principal,
       issuer: s.issuer,
       subject: s.subject,
+      claimValue: s.claimValue,
       roles: (groups ? s.roles : s.principalRoles).filter((r): r is Role => (ROLES as readonly string[]).includes(r)),
     };
   }

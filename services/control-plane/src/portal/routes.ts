@@ -10,6 +10,7 @@ import type { AppDeps } from '../app.js';
 import { asHttpError, HttpError, notFound } from '../api/errors.js';
 import { ApprovalParams, AuditQuery, DecideBody } from '../api/schemas.js';
 import { readAuditPage } from '../api/audit-routes.js';
+import type { RateLimitHook } from '../api/rate-limit.js';
 import { html, page, type PageUser } from './html.js';
 import { approvalDetail, approvalsList, auditPage } from './pages.js';
 
@@ -20,6 +21,8 @@ interface PortalDeps extends AppDeps {
   secureCookies: boolean;
   redirectUri: string;
   authenticate(request: FastifyRequest): Promise<Identity | undefined>;
+  /** The API's limits: the address ceiling before authentication, then the identity's budget. */
+  limits: { addressCeiling: RateLimitHook; identity: RateLimitHook };
 }
 
 const PendingSignInSchema = z.object({
@@ -46,7 +49,11 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   const cookieBase = { httpOnly: true, secure: deps.secureCookies, sameSite: 'lax' as const, path: '/' };
   const SESSION_COOKIE = cookieName(SESSION_COOKIE_NAME, deps.secureCookies);
   const SIGN_IN_COOKIE = cookieName(SIGN_IN_COOKIE_NAME, deps.secureCookies);
-  const signInLimit = { rateLimit: { max: deps.config.signInRatePerMinute, timeWindow: '1 minute' } };
+  const signInLimit = {
+    rateLimit: { max: deps.config.signInRatePerMinute, timeWindow: '1 minute', cache: deps.config.rateLimitCacheSize },
+  };
+  // Every route that authenticates spends the same budgets as the API.
+  const limited = { onRequest: deps.limits.addressCeiling, preHandler: deps.limits.identity };
 
   /** The signed-in person, or a redirect to sign in (undefined: the reply is sent). */
   const signedIn = async (
@@ -106,14 +113,14 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     return reply.redirect(safeReturnTo(pending.returnTo), 303);
   });
 
-  app.post('/logout', async (request, reply) => {
+  app.post('/logout', limited, async (request, reply) => {
     const identity = await deps.authenticate(request);
     if (identity && request.sessionToken) await deps.sessions.close(request.sessionToken);
     reply.clearCookie(SESSION_COOKIE, cookieBase);
     return send(reply, 'Signed out', undefined, html`<p>You are signed out. <a href="/login">Sign in again</a></p>`);
   });
 
-  app.get('/approvals', async (request, reply) => {
+  app.get('/approvals', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     const all = await deps.gateway.list(user.identity, { limit: 200 });
@@ -153,7 +160,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     );
   };
 
-  app.get('/approvals/:approval_id', async (request, reply) => {
+  app.get('/approvals/:approval_id', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     const params = ApprovalParams.safeParse(request.params);
@@ -166,7 +173,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     });
   });
 
-  app.post('/approvals/:approval_id/decide', async (request, reply) => {
+  app.post('/approvals/:approval_id/decide', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     const params = ApprovalParams.safeParse(request.params);
@@ -207,7 +214,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     return reply.redirect(`/approvals/${id}?done=${decision === 'approve' ? 'approved' : 'rejected'}`, 303);
   });
 
-  app.get('/audit', async (request, reply) => {
+  app.get('/audit', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     if (!user.identity.roles.some((r) => r === 'auditor' || r === 'admin'))
