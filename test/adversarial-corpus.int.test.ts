@@ -9,22 +9,10 @@ import {
   type GateDecision,
 } from '@stepgate/contracts';
 import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
-import { ApprovalsService } from '@stepgate/approvals';
 import { AuditService } from '@stepgate/audit';
-import type { GateClient } from '@stepgate/client';
-import type { Evaluator } from '@stepgate/evaluator';
 import { testNamespace } from '@stepgate/test';
-import {
-  applyBundle,
-  approvalsConfig,
-  approversFor,
-  auditConfig,
-  client,
-  registerPrincipal,
-  startEvaluator,
-  tap,
-  type Principal,
-} from './pipeline.js';
+import { auditConfig, registerPrincipal, type Principal } from './pipeline.js';
+import { openApprovalsFixture, type ApprovalsFixture } from './approvals-fixture.js';
 
 /**
  * An adversarial corpus through the real services: hostile messages on every topic stepgate
@@ -37,16 +25,11 @@ const SEED = 20261201;
 const PER_KIND = 40;
 
 const ns = testNamespace('corpus');
-let evaluatorKey: Principal;
+let stack: ApprovalsFixture<never>;
 let acme: Principal;
 let evil: Principal;
 let revoked: Principal;
-let evaluator: Evaluator;
-let approvals: ApprovalsService;
 let audit: AuditService;
-let gate: GateClient;
-let wire: Awaited<ReturnType<typeof tap>>;
-let closeApprovers: (() => Promise<void>) | undefined;
 
 type Expect = { decision: string } | { dlq: string } | { nothing: true };
 interface Hostile {
@@ -267,32 +250,28 @@ function hostileKinds(
 }
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  acme = await registerPrincipal(ns, 'acme', 'acme-orchestrator');
-  evil = await registerPrincipal(ns, 'evil', 'evil-orchestrator');
-  revoked = await registerPrincipal(ns, 'acme', 'acme-retired');
-  await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [revoked.keyId]);
   const open = { environment: 'staging', workflow_access: { mode: 'open' }, policies: [] };
-  await applyBundle(ns, { tenant_id: 'acme', ...open });
-  await applyBundle(ns, { tenant_id: 'evil', ...open });
-  evaluator = startEvaluator(ns, evaluatorKey, 'a');
-  approvals = new ApprovalsService(approvalsConfig(ns, evaluatorKey));
-  audit = new AuditService(auditConfig(ns));
-  await Promise.all([evaluator.start(), approvals.start(), audit.start()]);
-  closeApprovers = (await approversFor(ns)).close;
-  gate = client(ns, acme, evaluatorKey);
-  await gate.connect();
-  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.dlq, ns.topics.audit]);
+  stack = await openApprovalsFixture(ns, {
+    tenant: 'acme',
+    orchestrator: 'acme-orchestrator',
+    approvers: {},
+    prepare: async () => {
+      evil = await registerPrincipal(ns, 'evil', 'evil-orchestrator');
+      revoked = await registerPrincipal(ns, 'acme', 'acme-retired');
+      await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [revoked.keyId]);
+    },
+    bundles: [
+      { tenant_id: 'acme', ...open },
+      { tenant_id: 'evil', ...open },
+    ],
+    alongside: () => [(audit = new AuditService(auditConfig(ns)))],
+    tap: ['gate.decisions', 'dlq', 'audit'],
+  });
+  acme = stack.orchestrator;
 }, 120_000);
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await wire?.stop();
-  await Promise.all([evaluator?.stop(), approvals?.stop(), audit?.stop()]);
-  await closeApprovers?.();
-  await ns.cleanup();
+  await stack?.close();
 });
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -305,7 +284,7 @@ const legitStep = () => ({
 describe('adversarial corpus through the real services', () => {
   it('answers every hostile message (decision or dlq), every legitimate gate, restarts nothing, stores each event once', async () => {
     const started = Date.now();
-    const first = await Promise.all(range(20).map(() => gate.gate(legitStep())));
+    const first = await Promise.all(range(20).map(() => stack.gate.gate(legitStep())));
     const stolen = first.map((d) => d.request_id);
     const hostile = hostileKinds(stolen).flatMap((k) => range(PER_KIND).map((i) => k.make(i)));
     expect(hostile.length).toBeGreaterThanOrEqual(1_000);
@@ -320,17 +299,18 @@ describe('adversarial corpus through the real services', () => {
         topic: ns.topics[h.topic],
         messages: [{ key: h.topic === 'policies' ? 'acme' : h.id.slice(0, 36), value: h.value, headers: h.headers }],
       });
-      if (i % 25 === 0) legit.push(gate.gate(legitStep(), { timeoutMs: 120_000 }));
+      if (i % 25 === 0) legit.push(stack.gate.gate(legitStep(), { timeoutMs: 120_000 }));
     }
     await producer.disconnect();
 
     const decided = (h: Hostile) => {
       const [requestId, tenant] = h.id.split('/');
-      return wire
+      return stack.wire
         .json<GateDecision>(ns.topics['gate.decisions'])
         .find((d) => d.request_id === requestId && (tenant === undefined || d.tenant_id === tenant));
     };
-    const deadLettered = (h: Hostile) => wire.seen.find((m) => m.topic === ns.topics.dlq && m.value!.includes(h.id));
+    const deadLettered = (h: Hostile) =>
+      stack.wire.seen.find((m) => m.topic === ns.topics.dlq && m.value!.includes(h.id));
     const answered = (h: Hostile) => ('decision' in h.expect ? decided(h) : 'dlq' in h.expect ? deadLettered(h) : true);
     await expect
       .poll(() => hostile.filter((h) => !answered(h)).map((h) => h.kind), { timeout: 120_000, interval: 500 })
@@ -351,31 +331,38 @@ describe('adversarial corpus through the real services', () => {
     expect(legitimate.map((d) => d.decision)).toEqual(legitimate.map(() => 'allow'));
 
     expect({
-      evaluator: evaluator.consumerRestarts,
-      approvals: approvals.consumerRestarts,
+      evaluator: stack.evaluator.consumerRestarts,
+      approvals: stack.service!.consumerRestarts,
       audit: audit.consumerRestarts,
     }).toEqual({ evaluator: 0, approvals: 0, audit: 0 });
 
-    // Each valid audit event once in audit_log (the hostile ones went to the dlq instead).
-    const validIds = new Set(
-      wire.seen
-        .filter((m) => m.topic === ns.topics.audit && !m.value!.includes('corpus-'))
-        .map((m) => (JSON.parse(m.value!.toString()) as AuditEvent).id),
-    );
+    // Each valid audit event once in audit_log (the hostile ones went to the dlq instead). Read both
+    // sides on every poll: a valid event published after a first look (an alert, an approval's audit)
+    // must be waited for, not counted as extra.
+    const validIds = () =>
+      new Set(
+        stack.wire.seen
+          .filter((m) => m.topic === ns.topics.audit && !m.value!.includes('corpus-'))
+          .map((m) => (JSON.parse(m.value!.toString()) as AuditEvent).id),
+      );
+    const stored = async () => (await ns.pool.query<{ id: string }>('select id from audit_log')).rows.map((r) => r.id);
     await expect
       .poll(
-        async () => Number((await ns.pool.query<{ count: string }>('select count(*) from audit_log')).rows[0]!.count),
-        {
-          timeout: 60_000,
+        async () => {
+          const [want, got] = [validIds(), await stored()];
+          return got.length === want.size && got.every((id) => want.has(id));
         },
+        { timeout: 60_000, interval: 500 },
       )
-      .toBe(validIds.size);
-    const { rows } = await ns.pool.query<{ id: string }>('select id from audit_log');
-    expect(new Set(rows.map((r) => r.id))).toEqual(validIds);
+      .toBe(true);
+    const [want, got] = [validIds(), await stored()];
+    expect(new Set(got)).toEqual(want);
+    expect(got).toHaveLength(want.size);
+    const auditRows = want.size;
 
     const summary = [...outcomes].map(([k, n]) => `${k} ${n}`).join(', ');
     console.log(
-      `adversarial corpus (seed ${SEED}): ${hostile.length} hostile over 5 topics + ${legit.length + first.length} legitimate gates in ${((Date.now() - started) / 1000).toFixed(1)} s: ${summary}; legitimate all allow; 0 restarts; ${validIds.size} audit rows, each once`,
+      `adversarial corpus (seed ${SEED}): ${hostile.length} hostile over 5 topics + ${legit.length + first.length} legitimate gates in ${((Date.now() - started) / 1000).toFixed(1)} s: ${summary}; legitimate all allow; 0 restarts; ${auditRows} audit rows, each once`,
     );
   }, 240_000);
 });

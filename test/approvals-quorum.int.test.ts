@@ -5,96 +5,59 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalEvent, AuditEvent, WorkflowAbortedEvent } from '@stepgate/contracts';
 import type { GateClient, GateStepRequest } from '@stepgate/client';
-import { ApprovalsService } from '@stepgate/approvals';
+import { ApprovalRefusedError, approvalWorkflowId } from '@stepgate/approvals-client';
+import { eventually, rejection, testNamespace } from '@stepgate/test';
 import {
-  ApprovalRefusedError,
-  approvalWorkflowId,
-  type ApproverCredential,
-  type Approvers,
-} from '@stepgate/approvals-client';
-import type { Evaluator } from '@stepgate/evaluator';
-import { eventually, testNamespace } from '@stepgate/test';
-import {
-  allowReplyTo,
-  applyBundle,
-  approvalsConfig,
-  approversFor,
-  client,
-  registerApprover,
-  registerPrincipal,
-  startEvaluator,
-  tap,
-  type Principal,
-} from './pipeline.js';
+  approvalPolicy,
+  openApprovalsFixture,
+  openBundle,
+  pendingApproval,
+  type ApprovalsFixture,
+} from './approvals-fixture.js';
+import { client, registerPrincipal, type Principal } from './pipeline.js';
 
 const ns = testNamespace('approvals-quorum');
 const TENANT = 'acme';
 /** A tenant that allows no reply_to (the default). */
 const CLOSED_TENANT = 'initech';
-const approval = (name: string, config: Record<string, unknown>) => ({
-  name,
-  type: 'context_aware',
-  category: 'dynamic-compliance',
-  priority: 500,
-  conditions: [{ field: 'context.step_name', operator: 'equals', value: name }],
-  actions: [{ type: 'require_approval', config: { reason: `${name} needs a human`, ...config } }],
-});
-const bundle = (tenant: string) => ({
-  tenant_id: tenant,
-  environment: 'staging',
-  workflow_access: { mode: 'open' },
-  policies: [
+const approval = (name: string, config: Record<string, unknown>) =>
+  approvalPolicy(name, name, { reason: `${name} needs a human`, ...config });
+const bundle = (tenant: string) =>
+  openBundle(tenant, [
     approval('deploy', { approvals_required: 2 }),
     // Reminder at half the timeout (the service's default fraction): the escalation fires at ~10 s.
     approval('hotfix', { timeout_seconds: 20, escalate_to_role: 'release-manager' }),
     approval('migrate', {}),
-  ],
-});
+  ]);
 
-let signingKey: Principal;
-let keys: Record<'alice' | 'bob' | 'erin' | 'portal' | 'mallory', ApproverCredential>;
-let evaluator: Evaluator;
-let service: ApprovalsService;
-let gate: GateClient;
+let stack: ApprovalsFixture<'alice' | 'bob' | 'erin' | 'portal' | 'mallory'>;
 let closedGate: GateClient;
-let approvers: Approvers;
-let temporal: Awaited<ReturnType<typeof approversFor>>['client'];
-let closeApprovers: () => Promise<void>;
-let wire: Awaited<ReturnType<typeof tap>>;
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
-  const closedOrchestrator = await registerPrincipal(ns, CLOSED_TENANT, 'orchestrator');
-  keys = {
-    alice: await registerApprover(ns, TENANT, 'alice'),
-    bob: await registerApprover(ns, TENANT, 'bob'),
-    erin: await registerApprover(ns, TENANT, 'erin', ['release-manager']),
-    portal: await registerApprover(ns, TENANT, 'portal', ['approval_gateway']),
-    mallory: await registerApprover(ns, TENANT, 'mallory', []),
-  };
-  await allowReplyTo(ns, TENANT);
-  await applyBundle(ns, bundle(TENANT));
-  await applyBundle(ns, bundle(CLOSED_TENANT));
-  evaluator = startEvaluator(ns, signingKey);
-  service = new ApprovalsService(approvalsConfig(ns, signingKey));
-  await Promise.all([evaluator.start(), service.start()]);
-  gate = client(ns, orchestrator, signingKey);
-  closedGate = client(ns, closedOrchestrator, signingKey);
-  await Promise.all([gate.connect(), closedGate.connect()]);
-  ({ approvers, client: temporal, close: closeApprovers } = await approversFor(ns));
-  wire = await tap(ns, [ns.topics.approvals, ns.topics.audit, ns.topics['workflow.events']]);
+  let closedOrchestrator: Principal;
+  stack = await openApprovalsFixture(ns, {
+    tenant: TENANT,
+    approvers: {
+      alice: {},
+      bob: {},
+      erin: { roles: ['release-manager'] },
+      portal: { roles: ['approval_gateway'] },
+      mallory: { roles: [] },
+    },
+    prepare: async () => {
+      closedOrchestrator = await registerPrincipal(ns, CLOSED_TENANT, 'orchestrator');
+    },
+    allowReplyTo: true,
+    bundles: [bundle(TENANT), bundle(CLOSED_TENANT)],
+    tap: ['approvals', 'audit', 'workflow.events'],
+  });
+  closedGate = client(ns, closedOrchestrator!, stack.evaluatorKey);
+  await closedGate.connect();
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.all([gate?.disconnect(), closedGate?.disconnect()]);
-  await wire?.stop();
-  await closeApprovers?.();
-  await service?.stop();
-  await evaluator?.stop();
-  await ns.cleanup();
+  await closedGate?.disconnect();
+  await stack?.close();
 });
 
 const step = (name: string, overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
@@ -107,24 +70,9 @@ const step = (name: string, overrides: Partial<GateStepRequest> = {}): GateStepR
   ...overrides,
 });
 
-async function pending(s: GateStepRequest, timeoutMs = 60_000) {
-  const asked = await gate.gate(s);
-  expect(asked.decision).toBe('require_approval');
-  const id = asked.approval_id!;
-  const outcome = gate.gate({ ...s }, { waitForApproval: true, timeoutMs });
-  outcome.catch(() => undefined);
-  await eventually(() => approvers.status(id).catch(() => undefined), `approval ${id} to start`, { timeout: 30_000 });
-  return { id, outcome };
-}
+const pending = (s: GateStepRequest) => pendingApproval(stack, s, { outcomeMs: 60_000, startMs: 30_000 });
 
-async function refusalCode(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApprovalRefusedError);
-  return (err as ApprovalRefusedError).code;
-}
+const refusalCode = async (p: Promise<unknown>): Promise<string> => (await rejection(p, ApprovalRefusedError)).code;
 
 const comment = 'Reviewed the change and the rollout plan';
 const person = (principal: string, roles: string[] = ['approver']) => ({
@@ -133,25 +81,27 @@ const person = (principal: string, roles: string[] = ['approver']) => ({
   principal,
   roles,
 });
-const auditOf = (id: string) => wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.detail.approval_id === id);
+const auditOf = (id: string) => stack.wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.detail.approval_id === id);
 
 describe('quorum (approvals_required: 2)', () => {
   it('the first approval leaves the step pending with who approved; the same approver twice is refused; a second approver releases it', async () => {
     const { id, outcome } = await pending(step('deploy'));
-    expect(await approvers.status(id)).toMatchObject({
+    expect(await stack.approvers.status(id)).toMatchObject({
       approvals_required: 2,
       approvals: [],
       eligible_roles: ['approver'],
     });
 
-    const first = await approvers.approve(id, { credential: keys.alice, comment });
+    const first = await stack.approvers.approve(id, { credential: stack.keys.alice, comment });
     expect(first).toMatchObject({ status: 'pending', approvals: [{ principal: 'alice' }] });
-    expect(await refusalCode(approvers.approve(id, { credential: keys.alice, comment }))).toBe('DUPLICATE_APPROVER');
-    expect(await approvers.status(id)).toMatchObject({ status: 'pending', approvals: [{ principal: 'alice' }] });
+    expect(await refusalCode(stack.approvers.approve(id, { credential: stack.keys.alice, comment }))).toBe(
+      'DUPLICATE_APPROVER',
+    );
+    expect(await stack.approvers.status(id)).toMatchObject({ status: 'pending', approvals: [{ principal: 'alice' }] });
 
-    await approvers.approve(id, { credential: keys.bob, comment });
+    await stack.approvers.approve(id, { credential: stack.keys.bob, comment });
     expect(await outcome).toMatchObject({ decision: 'allow', approval_status: 'approved', approved_by: 'bob' });
-    const granted = await wire.until(() => auditOf(id).find((a) => a.action === 'ApprovalGranted'));
+    const granted = await stack.wire.until(() => auditOf(id).find((a) => a.action === 'ApprovalGranted'));
     expect((granted.detail.approvals as Array<{ principal: string }>).map((v) => v.principal)).toEqual([
       'alice',
       'bob',
@@ -162,14 +112,14 @@ describe('quorum (approvals_required: 2)', () => {
   it('one reject by a proven approver rejects after an approval, and aborts the workflow', async () => {
     const s = step('deploy');
     const { id, outcome } = await pending(s);
-    await approvers.approve(id, { credential: keys.alice, comment });
-    await approvers.reject(id, { credential: keys.bob, reason: 'Not during the change freeze' });
+    await stack.approvers.approve(id, { credential: stack.keys.alice, comment });
+    await stack.approvers.reject(id, { credential: stack.keys.bob, reason: 'Not during the change freeze' });
     expect(await outcome).toMatchObject({ decision: 'block', approval_status: 'rejected', approved_by: 'bob' });
-    const aborted = await wire.until(() =>
-      wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
+    const aborted = await stack.wire.until(() =>
+      stack.wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
     );
     expect(aborted.cause).toBe('approval_rejected');
-    expect((await gate.gate(step('deploy', { workflow_id: s.workflow_id, step_id: 'after' }))).error?.code).toBe(
+    expect((await stack.gate.gate(step('deploy', { workflow_id: s.workflow_id, step_id: 'after' }))).error?.code).toBe(
       'WORKFLOW_TERMINAL',
     );
   });
@@ -178,10 +128,12 @@ describe('quorum (approvals_required: 2)', () => {
 describe('escalation (escalate_to_role: release-manager)', () => {
   it('undecided at the reminder: approval.escalated is published and audited, the status shows it, and a release manager may approve', async () => {
     const { id, outcome } = await pending(step('hotfix'));
-    expect(await refusalCode(approvers.approve(id, { credential: keys.erin, comment }))).toBe('NOT_AN_APPROVER');
-    const escalated = await wire.until(
+    expect(await refusalCode(stack.approvers.approve(id, { credential: stack.keys.erin, comment }))).toBe(
+      'NOT_AN_APPROVER',
+    );
+    const escalated = await stack.wire.until(
       () =>
-        wire
+        stack.wire
           .json<ApprovalEvent>(ns.topics.approvals)
           .find((e) => e.type === 'approval.escalated' && e.approval_id === id),
       30_000,
@@ -190,17 +142,21 @@ describe('escalation (escalate_to_role: release-manager)', () => {
       escalated_to_role: 'release-manager',
       eligible_roles: ['approver', 'release-manager'],
     });
-    expect(await approvers.status(id)).toMatchObject({ escalated: { to_role: 'release-manager' } });
-    await approvers.approve(id, { credential: keys.erin, comment });
+    expect(await stack.approvers.status(id)).toMatchObject({ escalated: { to_role: 'release-manager' } });
+    await stack.approvers.approve(id, { credential: stack.keys.erin, comment });
     expect(await outcome).toMatchObject({ decision: 'allow', approved_by: 'erin' });
-    await wire.until(() => auditOf(id).find((a) => a.action === 'ApprovalEscalated'));
+    await stack.wire.until(() => auditOf(id).find((a) => a.action === 'ApprovalEscalated'));
   });
 });
 
 describe('approval-gateway statements', () => {
   it("a gateway's statement approves as the person it attests; the orchestrator gets allow", async () => {
     const { id, outcome } = await pending(step('migrate'));
-    const state = await approvers.approve(id, { credential: keys.portal, comment, attestedUser: person('bob') });
+    const state = await stack.approvers.approve(id, {
+      credential: stack.keys.portal,
+      comment,
+      attestedUser: person('bob'),
+    });
     expect(state.evidence).toMatchObject({
       principal: 'bob',
       gateway_principal: 'portal',
@@ -212,17 +168,25 @@ describe('approval-gateway statements', () => {
   it('refused and still pending: an attestation signed by a key that is no gateway, a gateway key attesting nobody, the requester attested', async () => {
     const { id, outcome } = await pending(step('migrate'));
     expect(
-      await refusalCode(approvers.approve(id, { credential: keys.alice, comment, attestedUser: person('bob') })),
+      await refusalCode(
+        stack.approvers.approve(id, { credential: stack.keys.alice, comment, attestedUser: person('bob') }),
+      ),
     ).toBe('NOT_A_GATEWAY');
     expect(
-      await refusalCode(approvers.approve(id, { credential: keys.mallory, comment, attestedUser: person('bob') })),
+      await refusalCode(
+        stack.approvers.approve(id, { credential: stack.keys.mallory, comment, attestedUser: person('bob') }),
+      ),
     ).toBe('NOT_A_GATEWAY');
-    expect(await refusalCode(approvers.approve(id, { credential: keys.portal, comment }))).toBe('GATEWAY_MUST_ATTEST');
+    expect(await refusalCode(stack.approvers.approve(id, { credential: stack.keys.portal, comment }))).toBe(
+      'GATEWAY_MUST_ATTEST',
+    );
     expect(
-      await refusalCode(approvers.approve(id, { credential: keys.portal, comment, attestedUser: person('dev-1') })),
+      await refusalCode(
+        stack.approvers.approve(id, { credential: stack.keys.portal, comment, attestedUser: person('dev-1') }),
+      ),
     ).toBe('SELF_APPROVAL');
-    expect(await approvers.status(id)).toMatchObject({ status: 'pending' });
-    await approvers.reject(id, { credential: keys.alice, reason: 'Cleaning up after the refusals' });
+    expect(await stack.approvers.status(id)).toMatchObject({ status: 'pending' });
+    await stack.approvers.reject(id, { credential: stack.keys.alice, reason: 'Cleaning up after the refusals' });
     expect(await outcome).toMatchObject({ decision: 'block' });
   });
 });
@@ -237,8 +201,8 @@ describe('reply_to', () => {
   it("refused at intake with REPLY_TO_NOT_ALLOWED outside the tenant's namespaces and prefixes, and by default", async () => {
     const refusals = await Promise.all([
       // Another approval workflow (or anything not an orchestrator of the tenant's).
-      gate.gate(step('migrate', { reply_to: replyTo(approvalWorkflowId(randomUUID())) })),
-      gate.gate(step('migrate', { reply_to: replyTo(`orchestrator-${randomUUID()}`, 'payments-prod') })),
+      stack.gate.gate(step('migrate', { reply_to: replyTo(approvalWorkflowId(randomUUID())) })),
+      stack.gate.gate(step('migrate', { reply_to: replyTo(`orchestrator-${randomUUID()}`, 'payments-prod') })),
       // A tenant that configured nothing allows no reply_to at all.
       closedGate.gate(step('migrate', { reply_to: replyTo(`orchestrator-${randomUUID()}`) })),
     ]);
@@ -248,27 +212,30 @@ describe('reply_to', () => {
   });
 
   it('an allowed reply_to is taken', async () => {
-    const d = await gate.gate(step('migrate', { reply_to: replyTo(`orchestrator-${randomUUID()}`) }));
+    const d = await stack.gate.gate(step('migrate', { reply_to: replyTo(`orchestrator-${randomUUID()}`) }));
     expect(d.decision).toBe('require_approval');
-    await eventually(() => approvers.status(d.approval_id!).catch(() => undefined), 'the approval', {
+    await eventually(() => stack.approvers.status(d.approval_id!).catch(() => undefined), 'the approval', {
       timeout: 30_000,
     });
-    await approvers.reject(d.approval_id!, { credential: keys.alice, reason: 'Only checking reply_to here' });
+    await stack.approvers.reject(d.approval_id!, {
+      credential: stack.keys.alice,
+      reason: 'Only checking reply_to here',
+    });
   });
 });
 
 describe('cancellation', () => {
   it('an approval workflow survives a cancellation request: it stays pending and a later approval releases the step', async () => {
     const { id, outcome } = await pending(step('migrate'));
-    const handle = temporal.workflow.getHandle(approvalWorkflowId(id));
+    const handle = stack.temporal.workflow.getHandle(approvalWorkflowId(id));
     await handle.cancel();
     await eventually(async () => {
       const history = await handle.fetchHistory();
       return history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes) ? true : undefined;
     }, 'the cancel request in the history');
-    expect(await approvers.status(id)).toMatchObject({ status: 'pending' });
+    expect(await stack.approvers.status(id)).toMatchObject({ status: 'pending' });
     expect((await handle.describe()).status.name).toBe('RUNNING');
-    await approvers.approve(id, { credential: keys.alice, comment });
+    await stack.approvers.approve(id, { credential: stack.keys.alice, comment });
     expect(await outcome).toMatchObject({ decision: 'allow', approved_by: 'alice' });
     await eventually(
       async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined),

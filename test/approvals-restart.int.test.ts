@@ -6,90 +6,52 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateDecision } from '@stepgate/contracts';
-import type { GateClient } from '@stepgate/client';
-import { createGateActivities } from '@stepgate/client/temporal/activities';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import { ApprovalsService } from '@stepgate/approvals';
-import type { ApproverCredential, Approvers } from '@stepgate/approvals-client';
-import type { Evaluator } from '@stepgate/evaluator';
 import { eventually, testNamespace } from '@stepgate/test';
 import { deployUntilCancelled, outcomeQuery } from './workflows/wait-for-cancel.js';
 import {
-  allowReplyTo,
-  applyBundle,
-  approvalsConfig,
-  approversFor,
-  client,
-  registerApprover,
-  registerPrincipal,
-  startEvaluator,
-  tap,
-  type Principal,
-} from './pipeline.js';
+  approvalPolicy,
+  openApprovalsFixture,
+  openBundle,
+  withOrchestratorWorker,
+  type ApprovalsFixture,
+} from './approvals-fixture.js';
+import { approvalsConfig } from './pipeline.js';
 
 const ns = testNamespace('approvals-restart');
 const TENANT = 'acme';
 const PENDING = 100;
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-let alice: ApproverCredential;
-let signingKey: Principal;
-let evaluator: Evaluator;
-let gate: GateClient;
-let approvers: Approvers;
-let temporal: Awaited<ReturnType<typeof approversFor>>['client'];
-let closeApprovers: () => Promise<void>;
-let wire: Awaited<ReturnType<typeof tap>>;
+let stack: ApprovalsFixture<'alice'>;
 let child: ChildProcess | undefined;
 let replacement: ApprovalsService | undefined;
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
-  alice = await registerApprover(ns, TENANT, 'alice');
-  // The orchestrator workflows these tests start name themselves in reply_to.
-  await allowReplyTo(ns, TENANT);
-  await applyBundle(ns, {
-    tenant_id: TENANT,
-    environment: 'staging',
-    workflow_access: { mode: 'open' },
-    policies: [
-      {
-        name: 'approve-deploys',
-        type: 'context_aware',
-        category: 'dynamic-compliance',
-        priority: 500,
-        conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
-        actions: [{ type: 'require_approval', config: { reason: 'Deploys need a human' } }],
-      },
-    ],
+  stack = await openApprovalsFixture(ns, {
+    tenant: TENANT,
+    approvers: { alice: {} },
+    // The orchestrator workflows these tests start name themselves in reply_to.
+    allowReplyTo: true,
+    bundles: [openBundle(TENANT, [approvalPolicy('approve-deploys', 'deploy', { reason: 'Deploys need a human' })])],
+    // The test runs the service: a child process it kills, then a replacement.
+    service: false,
+    tap: ['gate.decisions'],
   });
-  evaluator = startEvaluator(ns, signingKey);
-  await evaluator.start();
-  gate = client(ns, orchestrator, signingKey);
-  await gate.connect();
-  ({ approvers, client: temporal, close: closeApprovers } = await approversFor(ns));
-  wire = await tap(ns, [ns.topics['gate.decisions']]);
 });
 
 afterAll(async () => {
   child?.kill('SIGKILL');
-  await gate?.disconnect();
-  await wire?.stop();
-  await closeApprovers?.();
   await replacement?.stop();
-  await evaluator?.stop();
-  await ns.cleanup();
+  await stack?.close();
 });
 
 /** The approvals service as its own process (`services/approvals/src/main.ts`), configured by env only. */
 function spawnApprovals(): ChildProcess {
   const dir = mkdtempSync(path.join(tmpdir(), 'stepgate-approvals-'));
   const keyFile = path.join(dir, 'signing.pem');
-  writeFileSync(keyFile, signingKey.privateKeyPem, { mode: 0o600 });
-  const config = approvalsConfig(ns, signingKey);
+  writeFileSync(keyFile, stack.evaluatorKey.privateKeyPem, { mode: 0o600 });
+  const config = approvalsConfig(ns, stack.evaluatorKey);
   const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/approvals/src/main.ts'], {
     cwd: root,
     env: {
@@ -117,7 +79,7 @@ describe('approvals survive the worker being killed', () => {
     child = spawnApprovals();
     const asked = await Promise.all(
       Array.from({ length: PENDING }, (_, i) =>
-        gate.gate({
+        stack.gate.gate({
           workflow_id: `wf-${i}-${randomUUID()}`,
           step_id: 'deploy-prod',
           step_name: 'deploy',
@@ -131,7 +93,7 @@ describe('approvals survive the worker being killed', () => {
     const allAnswerPending = (what: string) =>
       eventually(
         async () => {
-          const states = await Promise.all(ids.map((id) => approvers.status(id).catch(() => undefined)));
+          const states = await Promise.all(ids.map((id) => stack.approvers.status(id).catch(() => undefined)));
           return states.every((s) => s?.status === 'pending') ? true : undefined;
         },
         what,
@@ -147,7 +109,7 @@ describe('approvals survive the worker being killed', () => {
     child = undefined;
 
     replacement = new ApprovalsService(
-      approvalsConfig(ns, signingKey, { instanceId: `${ns.id}-replacement`, cancelOrchestratorOnReject: true }),
+      approvalsConfig(ns, stack.evaluatorKey, { instanceId: `${ns.id}-replacement`, cancelOrchestratorOnReject: true }),
     );
     await replacement.start();
 
@@ -158,15 +120,15 @@ describe('approvals survive the worker being killed', () => {
     // Even approvals are approved, odd ones rejected.
     const decide = (id: string, i: number) =>
       i % 2 === 0
-        ? approvers.approve(id, { credential: alice, comment: `Approved after the restart #${i}` })
-        : approvers.reject(id, { credential: alice, reason: `Rejected after the restart #${i}` });
+        ? stack.approvers.approve(id, { credential: stack.keys.alice, comment: `Approved after the restart #${i}` })
+        : stack.approvers.reject(id, { credential: stack.keys.alice, reason: `Rejected after the restart #${i}` });
     for (let i = 0; i < ids.length; i += 20) await Promise.all(ids.slice(i, i + 20).map((id, j) => decide(id, i + j)));
 
     lap('all decided');
     const outcomes = await eventually(
       async () => {
         const byId = new Map(
-          wire
+          stack.wire
             .json<GateDecision>(ns.topics['gate.decisions'])
             .filter((d) => d.decision_source === 'approval')
             .map((d) => [d.approval_id!, d]),
@@ -201,27 +163,16 @@ describe('approvals survive the worker being killed', () => {
 
   it('with cancelOrchestratorOnReject, a rejected step also cancels the reply_to Temporal workflow', async () => {
     // The replacement service runs with the option on (set when it was started above).
-    const orchestratorKey = await registerPrincipal(ns, TENANT, 'temporal-orchestrator');
-    const gateClient = client(ns, orchestratorKey, signingKey);
-    await gateClient.connect();
-    const connection = await NativeConnection.connect({ address: ns.endpoints.temporalAddress });
-    const queue = `${ns.taskQueue}-orchestrators`;
-    const worker = await Worker.create({
-      connection,
-      taskQueue: queue,
-      workflowsPath: fileURLToPath(new URL('./workflows/wait-for-cancel.ts', import.meta.url)),
-      activities: createGateActivities(gateClient),
-      bundlerOptions: {
-        webpackConfigHook: (config) => ({
-          ...config,
-          resolve: { ...config.resolve, conditionNames: ['source', '...'] },
-        }),
+    await withOrchestratorWorker(
+      ns,
+      {
+        tenant: TENANT,
+        evaluatorKey: stack.evaluatorKey,
+        workflowsPath: new URL('./workflows/wait-for-cancel.ts', import.meta.url),
       },
-    });
-    try {
-      await worker.runUntil(async () => {
-        const handle = await temporal.workflow.start(deployUntilCancelled, {
-          taskQueue: queue,
+      async (taskQueue) => {
+        const handle = await stack.temporal.workflow.start(deployUntilCancelled, {
+          taskQueue,
           workflowId: `orchestrator-${randomUUID()}`,
         });
         const approvalId = await eventually(
@@ -231,12 +182,15 @@ describe('approvals survive the worker being killed', () => {
               [handle.workflowId],
             );
             const id = rows[0]?.approval_id;
-            return id && (await approvers.status(id).catch(() => undefined)) ? id : undefined;
+            return id && (await stack.approvers.status(id).catch(() => undefined)) ? id : undefined;
           },
           'the approval',
           { timeout: 90_000, interval: 250 },
         );
-        await approvers.reject(approvalId, { credential: alice, reason: 'Rejected: cancel the orchestrator too' });
+        await stack.approvers.reject(approvalId, {
+          credential: stack.keys.alice,
+          reason: 'Rejected: cancel the orchestrator too',
+        });
         await expect(handle.result()).rejects.toThrow();
         expect((await handle.describe()).status.name).toBe('CANCELLED');
         expect(await handle.query(outcomeQuery)).toMatchObject({
@@ -245,10 +199,7 @@ describe('approvals survive the worker being killed', () => {
           approval_status: 'rejected',
           decided_by: 'alice',
         });
-      });
-    } finally {
-      await gateClient.disconnect();
-      await connection.close();
-    }
+      },
+    );
   });
 });

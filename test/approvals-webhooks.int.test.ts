@@ -11,23 +11,11 @@ import {
   WEBHOOK_TIMESTAMP_HEADER,
   type WebhookPayload,
 } from '@stepgate/contracts/node';
-import type { GateClient, GateStepRequest } from '@stepgate/client';
-import { ApprovalsService } from '@stepgate/approvals';
-import { approvalWorkflowId, type ApproverCredential, type Approvers } from '@stepgate/approvals-client';
-import type { Evaluator } from '@stepgate/evaluator';
-import { run } from '@stepgate/cli';
+import type { GateStepRequest } from '@stepgate/client';
+import { approvalWorkflowId } from '@stepgate/approvals-client';
 import { eventually, freePort, testNamespace } from '@stepgate/test';
-import {
-  applyBundle,
-  approvalsConfig,
-  approversFor,
-  client,
-  registerApprover,
-  registerPrincipal,
-  startEvaluator,
-  tap,
-  type Principal,
-} from './pipeline.js';
+import { approvalPolicy, openApprovalsFixture, openBundle, type ApprovalsFixture } from './approvals-fixture.js';
+import { runCli } from './pipeline.js';
 
 const ns = testNamespace('approvals-webhooks');
 const TENANT = 'acme';
@@ -60,74 +48,32 @@ function receiver(answer: (path: string) => number) {
   };
 }
 
-let signingKey: Principal;
-let alice: ApproverCredential;
-let evaluator: Evaluator;
-let service: ApprovalsService;
-let gate: GateClient;
-let approvers: Approvers;
-let temporal: Awaited<ReturnType<typeof approversFor>>['client'];
-let closeApprovers: () => Promise<void>;
-let wire: Awaited<ReturnType<typeof tap>>;
+let stack: ApprovalsFixture<'alice'>;
 let port: number;
 const hooks = receiver((path) => (path === '/gone' ? 410 : 200));
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
-  alice = await registerApprover(ns, TENANT, 'alice');
-  await applyBundle(ns, {
-    tenant_id: TENANT,
-    environment: 'staging',
-    workflow_access: { mode: 'open' },
-    policies: [
-      {
-        name: 'approve-deploys',
-        type: 'context_aware',
-        category: 'dynamic-compliance',
-        priority: 500,
-        conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
-        actions: [{ type: 'require_approval', config: { reason: 'Deploys need a human', severity: 'high' } }],
-      },
+  stack = await openApprovalsFixture(ns, {
+    tenant: TENANT,
+    approvers: { alice: {} },
+    bundles: [
+      openBundle(TENANT, [
+        approvalPolicy('approve-deploys', 'deploy', { reason: 'Deploys need a human', severity: 'high' }),
+      ]),
     ],
+    service: { portalBaseUrl: PORTAL, allowLoopbackWebhooks: true },
+    tap: ['audit'],
   });
-  evaluator = startEvaluator(ns, signingKey);
-  service = new ApprovalsService(
-    approvalsConfig(ns, signingKey, { portalBaseUrl: PORTAL, allowLoopbackWebhooks: true }),
-  );
-  await Promise.all([evaluator.start(), service.start()]);
-  gate = client(ns, orchestrator, signingKey);
-  await gate.connect();
-  ({ approvers, client: temporal, close: closeApprovers } = await approversFor(ns));
-  wire = await tap(ns, [ns.topics.audit]);
   port = await freePort();
 }, 180_000);
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await wire?.stop();
-  await closeApprovers?.();
-  await service?.stop();
-  await evaluator?.stop();
+  await stack?.close();
   await hooks.close().catch(() => undefined);
-  await ns.cleanup();
 });
 
-/** The stepgate CLI, in process, pointed at this test's database and topics. */
-async function cli(...args: string[]) {
-  Object.assign(process.env, {
-    DATABASE_URL: ns.endpoints.databaseUrl,
-    STEPGATE_DB_SCHEMA: ns.schema,
-    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
-    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
-  });
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
+/** The stepgate CLI, in process, pointed at this test's services. */
+const cli = (...args: string[]) => runCli(ns, args);
 
 const deploy = (): GateStepRequest => ({
   workflow_id: `wf-${randomUUID()}`,
@@ -156,8 +102,8 @@ describe('webhook configuration (CLI)', () => {
     expect((await cli('webhooks', 'list', '--tenant', TENANT)).stdout).toContain(id);
     expect((await cli('webhooks', 'remove', id, '--tenant', 'globex')).code).not.toBe(0);
     expect((await cli('webhooks', 'remove', id, '--tenant', TENANT)).code).toBe(0);
-    const audited = await wire.until(() => {
-      const mine = wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.detail.webhook_id === id);
+    const audited = await stack.wire.until(() => {
+      const mine = stack.wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.detail.webhook_id === id);
       return mine.length === 2 ? mine : undefined;
     });
     expect(audited.map((a) => a.action)).toEqual(['WebhookAdded', 'WebhookRemoved']);
@@ -198,9 +144,9 @@ describe('webhook deliveries', () => {
       ).toBe(0);
 
     const step = deploy();
-    const asked = await gate.gate(step);
+    const asked = await stack.gate.gate(step);
     const id = asked.approval_id!;
-    const handle = temporal.workflow.getHandle(approvalWorkflowId(id));
+    const handle = stack.temporal.workflow.getHandle(approvalWorkflowId(id));
     // Waits until Temporal retries a delivery that failed, then lets the receiver answer.
     await eventually(
       async () => {
@@ -249,9 +195,9 @@ describe('webhook deliveries', () => {
     });
 
     // The receiver answering 410 Gone refuses for good: no more retries, an audit event, the approval goes on.
-    const failed = await wire.until(
+    const failed = await stack.wire.until(
       () =>
-        wire
+        stack.wire
           .json<AuditEvent>(ns.topics.audit)
           .find((a) => a.action === 'WebhookDeliveryFailed' && a.detail.approval_id === id),
       60_000,
@@ -259,7 +205,7 @@ describe('webhook deliveries', () => {
     expect(failed.detail).toMatchObject({ event: 'approval.requested' });
     expect(String(failed.detail.error)).toContain('410');
 
-    await approvers.approve(id, { credential: alice, comment: 'Change ticket CHG-1234 reviewed' });
+    await stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Change ticket CHG-1234 reviewed' });
     const decided = await eventually(
       () => deliveriesOf(id, '/json').find((r) => r.body.includes('"approval.decided"')),
       'the decided delivery',

@@ -2,8 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   RECEIPT_KEYS_PATH,
@@ -20,32 +18,19 @@ import {
   verifyApprovalStatement,
   verifyReceipt,
 } from '@stepgate/contracts/node';
-import type { GateClient, GateStepRequest } from '@stepgate/client';
-import { createGateActivities } from '@stepgate/client/temporal/activities';
-import { ApprovalsService } from '@stepgate/approvals';
-import {
-  ApprovalRefusedError,
-  approverCredential,
-  type ApproverCredential,
-  type Approvers,
-} from '@stepgate/approvals-client';
-import type { Evaluator } from '@stepgate/evaluator';
-import { run } from '@stepgate/cli';
+import type { GateStepRequest } from '@stepgate/client';
+import { ApprovalRefusedError, type ApproverCredential, type Approvers } from '@stepgate/approvals-client';
 import { KillSwitchesRepository } from '@stepgate/store';
-import { eventually, freePort, testNamespace } from '@stepgate/test';
+import { eventually, freePort, rejection, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
 import {
-  allowReplyTo,
-  applyBundle,
-  approvalsConfig,
-  approversFor,
-  client,
-  registerApprover,
-  registerPrincipal,
-  startEvaluator,
-  tap,
-  type Principal,
-} from './pipeline.js';
+  approvalPolicy,
+  openApprovalsFixture,
+  pendingApproval,
+  withOrchestratorWorker,
+  type ApprovalsFixture,
+} from './approvals-fixture.js';
+import { runCli } from './pipeline.js';
 
 const ns = testNamespace('approvals');
 const TENANT = 'acme';
@@ -64,105 +49,48 @@ const bundle = {
       rate_limit: { per: ['context.user_id'], window_seconds: 86_400, max_requests: 1000 },
       actions: [{ type: 'block', config: { reason: 'Too many deploys today' } }],
     },
-    {
-      name: 'approve-deploys',
-      type: 'context_aware',
-      category: 'dynamic-compliance',
-      priority: 500,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
-      actions: [{ type: 'require_approval', config: { reason: 'Deploys need a human', severity: 'high' } }],
-    },
-    {
-      name: 'approve-hotfix-quickly',
-      type: 'context_aware',
-      category: 'dynamic-compliance',
-      priority: 500,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'hotfix' }],
-      actions: [
-        {
-          type: 'require_approval',
-          config: { reason: 'Hotfixes need a human within seconds', severity: 'critical', timeout_seconds: 4 },
-        },
-      ],
-    },
+    approvalPolicy('approve-deploys', 'deploy', { reason: 'Deploys need a human', severity: 'high' }),
+    approvalPolicy('approve-hotfix-quickly', 'hotfix', {
+      reason: 'Hotfixes need a human within seconds',
+      severity: 'critical',
+      timeout_seconds: 4,
+    }),
   ],
 };
 
-let signingKey: Principal;
-/** Approver keys by principal (orchestrator: the requester's own key; carol's is revoked; mallory holds no role). */
-let keys: Record<'alice' | 'bob' | 'dev-1' | 'orchestrator' | 'mallory' | 'globex-boss' | 'carol', ApproverCredential>;
-let evaluator: Evaluator;
-let service: ApprovalsService;
-let gate: GateClient;
-let approvers: Approvers;
-let temporal: Awaited<ReturnType<typeof approversFor>>['client'];
-let closeApprovers: () => Promise<void>;
-let wire: Awaited<ReturnType<typeof tap>>;
+/** Approver keys by principal: carol's is revoked, mallory holds no role (the requester's own: `stack.orchestratorCredential`). */
+let stack: ApprovalsFixture<'alice' | 'bob' | 'dev-1' | 'mallory' | 'globex-boss' | 'carol'>;
 let metricsPort: number;
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
-  keys = {
-    alice: await registerApprover(ns, TENANT, 'alice'),
-    bob: await registerApprover(ns, TENANT, 'bob'),
-    'dev-1': await registerApprover(ns, TENANT, 'dev-1'),
-    orchestrator: approverCredential({
-      key_id: orchestrator.keyId,
-      tenant_id: TENANT,
-      principal: 'orchestrator',
-      private_key_pem: orchestrator.privateKeyPem,
-    }),
-    mallory: await registerApprover(ns, TENANT, 'mallory', []),
-    'globex-boss': await registerApprover(ns, 'globex', 'globex-boss'),
-    carol: await registerApprover(ns, TENANT, 'carol'),
-  };
-  await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [keys.carol.key_id]);
-  // The orchestrator workflows these tests start name themselves in reply_to.
-  await allowReplyTo(ns, TENANT);
-  await applyBundle(ns, bundle);
-  evaluator = startEvaluator(ns, signingKey);
   metricsPort = await freePort();
-  service = new ApprovalsService(approvalsConfig(ns, signingKey, { metricsPort }));
-  await Promise.all([evaluator.start(), service.start()]);
-  gate = client(ns, orchestrator, signingKey);
-  await gate.connect();
-  ({ approvers, client: temporal, close: closeApprovers } = await approversFor(ns));
-  wire = await tap(ns, [
-    ns.topics['gate.decisions'],
-    ns.topics.approvals,
-    ns.topics.audit,
-    ns.topics['workflow.events'],
-    ns.topics.dlq,
-  ]);
+  stack = await openApprovalsFixture(ns, {
+    tenant: TENANT,
+    approvers: {
+      alice: {},
+      bob: {},
+      'dev-1': {},
+      mallory: { roles: [] },
+      'globex-boss': { tenant: 'globex' },
+      carol: {},
+    },
+    prepare: async (keys) => {
+      await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [keys.carol.key_id]);
+    },
+    // The orchestrator workflows these tests start name themselves in reply_to.
+    allowReplyTo: true,
+    bundles: [bundle],
+    service: { metricsPort },
+    tap: ['gate.decisions', 'approvals', 'audit', 'workflow.events', 'dlq'],
+  });
 });
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await wire?.stop();
-  await closeApprovers?.();
-  await service?.stop();
-  await evaluator?.stop();
-  await ns.cleanup();
+  await stack?.close();
 });
 
 /** The stepgate CLI, in process, pointed at this test's services. */
-async function cli(...args: string[]) {
-  Object.assign(process.env, {
-    TEMPORAL_ADDRESS: ns.endpoints.temporalAddress,
-    STEPGATE_APPROVALS_TASK_QUEUE: ns.taskQueue,
-    DATABASE_URL: ns.endpoints.databaseUrl,
-    STEPGATE_DB_SCHEMA: ns.schema,
-    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
-    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
-  });
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
+const cli = (...args: string[]) => runCli(ns, args);
 
 /** A step of a fresh governed workflow (approval ids derive from tenant, workflow and step). */
 const deploy = (overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
@@ -176,29 +104,12 @@ const deploy = (overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
 });
 
 /** Gates a step that needs approval and waits until its approval workflow answers queries. */
-async function pending(step: GateStepRequest, timeoutMs = 30_000) {
-  const asked = await gate.gate(step);
-  expect(asked.decision).toBe('require_approval');
-  const id = asked.approval_id!;
-  const outcome = gate.gate({ ...step }, { waitForApproval: true, timeoutMs });
-  outcome.catch(() => undefined); // awaited by the tests that need it; the others must not leave it unhandled
-  const status = await eventually(() => approvers.status(id).catch(() => undefined), `approval ${id} to start`, {
-    timeout: 20_000,
-  });
-  return { id, asked, status, outcome };
-}
+const pending = (step: GateStepRequest) => pendingApproval(stack, step, { outcomeMs: 30_000, startMs: 20_000 });
 
-async function refusal(p: Promise<unknown>): Promise<ApprovalRefusedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApprovalRefusedError);
-  return err as ApprovalRefusedError;
-}
+const refusal = (p: Promise<unknown>) => rejection(p, ApprovalRefusedError);
 
 const auditOf = (approvalId: string) => () =>
-  wire
+  stack.wire
     .json<AuditEvent>(ns.topics.audit)
     .filter((a) => a.detail.approval_id === approvalId)
     .map((a) => a.action);
@@ -215,7 +126,10 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     });
 
     const started = performance.now();
-    const state = await approvers.approve(id, { credential: keys.alice, comment: 'Change ticket CHG-1234 reviewed' });
+    const state = await stack.approvers.approve(id, {
+      credential: stack.keys.alice,
+      comment: 'Change ticket CHG-1234 reviewed',
+    });
     expect(state).toMatchObject({
       status: 'approved',
       decided_by: 'alice',
@@ -233,7 +147,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       tenant_id: TENANT,
     });
     expect(d.approved_at).toBe(state.decided_at);
-    expect(verifyReceipt(d, publicKeyFromPem(signingKey.publicKeyPem))).toBe(true);
+    expect(verifyReceipt(d, publicKeyFromPem(stack.evaluatorKey.publicKeyPem))).toBe(true);
     // The approvals service publishes the key its receipts name, for anyone to check them with.
     const published = ReceiptKeySetSchema.parse(
       await (await fetch(`http://127.0.0.1:${metricsPort}${RECEIPT_KEYS_PATH}`)).json(),
@@ -242,7 +156,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(named && verifyReceipt(d, publicKeyFromPem(named.public_key_pem))).toBe(true);
     console.info(`approval → orchestrator (Kafka decision): ${elapsed.toFixed(0)} ms`);
 
-    const retry = await gate.gate(step);
+    const retry = await stack.gate.gate(step);
     expect(retry).toMatchObject({
       decision: 'allow',
       decision_source: 'cached',
@@ -259,24 +173,24 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     );
     expect(counters.rows).toEqual([{ key: expect.stringContaining('dev-1'), value: '1' }]);
 
-    expect(await wire.until(() => (auditOf(id)().includes('ApprovalGranted') ? auditOf(id)() : undefined))).toEqual([
-      'ApprovalRequested',
-      'ApprovalGranted',
-    ]);
-    const granted = wire
+    expect(
+      await stack.wire.until(() => (auditOf(id)().includes('ApprovalGranted') ? auditOf(id)() : undefined)),
+    ).toEqual(['ApprovalRequested', 'ApprovalGranted']);
+    const granted = stack.wire
       .json<AuditEvent>(ns.topics.audit)
       .find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id)!;
     expect(granted.inputs_summary).not.toContain('sk-live-123');
     // The approval's decision and audit rows name the bundle version that asked for it.
     expect(d.policy_version).toEqual({ version: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const requested = wire
+    const requested = stack.wire
       .json<AuditEvent>(ns.topics.audit)
       .find((a) => a.action === 'ApprovalRequested' && a.detail.approval_id === id)!;
     expect([granted.policy_version, requested.policy_version]).toEqual([d.policy_version, d.policy_version]);
 
     // A second decision after the first is refused, the workflow being closed or not.
     expect(
-      (await refusal(approvers.reject(id, { credential: keys.bob, reason: 'Too late to change my mind' }))).code,
+      (await refusal(stack.approvers.reject(id, { credential: stack.keys.bob, reason: 'Too late to change my mind' })))
+        .code,
     ).toBe('APPROVAL_ALREADY_RESOLVED');
   });
 
@@ -291,7 +205,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       engagedBy: 'sre-on-call',
     });
     try {
-      await approvers.approve(id, { credential: keys.alice, comment: 'Change ticket CHG-9 reviewed' });
+      await stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Change ticket CHG-9 reviewed' });
       const d = await outcome;
       expect(d).toMatchObject({
         decision: 'block',
@@ -299,9 +213,9 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
         approval_id: id,
         error: { code: 'KILL_SWITCH', message: 'kill switch engaged by sre-on-call: agent loops on deploys' },
       });
-      expect(verifyReceipt(d, publicKeyFromPem(signingKey.publicKeyPem))).toBe(true);
-      const granted = await wire.until(() =>
-        wire
+      expect(verifyReceipt(d, publicKeyFromPem(stack.evaluatorKey.publicKeyPem))).toBe(true);
+      const granted = await stack.wire.until(() =>
+        stack.wire
           .json<AuditEvent>(ns.topics.audit)
           .find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id),
       );
@@ -314,7 +228,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
   it('reject: block, workflow.aborted, and every later gate of the workflow is WORKFLOW_TERMINAL', async () => {
     const step = deploy();
     const { id, outcome } = await pending(step);
-    await approvers.reject(id, { credential: keys.bob, reason: 'No deploys during the freeze' });
+    await stack.approvers.reject(id, { credential: stack.keys.bob, reason: 'No deploys during the freeze' });
     const d = await outcome;
     expect(d).toMatchObject({
       decision: 'block',
@@ -324,8 +238,8 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     });
     expect(d.reason).toContain('No deploys during the freeze');
 
-    const aborted = await wire.until(() =>
-      wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
+    const aborted = await stack.wire.until(() =>
+      stack.wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
     );
     expect(aborted).toMatchObject({
       type: 'workflow.aborted',
@@ -334,20 +248,24 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       cause: 'approval_rejected',
     });
 
-    const later = await gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'smoke-test', step_name: 'smoke' }));
+    const later = await stack.gate.gate(
+      deploy({ workflow_id: step.workflow_id, step_id: 'smoke-test', step_name: 'smoke' }),
+    );
     expect(later).toMatchObject({ decision: 'block', error: { code: 'WORKFLOW_TERMINAL' } });
-    expect(await gate.gate(step)).toMatchObject({ decision: 'block' });
-    await wire.until(() => (auditOf(id)().includes('WorkflowAborted') ? true : undefined));
+    expect(await stack.gate.gate(step)).toMatchObject({ decision: 'block' });
+    await stack.wire.until(() => (auditOf(id)().includes('WorkflowAborted') ? true : undefined));
     expect(auditOf(id)()).toEqual(expect.arrayContaining(['ApprovalRequested', 'ApprovalRejected', 'WorkflowAborted']));
   });
 
   it('a workflow id in mixed case: the rejection lands on its ledger row and aborts it in every case', async () => {
     const step = deploy({ workflow_id: `WF-Mixed-${randomUUID()}` });
     const { id, outcome } = await pending(step);
-    await approvers.reject(id, { credential: keys.bob, reason: 'Not this one, mixed or not' });
+    await stack.approvers.reject(id, { credential: stack.keys.bob, reason: 'Not this one, mixed or not' });
     expect(await outcome).toMatchObject({ decision: 'block', approval_status: 'rejected' });
     const lower = step.workflow_id.toLowerCase();
-    expect((await gate.gate(deploy({ workflow_id: lower, step_id: 'after' }))).error?.code).toBe('WORKFLOW_TERMINAL');
+    expect((await stack.gate.gate(deploy({ workflow_id: lower, step_id: 'after' }))).error?.code).toBe(
+      'WORKFLOW_TERMINAL',
+    );
     const { rows } = await ns.pool.query<{ approval_status: string }>(
       'select approval_status from step_ledger where workflow_id = $1',
       [lower],
@@ -361,19 +279,23 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const d = await outcome;
     expect(d).toMatchObject({ decision: 'block', decision_source: 'approval', approval_status: 'expired' });
     expect(d.approved_by).toBeUndefined();
-    const reminder = wire
+    const reminder = stack.wire
       .json<ApprovalEvent>(ns.topics.approvals)
       .find((e) => e.type === 'approval.reminder' && e.approval_id === id);
     expect(reminder).toBeDefined();
-    const aborted = await wire.until(() =>
-      wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
+    const aborted = await stack.wire.until(() =>
+      stack.wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === id),
     );
     expect(aborted.cause).toBe('approval_expired');
     expect(
-      (await refusal(approvers.approve(id, { credential: keys.alice, comment: 'Approving after the deadline' }))).code,
+      (
+        await refusal(
+          stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Approving after the deadline' }),
+        )
+      ).code,
     ).toBe('APPROVAL_EXPIRED');
-    await wire.until(() => (auditOf(id)().includes('ApprovalExpired') ? true : undefined));
-    expect((await gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'next' }))).error?.code).toBe(
+    await stack.wire.until(() => (auditOf(id)().includes('ApprovalExpired') ? true : undefined));
+    expect((await stack.gate.gate(deploy({ workflow_id: step.workflow_id, step_id: 'next' }))).error?.code).toBe(
       'WORKFLOW_TERMINAL',
     );
   });
@@ -381,10 +303,10 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
   it('forged approvals are refused by code and the step stays pending; a proven approver decides and the statement is the evidence', async () => {
     const { id, outcome } = await pending(deploy());
     const other = await pending(deploy());
-    const digest = (await approvers.status(id)).action_digest!;
+    const digest = (await stack.approvers.status(id)).action_digest!;
     // The evaluator's digest covers the request, so another step's differs.
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
-    expect((await approvers.status(other.id)).action_digest).not.toBe(digest);
+    expect((await stack.approvers.status(other.id)).action_digest).not.toBe(digest);
     const why = 'Looks good to me, ship it';
     const code = async (p: Promise<unknown>) => (await refusal(p)).code;
     const statement = (over: Record<string, string> = {}) => ({
@@ -393,54 +315,68 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       decision: 'approve' as const,
       comment_or_reason: why,
       signed_at: new Date().toISOString(),
-      key_id: keys.alice.key_id,
+      key_id: stack.keys.alice.key_id,
       ...over,
     });
 
     // No signature: the name-only update of old.
     const named = { approver: 'alice', comment: why } as unknown as Parameters<Approvers['submit']>[2];
-    expect(await code(approvers.submit(id, 'approve', named))).toBe('UNAUTHENTICATED_APPROVER');
+    expect(await code(stack.approvers.submit(id, 'approve', named))).toBe('UNAUTHENTICATED_APPROVER');
     // Alice's key id, mallory's signature.
     expect(
-      await code(approvers.submit(id, 'approve', signApprovalStatement(statement(), keys.mallory.private_key))),
+      await code(
+        stack.approvers.submit(id, 'approve', signApprovalStatement(statement(), stack.keys.mallory.private_key)),
+      ),
     ).toBe('UNAUTHENTICATED_APPROVER');
     // Signed, but by a non-approver, another tenant's approver, a revoked key, the requester.
-    expect(await code(approvers.approve(id, { credential: keys.mallory, comment: why }))).toBe('NOT_AN_APPROVER');
-    expect(await code(approvers.approve(id, { credential: keys['globex-boss'], comment: why }))).toBe('WRONG_TENANT');
-    expect(await code(approvers.approve(id, { credential: keys.carol, comment: why }))).toBe('REVOKED_KEY');
-    expect(await code(approvers.approve(id, { credential: keys['dev-1'], comment: why }))).toBe('SELF_APPROVAL');
-    expect(await code(approvers.approve(id, { credential: keys.orchestrator, comment: why }))).toBe('SELF_APPROVAL');
+    expect(await code(stack.approvers.approve(id, { credential: stack.keys.mallory, comment: why }))).toBe(
+      'NOT_AN_APPROVER',
+    );
+    expect(await code(stack.approvers.approve(id, { credential: stack.keys['globex-boss'], comment: why }))).toBe(
+      'WRONG_TENANT',
+    );
+    expect(await code(stack.approvers.approve(id, { credential: stack.keys.carol, comment: why }))).toBe('REVOKED_KEY');
+    expect(await code(stack.approvers.approve(id, { credential: stack.keys['dev-1'], comment: why }))).toBe(
+      'SELF_APPROVAL',
+    );
+    expect(await code(stack.approvers.approve(id, { credential: stack.orchestratorCredential, comment: why }))).toBe(
+      'SELF_APPROVAL',
+    );
     // A valid statement of alice for the other approval, replayed onto this one.
     const forOther = signApprovalStatement(
-      statement({ approval_id: other.id, action_digest: (await approvers.status(other.id)).action_digest! }),
-      keys.alice.private_key,
+      statement({ approval_id: other.id, action_digest: (await stack.approvers.status(other.id)).action_digest! }),
+      stack.keys.alice.private_key,
     );
-    expect(await code(approvers.submit(id, 'approve', forOther))).toBe('DIGEST_MISMATCH');
+    expect(await code(stack.approvers.submit(id, 'approve', forOther))).toBe('DIGEST_MISMATCH');
     // A digest that is not this approval's; a statement signed 10 minutes ago.
     expect(
-      await code(approvers.approve(id, { credential: keys.alice, comment: why, actionDigest: '0'.repeat(64) })),
+      await code(
+        stack.approvers.approve(id, { credential: stack.keys.alice, comment: why, actionDigest: '0'.repeat(64) }),
+      ),
     ).toBe('DIGEST_MISMATCH');
     const stale = new Date(Date.now() - 10 * 60_000);
-    expect(await code(approvers.approve(id, { credential: keys.alice, comment: why, signedAt: stale }))).toBe(
-      'STALE_SIGNATURE',
-    );
-    const short = await refusal(approvers.approve(id, { credential: keys.alice, comment: 'ok' }));
+    expect(
+      await code(stack.approvers.approve(id, { credential: stack.keys.alice, comment: why, signedAt: stale })),
+    ).toBe('STALE_SIGNATURE');
+    const short = await refusal(stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'ok' }));
     expect(short.code).toBe('INVALID_APPROVAL_INPUT');
     expect(short.message).toContain('comment');
-    expect((await approvers.status(id)).status).toBe('pending');
+    expect((await stack.approvers.status(id)).status).toBe('pending');
     expect(
       await Promise.race([outcome.then(() => 'decided'), new Promise((r) => setTimeout(() => r('pending'), 500))]),
     ).toBe('pending');
 
-    const state = await approvers.approve(id, {
-      credential: keys.alice,
+    const state = await stack.approvers.approve(id, {
+      credential: stack.keys.alice,
       comment: 'Reviewed the diff and the rollout plan',
     });
     expect((await outcome).decision).toBe('allow');
-    expect(state.evidence).toMatchObject({ principal: 'alice', key_id: keys.alice.key_id });
+    expect(state.evidence).toMatchObject({ principal: 'alice', key_id: stack.keys.alice.key_id });
     // The audit event keeps the statement: anyone with alice's public key can check who approved what.
-    const granted = await wire.until(() =>
-      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id),
+    const granted = await stack.wire.until(() =>
+      stack.wire
+        .json<AuditEvent>(ns.topics.audit)
+        .find((a) => a.action === 'ApprovalGranted' && a.detail.approval_id === id),
     );
     const evidence = granted.detail.evidence as {
       statement: Parameters<typeof signApprovalStatement>[0];
@@ -449,7 +385,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(granted.detail).toMatchObject({ decided_by: 'alice', action_digest: digest });
     const { rows } = await ns.pool.query<{ public_key_pem: string }>(
       'select public_key_pem from credentials where key_id = $1',
-      [keys.alice.key_id],
+      [stack.keys.alice.key_id],
     );
     expect(verifyApprovalStatement(evidence, publicKeyFromPem(rows[0]!.public_key_pem))).toBe(true);
     // stepgate verify checks the audit event's statement with the approver's public key.
@@ -475,14 +411,14 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(
       (await cli('verify', path.join(dir, 'tampered.json'), '--public-key', path.join(dir, 'alice.pub.pem'))).code,
     ).toBe(1);
-    await approvers.reject(other.id, { credential: keys.bob, reason: 'Not this one, thanks' });
+    await stack.approvers.reject(other.id, { credential: stack.keys.bob, reason: 'Not this one, thanks' });
   });
 
   it('concurrent approve and reject: exactly one wins', async () => {
     const { id, outcome } = await pending(deploy());
     const results = await Promise.allSettled([
-      approvers.approve(id, { credential: keys.alice, comment: 'Approving in a race with bob' }),
-      approvers.reject(id, { credential: keys.bob, reason: 'Rejecting in a race with alice' }),
+      stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Approving in a race with bob' }),
+      stack.approvers.reject(id, { credential: stack.keys.bob, reason: 'Rejecting in a race with alice' }),
     ]);
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -492,8 +428,8 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect((lost[0]!.reason as ApprovalRefusedError).code).toBe('APPROVAL_ALREADY_RESOLVED');
     const d = await outcome;
     expect(d.decision).toBe(won[0]!.value.status === 'approved' ? 'allow' : 'block');
-    const decisions = await wire.until(() => {
-      const list = wire
+    const decisions = await stack.wire.until(() => {
+      const list = stack.wire
         .json<GateDecision>(ns.topics['gate.decisions'])
         .filter((x) => x.approval_id === id && x.decision_source === 'approval');
       return list.length ? list : undefined;
@@ -503,8 +439,8 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
 
   it('duplicate approval requests make one workflow', async () => {
     const { id } = await pending(deploy());
-    const request = await wire.until(() =>
-      wire
+    const request = await stack.wire.until(() =>
+      stack.wire
         .json<ApprovalRequest>(ns.topics.approvals)
         .find((e) => e.type === 'approval.requested' && e.approval_id === id),
     );
@@ -515,7 +451,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       messages: [1, 2, 3].map(() => ({ key: id, value: JSON.stringify(request) })),
     });
     const taken = async () =>
-      (await service.registry.getSingleMetric('stepgate_approval_requests_total')!.get()).values.reduce(
+      (await stack.service!.registry.getSingleMetric('stepgate_approval_requests_total')!.get()).values.reduce(
         (n, v) => n + v.value,
         0,
       );
@@ -527,7 +463,8 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       .toBeGreaterThanOrEqual(before + 1);
     const runs = async () => {
       let n = 0;
-      for await (const wf of temporal.workflow.list({ query: `WorkflowId = 'approval-${id}'` })) if (wf.workflowId) n++;
+      for await (const wf of stack.temporal.workflow.list({ query: `WorkflowId = 'approval-${id}'` }))
+        if (wf.workflowId) n++;
       return n;
     };
     await expect.poll(runs, { timeout: 10_000, interval: 200 }).not.toBe(0);
@@ -538,7 +475,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const step = deploy();
     const { id } = await pending(step);
     const listed = await eventually(
-      async () => (await approvers.list({ tenant: TENANT, status: 'pending' })).find((a) => a.approval_id === id),
+      async () => (await stack.approvers.list({ tenant: TENANT, status: 'pending' })).find((a) => a.approval_id === id),
       'the approval to be listed',
       { timeout: 20_000, interval: 200 },
     );
@@ -551,45 +488,33 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     });
     expect(listed.inputs_summary).toContain('[REDACTED]');
     expect(listed.time_left_seconds).toBeGreaterThan(3000);
-    expect(await approvers.list({ tenant: 'globex', status: 'pending' })).toEqual([]);
+    expect(await stack.approvers.list({ tenant: 'globex', status: 'pending' })).toEqual([]);
   });
 
   it('a Temporal-workflow orchestrator waits durably for the outcome signal (reply_to)', async () => {
-    const orchestratorQueue = `${ns.taskQueue}-orchestrators`;
-    const orchestratorKey = await registerPrincipal(ns, TENANT, 'temporal-orchestrator');
-    const gateClient = client(ns, orchestratorKey, signingKey);
-    await gateClient.connect();
-    const connection = await NativeConnection.connect({ address: ns.endpoints.temporalAddress });
-    const worker = await Worker.create({
-      connection,
-      taskQueue: orchestratorQueue,
-      workflowsPath: fileURLToPath(new URL('./workflows/governed-deploy.ts', import.meta.url)),
-      activities: createGateActivities(gateClient),
-      // Resolve workspace packages to their TypeScript sources, as the rest of the tests do.
-      bundlerOptions: {
-        webpackConfigHook: (config) => ({
-          ...config,
-          resolve: { ...config.resolve, conditionNames: ['source', '...'] },
-        }),
+    await withOrchestratorWorker(
+      ns,
+      {
+        tenant: TENANT,
+        evaluatorKey: stack.evaluatorKey,
+        workflowsPath: new URL('./workflows/governed-deploy.ts', import.meta.url),
       },
-    });
-    try {
-      await worker.runUntil(async () => {
-        const handle = await temporal.workflow.start(governedDeploy, {
-          taskQueue: orchestratorQueue,
+      async (taskQueue) => {
+        const handle = await stack.temporal.workflow.start(governedDeploy, {
+          taskQueue,
           workflowId: `orchestrator-${randomUUID()}`,
         });
-        const approvalId = await wire.until(
+        const approvalId = await stack.wire.until(
           () =>
-            wire
+            stack.wire
               .json<ApprovalRequest>(ns.topics.approvals)
               .find((e) => e.type === 'approval.requested' && e.workflow_id === handle.workflowId)?.approval_id,
         );
-        await eventually(() => approvers.status(approvalId).catch(() => undefined), 'the approval to start', {
+        await eventually(() => stack.approvers.status(approvalId).catch(() => undefined), 'the approval to start', {
           timeout: 20_000,
         });
-        const decided = await approvers.approve(approvalId, {
-          credential: keys.alice,
+        const decided = await stack.approvers.approve(approvalId, {
+          credential: stack.keys.alice,
           comment: 'Approved for the orchestrator workflow',
         });
         const result = await handle.result();
@@ -602,11 +527,8 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
         console.info(
           `approval → Temporal orchestrator (signal): ${Date.parse(result.received_at!) - Date.parse(decided.decided_at!)} ms`,
         );
-      });
-    } finally {
-      await gateClient.disconnect();
-      await connection.close();
-    }
+      },
+    );
   });
 
   it('the CLI lists pending approvals with their context, approves, and reports a refusal by its code', async () => {
@@ -623,7 +545,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(entry).toMatch(/left/);
     expect(entry).not.toContain('sk-live-123');
 
-    expect(entry).toContain(`digest    ${(await approvers.status(id)).action_digest}`);
+    expect(entry).toContain(`digest    ${(await stack.approvers.status(id)).action_digest}`);
 
     const dir = await mkdtemp(path.join(tmpdir(), 'stepgate-approvers-'));
     const keyFile = async (k: ApproverCredential) => {
@@ -640,14 +562,14 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       'approve',
       id,
       '--key',
-      await keyFile(keys['dev-1']),
+      await keyFile(stack.keys['dev-1']),
       '--comment',
       'My own step, approving it',
     );
     expect(self.code).toBe(1);
     expect(self.stderr).toContain('SELF_APPROVAL');
     expect((await cli('approvals', 'list', '--status', 'bogus')).code).toBe(2);
-    const alice = await keyFile(keys.alice);
+    const alice = await keyFile(stack.keys.alice);
     const posing = await cli(
       'approvals',
       'approve',
@@ -664,14 +586,14 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const ok = await cli('approvals', 'approve', id, '--key', alice, '--comment', 'Checked with the release manager');
     expect(ok).toMatchObject({ code: 0, stderr: '' });
     expect(ok.stdout).toContain(`approved approval ${id}`);
-    expect(ok.stdout).toContain(keys.alice.key_id);
+    expect(ok.stdout).toContain(stack.keys.alice.key_id);
     expect((await outcome).decision).toBe('allow');
     const again = await cli(
       'approvals',
       'reject',
       id,
       '--key',
-      await keyFile(keys.bob),
+      await keyFile(stack.keys.bob),
       '--reason',
       'Changed my mind entirely',
     );
@@ -685,7 +607,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       const { id, outcome } = await pending(deploy());
       const d = await outcome;
       expect(d).toMatchObject({ decision: 'block', approval_status: 'expired', approval_id: id });
-      const status = await approvers.status(id);
+      const status = await stack.approvers.status(id);
       expect(Date.parse(status.expires_at) - Date.parse(status.requested_at)).toBe(3_000);
     } finally {
       expect((await cli('tenants', 'set', '--tenant', TENANT, '--approval-timeout', 'default')).code).toBe(0);
@@ -725,9 +647,9 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     await producer.connect();
     await producer.send({ topic: ns.topics.approvals, messages: [{ key: approvalId, value: JSON.stringify(poison) }] });
     await producer.disconnect();
-    const dlq = await wire.until(
+    const dlq = await stack.wire.until(
       () =>
-        wire.seen.find(
+        stack.wire.seen.find(
           (m) =>
             m.topic === ns.topics.dlq &&
             m.key === approvalId &&
@@ -737,7 +659,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     );
     expect(dlq.headers['stepgate-dlq-detail']).toContain('StepgateTenant');
     const { outcome, id } = await pending(deploy());
-    await approvers.approve(id, { credential: keys.alice, comment: 'Served after the poison request' });
+    await stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Served after the poison request' });
     expect((await outcome).decision).toBe('allow');
   });
 });

@@ -3,45 +3,30 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GateClient } from '@stepgate/client';
 import { refusalDecision, type DecisionBody } from '@stepgate/contracts';
 import { privateKeyFromPem, signDecision } from '@stepgate/contracts/node';
-import type { Evaluator } from '@stepgate/evaluator';
 import { testNamespace } from '@stepgate/test';
-import {
-  applyBundle,
-  client,
-  clientOptions,
-  registerPrincipal,
-  startEvaluator,
-  tap,
-  type Principal,
-} from './pipeline.js';
+import { clientOptions, registerPrincipal, tap, type Principal } from './pipeline.js';
+import { openGateFixture, type GateFixture } from './gate-fixture.js';
 
 const ns = testNamespace('gate-client');
 const TENANT = 'acme';
-let evaluatorKey: Principal;
-let evaluator: Evaluator;
-let gate: GateClient;
+let stack: GateFixture;
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  const orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
-  await applyBundle(ns, {
-    tenant_id: TENANT,
-    environment: 'staging',
-    workflow_access: { mode: 'allowlist', allowed_workflows: ['wf'] },
-    policies: [],
+  stack = await openGateFixture(ns, {
+    tenant: TENANT,
+    bundles: [
+      {
+        tenant_id: TENANT,
+        environment: 'staging',
+        workflow_access: { mode: 'allowlist', allowed_workflows: ['wf'] },
+        policies: [],
+      },
+    ],
   });
-  evaluator = startEvaluator(ns, evaluatorKey);
-  await evaluator.start();
-  gate = client(ns, orchestrator, evaluatorKey);
-  await gate.connect();
 });
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await evaluator?.stop();
-  await ns.cleanup();
+  await stack?.close();
 });
 
 describe('GateClient on real Kafka', () => {
@@ -64,9 +49,9 @@ describe('GateClient on real Kafka', () => {
       });
     await producer.disconnect();
 
-    const decision = await gate.gate({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
+    const decision = await stack.gate.gate({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
     expect(decision.decision).toBe('allow');
-    await expect.poll(() => gate.stats.undecodable, { timeout: 20_000 }).toBe(partitions.length * garbage.length);
+    await expect.poll(() => stack.gate.stats.undecodable, { timeout: 20_000 }).toBe(partitions.length * garbage.length);
   });
 });
 

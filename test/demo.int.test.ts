@@ -1,24 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GateClient } from '@stepgate/client';
 import type { WorkflowAbortedEvent } from '@stepgate/contracts';
-import { ApprovalsService } from '@stepgate/approvals';
-import type { ApproverCredential, Approvers } from '@stepgate/approvals-client';
 import { AuditService } from '@stepgate/audit';
-import type { Evaluator } from '@stepgate/evaluator';
 import { eventually, testNamespace } from '@stepgate/test';
-import {
-  applyBundle,
-  approvalsConfig,
-  auditConfig,
-  approversFor,
-  client,
-  registerApprover,
-  registerPrincipal,
-  startEvaluator,
-  tap,
-  type Principal,
-} from './pipeline.js';
+import { openApprovalsFixture, type ApprovalsFixture } from './approvals-fixture.js';
+import { auditConfig } from './pipeline.js';
 import { runDemo } from '../examples/demo/orchestrator.js';
 
 // The `npm run dev` flow through every service on the real infrastructure: the evaluator, the
@@ -27,46 +13,25 @@ const ns = testNamespace('demo');
 const bundle = JSON.parse(readFileSync(new URL('../examples/demo/bundle.json', import.meta.url), 'utf8')) as {
   tenant_id: string;
 };
-let alice: ApproverCredential;
-let bob: ApproverCredential;
-let signingKey: Principal;
-let evaluator: Evaluator;
-let approvals: ApprovalsService;
-let audit: AuditService;
-let gate: GateClient;
-let approvers: Approvers;
-let closeApprovers: () => Promise<void>;
-let wire: Awaited<ReturnType<typeof tap>>;
+let stack: ApprovalsFixture<'alice' | 'bob'>;
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  signingKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  const orchestrator = await registerPrincipal(ns, 'demo', 'release-orchestrator');
-  alice = await registerApprover(ns, 'demo', 'alice');
-  bob = await registerApprover(ns, 'demo', 'bob');
-  await applyBundle(ns, bundle);
-  evaluator = startEvaluator(ns, signingKey);
-  approvals = new ApprovalsService(approvalsConfig(ns, signingKey));
-  audit = new AuditService(auditConfig(ns));
-
-  await Promise.all([evaluator.start(), approvals.start(), audit.start()]);
-  gate = client(ns, orchestrator, signingKey);
-  await gate.connect();
-  ({ approvers, close: closeApprovers } = await approversFor(ns));
-  wire = await tap(ns, [ns.topics['workflow.events']]);
+  stack = await openApprovalsFixture(ns, {
+    tenant: 'demo',
+    orchestrator: 'release-orchestrator',
+    approvers: { alice: {}, bob: {} },
+    bundles: [bundle],
+    alongside: () => [new AuditService(auditConfig(ns))],
+    tap: ['workflow.events'],
+  });
 });
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await wire?.stop();
-  await closeApprovers?.();
-  await Promise.all([evaluator?.stop(), approvals?.stop(), audit?.stop()]);
-  await ns.cleanup();
+  await stack?.close();
 });
 
 async function decideWhenStarted(approvalId: string, decide: (id: string) => Promise<unknown>): Promise<void> {
-  await eventually(() => approvers.status(approvalId).catch(() => undefined), `approval ${approvalId} to start`);
+  await eventually(() => stack.approvers.status(approvalId).catch(() => undefined), `approval ${approvalId} to start`);
   await decide(approvalId);
 }
 
@@ -88,11 +53,11 @@ async function auditActions(workflowId: string, atLeast: number): Promise<string
 describe('the demo flow through every service', () => {
   it('approved: allow, block (destructive SQL), block (background write), approval → allow, allow; all audited', async () => {
     const { workflowId, steps } = await runDemo({
-      gate,
+      gate: stack.gate,
       log: () => undefined,
       onApprovalNeeded: (id) =>
         decideWhenStarted(id, (a) =>
-          approvers.approve(a, { credential: alice, comment: 'Release plan reviewed and approved' }),
+          stack.approvers.approve(a, { credential: stack.keys.alice, comment: 'Release plan reviewed and approved' }),
         ),
     });
     expect(steps.map((s) => [s.name, s.decision, s.policy ?? s.error_code])).toEqual([
@@ -117,18 +82,20 @@ describe('the demo flow through every service', () => {
 
   it('rejected: the deploy is blocked, the workflow aborted, its next step refused; all audited', async () => {
     const { workflowId, steps } = await runDemo({
-      gate,
+      gate: stack.gate,
       log: () => undefined,
       onApprovalNeeded: (id) =>
-        decideWhenStarted(id, (a) => approvers.reject(a, { credential: bob, reason: 'Release freeze until Monday' })),
+        decideWhenStarted(id, (a) =>
+          stack.approvers.reject(a, { credential: stack.keys.bob, reason: 'Release freeze until Monday' }),
+        ),
     });
     expect(steps.slice(3).map((s) => [s.name, s.decision, s.error_code])).toEqual([
       ['deploy-to-production', 'require_approval', null],
       ['deploy-to-production', 'block', null],
       ['announce-release', 'block', 'WORKFLOW_TERMINAL'],
     ]);
-    const aborted = await wire.until(() =>
-      wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.workflow_id === workflowId),
+    const aborted = await stack.wire.until(() =>
+      stack.wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.workflow_id === workflowId),
     );
     expect(aborted).toMatchObject({ cause: 'approval_rejected', tenant_id: 'demo' });
     const actions = await auditActions(workflowId, 10);

@@ -10,6 +10,7 @@ import { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { ApprovalsConfig } from '@stepgate/approvals';
 import { Approvers, approverCredential, type ApproverCredential } from '@stepgate/approvals-client';
 import type { AuditConfig } from '@stepgate/audit';
+import { run } from '@stepgate/cli';
 
 export interface Principal {
   keyId: string;
@@ -84,6 +85,16 @@ export async function applyBundle(
   return rows[0]!.version;
 }
 
+/** What every service's config says about `ns`: its brokers, database, schema and topic prefix. */
+function serviceEndpoints(ns: TestNamespace) {
+  return {
+    kafkaBrokers: ns.endpoints.kafkaBrokers,
+    databaseUrl: ns.endpoints.databaseUrl,
+    databaseSchema: ns.schema,
+    topicPrefix: ns.topicPrefix,
+  };
+}
+
 export function startEvaluator(
   ns: TestNamespace,
   evaluatorKey: Principal,
@@ -91,10 +102,7 @@ export function startEvaluator(
   overrides: Partial<EvaluatorConfig> = {},
 ): Evaluator {
   return new Evaluator({
-    kafkaBrokers: ns.endpoints.kafkaBrokers,
-    databaseUrl: ns.endpoints.databaseUrl,
-    databaseSchema: ns.schema,
-    topicPrefix: ns.topicPrefix,
+    ...serviceEndpoints(ns),
     groupId: `${ns.groupPrefix}evaluator`,
     instanceId: `${ns.id}-${instance}`,
     signingKeyId: evaluatorKey.keyId,
@@ -179,10 +187,7 @@ export function approvalsConfig(
   overrides: Partial<ApprovalsConfig> = {},
 ): ApprovalsConfig {
   return {
-    kafkaBrokers: ns.endpoints.kafkaBrokers,
-    databaseUrl: ns.endpoints.databaseUrl,
-    databaseSchema: ns.schema,
-    topicPrefix: ns.topicPrefix,
+    ...serviceEndpoints(ns),
     groupId: `${ns.groupPrefix}approvals`,
     instanceId: `${ns.id}-approvals`,
     temporalAddress: ns.endpoints.temporalAddress,
@@ -224,10 +229,7 @@ export async function approversFor(
 
 export function auditConfig(ns: TestNamespace, overrides: Partial<AuditConfig> = {}): AuditConfig {
   return {
-    kafkaBrokers: ns.endpoints.kafkaBrokers,
-    databaseUrl: ns.endpoints.databaseUrl,
-    databaseSchema: ns.schema,
-    topicPrefix: ns.topicPrefix,
+    ...serviceEndpoints(ns),
     groupId: `${ns.groupPrefix}audit`,
     alertsGroupId: `${ns.groupPrefix}alerts`,
     instanceId: `${ns.id}-audit`,
@@ -236,4 +238,23 @@ export function auditConfig(ns: TestNamespace, overrides: Partial<AuditConfig> =
     metricsPort: undefined,
     ...overrides,
   };
+}
+
+/** The stepgate CLI, in process, pointed at `ns`'s services (its schema, brokers, topic prefix and approvals task queue). */
+export async function runCli(
+  ns: TestNamespace,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  Object.assign(process.env, {
+    TEMPORAL_ADDRESS: ns.endpoints.temporalAddress,
+    STEPGATE_APPROVALS_TASK_QUEUE: ns.taskQueue,
+    DATABASE_URL: ns.endpoints.databaseUrl,
+    STEPGATE_DB_SCHEMA: ns.schema,
+    KAFKA_BROKERS: ns.endpoints.kafkaBrokers.join(','),
+    STEPGATE_TOPIC_PREFIX: ns.topicPrefix,
+  });
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
+  return { code, stdout, stderr };
 }

@@ -102,19 +102,21 @@ describe('identity: 401 without a valid token, 403 without a principal or role',
 });
 
 describe('portal sessions follow the principal as it is now', () => {
-  it("bob's approver role removed mid-session: approve is 403 at once; unlinked: the session is gone", async () => {
+  /** A portal session of `principal` opened by the identity `claimValue`; calls the API with its cookie. */
+  async function portalSession(principal: Person, claimValue: string) {
     const token = randomBytes(32).toString('base64url');
     await new SessionsRepository(ns.pool).create({
       tokenSha256: createHash('sha256').update(token).digest('hex'),
       tenantId: TENANT,
-      principal: 'bob',
+      principal,
       issuer: issuer.issuer,
-      subject: 'sub-bob',
+      subject: `sub-${principal}`,
+      claimValue,
       roles: ['approver'],
       expiresAt: new Date(Date.now() + 3_600_000),
     });
     const csrf = createHmac('sha256', COOKIE_SECRET).update(`csrf:${token}`).digest('base64url');
-    const asBob = async (method: string, path: string) => {
+    return async (method: string, path: string) => {
       const res = await fetch(`${stack.portal}${path}`, {
         method,
         headers: { cookie: `sg_session=${token}`, 'x-csrf-token': csrf, 'content-type': 'application/json' },
@@ -122,6 +124,10 @@ describe('portal sessions follow the principal as it is now', () => {
       });
       return { status: res.status, json: (await res.json()) as any };
     };
+  }
+
+  it("bob's approver role removed mid-session: approve is 403 at once; unlinked: the session is gone", async () => {
+    const asBob = await portalSession('bob', email('bob'));
     const approve = `/api/v1/approvals/${randomUUID()}/approve`;
     expect((await asBob('POST', approve)).json.error.code).not.toBe('FORBIDDEN');
     await ns.pool.query(`update principals set roles = '{}' where tenant_id = $1 and principal = 'bob'`, [TENANT]);
@@ -147,6 +153,15 @@ describe('portal sessions follow the principal as it is now', () => {
         [l.issuer, l.claim_value, TENANT],
       );
     }
+  });
+
+  it('a session of an identity no longer linked to its principal: 401 UNAUTHENTICATED while another identity is', async () => {
+    // Bob's session opened by an identity 0016 unlinked (or that was moved to another principal since):
+    // bob is linked, but to another identity.
+    const asOldBob = await portalSession('bob', 'old-bob@demo.example');
+    const refused = await asOldBob('GET', '/api/v1/me');
+    expect([refused.status, refused.json.error.code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect((await (await portalSession('bob', email('bob')))('GET', '/api/v1/me')).status).toBe(200);
   });
 });
 

@@ -15,6 +15,7 @@ import { applyBundle, approvalsConfig, approversFor, client, registerPrincipal, 
 export const TENANT = 'demo';
 export const OTHER_TENANT = 'globex';
 export const CLIENT_ID = 'stepgate-portal';
+const GROUPS_PREFIX = 'stepgate-';
 
 /** People of the test: their tenant and roles in stepgate's principals table. */
 export const PEOPLE = {
@@ -70,6 +71,10 @@ export async function startControlPlaneStack(
   options: {
     overrides?: Partial<ControlPlaneConfig>;
     /** Another issuer whose tokens the control plane trusts instead. */ issuer?: string;
+    /** Roles from the provider's `groups` claim (each person's roles as `stepgate-<role>`), not the principals table. */
+    groups?: { sessionMaxSeconds: number };
+    /** The embedded provider's ID token lifetime. */
+    idTokenTtlSeconds?: number;
   } = {},
 ): Promise<ControlPlaneStack> {
   await ns.migrate();
@@ -104,7 +109,9 @@ export async function startControlPlaneStack(
       password: password(p),
       email: email(p),
       name: p[0]!.toUpperCase() + p.slice(1),
+      groups: PEOPLE[p].roles.map((r) => `${GROUPS_PREFIX}${r}`),
     })),
+    idTokenTtlSeconds: options.idTokenTtlSeconds,
   });
   const identities = new IdentitiesRepository(ns.pool);
   const issuer = options.issuer ?? provider.issuer;
@@ -130,7 +137,9 @@ export async function startControlPlaneStack(
         clientSecret,
         audience: CLIENT_ID,
         principalClaim: 'email',
-        groupsPrefix: '',
+        ...(options.groups ? { groupsClaim: 'groups' } : {}),
+        groupsPrefix: options.groups ? GROUPS_PREFIX : '',
+        groupsSessionMaxSeconds: options.groups?.sessionMaxSeconds ?? 3600,
         scopes: 'openid email profile',
         allowInsecureHttp: true,
       },
@@ -138,6 +147,9 @@ export async function startControlPlaneStack(
       cookieSecret: randomUUID() + randomUUID(),
       sessionTtlSeconds: 3600,
       signInRatePerMinute: 1000,
+      apiRatePerMinute: { identity: 10_000, anonymous: 10_000 },
+      addressRatePerMinute: 100_000,
+      rateLimitCacheSize: 10_000,
       ...options.overrides,
     },
     pino({ level: 'warn' }),

@@ -2,48 +2,28 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@stepgate/contracts';
 import { testNamespace } from '@stepgate/test';
-import {
-  applyBundle,
-  client,
-  registerPrincipal,
-  signedHeaders,
-  startEvaluator,
-  tap,
-  type Principal,
-} from '../pipeline.js';
-import type { GateClient } from '@stepgate/client';
-import type { Evaluator } from '@stepgate/evaluator';
+import { signedHeaders } from '../pipeline.js';
+import { openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 const ns = testNamespace('completions');
 const TENANT = 'acme';
-let orchestrator: Principal;
-let evaluator: Evaluator;
-let gate: GateClient;
-let wire: Awaited<ReturnType<typeof tap>>;
+let stack: GateFixture;
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  const evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  orchestrator = await registerPrincipal(ns, TENANT, 'orchestrator');
-  await applyBundle(ns, { tenant_id: TENANT, environment: 'staging', workflow_access: { mode: 'open' }, policies: [] });
-  evaluator = startEvaluator(ns, evaluatorKey);
-  await evaluator.start();
-  gate = client(ns, orchestrator, evaluatorKey);
-  await gate.connect();
-  wire = await tap(ns, [ns.topics.audit]);
+  stack = await openGateFixture(ns, {
+    tenant: TENANT,
+    bundles: [{ tenant_id: TENANT, environment: 'staging', workflow_access: { mode: 'open' }, policies: [] }],
+    tap: ['audit'],
+  });
 });
 
 afterAll(async () => {
-  await wire?.stop();
-  await gate?.disconnect();
-  await evaluator?.stop();
-  await ns.cleanup();
+  await stack?.close();
 });
 
 describe('step completions', () => {
   it('a redelivered completion (same completion_id) counts once', async () => {
-    expect(await gate.gate({ workflow_id: 'wf-c', step_id: 's1', step_type: 'llm_call' })).toMatchObject({
+    expect(await stack.gate.gate({ workflow_id: 'wf-c', step_id: 's1', step_type: 'llm_call' })).toMatchObject({
       decision: 'allow',
     });
 
@@ -60,12 +40,12 @@ describe('step completions', () => {
     for (let i = 0; i < 3; i++)
       await producer.send({
         topic: ns.topics['step.completions'],
-        messages: [{ key: 'wf-c', value, headers: signedHeaders(orchestrator, value) }],
+        messages: [{ key: 'wf-c', value, headers: signedHeaders(stack.orchestrator, value) }],
       });
     await producer.disconnect();
 
-    await wire.until(() => {
-      const done = wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.action === 'StepCompleted');
+    await stack.wire.until(() => {
+      const done = stack.wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.action === 'StepCompleted');
       return done.length >= 3 ? done : undefined;
     });
     const { rows } = await ns.pool.query(

@@ -13,17 +13,8 @@ import {
 import { generateSigningKey, publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import { GateClient, ReceiptVerificationError } from '@stepgate/client';
 import { freePort, groupCaughtUp, testNamespace } from '@stepgate/test';
-import type { Evaluator } from '@stepgate/evaluator';
-import {
-  applyBundle,
-  client,
-  registerPrincipal,
-  sendRaw,
-  signedHeaders,
-  startEvaluator,
-  tap,
-  type Principal,
-} from '../pipeline.js';
+import { applyBundle, registerPrincipal, sendRaw, signedHeaders, type Principal } from '../pipeline.js';
+import { openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 // A real OpenTelemetry SDK with an in-memory exporter, registered before the evaluator starts.
 const spans = new InMemorySpanExporter();
@@ -54,34 +45,26 @@ const bundle = {
   ],
 };
 
-let evaluatorKey: Principal;
-let orchestrator: Principal;
+let stack: GateFixture;
 let other: Principal;
-let evaluator: Evaluator;
-let gate: GateClient;
-let wire: Awaited<ReturnType<typeof tap>>;
 let metricsPort: number;
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  orchestrator = await registerPrincipal(ns, TENANT, 'release-orchestrator');
-  other = await registerPrincipal(ns, 'globex', 'globex-orchestrator');
-  await applyBundle(ns, bundle);
   metricsPort = await freePort();
-  evaluator = startEvaluator(ns, evaluatorKey, 'a', { redactKeys: [...DEFAULT_REDACTED_KEYS, 'iban'], metricsPort });
-  await evaluator.start();
-  gate = client(ns, orchestrator, evaluatorKey);
-  await gate.connect();
-  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.approvals, ns.topics.audit, ns.topics.dlq]);
+  stack = await openGateFixture(ns, {
+    tenant: TENANT,
+    orchestrator: 'release-orchestrator',
+    prepare: async () => {
+      other = await registerPrincipal(ns, 'globex', 'globex-orchestrator');
+    },
+    bundles: [bundle],
+    evaluator: { overrides: { redactKeys: [...DEFAULT_REDACTED_KEYS, 'iban'], metricsPort } },
+    tap: ['gate.decisions', 'approvals', 'audit', 'dlq'],
+  });
 });
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await wire?.stop();
-  await evaluator?.stop();
-  await ns.cleanup();
+  await stack?.close();
 });
 
 const step = (overrides: Record<string, unknown> = {}) => ({
@@ -98,8 +81,8 @@ async function rawGate(
 ): Promise<GateDecision> {
   const value = Buffer.from(JSON.stringify(body));
   await sendRaw(ns, value, headers(value));
-  return wire.until(() =>
-    wire.json<GateDecision>(ns.topics['gate.decisions']).find((d) => d.request_id === body.request_id),
+  return stack.wire.until(() =>
+    stack.wire.json<GateDecision>(ns.topics['gate.decisions']).find((d) => d.request_id === body.request_id),
   );
 }
 const fresh = (overrides: Record<string, unknown> = {}) => ({
@@ -111,17 +94,19 @@ const fresh = (overrides: Record<string, unknown> = {}) => ({
 
 describe('gate pipeline on real Kafka and Postgres', () => {
   it('allow, block and require_approval end to end, each with a verifiable signed receipt', async () => {
-    const allowed = await gate.gate(step({ model: 'claude' }));
+    const allowed = await stack.gate.gate(step({ model: 'claude' }));
     expect(allowed).toMatchObject({ decision: 'allow', tenant_id: TENANT, decision_source: 'fresh' });
-    expect(verifyReceipt(allowed, publicKeyFromPem(evaluatorKey.publicKeyPem))).toBe(true);
-    expect(verifyReceipt({ ...allowed, decision: 'block' }, publicKeyFromPem(evaluatorKey.publicKeyPem))).toBe(false);
+    expect(verifyReceipt(allowed, publicKeyFromPem(stack.evaluatorKey.publicKeyPem))).toBe(true);
+    expect(verifyReceipt({ ...allowed, decision: 'block' }, publicKeyFromPem(stack.evaluatorKey.publicKeyPem))).toBe(
+      false,
+    );
 
-    const blocked = await gate.gate(step({ model: 'gpt-4' }));
+    const blocked = await stack.gate.gate(step({ model: 'gpt-4' }));
     expect(blocked.decision).toBe('block');
     expect(blocked.policies_matched.map((p) => p.policy_id)).toEqual(['block-gpt4']);
     expect(blocked.policies_evaluated.length).toBeGreaterThan(0);
 
-    const ask = await gate.gate(
+    const ask = await stack.gate.gate(
       step({
         workflow_id: 'wf-approval',
         step_id: 'deploy-prod',
@@ -133,8 +118,8 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(ask.decision).toBe('require_approval');
     expect(ask.approval_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(ask.approval_url).toBe(`https://portal.example/approvals/${ask.approval_id}`);
-    const approval = await wire.until(() =>
-      wire.json<ApprovalRequest>(ns.topics.approvals).find((a) => a.approval_id === ask.approval_id),
+    const approval = await stack.wire.until(() =>
+      stack.wire.json<ApprovalRequest>(ns.topics.approvals).find((a) => a.approval_id === ask.approval_id),
     );
     expect(approval).toMatchObject({
       tenant_id: TENANT,
@@ -145,8 +130,8 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(approval.inputs_summary).toContain('[REDACTED]');
     expect(approval.inputs_summary).not.toContain('hunter2');
 
-    const audit = await wire.until(() => {
-      const rows = wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.action === 'GateEvaluated');
+    const audit = await stack.wire.until(() => {
+      const rows = stack.wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.action === 'GateEvaluated');
       return rows.length >= 3 ? rows : undefined;
     });
     expect(audit.map((a) => a.decision).sort()).toEqual(['allow', 'block', 'require_approval']);
@@ -157,24 +142,27 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     const withKeys = (keys: Record<string, string>) =>
       new GateClient({
         brokers: ns.endpoints.kafkaBrokers,
-        keyId: orchestrator.keyId,
-        privateKeyPem: orchestrator.privateKeyPem,
+        keyId: stack.orchestrator.keyId,
+        privateKeyPem: stack.orchestrator.privateKeyPem,
         evaluatorPublicKeys: keys,
         topicPrefix: ns.topicPrefix,
         timeoutMs: 20_000,
       });
-    const rotating = withKeys({ 'retired-key': retired.publicKeyPem, [evaluatorKey.keyId]: evaluatorKey.publicKeyPem });
-    const stale = withKeys({ [evaluatorKey.keyId]: retired.publicKeyPem });
+    const rotating = withKeys({
+      'retired-key': retired.publicKeyPem,
+      [stack.evaluatorKey.keyId]: stack.evaluatorKey.publicKeyPem,
+    });
+    const stale = withKeys({ [stack.evaluatorKey.keyId]: retired.publicKeyPem });
     await Promise.all([rotating.connect(), stale.connect()]);
     try {
       await expect(rotating.gate(step())).resolves.toMatchObject({
         decision: 'allow',
-        receipt: { key_id: evaluatorKey.keyId },
+        receipt: { key_id: stack.evaluatorKey.keyId },
       });
       // Its decision is ignored, not fatal; at the deadline the client says why nothing answered.
       const refused = await stale.gate(step(), { timeoutMs: 4_000 }).catch((err: unknown) => err);
       expect(refused).toBeInstanceOf(ReceiptVerificationError);
-      expect((refused as ReceiptVerificationError).decision.receipt.key_id).toBe(evaluatorKey.keyId);
+      expect((refused as ReceiptVerificationError).decision.receipt.key_id).toBe(stack.evaluatorKey.keyId);
       expect(stale.stats.refused).toBe(1);
     } finally {
       await Promise.all([rotating.disconnect(), stale.disconnect()]);
@@ -182,7 +170,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   });
 
   it('another step of a workflow with a pending approval gets APPROVAL_PENDING', async () => {
-    const d = await gate.gate(step({ workflow_id: 'wf-approval', step_id: 'after-deploy' }));
+    const d = await stack.gate.gate(step({ workflow_id: 'wf-approval', step_id: 'after-deploy' }));
     expect(d).toMatchObject({ decision: 'block', error: { code: 'APPROVAL_PENDING' } });
   });
 
@@ -191,17 +179,17 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       "insert into workflow_state (tenant_id, workflow_id, status, reason) values ($1, 'wf-terminal', 'aborted', 'approval rejected')",
       [TENANT],
     );
-    const d = await gate.gate(step({ workflow_id: 'wf-terminal' }));
+    const d = await stack.gate.gate(step({ workflow_id: 'wf-terminal' }));
     expect(d).toMatchObject({ decision: 'block', error: { code: 'WORKFLOW_TERMINAL' } });
     expect(d.reason).toContain('approval rejected');
   });
 
   it('idempotent retries return the stored decision; reevaluate evaluates again; changed input and keys are refused', async () => {
-    const first = await gate.gate(
+    const first = await stack.gate.gate(
       step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1' }),
     );
     expect(first.decision).toBe('block');
-    const cached = await gate.gate(
+    const cached = await stack.gate.gate(
       step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-1' }),
     );
     expect(cached).toMatchObject({ decision: 'block', decision_source: 'cached' });
@@ -212,7 +200,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       idempotency_key: 'idem-1',
     });
 
-    const changed = await gate.gate(
+    const changed = await stack.gate.gate(
       step({
         workflow_id: 'wf-retry',
         step_id: 'r1',
@@ -222,12 +210,12 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       }),
     );
     expect(changed.error?.code).toBe('STEP_INPUT_MISMATCH');
-    const otherKey = await gate.gate(
+    const otherKey = await stack.gate.gate(
       step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'gpt-4', idempotency_key: 'idem-2' }),
     );
     expect(otherKey.error?.code).toBe('IDEMPOTENCY_KEY_MISMATCH');
 
-    const again = await gate.gate(
+    const again = await stack.gate.gate(
       step({
         workflow_id: 'wf-retry',
         step_id: 'r1',
@@ -239,11 +227,11 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(again).toMatchObject({ decision: 'allow', decision_source: 'fresh' });
     expect(again.retry_context).toMatchObject({ gate_count: 3, last_decision: 'block' });
 
-    await gate.complete({ workflow_id: 'wf-retry', step_id: 'r1', output: { rows: 3 } });
-    await wire.until(() =>
-      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'StepCompleted' && a.step_id === 'r1'),
+    await stack.gate.complete({ workflow_id: 'wf-retry', step_id: 'r1', output: { rows: 3 } });
+    await stack.wire.until(() =>
+      stack.wire.json<AuditEvent>(ns.topics.audit).find((a) => a.action === 'StepCompleted' && a.step_id === 'r1'),
     );
-    const afterCompletion = await gate.gate(
+    const afterCompletion = await stack.gate.gate(
       step({ workflow_id: 'wf-retry', step_id: 'r1', model: 'claude', idempotency_key: 'idem-1' }),
     );
     expect(afterCompletion).toMatchObject({ decision: 'allow', decision_source: 'cached' });
@@ -258,10 +246,12 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   it('a redelivered request (same request_id) is answered with the same decision, not gated again', async () => {
     const body = fresh({ workflow_id: 'wf-misc', model: 'gpt-4' });
     const value = Buffer.from(JSON.stringify(body));
-    await sendRaw(ns, value, signedHeaders(orchestrator, value));
-    await sendRaw(ns, value, signedHeaders(orchestrator, value));
-    const both = await wire.until(() => {
-      const ds = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === body.request_id);
+    await sendRaw(ns, value, signedHeaders(stack.orchestrator, value));
+    await sendRaw(ns, value, signedHeaders(stack.orchestrator, value));
+    const both = await stack.wire.until(() => {
+      const ds = stack.wire
+        .json<GateDecision>(ns.topics['gate.decisions'])
+        .filter((d) => d.request_id === body.request_id);
       return ds.length === 2 ? ds : undefined;
     });
     expect(both[0]!.decision_id).toBe(both[1]!.decision_id);
@@ -277,14 +267,14 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     const retry = fresh({ workflow_id: 'wf-misc', step_id: 'same-batch', model: 'gpt-4' });
     const messages = [first, first, retry].map((body) => {
       const value = Buffer.from(JSON.stringify(body));
-      return { key: 'wf-misc', value, headers: signedHeaders(orchestrator, value) };
+      return { key: 'wf-misc', value, headers: signedHeaders(stack.orchestrator, value) };
     });
     const producer = ns.kafka.producer();
     await producer.connect();
     await producer.send({ topic: ns.topics['gate.requests'], messages });
     await producer.disconnect();
-    const got = await wire.until(() => {
-      const ds = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.step_id === 'same-batch');
+    const got = await stack.wire.until(() => {
+      const ds = stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.step_id === 'same-batch');
       return ds.length === 3 ? ds : undefined;
     });
     const [a, b, c] = got;
@@ -304,13 +294,13 @@ describe('gate pipeline on real Kafka and Postgres', () => {
 
   it('authentication: bad signature, unknown key, missing headers and a revoked key are UNAUTHENTICATED', async () => {
     const badSig = await rawGate(fresh(), (v) => ({
-      ...signedHeaders(orchestrator, v),
+      ...signedHeaders(stack.orchestrator, v),
       'stepgate-signature': signedHeaders(other, v)['stepgate-signature']!,
     }));
     // Not filed under the key's tenant: whoever sent it did not prove they hold the key.
     expect(badSig).toMatchObject({ decision: 'block', tenant_id: null, error: { code: 'UNAUTHENTICATED' } });
     const unknown = await rawGate(fresh(), (v) => ({
-      ...signedHeaders(orchestrator, v),
+      ...signedHeaders(stack.orchestrator, v),
       'stepgate-key-id': 'key-nobody-00000000',
     }));
     expect(unknown).toMatchObject({
@@ -324,17 +314,17 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     await ns.pool.query('update credentials set revoked_at = now() where key_id = $1', [revoked.keyId]);
     const r = await rawGate(fresh(), (v) => signedHeaders(revoked, v));
     expect(r.error).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('revoked') });
-    const audit = await wire.until(() =>
-      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === r.request_id),
+    const audit = await stack.wire.until(() =>
+      stack.wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === r.request_id),
     );
     expect(audit.action).toBe('AuthenticationFailed');
   });
 
   it("the tenant is the credential's: a differing tenant_id in the body is a spoof", async () => {
-    const spoof = await rawGate(fresh({ tenant_id: 'globex' }), (v) => signedHeaders(orchestrator, v));
+    const spoof = await rawGate(fresh({ tenant_id: 'globex' }), (v) => signedHeaders(stack.orchestrator, v));
     expect(spoof).toMatchObject({ decision: 'block', tenant_id: TENANT, error: { code: 'TENANT_MISMATCH' } });
-    const audit = await wire.until(() =>
-      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === spoof.request_id),
+    const audit = await stack.wire.until(() =>
+      stack.wire.json<AuditEvent>(ns.topics.audit).find((a) => a.detail.request_id === spoof.request_id),
     );
     expect(audit).toMatchObject({
       action: 'AuthenticationFailed',
@@ -354,15 +344,15 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     const d = await rawGate(fresh(), (v) => signedHeaders(initech, v));
     expect(d).toMatchObject({ decision: 'block', tenant_id: 'initech', error: { code: 'INVALID_POLICY_BUNDLE' } });
     expect(JSON.stringify(d.error?.details)).toContain('workflow_access');
-    expect((await gate.gate(step())).decision).toBe('allow');
+    expect((await stack.gate.gate(step())).decision).toBe('allow');
   });
 
   it('audit summaries mask the configured keys besides the default ones', async () => {
-    const d = await gate.gate(
+    const d = await stack.gate.gate(
       step({ step_input: { iban: 'DE89370400440532013000', password: 'hunter2', amount: 12 } }),
     );
-    const audit = await wire.until(() =>
-      wire.json<AuditEvent>(ns.topics.audit).find((a) => a.decision_id === d.decision_id),
+    const audit = await stack.wire.until(() =>
+      stack.wire.json<AuditEvent>(ns.topics.audit).find((a) => a.decision_id === d.decision_id),
     );
     expect(audit.inputs_summary).toContain('iban: "[REDACTED]"');
     expect(audit.inputs_summary).toContain('password: "[REDACTED]"');
@@ -372,15 +362,15 @@ describe('gate pipeline on real Kafka and Postgres', () => {
 
   it('a NUL character anywhere in a request is refused by field, and the worker goes on', async () => {
     const d = await rawGate(fresh({ workflow_id: 'wf-allow\u0000x', step_input: { ok: 1 } }), (v) =>
-      signedHeaders(orchestrator, v),
+      signedHeaders(stack.orchestrator, v),
     );
     expect(d).toMatchObject({ decision: 'block', error: { code: 'INVALID_REQUEST' } });
     expect(d.error?.message).toContain('workflow_id: contains a NUL character');
     const nested = await rawGate(fresh({ step_input: { notes: ['fine', 'bad\u0000'] } }), (v) =>
-      signedHeaders(orchestrator, v),
+      signedHeaders(stack.orchestrator, v),
     );
     expect(nested.error?.message).toContain('step_input.notes[1]');
-    expect((await gate.gate(step())).decision).toBe('allow');
+    expect((await stack.gate.gate(step())).decision).toBe('allow');
   });
 
   it('a request whose ledger write Postgres refuses is blocked (ENGINE_ERROR, fail closed, without echoing the database text) and the partition goes on', async () => {
@@ -391,15 +381,15 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     );
     try {
       const [poisoned, fine] = await Promise.all([
-        gate.gate(step({ workflow_id: 'wf-poison' })),
-        gate.gate(step({ workflow_id: 'wf-poison', step_id: 'x' })),
+        stack.gate.gate(step({ workflow_id: 'wf-poison' })),
+        stack.gate.gate(step({ workflow_id: 'wf-poison', step_id: 'x' })),
       ]);
       for (const d of [poisoned, fine]) {
         expect(d).toMatchObject({ decision: 'block', error: { code: 'ENGINE_ERROR' } });
         // Postgres's own text is logged, never echoed to the orchestrator.
         expect(d.error?.message).toBe('the request could not be recorded');
       }
-      expect((await gate.gate(step())).decision).toBe('allow');
+      expect((await stack.gate.gate(step())).decision).toBe('allow');
     } finally {
       await ns.pool.query('drop trigger refuse_poison on step_ledger');
     }
@@ -407,49 +397,49 @@ describe('gate pipeline on real Kafka and Postgres', () => {
 
   it('stale requests are refused as replays', async () => {
     const stale = await rawGate(fresh({ requested_at: new Date(Date.now() - 10 * 60_000).toISOString() }), (v) =>
-      signedHeaders(orchestrator, v),
+      signedHeaders(stack.orchestrator, v),
     );
     expect(stale.error?.code).toBe('STALE_REQUEST');
   });
 
   it('invalid and oversize values get INVALID_REQUEST naming the field; unattributable ones land in dlq and the worker keeps going', async () => {
     const invalid = await rawGate(fresh({ step_type: 'teleport', idempotency_key: 'k'.repeat(300) }), (v) =>
-      signedHeaders(orchestrator, v),
+      signedHeaders(stack.orchestrator, v),
     );
     expect(invalid.error?.code).toBe('INVALID_REQUEST');
     expect(invalid.error?.message).toContain('step_type');
     expect(invalid.error?.message).toContain('idempotency_key');
 
     const big = await rawGate(fresh({ step_input: { blob: 'x'.repeat(300 * 1024) } }), (v) =>
-      signedHeaders(orchestrator, v),
+      signedHeaders(stack.orchestrator, v),
     );
     expect(big.error).toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringContaining('bytes') });
 
     let deep: unknown = 'x';
     for (let i = 0; i < 40; i++) deep = { d: deep };
-    const tooDeep = await rawGate(fresh({ step_input: deep }), (v) => signedHeaders(orchestrator, v));
+    const tooDeep = await rawGate(fresh({ step_input: deep }), (v) => signedHeaders(stack.orchestrator, v));
     expect(tooDeep.error?.message).toContain('levels deep');
 
     await sendRaw(ns, '{ this is not json', {}, 'garbage-1');
     await sendRaw(ns, JSON.stringify({ no: 'request id' }), {}, 'garbage-2');
-    const dead = await wire.until(() => {
-      const d = wire.seen.filter((m) => m.topic === ns.topics.dlq);
+    const dead = await stack.wire.until(() => {
+      const d = stack.wire.seen.filter((m) => m.topic === ns.topics.dlq);
       return d.length >= 2 ? d : undefined;
     });
     expect(dead.map((m) => m.headers['stepgate-dlq-reason']).sort()).toEqual(['NOT_UTF8_JSON', 'NO_REQUEST_ID']);
     expect(dead.find((m) => m.key === 'garbage-1')!.value!.toString()).toBe('{ this is not json');
     // The worker is still deciding.
-    expect((await gate.gate(step())).decision).toBe('allow');
+    expect((await stack.gate.gate(step())).decision).toBe('allow');
   });
 
   it('a workflow outside the allowlist is blocked by workflow access', async () => {
-    const d = await gate.gate(step({ workflow_id: 'payroll-export' }));
+    const d = await stack.gate.gate(step({ workflow_id: 'payroll-export' }));
     expect(d.decision).toBe('block');
     expect(d.reason).toContain('allowlist');
   });
 
   it('hot reload: a new bundle version applies to the next gate without a restart', async () => {
-    expect((await gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision).toBe('allow');
+    expect((await stack.gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision).toBe('allow');
     await applyBundle(ns, {
       ...bundle,
       policies: [
@@ -467,7 +457,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     const deadline = Date.now() + 15_000;
     let decision = 'allow';
     while (decision === 'allow' && Date.now() < deadline)
-      decision = (await gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision;
+      decision = (await stack.gate.gate(step({ workflow_id: 'wf-reload', model: 'o3' }))).decision;
     expect(decision).toBe('block');
   });
 
@@ -488,8 +478,8 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     const keys = ReceiptKeySetSchema.parse(
       await (await fetch(`http://127.0.0.1:${metricsPort}${RECEIPT_KEYS_PATH}`)).json(),
     );
-    expect(keys.keys.map((k) => k.key_id)).toEqual([evaluatorKey.keyId]);
-    const decision = await gate.gate(step());
+    expect(keys.keys.map((k) => k.key_id)).toEqual([stack.evaluatorKey.keyId]);
+    const decision = await stack.gate.gate(step());
     expect(verifyReceipt(decision, publicKeyFromPem(keys.keys[0]!.public_key_pem))).toBe(true);
   });
 
@@ -513,7 +503,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     const traceId = randomBytes(16).toString('hex');
     const parentSpanId = randomBytes(8).toString('hex');
     const d = await rawGate(fresh({ model: 'gpt-4' }), (v) => ({
-      ...signedHeaders(orchestrator, v),
+      ...signedHeaders(stack.orchestrator, v),
       traceparent: `00-${traceId}-${parentSpanId}-01`,
     }));
     const span = spans.getFinishedSpans().find((s) => s.attributes['stepgate.request_id'] === d.request_id);
@@ -526,14 +516,14 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       'stepgate.decision': 'block',
       'stepgate.decision_source': 'fresh',
     });
-    const message = wire.seen.find(
+    const message = stack.wire.seen.find(
       (m) => m.topic === ns.topics['gate.decisions'] && m.value!.toString().includes(d.request_id),
     );
     expect(message!.headers.traceparent).toBe(`00-${traceId}-${span!.spanContext().spanId}-01`);
   });
 
   it('commits the group offsets of what it published, so a restarted or rebalanced worker resumes where it stopped', async () => {
-    await Promise.all(Array.from({ length: 20 }, () => gate.gate(step({ model: 'claude' }))));
+    await Promise.all(Array.from({ length: 20 }, () => stack.gate.gate(step({ model: 'claude' }))));
     await expect
       .poll(() => groupCaughtUp(ns, `${ns.groupPrefix}evaluator`, ns.topics['gate.requests']), { timeout: 20_000 })
       .toBe(true);

@@ -2,29 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HEADER_KEY_ID, HEADER_SIGNATURE, type AuditEvent, type GateDecision } from '@stepgate/contracts';
 import { testNamespace } from '@stepgate/test';
-import type { GateClient } from '@stepgate/client';
-import type { Evaluator } from '@stepgate/evaluator';
-import {
-  applyBundle,
-  client,
-  registerPrincipal,
-  sendRaw,
-  signedHeaders,
-  startEvaluator,
-  tap,
-  type Principal,
-} from '../pipeline.js';
+import { applyBundle, registerPrincipal, sendRaw, signedHeaders, type Principal } from '../pipeline.js';
+import { openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 /** The findings of the hostile-input check, each a named test on the real broker and Postgres. */
 const ns = testNamespace('hostile-input');
 const BROKER_MESSAGE_LIMIT = 1024 * 1024;
 
-let evaluatorKey: Principal;
+let stack: GateFixture;
 let acme: Principal;
 let evil: Principal;
-let evaluator: Evaluator;
-let gate: GateClient;
-let wire: Awaited<ReturnType<typeof tap>>;
 
 const bundle = (tenant: string) => ({
   tenant_id: tenant,
@@ -54,25 +41,20 @@ const bundle = (tenant: string) => ({
 });
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  acme = await registerPrincipal(ns, 'acme', 'acme-orchestrator');
-  evil = await registerPrincipal(ns, 'evil', 'evil-orchestrator');
-  await applyBundle(ns, bundle('acme'));
-  await applyBundle(ns, bundle('evil'));
-  evaluator = startEvaluator(ns, evaluatorKey, 'a');
-  await evaluator.start();
-  gate = client(ns, acme, evaluatorKey);
-  await gate.connect();
-  wire = await tap(ns, [ns.topics['gate.decisions'], ns.topics.audit, ns.topics.dlq]);
+  stack = await openGateFixture(ns, {
+    tenant: 'acme',
+    orchestrator: 'acme-orchestrator',
+    prepare: async () => {
+      evil = await registerPrincipal(ns, 'evil', 'evil-orchestrator');
+    },
+    bundles: [bundle('acme'), bundle('evil')],
+    tap: ['gate.decisions', 'audit', 'dlq'],
+  });
+  acme = stack.orchestrator;
 });
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await wire?.stop();
-  await evaluator?.stop();
-  await ns.cleanup();
+  await stack?.close();
 });
 
 const request = (overrides: Record<string, unknown> = {}) => ({
@@ -88,8 +70,8 @@ const request = (overrides: Record<string, unknown> = {}) => ({
 /** Sends bytes as they are and waits for the decision that answers the request id. */
 async function decisionFor(value: Buffer | string, headers: Record<string, string>, requestId: string) {
   await sendRaw(ns, value, headers);
-  const raw = await wire.until(() =>
-    wire.seen.find(
+  const raw = await stack.wire.until(() =>
+    stack.wire.seen.find(
       (m) =>
         m.topic === ns.topics['gate.decisions'] &&
         (JSON.parse(m.value!.toString()) as GateDecision).request_id === requestId,
@@ -105,7 +87,7 @@ const signed = (p: Principal, body: unknown) => {
 
 /** A legitimate gate still answered: the consumer was not stopped by what came before. */
 async function stillGating() {
-  const d = await gate.gate({ workflow_id: 'wf', step_id: `ok-${randomUUID()}`, step_type: 'llm_call' });
+  const d = await stack.gate.gate({ workflow_id: 'wf', step_id: `ok-${randomUUID()}`, step_type: 'llm_call' });
   expect(d.decision).toBe('allow');
 }
 
@@ -135,7 +117,7 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     );
     expect(bad.decision.error?.code).toBe('UNAUTHENTICATED');
     expect(bad.bytes).toBeLessThan(16 * 1024);
-    for (const m of wire.seen) expect(m.value!.length).toBeLessThan(BROKER_MESSAGE_LIMIT);
+    for (const m of stack.wire.seen) expect(m.value!.length).toBeLessThan(BROKER_MESSAGE_LIMIT);
     await stillGating();
   });
 
@@ -143,14 +125,14 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     const marker = `rid-${randomUUID()}`;
     const body = { ...request(), request_id: `${marker}${'r'.repeat(100_000)}` };
     await sendRaw(ns, JSON.stringify(body), {});
-    const dead = await wire.until(() =>
-      wire.seen.find((m) => m.topic === ns.topics.dlq && m.value!.toString().includes(marker)),
+    const dead = await stack.wire.until(() =>
+      stack.wire.seen.find((m) => m.topic === ns.topics.dlq && m.value!.toString().includes(marker)),
     );
     expect(dead.headers['stepgate-dlq-reason']).toBe('NO_REQUEST_ID');
     expect(dead.value!.length).toBeLessThanOrEqual(64 * 1024);
-    expect(wire.json<GateDecision>(ns.topics['gate.decisions']).some((d) => d.request_id.startsWith(marker))).toBe(
-      false,
-    );
+    expect(
+      stack.wire.json<GateDecision>(ns.topics['gate.decisions']).some((d) => d.request_id.startsWith(marker)),
+    ).toBe(false);
     await stillGating();
   });
 
@@ -162,16 +144,16 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
 
     const theirs = signed(evil, request({ request_id: requestId }));
     await sendRaw(ns, theirs.value, theirs.headers);
-    const refused = await wire.until(() =>
-      wire
+    const refused = await stack.wire.until(() =>
+      stack.wire
         .json<GateDecision>(ns.topics['gate.decisions'])
         .find((d) => d.request_id === requestId && d.tenant_id === 'evil'),
     );
     expect(refused).toMatchObject({ decision: 'block', error: { code: 'REQUEST_ID_CONFLICT' } });
     expect(refused.request_sha256).not.toBe(acmeDecision.request_sha256);
-    expect(wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === requestId)).toHaveLength(
-      2,
-    );
+    expect(
+      stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === requestId),
+    ).toHaveLength(2);
   });
 
   it('the same request_id with other bytes from the same tenant is refused; the same bytes again get the stored decision', async () => {
@@ -184,8 +166,10 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
       tool_context: { tool_name: 'sql', tool_input: { query: 'DROP TABLE x' } },
     });
     await sendRaw(ns, changed.value, changed.headers);
-    const answers = await wire.until(() => {
-      const all = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === body.request_id);
+    const answers = await stack.wire.until(() => {
+      const all = stack.wire
+        .json<GateDecision>(ns.topics['gate.decisions'])
+        .filter((d) => d.request_id === body.request_id);
       return all.length >= 3 ? all : undefined;
     });
     expect(answers[1]).toEqual(original);
@@ -196,7 +180,7 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     const toolInput: Record<string, string> = {};
     for (let i = 0; i < 59; i++) toolInput[`a${String(i).padStart(2, '0')}`] = 'x';
     toolInput.query = 'DROP TABLE users';
-    const d = await gate.gate({
+    const d = await stack.gate.gate({
       workflow_id: 'wf',
       step_id: `many-${randomUUID()}`,
       step_type: 'tool_call',
@@ -225,7 +209,7 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
   });
 
   it('DATA-ANALYSIS meets the policies written for data-analysis (one case rule with the allowlist)', async () => {
-    const d = await gate.gate({
+    const d = await stack.gate.gate({
       workflow_id: 'DATA-ANALYSIS',
       step_id: `c-${randomUUID()}`,
       step_type: 'llm_call',
@@ -252,18 +236,18 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     ];
     for (const change of changes) {
       const step_id = `retry-${randomUUID()}`;
-      expect((await gate.gate({ ...base, step_id })).decision).toBe('allow');
-      const again = await gate.gate({ ...base, step_id, ...change });
+      expect((await stack.gate.gate({ ...base, step_id })).decision).toBe('allow');
+      const again = await stack.gate.gate({ ...base, step_id, ...change });
       expect({ change, code: again.error?.code }).toEqual({ change, code: 'STEP_INPUT_MISMATCH' });
     }
   });
 
   it('the step ledger follows the same case rule: a retry under WF-Case meets the row of wf-case', async () => {
     const step_id = `case-${randomUUID()}`;
-    expect((await gate.gate({ workflow_id: 'wf', step_id, step_type: 'llm_call', model: 'claude' })).decision).toBe(
-      'allow',
-    );
-    const again = await gate.gate({ workflow_id: 'WF', step_id, step_type: 'llm_call', model: 'gpt-4' });
+    expect(
+      (await stack.gate.gate({ workflow_id: 'wf', step_id, step_type: 'llm_call', model: 'claude' })).decision,
+    ).toBe('allow');
+    const again = await stack.gate.gate({ workflow_id: 'WF', step_id, step_type: 'llm_call', model: 'gpt-4' });
     expect(again.error?.code).toBe('STEP_INPUT_MISMATCH');
     expect(again.retry_context?.gate_count).toBe(2);
   });
@@ -275,16 +259,18 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     await sendRaw(ns, mine.value, mine.headers);
     const theirs = signed(evil, { ...request(), request_id: body.request_id.toLowerCase() });
     await sendRaw(ns, theirs.value, theirs.headers);
-    const refusedToEvil = await wire.until(() =>
-      wire
+    const refusedToEvil = await stack.wire.until(() =>
+      stack.wire
         .json<GateDecision>(ns.topics['gate.decisions'])
         .find((d) => d.request_id === body.request_id.toLowerCase() && d.tenant_id === 'evil'),
     );
     expect(refusedToEvil.error?.code).toBe('REQUEST_ID_CONFLICT');
     // Acme's redelivery, sent before evil's attempt and after it, gets acme's decision again.
     await sendRaw(ns, mine.value, mine.headers);
-    const acmeAnswers = await wire.until(() => {
-      const all = wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === body.request_id);
+    const acmeAnswers = await stack.wire.until(() => {
+      const all = stack.wire
+        .json<GateDecision>(ns.topics['gate.decisions'])
+        .filter((d) => d.request_id === body.request_id);
       return all.length >= 3 ? all : undefined;
     });
     expect(acmeAnswers.every((d) => d.decision_id === first.decision_id)).toBe(true);
@@ -317,7 +303,7 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
   });
 
   it('every refusal above is audited with bounded fields only', async () => {
-    const audit = wire.json<AuditEvent>(ns.topics.audit);
+    const audit = stack.wire.json<AuditEvent>(ns.topics.audit);
     expect(audit.length).toBeGreaterThan(0);
     for (const e of audit) {
       for (const field of ['workflow_id', 'step_id', 'agent_id', 'user_id', 'session_id'] as const)

@@ -1,19 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testNamespace } from '@stepgate/test';
-import type { GateClient } from '@stepgate/client';
-import type { Evaluator } from '@stepgate/evaluator';
 import type { AuditEvent } from '@stepgate/contracts';
 // The CLI's own test harness (test code: shared, not published).
 import { adminCli } from '../../packages/cli/test/admin-harness.js';
-import { applyBundle, client, registerPrincipal, startEvaluator, type Principal } from '../pipeline.js';
+import { applyBundle, client, registerPrincipal, startEvaluator } from '../pipeline.js';
+import { openEvaluatorPair, type EvaluatorPair } from './evaluator-pair.js';
 
 const ns = testNamespace('kill-switch');
 const admin = adminCli(ns, 'killswitch');
-let evaluatorKey: Principal;
-let acme: Principal;
-const evaluators: Evaluator[] = [];
-let gate: GateClient;
+let pair: EvaluatorPair;
 
 const open = { tenant_id: 'acme', environment: 'staging', workflow_access: { mode: 'open' }, policies: [] };
 /** 12 workflows: the 12 partitions of gate.requests, so both evaluators take some of them. */
@@ -21,26 +17,18 @@ const WORKFLOWS = Array.from({ length: 12 }, (_, i) => `wf-${i}`);
 const gateAll = (agent: string) =>
   Promise.all(
     WORKFLOWS.map((workflow_id) =>
-      gate.gate({ workflow_id, step_id: `s-${randomUUID()}`, step_type: 'llm_call', agent_id: agent }),
+      pair.gate.gate({ workflow_id, step_id: `s-${randomUUID()}`, step_type: 'llm_call', agent_id: agent }),
     ),
   );
 
 beforeAll(async () => {
   await admin.setUp();
-  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  acme = await registerPrincipal(ns, 'acme', 'acme-orchestrator');
-  await applyBundle(ns, open);
   // Bundles cached far longer than the test: only the pushed notice can explain a kill switch taking effect.
-  for (const instance of ['a', 'b'])
-    evaluators.push(startEvaluator(ns, evaluatorKey, instance, { bundleMaxAgeMs: 600_000 }));
-  await Promise.all(evaluators.map((e) => e.start()));
-  gate = client(ns, acme, evaluatorKey);
-  await gate.connect();
+  pair = await openEvaluatorPair(ns, { bundle: open, overrides: { bundleMaxAgeMs: 600_000 } });
 });
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await Promise.all(evaluators.map((e) => e.stop()));
+  await pair?.close();
   await ns.cleanup();
 });
 
@@ -76,7 +64,7 @@ describe('kill switch (real Kafka and Postgres, two evaluators)', () => {
       expect(d.reason).toContain('oncall');
     }
     // Both evaluators took part (their partitions' gates were blocked on each).
-    for (const e of evaluators) {
+    for (const e of pair.evaluators) {
       const { values } = await e.metrics.decisions.get();
       expect(values.some((v) => v.labels.error_code === 'KILL_SWITCH' && v.value > 0)).toBe(true);
     }
@@ -108,7 +96,7 @@ describe('kill switch (real Kafka and Postgres, two evaluators)', () => {
         .code,
     ).toBe(0);
     const toolGate = (tool: string) =>
-      gate.gate({
+      pair.gate.gate({
         workflow_id: 'wf-tools',
         step_id: `s-${randomUUID()}`,
         step_type: 'tool_call',
@@ -136,24 +124,24 @@ describe('kill switch (real Kafka and Postgres, two evaluators)', () => {
   });
 
   it('is honoured by an evaluator started after it was engaged (read from Postgres, not from the notice)', async () => {
-    await Promise.all(evaluators.splice(0).map((e) => e.stop()));
+    await Promise.all(pair.evaluators.splice(0).map((e) => e.stop()));
     expect(
       (await admin.cli(['killswitch', 'engage', '--tenant', 'acme', '--workflow', 'WF-3', '--reason', 'frozen'])).code,
     ).toBe(0);
-    const restarted = startEvaluator(ns, evaluatorKey, 'c', { bundleMaxAgeMs: 600_000 });
-    evaluators.push(restarted);
+    const restarted = startEvaluator(ns, pair.evaluatorKey, 'c', { bundleMaxAgeMs: 600_000 });
+    pair.evaluators.push(restarted);
     await restarted.start();
-    const frozen = await gate.gate({ workflow_id: 'wf-3', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
+    const frozen = await pair.gate.gate({ workflow_id: 'wf-3', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
     expect(frozen.error?.code).toBe('KILL_SWITCH');
     expect(frozen.reason).toContain('frozen');
-    const other = await gate.gate({ workflow_id: 'wf-4', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
+    const other = await pair.gate.gate({ workflow_id: 'wf-4', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
     expect(other.decision).toBe('allow');
   });
 
   it('fails closed: when the switches cannot be read, the gate is blocked, not allowed', async () => {
     const beta = await registerPrincipal(ns, 'beta', 'beta-orchestrator');
     await applyBundle(ns, { ...open, tenant_id: 'beta' });
-    const betaGate = client(ns, beta, evaluatorKey);
+    const betaGate = client(ns, beta, pair.evaluatorKey);
     await betaGate.connect();
     await ns.pool.query('alter table kill_switches rename to kill_switches_unreadable');
     try {

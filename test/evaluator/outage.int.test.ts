@@ -1,48 +1,40 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GateClient } from '@stepgate/client';
 import type { GateDecision } from '@stepgate/contracts';
 import { Relay, testNamespace } from '@stepgate/test';
-import type { Evaluator } from '@stepgate/evaluator';
-import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from '../pipeline.js';
+import { tap } from '../pipeline.js';
+import { openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 const ns = testNamespace('evaluator-outage');
-let evaluatorKey: Principal;
-let orchestrator: Principal;
-let evaluator: Evaluator;
-let gate: GateClient;
+let stack: GateFixture;
 let relay: Relay;
 
 beforeAll(async () => {
-  await ns.migrate();
-  await ns.createTopics();
-  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  orchestrator = await registerPrincipal(ns, 'acme', 'orchestrator');
-  await applyBundle(ns, { tenant_id: 'acme', environment: 'staging', workflow_access: { mode: 'open' } });
   const url = new URL(ns.endpoints.databaseUrl);
   relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
   await relay.open();
   url.port = String(relay.port);
-  evaluator = startEvaluator(ns, evaluatorKey, 'relayed', { databaseUrl: url.toString() });
-  await evaluator.start();
-  gate = client(ns, orchestrator, evaluatorKey);
-  await gate.connect();
+  stack = await openGateFixture(ns, {
+    tenant: 'acme',
+    bundles: [{ tenant_id: 'acme', environment: 'staging', workflow_access: { mode: 'open' } }],
+    evaluator: { instance: 'relayed', overrides: { databaseUrl: url.toString() } },
+  });
 });
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await evaluator?.stop();
-  await ns.cleanup();
+  await stack?.close();
 });
 
 describe('when Postgres is unreachable', () => {
   it('the evaluator publishes nothing it could not record, and answers every request once Postgres is back', async () => {
-    expect((await gate.gate({ workflow_id: 'wf-0', step_id: 's', step_type: 'llm_call' })).decision).toBe('allow');
+    expect((await stack.gate.gate({ workflow_id: 'wf-0', step_id: 's', step_type: 'llm_call' })).decision).toBe(
+      'allow',
+    );
 
     await relay.cut();
     const wire = await tap(ns, [ns.topics['gate.decisions']]);
     const before = wire.seen.length;
     const pending = Array.from({ length: 5 }, (_, i) =>
-      gate.gate({ workflow_id: `wf-out-${i}`, step_id: 's', step_type: 'llm_call' }, { timeoutMs: 60_000 }),
+      stack.gate.gate({ workflow_id: `wf-out-${i}`, step_id: 's', step_type: 'llm_call' }, { timeoutMs: 60_000 }),
     );
     // The scenario, not a synchronisation: Postgres stays unreachable for 4 s while the requests wait,
     // and nothing may be published in that window.

@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testNamespace } from '@stepgate/test';
-import type { GateClient } from '@stepgate/client';
-import type { Evaluator } from '@stepgate/evaluator';
 // The CLI's own test harness (test code: shared, not published).
 import { adminCli } from '../../packages/cli/test/admin-harness.js';
-import { applyBundle, client, registerPrincipal, startEvaluator, type Principal } from '../pipeline.js';
+import { applyBundle, client, registerPrincipal } from '../pipeline.js';
+import { openEvaluatorPair, type EvaluatorPair } from './evaluator-pair.js';
 
 const ns = testNamespace('tenant-notices');
 const admin = adminCli(ns, 'notices');
-let evaluatorKey: Principal;
-let acme: Principal;
-const evaluators: Evaluator[] = [];
-let gate: GateClient;
+let pair: EvaluatorPair;
 
 const open = { tenant_id: 'acme', environment: 'staging', workflow_access: { mode: 'open' }, policies: [] };
 const blockAll = {
@@ -32,20 +28,15 @@ const step = () => ({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type
 
 beforeAll(async () => {
   await admin.setUp();
-  evaluatorKey = await registerPrincipal(ns, 'stepgate', 'evaluator');
-  acme = await registerPrincipal(ns, 'acme', 'acme-orchestrator');
-  await applyBundle(ns, open);
   // Caches long enough that only a pushed notice (or the bundle's max age) can explain a change.
-  for (const instance of ['a', 'b'])
-    evaluators.push(startEvaluator(ns, evaluatorKey, instance, { credentialCacheMs: 600_000, bundleMaxAgeMs: 1_500 }));
-  await Promise.all(evaluators.map((e) => e.start()));
-  gate = client(ns, acme, evaluatorKey);
-  await gate.connect();
+  pair = await openEvaluatorPair(ns, {
+    bundle: open,
+    overrides: { credentialCacheMs: 600_000, bundleMaxAgeMs: 1_500 },
+  });
 });
 
 afterAll(async () => {
-  await gate?.disconnect();
-  await Promise.all(evaluators.map((e) => e.stop()));
+  await pair?.close();
   await ns.cleanup();
 });
 
@@ -53,17 +44,17 @@ describe('tenant notices (real Kafka and Postgres, two evaluators)', () => {
   it('a revoked key is refused on every evaluator within about a second, though credentials are cached for 10 minutes', async () => {
     // Gate on many workflows, so both evaluators (12 partitions) have the key cached.
     const before = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => gate.gate({ ...step(), workflow_id: `wf-${i}` })),
+      Array.from({ length: 12 }, (_, i) => pair.gate.gate({ ...step(), workflow_id: `wf-${i}` })),
     );
     expect(new Set(before.map((d) => d.decision))).toEqual(new Set(['allow']));
 
-    expect((await admin.cli(['credentials', 'revoke', acme.keyId])).code).toBe(0);
+    expect((await admin.cli(['credentials', 'revoke', pair.acme.keyId])).code).toBe(0);
     const revokedAt = Date.now();
     await expect
       .poll(
         async () => {
           const after = await Promise.all(
-            Array.from({ length: 12 }, (_, i) => gate.gate({ ...step(), workflow_id: `wf-${i}` })),
+            Array.from({ length: 12 }, (_, i) => pair.gate.gate({ ...step(), workflow_id: `wf-${i}` })),
           );
           return after.every((d) => d.error?.code === 'UNAUTHENTICATED');
         },
@@ -75,7 +66,7 @@ describe('tenant notices (real Kafka and Postgres, two evaluators)', () => {
 
   it('a bundle whose notice was lost is picked up within the bundle max age', async () => {
     const other = await registerPrincipal(ns, 'acme', 'acme-second');
-    const second = client(ns, other, evaluatorKey);
+    const second = client(ns, other, pair.evaluatorKey);
     await second.connect();
     try {
       expect((await second.gate(step())).decision).toBe('allow');

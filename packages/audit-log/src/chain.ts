@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { canonicalAuditEvent, type AuditEvent } from '@stepgate/contracts';
 
 /** The previous hash of a tenant's first row. */
@@ -12,8 +12,18 @@ export function rowHash(prevHash: string, event: AuditEvent): string {
   return hashLink(prevHash, canonicalAuditEvent(event));
 }
 
+/**
+ * SHA-256 of a text's UTF-8 bytes, in hex: one call where the runtime has crypto.hash (Node ≥ 20.12),
+ * which costs a row about half of what a Hash object's create, update and digest do.
+ */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
+/** The hash of `prevHash`, a newline and the canonical event (one text: the same bytes as hashing the three in turn). */
 function hashLink(prevHash: string, canonicalEvent: string): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalEvent).digest('hex');
+  return sha256Hex(`${prevHash}\n${canonicalEvent}`);
 }
 
 export interface ChainHead {

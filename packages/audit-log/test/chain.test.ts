@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { newAuditEvent, type AuditEvent } from '@stepgate/contracts';
+import { createHash } from 'node:crypto';
+import { canonicalAuditEvent, newAuditEvent, type AuditEvent } from '@stepgate/contracts';
 import { parseCef } from '@stepgate/test';
 import {
   chain,
@@ -32,6 +33,28 @@ describe('hash chain', () => {
     // Key order does not matter (RFC 8785), so a jsonb round trip verifies.
     const reordered = Object.fromEntries(Object.entries(rows[2]!.event).reverse()) as AuditEvent;
     expect(rowHash(rows[0]!.rowHash, reordered)).toBe(rows[2]!.rowHash);
+  });
+
+  it('hashes exactly what it always did: SHA-256 of the previous hash, a newline and the RFC 8785 event (non-ASCII and a lone surrogate included)', () => {
+    const event: AuditEvent = {
+      ...ev('tenant-é'),
+      id: '0b7c2f4e-8d1a-4c3b-9e5f-6a7b8c9d0e1f',
+      agent_id: 'agent 🤖',
+      user_id: 'u\t1',
+      workflow_id: 'wf',
+      step_id: 's',
+      inputs_summary: '{ q: "select \\\\ 1" } \u2028 \ud800',
+      elapsed_ms: 1.5,
+      decision: 'allow',
+      policies_matched: ['p'],
+      detail: { b: [1, { z: 'ü' }], a: null },
+    };
+    const [row] = chain([event], new Map([['tenant-é', { seq: 41, rowHash: 'ab'.repeat(32) }]]));
+    // Computed with the Hash object's three updates before rows were hashed in one call.
+    expect(row!.rowHash).toBe('f1d5c1d71ad6fb36ca762d6bc63c0f422f476c188e50fa229aafd24c55ab92d5');
+    expect(row!.rowHash).toBe(
+      createHash('sha256').update('ab'.repeat(32)).update('\n').update(canonicalAuditEvent(event)).digest('hex'),
+    );
   });
 });
 

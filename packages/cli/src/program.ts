@@ -3,7 +3,7 @@ import { listAlertThresholds, setAlertThreshold, unsetAlertThreshold } from './c
 import { applyCommand } from './commands/apply.js';
 import { decideApproval, listApprovals, type DecideOptions } from './commands/approvals.js';
 import { auditExport, auditRetention, auditVerify, type AuditExportOptions } from './commands/audit.js';
-import { createCredential, linkIdentity, revokeCredential } from './commands/credentials.js';
+import { createCredential, linkIdentity, revokeCredential, unlinkIdentity } from './commands/credentials.js';
 import { evalCommand } from './commands/eval.js';
 import { explainCommand } from './commands/explain.js';
 import {
@@ -132,6 +132,16 @@ function registerCredentialCommands(program: Command, { io, guard }: CommandCont
     .action(
       (opts: { tenant: string; principal: string; issuer: string; identity: string; roles?: string; as?: string }) =>
         guard(() => linkIdentity(opts, io))(),
+    );
+  credentials
+    .command('unlink-identity')
+    .description("stop a person of an OpenID Connect provider signing in as the tenant's principal; ends its sessions")
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--issuer <url>', "the provider's issuer URL (exactly as in its tokens' iss)")
+    .requiredOption('--identity <value>', "the value of the control plane's OIDC_PRINCIPAL_CLAIM (e.g. the email)")
+    .option('--as <principal>', 'who unlinks it (recorded and audited)')
+    .action((opts: { tenant: string; issuer: string; identity: string; as?: string }) =>
+      guard(() => unlinkIdentity(opts, io))(),
     );
 }
 

@@ -418,4 +418,40 @@ describe('stepgate admin commands on real Postgres and Kafka', () => {
     );
     expect(rows).toEqual([{ principal: 'alice-portal' }]);
   });
+
+  it('unlink-identity removes the link, audited; the principal can then take another identity; unknown is refused', async () => {
+    const identityFlags = (identity: string, tenant = 'acme') => [
+      '--tenant',
+      tenant,
+      '--issuer',
+      'https://idp.example',
+      '--identity',
+      identity,
+    ];
+    expect(await cli(['credentials', 'unlink-identity', ...identityFlags('nobody@example.com')])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining(
+        '--identity: "nobody@example.com" at https://idp.example is linked to no principal',
+      ),
+    });
+    // Another tenant's name unlinks nothing.
+    expect((await cli(['credentials', 'unlink-identity', ...identityFlags('alice@example.com', 'globex')])).code).toBe(
+      2,
+    );
+    expect(
+      (await cli(['credentials', 'unlink-identity', ...identityFlags('alice@example.com'), '--as', 'ops-lead'])).code,
+    ).toBe(0);
+    const [unlinked] = (await topicValues(
+      ns.topics.audit,
+      1,
+      (v) => (v as AuditEvent).action === 'IdentityLinked' && (v as AuditEvent).outcome === 'Unlinked',
+    )) as AuditEvent[];
+    expect(unlinked).toMatchObject({
+      tenant_id: 'acme',
+      user_id: 'ops-lead',
+      detail: { issuer: 'https://idp.example', identity: 'alice@example.com', principal: 'alice-portal' },
+    });
+    const relink = ['credentials', 'link-identity', '--principal', 'alice-portal', ...identityFlags('ap@example.com')];
+    expect((await cli(relink)).code).toBe(0);
+  });
 });

@@ -35,19 +35,26 @@ function serialize(value: unknown): string | undefined {
     if (typeof value === 'function') throw new TypeError('a function has no canonical JSON form');
     return canonicalize(value);
   }
-  const known = frozenText.get(value);
-  if (known !== undefined) return known;
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') return serialize(toJSON.call(value));
-  let deeplyFrozen = Object.isFrozen(value);
-  const write = (member: unknown): string | undefined => {
+  const known = frozenText.get(value);
+  if (known !== undefined) return known;
+  let reusable = isPlainFrozen(value);
+  const write = (member: unknown): string => {
     const text = serialize(member);
-    if (member !== null && typeof member === 'object' && !frozenText.has(member)) deeplyFrozen = false;
+    if (text === undefined) throw new TypeError('a member has no canonical JSON form');
+    if (member !== null && typeof member === 'object' && !frozenText.has(member)) reusable = false;
     return text;
   };
   let text: string;
   if (Array.isArray(value)) {
-    text = `[${value.map((item: unknown) => (item === undefined || typeof item === 'symbol' ? 'null' : write(item))).join(',')}]`;
+    const items: string[] = [];
+    // A hole reads as undefined and is written as null, as JSON.stringify writes it.
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      items.push(item === undefined || typeof item === 'symbol' ? 'null' : write(item));
+    }
+    text = `[${items.join(',')}]`;
   } else {
     const record = value as Record<string, unknown>;
     const members: string[] = [];
@@ -58,8 +65,19 @@ function serialize(value: unknown): string | undefined {
     }
     text = `{${members.join(',')}}`;
   }
-  if (deeplyFrozen) frozenText.set(value, text);
+  if (reusable) frozenText.set(value, text);
   return text;
+}
+
+/**
+ * A frozen plain object or array whose members are all data properties: nothing about it can change
+ * its text (a getter could, and so could a toJSON added to another prototype later).
+ */
+function isPlainFrozen(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== Array.prototype) return false;
+  if (!Object.isFrozen(value)) return false;
+  return Object.values(Object.getOwnPropertyDescriptors(value)).every((d) => 'value' in d);
 }
 
 export interface Receipt {

@@ -48,6 +48,31 @@ describe('canonicalJson', () => {
     expect(canonicalJson(shallow)).toBe('{"inner":{"n":2}}');
   });
 
+  it('does not reuse the text of a frozen object whose member is a getter, or whose prototype is not plain', () => {
+    let x = 1;
+    const withGetter = Object.freeze({
+      get x() {
+        return x;
+      },
+    });
+    expect(canonicalJson(withGetter)).toBe('{"x":1}');
+    x = 2;
+    expect(canonicalJson(withGetter)).toBe('{"x":2}');
+    class Point {
+      constructor(readonly n: number) {}
+    }
+    const point = Object.freeze(new Point(1));
+    expect(canonicalJson(point)).toBe('{"n":1}');
+    Object.defineProperty(Point.prototype, 'toJSON', { value: () => 'point', configurable: true });
+    expect(canonicalJson(point)).toBe('"point"');
+  });
+
+  it('writes holes as null and refuses a member without a JSON form', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(canonicalJson([1, , 2])).toBe('[1,null,2]');
+    expect(() => canonicalJson([{ toJSON: () => undefined }])).toThrow(TypeError);
+  });
+
   it('skips undefined members, writes undefined items as null, refuses what JSON cannot carry', () => {
     expect(canonicalJson({ b: undefined, a: [undefined, 1] })).toBe('{"a":[null,1]}');
     expect(() => canonicalJson(Number.NaN)).toThrow();

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 
 /** A pool or a client (possibly inside the caller's transaction): what a repository queries through. */
 export type Db = pg.Pool | pg.ClientBase;
@@ -37,4 +37,9 @@ export function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =>
       throw err;
     }
   });
+}
+
+/** Postgres refused a row for the named unique constraint or index (SQLSTATE 23505 unique_violation). */
+export function isUniqueViolation(err: unknown, constraint: string): boolean {
+  return err instanceof pg.DatabaseError && err.code === '23505' && err.constraint === constraint;
 }

@@ -57,8 +57,11 @@ export class PrincipalAlreadyLinkedError extends StoreError {
   readonly code = 'PRINCIPAL_ALREADY_LINKED';
   constructor(
     readonly principal: string,
-    readonly issuer: string,
+    /** The other identity's issuer, when known (not when a concurrent link won the race). */
+    readonly issuer?: string,
   ) {
-    super(`principal "${principal}" is already linked to another identity (at ${issuer}); unlink it first`);
+    super(
+      `principal "${principal}" is already linked to another identity${issuer ? ` (at ${issuer})` : ''}; unlink it first (stepgate credentials unlink-identity)`,
+    );
   }
 }

@@ -1,50 +1,16 @@
 // The approval workflow alone, on Temporal's time-skipping test server with mocked activities: expiry
 // and reminders are checked at their exact workflow times without waiting for them in real time.
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApprovalErrorCode } from '@stepgate/contracts';
-import { ApprovalRefusedError, type Approvers } from '@stepgate/approvals-client';
+import { describe, expect, it } from 'vitest';
+import type { Approvers } from '@stepgate/approvals-client';
 import { signApprovalStatement } from '@stepgate/contracts/node';
-import { statusQuery, type ApprovalInput, type ApproveInput } from '@stepgate/approvals-client/definitions';
-import {
-  approvalInput,
-  KEYS,
-  approvalTestEnvironment,
-  bundleApprovalWorkflow,
-  mockActivities,
-  withApproval as runApproval,
-  type ApprovalRun,
-} from './workflow-env.js';
+import { statusQuery, type ApproveInput } from '@stepgate/approvals-client/definitions';
+import { approvalInput, KEYS, mockActivities } from './workflow-env.js';
+import { approvalWorkflowSuite, refusalCode } from './workflow-suite.js';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
 
-let env: TestWorkflowEnvironment;
-let workflowBundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  [env, workflowBundle] = await Promise.all([approvalTestEnvironment(), bundleApprovalWorkflow()]);
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
-
-const withApproval = (
-  input: ApprovalInput,
-  mocks: ReturnType<typeof mockActivities>,
-  body: (run: ApprovalRun) => Promise<void>,
-) => runApproval(env, workflowBundle, input, mocks.activities, body);
-
-async function refusalCode(p: Promise<unknown>): Promise<ApprovalErrorCode> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApprovalRefusedError);
-  return (err as ApprovalRefusedError).code;
-}
+const { env, withApproval } = approvalWorkflowSuite();
 
 /** Signs as `who` at the test server's time (time skipping moves it away from the wall clock). */
 async function approve(approvers: Approvers, id: string, who: keyof typeof KEYS, comment: string) {

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rejection } from '@stepgate/test/rejection';
 import { postWebhook, WebhookDeliveryError } from '../src/webhooks.js';
 
 const post = (url: string, extra: { timeoutMs?: number; allowLoopbackHttp?: boolean } = {}) =>
@@ -14,14 +15,7 @@ const post = (url: string, extra: { timeoutMs?: number; allowLoopbackHttp?: bool
     timeoutMs: extra.timeoutMs,
   });
 
-async function refusal(promise: Promise<unknown>): Promise<WebhookDeliveryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WebhookDeliveryError);
-  return err as WebhookDeliveryError;
-}
+const refusal = (promise: Promise<unknown>) => rejection(promise, WebhookDeliveryError);
 
 describe('webhook deliveries refuse addresses that reach private networks', () => {
   it.each([

@@ -169,7 +169,7 @@ export class AuditConsumer {
   private async write(events: AuditEvent[]): Promise<WriteResult> {
     await this.partitions.ensure(
       this.pool,
-      events.map((e) => new Date(e.timestamp)),
+      events.map((e) => e.timestamp),
     );
     const client = await this.pool.connect();
     try {

@@ -9,16 +9,21 @@ const DUPLICATE_TABLE = '42P07';
 
 /** Creates monthly partitions on demand (once per month per process). */
 export class Partitions {
-  private readonly known = new Set<string>();
+  /** UTC months (year × 12 + month) whose partition exists. */
+  private readonly known = new Set<number>();
+  /** Reused to read each timestamp's UTC month without a Date per event. */
+  private readonly scratch = new Date(0);
 
-  async ensure(db: pg.Pool | pg.ClientBase, timestamps: Iterable<Date>): Promise<void> {
-    const months = new Map<string, Date>();
-    for (const t of timestamps) {
-      const m = monthStart(t);
-      const name = partitionName(m);
-      if (!this.known.has(name)) months.set(name, m);
+  /** `timestamps`: ISO 8601 texts (events' `timestamp`). */
+  async ensure(db: pg.Pool | pg.ClientBase, timestamps: Iterable<string>): Promise<void> {
+    const missing = new Map<number, Date>();
+    for (const text of timestamps) {
+      this.scratch.setTime(Date.parse(text));
+      const month = this.scratch.getUTCFullYear() * 12 + this.scratch.getUTCMonth();
+      if (!this.known.has(month) && !missing.has(month)) missing.set(month, monthStart(this.scratch));
     }
-    for (const [name, from] of months) {
+    for (const [month, from] of missing) {
+      const name = partitionName(from);
       const to = utcMonth(from.getUTCFullYear(), from.getUTCMonth() + 1);
       try {
         await db.query(
@@ -28,7 +33,7 @@ export class Partitions {
         // Another instance created it between our check and create: that is the outcome we wanted.
         if ((err as { code?: string }).code !== DUPLICATE_TABLE) throw err;
       }
-      this.known.add(name);
+      this.known.add(month);
     }
   }
 }
@@ -95,29 +100,42 @@ export async function writeBatch(client: pg.ClientBase, events: readonly AuditEv
 const COLUMNS = `id, "timestamp", tenant_id, agent_id, session_id, user_id, workflow_id, execution_id, step_id, action, inputs_summary, outcome,
   elapsed_ms, decision_id, decision, policies_matched, error_code, event, seq, prev_hash, row_hash`;
 
+/** One row in COPY's text format, newline included. */
+function copyLine(row: ChainedEvent): string {
+  const { event: e, canonical, tenantId, seq, prevHash, rowHash } = row;
+  // id, timestamp, numbers and hex hashes have no character COPY escapes (the schema checked their form).
+  return (
+    `${e.id}\t${e.timestamp}\t${copyField(tenantId)}\t${copyField(e.agent_id)}\t${copyField(e.session_id)}\t${copyField(e.user_id)}\t` +
+    `${copyField(e.workflow_id)}\t${copyField(e.execution_id)}\t${copyField(e.step_id)}\t${e.action}\t${copyField(e.inputs_summary)}\t` +
+    `${copyField(e.outcome)}\t${e.elapsed_ms}\t${copyField(e.decision_id)}\t${e.decision ?? '\\N'}\t${copyField(pgTextArray(e.policies_matched))}\t` +
+    `${copyField(e.error_code)}\t${copyJsonField(canonical)}\t${seq}\t${prevHash}\t${rowHash}\n`
+  );
+}
+
 /** The rows in COPY's text format, one string per row. */
 export function copyLines(rows: readonly ChainedEvent[]): string[] {
-  const lines = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const { event: e, canonical, tenantId, seq, prevHash, rowHash } = rows[i]!;
-    // id, timestamp, numbers and hex hashes have no character COPY escapes (the schema checked their form).
-    lines[i] =
-      `${e.id}\t${e.timestamp}\t${copyField(tenantId)}\t${copyField(e.agent_id)}\t${copyField(e.session_id)}\t${copyField(e.user_id)}\t` +
-      `${copyField(e.workflow_id)}\t${copyField(e.execution_id)}\t${copyField(e.step_id)}\t${e.action}\t${copyField(e.inputs_summary)}\t` +
-      `${copyField(e.outcome)}\t${e.elapsed_ms}\t${copyField(e.decision_id)}\t${e.decision ?? '\\N'}\t${copyField(pgTextArray(e.policies_matched))}\t` +
-      `${copyField(e.error_code)}\t${copyJsonField(canonical)}\t${seq}\t${prevHash}\t${rowHash}\n`;
+  return rows.map(copyLine);
+}
+
+/** Rows per string handed to the COPY stream. */
+const ROWS_PER_CHUNK = 500;
+
+/** The rows in COPY's text format, ROWS_PER_CHUNK rows per string, appended in place (no per-row array to join). */
+function copyChunks(rows: readonly ChainedEvent[]): string[] {
+  const chunks: string[] = [];
+  for (let i = 0; i < rows.length; i += ROWS_PER_CHUNK) {
+    let chunk = '';
+    for (let j = i; j < Math.min(i + ROWS_PER_CHUNK, rows.length); j++) chunk += copyLine(rows[j]!);
+    chunks.push(chunk);
   }
-  return lines;
+  return chunks;
 }
 
 export const COPY_AUDIT_LOG = `copy audit_log (${COLUMNS}) from stdin`;
 
 /** COPY (text format) is the fastest way in. */
 async function copyRows(client: pg.ClientBase, rows: readonly ChainedEvent[]): Promise<void> {
-  const lines = copyLines(rows);
-  const chunks: string[] = [];
-  for (let i = 0; i < lines.length; i += 500) chunks.push(lines.slice(i, i + 500).join(''));
-  await pipeline(Readable.from(chunks), client.query(copyFrom(COPY_AUDIT_LOG)));
+  await pipeline(Readable.from(copyChunks(rows)), client.query(copyFrom(COPY_AUDIT_LOG)));
 }
 
 const COPY_SPECIAL = /[\\\t\n\r]/;

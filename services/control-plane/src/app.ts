@@ -10,6 +10,7 @@ import { InvalidTokenError, type OidcProvider } from './auth/provider.js';
 import { cookieName, SESSION_COOKIE, type Sessions } from './auth/sessions.js';
 import { CsrfTokens } from './auth/csrf.js';
 import { Api } from './api/route.js';
+import { addressCeiling, identityRateLimit } from './api/rate-limit.js';
 import { asHttpError, HttpError } from './api/errors.js';
 import type { ApiDeps } from './api/deps.js';
 import { approvalRoutes } from './api/approval-routes.js';
@@ -49,8 +50,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const csrf = new CsrfTokens(config.cookieSecret);
 
   /** Who is calling: a bearer token (programs) or the session cookie (the portal). */
-  const authenticate = async (request: FastifyRequest): Promise<Identity | undefined> => {
-    if (request.identity) return request.identity;
+  const identify = async (request: FastifyRequest): Promise<Identity | undefined> => {
     const authorization = request.headers.authorization;
     if (authorization !== undefined) {
       const m = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
@@ -70,6 +70,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     request.sessionToken = token;
     return (request.identity = identity);
+  };
+  // Once per request, refusals included: the rate limiter and the route both ask.
+  const attempts = new WeakMap<FastifyRequest, Promise<Identity | undefined>>();
+  const authenticate = (request: FastifyRequest): Promise<Identity | undefined> => {
+    let attempt = attempts.get(request);
+    if (!attempt) attempts.set(request, (attempt = identify(request)));
+    return attempt;
   };
 
   app.setErrorHandler((err, request, reply) => {
@@ -105,7 +112,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
-  const api = new Api(app, authenticate);
+  // One budget for the API and the signed-in portal: a person spends the same one through either.
+  const limits = {
+    addressCeiling: addressCeiling(app, {
+      perMinute: config.addressRatePerMinute,
+      cacheSize: config.rateLimitCacheSize,
+    }),
+    identity: identityRateLimit(app, {
+      perIdentity: config.apiRatePerMinute.identity,
+      perAddress: config.apiRatePerMinute.anonymous,
+      cacheSize: config.rateLimitCacheSize,
+      authenticate,
+    }),
+  };
+  const api = new Api(app, { authenticate, addressCeiling: limits.addressCeiling, rateLimit: limits.identity });
   approvalRoutes(api, deps);
   auditRoutes(api, deps);
   adminRoutes(api, deps);
@@ -118,6 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     csrf,
     secureCookies: secure,
     authenticate,
+    limits,
     redirectUri: callbackUrl(config.portalBaseUrl),
   });
   app.get('/healthz', async () => ({ status: 'alive' }));

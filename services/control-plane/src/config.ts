@@ -20,6 +20,8 @@ export interface OidcSettings {
   /** Roles from this claim (group names) instead of the principals table, where configured. */
   groupsClaim?: string | undefined;
   groupsPrefix: string;
+  /** With a groups claim: sessions end at the ID token's `exp` or after this long, whichever is first. */
+  groupsSessionMaxSeconds: number;
   scopes: string;
   /** Only for a provider on this machine (dev): allow plain http. */
   allowInsecureHttp: boolean;
@@ -46,6 +48,12 @@ export interface ControlPlaneConfig {
   sessionTtlSeconds: number;
   corsOrigins?: string[] | undefined;
   signInRatePerMinute: number;
+  /** `/api/v1` requests per minute: per identity, and per client address for requests without one. */
+  apiRatePerMinute: { identity: number; anonymous: number };
+  /** Requests per minute of one client address, counted before authentication (API and signed-in portal). */
+  addressRatePerMinute: number;
+  /** Keys each rate limiter (address ceiling, identity budget, sign-in) counts at once, least recently used out. */
+  rateLimitCacheSize: number;
   /** Development only: webhooks may be http to a loopback host. */
   allowLoopbackWebhooks?: boolean | undefined;
   metricsPort?: number | undefined;
@@ -83,6 +91,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlan
       principalClaim: e.OIDC_PRINCIPAL_CLAIM,
       groupsClaim: e.OIDC_GROUPS_CLAIM,
       groupsPrefix: e.OIDC_GROUPS_PREFIX,
+      groupsSessionMaxSeconds: e.OIDC_GROUPS_SESSION_MAX_SECONDS,
       scopes: e.OIDC_SCOPES,
       allowInsecureHttp: e.OIDC_ALLOW_INSECURE_HTTP,
     },
@@ -91,6 +100,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ControlPlan
     sessionTtlSeconds: e.STEPGATE_SESSION_TTL_SECONDS,
     corsOrigins: e.CONTROL_PLANE_CORS_ORIGINS,
     signInRatePerMinute: e.CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE,
+    apiRatePerMinute: {
+      identity: e.CONTROL_PLANE_API_RATE_PER_MINUTE,
+      anonymous: e.CONTROL_PLANE_API_ANONYMOUS_RATE_PER_MINUTE,
+    },
+    addressRatePerMinute: e.CONTROL_PLANE_ADDRESS_RATE_PER_MINUTE,
+    rateLimitCacheSize: e.CONTROL_PLANE_RATE_LIMIT_CACHE_SIZE,
     allowLoopbackWebhooks: e.STEPGATE_WEBHOOK_ALLOW_LOOPBACK,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,

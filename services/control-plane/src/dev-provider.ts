@@ -24,6 +24,8 @@ export interface DevProviderOptions {
   clientSecret: string;
   redirectUris: string[];
   users: readonly DevUser[];
+  /** ID token lifetime (default oidc-provider's, an hour); short in tests of session expiry. */
+  idTokenTtlSeconds?: number;
 }
 
 export interface DevProvider {
@@ -58,6 +60,7 @@ export async function startDevProvider(o: DevProviderOptions): Promise<DevProvid
       },
     ],
     pkce: { required: () => true },
+    ttl: { IdToken: o.idTokenTtlSeconds ?? 3600 },
     jwks: { keys: [jwk] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },

@@ -62,7 +62,10 @@ export class ControlPlane {
       portalBaseUrl: c.portalBaseUrl,
       allowLoopbackWebhooks: c.allowLoopbackWebhooks === true,
       provider: new OidcProvider(c.oidc, callbackUrl(c.portalBaseUrl)),
-      sessions: new Sessions(store.sessions, c.sessionTtlSeconds, c.oidc.groupsClaim !== undefined),
+      sessions: new Sessions(store.sessions, {
+        ttlSeconds: c.sessionTtlSeconds,
+        rolesFromGroups: c.oidc.groupsClaim !== undefined ? { maxSeconds: c.oidc.groupsSessionMaxSeconds } : undefined,
+      }),
       log: this.log,
     }));
     app.addHook('onResponse', async (request, reply) => {

@@ -55,6 +55,7 @@ describe('identity from claims', () => {
     audience: 'c',
     principalClaim: 'email',
     groupsPrefix: 'stepgate-',
+    groupsSessionMaxSeconds: 3600,
     scopes: 'openid',
     allowInsecureHttp: false,
   };
@@ -73,6 +74,7 @@ describe('identity from claims', () => {
       roles: ['approver'],
       issuer: 'https://idp.example',
       subject: 's1',
+      claimValue: 'bob@x.example',
     });
   });
 

@@ -23,22 +23,45 @@ export class InputRedactor {
       .digest();
   }
 
+  /**
+   * The value with what the rules cover masked. Parts with nothing to mask are the input's own
+   * objects, not copies (the result is only serialized, never changed).
+   */
   redact(value: unknown): { value: unknown; paths: string[] } {
     const paths: string[] = [];
     const walk = (v: unknown, path: string): unknown => {
-      if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}[${i}]`));
       if (typeof v !== 'object' || v === null) return v;
-      const out: Record<string, unknown> = {};
+      if (Array.isArray(v)) {
+        const items = v.map((x, i) => walk(x, `${path}[${i}]`));
+        return items.every((x, i) => x === v[i]) ? v : items;
+      }
+      let out: Record<string, unknown> | undefined;
       for (const [k, x] of Object.entries(v)) {
         const at = path ? `${path}.${k}` : k;
-        if (this.fragments.some((f) => k.toLowerCase().includes(f))) {
+        let masked: unknown;
+        if (this.redacted(k)) {
           paths.push(at);
-          out[k] = { [REDACTED_MARKER]: `hmac-sha256:${this.hash(x)}` };
-        } else out[k] = walk(x, at);
+          masked = { [REDACTED_MARKER]: `hmac-sha256:${this.hash(x)}` };
+        } else masked = walk(x, at);
+        // defineProperty: a "__proto__" key (JSON.parse makes it an own key) stays a key when assigned.
+        if (masked !== x)
+          Object.defineProperty((out ??= { ...v }), k, { value: masked, enumerable: true, writable: true });
       }
-      return out;
+      return out ?? v;
     };
     return { value: walk(value, ''), paths };
+  }
+
+  private readonly verdicts = new Map<string, boolean>();
+
+  /** Whether a key's name contains a redacted fragment; remembered for the names seen most. */
+  private redacted(key: string): boolean {
+    let verdict = this.verdicts.get(key);
+    if (verdict === undefined) {
+      verdict = this.fragments.some((f) => key.toLowerCase().includes(f));
+      if (this.verdicts.size < 10_000) this.verdicts.set(key, verdict);
+    }
+    return verdict;
   }
 
   private hash(v: unknown): string {

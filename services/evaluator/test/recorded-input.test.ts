@@ -19,6 +19,29 @@ describe('InputRedactor', () => {
     expect(JSON.stringify(value)).not.toContain('123-45');
   });
 
+  it('leaves the input unchanged, and reuses the parts with nothing to mask', () => {
+    const input = {
+      step: { step_input: { user: 'ann', ssn: '1' }, tool_context: { tool_name: 't', args: [1, { a: 2 }] } },
+    };
+    const before = JSON.stringify(input);
+    const { value, paths } = redactor.redact(input);
+    expect(JSON.stringify(input)).toBe(before);
+    expect(paths).toEqual(['step.step_input.ssn']);
+    const step = (value as typeof input).step;
+    expect(step).not.toBe(input.step);
+    expect(step.tool_context).toBe(input.step.tool_context);
+    expect(step.step_input).toEqual({ user: 'ann', ssn: { [REDACTED_MARKER]: expect.any(String) } });
+    expect(redactor.redact(input.step.tool_context).value).toBe(input.step.tool_context);
+  });
+
+  it('keeps a "__proto__" key as a key', () => {
+    const { value, paths } = redactor.redact(JSON.parse('{"__proto__": {"password": "x", "a": 1}}'));
+    expect(paths).toEqual(['__proto__.password']);
+    expect(JSON.stringify(value)).toMatch(
+      /^\{"__proto__":\{"password":\{"\$redacted":"hmac-sha256:[0-9a-f]{64}"\},"a":1\}\}$/,
+    );
+  });
+
   it('hashes equal values equally under one key, and differently under another key', () => {
     const a = redactor.redact({ password: 'x' }).value;
     expect(redactor.redact({ password: 'x' }).value).toEqual(a);

@@ -132,3 +132,44 @@ export async function linkIdentity(
   io.out(`${opts.identity} at ${opts.issuer} signs in as ${opts.principal}@${opts.tenant}\n`);
   return EXIT.ok;
 }
+
+/**
+ * `stepgate credentials unlink-identity`: the identity no longer signs in to the control plane; its
+ * principal's portal sessions end. Audited as IdentityLinked with outcome `Unlinked` (the wire
+ * contract has no separate action).
+ */
+export async function unlinkIdentity(
+  opts: { tenant: string; issuer: string; identity: string; as?: string },
+  io: Io,
+): Promise<number> {
+  if (!TENANT.test(opts.tenant)) throw new InputError(`--tenant "${opts.tenant}": expected a lower-case tenant id`);
+  let principal: string | undefined;
+  await withServices(
+    adminEnv(),
+    async (store, publish) => {
+      principal = await store.identities.unlink({
+        issuer: opts.issuer,
+        claimValue: opts.identity,
+        tenantId: opts.tenant,
+      });
+      if (!principal) return;
+      publish(
+        'audit',
+        opts.tenant,
+        adminAudit('IdentityLinked', opts.tenant, 'Unlinked', {
+          issuer: opts.issuer,
+          identity: opts.identity,
+          principal,
+          actor: opts.as ?? null,
+        }),
+      );
+    },
+    io,
+  );
+  if (!principal)
+    throw new InputError(
+      `--identity: "${opts.identity}" at ${opts.issuer} is linked to no principal of ${opts.tenant}`,
+    );
+  io.out(`${opts.identity} at ${opts.issuer} no longer signs in as ${principal}@${opts.tenant}\n`);
+  return EXIT.ok;
+}

@@ -94,6 +94,11 @@ export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.s
   OIDC_GROUPS_CLAIM: envField.text().optional(),
   /** Group names are this prefix and a role (e.g. `stepgate-` for `stepgate-approver`); required with OIDC_GROUPS_CLAIM. */
   OIDC_GROUPS_PREFIX: z.string().default(''),
+  /**
+   * A session whose roles came from the groups claim ends at the ID token's `exp` or after this long,
+   * whichever is first: the groups are not read again, so a removal at the provider must end it.
+   */
+  OIDC_GROUPS_SESSION_MAX_SECONDS: envField.integer(60, 86_400).default(3600),
   /** Only for a provider on this machine (the embedded one of `npm run dev`): allow http. */
   OIDC_ALLOW_INSECURE_HTTP: envField.flag().default(false),
   OIDC_SCOPES: z.string().default('openid email profile'),
@@ -106,6 +111,14 @@ export const ControlPlaneEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.s
   CONTROL_PLANE_CORS_ORIGINS: envField.list().optional(),
   /** Sign-in attempts per client address per minute. */
   CONTROL_PLANE_SIGNIN_RATE_PER_MINUTE: envField.integer(1, 10_000).default(20),
+  /** API requests per minute of one signed-in identity (bearer subject or session), per instance. */
+  CONTROL_PLANE_API_RATE_PER_MINUTE: envField.integer(1, 100_000).default(600),
+  /** API requests per minute of one client address without a valid identity, per instance. */
+  CONTROL_PLANE_API_ANONYMOUS_RATE_PER_MINUTE: envField.integer(1, 100_000).default(60),
+  /** Requests per minute of one client address before authentication (API and signed-in portal), per instance. */
+  CONTROL_PLANE_ADDRESS_RATE_PER_MINUTE: envField.integer(1, 1_000_000).default(3000),
+  /** Keys (addresses, principals) each control-plane rate limiter counts at once; least recently used out. */
+  CONTROL_PLANE_RATE_LIMIT_CACHE_SIZE: envField.integer(1000, 10_000_000).default(100_000),
   /** Development only: admins may add http webhooks to 127.0.0.1 / localhost (as the approvals service's setting). */
   STEPGATE_WEBHOOK_ALLOW_LOOPBACK: envField.flag().default(false),
 });

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Identity, Role } from '../auth/identity.js';
 import { forbidden, HttpError, invalidInput, unauthenticated } from './errors.js';
+import type { RateLimitHook } from './rate-limit.js';
 
 // Named schemas (`registry.register`) need zod's `openapi` method.
 extendZodWithOpenApi(z);
@@ -45,7 +46,13 @@ export class Api {
 
   constructor(
     private readonly app: FastifyInstance,
-    private readonly authenticate: Authenticate,
+    private readonly options: {
+      authenticate: Authenticate;
+      /** Runs first on every route, before authentication (429 RATE_LIMITED with Retry-After). */
+      addressCeiling: RateLimitHook;
+      /** Runs before every route's handler (429 RATE_LIMITED with Retry-After). */
+      rateLimit: RateLimitHook;
+    },
   ) {}
 
   schema<T extends z.ZodType>(name: string, schema: T): T {
@@ -75,6 +82,13 @@ export class Api {
       401: { description: 'no identity' },
       403: { description: 'wrong role' },
       404: { description: 'not found, or not yours' },
+      429: {
+        description:
+          'too many requests (RATE_LIMITED): per client address, then per identity or, for a request without a valid one, per client address',
+        headers: {
+          'Retry-After': { description: 'seconds until the budget refills', schema: { type: 'integer' as const } },
+        },
+      },
     };
     this.registry.registerPath({
       method: spec.method,
@@ -92,8 +106,10 @@ export class Api {
     this.app.route({
       method: spec.method.toUpperCase(),
       url: spec.path.replace(/\{(\w+)\}/g, ':$1'),
+      onRequest: this.options.addressCeiling,
+      preHandler: this.options.rateLimit,
       handler: async (request, reply) => {
-        const identity = await this.authenticate(request, reply);
+        const identity = await this.options.authenticate(request, reply);
         if (!identity) throw unauthenticated();
         if (!spec.roles.some((r) => identity.roles.includes(r))) throw forbidden(spec.roles);
         const ctx: RouteContext<P, Q, B> = {

@@ -11,6 +11,8 @@ export interface Identity {
   roles: Role[];
   issuer: string;
   subject: string;
+  /** The configured claim's value: with `issuer`, the link (`principal_identities`) this identity acts by. */
+  claimValue: string;
 }
 
 /** Why a verified token names no principal (answered 403: authenticated, not allowed). */
@@ -58,6 +60,7 @@ export async function identityFromClaims(
     roles: rolesOf(claims, link.roles, oidc),
     issuer,
     subject,
+    claimValue: value,
   };
 }
 

@@ -10,6 +10,7 @@ import type { AppDeps } from '../app.js';
 import { asHttpError, HttpError, notFound } from '../api/errors.js';
 import { ApprovalParams, AuditQuery, DecideBody } from '../api/schemas.js';
 import { readAuditPage } from '../api/audit-routes.js';
+import type { RateLimitHook } from '../api/rate-limit.js';
 import { html, page, type PageUser } from './html.js';
 import { approvalDetail, approvalsList, auditPage } from './pages.js';
 
@@ -20,6 +21,8 @@ interface PortalDeps extends AppDeps {
   secureCookies: boolean;
   redirectUri: string;
   authenticate(request: FastifyRequest): Promise<Identity | undefined>;
+  /** The API's limits: the address ceiling before authentication, then the identity's budget. */
+  limits: { addressCeiling: RateLimitHook; identity: RateLimitHook };
 }
 
 const PendingSignInSchema = z.object({
@@ -36,12 +39,21 @@ function safeReturnTo(value: unknown): string {
     : '/approvals';
 }
 
+/** The ID token's `exp` (seconds since the epoch; openid-client has checked it is there and not past). */
+function expiryOf(claims: Record<string, unknown>): Date | undefined {
+  return typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : undefined;
+}
+
 /** The server-rendered portal: sign-in (OpenID Connect), approvals and the audit search. */
 export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   const cookieBase = { httpOnly: true, secure: deps.secureCookies, sameSite: 'lax' as const, path: '/' };
   const SESSION_COOKIE = cookieName(SESSION_COOKIE_NAME, deps.secureCookies);
   const SIGN_IN_COOKIE = cookieName(SIGN_IN_COOKIE_NAME, deps.secureCookies);
-  const signInLimit = { rateLimit: { max: deps.config.signInRatePerMinute, timeWindow: '1 minute' } };
+  const signInLimit = {
+    rateLimit: { max: deps.config.signInRatePerMinute, timeWindow: '1 minute', cache: deps.config.rateLimitCacheSize },
+  };
+  // Every route that authenticates spends the same budgets as the API.
+  const limited = { onRequest: deps.limits.addressCeiling, preHandler: deps.limits.identity };
 
   /** The signed-in person, or a redirect to sign in (undefined: the reply is sent). */
   const signedIn = async (
@@ -95,19 +107,20 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     // Signing in again ends the session this browser had (whoever it belonged to).
     const previous = request.cookies[SESSION_COOKIE];
     if (previous) await deps.sessions.close(previous);
-    const token = await deps.sessions.open(identity);
-    reply.setCookie(SESSION_COOKIE, token, { ...cookieBase, maxAge: deps.sessions.ttlSeconds });
+    const { token, expiresAt } = await deps.sessions.open({ identity, idTokenExpiresAt: expiryOf(claims) });
+    const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - Date.now()) / 1000));
+    reply.setCookie(SESSION_COOKIE, token, { ...cookieBase, maxAge });
     return reply.redirect(safeReturnTo(pending.returnTo), 303);
   });
 
-  app.post('/logout', async (request, reply) => {
+  app.post('/logout', limited, async (request, reply) => {
     const identity = await deps.authenticate(request);
     if (identity && request.sessionToken) await deps.sessions.close(request.sessionToken);
     reply.clearCookie(SESSION_COOKIE, cookieBase);
     return send(reply, 'Signed out', undefined, html`<p>You are signed out. <a href="/login">Sign in again</a></p>`);
   });
 
-  app.get('/approvals', async (request, reply) => {
+  app.get('/approvals', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     const all = await deps.gateway.list(user.identity, { limit: 200 });
@@ -147,7 +160,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     );
   };
 
-  app.get('/approvals/:approval_id', async (request, reply) => {
+  app.get('/approvals/:approval_id', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     const params = ApprovalParams.safeParse(request.params);
@@ -160,7 +173,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     });
   });
 
-  app.post('/approvals/:approval_id/decide', async (request, reply) => {
+  app.post('/approvals/:approval_id/decide', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     const params = ApprovalParams.safeParse(request.params);
@@ -201,7 +214,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     return reply.redirect(`/approvals/${id}?done=${decision === 'approve' ? 'approved' : 'rejected'}`, 303);
   });
 
-  app.get('/audit', async (request, reply) => {
+  app.get('/audit', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     if (!user.identity.roles.some((r) => r === 'auditor' || r === 'admin'))
