@@ -120,7 +120,12 @@ benches['latency-ab'] = async () => {
   if (!baseline)
     throw new Error('latency-ab compares with another checkout: set STEPGATE_BENCH_BASELINE to its directory');
   await ensureServices();
-  const load = { rate: 1_000, workflows: WORKFLOWS, count: 3_000 };
+  // The issue's load by default; STEPGATE_BENCH_RATE / STEPGATE_BENCH_WORKFLOWS to compare below saturation.
+  const load = {
+    rate: Number(process.env.STEPGATE_BENCH_RATE ?? 1_000),
+    workflows: Number(process.env.STEPGATE_BENCH_WORKFLOWS ?? WORKFLOWS),
+    count: 3_000,
+  };
   const r = await benchGateLatencyAb(endpoints, { baseline, ...load });
   const line = (runs: typeof r.current) => runs.map((d) => `p50 ${fmt(d.p50)} / p99 ${fmt(d.p99)} ms`).join(', ');
   console.log(
