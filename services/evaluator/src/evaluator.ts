@@ -26,9 +26,11 @@ import { CredentialStore } from './credentials.js';
 import { ReplyToAllowances } from './reply-to.js';
 import { DecideStage } from './decide.js';
 import { EmitStage, RateSampler } from './emit.js';
+import { GroupCommit } from './group-commit.js';
 import { KillSwitchStore } from './kill-switches.js';
 import { InputRedactor } from './recorded-input.js';
 import { GATE_REQUEST, intake, STEP_COMPLETION, type Intake, type MessageKind } from './intake.js';
+import type { GateOutcome } from './gate.js';
 import { EvaluatorMetrics } from './metrics.js';
 import { Publisher } from './publisher.js';
 
@@ -53,6 +55,8 @@ export class Evaluator {
   private readonly killSwitches: KillSwitchStore;
   private readonly signer: ReceiptSigner;
   private readonly decideStage: DecideStage;
+  /** The decide stage's transactions, shared by the partitions processed concurrently. */
+  private readonly decisions: GroupCommit<Intake<GateRequest>, GateOutcome | undefined>;
   private readonly emitStage: EmitStage;
   private readonly completions: CompletionStage;
   private consumer: GroupConsumer | undefined;
@@ -87,6 +91,7 @@ export class Evaluator {
       portalBaseUrl: config.portalBaseUrl,
       log: this.log,
     });
+    this.decisions = new GroupCommit((intakes, now) => this.decideStage.decide(intakes, now));
     this.emitStage = new EmitStage({
       topics: this.topics,
       decisionTopic: (tenantId) =>
@@ -194,7 +199,7 @@ export class Evaluator {
       const now = Date.now();
       const intakes: Array<Intake<GateRequest>> = [];
       for (const message of messages) intakes.push(await this.intake(message, GATE_REQUEST, now));
-      const outcomes = await this.decideStage.decide(intakes, now);
+      const outcomes = await this.decisions.submit(intakes, now);
       await batch.heartbeat();
       published = messages.map((message, i) =>
         this.emitStage.gate({

@@ -1,11 +1,6 @@
 import type { MessageProducer } from '@stepgate/messaging';
 import type { BatchMessages } from './batch-messages.js';
-
-interface Waiting {
-  messages: BatchMessages;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
+import { Coalescer } from './coalescer.js';
 
 /**
  * Publishes the message batches of concurrently processed batches. The idempotent producer keeps one
@@ -15,33 +10,19 @@ interface Waiting {
  * batch waits for nothing. Each batch's messages stay together and in order.
  */
 export class Publisher {
-  private waiting: Waiting[] = [];
-  private sending = false;
+  private readonly sends: Coalescer<BatchMessages, void>;
 
-  constructor(private readonly producer: () => MessageProducer) {}
-
-  publish(messages: BatchMessages): Promise<void> {
-    if (messages.size === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ messages, resolve, reject });
-      if (!this.sending) void this.drain();
+  constructor(producer: () => MessageProducer) {
+    this.sends = new Coalescer<BatchMessages, void>(async (group) => {
+      const merged = group[0]!;
+      for (const messages of group.slice(1)) merged.absorb(messages);
+      for (const chunk of merged.chunks()) await producer().publish(chunk);
+      return group.map(() => undefined);
     });
   }
 
-  private async drain(): Promise<void> {
-    this.sending = true;
-    while (this.waiting.length) {
-      const group = this.waiting;
-      this.waiting = [];
-      const merged = group[0]!.messages;
-      for (const w of group.slice(1)) merged.absorb(w.messages);
-      try {
-        for (const chunk of merged.chunks()) await this.producer().publish(chunk);
-        for (const w of group) w.resolve();
-      } catch (err) {
-        for (const w of group) w.reject(err);
-      }
-    }
-    this.sending = false;
+  publish(messages: BatchMessages): Promise<void> {
+    if (messages.size === 0) return Promise.resolve();
+    return this.sends.submit(messages);
   }
 }

@@ -1,0 +1,29 @@
+import { Coalescer } from './coalescer.js';
+
+/**
+ * Decides the batches of partitions fetched concurrently in as few transactions as it can. A batch
+ * arriving while a transaction is in flight waits for it and then goes, with every other batch that
+ * arrived meanwhile, into one transaction (group commit): gates spread over many partitions cost one
+ * set of round trips and one commit, not one each. A lone batch starts at once. Each batch gets back
+ * its own outcomes, in order; its offsets are still committed by its own handler, after its decisions
+ * are published. A failed transaction fails every batch in it (each is then redone by its handler).
+ */
+export class GroupCommit<In, Out> {
+  private readonly batches: Coalescer<{ items: In[]; now: number }, Out[]>;
+
+  /** `run` decides the items of the batches in one transaction, at the latest of their times. */
+  constructor(run: (items: In[], now: number) => Promise<Out[]>) {
+    this.batches = new Coalescer(async (group) => {
+      const outs = await run(
+        group.flatMap((b) => b.items),
+        Math.max(...group.map((b) => b.now)),
+      );
+      let from = 0;
+      return group.map((b) => outs.slice(from, (from += b.items.length)));
+    });
+  }
+
+  submit(items: In[], now: number): Promise<Out[]> {
+    return this.batches.submit({ items, now });
+  }
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { GroupCommit } from '../src/group-commit.js';
+
+/** A transaction runner whose runs complete when the test says so. */
+function fakeRuns() {
+  const runs: Array<{ items: string[]; now: number }> = [];
+  const pending: Array<(err?: Error) => void> = [];
+  const run = (items: string[], now: number) => {
+    runs.push({ items, now });
+    return new Promise<string[]>((resolve, reject) =>
+      pending.push((err) => (err ? reject(err) : resolve(items.map((i) => `decided ${i}`)))),
+    );
+  };
+  return { run, runs, pending };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('group commit', () => {
+  it('runs a lone batch at once, and the batches arriving meanwhile in one run, each getting its own outcomes in order', async () => {
+    const f = fakeRuns();
+    const commit = new GroupCommit(f.run);
+    const first = commit.submit(['a1', 'a2'], 10);
+    expect(f.runs).toHaveLength(1);
+    const second = commit.submit(['b1', 'b2'], 30);
+    const third = commit.submit(['c1'], 20);
+    expect(f.runs).toHaveLength(1);
+    f.pending.shift()!();
+    expect(await first).toEqual(['decided a1', 'decided a2']);
+    await tick();
+    expect(f.runs[1]).toEqual({ items: ['b1', 'b2', 'c1'], now: 30 });
+    f.pending.shift()!();
+    expect(await second).toEqual(['decided b1', 'decided b2']);
+    expect(await third).toEqual(['decided c1']);
+  });
+
+  it('fails every batch of a failed run, and the next batch runs again', async () => {
+    const f = fakeRuns();
+    const commit = new GroupCommit(f.run);
+    const first = commit.submit(['a'], 1);
+    const second = commit.submit(['b'], 1);
+    const third = commit.submit(['c'], 1);
+    f.pending.shift()!();
+    await first;
+    await tick();
+    f.pending.shift()!(new Error('connection terminated'));
+    await expect(second).rejects.toThrow('connection terminated');
+    await expect(third).rejects.toThrow('connection terminated');
+    const again = commit.submit(['d'], 1);
+    f.pending.shift()!();
+    expect(await again).toEqual(['decided d']);
+    expect(f.runs).toHaveLength(3);
+  });
+});
