@@ -356,6 +356,11 @@ describe('admin: policies, credentials, tenant settings, thresholds — each cha
   it('tenant settings and alert thresholds', async () => {
     const patched = await call('alice', 'PATCH', '/api/v1/tenant', { approval_timeout_seconds: 600 });
     expect(patched.json).toMatchObject({ tenant_id: TENANT, approval_timeout_seconds: 600 });
+    // The caller's own tenant only, read by its id.
+    expect((await call('alice', 'GET', '/api/v1/tenant')).json).toMatchObject({
+      tenant_id: TENANT,
+      approval_timeout_seconds: 600,
+    });
     expect((await call('alice', 'PATCH', '/api/v1/tenant', { tenant_id: 'globex' })).status).toBe(400);
     expect(
       (await call('alice', 'PUT', '/api/v1/alert-thresholds/block_spike', { threshold: 5, window_seconds: 30 })).status,

@@ -128,6 +128,13 @@ export class TenantsRepository {
     };
   }
 
+  async get(tenantId: string): Promise<TenantRow | undefined> {
+    const { rows } = await this.db.query<TenantRow>(`select ${TENANT_COLUMNS} from tenants where tenant_id = $1`, [
+      tenantId,
+    ]);
+    return rows[0];
+  }
+
   async list(): Promise<TenantRow[]> {
     const { rows } = await this.db.query<TenantRow>(`select ${TENANT_COLUMNS} from tenants order by tenant_id`);
     return rows;

@@ -249,7 +249,7 @@ function settingsRoutes(api: Api, deps: ApiDeps): void {
     roles: ADMIN,
     response: tenant,
     handler: async ({ identity }) => {
-      const t = (await deps.store.tenants.list()).find((r) => r.tenant_id === identity.tenantId);
+      const t = await deps.store.tenants.get(identity.tenantId);
       if (!t) throw notFound('tenant');
       return t;
     },
