@@ -167,13 +167,13 @@ export class AuditConsumer {
   }
 
   private async write(events: AuditEvent[]): Promise<WriteResult> {
-    await this.partitions.ensure(
+    const partition = await this.partitions.ensure(
       this.pool,
       events.map((e) => e.timestamp),
     );
     const client = await this.pool.connect();
     try {
-      return await writeBatch(client, events);
+      return await writeBatch(client, events, { partition });
     } finally {
       client.release();
     }
