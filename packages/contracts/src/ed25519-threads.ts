@@ -27,6 +27,8 @@ const SIGNATURE_BYTES = 64;
 interface Job {
   /** 0: verify `signature` of `message` by public `key`; 1: sign `message` with secret `key`. */
   op: 0 | 1;
+  /** The key as the caller gave it (for a job done on the calling thread), and libsodium's form of it. */
+  keyObject: KeyObject;
   key: Uint8Array;
   message: Uint8Array;
   signature?: Uint8Array;
@@ -122,6 +124,7 @@ class PooledEd25519 implements Ed25519Threads {
   constructor(
     modulePath: string,
     readonly threads: number,
+    private readonly inlineBelow: number,
   ) {
     this.pool = Array.from({ length: threads }, () => new SodiumThread(modulePath));
   }
@@ -130,13 +133,13 @@ class PooledEd25519 implements Ed25519Threads {
     const key = publicKey.type === 'public' ? rawKey(publicKey) : undefined;
     if (!key) return Promise.resolve(ed25519.verify(publicKey, bytes, signature)); // not Ed25519: Node's answer
     if (signature.length !== SIGNATURE_BYTES) return Promise.resolve(false);
-    return this.enqueue({ op: 0, key, message: bytes, signature }).then((out) => out[0] === 1);
+    return this.enqueue({ op: 0, keyObject: publicKey, key, message: bytes, signature }).then((out) => out[0] === 1);
   }
 
   sign(privateKey: KeyObject, bytes: Uint8Array): Promise<Buffer> {
     const key = privateKey.type === 'private' ? rawKey(privateKey) : undefined;
     if (!key) return Promise.resolve().then(() => ed25519.sign(privateKey, bytes)); // Node's error
-    return this.enqueue({ op: 1, key, message: bytes }).then((out) => Buffer.from(out));
+    return this.enqueue({ op: 1, keyObject: privateKey, key, message: bytes }).then((out) => Buffer.from(out));
   }
 
   async close(): Promise<void> {
@@ -145,7 +148,9 @@ class PooledEd25519 implements Ed25519Threads {
 
   private enqueue(job: Omit<Job, 'resolve' | 'reject'>): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
-      this.queued.push({ ...job, resolve, reject });
+      (job as Job).resolve = resolve;
+      (job as Job).reject = reject;
+      this.queued.push(job as Job);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -153,15 +158,27 @@ class PooledEd25519 implements Ed25519Threads {
     });
   }
 
-  /** Spreads what queued in this turn over the threads, the least busy taking the first share. */
+  /**
+   * Spreads what queued in this turn over the threads, the least busy taking the first share. A few
+   * jobs are done here: a thread's round trip (waking it included) costs more latency than they do.
+   */
   private flush(): void {
     this.flushScheduled = false;
     const jobs = this.queued;
     this.queued = [];
+    if (jobs.length < this.inlineBelow) {
+      for (const job of jobs) job.resolve(runInline(job));
+      return;
+    }
     const threads = [...this.pool].sort((a, b) => a.busy - b.busy);
     const share = Math.ceil(jobs.length / threads.length);
     for (let i = 0, t = 0; i < jobs.length; i += share, t++) threads[t]!.run(jobs.slice(i, i + share));
   }
+}
+
+function runInline(job: Job): Uint8Array {
+  if (job.op === 1) return ed25519.sign(job.keyObject, job.message);
+  return Uint8Array.of(ed25519.verify(job.keyObject, job.message, job.signature!) ? 1 : 0);
 }
 
 /** On the calling thread: where libsodium's addon does not load, or no thread is wanted. */
@@ -171,8 +188,14 @@ const inline: Omit<Ed25519Threads, 'threads'> = {
   close: async () => undefined,
 };
 
-/** `threads` worker threads (none: on the calling thread, as without libsodium). */
-export function ed25519Threads(threads: number): Ed25519Threads {
+/** Jobs of one turn done on the calling thread rather than handed off, by default. */
+export const INLINE_BELOW = 4;
+
+/**
+ * `threads` worker threads (none: on the calling thread, as without libsodium); fewer than
+ * `inlineBelow` jobs queued in one turn are done on the calling thread.
+ */
+export function ed25519Threads(threads: number, options: { inlineBelow?: number } = {}): Ed25519Threads {
   if (threads < 1 || sodiumModulePath === undefined) return { ...inline, threads: 0 };
-  return new PooledEd25519(sodiumModulePath, threads);
+  return new PooledEd25519(sodiumModulePath, threads, options.inlineBelow ?? INLINE_BELOW);
 }

@@ -12,7 +12,8 @@ import type { DecisionBody } from '../src/index.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const other = generateKeyPairSync('ed25519');
-const threads = ed25519Threads(2);
+// Every job handed to a thread, however few (a pool's default does a few on the calling thread).
+const threads = ed25519Threads(2, { inlineBelow: 0 });
 afterAll(() => threads.close());
 
 describe('Ed25519 on worker threads', () => {
@@ -27,6 +28,16 @@ describe('Ed25519 on worker threads', () => {
     signatures.forEach((s, i) => expect(s.equals(ed25519.sign(privateKey, messages[i]!))).toBe(true));
     const verified = await Promise.all(messages.map((m, i) => threads.verify(publicKey, m, signatures[i]!)));
     expect(verified.every(Boolean)).toBe(true);
+  });
+
+  it('does a few jobs of one turn on the calling thread, with the same answers', async () => {
+    const pool = ed25519Threads(1);
+    const bytes = randomBytes(500);
+    const signature = await pool.sign(privateKey, bytes);
+    expect(signature.equals(ed25519.sign(privateKey, bytes))).toBe(true);
+    expect(await pool.verify(publicKey, bytes, signature)).toBe(true);
+    expect(await pool.verify(other.publicKey, bytes, signature)).toBe(false);
+    await pool.close();
   });
 
   it('refuses a changed message, a changed or short signature, and another key', async () => {
@@ -62,7 +73,7 @@ describe('Ed25519 on worker threads', () => {
 
   it('refuses the jobs of a thread that ends under them, and starts a fresh thread for the next', async () => {
     if (threads.threads === 0) return;
-    const own = ed25519Threads(1);
+    const own = ed25519Threads(1, { inlineBelow: 0 });
     const inFlight = own.sign(privateKey, randomBytes(1_000));
     await new Promise((resolve) => setImmediate(resolve)); // handed to the thread
     await own.close();
