@@ -63,8 +63,8 @@ describe("the batch ledger's prepared statements", () => {
       );
       const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
       expect(plan).toContain('Index Scan using step_ledger_pkey');
-      // Decisions are looked up by request id across tenants (REQUEST_ID_CONFLICT), through their own index.
-      expect(plan).toMatch(/Index (Only )?Scan (using|on) gate_decisions_request_id/);
+      // Decisions are looked up by request id across tenants (REQUEST_ID_CONFLICT): their primary key leads with it.
+      expect(plan).toMatch(/Index (Only )?Scan (using|on) gate_decisions_pkey/);
       expect(plan).not.toMatch(/Seq Scan on (step_ledger|gate_decisions|workflow_state|principals)/);
       expect(plan).not.toMatch(/Hash (Semi )?Join|Merge Join/);
     } finally {
