@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { ed25519 } from '@stepgate/contracts/node';
 import type { Endpoints } from '@stepgate/infra';
-import { pidCpuSeconds, processCpuSeconds, SERVICES, type ServiceName } from './cpu.js';
+import { mainThreadCpuSeconds, pidCpuSeconds, processCpuSeconds, SERVICES, type ServiceName } from './cpu.js';
 import {
   openPipelineFixture,
   watchNewMessages,
@@ -28,6 +28,8 @@ export interface DrainFigures {
   perSecond: number;
   /** CPU µs per message of all the draining processes together, start-up excluded. */
   cpuMicrosPerMessage: number;
+  /** Of which their main threads (event loops): what bounds one process's rate when it has cores to spare. */
+  mainThreadMicrosPerMessage: number;
   /** The draining processes and when they drained (monotonic µs, the clock of V8's CPU profiles). */
   measured: { pids: number[]; fromMicros: number; toMicros: number };
   /** CPU µs per message of the local Postgres and Kafka broker over the same interval (undefined: not on this host). */
@@ -167,12 +169,15 @@ async function measureDrain(
   await producer.connect();
   const counted = await watchNewMessages(f.kafka, run.to, run.backlog);
   const cpu = () => run.processes.reduce((sum, p) => sum + pidCpuSeconds(p.pid!), 0);
+  const mainThreads = () => run.processes.reduce((sum, p) => sum + mainThreadCpuSeconds(p.pid!), 0);
   const servicesBefore = serviceCpuSeconds();
   const cpuBefore = cpu();
+  const mainBefore = mainThreads();
   const fromMicros = monotonicMicros();
   for (const messages of batches) await producer.send({ topic: run.from, messages });
   const { first, last, meanBytes } = await counted.done;
   const used = cpu() - cpuBefore;
+  const usedByMain = mainThreads() - mainBefore;
   const toMicros = monotonicMicros();
   const servicesAfter = serviceCpuSeconds();
   await producer.disconnect();
@@ -182,6 +187,7 @@ async function measureDrain(
       gates: run.backlog,
       perSecond: run.backlog / ((last - first) / 1000),
       cpuMicrosPerMessage: (used * 1e6) / run.backlog,
+      mainThreadMicrosPerMessage: (usedByMain * 1e6) / run.backlog,
       measured: { pids: run.processes.map((p) => p.pid!), fromMicros, toMicros },
       services: Object.fromEntries(
         SERVICE_NAMES.map((n) => {

@@ -146,6 +146,7 @@ export function startEvaluatorProcess(env: NodeJS.ProcessEnv, checkout = process
       '--conditions=source',
       '--import',
       'tsx',
+      ...(process.env.STEPGATE_BENCH_ALLOC_PROFILE ? ['--import', path.resolve('bench/allocation-sampling.ts')] : []),
       'services/evaluator/src/main.ts',
     ],
     { env, cwd: checkout, stdio: ['ignore', 'pipe', 'inherit'] },

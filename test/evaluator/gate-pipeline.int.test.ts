@@ -279,6 +279,9 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     });
     const [a, b, c] = got;
     expect(a!.decision_id).toBe(b!.decision_id);
+    // The duplicate was answered before its first delivery's decision was signed: it carries the signature too.
+    const evaluatorKey = publicKeyFromPem(stack.evaluatorKey.publicKeyPem);
+    expect(got.map((d) => verifyReceipt(d, evaluatorKey))).toEqual([true, true, true]);
     expect(c).toMatchObject({
       request_id: retry.request_id,
       decision: 'block',

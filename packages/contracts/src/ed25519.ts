@@ -14,12 +14,19 @@ interface Sodium {
 
 const SIGNATURE_BYTES = 64;
 
-function loadSodium(): Sodium | undefined {
+/** Where sodium-native's module is, when its addon loads on this platform. */
+export const sodiumModulePath: string | undefined = (() => {
+  const require = createRequire(import.meta.url);
   try {
-    return createRequire(import.meta.url)('sodium-native') as Sodium;
+    require('sodium-native');
+    return require.resolve('sodium-native');
   } catch {
     return undefined; // no prebuilt addon for this platform: Node's crypto below
   }
+})();
+
+function loadSodium(): Sodium | undefined {
+  return sodiumModulePath === undefined ? undefined : (createRequire(import.meta.url)(sodiumModulePath) as Sodium);
 }
 
 export interface Ed25519Backend {
@@ -43,7 +50,8 @@ export const nodeCryptoEd25519: Ed25519Backend = {
 /** libsodium's key forms, derived once per KeyObject: secret = seed ‖ public key, public = 32 bytes. */
 const rawKeys = new WeakMap<KeyObject, Buffer>();
 
-function rawKey(key: KeyObject): Buffer | undefined {
+/** libsodium's form of an Ed25519 key; undefined for any other kind of key. */
+export function rawKey(key: KeyObject): Buffer | undefined {
   if (key.asymmetricKeyType !== 'ed25519') return undefined;
   let raw = rawKeys.get(key);
   if (!raw) {

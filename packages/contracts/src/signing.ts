@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ed25519 } from './ed25519.js';
+import type { Ed25519Threads } from './ed25519-threads.js';
 import type { DecisionBody, GateDecision } from './decision.js';
 import type { ReceiptKeySet } from './receipt-keys.js';
 import { canonicalJson, SIGNATURE_ALG, type Receipt } from './wire.js';
@@ -10,15 +11,30 @@ export function signBytes(privateKey: KeyObject, bytes: Uint8Array): string {
   return ed25519.sign(privateKey, bytes).toString('base64url');
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
 export function verifyBytes(publicKey: KeyObject, bytes: Uint8Array, signature: string): boolean {
-  if (!/^[A-Za-z0-9_-]+$/.test(signature)) return false;
+  if (!BASE64URL.test(signature)) return false;
   return ed25519.verify(publicKey, bytes, Buffer.from(signature, 'base64url'));
+}
+
+/** verifyBytes, the signature checked on `threads`. */
+export async function verifyBytesOn(
+  threads: Ed25519Threads,
+  check: { publicKey: KeyObject; bytes: Uint8Array; signature: string },
+): Promise<boolean> {
+  if (!BASE64URL.test(check.signature)) return false;
+  return threads.verify(check.publicKey, check.bytes, Buffer.from(check.signature, 'base64url'));
+}
+
+function receiptBytes(body: Record<string, unknown>): Buffer {
+  if ('receipt' in body) throw new TypeError('the signed body must not contain its own receipt');
+  return Buffer.from(canonicalJson(body));
 }
 
 /** Signs the canonical JSON of `body` (which must not contain `receipt`). */
 export function makeReceipt(body: Record<string, unknown>, keyId: string, privateKey: KeyObject): Receipt {
-  if ('receipt' in body) throw new TypeError('the signed body must not contain its own receipt');
-  return { key_id: keyId, alg: SIGNATURE_ALG, signature: signBytes(privateKey, Buffer.from(canonicalJson(body))) };
+  return { key_id: keyId, alg: SIGNATURE_ALG, signature: signBytes(privateKey, receiptBytes(body)) };
 }
 
 /** Who signs receipts: a key id clients look the public key up by, and the private key. */
@@ -30,6 +46,16 @@ export interface ReceiptSigner {
 /** A decision as published: its body with the signer's receipt. */
 export function signDecision(body: DecisionBody, signer: ReceiptSigner): GateDecision {
   return { ...body, receipt: makeReceipt(body, signer.keyId, signer.key) };
+}
+
+/** signDecision, the signature computed on `threads`. */
+export async function signDecisionOn(
+  threads: Ed25519Threads,
+  body: DecisionBody,
+  signer: ReceiptSigner,
+): Promise<GateDecision> {
+  const signature = await threads.sign(signer.key, receiptBytes(body));
+  return { ...body, receipt: { key_id: signer.keyId, alg: SIGNATURE_ALG, signature: signature.toString('base64url') } };
 }
 
 /** Verifies a `{...body, receipt}` document against a public key. */

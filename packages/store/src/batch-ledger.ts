@@ -228,6 +228,14 @@ export class BatchLedger {
     else pending.delete(stepId);
   }
 
+  /**
+   * Marks a request decided before its decision is signed: a later delivery of it in this batch is
+   * answered from `body` (the caller replaces it with the signed decision before publishing).
+   */
+  markDecided(d: { tenantId: string; requestId: string; body: unknown }): void {
+    this.recordSeen(d.tenantId, d.requestId, d.body);
+  }
+
   /** Records a signed decision under its request id; `json` is its JSON text, as it is published. */
   recordDecision(d: { tenantId: string; requestId: string; decision: unknown; json: string }): void {
     this.recordSeen(d.tenantId, d.requestId, d.decision);

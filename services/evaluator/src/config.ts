@@ -19,6 +19,8 @@ export interface EvaluatorConfig extends ServiceEnv {
    * concurrency across partitions (order is per partition anyway) is what raises throughput.
    */
   partitionsConcurrently: number;
+  /** Worker threads verifying requests and signing decisions (0: on the event loop); default: cores − 1, 1 to 4. */
+  signatureThreads?: number;
   /** Key fragments masked in inputs summaries (audit rows, approvers' view); default DEFAULT_REDACTED_KEYS. */
   redactKeys?: readonly string[];
 }
@@ -34,6 +36,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorCo
     bundleMaxAgeMs: e.STEPGATE_BUNDLE_MAX_AGE_MS,
     portalBaseUrl: e.PORTAL_BASE_URL,
     partitionsConcurrently: e.STEPGATE_PARTITIONS_CONCURRENTLY,
+    ...(e.STEPGATE_SIGNATURE_THREADS === undefined ? {} : { signatureThreads: e.STEPGATE_SIGNATURE_THREADS }),
     // STEPGATE_REDACT_KEYS=ssn,iban adds to the defaults (password, token, secret, api_key, …).
     ...(e.STEPGATE_REDACT_KEYS ? { redactKeys: [...DEFAULT_REDACTED_KEYS, ...e.STEPGATE_REDACT_KEYS] } : {}),
   };

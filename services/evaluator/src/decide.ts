@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { GateRequest } from '@stepgate/contracts';
+import type { DecisionBody, GateDecision, GateRequest } from '@stepgate/contracts';
 import { ledgerKey, refusalDecision } from '@stepgate/contracts';
-import { signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
+import { signDecisionOn, type Ed25519Threads, type ReceiptSigner } from '@stepgate/contracts/node';
 import { databaseAnswers } from '@stepgate/runtime';
 import { BatchLedger, ConcurrentFirstGate } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
@@ -17,6 +17,7 @@ export interface DecideStageDeps {
   killSwitches: KillSwitchStore;
   redactor: InputRedactor;
   signer: ReceiptSigner;
+  signatures: Ed25519Threads;
   portalBaseUrl: string | undefined;
   log: Logger;
 }
@@ -82,6 +83,7 @@ export class DecideStage {
         const ledger = new BatchLedger(client);
         await ledger.load(keys);
         const outcomes: Array<GateOutcome | undefined> = [];
+        const signing: Signing[] = [];
         for (const got of intakes) {
           if (got.kind !== 'accepted') {
             outcomes.push(refused(got, now));
@@ -99,17 +101,28 @@ export class DecideStage {
             portalBaseUrl: this.deps.portalBaseUrl,
           });
           if (!outcome.redelivered) {
-            outcome.stored = signDecision(outcome.body, this.deps.signer);
-            outcome.storedJson = JSON.stringify(outcome.stored);
-            if (!outcome.unrecorded)
-              ledger.recordDecision({
-                tenantId,
-                requestId: ledgerKey(got.body.request_id),
-                decision: outcome.stored,
-                json: outcome.storedJson,
-              });
+            const requestId = ledgerKey(got.body.request_id);
+            // Signed after the loop, all in one hand-off to the signature threads; a second delivery
+            // of this request later in the batch is already answered from this body.
+            if (!outcome.unrecorded) ledger.markDecided({ tenantId, requestId, body: outcome.body });
+            const signed = signDecisionOn(this.deps.signatures, outcome.body, this.deps.signer);
+            signed.catch(() => undefined); // awaited below, unless an earlier gate's failure ends the batch
+            signing.push({ outcome, tenantId, requestId, signed });
           }
           outcomes.push(outcome);
+        }
+        const signedBodies = new Map<DecisionBody, GateDecision>();
+        for (const { outcome, tenantId, requestId, signed } of signing) {
+          const stored = await signed;
+          outcome.stored = stored;
+          outcome.storedJson = JSON.stringify(stored);
+          signedBodies.set(outcome.body, stored);
+          if (!outcome.unrecorded)
+            ledger.recordDecision({ tenantId, requestId, decision: stored, json: outcome.storedJson });
+        }
+        for (const outcome of outcomes) {
+          const signed = outcome?.redelivered ? signedBodies.get(outcome.body) : undefined;
+          if (signed) outcome!.stored = signed;
         }
         await ledger.flush();
         await client.query('commit');
@@ -123,6 +136,14 @@ export class DecideStage {
       }
     }
   }
+}
+
+/** A fresh decision whose signature is being computed. */
+interface Signing {
+  outcome: GateOutcome;
+  tenantId: string;
+  requestId: string;
+  signed: Promise<GateDecision>;
 }
 
 function refused(got: Intake<GateRequest>, now: number): GateOutcome | undefined {

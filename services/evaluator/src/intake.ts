@@ -19,7 +19,7 @@ import {
   type GateRequest,
 } from '@stepgate/contracts';
 import type { ReplyToAllowance } from '@stepgate/store';
-import { verifyBytes } from '@stepgate/contracts/node';
+import type { KeyObject } from 'node:crypto';
 import type { Credential, CredentialStore } from './credentials.js';
 import { replyToRefusal } from './reply-to.js';
 
@@ -103,6 +103,8 @@ export interface IntakeOptions<S extends z.ZodType> {
   /** The field naming the message (request_id, completion_id). */
   idField: string;
   credentials: CredentialStore;
+  /** Whether `signature` (base64url, as the header carries it) is the key's signature of `bytes`. */
+  verify: (check: { publicKey: KeyObject; bytes: Uint8Array; signature: string }) => Promise<boolean>;
   now: number;
   maxClockSkewMs: number;
   /** The field holding the sender's time, checked against the skew. */
@@ -189,7 +191,7 @@ export async function intake<S extends z.ZodType>(
   const credential = await o.credentials.get(keyId);
   if (!credential) return reject('UNAUTHENTICATED', `unknown key id "${keyId}"`);
   if (credential.revoked) return reject('UNAUTHENTICATED', `key "${keyId}" is revoked`, credential);
-  if (!verifyBytes(credential.publicKey, value, signature))
+  if (!(await o.verify({ publicKey: credential.publicKey, bytes: value, signature })))
     return reject('UNAUTHENTICATED', `signature does not verify with key "${keyId}"`, credential);
 
   // Only a message its key signed has its inputs summarized (audit rows, approvers' view).
