@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { newRequestId } from '@stepgate/client';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -106,7 +107,7 @@ export function signedRequests(f: PipelineFixture, count: number, from = 0) {
     const value = Buffer.from(
       JSON.stringify({
         ...benchStep(from + i),
-        request_id: randomUUID(),
+        request_id: newRequestId(), // as the clients make them: UUIDv7
         requested_at: new Date().toISOString(),
       }),
     );

@@ -24,6 +24,7 @@ import {
 } from '@stepgate/contracts';
 import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
 import { fetchReceiptKeys, receiptVerifier } from './receipts.js';
+import { newRequestId } from './request-id.js';
 
 export interface GateClientOptions {
   brokers: string[];
@@ -212,7 +213,7 @@ export class GateClient {
     step: GateStepRequest,
     opts: { timeoutMs?: number; waitForApproval?: boolean } = {},
   ): Promise<GateDecision> {
-    const request = { ...step, request_id: step.request_id ?? randomUUID(), requested_at: new Date().toISOString() };
+    const request = { ...step, request_id: step.request_id ?? newRequestId(), requested_at: new Date().toISOString() };
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 30_000;
     const bytes = Buffer.from(JSON.stringify(request));
     const sha256 = createHash('sha256').update(bytes).digest('hex');

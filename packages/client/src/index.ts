@@ -1,4 +1,5 @@
 export * from './gate-client.js';
+export { newRequestId } from './request-id.js';
 export {
   fetchReceiptKeys,
   receiptVerifier,

@@ -9,6 +9,8 @@ import { ed25519, rawKey, sodiumModulePath } from './ed25519.js';
  */
 export interface Ed25519Threads {
   readonly threads: number;
+  /** True once the threads kept failing: the work is then done on the calling thread. */
+  readonly degraded: boolean;
   verify(publicKey: KeyObject, bytes: Uint8Array, signature: Uint8Array): Promise<boolean>;
   sign(privateKey: KeyObject, bytes: Uint8Array): Promise<Buffer>;
   close(): Promise<void>;
@@ -51,15 +53,37 @@ parentPort.on('message', ({ id, ops, bytes, ends }) => {
     if (ops[i] === 1) sodium.crypto_sign_detached(result, message, key);
     else result[0] = sodium.crypto_sign_verify_detached(signature, message, key) ? 1 : 0;
   }
+  bytes.fill(0); // it held the signing key
   parentPort.postMessage({ id, out }, [out.buffer]);
 });`;
 
-class SodiumThread {
-  private worker: Worker | undefined;
+/** One worker thread and the hand-offs it has not answered yet. */
+class SodiumWorker {
+  private readonly worker: Worker;
   private readonly inFlight = new Map<number, Job[]>();
   private nextId = 0;
+  private failed = false;
 
-  constructor(private readonly modulePath: string) {}
+  constructor(
+    modulePath: string,
+    private readonly events: { answered: () => void; failed: (worker: SodiumWorker) => void },
+  ) {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sodium: modulePath } });
+    this.worker.unref();
+    this.worker.on('message', ({ id, out }: { id: number; out: Uint8Array }) => {
+      const jobs = this.inFlight.get(id);
+      this.inFlight.delete(id);
+      jobs?.forEach((job, i) => job.resolve(out.subarray(i * SIGNATURE_BYTES, (i + 1) * SIGNATURE_BYTES)));
+      this.events.answered();
+    });
+    this.worker.on('error', (error) => this.fail(error));
+    this.worker.on('messageerror', (error) => this.fail(error));
+    this.worker.on('exit', (code) => this.fail(new Error(`exited with code ${code}`)));
+  }
+
+  get alive(): boolean {
+    return !this.failed;
+  }
 
   get busy(): number {
     let n = 0;
@@ -68,65 +92,67 @@ class SodiumThread {
   }
 
   run(jobs: Job[]): void {
-    const worker = this.worker ?? this.start();
-    const id = this.nextId++;
-    this.inFlight.set(id, jobs);
     // One transferred buffer: a view posted as it is would copy its whole backing store (for a
     // consumed message, the fetch response it was sliced from).
     const ends = new Uint32Array(jobs.length * 3);
     let size = 0;
-    jobs.forEach((j, i) => {
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i]!;
       ends[3 * i] = size += j.key.length;
       ends[3 * i + 1] = size += j.message.length;
       ends[3 * i + 2] = size += j.signature?.length ?? 0;
-    });
+    }
     const bytes = new Uint8Array(size);
-    jobs.forEach((j, i) => {
+    const ops = new Uint8Array(jobs.length);
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i]!;
+      ops[i] = j.op;
       bytes.set(j.key, i === 0 ? 0 : ends[3 * i - 1]);
       bytes.set(j.message, ends[3 * i]);
       if (j.signature) bytes.set(j.signature, ends[3 * i + 1]);
-    });
-    const ops = Uint8Array.from(jobs, (j) => j.op);
-    worker.postMessage({ id, ops, bytes, ends }, [ops.buffer, bytes.buffer, ends.buffer]);
+    }
+    const id = this.nextId++;
+    this.inFlight.set(id, jobs);
+    this.worker.postMessage({ id, ops, bytes, ends }, [ops.buffer, bytes.buffer, ends.buffer]);
   }
 
-  async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    await worker?.terminate();
+  async terminate(): Promise<void> {
+    await this.worker.terminate();
   }
 
-  private start(): Worker {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sodium: this.modulePath } });
-    worker.unref();
-    worker.on('message', ({ id, out }: { id: number; out: Uint8Array }) => {
-      const jobs = this.inFlight.get(id);
-      this.inFlight.delete(id);
-      jobs?.forEach((job, i) => job.resolve(out.subarray(i * SIGNATURE_BYTES, (i + 1) * SIGNATURE_BYTES)));
-    });
-    const fail = (cause: unknown) => {
-      if (this.worker === worker) this.worker = undefined; // the next call starts a fresh one
-      for (const jobs of this.inFlight.values()) for (const job of jobs) job.reject(new Ed25519ThreadError(cause));
-      this.inFlight.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+  private fail(cause: unknown): void {
+    const first = !this.failed;
+    this.failed = true;
+    for (const jobs of this.inFlight.values()) for (const job of jobs) job.reject(new Ed25519ThreadError(cause));
+    this.inFlight.clear();
+    if (first) {
+      void this.worker.terminate().catch(() => undefined);
+      this.events.failed(this);
+    }
   }
 }
 
+/** Thread failures in a row (no answer between them) after which the pool works on the calling thread. */
+const FAILURES_BEFORE_INLINE = 3;
+
 class PooledEd25519 implements Ed25519Threads {
-  private readonly pool: SodiumThread[];
+  private readonly workers: Array<SodiumWorker | undefined>;
   private queued: Job[] = [];
   private flushScheduled = false;
+  private failuresInARow = 0;
+  private closed = false;
 
   constructor(
-    modulePath: string,
+    private readonly modulePath: string,
     readonly threads: number,
     private readonly inlineBelow: number,
   ) {
-    this.pool = Array.from({ length: threads }, () => new SodiumThread(modulePath));
+    this.workers = Array.from({ length: threads }, () => undefined);
+  }
+
+  /** Whether the threads kept failing and the jobs are done on the calling thread instead. */
+  get degraded(): boolean {
+    return this.failuresInARow >= FAILURES_BEFORE_INLINE;
   }
 
   verify(publicKey: KeyObject, bytes: Uint8Array, signature: Uint8Array): Promise<boolean> {
@@ -142,8 +168,11 @@ class PooledEd25519 implements Ed25519Threads {
     return this.enqueue({ op: 1, keyObject: privateKey, key, message: bytes }).then((out) => Buffer.from(out));
   }
 
+  /** Ends the threads; jobs still queued, and any later, are done on the calling thread. */
   async close(): Promise<void> {
-    await Promise.all(this.pool.map((t) => t.close()));
+    this.closed = true;
+    const workers = this.workers.splice(0, this.workers.length);
+    await Promise.all(workers.flatMap((w) => (w ? [w.terminate()] : [])));
   }
 
   private enqueue(job: Omit<Job, 'resolve' | 'reject'>): Promise<Uint8Array> {
@@ -166,13 +195,43 @@ class PooledEd25519 implements Ed25519Threads {
     this.flushScheduled = false;
     const jobs = this.queued;
     this.queued = [];
-    if (jobs.length < this.inlineBelow) {
-      for (const job of jobs) job.resolve(runInline(job));
+    if (this.closed || this.degraded || jobs.length < this.inlineBelow) {
+      for (const job of jobs) settleInline(job);
       return;
     }
-    const threads = [...this.pool].sort((a, b) => a.busy - b.busy);
-    const share = Math.ceil(jobs.length / threads.length);
-    for (let i = 0, t = 0; i < jobs.length; i += share, t++) threads[t]!.run(jobs.slice(i, i + share));
+    let workers: SodiumWorker[];
+    try {
+      workers = this.workers.map((w, i) => (w?.alive ? w : (this.workers[i] = this.startWorker())));
+    } catch (error) {
+      this.failuresInARow++;
+      for (const job of jobs) job.reject(new Ed25519ThreadError(error));
+      return;
+    }
+    workers.sort((a, b) => a.busy - b.busy);
+    const share = Math.ceil(jobs.length / workers.length);
+    for (let i = 0, w = 0; i < jobs.length; i += share, w++) {
+      const chunk = jobs.slice(i, i + share);
+      try {
+        workers[w]!.run(chunk);
+      } catch (error) {
+        for (const job of chunk) job.reject(new Ed25519ThreadError(error));
+      }
+    }
+  }
+
+  private startWorker(): SodiumWorker {
+    return new SodiumWorker(this.modulePath, {
+      answered: () => (this.failuresInARow = 0),
+      failed: () => this.failuresInARow++,
+    });
+  }
+}
+
+function settleInline(job: Job): void {
+  try {
+    job.resolve(runInline(job));
+  } catch (error) {
+    job.reject(error instanceof Error ? error : new Error(String(error)));
   }
 }
 
@@ -182,7 +241,7 @@ function runInline(job: Job): Uint8Array {
 }
 
 /** On the calling thread: where libsodium's addon does not load, or no thread is wanted. */
-const inline: Omit<Ed25519Threads, 'threads'> = {
+const inline: Omit<Ed25519Threads, 'threads' | 'degraded'> = {
   verify: async (publicKey, bytes, signature) => ed25519.verify(publicKey, bytes, signature),
   sign: async (privateKey, bytes) => ed25519.sign(privateKey, bytes),
   close: async () => undefined,
@@ -191,11 +250,19 @@ const inline: Omit<Ed25519Threads, 'threads'> = {
 /** Jobs of one turn done on the calling thread rather than handed off, by default. */
 export const INLINE_BELOW = 4;
 
+export interface Ed25519ThreadsOptions {
+  /** Fewer jobs than this queued in one turn are done on the calling thread (default INLINE_BELOW). */
+  inlineBelow?: number;
+  /** The sodium-native module the threads load (default: the one this package loads). */
+  sodiumModule?: string;
+}
+
 /**
- * `threads` worker threads (none: on the calling thread, as without libsodium); fewer than
- * `inlineBelow` jobs queued in one turn are done on the calling thread.
+ * `threads` worker threads (none: on the calling thread, as without libsodium). Threads that keep
+ * failing leave the work to the calling thread rather than refusing it (`degraded`).
  */
-export function ed25519Threads(threads: number, options: { inlineBelow?: number } = {}): Ed25519Threads {
-  if (threads < 1 || sodiumModulePath === undefined) return { ...inline, threads: 0 };
-  return new PooledEd25519(sodiumModulePath, threads, options.inlineBelow ?? INLINE_BELOW);
+export function ed25519Threads(threads: number, options: Ed25519ThreadsOptions = {}): Ed25519Threads {
+  const sodiumModule = options.sodiumModule ?? sodiumModulePath;
+  if (threads < 1 || sodiumModule === undefined) return { ...inline, threads: 0, degraded: false };
+  return new PooledEd25519(sodiumModule, threads, options.inlineBelow ?? INLINE_BELOW);
 }

@@ -71,7 +71,7 @@ describe('Ed25519 on worker threads', () => {
     expect(await signDecisionOn(threads, body, signer)).toEqual(signDecision(body, signer));
   });
 
-  it('refuses the jobs of a thread that ends under them, and starts a fresh thread for the next', async () => {
+  it('refuses the jobs of a thread that ends under them; after close, jobs are done on the calling thread', async () => {
     if (threads.threads === 0) return;
     const own = ed25519Threads(1, { inlineBelow: 0 });
     const inFlight = own.sign(privateKey, randomBytes(1_000));
@@ -85,6 +85,28 @@ describe('Ed25519 on worker threads', () => {
     expect((error as Ed25519ThreadError).code).toBe('ED25519_THREAD_FAILED');
     const bytes = randomBytes(100);
     expect((await own.sign(privateKey, bytes)).equals(ed25519.sign(privateKey, bytes))).toBe(true);
-    await own.close();
+  });
+
+  it('threads that keep failing refuse their jobs, then leave the work to the calling thread', async () => {
+    if (threads.threads === 0) return;
+    const broken = ed25519Threads(2, { inlineBelow: 0, sodiumModule: '/nonexistent/sodium-native' });
+    const bytes = randomBytes(100);
+    const signature = ed25519.sign(privateKey, bytes);
+    const outcomes: unknown[] = [];
+    while (!broken.degraded) {
+      const [signed, verified] = await Promise.allSettled([
+        broken.sign(privateKey, bytes),
+        broken.verify(publicKey, bytes, signature),
+      ]);
+      outcomes.push(signed.status, verified.status);
+      if (signed.status === 'rejected') expect(signed.reason).toBeInstanceOf(Ed25519ThreadError);
+      expect(outcomes.length).toBeLessThan(20);
+    }
+    // Never an answer from a thread that could not load libsodium: only refusals, then the right answers.
+    expect(outcomes.every((o) => o === 'rejected')).toBe(true);
+    expect((await broken.sign(privateKey, bytes)).equals(signature)).toBe(true);
+    expect(await broken.verify(publicKey, bytes, signature)).toBe(true);
+    expect(await broken.verify(other.publicKey, bytes, signature)).toBe(false);
+    await broken.close();
   });
 });

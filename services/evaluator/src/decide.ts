@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { DecisionBody, GateDecision, GateRequest } from '@stepgate/contracts';
 import { ledgerKey, refusalDecision } from '@stepgate/contracts';
-import { signDecisionOn, type Ed25519Threads, type ReceiptSigner } from '@stepgate/contracts/node';
+import { Ed25519ThreadError, signDecisionOn, type Ed25519Threads, type ReceiptSigner } from '@stepgate/contracts/node';
 import { databaseAnswers } from '@stepgate/runtime';
 import { BatchLedger, ConcurrentFirstGate } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
@@ -39,14 +39,17 @@ export class DecideStage {
     try {
       return await this.decideAll(intakes, now);
     } catch (err) {
-      if (!(await databaseAnswers(this.deps.pool))) throw err;
+      // No request is at fault when a signature thread failed: the batch is redone (the threads
+      // give way to the event loop when they keep failing).
+      if (err instanceof Ed25519ThreadError || !(await databaseAnswers(this.deps.pool))) throw err;
     }
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const got of intakes) {
       try {
         outcomes.push(...(await this.decideAll([got], now)));
       } catch (err) {
-        if (!(await databaseAnswers(this.deps.pool)) || got.kind !== 'accepted') throw err;
+        if (err instanceof Ed25519ThreadError || !(await databaseAnswers(this.deps.pool)) || got.kind !== 'accepted')
+          throw err;
         // Postgres's own text may name tables, constraints or values: it is logged, never echoed.
         const message = 'the request could not be recorded';
         this.deps.log.error(

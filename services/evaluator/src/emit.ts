@@ -14,6 +14,10 @@ import type { Intake } from './intake.js';
 import type { EvaluatorMetrics } from './metrics.js';
 import { endGateSpan, startGateSpan, traceHeaders } from './tracing.js';
 
+function isSigned(stored: unknown): boolean {
+  return typeof stored === 'object' && stored !== null && 'receipt' in stored;
+}
+
 /** The largest decision published: well under the broker's 1 MiB record limit. */
 export const MAX_DECISION_CHARS = 256 * 1024;
 
@@ -82,7 +86,10 @@ export class EmitStage {
       return () => undefined;
     }
     let body = outcome.body;
-    let json = outcome.storedJson ?? JSON.stringify(outcome.stored ?? signDecision(body, this.deps.signer));
+    // Whatever is published carries a receipt: what was not signed yet (a refusal) is signed here.
+    let json = isSigned(outcome.stored)
+      ? (outcome.storedJson ?? JSON.stringify(outcome.stored))
+      : JSON.stringify(signDecision(body, this.deps.signer));
     if (json.length > MAX_DECISION_CHARS) {
       // E.g. a bundle whose thousands of visited policies would not fit one record: refused, bounded.
       this.deps.log.error({ request_id: body.request_id, chars: json.length }, 'decision too large; refused instead');

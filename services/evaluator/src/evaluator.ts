@@ -242,6 +242,7 @@ export class Evaluator {
     }
     await this.publisher.publish(outgoing);
     published.forEach((done) => done());
+    this.metrics.signatureThreadsDegraded.set(this.signatures.degraded ? 1 : 0);
     batch.resolveOffset(last);
     batch.commit();
     await batch.heartbeat();

@@ -41,6 +41,12 @@ export class EvaluatorMetrics {
     registers: [this.registry],
   });
 
+  readonly signatureThreadsDegraded = new Gauge({
+    name: 'stepgate_signature_threads_degraded',
+    help: '1 when the Ed25519 worker threads kept failing and verifying and signing run on the event loop',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -63,10 +63,18 @@ describe("the batch ledger's prepared statements", () => {
       );
       const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
       expect(plan).toContain('Index Scan using step_ledger_pkey');
-      // Decisions are looked up by request id across tenants (REQUEST_ID_CONFLICT), through their own index.
-      expect(plan).toMatch(/Index (Only )?Scan (using|on) gate_decisions_request_id/);
+      // Decisions are looked up by request id across tenants (REQUEST_ID_CONFLICT): their primary key leads with it.
+      expect(plan).toMatch(/Index (Only )?Scan (using|on) gate_decisions_pkey/);
       expect(plan).not.toMatch(/Seq Scan on (step_ledger|gate_decisions|workflow_state|principals)/);
       expect(plan).not.toMatch(/Hash (Semi )?Join|Merge Join/);
+      // Planned once per connection, never again with each batch's parameters.
+      const { rows: planned } = await client.query<{ name: string; custom_plans: string }>(
+        "select name, custom_plans::text from pg_prepared_statements where name like 'stepgate-batch-ledger-%' order by name",
+      );
+      expect(planned).toEqual([
+        { name: 'stepgate-batch-ledger-flush', custom_plans: '0' },
+        { name: 'stepgate-batch-ledger-load', custom_plans: '0' },
+      ]);
     } finally {
       client.release();
     }

@@ -33,6 +33,7 @@ from .errors import (
 )
 from .models import Decision, GateStep, StepCompletion
 from .receipts import ReceiptKeys, fetch_receipt_keys
+from .request_ids import new_request_id
 from .settings import GateClientSettings
 from .signing import load_private_key, sign_bytes
 
@@ -182,7 +183,7 @@ class GateClient:
         timeout = self.settings.timeout_s if timeout_s is None else timeout_s
         request: dict[str, Any] = {
             **step,
-            "request_id": step.get("request_id") or str(uuid.uuid4()),
+            "request_id": step.get("request_id") or new_request_id(),
             "requested_at": _now_iso(),
         }
         value = json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
