@@ -230,7 +230,7 @@ export class BatchLedger {
 
   /**
    * Marks a request decided before its decision is signed: a later delivery of it in this batch is
-   * answered from `body` (the caller replaces it with the signed decision before publishing).
+   * answered from `body`, which the caller signs before publishing.
    */
   markDecided(d: { tenantId: string; requestId: string; body: unknown }): void {
     this.recordSeen(d.tenantId, d.requestId, d.body);

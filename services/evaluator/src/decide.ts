@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { DecisionBody, GateDecision, GateRequest } from '@stepgate/contracts';
+import type { GateDecision, GateRequest } from '@stepgate/contracts';
 import { ledgerKey, refusalDecision } from '@stepgate/contracts';
 import { Ed25519ThreadError, signDecisionOn, type Ed25519Threads, type ReceiptSigner } from '@stepgate/contracts/node';
 import { databaseAnswers } from '@stepgate/runtime';
@@ -105,8 +105,9 @@ export class DecideStage {
           });
           if (!outcome.redelivered) {
             const requestId = ledgerKey(got.body.request_id);
-            // Signed after the loop, all in one hand-off to the signature threads; a second delivery
-            // of this request later in the batch is already answered from this body.
+            // Signed after the loop, all in one hand-off to the signature threads. A second delivery of
+            // this request later in the batch is answered from this unsigned body, which the emit
+            // stage signs like any unsigned decision (Ed25519 is deterministic: the same receipt).
             if (!outcome.unrecorded) ledger.markDecided({ tenantId, requestId, body: outcome.body });
             const signed = signDecisionOn(this.deps.signatures, outcome.body, this.deps.signer);
             signed.catch(() => undefined); // awaited below, unless an earlier gate's failure ends the batch
@@ -114,18 +115,12 @@ export class DecideStage {
           }
           outcomes.push(outcome);
         }
-        const signedBodies = new Map<DecisionBody, GateDecision>();
         for (const { outcome, tenantId, requestId, signed } of signing) {
           const stored = await signed;
           outcome.stored = stored;
           outcome.storedJson = JSON.stringify(stored);
-          signedBodies.set(outcome.body, stored);
           if (!outcome.unrecorded)
             ledger.recordDecision({ tenantId, requestId, decision: stored, json: outcome.storedJson });
-        }
-        for (const outcome of outcomes) {
-          const signed = outcome?.redelivered ? signedBodies.get(outcome.body) : undefined;
-          if (signed) outcome!.stored = signed;
         }
         await ledger.flush();
         await client.query('commit');
