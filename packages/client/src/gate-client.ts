@@ -156,6 +156,7 @@ export class GateClient {
   private readonly byApproval = new Map<string, Waiter>();
   private readonly approvalOutcomes = new Map<string, GateDecision>();
   private readonly queued: Array<{ message: OutgoingMessage; resolve: () => void; reject: (e: Error) => void }> = [];
+  private flushing = false;
   private undecodable = 0;
   private refused = 0;
 
@@ -183,7 +184,9 @@ export class GateClient {
     this.producer = await this.kafka.producer();
     // Decisions from the present on: each partition starts at its end as of now.
     const ownTenant = this.options.decisionTopic === 'shared' ? undefined : this.options.tenantId;
-    this.consumer = this.kafka.messageConsumer({
+    // A batch consumer: a message consumer's commit after every batch is awaited before the next
+    // fetch, which held decisions up by ~7 ms at 1,000 gates/s over 12 partitions.
+    this.consumer = this.kafka.batchConsumer({
       // Under the group prefix the orchestrator ACLs grant: its tenant's when it reads its tenant's topic.
       groupId: `${clientGroupPrefix(ownTenant)}${randomUUID()}`,
       topics: [
@@ -193,7 +196,13 @@ export class GateClient {
       ],
       maxWaitTimeInMs: 20,
       fromNow: true,
-      handle: async (message) => this.onDecision(message.value),
+      // Commits only save a rejoining member from rereading; decisions it missed meanwhile time out anyway.
+      onCommitError: () => undefined,
+      handle: async (batch) => {
+        for (const message of batch.messages) this.onDecision(message.value);
+        batch.resolveOffset(batch.messages.at(-1)!.offset);
+        batch.commit();
+      },
     });
     await this.consumer.start();
   }
@@ -258,7 +267,9 @@ export class GateClient {
 
   /**
    * Signs the exact bytes it sends. Sends made in the same event-loop turn go out as one produce
-   * request: no added latency when idle, and kafkajs' per-request cost is shared under load.
+   * request, and so do those made while a produce request is in flight (the idempotent producer has
+   * one at a time: sent one by one, they would queue behind each other's acknowledgements). No added
+   * latency when idle; under load kafkajs' per-request cost and the round trip are shared.
    */
   private send(topic: TopicName, key: string, body: unknown): Promise<void> {
     return this.sendBytes(topic, key, Buffer.from(JSON.stringify(body)));
@@ -273,18 +284,24 @@ export class GateClient {
     };
     return new Promise<void>((resolve, reject) => {
       this.queued.push({ message, resolve, reject });
-      if (this.queued.length === 1) setImmediate(() => void this.flush());
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
     });
   }
 
   private async flush(): Promise<void> {
-    const sending = this.queued.splice(0);
-    try {
-      await this.producer!.publish(sending.map((q) => q.message));
-      sending.forEach((q) => q.resolve());
-    } catch (err) {
-      sending.forEach((q) => q.reject(err instanceof Error ? err : new Error(String(err))));
+    while (this.queued.length > 0) {
+      const sending = this.queued.splice(0);
+      try {
+        await this.producer!.publish(sending.map((q) => q.message));
+        sending.forEach((q) => q.resolve());
+      } catch (err) {
+        sending.forEach((q) => q.reject(err instanceof Error ? err : new Error(String(err))));
+      }
     }
+    this.flushing = false;
   }
 
   /** A decision of another tenant than the configured one answers nothing (unknown tenant: not checked). */

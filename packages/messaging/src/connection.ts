@@ -36,17 +36,25 @@ export class KafkaConnection {
   }
 
   /** A member of `groupId` that processes fetched batches itself and commits offsets through `batch.commit()`. */
-  batchConsumer(options: BatchConsumerOptions): GroupConsumer {
-    return batchConsumer((config) => this.kafka.consumer(config), options);
+  batchConsumer(options: Omit<BatchConsumerOptions, 'fromNow'> & { fromNow?: boolean }): GroupConsumer {
+    return batchConsumer((config) => this.kafka.consumer(config), this.withEnds(options));
   }
 
-  /** A member of `groupId` that handles one message at a time (offsets committed automatically after each). */
+  /**
+   * A member of `groupId` that handles one message at a time (kafkajs commits after each batch,
+   * awaited before the next fetch: for rare messages; a busy reader takes `batchConsumer`).
+   */
   messageConsumer(options: Omit<MessageConsumerOptions, 'fromNow'> & { fromNow?: boolean }): GroupConsumer {
+    return messageConsumer((config) => this.kafka.consumer(config), this.withEnds(options));
+  }
+
+  /** `fromNow: true` becomes a way to read each partition's end as of the consumer's start. */
+  private withEnds<O extends { fromNow?: boolean }>(options: O) {
     const { fromNow, ...rest } = options;
-    return messageConsumer((config) => this.kafka.consumer(config), {
+    return {
       ...rest,
       ...(fromNow ? { fromNow: { ends: (topic: string) => this.withAdmin((a) => a.topicEnds(topic)) } } : {}),
-    });
+    };
   }
 
   /** Runs fn with a connected admin client, disconnected afterwards. */

@@ -26,6 +26,8 @@ export interface ConsumerCommon {
   maxWaitTimeInMs?: number;
   /** Consumer-group session timeout: how soon a dead member's partitions move to the others. */
   sessionTimeoutMs?: number;
+  /** Start each partition at its end as of `start()`, whatever the group committed (a reader of the present). */
+  fromNow?: { ends: (topic: string) => Promise<Array<{ partition: number; high: string }>> };
   /** Called on every join of the group (start, rebalance, rejoin after a lost session). */
   onGroupJoin?: () => void;
   /** Called when the consumer crashes (kafkajs restarts it when the error is retriable). */
@@ -52,8 +54,6 @@ export interface MessageContext {
 
 export interface MessageConsumerOptions extends ConsumerCommon {
   handle: (message: IncomingMessage, context: MessageContext) => Promise<void>;
-  /** Start each partition at its end as of `start()`, whatever the group committed (a reader of the present). */
-  fromNow?: { ends: (topic: string) => Promise<Array<{ partition: number; high: string }>> };
 }
 
 function groupSettings(options: ConsumerCommon) {
@@ -167,20 +167,23 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
     ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
   };
   const committer = new OffsetCommitter(options.onCommitError);
-  const run = (consumer: Consumer) =>
-    consumer.run({
+  const run = async (consumer: Consumer) => {
+    const ends = await topicEnds(options);
+    await consumer.run({
       eachBatchAutoResolve: false,
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
       eachBatch: (payload) => committer.run(() => options.handle(incomingBatch(payload, committer))),
     });
+    seekTo(consumer, options.topics, ends);
+  };
   return new GroupConsumer(() => wireBatchEnd(create(config), options.onBatchEnd), options, run, committer);
 }
 
 export function messageConsumer(create: ConsumerFactory, options: MessageConsumerOptions): GroupConsumer {
   const config = groupSettings(options);
   const run = async (consumer: Consumer) => {
-    const ends = options.fromNow ? await Promise.all(options.topics.map((t) => options.fromNow!.ends(t))) : [];
+    const ends = await topicEnds(options);
     await consumer.run({
       eachMessage: (payload) =>
         options.handle(payload.message, {
@@ -189,11 +192,18 @@ export function messageConsumer(create: ConsumerFactory, options: MessageConsume
           heartbeat: () => payload.heartbeat(),
         }),
     });
-    ends.forEach((partitions, i) => {
-      for (const p of partitions) consumer.seek({ topic: options.topics[i]!, partition: p.partition, offset: p.high });
-    });
+    seekTo(consumer, options.topics, ends);
   };
   return new GroupConsumer(() => create(config), options, run);
+}
+
+const topicEnds = (options: ConsumerCommon) =>
+  options.fromNow ? Promise.all(options.topics.map((t) => options.fromNow!.ends(t))) : Promise.resolve([]);
+
+function seekTo(consumer: Consumer, topics: string[], ends: Array<Array<{ partition: number; high: string }>>): void {
+  ends.forEach((partitions, i) => {
+    for (const p of partitions) consumer.seek({ topic: topics[i]!, partition: p.partition, offset: p.high });
+  });
 }
 
 function incomingBatch(payload: EachBatchPayload, committer: OffsetCommitter): IncomingBatch {
