@@ -5,8 +5,10 @@ interface Waiting<In, Out> {
 }
 
 /**
- * Runs what arrives while a run is in flight together in the next run; a lone submission starts at
- * once, so it waits for nothing. `run` gets the group in arrival order and returns one result per
+ * Runs what arrives while a run is in flight together in the next run. When none is in flight, a
+ * run starts after the current event-loop turn, with everything submitted in it: the batches of
+ * one fetch, finishing their previous stage together, share a run instead of the first going alone
+ * and the others waiting for it. `run` gets the group in arrival order and returns one result per
  * input; a failed run fails every submission in it, and the next submission runs again.
  */
 export class Coalescer<In, Out> {
@@ -18,12 +20,14 @@ export class Coalescer<In, Out> {
   submit(input: In): Promise<Out> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ input, resolve, reject });
-      if (!this.running) void this.drain();
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
   private async drain(): Promise<void> {
-    this.running = true;
     while (this.waiting.length) {
       const group = this.waiting;
       this.waiting = [];

@@ -15,8 +15,9 @@ export interface EvaluatorConfig extends ServiceEnv {
   bundleMaxAgeMs?: number;
   portalBaseUrl: string | undefined;
   /**
-   * Partitions processed at once. Each request's work is mostly Postgres round trips, so
-   * concurrency across partitions (order is per partition anyway) is what raises throughput.
+   * Partitions processed at once (order is per partition). At least all partitions of a fetch: kafkajs
+   * fetches again only when every batch of its last fetch is handled, and batches that start together
+   * share one transaction and one produce request.
    */
   partitionsConcurrently: number;
   /** Worker threads verifying requests and signing decisions (0: on the event loop); default: cores − 1, 1 to 4. */

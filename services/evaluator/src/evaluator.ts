@@ -85,7 +85,10 @@ export class Evaluator {
     logger?: Logger,
   ) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
-    this.pool = createPool(config, config.partitionsConcurrently + 4, this.log, { settings: KEYED_LOOKUP_PLANS });
+    // Decisions take one connection at a time (group commit); completions and lookups the others.
+    this.pool = createPool(config, Math.min(config.partitionsConcurrently, 8) + 4, this.log, {
+      settings: KEYED_LOOKUP_PLANS,
+    });
     this.kafka = new KafkaConnection({
       clientId: config.instanceId,
       brokers: config.kafkaBrokers,

@@ -4,7 +4,8 @@ import { Coalescer } from './coalescer.js';
  * Decides the batches of partitions fetched concurrently in as few transactions as it can. A batch
  * arriving while a transaction is in flight waits for it and then goes, with every other batch that
  * arrived meanwhile, into one transaction (group commit): gates spread over many partitions cost one
- * set of round trips and one commit, not one each. A lone batch starts at once. Each batch gets back
+ * set of round trips and one commit, not one each. With none in flight, a transaction starts after
+ * the current event-loop turn with every batch submitted in it. Each batch gets back
  * its own outcomes, in order; its offsets are still committed by its own handler, after its decisions
  * are published. A failed transaction fails every batch in it (each is then redone by its handler).
  */

@@ -6,8 +6,8 @@ import { Coalescer } from './coalescer.js';
  * Publishes the message batches of concurrently processed batches. The idempotent producer keeps one
  * request in flight per broker, so batches of different partitions finishing together would each
  * wait for the others' acknowledgements in turn; instead, what arrives while a send is in flight
- * goes out together in the next one. A send starts at once when none is in flight, so a lone
- * batch waits for nothing. Each batch's messages stay together and in order.
+ * goes out together in the next one. With none in flight, a send starts after the current
+ * event-loop turn with every batch submitted in it. Each batch's messages stay together and in order.
  */
 export class Publisher {
   private readonly sends: Coalescer<BatchMessages, void>;

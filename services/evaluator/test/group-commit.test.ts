@@ -17,16 +17,20 @@ function fakeRuns() {
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('group commit', () => {
-  it('runs a lone batch at once, and the batches arriving meanwhile in one run, each getting its own outcomes in order', async () => {
+  it('runs the batches of one event-loop turn together, and those arriving meanwhile in the next run, each getting its own outcomes in order', async () => {
     const f = fakeRuns();
     const commit = new GroupCommit(f.run);
     const first = commit.submit(['a1', 'a2'], 10);
-    expect(f.runs).toHaveLength(1);
+    const alongside = commit.submit(['z1'], 5);
+    expect(f.runs).toHaveLength(0);
+    await tick();
+    expect(f.runs).toEqual([{ items: ['a1', 'a2', 'z1'], now: 10 }]);
     const second = commit.submit(['b1', 'b2'], 30);
     const third = commit.submit(['c1'], 20);
     expect(f.runs).toHaveLength(1);
     f.pending.shift()!();
     expect(await first).toEqual(['decided a1', 'decided a2']);
+    expect(await alongside).toEqual(['decided z1']);
     await tick();
     expect(f.runs[1]).toEqual({ items: ['b1', 'b2', 'c1'], now: 30 });
     f.pending.shift()!();
@@ -38,6 +42,7 @@ describe('group commit', () => {
     const f = fakeRuns();
     const commit = new GroupCommit(f.run);
     const first = commit.submit(['a'], 1);
+    await tick();
     const second = commit.submit(['b'], 1);
     const third = commit.submit(['c'], 1);
     f.pending.shift()!();
@@ -47,6 +52,7 @@ describe('group commit', () => {
     await expect(second).rejects.toThrow('connection terminated');
     await expect(third).rejects.toThrow('connection terminated');
     const again = commit.submit(['d'], 1);
+    await tick();
     f.pending.shift()!();
     expect(await again).toEqual(['decided d']);
     expect(f.runs).toHaveLength(3);

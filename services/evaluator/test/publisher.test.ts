@@ -25,17 +25,26 @@ const batchOf = (...keys: string[]) => {
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('publisher', () => {
-  it('sends a lone batch at once, and what arrives meanwhile together in the next request, each batch in order', async () => {
+  it('sends what arrives in one event-loop turn together, and what arrives meanwhile in the next request, each batch in order', async () => {
     const p = fakeProducer();
     const publisher = new Publisher(() => p.producer);
     const first = publisher.publish(batchOf('a1', 'a2'));
-    expect(p.sends).toHaveLength(1);
+    const alongside = publisher.publish(batchOf('z1'));
+    expect(p.sends).toHaveLength(0);
+    await tick();
+    expect(p.sends).toEqual([
+      [
+        expect.objectContaining({ key: 'a1' }),
+        expect.objectContaining({ key: 'a2' }),
+        expect.objectContaining({ key: 'z1' }),
+      ],
+    ]);
     let secondDone = false;
     const second = publisher.publish(batchOf('b1', 'b2')).then(() => (secondDone = true));
     const third = publisher.publish(batchOf('c1'));
     expect(p.sends).toHaveLength(1);
     p.pending.shift()!();
-    await first;
+    await Promise.all([first, alongside]);
     await tick();
     expect(p.sends).toHaveLength(2);
     expect(p.sends[1]!.map((m) => m.key)).toEqual(['b1', 'b2', 'c1']);
@@ -48,9 +57,11 @@ describe('publisher', () => {
     const p = fakeProducer();
     const publisher = new Publisher(() => p.producer);
     const first = publisher.publish(batchOf('a'));
+    await tick();
     p.pending.shift()!(new Error('broker unavailable'));
     await expect(first).rejects.toThrow('broker unavailable');
     const again = publisher.publish(batchOf('b'));
+    await tick();
     p.pending.shift()!();
     await again;
     expect(p.sends).toHaveLength(2);

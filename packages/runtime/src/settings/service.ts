@@ -38,7 +38,7 @@ export const EvaluatorEnvSchema = ServiceEnvSchema.extend({
   STEPGATE_CREDENTIAL_CACHE_MS: envField.integer(0, 600_000).default(5_000),
   STEPGATE_BUNDLE_MAX_AGE_MS: envField.integer(1_000, 3_600_000).default(30_000),
   PORTAL_BASE_URL: envField.url().optional(),
-  STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(8),
+  STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(24),
   STEPGATE_SIGNATURE_THREADS: envField.integer(0, 64).optional(),
   STEPGATE_REDACT_KEYS: envField.list().optional(),
 });
