@@ -38,6 +38,8 @@ export interface PreparedEvent {
 }
 
 const PREV_HASH_BYTES = 64;
+/** Bytes of an event's prepared form besides its text twice: the previous hash's space and newline, the COPY line's other columns. */
+const PER_EVENT_BYTES = 512;
 const NEWLINE = 0x0a;
 
 /** A growing byte buffer that strings are UTF-8 encoded into. */
@@ -128,7 +130,7 @@ export const FRESH_BUFFERS: BufferSource = {
   give: () => undefined,
 };
 
-/** Keeps up to `keep` buffers given back, and hands them out again (sizes rounded up to a power of two, at least `least`). */
+/** Keeps up to `keep` buffers given back, and hands them out again (sizes rounded up to a multiple of `least`). */
 export class BufferPool implements BufferSource {
   private readonly free: ArrayBuffer[] = [];
   constructor(
@@ -137,9 +139,7 @@ export class BufferPool implements BufferSource {
   ) {}
   take(bytes: number): ArrayBuffer {
     for (let i = 0; i < this.free.length; i++) if (this.free[i]!.byteLength >= bytes) return this.free.splice(i, 1)[0]!;
-    let size = this.least;
-    while (size < bytes) size *= 2;
-    return Buffer.allocUnsafeSlow(size).buffer;
+    return Buffer.allocUnsafeSlow(Math.max(1, Math.ceil(bytes / this.least)) * this.least).buffer;
   }
   give(buffer: ArrayBuffer): void {
     if (buffer.byteLength === 0 || this.free.length >= this.keep) return; // 0: detached (transferred)
@@ -155,7 +155,9 @@ export function prepareValues(
 ): PreparedBatch {
   let size = 0;
   for (const v of values) size += v?.length ?? 0;
-  const writer = new BatchWriter(size * 3, spare);
+  // About what the events take: each value's text twice (its canonical form, its COPY line) and the
+  // previous hash's space and the line's other columns; the writer grows if not enough.
+  const writer = new BatchWriter(size * 2 + values.length * PER_EVENT_BYTES, spare);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     const read = readAuditEvent(v ? Buffer.from(v.buffer, v.byteOffset, v.length) : null, now);

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { newAuditEvent, type AuditEvent } from '@stepgate/contracts';
 import { chain, rowHash, type ChainHead } from '@stepgate/audit-log';
@@ -90,5 +91,24 @@ describe('the preparing thread', () => {
       preparer.done(inThread);
     }
     expect(warn).not.toHaveBeenCalled(); // the thread did it: no fall back to the calling thread
+  });
+});
+
+describe('a preparing thread that dies', () => {
+  it('leaves its slices, and every later one, to the calling thread', async () => {
+    const warn = vi.fn();
+    const preparer = auditPreparer(1, { warn } as unknown as Logger);
+    await preparer.start();
+    const now = Date.now();
+    const values = events.map((e) => Buffer.from(JSON.stringify(e)));
+    const copy = (b: ReturnType<typeof prepareValues>) =>
+      Buffer.concat(chainedCopy(preparedEvents(b), heads())).toString('utf8');
+    const expected = copy(prepareValues(values, now));
+    const inFlight = preparer.prepare(values, now);
+    await (preparer as unknown as { worker: Worker }).worker.terminate();
+    expect(copy(await inFlight)).toBe(expected);
+    expect(copy(await preparer.prepare(values, now))).toBe(expected);
+    expect(warn).toHaveBeenCalledOnce();
+    await preparer.close();
   });
 });
