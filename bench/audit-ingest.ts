@@ -16,7 +16,7 @@ import { TopicAdmin } from '@stepgate/messaging';
 import { AuditConsumer, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
 import { chain } from '@stepgate/audit-log';
 import { profiled } from './profile.js';
-import { cpuDuring } from './cpu.js';
+import { cpuDuring, mainThreadCpuSeconds } from './cpu.js';
 import { benchDb, benchKafka } from './transport.js';
 
 export interface AuditBench {
@@ -24,7 +24,7 @@ export interface AuditBench {
   ingest: { seconds: number; perSecond: number };
   copy: { seconds: number; perSecond: number; runs: number[] };
   /** CPU µs per event: the consumer's process, Postgres's and the broker's during the ingest; Postgres's per row of the bare COPY (undefined where /proc cannot see a service). */
-  cpu: { consumer: number; postgres?: number; broker?: number; copyPostgres?: number };
+  cpu: { consumer: number; consumerMainThread: number; postgres?: number; broker?: number; copyPostgres?: number };
 }
 
 /** The events chained and serialized as the consumer writes them, in COPY-sized chunks. */
@@ -126,6 +126,7 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
         (v) => v.labels.result === 'inserted',
       )?.value ?? 0;
     await consumer.start(); // joining the group is not ingest: timed (and its CPU counted) from here
+    const mainBefore = mainThreadCpuSeconds(process.pid);
     const ingest = await profiled('audit-ingest', () =>
       cpuDuring(async () => {
         const started = performance.now();
@@ -133,6 +134,7 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
         return (performance.now() - started) / 1000;
       }),
     );
+    const mainThread = mainThreadCpuSeconds(process.pid) - mainBefore;
     await consumer.stop();
 
     const after = await bareCopy(db, chunks, 'audit_copy_after');
@@ -148,6 +150,7 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
       copy: { seconds: copySeconds, perSecond: n / copySeconds, runs: [n / before.seconds, n / after.seconds] },
       cpu: {
         consumer: perEvent(ingest.self)!,
+        consumerMainThread: perEvent(mainThread)!,
         postgres: perEvent(ingest.services.postgres),
         broker: perEvent(ingest.services.broker),
         copyPostgres: perEvent(copyCpu),

@@ -5,10 +5,15 @@ import { housekeepingFromEnv, type HousekeepingSettings } from './housekeeping.j
 /** Measured here (`npm run bench -- audit-ingest`): 1,000 and 4,000 were slower. */
 export const DEFAULT_WRITE_SLICE = 2_000;
 
+/** Worker threads that prepare slices (parse, check, canonicalise, encode); 0: on the event loop. */
+export const DEFAULT_PREPARE_THREADS = 1;
+
 export interface AuditConfig extends ServiceEnv {
   partitionsConcurrently: number;
   /** Events per write transaction (a fetched batch is written in slices of this size). */
   writeSlice?: number;
+  /** Threads preparing slices (default DEFAULT_PREPARE_THREADS; 0: on the event loop). */
+  prepareThreads?: number;
   /** The alerts consumer's group (it reads the audit stream on its own). */
   alertsGroupId: string;
   /** Default alert thresholds; tenants override them in `alert_thresholds`. */
@@ -24,6 +29,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AuditConfig
     ...base,
     partitionsConcurrently: e.STEPGATE_PARTITIONS_CONCURRENTLY,
     writeSlice: e.STEPGATE_AUDIT_WRITE_SLICE,
+    prepareThreads: e.STEPGATE_AUDIT_PREPARE_THREADS,
     alertsGroupId: e.STEPGATE_ALERTS_GROUP ?? `${base.groupId}-alerts`,
     housekeeping: housekeepingFromEnv(e),
   };

@@ -9,11 +9,12 @@ import {
 import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { topicsFor, type AuditEvent, type DlqReason, type TopicName } from '@stepgate/contracts';
+import { topicsFor, type DlqReason, type TopicName } from '@stepgate/contracts';
 import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
-import { DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
-import { readAuditEvent } from './intake.js';
-import { Partitions, writeBatch, type WriteResult } from './store.js';
+import { DEFAULT_PREPARE_THREADS, DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
+import { preparedEvents, type PreparedBatch, type PreparedEvent } from './prepare.js';
+import { auditPreparer, type Preparer } from './preparer.js';
+import { Partitions, writePrepared, type WriteResult } from './store.js';
 
 interface Rejected {
   message: IncomingMessage;
@@ -34,6 +35,7 @@ export class AuditConsumer {
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly partitions = new Partitions();
+  private readonly preparer: Preparer;
   private consumer: GroupConsumer | undefined;
   private producer: MessageProducer | undefined;
 
@@ -63,6 +65,7 @@ export class AuditConsumer {
       ...config.kafkaSecurity,
     });
     this.topics = topicsFor(config.topicPrefix);
+    this.preparer = auditPreparer(config.prepareThreads ?? DEFAULT_PREPARE_THREADS, this.log);
   }
 
   /** Running and in its group. */
@@ -76,6 +79,7 @@ export class AuditConsumer {
   }
 
   async start(): Promise<void> {
+    await this.preparer.start();
     this.producer = await this.kafka.producer();
     this.consumer = this.kafka.batchConsumer({
       groupId: this.config.groupId,
@@ -95,6 +99,7 @@ export class AuditConsumer {
   async stop(): Promise<void> {
     await this.consumer?.stop();
     await this.producer?.disconnect();
+    await this.preparer.close();
     await this.pool.end();
   }
 
@@ -113,12 +118,25 @@ export class AuditConsumer {
     if (messages.length === 0) return;
     const started = performance.now();
     // A fetched batch can hold tens of thousands of events. Written in slices, each its own
-    // transaction, Postgres stores one slice while this thread prepares another partition's next one,
-    // instead of both waiting for each other at the start and end of whole batches.
+    // transaction, Postgres stores one slice while the preparing thread prepares the next one (and
+    // this thread chains and sends another partition's), instead of all waiting for each other at the
+    // start and end of whole batches.
     const size = this.config.writeSlice ?? DEFAULT_WRITE_SLICE;
+    const prepare = (from: number) => {
+      const prepared = this.preparer.prepare(
+        messages.slice(from, from + size).map((m) => m.value),
+        Date.now(),
+      );
+      prepared.catch(() => undefined); // awaited below, or dropped with the rest of the batch
+      return prepared;
+    };
+    // The next slice is prepared (on the preparing thread) while this one is written.
+    let next = prepare(0);
     for (let i = 0; i < messages.length; i += size) {
       const slice = messages.slice(i, i + size);
-      await this.persistSlice(slice, batch.topic, batch.partition);
+      const prepared = await next;
+      if (i + size < messages.length) next = prepare(i + size);
+      await this.persistSlice(slice, prepared, batch.topic, batch.partition);
       batch.resolveOffset(slice.at(-1)!.offset);
       // A rebalance or shutdown does not wait for the rest of a large batch: the next owner resumes after this slice.
       if (!batch.isActive()) break;
@@ -128,18 +146,21 @@ export class AuditConsumer {
     this.batchSeconds.observe((performance.now() - started) / 1000);
   }
 
-  private async persistSlice(messages: IncomingMessage[], topic: string, partition: number): Promise<void> {
-    const accepted: Array<{ message: IncomingMessage; event: AuditEvent }> = [];
-    const rejected: Rejected[] = [];
-    const now = Date.now();
-    for (const message of messages) {
-      const read = readAuditEvent(message.value, now);
-      if (read.ok) accepted.push({ message, event: read.event });
-      else rejected.push({ message, reason: read.reason, detail: read.detail });
-    }
+  private async persistSlice(
+    messages: IncomingMessage[],
+    batch: PreparedBatch,
+    topic: string,
+    partition: number,
+  ): Promise<void> {
+    const accepted = preparedEvents(batch);
+    const rejected: Rejected[] = batch.rejected.map((r) => ({
+      message: messages[r.index]!,
+      reason: r.reason,
+      detail: r.detail,
+    }));
     let result: WriteResult;
     try {
-      result = await this.write(accepted.map((a) => a.event));
+      result = await this.write(accepted);
     } catch (err) {
       // The database answers, yet the slice fails: some event in it is at fault. Find it by writing
       // them one at a time; those that still fail go to the dlq with the database's reason.
@@ -147,33 +168,34 @@ export class AuditConsumer {
       result = { inserted: 0, duplicates: 0 };
       for (const a of accepted) {
         try {
-          const one = await this.write([a.event]);
+          const one = await this.write([a]);
           result.inserted += one.inserted;
           result.duplicates += one.duplicates;
         } catch (oneErr) {
           if (!(await databaseAnswers(this.pool))) throw oneErr;
           rejected.push({
-            message: a.message,
+            message: messages[a.index]!,
             reason: 'INVALID_AUDIT_EVENT',
             detail: `not storable: ${oneErr instanceof Error ? oneErr.message : String(oneErr)}`,
           });
         }
       }
     }
+    this.preparer.done(batch);
     if (rejected.length) await this.toDlq(rejected, topic, partition);
     this.rows.inc({ result: 'inserted' }, result.inserted);
     this.rows.inc({ result: 'duplicate' }, result.duplicates);
     this.rows.inc({ result: 'invalid' }, rejected.length);
   }
 
-  private async write(events: AuditEvent[]): Promise<WriteResult> {
+  private async write(events: PreparedEvent[]): Promise<WriteResult> {
     const partition = await this.partitions.ensure(
       this.pool,
       events.map((e) => e.timestamp),
     );
     const client = await this.pool.connect();
     try {
-      return await writeBatch(client, events, { partition });
+      return await writePrepared(client, events, { partition });
     } finally {
       client.release();
     }

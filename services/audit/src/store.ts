@@ -3,7 +3,16 @@ import type { AuditEvent } from '@stepgate/contracts';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { chain, monthStart, partitionName, utcMonth, type ChainedEvent, type ChainHead } from '@stepgate/audit-log';
+import {
+  GENESIS_HASH,
+  monthStart,
+  partitionName,
+  utcMonth,
+  type ChainedEvent,
+  type ChainHead,
+} from '@stepgate/audit-log';
+import { copyLineHead } from './copy-text.js';
+import { BufferPool, prepareEvents, preparedRowHash, type PreparedEvent } from './prepare.js';
 
 const DUPLICATE_TABLE = '42P07';
 
@@ -60,6 +69,15 @@ export async function writeBatch(
   events: readonly AuditEvent[],
   target: CopyTarget = {},
 ): Promise<WriteResult> {
+  return writePrepared(client, prepareEvents(events), target);
+}
+
+/** writeBatch of events prepared beforehand (prepare.ts), e.g. on a worker thread. */
+export async function writePrepared(
+  client: pg.ClientBase,
+  events: readonly PreparedEvent[],
+  target: CopyTarget = {},
+): Promise<WriteResult> {
   const unique = [...new Map(events.map((e) => [e.id, e])).values()];
   if (unique.length === 0) return { inserted: 0, duplicates: events.length };
   let inserted: number;
@@ -93,15 +111,15 @@ function isAuditLogDuplicate(err: unknown): boolean {
 /** Returns the rows inserted. `skipStored`: look up which events are stored first, and leave them out. */
 async function writeInTransaction(
   client: pg.ClientBase,
-  unique: readonly AuditEvent[],
+  unique: readonly PreparedEvent[],
   { skipStored, partition }: CopyTarget & { skipStored: boolean },
 ): Promise<number> {
-  const tenants = [...new Set(unique.map((e) => e.tenant_id ?? '_unattributed'))].sort();
+  const tenants = [...new Set(unique.map((e) => e.tenantId))].sort();
   await client.query('begin');
   try {
     await client.query(
       `insert into audit_chain_heads (tenant_id, seq, row_hash) select t, 0, $2 from unnest($1::text[]) t on conflict do nothing`,
-      [tenants, '0'.repeat(64)],
+      [tenants, GENESIS_HASH],
     );
     const heads = await client.query<{ tenant_id: string; seq: string; row_hash: string }>(
       'select tenant_id, seq, row_hash from audit_chain_heads where tenant_id = any($1) order by tenant_id for update',
@@ -111,10 +129,13 @@ async function writeInTransaction(
     const headMap = new Map<string, ChainHead>(
       heads.rows.map((h) => [h.tenant_id, { seq: Number(h.seq), rowHash: h.row_hash }]),
     );
-    const rows = chain(fresh, headMap);
 
-    if (rows.length) {
-      await copyRows(client, rows, partition ?? 'audit_log');
+    if (fresh.length) {
+      const buffers = chainedCopy(fresh, headMap);
+      await copyRows(client, buffers, partition ?? 'audit_log');
+      // Sent and answered: the buffers are free for the next COPY (not after a failed one: the
+      // socket may still be writing from them).
+      for (const b of buffers) COPY_BUFFERS.give(b.buffer as ArrayBuffer);
       const advanced = [...headMap].filter(([t]) => tenants.includes(t));
       await client.query(
         `update audit_chain_heads h set seq = v.seq, row_hash = v.row_hash
@@ -123,7 +144,7 @@ async function writeInTransaction(
       );
     }
     await client.query('commit');
-    return rows.length;
+    return fresh.length;
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
     throw err;
@@ -131,7 +152,7 @@ async function writeInTransaction(
 }
 
 /** The events whose id is not stored yet. */
-async function unstored(client: pg.ClientBase, events: readonly AuditEvent[]): Promise<readonly AuditEvent[]> {
+async function unstored(client: pg.ClientBase, events: readonly PreparedEvent[]): Promise<readonly PreparedEvent[]> {
   let earliest = Infinity;
   let latest = -Infinity;
   for (const e of events) {
@@ -147,38 +168,53 @@ async function unstored(client: pg.ClientBase, events: readonly AuditEvent[]): P
   return events.filter((e) => !stored.has(e.id));
 }
 
+/** Bytes of each buffer handed to the COPY stream (a slice of 2,000 rows of ~1 KB fills a few). */
+const COPY_BUFFER_BYTES = 512 * 1024;
+/** COPY buffers reused from one write to the next (a few MB per slice otherwise, which bring V8's full collections forward). */
+const COPY_BUFFERS = new BufferPool(32, COPY_BUFFER_BYTES);
+/** `${seq}\t${prevHash}\t${rowHash}\n`: a bigint's 20 digits, two hex hashes, three separators. */
+const CHAIN_COLUMNS_MOST_BYTES = 20 + 64 + 64 + 3;
+
+/**
+ * Appends the events (in order) to their tenants' chains (`heads` advanced in place, as audit-log's
+ * chain does) and returns their rows in COPY's text format: each row is its prepared line head
+ * copied, then its chain columns.
+ */
+export function chainedCopy(events: readonly PreparedEvent[], heads: Map<string, ChainHead>): Buffer[] {
+  const buffers: Buffer[] = [];
+  let buffer = Buffer.from(COPY_BUFFERS.take(COPY_BUFFER_BYTES));
+  let at = 0;
+  for (const e of events) {
+    const head = heads.get(e.tenantId) ?? { seq: 0, rowHash: GENESIS_HASH };
+    const seq = head.seq + 1;
+    const rowHash = preparedRowHash(e, head.rowHash);
+    heads.set(e.tenantId, { seq, rowHash });
+    const tail = `${seq}\t${head.rowHash}\t${rowHash}\n`;
+    const most = e.lineEnd - e.lineAt + Math.max(CHAIN_COLUMNS_MOST_BYTES, tail.length * 3);
+    if (at + most > buffer.length) {
+      if (at > 0) buffers.push(buffer.subarray(0, at));
+      buffer = Buffer.from(COPY_BUFFERS.take(most));
+      at = 0;
+    }
+    at += e.bytes.copy(buffer, at, e.lineAt, e.lineEnd);
+    at += buffer.write(tail, at);
+  }
+  if (at > 0) buffers.push(buffer.subarray(0, at));
+  return buffers;
+}
+
 const COLUMNS = `id, "timestamp", tenant_id, agent_id, session_id, user_id, workflow_id, execution_id, step_id, action, inputs_summary, outcome,
   elapsed_ms, decision_id, decision, policies_matched, error_code, event, seq, prev_hash, row_hash`;
 
 /** One row in COPY's text format, newline included. */
 function copyLine(row: ChainedEvent): string {
-  const { event: e, canonical, tenantId, seq, prevHash, rowHash } = row;
-  // id, timestamp, numbers and hex hashes have no character COPY escapes (the schema checked their form).
-  return (
-    `${e.id}\t${e.timestamp}\t${copyField(tenantId)}\t${copyField(e.agent_id)}\t${copyField(e.session_id)}\t${copyField(e.user_id)}\t` +
-    `${copyField(e.workflow_id)}\t${copyField(e.execution_id)}\t${copyField(e.step_id)}\t${e.action}\t${copyField(e.inputs_summary)}\t` +
-    `${copyField(e.outcome)}\t${e.elapsed_ms}\t${copyField(e.decision_id)}\t${e.decision ?? '\\N'}\t${copyField(pgTextArray(e.policies_matched))}\t` +
-    `${copyField(e.error_code)}\t${copyJsonField(canonical)}\t${seq}\t${prevHash}\t${rowHash}\n`
-  );
+  const { event, canonical, tenantId, seq, prevHash, rowHash } = row;
+  return `${copyLineHead(event, tenantId, canonical)}${seq}\t${prevHash}\t${rowHash}\n`;
 }
 
 /** The rows in COPY's text format, one string per row. */
 export function copyLines(rows: readonly ChainedEvent[]): string[] {
   return rows.map(copyLine);
-}
-
-/** Rows per string handed to the COPY stream. */
-const ROWS_PER_CHUNK = 500;
-
-/** The rows in COPY's text format, ROWS_PER_CHUNK rows per string, appended in place (no per-row array to join). */
-function copyChunks(rows: readonly ChainedEvent[]): string[] {
-  const chunks: string[] = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_CHUNK) {
-    let chunk = '';
-    for (let j = i; j < Math.min(i + ROWS_PER_CHUNK, rows.length); j++) chunk += copyLine(rows[j]!);
-    chunks.push(chunk);
-  }
-  return chunks;
 }
 
 /** The COPY statement of audit rows into `table` (audit_log or one of its partitions). */
@@ -187,25 +223,6 @@ export const copyStatement = (table: string) => `copy ${table} (${COLUMNS}) from
 export const COPY_AUDIT_LOG = copyStatement('audit_log');
 
 /** COPY (text format) is the fastest way in. */
-async function copyRows(client: pg.ClientBase, rows: readonly ChainedEvent[], table: string): Promise<void> {
-  await pipeline(Readable.from(copyChunks(rows)), client.query(copyFrom(copyStatement(table))));
-}
-
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-/** COPY text format: NULL is \N; backslash, tab, newline and carriage return are escaped. */
-function copyField(v: string | null): string {
-  if (v === null) return '\\N';
-  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : v;
-}
-
-/** JSON text holds no raw tab, newline or carriage return (JSON escapes them), so only backslashes need escaping. */
-function copyJsonField(json: string): string {
-  return json.includes('\\') ? json.replaceAll('\\', '\\\\') : json;
-}
-
-/** A Postgres text[] literal: every element double-quoted, quotes and backslashes escaped. */
-function pgTextArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+async function copyRows(client: pg.ClientBase, buffers: readonly Buffer[], table: string): Promise<void> {
+  await pipeline(Readable.from(buffers), client.query(copyFrom(copyStatement(table))));
 }

@@ -66,6 +66,8 @@ export const AuditEnvSchema = ServiceEnvSchema.extend({
   STEPGATE_ALERTS_GROUP: envField.text().optional(),
   STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(6),
   STEPGATE_AUDIT_WRITE_SLICE: envField.integer(1, 100_000).default(2_000),
+  /** Worker threads that prepare the audit consumer's slices (parse, check, canonicalise, encode); 0: on the event loop. */
+  STEPGATE_AUDIT_PREPARE_THREADS: envField.integer(0, 4).default(1),
   STEPGATE_OUTBOX_RELAY_INTERVAL_MS: envField.integer(50, 3_600_000).default(1_000),
   STEPGATE_LEDGER_RETENTION_INTERVAL_MS: envField.integer(1_000, 86_400_000).default(3_600_000),
   STEPGATE_USAGE_COUNTER_GRACE_MS: envField.integer(0, 30 * 86_400_000).default(3_600_000),
