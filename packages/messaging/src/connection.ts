@@ -1,3 +1,4 @@
+import './kafkajs-fast-paths.js'; // before kafkajs: it replaces two of kafkajs's internals as they load
 import { Kafka, logLevel } from 'kafkajs';
 import { TopicAdmin } from './admin.js';
 import {

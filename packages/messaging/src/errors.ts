@@ -1,3 +1,4 @@
+import './kafkajs-fast-paths.js'; // before kafkajs: it replaces two of kafkajs's internals as they load
 import kafkajs from 'kafkajs';
 
 // kafkajs is CommonJS and its error classes are not visible as named ES exports under Node's loader.

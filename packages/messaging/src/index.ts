@@ -1,3 +1,4 @@
+export { kafkajsFastPaths, type KafkajsFastPaths } from './kafkajs-fast-paths.js';
 export { KafkaConnection, type ConnectionOptions } from './connection.js';
 export {
   kafkajsSecurity,

@@ -1,3 +1,4 @@
+import './kafkajs-fast-paths.js'; // before kafkajs: it replaces two of kafkajs's internals as they load
 import { Partitioners, type Producer } from 'kafkajs';
 import type { OutgoingMessage } from './messages.js';
 

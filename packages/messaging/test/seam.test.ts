@@ -22,4 +22,16 @@ describe('the messaging seam', () => {
     expect(importers.filter((f) => !f.startsWith('packages/messaging/'))).toEqual([]);
     expect(importers.length).toBeGreaterThan(0);
   });
+
+  it("imports kafkajs's values only after the module that replaces two of its internals", () => {
+    const dir = path.join(root, 'packages/messaging/src');
+    const late = sources(dir)
+      .filter((file) => {
+        const text = readFileSync(file, 'utf8');
+        const value = /^import (?!type )[^;]*from 'kafkajs';/m.exec(text);
+        return value !== null && !text.slice(0, value.index).includes("import './kafkajs-fast-paths.js';");
+      })
+      .map((file) => path.relative(root, file));
+    expect(late).toEqual([]);
+  });
 });

@@ -1,0 +1,97 @@
+// Two of kafkajs 2.2.4's producer internals, replaced with cheaper equivalents before kafkajs loads
+// them (kafkajs is unmaintained upstream; profiles of the evaluator: issue 23):
+//
+// - `producer/groupMessagesPerPartition` copies a partition's array for each message it appends
+//   (quadratic in the messages per partition of one send): here each array is appended to in place.
+// - `protocol/recordBatch/crc32C`, the checksum of every record batch produced, is a byte-at-a-time
+//   JavaScript loop: here it is `@node-rs/crc32` (SSE4.2 / ARMv8 CRC instructions, prebuilt per
+//   platform), kafkajs's own loop when that addon does not load.
+//
+// kafkajs's modules take these by `require` once, when they load, so the replacements go into
+// Node's module cache first: every module of this package that imports kafkajs's values imports
+// this one before it (packages/messaging/test/seam.test.ts checks it). If kafkajs was loaded before
+// this package (another import of kafkajs first), nothing is replaced and `kafkajsFastPaths` says so.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** The kafkajs version these replacements were checked against (its internals are not an API). */
+export const KAFKAJS_VERSION = '2.2.4';
+
+const GROUPING = 'kafkajs/src/producer/groupMessagesPerPartition.js';
+const CRC32C = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
+/** The kafkajs modules that take the two above when they load. */
+const TAKERS = ['kafkajs/src/producer/sendMessages.js', 'kafkajs/src/protocol/recordBatch/v0/index.js'];
+
+export interface KafkajsFastPaths {
+  /** Whether kafkajs's producer runs the replacements. */
+  active: boolean;
+  /** The record batch checksum in use. */
+  crc32c: 'native' | 'kafkajs';
+  /** Why they are not active, when not. */
+  reason?: string;
+}
+
+export interface PartitionGrouping<M> {
+  topic: string;
+  partitionMetadata: readonly unknown[];
+  messages: readonly M[];
+  partitioner: (args: { topic: string; partitionMetadata: readonly unknown[]; message: M }) => number;
+}
+
+/**
+ * kafkajs's `groupMessagesPerPartition`, linear: the same object (partition → its messages in send
+ * order), the same partitioner calls in the same order.
+ */
+export function groupMessagesPerPartition<M>({
+  topic,
+  partitionMetadata,
+  messages,
+  partitioner,
+}: PartitionGrouping<M>): Record<number, M[]> {
+  const result: Record<number, M[]> = {};
+  if (partitionMetadata.length === 0) return result;
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    const current = result[partition];
+    if (current === undefined) result[partition] = [message];
+    else current.push(message);
+  }
+  return result;
+}
+
+/** CRC-32C of the bytes from `@node-rs/crc32`, or undefined when its addon does not load here. */
+export function nativeCrc32c(): ((buffer: Uint8Array) => number) | undefined {
+  try {
+    const { crc32c } = require('@node-rs/crc32') as { crc32c: (input: Uint8Array) => number };
+    // The check value of CRC-32C (RFC 3720): a binding that gets it wrong is not used.
+    if (crc32c(Buffer.from('123456789')) !== 0xe3069283) return undefined;
+    return (buffer) => crc32c(buffer);
+  } catch {
+    return undefined;
+  }
+}
+
+function install(): KafkajsFastPaths {
+  const { version } = require('kafkajs/package.json') as { version: string };
+  if (version !== KAFKAJS_VERSION)
+    return { active: false, crc32c: 'kafkajs', reason: `kafkajs ${version}, not ${KAFKAJS_VERSION}` };
+  const loaded = TAKERS.filter((m) => require.cache[require.resolve(m)] !== undefined);
+  if (loaded.length > 0)
+    return { active: false, crc32c: 'kafkajs', reason: `kafkajs was loaded before @stepgate/messaging` };
+  replaceExports(GROUPING, groupMessagesPerPartition);
+  const crc32c = nativeCrc32c();
+  if (crc32c) replaceExports(CRC32C, crc32c);
+  return { active: true, crc32c: crc32c ? 'native' : 'kafkajs' };
+}
+
+function replaceExports(specifier: string, exports: unknown): void {
+  const file = require.resolve(specifier);
+  require(file); // kafkajs's own module into the cache (it has no side effects), then its exports replaced
+  const cached = require.cache[file];
+  if (!cached) throw new Error(`kafkajs fast paths: ${specifier} is not in the module cache`);
+  cached.exports = exports;
+}
+
+/** What `import`ing this module did: read it to know whether the replacements are in use. */
+export const kafkajsFastPaths: Readonly<KafkajsFastPaths> = Object.freeze(install());

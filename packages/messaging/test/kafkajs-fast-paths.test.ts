@@ -1,0 +1,136 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { compileFunction } from 'node:vm';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { groupMessagesPerPartition, nativeCrc32c } from '../src/kafkajs-fast-paths.js';
+
+const require = createRequire(import.meta.url);
+const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+// kafkajs's own JavaScript CRC-32C (the inner module, which the fast paths never replace).
+const kafkajsCrc32c = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (buffer: Buffer) => number;
+
+type Grouping = typeof groupMessagesPerPartition<{ key: number }>;
+type Partitioner = Parameters<Grouping>[0]['partitioner'];
+
+/** kafkajs's own groupMessagesPerPartition, compiled from its file (its cache entry may be replaced). */
+function kafkajsGrouping(): Grouping {
+  const file = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
+  const module = { exports: {} as unknown };
+  const load = compileFunction(readFileSync(file, 'utf8'), ['module', 'exports', 'require'], {
+    filename: file,
+  }) as (module: object, exports: unknown, require: NodeJS.Require) => void;
+  load(module, module.exports, require);
+  return module.exports as Grouping;
+}
+
+describe('CRC-32C from @node-rs/crc32', () => {
+  const crc32c = nativeCrc32c();
+
+  it('loads here (linux-x64 has a prebuilt addon)', () => {
+    if (process.platform === 'linux' && process.arch === 'x64') expect(crc32c).toBeDefined();
+  });
+
+  it('gives the known vectors (RFC 3720 B.4, the check value) as kafkajs does', () => {
+    const vectors: Array<[Buffer, number]> = [
+      [Buffer.alloc(0), 0],
+      [Buffer.from('123456789'), 0xe3069283],
+      [Buffer.alloc(32, 0x00), 0x8a9136aa],
+      [Buffer.alloc(32, 0xff), 0x62a8ab43],
+      [Buffer.from(Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e],
+      [Buffer.from(Array.from({ length: 32 }, (_, i) => 31 - i)), 0x113fdb5c],
+    ];
+    for (const [bytes, expected] of vectors) {
+      expect(kafkajsCrc32c(bytes)).toBe(expected);
+      expect(crc32c?.(bytes)).toBe(expected);
+    }
+  });
+
+  it('matches kafkajs on random buffers, sub-buffers included', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 70_000 }), fc.nat(64), (bytes, skip) => {
+        const buffer = Buffer.from(bytes);
+        const sub = buffer.subarray(Math.min(skip, buffer.length));
+        expect(crc32c?.(buffer)).toBe(kafkajsCrc32c(buffer));
+        expect(crc32c?.(sub)).toBe(kafkajsCrc32c(sub));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('groupMessagesPerPartition', () => {
+  const original = kafkajsGrouping();
+
+  it('groups as kafkajs does, keeping each partition in send order', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 12 }), fc.array(fc.nat(1_000), { maxLength: 500 }), (partitions, keys) => {
+        const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i }));
+        const messages = keys.map((key) => ({ key }));
+        const calls: unknown[] = [];
+        const partitioner: Partitioner = (args) => {
+          calls.push(args.message);
+          return args.message.key % Math.max(partitions, 1);
+        };
+        const expected = original({ topic: 't', partitionMetadata, messages, partitioner });
+        const expectedCalls = calls.splice(0);
+        const got = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner });
+        expect(got).toEqual(expected);
+        expect(Object.keys(got)).toEqual(Object.keys(expected));
+        expect(calls).toEqual(expectedCalls);
+        for (const list of Object.values(got)) {
+          const sent = list.map((m) => messages.indexOf(m));
+          expect(sent).toEqual([...sent].sort((a, b) => a - b));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('installing the fast paths', () => {
+  /** A fresh Node that runs `script` (an ES module, sources through tsx) in this package. */
+  function fresh(script: string): unknown {
+    const child = spawnSync(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: PACKAGE_DIR, encoding: 'utf8' },
+    );
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    return JSON.parse(child.stdout);
+  }
+
+  it('replaces the two modules when @stepgate/messaging is imported before anything else loads kafkajs', () => {
+    const out = fresh(
+      [
+        "import { createRequire } from 'node:module';",
+        "const { kafkajsFastPaths } = await import('@stepgate/messaging');",
+        "const require = createRequire(process.cwd() + '/');",
+        "const { groupMessagesPerPartition } = await import('./src/kafkajs-fast-paths.ts');",
+        'console.log(JSON.stringify({',
+        '  status: kafkajsFastPaths,',
+        "  grouping: require('kafkajs/src/producer/groupMessagesPerPartition.js') === groupMessagesPerPartition,",
+        "  crc: require('kafkajs/src/protocol/recordBatch/crc32C/index.js')(Buffer.from('123456789')),",
+        '}));',
+      ].join('\n'),
+    );
+    expect(out).toMatchObject({ status: { active: true }, grouping: true, crc: 0xe3069283 });
+    if (process.platform === 'linux' && process.arch === 'x64')
+      expect(out).toMatchObject({ status: { crc32c: 'native' } });
+  }, 60_000); // a fresh Node that transpiles the sources: seconds, more on a busy host
+
+  it('says so, and replaces nothing, when kafkajs was loaded first', () => {
+    const out = fresh(
+      [
+        "await import('kafkajs');",
+        "const { kafkajsFastPaths } = await import('@stepgate/messaging');",
+        'console.log(JSON.stringify(kafkajsFastPaths));',
+      ].join('\n'),
+    );
+    expect(out).toEqual({ active: false, crc32c: 'kafkajs', reason: 'kafkajs was loaded before @stepgate/messaging' });
+  }, 60_000);
+});
