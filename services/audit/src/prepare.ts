@@ -86,15 +86,17 @@ class BatchWriter {
     this.out = new ByteWriter(capacity, spare);
   }
 
+  /** Throws, having written nothing, when the event has no canonical form (e.g. a number JSON.parse made Infinity). */
   add(index: number, event: AuditEvent): void {
     const tenantId = event.tenant_id ?? UNATTRIBUTED_TENANT;
     const canonical = canonicalAuditEvent(event);
+    const head = copyLineHead(event, tenantId, canonical);
     const hashAt = this.out.at;
     this.out.skip(PREV_HASH_BYTES);
     this.out.byte(NEWLINE);
     this.out.text(canonical);
     const lineAt = this.out.at;
-    this.out.text(copyLineHead(event, tenantId, canonical));
+    this.out.text(head);
     this.spans.push(index, hashAt, lineAt, this.out.at);
     this.ids.push(event.id);
     this.timestamps.push(event.timestamp);
@@ -161,8 +163,17 @@ export function prepareValues(
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     const read = readAuditEvent(v ? Buffer.from(v.buffer, v.byteOffset, v.length) : null, now);
-    if (read.ok) writer.add(i, read.event);
-    else writer.rejected.push({ index: i, reason: read.reason, detail: read.detail });
+    if (!read.ok) {
+      writer.rejected.push({ index: i, reason: read.reason, detail: read.detail });
+      continue;
+    }
+    try {
+      writer.add(i, read.event);
+    } catch (err) {
+      // Valid by the schema yet not storable: this event to the dlq, never the slice held up by it.
+      const why = err instanceof Error ? err.message : String(err);
+      writer.rejected.push({ index: i, reason: 'INVALID_AUDIT_EVENT', detail: `not storable: ${why}`.slice(0, 200) });
+    }
   }
   return writer.batch();
 }

@@ -112,3 +112,19 @@ describe('a preparing thread that dies', () => {
     await preparer.close();
   });
 });
+
+describe('an event valid by the schema that has no canonical form', () => {
+  it('is rejected on its own (to the dlq as not storable); the rest of the slice is prepared', () => {
+    const good = newAuditEvent({ tenant_id: 't1', action: 'GateEvaluated', outcome: 'allow' });
+    const infinite = JSON.stringify({ ...good, id: crypto.randomUUID(), detail: { x: '@inf@' } }).replace(
+      '"@inf@"',
+      '1e400',
+    );
+    const batch = prepareValues([Buffer.from(infinite), Buffer.from(JSON.stringify(good))], Date.now());
+    expect(batch.rejected).toEqual([
+      { index: 0, reason: 'INVALID_AUDIT_EVENT', detail: expect.stringMatching(/^not storable: /) },
+    ]);
+    expect(batch.ids).toEqual([good.id]);
+    expect(preparedEvents(batch)[0]!.index).toBe(1);
+  });
+});
