@@ -60,6 +60,8 @@ export class Evaluator {
   readonly metrics = new EvaluatorMetrics();
   private readonly log: Logger;
   private readonly pool: pg.Pool;
+  /** Completions' own: their updates wait on ledger rows a decide transaction holds, which may need a connection. */
+  private readonly completionsPool: pg.Pool;
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly credentials: CredentialStore;
@@ -85,10 +87,12 @@ export class Evaluator {
     logger?: Logger,
   ) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
-    // Decisions take one connection at a time (group commit); completions and lookups the others.
-    this.pool = createPool(config, Math.min(config.partitionsConcurrently, 8) + 4, this.log, {
-      settings: KEYED_LOOKUP_PLANS,
-    });
+    // Decisions take one connection at a time (group commit); lookups (credentials, bundles, kill
+    // switches, some of them read inside the decide transaction) the others. Completions have a pool
+    // of their own: with many partitions at once, their updates, blocked on rows a decide transaction
+    // has locked, could otherwise take every connection that transaction's lookups wait for.
+    this.pool = createPool(config, 8, this.log, { settings: KEYED_LOOKUP_PLANS });
+    this.completionsPool = createPool(config, 4, this.log, { settings: KEYED_LOOKUP_PLANS });
     this.kafka = new KafkaConnection({
       clientId: config.instanceId,
       brokers: config.kafkaBrokers,
@@ -122,7 +126,11 @@ export class Evaluator {
       redactKeys: config.redactKeys,
       divergenceSampler: new RateSampler(SHADOW_AUDITS_PER_SECOND),
     });
-    this.completions = new CompletionStage({ pool: this.pool, emit: this.emitStage, redactKeys: config.redactKeys });
+    this.completions = new CompletionStage({
+      pool: this.completionsPool,
+      emit: this.emitStage,
+      redactKeys: config.redactKeys,
+    });
   }
 
   /** Times a consumer of this instance was recreated after a crash (0 in a healthy run). */
@@ -191,6 +199,7 @@ export class Evaluator {
     this.metricsServer?.close();
     await this.signatures.close();
     await this.pool.end();
+    await this.completionsPool.end();
   }
 
   /**
