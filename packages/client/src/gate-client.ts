@@ -25,6 +25,7 @@ import {
 import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
 import { fetchReceiptKeys, receiptVerifier } from './receipts.js';
 import { newRequestId } from './request-id.js';
+import { sendable } from './send-slices.js';
 
 export interface GateClientOptions {
   brokers: string[];
@@ -237,7 +238,15 @@ export class GateClient {
         d.workflow_id === request.workflow_id &&
         d.step_id === request.step_id,
     );
-    await this.sendBytes('gate.requests', request.workflow_id, bytes);
+    try {
+      await this.sendBytes('gate.requests', request.workflow_id, bytes);
+    } catch (err) {
+      // Not sent: nothing will answer. The wait ends now (its timer with it), with the send's error.
+      decided.catch(() => undefined);
+      this.byRequest.get(request.request_id)?.reject(err instanceof Error ? err : new Error(String(err)));
+      this.byRequest.delete(request.request_id);
+      throw err;
+    }
     const decision = await decided;
     if (!opts.waitForApproval || decision.decision !== 'require_approval' || !decision.approval_id) return decision;
     // An outcome answers only for the step that asked for it (approval ids are per step, but the
@@ -293,7 +302,7 @@ export class GateClient {
 
   private async flush(): Promise<void> {
     while (this.queued.length > 0) {
-      const sending = this.queued.splice(0);
+      const sending = this.queued.splice(0, sendable(this.queued));
       try {
         await this.producer!.publish(sending.map((q) => q.message));
         sending.forEach((q) => q.resolve());
