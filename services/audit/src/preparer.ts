@@ -126,8 +126,9 @@ class ThreadPreparer implements Preparer {
       if (v) bytes.set(v, i === 0 ? 0 : ends[i - 1]!);
     });
     const id = this.nextId++;
-    this.pending.set(id, job);
     worker.postMessage({ id, bytes, ends, absent, now: job.now }, [bytes.buffer, ends.buffer, absent.buffer]);
+    // Only once posted: a post that throws leaves the job to the caller's catch, not to fail() too.
+    this.pending.set(id, job);
   }
 
   private startWorker(): Worker {
