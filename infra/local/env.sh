@@ -40,6 +40,19 @@ unset _pg_rest
 log() { printf '[infra %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# Runs a daemon in a session of its own, holding none of this shell's open files but its stdio (set
+# by the caller's redirections). Otherwise a lock the caller holds (`flock <file> npm test`) or a
+# test runner's pipe lives on in a broker for hours: the lock is never released. Call it in the
+# background (`detached cmd … &`): it replaces the shell it runs in.
+detached() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd="${fd##*/}"
+    if ((fd > 2)); then eval "exec ${fd}>&-"; fi
+  done
+  exec setsid "$@"
+}
+
 # pid_alive FILE: the pid in FILE names a live process.
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 

@@ -126,7 +126,7 @@ kafka_secure_start() {
   kafka_install
   kafka_secure_configure
   log "kafka-secure: starting $KAFKA_VERSION with SASL_SSL on $KAFKA_SECURE_BROKERS"
-  setsid java "${KAFKA_SECURE_JVM_ARGS[@]}" kafka.Kafka "$KAFKA_SECURE_DIR/server.properties" >>"$KAFKA_SECURE_LOG" 2>&1 </dev/null &
+  detached java "${KAFKA_SECURE_JVM_ARGS[@]}" kafka.Kafka "$KAFKA_SECURE_DIR/server.properties" >>"$KAFKA_SECURE_LOG" 2>&1 </dev/null &
   echo $! >"$KAFKA_SECURE_PID"
   local deadline=$((SECONDS + ${STEPGATE_HEALTH_TIMEOUT:-120}))
   while ((SECONDS < deadline)); do

@@ -79,7 +79,7 @@ kafka_start() {
   kafka_install
   kafka_configure
   log "kafka: starting $KAFKA_VERSION on $KAFKA_BROKERS"
-  setsid java "${KAFKA_JVM_ARGS[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >>"$KAFKA_LOG" 2>&1 </dev/null &
+  detached java "${KAFKA_JVM_ARGS[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >>"$KAFKA_LOG" 2>&1 </dev/null &
   echo $! >"$KAFKA_PID"
   wait_healthy kafka "$KAFKA_LOG" "$KAFKA_PID"
 }

@@ -31,7 +31,7 @@ temporal_start() {
   mkdir -p "$TEMPORAL_DIR"
   log "temporal: starting dev server $TEMPORAL_CLI_VERSION on $TEMPORAL_ADDRESS"
   # Search attributes the approvals service lists by (so listing never scans every workflow).
-  setsid "$TEMPORAL_BIN" server start-dev --headless \
+  detached "$TEMPORAL_BIN" server start-dev --headless \
     --ip "$TEMPORAL_HOST" --port "$TEMPORAL_PORT" \
     --db-filename "$TEMPORAL_DIR/temporal.sqlite" \
     --log-level warn \
