@@ -55,6 +55,30 @@ describe('GateClient on real Kafka', () => {
   });
 });
 
+describe('GateClient when the broker refuses a request', () => {
+  it('rejects that gate at once with the broker’s error, leaves no wait behind, and gates the next one', async () => {
+    // Over the broker's message.max.bytes (1 MiB by default): refused, never sent on to an evaluator.
+    const huge = { blob: 'x'.repeat(2 * 1024 * 1024) };
+    const started = Date.now();
+    const refused = await stack.gate
+      .gate(
+        { workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call', step_input: huge },
+        { timeoutMs: 1_500 },
+      )
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).name).not.toBe('GateTimeoutError');
+    expect(Date.now() - started).toBeLessThan(1_500);
+    // Past the refused gate's timeout: its wait was ended, so no timer rejects with nobody listening.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const next = await stack.gate.gate({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });
+    expect(next.decision).toBe('allow');
+  });
+});
+
 describe('GateClient against answers it did not get from an evaluator', () => {
   // A namespace no evaluator reads: the test answers the requests itself, signed with the receipt key.
   const quiet = testNamespace('gate-client-quiet');
