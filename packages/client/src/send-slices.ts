@@ -1,18 +1,12 @@
-import type { OutgoingMessage } from '@stepgate/messaging';
+import { MAX_PRODUCE_REQUEST_BYTES, produceRequests, type OutgoingMessage } from '@stepgate/messaging';
 
 /** A produce request's values at most (a record batch over the broker's `message.max.bytes` is refused). */
-export const MAX_SEND_BYTES = 512 * 1024;
+export const MAX_SEND_BYTES = MAX_PRODUCE_REQUEST_BYTES;
 
 /**
- * How many of the queued messages go in one produce request: up to MAX_SEND_BYTES of values (at least
- * one), so what piles up behind a slow broker never makes a record batch the broker refuses as too
- * large (`message.max.bytes`, 1 MiB by default).
+ * How many of the queued messages go in the next produce request (messaging's rule): what piles up
+ * behind a slow broker never makes a record batch the broker refuses as too large.
  */
 export function sendable(queued: ReadonlyArray<{ message: Pick<OutgoingMessage, 'value'> }>): number {
-  let bytes = 0;
-  for (let i = 0; i < queued.length; i++) {
-    bytes += queued[i]!.message.value.length;
-    if (bytes > MAX_SEND_BYTES) return Math.max(1, i);
-  }
-  return queued.length;
+  return produceRequests(queued.map((q) => q.message))[0]?.length ?? 0;
 }

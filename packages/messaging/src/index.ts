@@ -8,7 +8,7 @@ export {
   type KafkaTls,
   type SaslMechanism,
 } from './settings.js';
-export { MessageProducer, type ProducerOptions } from './producer.js';
+export { MAX_PRODUCE_REQUEST_BYTES, MessageProducer, produceRequests, type ProducerOptions } from './producer.js';
 export {
   GroupConsumer,
   type BatchConsumerOptions,

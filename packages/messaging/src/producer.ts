@@ -2,6 +2,34 @@ import './kafkajs-fast-paths.js'; // before kafkajs: it replaces two of kafkajs'
 import { Partitioners, type Producer } from 'kafkajs';
 import type { OutgoingMessage } from './messages.js';
 
+/** A produce request's values at most: a broker refuses a record batch over its message.max.bytes (1 MiB by default). */
+export const MAX_PRODUCE_REQUEST_BYTES = 512 * 1024;
+
+/**
+ * The messages, in order, in produce requests of at most `maxBytes` of values each (a message larger
+ * than that goes alone, and the broker answers for it).
+ */
+export function produceRequests<M extends Pick<OutgoingMessage, 'value'>>(
+  messages: Iterable<M>,
+  maxBytes = MAX_PRODUCE_REQUEST_BYTES,
+): M[][] {
+  const out: M[][] = [];
+  let current: M[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = m.value.length;
+    if (bytes > 0 && bytes + size > maxBytes) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
 /** Acknowledgement by every in-sync replica: a publish that resolves has been stored. */
 const ALL_REPLICAS = -1;
 

@@ -1,4 +1,9 @@
-import type { MessageHeaders, OutgoingMessage } from '@stepgate/messaging';
+import {
+  MAX_PRODUCE_REQUEST_BYTES,
+  produceRequests,
+  type MessageHeaders,
+  type OutgoingMessage,
+} from '@stepgate/messaging';
 import { newAuditEvent, summarizeInputs, type AuditEvent, type TopicName } from '@stepgate/contracts';
 
 /**
@@ -31,28 +36,9 @@ export class BatchMessages {
     this.add('audit', event.tenant_id ?? 'unattributed', event);
   }
 
-  /**
-   * The messages in produce requests of at most `maxBytes` of values each: a broker refuses a record
-   * batch over its message.max.bytes (1 MiB by default), and a busy batch's decisions exceed that.
-   */
-  chunks(maxBytes = 512 * 1024): OutgoingMessage[][] {
-    const out: OutgoingMessage[][] = [];
-    let current: OutgoingMessage[] = [];
-    let bytes = 0;
-    for (const messages of this.byTopic.values()) {
-      for (const m of messages) {
-        const size = m.value.length;
-        if (bytes > 0 && bytes + size > maxBytes) {
-          out.push(current);
-          current = [];
-          bytes = 0;
-        }
-        current.push(m);
-        bytes += size;
-      }
-    }
-    if (current.length) out.push(current);
-    return out;
+  /** The messages in produce requests of at most `maxBytes` of values each (messaging's rule). */
+  chunks(maxBytes = MAX_PRODUCE_REQUEST_BYTES): OutgoingMessage[][] {
+    return produceRequests([...this.byTopic.values()].flat(), maxBytes);
   }
 
   /** Appends another outbox's messages after this one's (per topic, in order). */
