@@ -43,6 +43,12 @@ export interface PoolOptions {
   queryTimeoutMs?: number;
   /** Session settings (`-c name=value`) for every connection of the pool. */
   settings?: Record<string, string>;
+  /**
+   * Connections send each query as soon as it is made, without waiting for the answers before it
+   * (node-postgres pipeline mode): a transaction's BEGIN and first statement, or its last statement
+   * and COMMIT, cost one round trip. Statements that keep a portal open (cursors, streams) are refused.
+   */
+  pipeline?: boolean;
 }
 
 /**
@@ -79,6 +85,7 @@ export function createPool(
       .join(' '),
     connectionTimeoutMillis: 5_000,
     query_timeout: options.queryTimeoutMs ?? 15_000,
+    pipeline: options.pipeline === true,
   });
   pool.on('error', (err) => log.warn({ error: err.message }, 'idle database connection lost'));
   return pool;

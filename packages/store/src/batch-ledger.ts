@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { DecisionBody } from '@stepgate/contracts';
 import { ConcurrentFirstGate } from './errors.js';
+import { isFirstGateStoredConcurrently } from './db.js';
 import type { RecordedInput } from './gate-inputs.js';
 
 export interface LedgerRow {
@@ -83,8 +84,9 @@ const LEDGER_RECORD = `x(tenant_id text, workflow_id text, step_id text, input_f
 
 /**
  * $1: new ledger rows, $2: changed ledger rows, $3: decisions by request, $4: counter increments,
- * $5: recorded engine inputs (JSON arrays). A new row another evaluator inserted first is not
- * counted in `inserted`.
+ * $5: recorded engine inputs (JSON arrays), $6: how many of $1 must be inserted. The statement fails
+ * (SQLSTATE SG409) when another evaluator inserted one of them first, so a COMMIT sent behind it
+ * before its answer rolls the transaction back.
  */
 const FLUSH_BATCH = `
   with inserted as (
@@ -116,7 +118,7 @@ const FLUSH_BATCH = `
       policy_version int, policy_sha256 text, decision text, policies_matched text[], input jsonb, redacted_paths text[])
     on conflict do nothing
   )
-  select count(*)::int as inserted from inserted`;
+  select stepgate_first_gates_inserted(count(*)::int, $6::int) from inserted`;
 
 /**
  * The ledger state one batch touches, read with a few set-based statements (rows locked in key
@@ -269,8 +271,12 @@ export class BatchLedger {
     this.counterDeltas.set(id, (this.counterDeltas.get(id) ?? 0) + by);
   }
 
-  /** Writes everything the batch changed in one statement (data-modifying CTEs: one round trip). */
-  async flush(): Promise<void> {
+  /**
+   * Writes everything the batch changed in one statement (data-modifying CTEs: one round trip). The
+   * statement is sent before this returns, so on a pipelined connection the caller's COMMIT can follow
+   * it at once: the statement itself fails when a first gate was stored concurrently.
+   */
+  flush(): Promise<void> {
     const changed = [...this.dirty].map((key) => {
       const [tenant_id, workflow_id, step_id] = key.split('\u0000') as [string, string, string];
       return { key, tenant_id, workflow_id, step_id, ...this.rows.get(key)! };
@@ -281,9 +287,9 @@ export class BatchLedger {
       const [tenant_id, key] = id.split('\u0000') as [string, string];
       return { tenant_id, key, by };
     });
-    if (changed.length + this.decisions.length + deltas.length + this.inputs.length === 0) return;
+    if (changed.length + this.decisions.length + deltas.length + this.inputs.length === 0) return Promise.resolve();
     const json = (rows: typeof changed) => JSON.stringify(rows.map(({ key: _key, ...r }) => r));
-    const { rows } = await this.client.query<{ inserted: number }>({
+    const written = this.client.query({
       name: 'stepgate-batch-ledger-flush',
       text: FLUSH_BATCH,
       values: [
@@ -293,9 +299,15 @@ export class BatchLedger {
         `[${this.decisions.map((d) => `{"tenant_id":${JSON.stringify(d.tenant_id)},"request_id":${JSON.stringify(d.request_id)},"decision":${d.json}}`).join(',')}]`,
         JSON.stringify(deltas),
         JSON.stringify(this.inputs),
+        inserts.length,
       ],
     });
-    if (rows[0]!.inserted !== inserts.length) throw new ConcurrentFirstGate();
+    return written.then(
+      () => undefined,
+      (err: unknown) => {
+        throw isFirstGateStoredConcurrently(err) ? new ConcurrentFirstGate() : err;
+      },
+    );
   }
 
   private pendingSet(tenantId: string, workflowId: string): Set<string> {

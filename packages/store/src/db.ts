@@ -43,3 +43,8 @@ export function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =>
 export function isUniqueViolation(err: unknown, constraint: string): boolean {
   return err instanceof pg.DatabaseError && err.code === '23505' && err.constraint === constraint;
 }
+
+/** The batch ledger's write found a first gate stored by another evaluator (our SQLSTATE SG409, migration 0021). */
+export function isFirstGateStoredConcurrently(err: unknown): boolean {
+  return err instanceof pg.DatabaseError && err.code === 'SG409';
+}

@@ -12,6 +12,7 @@ import type { KillSwitchStore } from './kill-switches.js';
 import type { InputRedactor } from './recorded-input.js';
 
 export interface DecideStageDeps {
+  /** The decisions' own pool, pipelined (`createPool` with `pipeline: true`): see `decideAll`. */
   pool: pg.Pool;
   bundles: BundleStore;
   killSwitches: KillSwitchStore;
@@ -82,9 +83,10 @@ export class DecideStage {
     for (let attempt = 0; ; attempt++) {
       const client = await this.deps.pool.connect();
       try {
-        await client.query('begin');
+        // Pipelined: BEGIN goes out with the ledger's read, and COMMIT right behind its write (which
+        // fails itself on a concurrent first gate, so the COMMIT then rolls back): two round trips.
         const ledger = new BatchLedger(client);
-        await ledger.load(keys);
+        await Promise.all([client.query('begin'), ledger.load(keys)]);
         const outcomes: Array<GateOutcome | undefined> = [];
         const signing: Signing[] = [];
         for (const got of intakes) {
@@ -122,8 +124,7 @@ export class DecideStage {
           if (!outcome.unrecorded)
             ledger.recordDecision({ tenantId, requestId, decision: stored, json: outcome.storedJson });
         }
-        await ledger.flush();
-        await client.query('commit');
+        await Promise.all([ledger.flush(), client.query('commit')]);
         return outcomes;
       } catch (err) {
         await client.query('rollback').catch(() => undefined);

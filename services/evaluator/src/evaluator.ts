@@ -62,6 +62,7 @@ export class Evaluator {
   private readonly pool: pg.Pool;
   /** Completions' own: their updates wait on ledger rows a decide transaction holds, which may need a connection. */
   private readonly completionsPool: pg.Pool;
+  private readonly decisionsPool: pg.Pool;
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly credentials: CredentialStore;
@@ -87,11 +88,13 @@ export class Evaluator {
     logger?: Logger,
   ) {
     this.log = logger ?? pino({ name: 'evaluator', base: { instance: config.instanceId } });
-    // Decisions take one connection at a time (group commit); lookups (credentials, bundles, kill
-    // switches, some of them read inside the decide transaction) the others. Completions have a pool
-    // of their own: with many partitions at once, their updates, blocked on rows a decide transaction
-    // has locked, could otherwise take every connection that transaction's lookups wait for.
-    this.pool = createPool(config, 8, this.log, { settings: KEYED_LOOKUP_PLANS });
+    // Decisions take one connection at a time (group commit) from a pipelined pool of their own, whose
+    // second connection answers whether Postgres is up when a transaction fails. Lookups (credentials,
+    // bundles, kill switches, some of them read inside the decide transaction) use the main pool.
+    // Completions have a pool of their own: with many partitions at once, their updates, blocked on
+    // rows a decide transaction has locked, could otherwise take every connection those lookups wait for.
+    this.pool = createPool(config, 6, this.log, { settings: KEYED_LOOKUP_PLANS });
+    this.decisionsPool = createPool(config, 2, this.log, { settings: KEYED_LOOKUP_PLANS, pipeline: true });
     this.completionsPool = createPool(config, 4, this.log, { settings: KEYED_LOOKUP_PLANS });
     this.kafka = new KafkaConnection({
       clientId: config.instanceId,
@@ -106,7 +109,7 @@ export class Evaluator {
     this.signer = { keyId: config.signingKeyId, key: config.signingKey };
     this.signatures = ed25519Threads(config.signatureThreads ?? defaultSignatureThreads());
     this.decideStage = new DecideStage({
-      pool: this.pool,
+      pool: this.decisionsPool,
       bundles: this.bundles,
       killSwitches: this.killSwitches,
       redactor: new InputRedactor({ redactKeys: config.redactKeys, signingKey: config.signingKey }),
@@ -200,6 +203,7 @@ export class Evaluator {
     await this.signatures.close();
     await this.pool.end();
     await this.completionsPool.end();
+    await this.decisionsPool.end();
   }
 
   /**

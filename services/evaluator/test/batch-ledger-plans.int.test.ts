@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYED_LOOKUP_PLANS, createPool } from '@stepgate/runtime';
 import { testNamespace } from '@stepgate/test';
 import { BatchLedger } from '@stepgate/store';
+import { firstGateRow } from './ledger-rows.js';
 
 const ns = testNamespace('ledger-plans');
 let pool: pg.Pool;
@@ -27,21 +28,7 @@ async function gateOnce(client: pg.PoolClient, stepId: string, requestId: string
   await client.query('begin');
   const ledger = new BatchLedger(client);
   await ledger.load([{ tenantId: 'acme', workflowId: 'wf', stepId, requestId, userId: 'alice' }]);
-  const now = new Date();
-  ledger.putRow('acme', 'wf', stepId, {
-    input_fingerprint: 'f',
-    idempotency_key: null,
-    decision: 'allow',
-    last_decision: null,
-    decision_body: {} as never,
-    gate_count: 1,
-    completion_count: 0,
-    prior_output_available: false,
-    approval_id: null,
-    approval_status: null,
-    first_attempt_at: now,
-    last_attempt_at: now,
-  });
+  ledger.putRow('acme', 'wf', stepId, firstGateRow());
   ledger.recordDecision({
     tenantId: 'acme',
     requestId,
