@@ -1,6 +1,6 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { DecisionBody } from '@stepgate/contracts';
-import { ConcurrentFirstGate } from './errors.js';
+import { CommitOutcomeUnknown, ConcurrentFirstGate, TransactionRolledBack } from './errors.js';
 import { isFirstGateStoredConcurrently } from './db.js';
 import type { RecordedInput } from './gate-inputs.js';
 
@@ -272,11 +272,24 @@ export class BatchLedger {
   }
 
   /**
-   * Writes everything the batch changed in one statement (data-modifying CTEs: one round trip). The
-   * statement is sent before this returns, so on a pipelined connection the caller's COMMIT can follow
-   * it at once: the statement itself fails when a first gate was stored concurrently.
+   * Writes the batch and commits the transaction, COMMIT sent right behind the write (on a pipelined
+   * connection: one round trip). The write fails by itself when a first gate was stored concurrently
+   * (ConcurrentFirstGate), and COMMIT then rolls back. When the connection fails after COMMIT was sent
+   * (a lost connection, the client's query timeout), the transaction may still commit on the server:
+   * CommitOutcomeUnknown names the backend, which the caller must see gone before redoing the batch.
    */
-  flush(): Promise<void> {
+  async writeAndCommit(): Promise<void> {
+    const backendPid = (this.client as pg.ClientBase & { processID: number }).processID;
+    const [write, commit] = await Promise.allSettled([this.flush(), this.client.query('commit')]);
+    if (commit.status === 'rejected' && !(commit.reason instanceof pg.DatabaseError))
+      throw new CommitOutcomeUnknown(backendPid, commit.reason);
+    if (write.status === 'rejected') throw write.reason;
+    if (commit.status === 'rejected') throw commit.reason;
+    if (commit.value.command !== 'COMMIT') throw new TransactionRolledBack(commit.value.command);
+  }
+
+  /** Writes everything the batch changed in one statement (data-modifying CTEs), sent before this returns. */
+  private flush(): Promise<void> {
     const changed = [...this.dirty].map((key) => {
       const [tenant_id, workflow_id, step_id] = key.split('\u0000') as [string, string, string];
       return { key, tenant_id, workflow_id, step_id, ...this.rows.get(key)! };

@@ -48,3 +48,14 @@ export function isUniqueViolation(err: unknown, constraint: string): boolean {
 export function isFirstGateStoredConcurrently(err: unknown): boolean {
   return err instanceof pg.DatabaseError && err.code === 'SG409';
 }
+
+/**
+ * Ends a backend (the same role's) and waits up to `timeoutMs` for it to be gone. Whether it is gone
+ * (a backend that already ended counts as gone).
+ */
+export async function endBackend(pool: pg.Pool, pid: number, timeoutMs: number): Promise<boolean> {
+  // pg_terminate_backend warns and returns false for a pid that is no backend (any more): not an error.
+  await pool.query('select pg_terminate_backend($1, $2)', [pid, timeoutMs]);
+  const { rows } = await pool.query('select 1 from pg_stat_activity where pid = $1', [pid]);
+  return rows.length === 0;
+}

@@ -13,6 +13,26 @@ export class ConcurrentFirstGate extends StoreError {
   }
 }
 
+/**
+ * The connection failed after COMMIT was sent behind a batch's write, before COMMIT answered: the
+ * transaction may yet commit on the server. Nothing may redo the batch until that backend is gone.
+ */
+export class CommitOutcomeUnknown extends StoreError {
+  constructor(
+    readonly backendPid: number,
+    override readonly cause: unknown,
+  ) {
+    super(`the connection to backend ${backendPid} failed after COMMIT was sent; whether it committed is unknown`);
+  }
+}
+
+/** COMMIT answered ROLLBACK without the write failing first (the transaction had failed earlier). */
+export class TransactionRolledBack extends StoreError {
+  constructor(readonly command: string) {
+    super(`COMMIT answered ${command}`);
+  }
+}
+
 /** The tenant a change names does not exist. */
 export class UnknownTenantError extends StoreError {
   constructor(readonly tenantId: string) {

@@ -1,7 +1,9 @@
-export { withClient, withTransaction, type Db } from './db.js';
+export { endBackend, withClient, withTransaction, type Db } from './db.js';
 export {
   StoreError,
   ConcurrentFirstGate,
+  CommitOutcomeUnknown,
+  TransactionRolledBack,
   UnknownTenantError,
   UnknownOutboxTopicError,
   PrincipalAlreadyLinkedError,

@@ -4,7 +4,7 @@ import type { GateDecision, GateRequest } from '@stepgate/contracts';
 import { ledgerKey, refusalDecision } from '@stepgate/contracts';
 import { Ed25519ThreadError, signDecisionOn, type Ed25519Threads, type ReceiptSigner } from '@stepgate/contracts/node';
 import { databaseAnswers } from '@stepgate/runtime';
-import { BatchLedger, ConcurrentFirstGate } from '@stepgate/store';
+import { BatchLedger, CommitOutcomeUnknown, ConcurrentFirstGate, endBackend } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
 import { decideGate, refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
@@ -29,7 +29,23 @@ export interface DecideStageDeps {
  * their refusal decisions; dead letters have no outcome.
  */
 export class DecideStage {
+  /** Backends whose connection failed after COMMIT was sent: each may still commit its batch. */
+  private readonly unknownCommits = new Set<number>();
+
   constructor(private readonly deps: DecideStageDeps) {}
+
+  /**
+   * Before any batch is decided (again), every backend whose COMMIT went out unanswered is ended and
+   * seen gone: it has then either committed (the redo reads its decisions and republishes them) or
+   * rolled back. Otherwise a redo could read the ledger before that commit lands and decide twice.
+   */
+  private async settleUnknownCommits(): Promise<void> {
+    for (const pid of this.unknownCommits) {
+      if (!(await endBackend(this.deps.pool, pid, SETTLE_TIMEOUT_MS))) throw new BackendNotSettled(pid);
+      this.unknownCommits.delete(pid);
+      this.deps.log.warn({ backend_pid: pid }, 'a batch whose COMMIT went unanswered is settled; it is decided again');
+    }
+  }
 
   /**
    * When the batch's transaction fails while Postgres answers, a request in it is at fault: the
@@ -40,17 +56,16 @@ export class DecideStage {
     try {
       return await this.decideAll(intakes, now);
     } catch (err) {
-      // No request is at fault when a signature thread failed: the batch is redone (the threads
-      // give way to the event loop when they keep failing).
-      if (err instanceof Ed25519ThreadError || !(await databaseAnswers(this.deps.pool))) throw err;
+      // No request is at fault when a signature thread failed (the threads give way to the event loop
+      // when they keep failing) or the connection did: the batch is redone.
+      if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool))) throw err;
     }
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const got of intakes) {
       try {
         outcomes.push(...(await this.decideAll([got], now)));
       } catch (err) {
-        if (err instanceof Ed25519ThreadError || !(await databaseAnswers(this.deps.pool)) || got.kind !== 'accepted')
-          throw err;
+        if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool)) || got.kind !== 'accepted') throw err;
         // Postgres's own text may name tables, constraints or values: it is logged, never echoed.
         const message = 'the request could not be recorded';
         this.deps.log.error(
@@ -80,11 +95,16 @@ export class DecideStage {
     );
     if (keys.length === 0) return intakes.map((got) => refused(got, now));
 
+    await this.settleUnknownCommits();
     for (let attempt = 0; ; attempt++) {
       const client = await this.deps.pool.connect();
+      // A checked-out client has no 'error' listener of the pool's: a connection lost meanwhile would
+      // be an uncaught exception. A client whose transaction failed is discarded, not reused.
+      let failure: Error | undefined;
+      const onError = (err: Error) => (failure ??= err);
+      client.on('error', onError);
       try {
-        // Pipelined: BEGIN goes out with the ledger's read, and COMMIT right behind its write (which
-        // fails itself on a concurrent first gate, so the COMMIT then rolls back): two round trips.
+        // Pipelined: BEGIN goes out with the ledger's read, and COMMIT right behind its write: two round trips.
         const ledger = new BatchLedger(client);
         await Promise.all([client.query('begin'), ledger.load(keys)]);
         const outcomes: Array<GateOutcome | undefined> = [];
@@ -124,17 +144,36 @@ export class DecideStage {
           if (!outcome.unrecorded)
             ledger.recordDecision({ tenantId, requestId, decision: stored, json: outcome.storedJson });
         }
-        await Promise.all([ledger.flush(), client.query('commit')]);
+        await ledger.writeAndCommit();
         return outcomes;
       } catch (err) {
-        await client.query('rollback').catch(() => undefined);
+        failure ??= err instanceof Error ? err : new Error('the decide transaction failed');
+        if (err instanceof CommitOutcomeUnknown) this.unknownCommits.add(err.backendPid);
+        else await client.query('rollback').catch(() => undefined);
         if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(failure);
       }
     }
   }
+}
+
+/** A backend whose COMMIT went unanswered is still running: no batch may be decided until it is gone. */
+export class BackendNotSettled extends Error {
+  constructor(readonly backendPid: number) {
+    super(`backend ${backendPid}, whose COMMIT went unanswered, is still running`);
+    this.name = 'BackendNotSettled';
+  }
+}
+
+/** How long ending a backend whose COMMIT went unanswered may take before the batch is failed (and retried). */
+const SETTLE_TIMEOUT_MS = 5_000;
+
+/** A failure no request of the batch caused. */
+function notTheRequests(err: unknown): boolean {
+  return err instanceof Ed25519ThreadError || err instanceof CommitOutcomeUnknown || err instanceof BackendNotSettled;
 }
 
 /** A fresh decision whose signature is being computed. */

@@ -94,7 +94,12 @@ export class Evaluator {
     // Completions have a pool of their own: with many partitions at once, their updates, blocked on
     // rows a decide transaction has locked, could otherwise take every connection those lookups wait for.
     this.pool = createPool(config, 6, this.log, { settings: KEYED_LOOKUP_PLANS });
-    this.decisionsPool = createPool(config, 2, this.log, { settings: KEYED_LOOKUP_PLANS, pipeline: true });
+    this.decisionsPool = createPool(config, 2, this.log, {
+      // A slow statement fails in Postgres (its COMMIT, already sent, then rolls back) before the
+      // client's 15 s query timeout drops the connection with the outcome unknown.
+      settings: { ...KEYED_LOOKUP_PLANS, statement_timeout: '10s' },
+      pipeline: true,
+    });
     this.completionsPool = createPool(config, 4, this.log, { settings: KEYED_LOOKUP_PLANS });
     this.kafka = new KafkaConnection({
       clientId: config.instanceId,

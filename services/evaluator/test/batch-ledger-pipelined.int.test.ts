@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYED_LOOKUP_PLANS, createPool } from '@stepgate/runtime';
-import { BatchLedger, ConcurrentFirstGate, storeOn } from '@stepgate/store';
+import { BatchLedger, CommitOutcomeUnknown, ConcurrentFirstGate, endBackend, storeOn } from '@stepgate/store';
 import { testNamespace } from '@stepgate/test';
 import { firstGateRow } from './ledger-rows.js';
 
@@ -12,6 +12,8 @@ import { firstGateRow } from './ledger-rows.js';
  */
 const ns = testNamespace('batch_ledger');
 let pipelined: pg.Pool;
+/** Gives up on a query after 300 ms (the evaluator's is 15 s). */
+let impatient: pg.Pool;
 
 beforeAll(async () => {
   await ns.migrate();
@@ -22,9 +24,16 @@ beforeAll(async () => {
     { error: () => undefined, warn: () => undefined },
     { settings: KEYED_LOOKUP_PLANS, pipeline: true },
   );
+  impatient = createPool(
+    { databaseUrl: ns.endpoints.databaseUrl, databaseSchema: ns.schema, databaseSsl: ns.endpoints.databaseSsl },
+    2,
+    { error: () => undefined, warn: () => undefined },
+    { settings: KEYED_LOOKUP_PLANS, pipeline: true, queryTimeoutMs: 300 },
+  );
 });
 afterAll(async () => {
   await pipelined?.end();
+  await impatient?.end();
   await ns.cleanup();
 });
 
@@ -40,14 +49,8 @@ function decide(ledger: BatchLedger, workflowId: string, requestId: string, fing
   ledger.recordDecision({ tenantId: 'acme', requestId, decision: {}, json: JSON.stringify({ request_id: requestId }) });
 }
 
-const requested = new Set<string>();
-const newRequest = () => {
-  const id = randomUUID();
-  requested.add(id);
-  return id;
-};
-
-const stored = async (workflowId: string) => ({
+/** What is stored of a workflow's step and of the given requests' decisions. */
+const stored = async (workflowId: string, requests: string[]) => ({
   ledger: (
     await ns.pool.query<{ input_fingerprint: string }>(
       `select input_fingerprint from step_ledger where tenant_id = 'acme' and workflow_id = $1`,
@@ -57,29 +60,53 @@ const stored = async (workflowId: string) => ({
   decisions: (
     await ns.pool.query<{ request_id: string }>(
       `select request_id from gate_decisions where tenant_id = 'acme' and request_id = any($1::uuid[])`,
-      [[...requested]],
+      [requests],
     )
   ).rows.map((r) => r.request_id),
 });
+/**
+ * A transaction's write held up by another transaction's lock on `gate_decisions` (the read does not
+ * wait for it), while the client gives up after 300 ms: COMMIT is already on the wire.
+ */
+async function writeGivenUpOn(workflowId: string, requestId: string) {
+  const blocker = await ns.pool.connect();
+  await blocker.query('begin');
+  await blocker.query('lock table gate_decisions in share mode');
+  const client = await impatient.connect();
+  const lost: Error[] = [];
+  client.on('error', (err) => lost.push(err));
+  const ledger = await begin(client, workflowId, requestId);
+  decide(ledger, workflowId, requestId, `fp-${workflowId}`);
+  const failure = await ledger.writeAndCommit().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  client.release(lost[0] ?? new Error('given up'));
+  const release = async () => {
+    await blocker.query('commit');
+    blocker.release();
+  };
+  return { failure, release };
+}
+
 describe('batch ledger on a pipelined connection', () => {
   it('write and COMMIT sent together store the batch', async () => {
-    const request = newRequest();
+    const request = randomUUID();
     const client = await pipelined.connect();
     try {
       const ledger = await begin(client, 'wf-alone', request);
       decide(ledger, 'wf-alone', request, 'fp-alone');
-      const [, committed] = await Promise.all([ledger.flush(), client.query('commit')]);
-      expect(committed.command).toBe('COMMIT');
+      await ledger.writeAndCommit();
     } finally {
       client.release();
     }
-    const got = await stored('wf-alone');
+    const got = await stored('wf-alone', [request]);
     expect(got.ledger).toEqual(['fp-alone']);
     expect(got.decisions).toEqual([request]);
   });
 
   it('a first gate another transaction stored concurrently: the write fails (ConcurrentFirstGate) and the COMMIT behind it rolls back', async () => {
-    const [first, second] = [newRequest(), newRequest()];
+    const [first, second] = [randomUUID(), randomUUID()];
     const a = await pipelined.connect();
     const b = await pipelined.connect();
     try {
@@ -88,20 +115,44 @@ describe('batch ledger on a pipelined connection', () => {
       const ledgerB = await begin(b, 'wf-race', second);
       decide(ledgerA, 'wf-race', first, 'fp-first');
       decide(ledgerB, 'wf-race', second, 'fp-second');
-      await Promise.all([ledgerA.flush(), a.query('commit')]);
-
-      const written = ledgerB.flush();
-      const committed = b.query('commit');
-      await expect(written).rejects.toBeInstanceOf(ConcurrentFirstGate);
-      // Postgres answers COMMIT of a failed transaction with ROLLBACK (not an error).
-      expect((await committed).command).toBe('ROLLBACK');
+      await ledgerA.writeAndCommit();
+      await expect(ledgerB.writeAndCommit()).rejects.toBeInstanceOf(ConcurrentFirstGate);
+      // The connection is fine and no transaction is open: COMMIT answered ROLLBACK.
+      expect(b.getTransactionStatus()).toBe('I');
     } finally {
       a.release();
       b.release();
     }
-    const got = await stored('wf-race');
+    const got = await stored('wf-race', [first, second]);
     expect(got.ledger).toEqual(['fp-first']);
     expect(got.decisions).toContain(first);
     expect(got.decisions).not.toContain(second);
+  });
+
+  it('a write the client gave up on after sending COMMIT is CommitOutcomeUnknown: left alone, its backend commits it later', async () => {
+    const request = randomUUID();
+    const { failure, release } = await writeGivenUpOn('wf-late', request);
+    try {
+      expect(failure).toBeInstanceOf(CommitOutcomeUnknown);
+      expect((await stored('wf-late', [request])).decisions).toEqual([]);
+    } finally {
+      await release();
+    }
+    await expect
+      .poll(async () => (await stored('wf-late', [request])).decisions, { timeout: 5_000 })
+      .toEqual([request]);
+  });
+
+  it('ending that backend first (endBackend, as the decide stage does before any redo) leaves nothing of its write', async () => {
+    const request = randomUUID();
+    const { failure, release } = await writeGivenUpOn('wf-ended', request);
+    try {
+      expect(failure).toBeInstanceOf(CommitOutcomeUnknown);
+      expect(await endBackend(ns.pool, (failure as CommitOutcomeUnknown).backendPid, 5_000)).toBe(true);
+    } finally {
+      await release();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stored('wf-ended', [request])).toEqual({ ledger: [], decisions: [] });
   });
 });

@@ -15,7 +15,7 @@ beforeAll(async () => {
     { databaseUrl: ns.endpoints.databaseUrl, databaseSchema: ns.schema },
     1,
     { error: () => undefined, warn: () => undefined },
-    { settings: KEYED_LOOKUP_PLANS },
+    { settings: KEYED_LOOKUP_PLANS, pipeline: true },
   );
 });
 
@@ -35,8 +35,7 @@ async function gateOnce(client: pg.PoolClient, stepId: string, requestId: string
     decision: { request_id: requestId },
     json: JSON.stringify({ request_id: requestId }),
   });
-  await ledger.flush();
-  await client.query('commit');
+  await ledger.writeAndCommit();
 }
 
 describe("the batch ledger's prepared statements", () => {
