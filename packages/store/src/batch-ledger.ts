@@ -72,11 +72,23 @@ const LOAD_BATCH = `
     (select json_agg(l) from (
        select * from step_ledger
        where (tenant_id, workflow_id, step_id) in (select tenant_id, workflow_id, step_id from batch)
-       order by tenant_id, workflow_id, step_id for update) l) as ledger,
+       order by tenant_id, workflow_id, step_id) l) as ledger,
     (select json_agg(json_build_object('tenant_id', p.tenant_id, 'workflow_id', p.workflow_id, 'step_id', p.step_id))
        from step_ledger p where p.approval_status = 'pending' and (p.tenant_id, p.workflow_id) in (select tenant_id, workflow_id from batch)) as pending,
     (select json_agg(json_build_object('tenant_id', r.tenant_id, 'principal', r.principal, 'roles', r.roles))
        from principals r where (r.tenant_id, r.principal) in (select * from unnest($5::text[], $6::text[]))) as roles`;
+
+/**
+ * $1–$3: the batch's tenant, workflow and step ids. Locks the batch's existing ledger rows in key order
+ * (concurrent batches never wait on each other in a cycle). A statement of its own, before the read:
+ * a statement reads what was committed when it started, so a read that also waited for these locks
+ * would miss what the transaction it waited for had committed (another evaluator's decision of the
+ * same request, during a rebalance) while seeing that transaction's ledger rows.
+ */
+const LOCK_BATCH = `
+  select 1 from step_ledger
+  where (tenant_id, workflow_id, step_id) in (select * from unnest($1::text[], $2::text[], $3::text[]))
+  order by tenant_id, workflow_id, step_id for update`;
 
 const LEDGER_RECORD = `x(tenant_id text, workflow_id text, step_id text, input_fingerprint text, idempotency_key text, decision text,
   last_decision text, decision_body jsonb, gate_count int, completion_count int, prior_output_available boolean, approval_id uuid,
@@ -143,15 +155,20 @@ export class BatchLedger {
   constructor(private readonly client: pg.ClientBase) {}
 
   /**
-   * Reads everything the batch may touch in one statement (one round trip: on a busy two-core host a
-   * round trip costs more than the statement), locking the ledger rows in primary-key order so
-   * concurrent batches never wait on each other in a cycle.
+   * Locks the batch's ledger rows, then reads everything the batch may touch in one statement. Both
+   * are sent at once (on a pipelined connection, one round trip with the caller's BEGIN: on a busy
+   * two-core host a round trip costs more than the statement); the read starts once the locks are held.
    */
   async load(keys: StepKey[]): Promise<void> {
     if (keys.length === 0) return;
     const col = <T>(f: (s: StepKey) => T) => keys.map(f);
     const users = keys.filter((s) => s.userId);
-    const { rows } = await this.client.query<{
+    const locked = this.client.query({
+      name: 'stepgate-batch-ledger-lock',
+      text: LOCK_BATCH,
+      values: [col((s) => s.tenantId), col((s) => s.workflowId), col((s) => s.stepId)],
+    });
+    const read = this.client.query<{
       seen: SeenRow[] | null;
       workflows: WorkflowRow[] | null;
       ledger: StoredLedgerRow[] | null;
@@ -169,6 +186,7 @@ export class BatchLedger {
         users.map((s) => s.userId!),
       ],
     });
+    const [, { rows }] = await Promise.all([locked, read]);
     const got = rows[0]!;
     for (const r of got.seen ?? []) this.recordSeen(r.tenant_id, r.request_id, r.decision);
     for (const r of got.workflows ?? [])

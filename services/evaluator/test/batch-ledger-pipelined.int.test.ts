@@ -89,17 +89,22 @@ async function writeGivenUpOn(workflowId: string, requestId: string) {
   return { failure, release };
 }
 
+/** One request decided and committed in a transaction of its own. */
+async function gateAlone(workflowId: string, requestId: string, fingerprint: string): Promise<void> {
+  const client = await pipelined.connect();
+  try {
+    const ledger = await begin(client, workflowId, requestId);
+    decide(ledger, workflowId, requestId, fingerprint);
+    await ledger.writeAndCommit();
+  } finally {
+    client.release();
+  }
+}
+
 describe('batch ledger on a pipelined connection', () => {
   it('write and COMMIT sent together store the batch', async () => {
     const request = randomUUID();
-    const client = await pipelined.connect();
-    try {
-      const ledger = await begin(client, 'wf-alone', request);
-      decide(ledger, 'wf-alone', request, 'fp-alone');
-      await ledger.writeAndCommit();
-    } finally {
-      client.release();
-    }
+    await gateAlone('wf-alone', request, 'fp-alone');
     const got = await stored('wf-alone', [request]);
     expect(got.ledger).toEqual(['fp-alone']);
     expect(got.decisions).toEqual([request]);
@@ -127,6 +132,39 @@ describe('batch ledger on a pipelined connection', () => {
     expect(got.ledger).toEqual(['fp-first']);
     expect(got.decisions).toContain(first);
     expect(got.decisions).not.toContain(second);
+  });
+
+  it('a request another evaluator is deciding (a rebalance): the read waits for its locks and then sees its decision', async () => {
+    const [earlier, request] = [randomUUID(), randomUUID()];
+    await gateAlone('wf-twice', earlier, 'fp-earlier');
+    const a = await pipelined.connect();
+    const b = await pipelined.connect();
+    try {
+      const ledgerA = await begin(a, 'wf-twice', request);
+      decide(ledgerA, 'wf-twice', request, 'fp-a');
+      // B reads the same request while A holds the step's row: B waits on the lock until A commits.
+      const loadedB = begin(b, 'wf-twice', request);
+      const bPid = (b as unknown as { processID: number }).processID;
+      await expect
+        .poll(
+          async () =>
+            (
+              await ns.pool.query('select 1 from pg_stat_activity where pid = $1 and wait_event_type = $2', [
+                bPid,
+                'Lock',
+              ])
+            ).rowCount,
+        )
+        .toBe(1);
+      await ledgerA.writeAndCommit();
+      const ledgerB = await loadedB;
+      expect(ledgerB.decisionFor('acme', request)).toBeDefined();
+      expect(ledgerB.row('acme', 'wf-twice', 's1')?.input_fingerprint).toBe('fp-a');
+      await b.query('rollback');
+    } finally {
+      a.release();
+      b.release();
+    }
   });
 
   it('a write the client gave up on after sending COMMIT is CommitOutcomeUnknown: left alone, its backend commits it later', async () => {

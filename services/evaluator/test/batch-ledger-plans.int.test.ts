@@ -60,6 +60,7 @@ describe("the batch ledger's prepared statements", () => {
       expect(planned).toEqual([
         { name: 'stepgate-batch-ledger-flush', custom_plans: '0' },
         { name: 'stepgate-batch-ledger-load', custom_plans: '0' },
+        { name: 'stepgate-batch-ledger-lock', custom_plans: '0' },
       ]);
     } finally {
       client.release();
