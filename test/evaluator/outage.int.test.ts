@@ -55,3 +55,44 @@ describe('when Postgres is unreachable', () => {
     expect(rows[0]!.n).toBe('5');
   }, 90_000);
 });
+
+describe('when the connection is lost during a decide transaction', () => {
+  it('after COMMIT was sent: the evaluator survives, settles that backend before deciding again, and the request is decided once', async () => {
+    // The batch's write waits on this lock (its read does not), so the transaction is in flight with
+    // its COMMIT sent when the connection is cut.
+    const blocker = await ns.pool.connect();
+    await blocker.query('begin');
+    await blocker.query('lock table gate_decisions in share mode');
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await blocker.query('commit');
+      blocker.release();
+    };
+    try {
+      const pending = stack.gate.gate(
+        { workflow_id: 'wf-lost-commit', step_id: 's', step_type: 'llm_call' },
+        { timeoutMs: 60_000 },
+      );
+      await expect
+        .poll(
+          async () =>
+            (await ns.pool.query("select 1 from pg_locks where not granted and relation = 'gate_decisions'::regclass"))
+              .rowCount,
+          { timeout: 20_000 },
+        )
+        .toBe(1);
+      await relay.cut();
+      await relay.open();
+      await release();
+      expect((await pending).decision).toBe('allow');
+    } finally {
+      await release();
+    }
+    const { rows } = await ns.pool.query<{ gate_count: number }>(
+      "select gate_count from step_ledger where workflow_id = 'wf-lost-commit'",
+    );
+    expect(rows).toEqual([{ gate_count: 1 }]);
+  }, 90_000);
+});
