@@ -96,9 +96,10 @@ const LEDGER_RECORD = `x(tenant_id text, workflow_id text, step_id text, input_f
 
 /**
  * $1: new ledger rows, $2: changed ledger rows, $3: decisions by request, $4: counter increments,
- * $5: recorded engine inputs (JSON arrays), $6: how many of $1 must be inserted. The statement fails
- * (SQLSTATE SG409) when another evaluator inserted one of them first, so a COMMIT sent behind it
- * before its answer rolls the transaction back.
+ * $5: recorded engine inputs (JSON arrays), $6: how many rows of $1 and $3 must be inserted. The
+ * statement fails (SQLSTATE SG409) when another evaluator inserted one of them first (a step's first
+ * gate, or a decision of the same request: a refusal on a first gate writes no ledger row, so no
+ * lock orders two evaluators deciding it), so a COMMIT sent behind it rolls the transaction back.
  */
 const FLUSH_BATCH = `
   with inserted as (
@@ -117,6 +118,7 @@ const FLUSH_BATCH = `
     insert into gate_decisions (tenant_id, request_id, decision)
     select tenant_id, request_id, decision from jsonb_to_recordset($3::jsonb) as x(tenant_id text, request_id uuid, decision jsonb)
     on conflict do nothing
+    returning 1
   ), counted as (
     update usage_counters u set value = u.value + x.by, updated_at = now()
     from jsonb_to_recordset($4::jsonb) as x(tenant_id text, key text, by numeric)
@@ -130,7 +132,7 @@ const FLUSH_BATCH = `
       policy_version int, policy_sha256 text, decision text, policies_matched text[], input jsonb, redacted_paths text[])
     on conflict do nothing
   )
-  select stepgate_first_gates_inserted(count(*)::int, $6::int) from inserted`;
+  select stepgate_first_gates_inserted((select count(*) from inserted)::int + (select count(*) from decided)::int, $6::int)`;
 
 /**
  * The ledger state one batch touches, read with a few set-based statements (rows locked in key
@@ -330,7 +332,7 @@ export class BatchLedger {
         `[${this.decisions.map((d) => `{"tenant_id":${JSON.stringify(d.tenant_id)},"request_id":${JSON.stringify(d.request_id)},"decision":${d.json}}`).join(',')}]`,
         JSON.stringify(deltas),
         JSON.stringify(this.inputs),
-        inserts.length,
+        inserts.length + this.decisions.length,
       ],
     });
     return written.then(

@@ -6,10 +6,14 @@ export class StoreError extends Error {
   }
 }
 
-/** Raised at flush when another evaluator stored a first gate of a step this batch also inserted. */
+/**
+ * Raised at the batch's write when another evaluator stored, concurrently, a first gate of a step this
+ * batch also inserted, or a decision of a request this batch also decided. The batch is then read and
+ * decided again, and sees what the other stored.
+ */
 export class ConcurrentFirstGate extends StoreError {
   constructor() {
-    super('another evaluator stored the first gate of a step in this batch concurrently');
+    super('another evaluator stored a first gate or a decision of this batch concurrently');
   }
 }
 

@@ -134,6 +134,25 @@ describe('batch ledger on a pipelined connection', () => {
     expect(got.decisions).not.toContain(second);
   });
 
+  it('a decision of the same request another evaluator stored without a ledger row (a refusal on a first gate): the write fails (ConcurrentFirstGate)', async () => {
+    const request = randomUUID();
+    const a = await pipelined.connect();
+    const b = await pipelined.connect();
+    try {
+      // Both read before either writes; A refuses (a decision, no ledger row), B allows (both).
+      const ledgerA = await begin(a, 'wf-refused', request);
+      const ledgerB = await begin(b, 'wf-refused', request);
+      ledgerA.recordDecision({ tenantId: 'acme', requestId: request, decision: {}, json: '{"decision":"block"}' });
+      decide(ledgerB, 'wf-refused', request, 'fp-allowed');
+      await ledgerA.writeAndCommit();
+      await expect(ledgerB.writeAndCommit()).rejects.toBeInstanceOf(ConcurrentFirstGate);
+    } finally {
+      a.release();
+      b.release();
+    }
+    expect(await stored('wf-refused', [request])).toEqual({ ledger: [], decisions: [request] });
+  });
+
   it('a request another evaluator is deciding (a rebalance): the read waits for its locks and then sees its decision', async () => {
     const [earlier, request] = [randomUUID(), randomUUID()];
     await gateAlone('wf-twice', earlier, 'fp-earlier');
