@@ -46,9 +46,20 @@ const PROJECTED = ['action', 'outcome', 'workflow_id', 'step_id', 'decision', 'e
 
 /**
  * Walks a tenant's chain in `seq` order with a cursor (constant memory) and reports the first row
- * whose hash, link, sequence or columns do not hold.
+ * whose hash, link, sequence or columns do not hold. Runs its own read-only transaction on `client`.
  */
 export async function verifyChain(client: pg.ClientBase, tenantId: string, batchSize = 2_000): Promise<VerifyReport> {
+  // One snapshot for the anchors, the walk and the head: read in separate statements while the audit
+  // consumer keeps writing, the head would be ahead of the walk and look like missing rows.
+  await client.query('begin transaction isolation level repeatable read read only');
+  try {
+    return await walkChain(client, tenantId, batchSize);
+  } finally {
+    await client.query('commit');
+  }
+}
+
+async function walkChain(client: pg.ClientBase, tenantId: string, batchSize: number): Promise<VerifyReport> {
   // Retention leaves an anchor (seq, row_hash) for each dropped row that a kept row links to.
   const anchorRows = await client.query<{ seq: string; row_hash: string }>(
     'select seq, row_hash from audit_chain_anchors where tenant_id = $1',
