@@ -94,11 +94,16 @@ export class TenantsRepository {
   /**
    * Refuses prefixes without a delimiter and prefixes that overlap (one starts with the other) another
    * tenant's in a namespace both allow: one tenant's gate requests could otherwise signal another's workflows.
+   * Run it in the transaction that writes the change.
    */
   private async checkReplyTo(t: TenantRow): Promise<void> {
     const bad = t.reply_to_workflow_prefixes.find((prefix) => !replyToPrefixDelimited(prefix));
     if (bad !== undefined) throw new ReplyToPrefixUndelimitedError(bad);
     if (t.reply_to_namespaces.length === 0 || t.reply_to_workflow_prefixes.length === 0) return;
+    // Each change locks only its own tenant's row: two changes of different tenants would each pass
+    // the check without seeing the other's prefixes. One lock for every reply_to check serialises
+    // them (held until the caller's transaction ends); the read below then sees the other's commit.
+    await this.db.query('select pg_advisory_xact_lock(hashtext($1))', ['stepgate-reply-to']);
     const { rows } = await this.db.query<
       Pick<TenantRow, 'tenant_id' | 'reply_to_namespaces' | 'reply_to_workflow_prefixes'>
     >(

@@ -5,6 +5,7 @@ import { testNamespace } from '@stepgate/test';
 import {
   OutboxRelay,
   StepLedgerRepository,
+  ReplyToPrefixOverlapError,
   UnknownTenantError,
   storeOn,
   withTransaction,
@@ -180,5 +181,42 @@ describe('tenants and thresholds', () => {
     await expect(
       store.alertThresholds.set({ tenantId: 'nobody', rule: 'block_spike', threshold: 3, windowSeconds: 60 }),
     ).rejects.toBeInstanceOf(UnknownTenantError);
+  });
+
+  it('two tenants given overlapping reply_to prefixes at the same time: the second change waits for the first and is refused', async () => {
+    const store = storeOn(ns.pool);
+    await store.tenants.ensure('north');
+    await store.tenants.ensure('south');
+    let commitFirst!: () => void;
+    const firstHolds = new Promise<void>((r) => (commitFirst = r));
+    let firstChecked!: () => void;
+    const checked = new Promise<void>((r) => (firstChecked = r));
+    const first = withTransaction(ns.pool, async (tx) => {
+      await storeOn(tx).tenants.update({
+        tenantId: 'north',
+        replyToNamespaces: ['default'],
+        replyToWorkflowPrefixes: ['shared-'],
+      });
+      firstChecked();
+      await firstHolds;
+    });
+    await checked;
+    const second = withTransaction(ns.pool, (tx) =>
+      storeOn(tx).tenants.update({
+        tenantId: 'south',
+        replyToNamespaces: ['default'],
+        replyToWorkflowPrefixes: ['shared-south-'],
+      }),
+    );
+    let secondSettled = false;
+    void second.then(
+      () => (secondSettled = true),
+      () => (secondSettled = true),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(secondSettled).toBe(false);
+    commitFirst();
+    await first;
+    await expect(second).rejects.toBeInstanceOf(ReplyToPrefixOverlapError);
   });
 });
