@@ -86,7 +86,7 @@ const LOAD_BATCH = `
  * same request, during a rebalance) while seeing that transaction's ledger rows.
  */
 const LOCK_BATCH = `
-  select 1 from step_ledger
+  select tenant_id, workflow_id, step_id from step_ledger
   where (tenant_id, workflow_id, step_id) in (select * from unnest($1::text[], $2::text[], $3::text[]))
   order by tenant_id, workflow_id, step_id for update`;
 
@@ -165,7 +165,7 @@ export class BatchLedger {
     if (keys.length === 0) return;
     const col = <T>(f: (s: StepKey) => T) => keys.map(f);
     const users = keys.filter((s) => s.userId);
-    const locked = this.client.query({
+    const locked = this.client.query<{ tenant_id: string; workflow_id: string; step_id: string }>({
       name: 'stepgate-batch-ledger-lock',
       text: LOCK_BATCH,
       values: [col((s) => s.tenantId), col((s) => s.workflowId), col((s) => s.stepId)],
@@ -188,8 +188,13 @@ export class BatchLedger {
         users.map((s) => s.userId!),
       ],
     });
-    const [, { rows }] = await Promise.all([locked, read]);
+    const [lockedRows, { rows }] = await Promise.all([locked, read]);
     const got = rows[0]!;
+    // A first gate another evaluator committed between the two statements is read but not locked:
+    // the batch is read again (its write would otherwise overwrite that row unlocked).
+    const lockedKeys = new Set(lockedRows.rows.map((r) => k(r.tenant_id, r.workflow_id, r.step_id)));
+    if ((got.ledger ?? []).some((r) => !lockedKeys.has(k(r.tenant_id, r.workflow_id, r.step_id))))
+      throw new ConcurrentFirstGate();
     for (const r of got.seen ?? []) this.recordSeen(r.tenant_id, r.request_id, r.decision);
     for (const r of got.workflows ?? [])
       this.workflows.set(k(r.tenant_id, r.workflow_id), { status: r.status, reason: r.reason });

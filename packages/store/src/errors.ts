@@ -7,9 +7,10 @@ export class StoreError extends Error {
 }
 
 /**
- * Raised at the batch's write when another evaluator stored, concurrently, a first gate of a step this
- * batch also inserted, or a decision of a request this batch also decided. The batch is then read and
- * decided again, and sees what the other stored.
+ * Another evaluator stored, concurrently, a first gate of a step this batch also inserted or a
+ * decision of a request this batch also decided (raised by the batch's write), or a first gate
+ * between the batch's lock and its read (raised by the read). The batch is then read and decided
+ * again, and sees what the other stored.
  */
 export class ConcurrentFirstGate extends StoreError {
   constructor() {
