@@ -37,9 +37,12 @@ export async function installShadow(p: {
   );
 }
 
+const noShadow = (tenant: string) =>
+  new InputError(`tenant "${tenant}" has no shadow bundle (install one with apply --shadow)`);
+
 async function shadowOrThrow(store: Store, tenant: string) {
   const shadow = await store.bundles.shadow(tenant);
-  if (!shadow) throw new InputError(`tenant "${tenant}" has no shadow bundle (install one with apply --shadow)`);
+  if (!shadow) throw noShadow(tenant);
   return shadow;
 }
 
@@ -75,14 +78,16 @@ export async function promoteShadow(opts: { tenant: string; as?: string }, io: I
   const version = await withServices(
     adminEnv(),
     async (store, publish) => {
-      const shadow = await shadowOrThrow(store, opts.tenant);
+      // Taken out first (delete … returning): a shadow installed meanwhile is either the one promoted or
+      // stays as the next shadow, never dropped unpromoted.
+      const shadow = await store.bundles.dropShadow(opts.tenant);
+      if (!shadow) throw noShadow(opts.tenant);
       const { version } = await store.bundles.applyNext({
         tenantId: opts.tenant,
         bundle: shadow.bundle,
         sha256: shadow.sha256,
         appliedBy: opts.as ?? '',
       });
-      await store.bundles.dropShadow(opts.tenant);
       const notice: TenantNotice = { tenant_id: opts.tenant, kind: 'bundle', version, sha256: shadow.sha256 };
       publish('policies', opts.tenant, notice);
       publish(
