@@ -75,16 +75,24 @@ describe('when the connection is lost during a decide transaction', () => {
         { workflow_id: 'wf-lost-commit', step_id: 's', step_type: 'llm_call' },
         { timeoutMs: 60_000 },
       );
-      await expect
-        .poll(
-          async () =>
-            (await ns.pool.query("select 1 from pg_locks where not granted and relation = 'gate_decisions'::regclass"))
-              .rowCount,
-          { timeout: 20_000 },
-        )
-        .toBe(1);
+      const waiting = async () =>
+        (
+          await ns.pool.query<{ pid: number }>(
+            "select pid from pg_locks where not granted and relation = 'gate_decisions'::regclass",
+          )
+        ).rows.map((r) => r.pid);
+      await expect.poll(waiting, { timeout: 20_000 }).toHaveLength(1);
+      const [cutOff] = await waiting();
       await relay.cut();
       await relay.open();
+      // The lock is still held, so the cut-off backend cannot have committed or ended by itself: only
+      // the evaluator ending it (before it decides the batch again) makes it go within 6 s. Left alone,
+      // it would go after the decide connections' 10 s statement_timeout.
+      await expect
+        .poll(async () => (await ns.pool.query('select 1 from pg_stat_activity where pid = $1', [cutOff])).rowCount, {
+          timeout: 6_000,
+        })
+        .toBe(0);
       await release();
       expect((await pending).decision).toBe('allow');
     } finally {

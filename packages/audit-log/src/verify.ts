@@ -53,9 +53,12 @@ export async function verifyChain(client: pg.ClientBase, tenantId: string, batch
   // consumer keeps writing, the head would be ahead of the walk and look like missing rows.
   await client.query('begin transaction isolation level repeatable read read only');
   try {
-    return await walkChain(client, tenantId, batchSize);
-  } finally {
+    const report = await walkChain(client, tenantId, batchSize);
     await client.query('commit');
+    return report;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
   }
 }
 

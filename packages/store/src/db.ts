@@ -49,13 +49,44 @@ export function isFirstGateStoredConcurrently(err: unknown): boolean {
   return err instanceof pg.DatabaseError && err.code === 'SG409';
 }
 
+/** A server process, told apart from a later one that reuses its pid by when it started. */
+export interface BackendIdentity {
+  pid: number;
+  /** backend_start in microseconds since the epoch, as text. */
+  startedAt: string;
+}
+
+const STARTED_AT = `((extract(epoch from backend_start) * 1000000)::bigint)::text`;
+
+/** The backend serving this connection. */
+export async function backendIdentity(client: pg.ClientBase): Promise<BackendIdentity> {
+  const { rows } = await client.query<{ pid: number; started_at: string }>(
+    `select pid, ${STARTED_AT} as started_at from pg_stat_activity where pid = pg_backend_pid()`,
+  );
+  return { pid: rows[0]!.pid, startedAt: rows[0]!.started_at };
+}
+
 /**
- * Ends a backend (the same role's) and waits up to `timeoutMs` for it to be gone. Whether it is gone
- * (a backend that already ended counts as gone).
+ * Ends a backend (the same role's) and waits up to `timeoutMs` for it to be gone; whether it is gone.
+ * A backend that already ended counts as gone, as does one whose pid now serves a later process (a
+ * server restart, or the pid reused): that one is left alone. Needs Postgres 14 or later.
  */
-export async function endBackend(pool: pg.Pool, pid: number, timeoutMs: number): Promise<boolean> {
-  // pg_terminate_backend warns and returns false for a pid that is no backend (any more): not an error.
-  await pool.query('select pg_terminate_backend($1, $2)', [pid, timeoutMs]);
-  const { rows } = await pool.query('select 1 from pg_stat_activity where pid = $1', [pid]);
+export async function endBackend(pool: pg.Pool, backend: BackendIdentity, timeoutMs: number): Promise<boolean> {
+  const values = [backend.pid, backend.startedAt];
+  await pool.query(`select pg_terminate_backend(pid, $3) from pg_stat_activity where pid = $1 and ${STARTED_AT} = $2`, [
+    ...values,
+    timeoutMs,
+  ]);
+  const { rows } = await pool.query(`select 1 from pg_stat_activity where pid = $1 and ${STARTED_AT} = $2`, values);
   return rows.length === 0;
 }
+
+/**
+ * Failures of the moment, not of what the statement was given: a statement or lock timeout, a
+ * deadlock, a serialization failure, a session ended for idling in a transaction. Redoing it may succeed.
+ */
+export function isTransientDatabaseError(err: unknown): boolean {
+  return err instanceof pg.DatabaseError && TRANSIENT_SQLSTATES.has(err.code ?? '');
+}
+
+const TRANSIENT_SQLSTATES = new Set(['57014', '55P03', '40P01', '40001', '25P03']);

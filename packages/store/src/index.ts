@@ -1,4 +1,12 @@
-export { endBackend, withClient, withTransaction, type Db } from './db.js';
+export {
+  backendIdentity,
+  endBackend,
+  isTransientDatabaseError,
+  withClient,
+  withTransaction,
+  type BackendIdentity,
+  type Db,
+} from './db.js';
 export {
   StoreError,
   ConcurrentFirstGate,

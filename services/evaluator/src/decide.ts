@@ -4,7 +4,15 @@ import type { GateDecision, GateRequest } from '@stepgate/contracts';
 import { ledgerKey, refusalDecision } from '@stepgate/contracts';
 import { Ed25519ThreadError, signDecisionOn, type Ed25519Threads, type ReceiptSigner } from '@stepgate/contracts/node';
 import { databaseAnswers } from '@stepgate/runtime';
-import { BatchLedger, CommitOutcomeUnknown, ConcurrentFirstGate, endBackend } from '@stepgate/store';
+import {
+  BatchLedger,
+  CommitOutcomeUnknown,
+  ConcurrentFirstGate,
+  backendIdentity,
+  endBackend,
+  isTransientDatabaseError,
+  type BackendIdentity,
+} from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
 import { decideGate, refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
@@ -30,20 +38,32 @@ export interface DecideStageDeps {
  */
 export class DecideStage {
   /** Backends whose connection failed after COMMIT was sent: each may still commit its batch. */
-  private readonly unknownCommits = new Set<number>();
+  private readonly unknownCommits = new Map<string, BackendIdentity>();
+  /** The backend of each decide connection, read with its first transaction. */
+  private readonly backends = new WeakMap<pg.PoolClient, BackendIdentity>();
 
   constructor(private readonly deps: DecideStageDeps) {}
 
   /**
-   * Before any batch is decided (again), every backend whose COMMIT went out unanswered is ended and
-   * seen gone: it has then either committed (the redo reads its decisions and republishes them) or
-   * rolled back. Otherwise a redo could read the ledger before that commit lands and decide twice.
+   * Before any batch is decided again, every backend whose COMMIT went out unanswered is ended and
+   * seen gone. Correctness does not rest on this (that backend holds its batch's row locks until it
+   * ends, and a second first gate or decision of the same keys fails the write, SG409); it keeps a
+   * redo from waiting on a backend that may never be told its client left.
    */
   private async settleUnknownCommits(): Promise<void> {
-    for (const pid of this.unknownCommits) {
-      if (!(await endBackend(this.deps.pool, pid, SETTLE_TIMEOUT_MS))) throw new BackendNotSettled(pid);
-      this.unknownCommits.delete(pid);
-      this.deps.log.warn({ backend_pid: pid }, 'a batch whose COMMIT went unanswered is settled; it is decided again');
+    for (const [key, backend] of this.unknownCommits) {
+      let gone: boolean;
+      try {
+        gone = await endBackend(this.deps.pool, backend, SETTLE_TIMEOUT_MS);
+      } catch (err) {
+        throw new BackendNotSettled(backend.pid, err);
+      }
+      if (!gone) throw new BackendNotSettled(backend.pid);
+      this.unknownCommits.delete(key);
+      this.deps.log.warn(
+        { backend_pid: backend.pid },
+        'a batch whose COMMIT went unanswered is settled; it is decided again',
+      );
     }
   }
 
@@ -57,7 +77,8 @@ export class DecideStage {
       return await this.decideAll(intakes, now);
     } catch (err) {
       // No request is at fault when a signature thread failed (the threads give way to the event loop
-      // when they keep failing) or the connection did: the batch is redone.
+      // when they keep failing), the connection did, or Postgres failed for the moment (a timeout
+      // waiting on another evaluator's locks, a deadlock): the batch is redone.
       if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool))) throw err;
     }
     const outcomes: Array<GateOutcome | undefined> = [];
@@ -105,8 +126,11 @@ export class DecideStage {
       client.on('error', onError);
       try {
         // Pipelined: BEGIN goes out with the ledger's read, and COMMIT right behind its write: two round trips.
+        const identified = this.backends.has(client)
+          ? undefined
+          : backendIdentity(client).then((backend) => void this.backends.set(client, backend));
         const ledger = new BatchLedger(client);
-        await Promise.all([client.query('begin'), ledger.load(keys)]);
+        await Promise.all([identified, client.query('begin'), ledger.load(keys)]);
         const outcomes: Array<GateOutcome | undefined> = [];
         const signing: Signing[] = [];
         for (const got of intakes) {
@@ -148,8 +172,10 @@ export class DecideStage {
         return outcomes;
       } catch (err) {
         failure ??= err instanceof Error ? err : new Error('the decide transaction failed');
-        if (err instanceof CommitOutcomeUnknown) this.unknownCommits.add(err.backendPid);
-        else await client.query('rollback').catch(() => undefined);
+        const backend = this.backends.get(client);
+        if (err instanceof CommitOutcomeUnknown && backend)
+          this.unknownCommits.set(`${backend.pid}:${backend.startedAt}`, backend);
+        else if (!(err instanceof CommitOutcomeUnknown)) await client.query('rollback').catch(() => undefined);
         if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
         throw err;
       } finally {
@@ -162,8 +188,11 @@ export class DecideStage {
 
 /** A backend whose COMMIT went unanswered is still running: no batch may be decided until it is gone. */
 export class BackendNotSettled extends Error {
-  constructor(readonly backendPid: number) {
-    super(`backend ${backendPid}, whose COMMIT went unanswered, is still running`);
+  constructor(
+    readonly backendPid: number,
+    override readonly cause?: unknown,
+  ) {
+    super(`backend ${backendPid}, whose COMMIT went unanswered, could not be seen gone`);
     this.name = 'BackendNotSettled';
   }
 }
@@ -173,7 +202,12 @@ const SETTLE_TIMEOUT_MS = 5_000;
 
 /** A failure no request of the batch caused. */
 function notTheRequests(err: unknown): boolean {
-  return err instanceof Ed25519ThreadError || err instanceof CommitOutcomeUnknown || err instanceof BackendNotSettled;
+  return (
+    err instanceof Ed25519ThreadError ||
+    err instanceof CommitOutcomeUnknown ||
+    err instanceof BackendNotSettled ||
+    isTransientDatabaseError(err)
+  );
 }
 
 /** A fresh decision whose signature is being computed. */

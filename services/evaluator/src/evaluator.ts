@@ -96,8 +96,9 @@ export class Evaluator {
     this.pool = createPool(config, 6, this.log, { settings: KEYED_LOOKUP_PLANS });
     this.decisionsPool = createPool(config, 2, this.log, {
       // A slow statement fails in Postgres (its COMMIT, already sent, then rolls back) before the
-      // client's 15 s query timeout drops the connection with the outcome unknown.
-      settings: { ...KEYED_LOOKUP_PLANS, statement_timeout: '10s' },
+      // client's 15 s query timeout drops the connection with the outcome unknown; a transaction left
+      // idle (a stalled evaluator) does not hold its rows' locks for longer than 30 s.
+      settings: { ...KEYED_LOOKUP_PLANS, statement_timeout: '10s', idle_in_transaction_session_timeout: '30s' },
       pipeline: true,
     });
     this.completionsPool = createPool(config, 4, this.log, { settings: KEYED_LOOKUP_PLANS });

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYED_LOOKUP_PLANS, createPool } from '@stepgate/runtime';
-import { BatchLedger, CommitOutcomeUnknown, ConcurrentFirstGate, endBackend, storeOn } from '@stepgate/store';
+import {
+  BatchLedger,
+  CommitOutcomeUnknown,
+  ConcurrentFirstGate,
+  backendIdentity,
+  endBackend,
+  storeOn,
+} from '@stepgate/store';
 import { testNamespace } from '@stepgate/test';
 import { firstGateRow } from './ledger-rows.js';
 
@@ -12,7 +19,7 @@ import { firstGateRow } from './ledger-rows.js';
  */
 const ns = testNamespace('batch_ledger');
 let pipelined: pg.Pool;
-/** Gives up on a query after 300 ms (the evaluator's is 15 s). */
+/** Gives up on a query after 2 s (the evaluator's is 15 s). */
 let impatient: pg.Pool;
 
 beforeAll(async () => {
@@ -28,7 +35,7 @@ beforeAll(async () => {
     { databaseUrl: ns.endpoints.databaseUrl, databaseSchema: ns.schema, databaseSsl: ns.endpoints.databaseSsl },
     2,
     { error: () => undefined, warn: () => undefined },
-    { settings: KEYED_LOOKUP_PLANS, pipeline: true, queryTimeoutMs: 300 },
+    { settings: KEYED_LOOKUP_PLANS, pipeline: true, queryTimeoutMs: 2_000 },
   );
 });
 afterAll(async () => {
@@ -66,7 +73,7 @@ const stored = async (workflowId: string, requests: string[]) => ({
 });
 /**
  * A transaction's write held up by another transaction's lock on `gate_decisions` (the read does not
- * wait for it), while the client gives up after 300 ms: COMMIT is already on the wire.
+ * wait for it), while the client gives up after 2 s: COMMIT is already on the wire.
  */
 async function writeGivenUpOn(workflowId: string, requestId: string) {
   const blocker = await ns.pool.connect();
@@ -75,6 +82,7 @@ async function writeGivenUpOn(workflowId: string, requestId: string) {
   const client = await impatient.connect();
   const lost: Error[] = [];
   client.on('error', (err) => lost.push(err));
+  const backend = await backendIdentity(client);
   const ledger = await begin(client, workflowId, requestId);
   decide(ledger, workflowId, requestId, `fp-${workflowId}`);
   const failure = await ledger.writeAndCommit().then(
@@ -86,7 +94,7 @@ async function writeGivenUpOn(workflowId: string, requestId: string) {
     await blocker.query('commit');
     blocker.release();
   };
-  return { failure, release };
+  return { failure, backend, release };
 }
 
 /** One request decided and committed in a transaction of its own. */
@@ -200,16 +208,27 @@ describe('batch ledger on a pipelined connection', () => {
       .toEqual([request]);
   });
 
-  it('ending that backend first (endBackend, as the decide stage does before any redo) leaves nothing of its write', async () => {
+  it('ending that backend first (endBackend, as the decide stage does before any redo) leaves nothing of its write; a later process with its pid is left alone', async () => {
     const request = randomUUID();
-    const { failure, release } = await writeGivenUpOn('wf-ended', request);
+    const { failure, backend, release } = await writeGivenUpOn('wf-ended', request);
     try {
       expect(failure).toBeInstanceOf(CommitOutcomeUnknown);
-      expect(await endBackend(ns.pool, (failure as CommitOutcomeUnknown).backendPid, 5_000)).toBe(true);
+      expect((failure as CommitOutcomeUnknown).backendPid).toBe(backend.pid);
+      expect(await endBackend(ns.pool, backend, 5_000)).toBe(true);
     } finally {
       await release();
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // Gone before the lock was released: it can commit nothing later.
     expect(await stored('wf-ended', [request])).toEqual({ ledger: [], decisions: [] });
+
+    const live = await ns.pool.connect();
+    try {
+      const { pid } = await backendIdentity(live);
+      // The same pid, started at another time: not the backend asked for, which is gone.
+      expect(await endBackend(ns.pool, { pid, startedAt: '1' }, 1_000)).toBe(true);
+      expect((await live.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      live.release();
+    }
   });
 });
