@@ -77,8 +77,7 @@ export class DecideStage {
       return await this.decideAll(intakes, now);
     } catch (err) {
       // No request is at fault when a signature thread failed (the threads give way to the event loop
-      // when they keep failing), the connection did, or Postgres failed for the moment (a timeout
-      // waiting on another evaluator's locks, a deadlock): the batch is redone.
+      // when they keep failing) or the connection did: the batch is redone.
       if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool))) throw err;
     }
     const outcomes: Array<GateOutcome | undefined> = [];
@@ -86,7 +85,16 @@ export class DecideStage {
       try {
         outcomes.push(...(await this.decideAll([got], now)));
       } catch (err) {
-        if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool)) || got.kind !== 'accepted') throw err;
+        // Nor when Postgres failed for the moment (a timeout waiting on another evaluator's locks, a
+        // deadlock) on one request alone: the batch is redone rather than that request blocked. The
+        // whole batch failing so is not redone as it is: a batch too large to write in time is split.
+        if (
+          notTheRequests(err) ||
+          isTransientDatabaseError(err) ||
+          !(await databaseAnswers(this.deps.pool)) ||
+          got.kind !== 'accepted'
+        )
+          throw err;
         // Postgres's own text may name tables, constraints or values: it is logged, never echoed.
         const message = 'the request could not be recorded';
         this.deps.log.error(
@@ -202,12 +210,7 @@ const SETTLE_TIMEOUT_MS = 5_000;
 
 /** A failure no request of the batch caused. */
 function notTheRequests(err: unknown): boolean {
-  return (
-    err instanceof Ed25519ThreadError ||
-    err instanceof CommitOutcomeUnknown ||
-    err instanceof BackendNotSettled ||
-    isTransientDatabaseError(err)
-  );
+  return err instanceof Ed25519ThreadError || err instanceof CommitOutcomeUnknown || err instanceof BackendNotSettled;
 }
 
 /** A fresh decision whose signature is being computed. */
