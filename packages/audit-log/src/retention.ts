@@ -62,6 +62,9 @@ export async function applyRetention(client: pg.ClientBase, plan: RetentionPlan)
       throw new Error(`refusing to drop unexpected table ${p.name}`);
     await client.query('begin');
     try {
+      // The drop's own lock, taken before the anchors are read: a writer still copying a late event
+      // into this partition finishes first, and its row is anchored instead of dropped unanchored.
+      await client.query(`lock table ${p.name} in access exclusive mode`);
       await client.query(
         `insert into audit_chain_anchors (tenant_id, seq, row_hash, dropped_partition)
          select a.tenant_id, a.seq, a.row_hash, $1 from ${p.name} a
