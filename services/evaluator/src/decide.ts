@@ -11,7 +11,9 @@ import {
   backendIdentity,
   endBackend,
   isTransientDatabaseError,
+  withClient,
   type BackendIdentity,
+  type StepKey,
 } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
 import { decideGate, refusalFor, type GateOutcome } from './gate.js';
@@ -126,70 +128,77 @@ export class DecideStage {
 
     await this.settleUnknownCommits();
     for (let attempt = 0; ; attempt++) {
-      const client = await this.deps.pool.connect();
-      // A checked-out client has no 'error' listener of the pool's: a connection lost meanwhile would
-      // be an uncaught exception. A client whose transaction failed is discarded, not reused.
-      let failure: Error | undefined;
-      const onError = (err: Error) => (failure ??= err);
-      client.on('error', onError);
       try {
-        // Pipelined: BEGIN goes out with the ledger's read, and COMMIT right behind its write: two round trips.
-        const identified = this.backends.has(client)
-          ? undefined
-          : backendIdentity(client).then((backend) => void this.backends.set(client, backend));
-        const ledger = new BatchLedger(client);
-        await Promise.all([identified, client.query('begin'), ledger.load(keys)]);
-        const outcomes: Array<GateOutcome | undefined> = [];
-        const signing: Signing[] = [];
-        for (const got of intakes) {
-          if (got.kind !== 'accepted') {
-            outcomes.push(refused(got, now));
-            continue;
-          }
-          const tenantId = got.credential.tenantId;
-          const outcome = await decideGate(ledger, {
-            tenantId,
-            request: got.body,
-            attribution: got.attribution,
-            now,
-            bundles: this.deps.bundles,
-            killSwitches: this.deps.killSwitches,
-            redactor: this.deps.redactor,
-            portalBaseUrl: this.deps.portalBaseUrl,
-          });
-          if (!outcome.redelivered) {
-            const requestId = ledgerKey(got.body.request_id);
-            // Signed after the loop, all in one hand-off to the signature threads. A second delivery of
-            // this request later in the batch is answered from this unsigned body, which the emit
-            // stage signs like any unsigned decision (Ed25519 is deterministic: the same receipt).
-            if (!outcome.unrecorded) ledger.markDecided({ tenantId, requestId, body: outcome.body });
-            const signed = signDecisionOn(this.deps.signatures, outcome.body, this.deps.signer);
-            signed.catch(() => undefined); // awaited below, unless an earlier gate's failure ends the batch
-            signing.push({ outcome, tenantId, requestId, signed });
-          }
-          outcomes.push(outcome);
-        }
-        for (const { outcome, tenantId, requestId, signed } of signing) {
-          const stored = await signed;
-          outcome.stored = stored;
-          outcome.storedJson = JSON.stringify(stored);
-          if (!outcome.unrecorded)
-            ledger.recordDecision({ tenantId, requestId, decision: stored, json: outcome.storedJson });
-        }
-        await ledger.writeAndCommit();
-        return outcomes;
+        // withClient listens for the connection's errors and discards a client whose transaction failed.
+        return await withClient(this.deps.pool, (client) => this.transaction(client, intakes, keys, now));
       } catch (err) {
-        failure ??= err instanceof Error ? err : new Error('the decide transaction failed');
-        const backend = this.backends.get(client);
-        if (err instanceof CommitOutcomeUnknown && backend)
-          this.unknownCommits.set(`${backend.pid}:${backend.startedAt}`, backend);
-        else if (!(err instanceof CommitOutcomeUnknown)) await client.query('rollback').catch(() => undefined);
         if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
         throw err;
-      } finally {
-        client.off('error', onError);
-        client.release(failure);
       }
+    }
+  }
+
+  /**
+   * One transaction over the batch, on a pipelined connection: BEGIN goes out with the ledger's read,
+   * COMMIT right behind its write (two round trips).
+   */
+  private async transaction(
+    client: pg.PoolClient,
+    intakes: Array<Intake<GateRequest>>,
+    keys: StepKey[],
+    now: number,
+  ): Promise<Array<GateOutcome | undefined>> {
+    try {
+      const identified = this.backends.has(client)
+        ? undefined
+        : backendIdentity(client).then((backend) => void this.backends.set(client, backend));
+      const ledger = new BatchLedger(client);
+      await Promise.all([identified, client.query('begin'), ledger.load(keys)]);
+      const outcomes: Array<GateOutcome | undefined> = [];
+      const signing: Signing[] = [];
+      for (const got of intakes) {
+        if (got.kind !== 'accepted') {
+          outcomes.push(refused(got, now));
+          continue;
+        }
+        const tenantId = got.credential.tenantId;
+        const outcome = await decideGate(ledger, {
+          tenantId,
+          request: got.body,
+          attribution: got.attribution,
+          now,
+          bundles: this.deps.bundles,
+          killSwitches: this.deps.killSwitches,
+          redactor: this.deps.redactor,
+          portalBaseUrl: this.deps.portalBaseUrl,
+        });
+        if (!outcome.redelivered) {
+          const requestId = ledgerKey(got.body.request_id);
+          // Signed after the loop, all in one hand-off to the signature threads. A second delivery of
+          // this request later in the batch is answered from this unsigned body, which the emit
+          // stage signs like any unsigned decision (Ed25519 is deterministic: the same receipt).
+          if (!outcome.unrecorded) ledger.markDecided({ tenantId, requestId, body: outcome.body });
+          const signed = signDecisionOn(this.deps.signatures, outcome.body, this.deps.signer);
+          signed.catch(() => undefined); // awaited below, unless an earlier gate's failure ends the batch
+          signing.push({ outcome, tenantId, requestId, signed });
+        }
+        outcomes.push(outcome);
+      }
+      for (const { outcome, tenantId, requestId, signed } of signing) {
+        const stored = await signed;
+        outcome.stored = stored;
+        outcome.storedJson = JSON.stringify(stored);
+        if (!outcome.unrecorded)
+          ledger.recordDecision({ tenantId, requestId, decision: stored, json: outcome.storedJson });
+      }
+      await ledger.writeAndCommit();
+      return outcomes;
+    } catch (err) {
+      const backend = this.backends.get(client);
+      if (err instanceof CommitOutcomeUnknown && backend)
+        this.unknownCommits.set(`${backend.pid}:${backend.startedAt}`, backend);
+      else if (!(err instanceof CommitOutcomeUnknown)) await client.query('rollback').catch(() => undefined);
+      throw err;
     }
   }
 }
