@@ -398,6 +398,35 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     }
   });
 
+  it('a request whose ledger write fails for the moment (a deadlock, 40P01) is not blocked: its batch is redone and it is decided once the failure passes', async () => {
+    await ns.pool.query(`create function fail_for_now() returns trigger language plpgsql as $$
+      begin if new.step_id = 'transient-step' then raise exception 'deadlock for now' using errcode = '40P01'; end if; return new; end $$`);
+    await ns.pool.query(
+      'create trigger fail_for_now before insert on step_ledger for each row execute function fail_for_now()',
+    );
+    let dropped = false;
+    try {
+      const pending = stack.gate.gate(step({ workflow_id: 'wf-misc', step_id: 'transient-step' }));
+      let settled = false;
+      pending.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      // Redone, not answered: no ENGINE_ERROR block while the failure lasts.
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(settled).toBe(false);
+      await ns.pool.query('drop trigger fail_for_now on step_ledger');
+      dropped = true;
+      const d = await pending;
+      expect(d.error).toBeUndefined();
+      expect(d.decision).toBe('allow');
+      const { rows } = await ns.pool.query(`select gate_count from step_ledger where step_id = 'transient-step'`);
+      expect(rows).toEqual([{ gate_count: 1 }]);
+    } finally {
+      if (!dropped) await ns.pool.query('drop trigger fail_for_now on step_ledger');
+    }
+  });
+
   it('stale requests are refused as replays', async () => {
     const stale = await rawGate(fresh({ requested_at: new Date(Date.now() - 10 * 60_000).toISOString() }), (v) =>
       signedHeaders(stack.orchestrator, v),

@@ -16,6 +16,7 @@ import {
   type StepKey,
 } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
+import type { Heartbeat } from './group-commit.js';
 import { decideGate, refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
 import type { KillSwitchStore } from './kill-switches.js';
@@ -74,7 +75,11 @@ export class DecideStage {
    * requests are then decided one at a time, and one that still cannot be recorded is blocked
    * (ENGINE_ERROR, fail closed) instead of holding the partition for ever.
    */
-  async decide(intakes: Array<Intake<GateRequest>>, now: number): Promise<Array<GateOutcome | undefined>> {
+  async decide(
+    intakes: Array<Intake<GateRequest>>,
+    now: number,
+    heartbeat: Heartbeat = async () => undefined,
+  ): Promise<Array<GateOutcome | undefined>> {
     try {
       return await this.decideAll(intakes, now);
     } catch (err) {
@@ -84,6 +89,8 @@ export class DecideStage {
     }
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const got of intakes) {
+      // One at a time, each waiting up to the statement timeout: the group membership is kept meanwhile.
+      await heartbeat();
       try {
         outcomes.push(...(await this.decideAll([got], now)));
       } catch (err) {

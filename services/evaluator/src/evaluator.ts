@@ -124,7 +124,7 @@ export class Evaluator {
       portalBaseUrl: config.portalBaseUrl,
       log: this.log,
     });
-    this.decisions = new GroupCommit((intakes, now) => this.decideStage.decide(intakes, now));
+    this.decisions = new GroupCommit((intakes, now, heartbeat) => this.decideStage.decide(intakes, now, heartbeat));
     this.emitStage = new EmitStage({
       topics: this.topics,
       decisionTopic: (tenantId) =>
@@ -207,9 +207,10 @@ export class Evaluator {
     await this.producer?.disconnect();
     this.metricsServer?.close();
     await this.signatures.close();
-    await this.pool.end();
-    await this.completionsPool.end();
-    await this.decisionsPool.end();
+    // Every pool is ended even when one fails to end; the first failure is reported.
+    const ended = await Promise.allSettled([this.pool, this.completionsPool, this.decisionsPool].map((p) => p.end()));
+    const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**
@@ -242,7 +243,7 @@ export class Evaluator {
       const now = Date.now();
       // Together, so their signatures are checked in one hand-off to the signature threads.
       const intakes = await Promise.all(messages.map((message) => this.intake(message, GATE_REQUEST, now)));
-      const outcomes = await this.decisions.submit(intakes, now);
+      const outcomes = await this.decisions.submit(intakes, now, () => batch.heartbeat());
       await batch.heartbeat();
       published = messages.map((message, i) =>
         this.emitStage.gate({

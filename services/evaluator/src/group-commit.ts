@@ -1,5 +1,8 @@
 import { Coalescer } from './coalescer.js';
 
+/** Keeps the consumer's group membership during a long run (kafkajs throttles it to its heartbeat interval). */
+export type Heartbeat = () => Promise<void>;
+
 /**
  * Decides the batches of partitions fetched concurrently in as few transactions as it can. A batch
  * arriving while a transaction is in flight waits for it and then goes, with every other batch that
@@ -10,21 +13,27 @@ import { Coalescer } from './coalescer.js';
  * are published. A failed transaction fails every batch in it (each is then redone by its handler).
  */
 export class GroupCommit<In, Out> {
-  private readonly batches: Coalescer<{ items: In[]; now: number }, Out[]>;
+  private readonly batches: Coalescer<{ items: In[]; now: number; heartbeat?: Heartbeat | undefined }, Out[]>;
 
-  /** `run` decides the items of the batches in one transaction, at the latest of their times. */
-  constructor(run: (items: In[], now: number) => Promise<Out[]>) {
+  /**
+   * `run` decides the items of the batches in one transaction, at the latest of their times;
+   * `heartbeat` beats for every batch in the run (a run that takes long, e.g. one deciding its
+   * requests one at a time, calls it between them).
+   */
+  constructor(run: (items: In[], now: number, heartbeat: Heartbeat) => Promise<Out[]>) {
     this.batches = new Coalescer(async (group) => {
+      const beats = group.flatMap((b) => (b.heartbeat ? [b.heartbeat] : []));
       const outs = await run(
         group.flatMap((b) => b.items),
         Math.max(...group.map((b) => b.now)),
+        async () => void (await Promise.all(beats.map((beat) => beat()))),
       );
       let from = 0;
       return group.map((b) => outs.slice(from, (from += b.items.length)));
     });
   }
 
-  submit(items: In[], now: number): Promise<Out[]> {
-    return this.batches.submit({ items, now });
+  submit(items: In[], now: number, heartbeat?: Heartbeat): Promise<Out[]> {
+    return this.batches.submit({ items, now, heartbeat });
   }
 }

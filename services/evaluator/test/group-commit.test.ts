@@ -57,4 +57,21 @@ describe('group commit', () => {
     expect(await again).toEqual(['decided d']);
     expect(f.runs).toHaveLength(3);
   });
+
+  it('gives the run a heartbeat that beats for every batch in it', async () => {
+    const beats: string[] = [];
+    let heartbeat: (() => Promise<void>) | undefined;
+    const commit = new GroupCommit<string, string>(async (items, _now, beat) => {
+      heartbeat = beat;
+      return items;
+    });
+    const done = Promise.all([
+      commit.submit(['a'], 1, async () => void beats.push('a')),
+      commit.submit(['b'], 1),
+      commit.submit(['c'], 1, async () => void beats.push('c')),
+    ]);
+    await done;
+    await heartbeat!();
+    expect(beats.sort()).toEqual(['a', 'c']);
+  });
 });
