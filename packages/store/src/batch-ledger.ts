@@ -60,7 +60,8 @@ interface RoleRow {
 
 /**
  * $1–$4: the batch's tenant, workflow, step and request ids (one element per request); $5, $6: the
- * tenant and user of each request that names a user. One row; each column a JSON array, null when empty.
+ * tenant and user of each request that names a user. One row; each column a JSON array, null when
+ * empty. The batch's own ledger rows come from LOCK_BATCH.
  */
 const LOAD_BATCH = `
   with batch as (select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) as b(tenant_id, workflow_id, step_id, request_id))
@@ -69,10 +70,6 @@ const LOAD_BATCH = `
        from gate_decisions g where g.request_id in (select request_id from batch)) as seen,
     (select json_agg(json_build_object('tenant_id', w.tenant_id, 'workflow_id', w.workflow_id, 'status', w.status, 'reason', w.reason))
        from workflow_state w where (w.tenant_id, w.workflow_id) in (select tenant_id, workflow_id from batch)) as workflows,
-    (select json_agg(l) from (
-       select * from step_ledger
-       where (tenant_id, workflow_id, step_id) in (select tenant_id, workflow_id, step_id from batch)
-       order by tenant_id, workflow_id, step_id) l) as ledger,
     (select json_agg(json_build_object('tenant_id', p.tenant_id, 'workflow_id', p.workflow_id, 'step_id', p.step_id))
        from step_ledger p where p.approval_status = 'pending' and (p.tenant_id, p.workflow_id) in (select tenant_id, workflow_id from batch)) as pending,
     (select json_agg(json_build_object('tenant_id', r.tenant_id, 'principal', r.principal, 'roles', r.roles))
@@ -80,13 +77,16 @@ const LOAD_BATCH = `
 
 /**
  * $1–$3: the batch's tenant, workflow and step ids. Locks the batch's existing ledger rows in key order
- * (concurrent batches never wait on each other in a cycle). A statement of its own, before the read:
- * a statement reads what was committed when it started, so a read that also waited for these locks
- * would miss what the transaction it waited for had committed (another evaluator's decision of the
- * same request, during a rebalance) while seeing that transaction's ledger rows.
+ * (concurrent batches never wait on each other in a cycle) and returns them, each as it is once locked
+ * (a row locked after waiting for another transaction is returned as that transaction left it). A
+ * statement of its own, before the read: a statement reads what was committed when it started, so a
+ * read that also waited for these locks would miss what the transaction it waited for had committed
+ * (another evaluator's decision of the same request, during a rebalance). A first gate another
+ * evaluator commits after this statement is not seen: the batch's insert of that row then fails the
+ * write (SG409) and the batch is decided again.
  */
 const LOCK_BATCH = `
-  select tenant_id, workflow_id, step_id from step_ledger
+  select to_json(l) as row from step_ledger l
   where (tenant_id, workflow_id, step_id) in (select * from unnest($1::text[], $2::text[], $3::text[]))
   order by tenant_id, workflow_id, step_id for update`;
 
@@ -157,15 +157,16 @@ export class BatchLedger {
   constructor(private readonly client: pg.ClientBase) {}
 
   /**
-   * Locks the batch's ledger rows, then reads everything the batch may touch in one statement. Both
-   * are sent at once (on a pipelined connection, one round trip with the caller's BEGIN: on a busy
-   * two-core host a round trip costs more than the statement); the read starts once the locks are held.
+   * Locks and reads the batch's ledger rows, then reads everything else the batch may touch in one
+   * statement. Both are sent at once (on a pipelined connection, one round trip with the caller's
+   * BEGIN: on a busy two-core host a round trip costs more than the statement); the read starts once
+   * the locks are held.
    */
   async load(keys: StepKey[]): Promise<void> {
     if (keys.length === 0) return;
     const col = <T>(f: (s: StepKey) => T) => keys.map(f);
     const users = keys.filter((s) => s.userId);
-    const locked = this.client.query<{ tenant_id: string; workflow_id: string; step_id: string }>({
+    const locked = this.client.query<{ row: StoredLedgerRow }>({
       name: 'stepgate-batch-ledger-lock',
       text: LOCK_BATCH,
       values: [col((s) => s.tenantId), col((s) => s.workflowId), col((s) => s.stepId)],
@@ -173,7 +174,6 @@ export class BatchLedger {
     const read = this.client.query<{
       seen: SeenRow[] | null;
       workflows: WorkflowRow[] | null;
-      ledger: StoredLedgerRow[] | null;
       pending: PendingRow[] | null;
       roles: RoleRow[] | null;
     }>({
@@ -190,15 +190,10 @@ export class BatchLedger {
     });
     const [lockedRows, { rows }] = await Promise.all([locked, read]);
     const got = rows[0]!;
-    // A first gate another evaluator committed between the two statements is read but not locked:
-    // the batch is read again (its write would otherwise overwrite that row unlocked).
-    const lockedKeys = new Set(lockedRows.rows.map((r) => k(r.tenant_id, r.workflow_id, r.step_id)));
-    if ((got.ledger ?? []).some((r) => !lockedKeys.has(k(r.tenant_id, r.workflow_id, r.step_id))))
-      throw new ConcurrentFirstGate();
     for (const r of got.seen ?? []) this.recordSeen(r.tenant_id, r.request_id, r.decision);
     for (const r of got.workflows ?? [])
       this.workflows.set(k(r.tenant_id, r.workflow_id), { status: r.status, reason: r.reason });
-    for (const r of got.ledger ?? []) {
+    for (const { row: r } of lockedRows.rows) {
       const key = k(r.tenant_id, r.workflow_id, r.step_id);
       this.rows.set(key, {
         ...r,

@@ -1,14 +1,14 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { BatchLedger, ConcurrentFirstGate } from '../src/index.js';
+import { BatchLedger } from '../src/index.js';
 
-/** Answers the batch's lock and read statements with the rows given (what Postgres returned). */
-function answering(answers: { locked: object[]; ledger: object[] | null }): pg.ClientBase {
+/** Answers the batch's lock statement with the ledger rows given (what Postgres returned) and its read with none. */
+function answering(locked: object[]): pg.ClientBase {
   return {
     query: async (config: { name?: string }) =>
       config.name === 'stepgate-batch-ledger-lock'
-        ? { rows: answers.locked }
-        : { rows: [{ seen: null, workflows: null, ledger: answers.ledger, pending: null, roles: null }] },
+        ? { rows: locked.map((row) => ({ row })) }
+        : { rows: [{ seen: null, workflows: null, pending: null, roles: null }] },
   } as unknown as pg.ClientBase;
 }
 
@@ -17,21 +17,25 @@ const ledgerRow = {
   tenant_id: 'acme',
   workflow_id: 'wf',
   step_id: 's1',
-  first_attempt_at: '2026-12-01T00:00:00Z',
-  last_attempt_at: '2026-12-01T00:00:00Z',
+  gate_count: 2,
+  first_attempt_at: '2026-12-01T00:00:00+00:00',
+  last_attempt_at: '2026-12-01T00:05:00+00:00',
 };
 
 describe('BatchLedger.load', () => {
-  it('a ledger row the read saw but the lock did not (a first gate committed between them): ConcurrentFirstGate', async () => {
-    const ledger = new BatchLedger(answering({ locked: [], ledger: [ledgerRow] }));
-    await expect(ledger.load([key])).rejects.toBeInstanceOf(ConcurrentFirstGate);
+  it('the rows the lock statement returns are the ledger rows (as they are once locked)', async () => {
+    const ledger = new BatchLedger(answering([ledgerRow]));
+    await ledger.load([key]);
+    expect(ledger.row('acme', 'wf', 's1')).toMatchObject({
+      gate_count: 2,
+      first_attempt_at: new Date('2026-12-01T00:00:00Z'),
+      last_attempt_at: new Date('2026-12-01T00:05:00Z'),
+    });
   });
 
-  it('rows both locked and read are loaded', async () => {
-    const ledger = new BatchLedger(
-      answering({ locked: [{ tenant_id: 'acme', workflow_id: 'wf', step_id: 's1' }], ledger: [ledgerRow] }),
-    );
+  it('a step the lock statement returned no row for has none (its first gate)', async () => {
+    const ledger = new BatchLedger(answering([]));
     await ledger.load([key]);
-    expect(ledger.row('acme', 'wf', 's1')?.first_attempt_at).toEqual(new Date('2026-12-01T00:00:00Z'));
+    expect(ledger.row('acme', 'wf', 's1')).toBeUndefined();
   });
 });

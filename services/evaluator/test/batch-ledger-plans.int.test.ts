@@ -48,11 +48,16 @@ describe("the batch ledger's prepared statements", () => {
         `explain execute "stepgate-batch-ledger-load"('{acme}', '{wf}', '{s-7}', '{${randomUUID()}}', '{acme}', '{alice}')`,
       );
       const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
-      expect(plan).toContain('Index Scan using step_ledger_pkey');
       // Decisions are looked up by request id across tenants (REQUEST_ID_CONFLICT): their primary key leads with it.
       expect(plan).toMatch(/Index (Only )?Scan (using|on) gate_decisions_pkey/);
       expect(plan).not.toMatch(/Seq Scan on (step_ledger|gate_decisions|workflow_state|principals)/);
       expect(plan).not.toMatch(/Hash (Semi )?Join|Merge Join/);
+      const { rows: lockRows } = await client.query<{ 'QUERY PLAN': string }>(
+        `explain execute "stepgate-batch-ledger-lock"('{acme}', '{wf}', '{s-7}')`,
+      );
+      const lockPlan = lockRows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(lockPlan).toContain('Index Scan using step_ledger_pkey');
+      expect(lockPlan).not.toMatch(/Seq Scan on step_ledger/);
       // Planned once per connection, never again with each batch's parameters.
       const { rows: planned } = await client.query<{ name: string; custom_plans: string }>(
         "select name, custom_plans::text from pg_prepared_statements where name like 'stepgate-batch-ledger-%' order by name",
