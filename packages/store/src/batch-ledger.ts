@@ -61,11 +61,13 @@ interface RoleRow {
 /**
  * $1–$4: the batch's tenant, workflow, step and request ids (one element per request); $5, $6: the
  * tenant and user of each request that names a user. One row; each column a JSON array, null when
- * empty. The batch's own ledger rows come from LOCK_BATCH.
+ * empty. The batch's own ledger rows come from LOCK_BATCH; this read only counts them (ledger_rows).
  */
 const LOAD_BATCH = `
   with batch as (select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) as b(tenant_id, workflow_id, step_id, request_id))
   select
+    (select count(*)::int from step_ledger
+       where (tenant_id, workflow_id, step_id) in (select tenant_id, workflow_id, step_id from batch)) as ledger_rows,
     (select json_agg(json_build_object('tenant_id', g.tenant_id, 'request_id', g.request_id, 'decision', g.decision))
        from gate_decisions g where g.request_id in (select request_id from batch)) as seen,
     (select json_agg(json_build_object('tenant_id', w.tenant_id, 'workflow_id', w.workflow_id, 'status', w.status, 'reason', w.reason))
@@ -81,9 +83,10 @@ const LOAD_BATCH = `
  * (a row locked after waiting for another transaction is returned as that transaction left it). A
  * statement of its own, before the read: a statement reads what was committed when it started, so a
  * read that also waited for these locks would miss what the transaction it waited for had committed
- * (another evaluator's decision of the same request, during a rebalance). A first gate another
- * evaluator commits after this statement is not seen: the batch's insert of that row then fails the
- * write (SG409) and the batch is decided again.
+ * (another evaluator's decision of the same request, during a rebalance). A first gate committed
+ * after this statement started is not among its rows: when the read (a later snapshot) counts more
+ * rows than were locked, the batch is read again, since the read's pending approvals and decisions
+ * may come from the transaction that stored it.
  */
 const LOCK_BATCH = `
   select to_json(l) as row from step_ledger l
@@ -172,6 +175,7 @@ export class BatchLedger {
       values: [col((s) => s.tenantId), col((s) => s.workflowId), col((s) => s.stepId)],
     });
     const read = this.client.query<{
+      ledger_rows: number;
       seen: SeenRow[] | null;
       workflows: WorkflowRow[] | null;
       pending: PendingRow[] | null;
@@ -190,6 +194,10 @@ export class BatchLedger {
     });
     const [lockedRows, { rows }] = await Promise.all([locked, read]);
     const got = rows[0]!;
+    // More rows now than the lock statement found: a first gate committed between the two (rows are
+    // never deleted). Read again, so every row the batch decides on is locked and the read's other
+    // state (a pending approval, a decision) is never newer than the rows.
+    if (got.ledger_rows > lockedRows.rows.length) throw new ConcurrentFirstGate();
     for (const r of got.seen ?? []) this.recordSeen(r.tenant_id, r.request_id, r.decision);
     for (const r of got.workflows ?? [])
       this.workflows.set(k(r.tenant_id, r.workflow_id), { status: r.status, reason: r.reason });

@@ -1,14 +1,17 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { BatchLedger } from '../src/index.js';
+import { BatchLedger, ConcurrentFirstGate } from '../src/index.js';
 
-/** Answers the batch's lock statement with the ledger rows given (what Postgres returned) and its read with none. */
-function answering(locked: object[]): pg.ClientBase {
+/**
+ * Answers the batch's lock statement with the ledger rows given (what Postgres returned), and its read
+ * with the count of ledger rows it saw (by default, as many as were locked) and nothing else.
+ */
+function answering(locked: object[], ledgerRowsRead = locked.length): pg.ClientBase {
   return {
     query: async (config: { name?: string }) =>
       config.name === 'stepgate-batch-ledger-lock'
         ? { rows: locked.map((row) => ({ row })) }
-        : { rows: [{ seen: null, workflows: null, pending: null, roles: null }] },
+        : { rows: [{ ledger_rows: ledgerRowsRead, seen: null, workflows: null, pending: null, roles: null }] },
   } as unknown as pg.ClientBase;
 }
 
@@ -37,5 +40,10 @@ describe('BatchLedger.load', () => {
     const ledger = new BatchLedger(answering([]));
     await ledger.load([key]);
     expect(ledger.row('acme', 'wf', 's1')).toBeUndefined();
+  });
+
+  it('the read counting more ledger rows than were locked (a first gate committed between the two): ConcurrentFirstGate', async () => {
+    const ledger = new BatchLedger(answering([], 1));
+    await expect(ledger.load([key])).rejects.toBeInstanceOf(ConcurrentFirstGate);
   });
 });

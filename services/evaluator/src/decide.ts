@@ -89,17 +89,20 @@ export class DecideStage {
     }
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const got of intakes) {
-      // One at a time, each waiting up to the statement timeout: the group membership is kept meanwhile.
+      // One at a time, each may wait up to the statement timeout: beats between them keep a long run
+      // from costing the group membership (one request's own wait can still exceed the session timeout).
       await heartbeat();
       try {
         outcomes.push(...(await this.decideAll([got], now)));
       } catch (err) {
         // Nor when Postgres failed for the moment (a timeout waiting on another evaluator's locks, a
-        // deadlock) on one request alone: the batch is redone rather than that request blocked. The
+        // deadlock, another evaluator storing the same step twice in a row) on one request alone: the
+        // batch is redone rather than that request blocked. The
         // whole batch failing so is not redone as it is: a batch too large to write in time is split.
         if (
           notTheRequests(err) ||
           isTransientDatabaseError(err) ||
+          err instanceof ConcurrentFirstGate ||
           !(await databaseAnswers(this.deps.pool)) ||
           got.kind !== 'accepted'
         )

@@ -201,16 +201,24 @@ export class Evaluator {
     );
   }
 
+  /** Every step is taken even when an earlier one fails; the failures are thrown together at the end. */
   async stop(): Promise<void> {
-    await this.consumer?.stop();
-    await this.policyConsumer?.stop();
-    await this.producer?.disconnect();
-    this.metricsServer?.close();
-    await this.signatures.close();
-    // Every pool is ended even when one fails to end; the first failure is reported.
-    const ended = await Promise.allSettled([this.pool, this.completionsPool, this.decisionsPool].map((p) => p.end()));
-    const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const failures: unknown[] = [];
+    const step = async (end: () => unknown) => {
+      try {
+        await end();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
+    await step(() => this.consumer?.stop());
+    await step(() => this.policyConsumer?.stop());
+    await step(() => this.producer?.disconnect());
+    await step(() => this.metricsServer?.close());
+    await step(() => this.signatures.close());
+    await Promise.all([this.pool, this.completionsPool, this.decisionsPool].map((pool) => step(() => pool.end())));
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, 'the evaluator stopped with failures');
   }
 
   /**

@@ -109,6 +109,18 @@ async function gateAlone(workflowId: string, requestId: string, fingerprint: str
   }
 }
 
+/** Until the client's backend waits for a lock. */
+async function waitingOnLock(client: pg.PoolClient): Promise<void> {
+  const pid = (client as unknown as { processID: number }).processID;
+  await expect
+    .poll(
+      async () =>
+        (await ns.pool.query('select 1 from pg_stat_activity where pid = $1 and wait_event_type = $2', [pid, 'Lock']))
+          .rowCount,
+    )
+    .toBe(1);
+}
+
 describe('batch ledger on a pipelined connection', () => {
   it('write and COMMIT sent together store the batch', async () => {
     const request = randomUUID();
@@ -171,22 +183,44 @@ describe('batch ledger on a pipelined connection', () => {
       decide(ledgerA, 'wf-twice', request, 'fp-a');
       // B reads the same request while A holds the step's row: B waits on the lock until A commits.
       const loadedB = begin(b, 'wf-twice', request);
-      const bPid = (b as unknown as { processID: number }).processID;
-      await expect
-        .poll(
-          async () =>
-            (
-              await ns.pool.query('select 1 from pg_stat_activity where pid = $1 and wait_event_type = $2', [
-                bPid,
-                'Lock',
-              ])
-            ).rowCount,
-        )
-        .toBe(1);
+      await waitingOnLock(b);
       await ledgerA.writeAndCommit();
       const ledgerB = await loadedB;
       expect(ledgerB.decisionFor('acme', request)).toBeDefined();
       expect(ledgerB.row('acme', 'wf-twice', 's1')?.input_fingerprint).toBe('fp-a');
+      await b.query('rollback');
+    } finally {
+      a.release();
+      b.release();
+    }
+  });
+
+  it('a first gate committed while the lock statement waited is not among the locked rows: the read counts it and the batch is read again (ConcurrentFirstGate)', async () => {
+    const [earlier, requestA, requestB] = [randomUUID(), randomUUID(), randomUUID()];
+    await gateAlone('wf-gap', earlier, 'fp-earlier');
+    const a = await pipelined.connect();
+    const b = await pipelined.connect();
+    const keys = (requestId: string) =>
+      ['s1', 's2'].map((stepId) => ({ tenantId: 'acme', workflowId: 'wf-gap', stepId, requestId }));
+    try {
+      // A holds s1's row and stores s2's first gate; B's lock statement waits on s1 meanwhile.
+      const ledgerA = new BatchLedger(a);
+      await Promise.all([a.query('begin'), ledgerA.load(keys(requestA))]);
+      ledgerA.putRow('acme', 'wf-gap', 's1', firstGateRow('fp-a1'));
+      ledgerA.putRow('acme', 'wf-gap', 's2', firstGateRow('fp-a2'));
+      ledgerA.recordDecision({ tenantId: 'acme', requestId: requestA, decision: {}, json: '{}' });
+      const ledgerB = new BatchLedger(b);
+      const loadedB = Promise.all([b.query('begin'), ledgerB.load(keys(requestB))]);
+      loadedB.catch(() => undefined);
+      await waitingOnLock(b);
+      await ledgerA.writeAndCommit();
+      await expect(loadedB).rejects.toBeInstanceOf(ConcurrentFirstGate);
+      await b.query('rollback');
+      // Read again, both rows are locked and loaded.
+      const again = new BatchLedger(b);
+      await Promise.all([b.query('begin'), again.load(keys(requestB))]);
+      expect(again.row('acme', 'wf-gap', 's2')?.input_fingerprint).toBe('fp-a2');
+      expect(again.row('acme', 'wf-gap', 's1')?.input_fingerprint).toBe('fp-a1');
       await b.query('rollback');
     } finally {
       a.release();
