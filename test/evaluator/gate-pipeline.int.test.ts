@@ -27,7 +27,7 @@ const bundle = {
   environment: 'staging',
   workflow_access: {
     mode: 'allowlist',
-    allowed_workflows: ['wf-allow', 'wf-retry', 'wf-approval', 'wf-terminal', 'wf-misc', 'wf-reload'],
+    allowed_workflows: ['wf-allow', 'wf-retry', 'wf-approval', 'wf-terminal', 'wf-misc', 'wf-reload', 'wf-ask-again'],
   },
   tools: [
     { tool_name: 'deploy', access: 'write' },
@@ -260,6 +260,43 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       body.step_id,
     ]);
     expect(rows[0]).toEqual({ gate_count: 1 });
+  });
+
+  it('a request delivered again after its decision was stored publishes its audit event (same id) and approval request again: a crash between commit and publish loses neither', async () => {
+    const body = fresh({
+      workflow_id: 'wf-ask-again',
+      step_type: 'tool_call',
+      tool_context: { tool_name: 'deploy', tool_input: { env: 'prod' } },
+    });
+    const value = Buffer.from(JSON.stringify(body));
+    const decisionsOf = () =>
+      stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.request_id === body.request_id);
+    await sendRaw(ns, value, signedHeaders(stack.orchestrator, value));
+    const [first] = await stack.wire.until(() => (decisionsOf().length === 1 ? decisionsOf() : undefined));
+    expect(first!.decision).toBe('require_approval');
+    // Delivered again in a later batch: answered from what was stored, as after a crash before publishing.
+    await sendRaw(ns, value, signedHeaders(stack.orchestrator, value));
+    const both = await stack.wire.until(() => (decisionsOf().length === 2 ? decisionsOf() : undefined));
+    expect(both[1]!.decision_id).toBe(first!.decision_id);
+    const asks = await stack.wire.until(() => {
+      const found = stack.wire
+        .json<ApprovalRequest>(ns.topics.approvals)
+        .filter((a) => a.approval_id === first!.approval_id);
+      return found.length === 2 ? found : undefined;
+    });
+    expect(asks[1]).toEqual(asks[0]);
+    expect(asks[0]).toMatchObject({
+      decision_id: first!.decision_id,
+      step_id: body.step_id,
+    });
+    const audits = await stack.wire.until(() => {
+      const found = stack.wire
+        .json<AuditEvent>(ns.topics.audit)
+        .filter((a) => a.decision_id === first!.decision_id && a.action === 'GateEvaluated');
+      return found.length === 2 ? found : undefined;
+    });
+    expect(audits[1]!.id).toBe(audits[0]!.id);
+    expect(audits[1]!.timestamp).toBe(first!.decided_at);
   });
 
   it('within one batch: a duplicate request and a retry of the same step see the earlier message', async () => {

@@ -187,7 +187,8 @@ export class DecideStage {
           // Signed after the loop, all in one hand-off to the signature threads. A second delivery of
           // this request later in the batch is answered from this unsigned body, which the emit
           // stage signs like any unsigned decision (Ed25519 is deterministic: the same receipt).
-          if (!outcome.unrecorded) ledger.markDecided({ tenantId, requestId, body: outcome.body });
+          if (!outcome.unrecorded)
+            ledger.markDecided({ tenantId, requestId, body: outcome.body, approval: outcome.approval });
           const signed = signDecisionOn(this.deps.signatures, outcome.body, this.deps.signer);
           signed.catch(() => undefined); // awaited below, unless an earlier gate's failure ends the batch
           signing.push({ outcome, tenantId, requestId, signed });
@@ -199,7 +200,13 @@ export class DecideStage {
         outcome.stored = stored;
         outcome.storedJson = JSON.stringify(stored);
         if (!outcome.unrecorded)
-          ledger.recordDecision({ tenantId, requestId, decision: stored, json: outcome.storedJson });
+          ledger.recordDecision({
+            tenantId,
+            requestId,
+            decision: stored,
+            json: outcome.storedJson,
+            approval: outcome.approval,
+          });
       }
       await ledger.writeAndCommit();
       return outcomes;

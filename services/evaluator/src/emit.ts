@@ -1,4 +1,4 @@
-import { signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
+import { gateAuditEventId, signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
 import {
   actionDigest,
   refusalDecision,
@@ -108,12 +108,14 @@ export class EmitStage {
       headers: traceHeaders(span),
     });
 
-    if (!outcome.redelivered) {
-      this.audit(e, outcome);
-      if (outcome.shadow) this.shadowDivergence(e, outcome);
-      if (outcome.approval && got.kind === 'accepted')
-        messages.add('approvals', outcome.approval.approval_id, this.approvalRequest(got, outcome));
-    }
+    // A decision published again (its request delivered again) publishes its audit event and approval
+    // request again too: the first time may have been cut short between the decision's commit and its
+    // publishing. The audit event keeps its id (the audit consumer stores it once) and the approvals
+    // service starts an approval once.
+    this.audit(e, outcome);
+    if (outcome.shadow && !outcome.redelivered) this.shadowDivergence(e, outcome);
+    if (outcome.approval && got.kind === 'accepted')
+      messages.add('approvals', outcome.approval.approval_id, this.approvalRequest(got, outcome));
 
     const requestedAt = Date.parse(String(got.attribution.echo.requested_at));
     const source = outcome.redelivered ? 'redelivered' : body.decision_source;
@@ -150,6 +152,9 @@ export class EmitStage {
           ? 'AuthenticationFailed'
           : 'InvalidRequest';
     e.messages.audit({
+      // The same event each time this decision is published (see gate()).
+      id: gateAuditEventId(body.decision_id),
+      timestamp: body.decided_at,
       tenant_id: body.tenant_id,
       agent_id: echo.agent_id,
       session_id: echo.session_id,

@@ -36,7 +36,10 @@ export interface GateOutcome {
   tool_access?: 'read' | 'write' | 'destructive' | null;
   /** Set when the tenant's shadow bundle decided otherwise than the active one. */
   shadow?: { sha256: string; decision: DecisionBody['decision']; policies_matched: string[] };
-  /** Set when the decision asks for a human. */
+  /**
+   * Set when the decision asks for a human (on a delivery again too: stored with the decision, so the
+   * approval is asked for again in case the first ask was never published).
+   */
   approval?: {
     approval_id: string;
     timeout_seconds: number | null;
@@ -97,8 +100,10 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
   if (
     seen !== undefined &&
     (seen.request_sha256 === undefined || seen.request_sha256 === ctx.attribution.request_sha256)
-  )
-    return { body: seen, redelivered: true, stored: seen };
+  ) {
+    const approval = ledger.approvalFor(tenantId, requestKey) as GateOutcome['approval'];
+    return { body: seen, redelivered: true, stored: seen, ...(approval ? { approval } : {}) };
+  }
   if (seen !== undefined || ledger.decidedForAnotherTenant(tenantId, requestKey))
     return refusal(ctx, {
       code: 'REQUEST_ID_CONFLICT',
