@@ -37,9 +37,10 @@ describe('detached (how the local stack starts its daemons)', () => {
     started.push(pid);
     // $! is known before the background shell has closed its files and exec'd the daemon.
     await expect.poll(() => readlinkSync(`/proc/${pid}/exe`)).toMatch(/sleep$/);
-    const open = readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
-    expect(open).not.toContain(held);
-    expect(readdirSync(`/proc/${pid}/fd`).map(Number).sort()).toEqual([0, 1, 2]);
+    // The daemon may still be starting (sleep opens and closes its locale files): its files are read
+    // until it holds only stdio, which it never does while it keeps the caller's fd 7.
+    await expect.poll(() => openFiles(pid).map((f) => f.fd)).toEqual([0, 1, 2]);
+    expect(openFiles(pid).map((f) => f.target)).not.toContain(held);
     // The daemon itself is the pid the shell saw ($!), which the stack's pid files record.
     const [session] = execFileSync('ps', ['-o', 'sid=', '-p', String(pid)], { encoding: 'utf8' })
       .trim()
@@ -47,3 +48,16 @@ describe('detached (how the local stack starts its daemons)', () => {
     expect(Number(session)).toBe(pid);
   });
 });
+
+/** A process's open files (one closed while they are read is left out). */
+function openFiles(pid: number): Array<{ fd: number; target: string }> {
+  return readdirSync(`/proc/${pid}/fd`)
+    .flatMap((fd) => {
+      try {
+        return [{ fd: Number(fd), target: readlinkSync(`/proc/${pid}/fd/${fd}`) }];
+      } catch {
+        return [];
+      }
+    })
+    .sort((a, b) => a.fd - b.fd);
+}
