@@ -102,6 +102,29 @@ describe('audit writeBatch on real Postgres', () => {
     expect(report).toMatchObject({ rows: 20, broken: null });
   });
 
+  it('two copies of one event id in a slice (a decision published again): the first is stored', async () => {
+    const partitions = new Partitions();
+    const first = { ...event('copies', '2026-05-11T00:00:00.000Z'), elapsed_ms: 1 };
+    const again = { ...first, elapsed_ms: 9 };
+    expect((await write(partitions, [first, again])).result).toEqual({ inserted: 1, duplicates: 1 });
+    const { rows } = await ns.pool.query<{ elapsed_ms: number }>(`select elapsed_ms from audit_log where id = $1`, [
+      first.id,
+    ]);
+    expect(rows).toEqual([{ elapsed_ms: 1 }]);
+  });
+
+  it("an event whose id is stored for another tenant is not taken for a duplicate: its write fails, the other tenant's row stays", async () => {
+    const partitions = new Partitions();
+    const theirs = event('victim', '2026-05-12T00:00:00.000Z');
+    await write(partitions, [theirs]);
+    const forged = { ...event('forger', theirs.timestamp), id: theirs.id };
+    await expect(write(partitions, [forged])).rejects.toThrow();
+    const { rows } = await ns.pool.query<{ tenant_id: string }>(`select tenant_id from audit_log where id = $1`, [
+      theirs.id,
+    ]);
+    expect(rows).toEqual([{ tenant_id: 'victim' }]);
+  });
+
   it('a row outside the partition it is copied into is refused by Postgres, not stored there', async () => {
     const partitions = new Partitions();
     await partitions.ensure(ns.pool, ['2026-06-01T00:00:00.000Z', '2026-07-01T00:00:00.000Z']);

@@ -33,7 +33,7 @@ interface SeenRow {
   tenant_id: string;
   request_id: string;
   decision: unknown;
-  approval: unknown;
+  follow_up: unknown;
 }
 interface WorkflowRow {
   tenant_id: string;
@@ -69,7 +69,7 @@ const LOAD_BATCH = `
   select
     (select count(*)::int from step_ledger
        where (tenant_id, workflow_id, step_id) in (select tenant_id, workflow_id, step_id from batch)) as ledger_rows,
-    (select json_agg(json_build_object('tenant_id', g.tenant_id, 'request_id', g.request_id, 'decision', g.decision, 'approval', g.approval))
+    (select json_agg(json_build_object('tenant_id', g.tenant_id, 'request_id', g.request_id, 'decision', g.decision, 'follow_up', g.follow_up))
        from gate_decisions g where g.request_id in (select request_id from batch)) as seen,
     (select json_agg(json_build_object('tenant_id', w.tenant_id, 'workflow_id', w.workflow_id, 'status', w.status, 'reason', w.reason))
        from workflow_state w where (w.tenant_id, w.workflow_id) in (select tenant_id, workflow_id from batch)) as workflows,
@@ -119,9 +119,9 @@ const FLUSH_BATCH = `
     from jsonb_to_recordset($2::jsonb) as ${LEDGER_RECORD}
     where l.tenant_id = x.tenant_id and l.workflow_id = x.workflow_id and l.step_id = x.step_id
   ), decided as (
-    insert into gate_decisions (tenant_id, request_id, decision, approval)
-    select tenant_id, request_id, decision, approval
-    from jsonb_to_recordset($3::jsonb) as x(tenant_id text, request_id uuid, decision jsonb, approval jsonb)
+    insert into gate_decisions (tenant_id, request_id, decision, follow_up)
+    select tenant_id, request_id, decision, follow_up
+    from jsonb_to_recordset($3::jsonb) as x(tenant_id text, request_id uuid, decision jsonb, follow_up jsonb)
     on conflict do nothing
     returning 1
   ), counted as (
@@ -146,8 +146,8 @@ const FLUSH_BATCH = `
  */
 export class BatchLedger {
   private readonly seen = new Map<string, unknown>();
-  /** What a require_approval decision asked of the approvals service, by request (see recordDecision). */
-  private readonly approvals = new Map<string, unknown>();
+  /** What each decision's publication carried besides it, by request (see recordDecision). */
+  private readonly followUps = new Map<string, unknown>();
   /** Request ids decided, by the tenants that decided them (normally one). */
   private readonly decidedBy = new Map<string, Set<string>>();
   private readonly workflows = new Map<string, { status: string; reason: string }>();
@@ -158,7 +158,7 @@ export class BatchLedger {
   private readonly roles = new Map<string, string[]>();
   private readonly counters = new Map<string, number>();
   private readonly counterDeltas = new Map<string, number>();
-  private readonly decisions: Array<{ tenant_id: string; request_id: string; json: string; approval?: unknown }> = [];
+  private readonly decisions: Array<{ tenant_id: string; request_id: string; json: string; follow_up?: unknown }> = [];
   private readonly inputs: Array<Omit<RecordedInput, 'decided_at'> & { decided_at: string }> = [];
 
   constructor(private readonly client: pg.ClientBase) {}
@@ -202,7 +202,7 @@ export class BatchLedger {
     // never deleted). Read again, so every row the batch decides on is locked and the read's other
     // state (a pending approval, a decision) is never newer than the rows.
     if (got.ledger_rows > lockedRows.rows.length) throw new ConcurrentFirstGate();
-    for (const r of got.seen ?? []) this.recordSeen(r.tenant_id, r.request_id, r.decision, r.approval);
+    for (const r of got.seen ?? []) this.recordSeen(r.tenant_id, r.request_id, r.decision, r.follow_up);
     for (const r of got.workflows ?? [])
       this.workflows.set(k(r.tenant_id, r.workflow_id), { status: r.status, reason: r.reason });
     for (const { row: r } of lockedRows.rows) {
@@ -222,9 +222,9 @@ export class BatchLedger {
     return this.seen.get(k(tenantId, requestId));
   }
 
-  /** What the request's decision asked of the approvals service, when it asked for an approval. */
-  approvalFor(tenantId: string, requestId: string): unknown {
-    return this.approvals.get(k(tenantId, requestId));
+  /** What the request's decision was published with besides it (null for decisions stored without). */
+  followUpFor(tenantId: string, requestId: string): unknown {
+    return this.followUps.get(k(tenantId, requestId));
   }
 
   /** Whether another tenant already had a decision under this request id. */
@@ -233,9 +233,9 @@ export class BatchLedger {
     return tenants !== undefined && [...tenants].some((t) => t !== tenantId);
   }
 
-  private recordSeen(tenantId: string, requestId: string, decision: unknown, approval: unknown): void {
+  private recordSeen(tenantId: string, requestId: string, decision: unknown, followUp: unknown): void {
     this.seen.set(k(tenantId, requestId), decision);
-    if (approval !== null && approval !== undefined) this.approvals.set(k(tenantId, requestId), approval);
+    if (followUp !== null && followUp !== undefined) this.followUps.set(k(tenantId, requestId), followUp);
     const tenants = this.decidedBy.get(requestId);
     if (tenants) tenants.add(tenantId);
     else this.decidedBy.set(requestId, new Set([tenantId]));
@@ -272,24 +272,24 @@ export class BatchLedger {
    * Marks a request decided before its decision is signed: a later delivery of it in this batch is
    * answered from `body`, which the caller signs before publishing.
    */
-  markDecided(d: { tenantId: string; requestId: string; body: unknown; approval?: unknown }): void {
-    this.recordSeen(d.tenantId, d.requestId, d.body, d.approval);
+  markDecided(d: { tenantId: string; requestId: string; body: unknown; followUp?: unknown }): void {
+    this.recordSeen(d.tenantId, d.requestId, d.body, d.followUp);
   }
 
   /**
    * Records a signed decision under its request id; `json` is its JSON text, as it is published.
-   * `approval`: what a require_approval decision asks of the approvals service, stored with it so
-   * that a delivery of the request after a crash asks again.
+   * `followUp`: what its publication carries besides it (JSON), stored with it so that a delivery of
+   * the request after a crash publishes the same again.
    */
   recordDecision(d: {
     tenantId: string;
     requestId: string;
     decision: unknown;
     json: string;
-    approval?: unknown;
+    followUp?: unknown;
   }): void {
-    this.recordSeen(d.tenantId, d.requestId, d.decision, d.approval);
-    this.decisions.push({ tenant_id: d.tenantId, request_id: d.requestId, json: d.json, approval: d.approval });
+    this.recordSeen(d.tenantId, d.requestId, d.decision, d.followUp);
+    this.decisions.push({ tenant_id: d.tenantId, request_id: d.requestId, json: d.json, follow_up: d.followUp });
   }
 
   /** Keeps a fresh decision's engine input (`gate_inputs`), written with the batch. */
@@ -357,7 +357,7 @@ export class BatchLedger {
         json(inserts),
         json(updates),
         // The decisions' texts are spliced in as they are, not parsed and written again.
-        `[${this.decisions.map((d) => `{"tenant_id":${JSON.stringify(d.tenant_id)},"request_id":${JSON.stringify(d.request_id)},"decision":${d.json}${d.approval === undefined ? '' : `,"approval":${JSON.stringify(d.approval)}`}}`).join(',')}]`,
+        `[${this.decisions.map((d) => `{"tenant_id":${JSON.stringify(d.tenant_id)},"request_id":${JSON.stringify(d.request_id)},"decision":${d.json}${d.follow_up === undefined ? '' : `,"follow_up":${JSON.stringify(d.follow_up)}`}}`).join(',')}]`,
         JSON.stringify(deltas),
         JSON.stringify(this.inputs),
         inserts.length + this.decisions.length,

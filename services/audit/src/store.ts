@@ -78,7 +78,11 @@ export async function writePrepared(
   events: readonly PreparedEvent[],
   target: CopyTarget = {},
 ): Promise<WriteResult> {
-  const unique = [...new Map(events.map((e) => [e.id, e])).values()];
+  // The first copy of an id is the one kept, within a batch as across batches (the primary key keeps
+  // the stored one): a decision's audit event published again may differ from the first in its timing.
+  const byId = new Map<string, PreparedEvent>();
+  for (const e of events) if (!byId.has(e.id)) byId.set(e.id, e);
+  const unique = [...byId.values()];
   if (unique.length === 0) return { inserted: 0, duplicates: events.length };
   let inserted: number;
   try {
@@ -151,7 +155,11 @@ async function writeInTransaction(
   }
 }
 
-/** The events whose id is not stored yet. */
+/**
+ * The events whose id is not stored yet for their tenant. An id stored for another tenant is not a
+ * duplicate: the event is left in, and its write fails (the consumer then sends it to the dlq) rather
+ * than one tenant's event passing for another's.
+ */
 async function unstored(client: pg.ClientBase, events: readonly PreparedEvent[]): Promise<readonly PreparedEvent[]> {
   let earliest = Infinity;
   let latest = -Infinity;
@@ -160,12 +168,12 @@ async function unstored(client: pg.ClientBase, events: readonly PreparedEvent[])
     earliest = Math.min(earliest, t);
     latest = Math.max(latest, t);
   }
-  const existing = await client.query<{ id: string }>(
-    `select id::text from audit_log where id = any($1::uuid[]) and "timestamp" between $2 and $3`,
+  const existing = await client.query<{ id: string; tenant_id: string }>(
+    `select id::text, tenant_id from audit_log where id = any($1::uuid[]) and "timestamp" between $2 and $3`,
     [events.map((e) => e.id), new Date(earliest), new Date(latest)],
   );
-  const stored = new Set(existing.rows.map((r) => r.id));
-  return events.filter((e) => !stored.has(e.id));
+  const stored = new Set(existing.rows.map((r) => `${r.id}\u0000${r.tenant_id}`));
+  return events.filter((e) => !stored.has(`${e.id}\u0000${e.tenantId}`));
 }
 
 /** Bytes of each buffer handed to the COPY stream (a slice of 2,000 rows of ~1 KB fills a few). */

@@ -16,6 +16,7 @@ import {
   type StepKey,
 } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
+import type { FollowUp } from './follow-up.js';
 import type { Heartbeat } from './group-commit.js';
 import { decideGate, refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
@@ -187,15 +188,15 @@ export class DecideStage {
           // Signed after the loop, all in one hand-off to the signature threads. A second delivery of
           // this request later in the batch is answered from this unsigned body, which the emit
           // stage signs like any unsigned decision (Ed25519 is deterministic: the same receipt).
-          if (!outcome.unrecorded)
-            ledger.markDecided({ tenantId, requestId, body: outcome.body, approval: outcome.approval });
+          const followUp = followUpOf(outcome, got.credential.principal);
+          if (!outcome.unrecorded) ledger.markDecided({ tenantId, requestId, body: outcome.body, followUp });
           const signed = signDecisionOn(this.deps.signatures, outcome.body, this.deps.signer);
           signed.catch(() => undefined); // awaited below, unless an earlier gate's failure ends the batch
-          signing.push({ outcome, tenantId, requestId, signed });
+          signing.push({ outcome, tenantId, requestId, signed, followUp });
         }
         outcomes.push(outcome);
       }
-      for (const { outcome, tenantId, requestId, signed } of signing) {
+      for (const { outcome, tenantId, requestId, signed, followUp } of signing) {
         const stored = await signed;
         outcome.stored = stored;
         outcome.storedJson = JSON.stringify(stored);
@@ -205,7 +206,7 @@ export class DecideStage {
             requestId,
             decision: stored,
             json: outcome.storedJson,
-            approval: outcome.approval,
+            followUp,
           });
       }
       await ledger.writeAndCommit();
@@ -245,6 +246,27 @@ interface Signing {
   tenantId: string;
   requestId: string;
   signed: Promise<GateDecision>;
+  followUp: FollowUp;
+}
+
+/** What a fresh decision's publication carries besides it, stored with it (see FollowUpSchema). */
+function followUpOf(outcome: GateOutcome, principal: string): FollowUp {
+  const approval = outcome.approval;
+  return {
+    principal,
+    tool_access: outcome.tool_access ?? null,
+    ...(approval
+      ? {
+          approval: {
+            approval_id: approval.approval_id,
+            severity: approval.severity,
+            timeout_seconds: approval.timeout_seconds,
+            usage_increments: approval.usage_increments,
+            rule: approval.rule,
+          },
+        }
+      : {}),
+  };
 }
 
 function refused(got: Intake<GateRequest>, now: number): GateOutcome | undefined {

@@ -9,6 +9,7 @@ import {
 import { deadLetter, type IncomingMessage, type MessageSource } from '@stepgate/messaging';
 import type { Logger } from 'pino';
 import { summarize, type BatchMessages } from './batch-messages.js';
+import type { FollowUp } from './follow-up.js';
 import { refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
 import type { EvaluatorMetrics } from './metrics.js';
@@ -109,13 +110,22 @@ export class EmitStage {
     });
 
     // A decision published again (its request delivered again) publishes its audit event and approval
-    // request again too: the first time may have been cut short between the decision's commit and its
-    // publishing. The audit event keeps its id (the audit consumer stores it once) and the approvals
-    // service starts an approval once.
-    this.audit(e, outcome);
-    if (outcome.shadow && !outcome.redelivered) this.shadowDivergence(e, outcome);
-    if (outcome.approval && got.kind === 'accepted')
-      messages.add('approvals', outcome.approval.approval_id, this.approvalRequest(got, outcome));
+    // request again, as the first time carried them (stored with the decision): that time may have
+    // been cut short between the decide transaction's commit and the publish. The audit event keeps
+    // its id (the audit consumer stores it once) and the approvals service starts an approval once.
+    // A decision an older evaluator stored has nothing stored with it: only the decision, as before.
+    const first = outcome.redelivered ? outcome.followUp : undefined;
+    if (!outcome.redelivered || first) {
+      this.audit(e, outcome, first);
+      if (outcome.shadow && !outcome.redelivered) this.shadowDivergence(e, outcome);
+      const approval = first ? first.approval : outcome.approval;
+      if (approval && got.kind === 'accepted')
+        messages.add(
+          'approvals',
+          approval.approval_id,
+          this.approvalRequest(got, outcome, approval, first?.principal ?? got.credential.principal),
+        );
+    }
 
     const requestedAt = Date.parse(String(got.attribution.echo.requested_at));
     const source = outcome.redelivered ? 'redelivered' : body.decision_source;
@@ -140,7 +150,8 @@ export class EmitStage {
     };
   }
 
-  private audit(e: GateEmission, outcome: GateOutcome): void {
+  /** `first`: for a decision published again, what its first publication carried. */
+  private audit(e: GateEmission, outcome: GateOutcome, first?: FollowUp): void {
     const got = e.intake;
     if (got.kind === 'dlq') return;
     const body = outcome.body;
@@ -178,10 +189,10 @@ export class EmitStage {
         ...(got.kind === 'rejected'
           ? { principal: got.credential?.principal ?? null, claimed_tenant_id: echo.claimed_tenant_id }
           : {
-              principal: got.credential.principal,
+              principal: first ? first.principal : got.credential.principal,
               execution_mode: got.body.execution_mode ?? 'interactive',
               tool_name: got.body.tool_context?.tool_name ?? null,
-              tool_access: outcome.tool_access ?? null,
+              tool_access: first ? first.tool_access : (outcome.tool_access ?? null),
             }),
       },
     });
@@ -212,13 +223,15 @@ export class EmitStage {
     });
   }
 
+  /** `principal`: who asked, the signer of the request first decided. */
   private approvalRequest(
     got: Extract<Intake<GateRequest>, { kind: 'accepted' }>,
     outcome: GateOutcome,
+    approval: NonNullable<FollowUp['approval']>,
+    principal: string,
   ): ApprovalRequest {
     const request = got.body;
     const body = outcome.body;
-    const approval = outcome.approval!;
     return {
       type: 'approval.requested',
       approval_id: approval.approval_id,
@@ -230,7 +243,7 @@ export class EmitStage {
       request_id: request.request_id,
       decision_id: body.decision_id,
       requested_by: {
-        principal: got.credential.principal,
+        principal,
         user_id: request.user_id ?? null,
         agent_id: request.agent_id ?? null,
       },

@@ -18,6 +18,7 @@ import {
 } from '@stepgate/policy-engine';
 import { killSwitchMessage, type BatchLedger, type LedgerRow } from '@stepgate/store';
 import type { BundleStore, LoadedShadow } from './bundles.js';
+import { storedFollowUp, type FollowUp } from './follow-up.js';
 import type { Attribution } from './intake.js';
 import type { KillSwitchStore } from './kill-switches.js';
 import type { InputRedactor } from './recorded-input.js';
@@ -37,9 +38,11 @@ export interface GateOutcome {
   /** Set when the tenant's shadow bundle decided otherwise than the active one. */
   shadow?: { sha256: string; decision: DecisionBody['decision']; policies_matched: string[] };
   /**
-   * Set when the decision asks for a human (on a delivery again too: stored with the decision, so the
-   * approval is asked for again in case the first ask was never published).
+   * A decision published again (`redelivered`): what its first publication carried besides it, as
+   * stored with it; absent for a decision an older evaluator stored.
    */
+  followUp?: FollowUp;
+  /** Set when a fresh decision asks for a human. */
   approval?: {
     approval_id: string;
     timeout_seconds: number | null;
@@ -101,8 +104,8 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
     seen !== undefined &&
     (seen.request_sha256 === undefined || seen.request_sha256 === ctx.attribution.request_sha256)
   ) {
-    const approval = ledger.approvalFor(tenantId, requestKey) as GateOutcome['approval'];
-    return { body: seen, redelivered: true, stored: seen, ...(approval ? { approval } : {}) };
+    const followUp = storedFollowUp(ledger.followUpFor(tenantId, requestKey));
+    return { body: seen, redelivered: true, stored: seen, ...(followUp ? { followUp } : {}) };
   }
   if (seen !== undefined || ledger.decidedForAnotherTenant(tenantId, requestKey))
     return refusal(ctx, {
