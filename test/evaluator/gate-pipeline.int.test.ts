@@ -275,7 +275,9 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     const [first] = await stack.wire.until(() => (decisionsOf().length === 1 ? decisionsOf() : undefined));
     expect(first!.decision).toBe('require_approval');
     // Delivered again in a later batch: answered from what was stored, as after a crash before publishing.
-    await sendRaw(ns, value, signedHeaders(stack.orchestrator, value));
+    // Signed by another principal of the tenant: the ask and the audit still name the first requester.
+    const second = await registerPrincipal(ns, TENANT, 'second-orchestrator');
+    await sendRaw(ns, value, signedHeaders(second, value));
     const both = await stack.wire.until(() => (decisionsOf().length === 2 ? decisionsOf() : undefined));
     expect(both[1]!.decision_id).toBe(first!.decision_id);
     const asks = await stack.wire.until(() => {
@@ -288,6 +290,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(asks[0]).toMatchObject({
       decision_id: first!.decision_id,
       step_id: body.step_id,
+      requested_by: { principal: 'release-orchestrator' },
     });
     const audits = await stack.wire.until(() => {
       const found = stack.wire
@@ -297,6 +300,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     });
     expect(audits[1]!.id).toBe(audits[0]!.id);
     expect(audits[1]!.timestamp).toBe(first!.decided_at);
+    expect(audits.map((a) => a.detail.principal)).toEqual(['release-orchestrator', 'release-orchestrator']);
   });
 
   it('within one batch: a duplicate request and a retry of the same step see the earlier message', async () => {

@@ -222,7 +222,7 @@ export class BatchLedger {
     return this.seen.get(k(tenantId, requestId));
   }
 
-  /** What the request's decision was published with besides it (null for decisions stored without). */
+  /** What the request's decision was published with besides it (undefined for decisions stored without). */
   followUpFor(tenantId: string, requestId: string): unknown {
     return this.followUps.get(k(tenantId, requestId));
   }
@@ -270,7 +270,7 @@ export class BatchLedger {
 
   /**
    * Marks a request decided before its decision is signed: a later delivery of it in this batch is
-   * answered from `body`, which the caller signs before publishing.
+   * answered from `body`, which the caller signs before publishing, and published with `followUp`.
    */
   markDecided(d: { tenantId: string; requestId: string; body: unknown; followUp?: unknown }): void {
     this.recordSeen(d.tenantId, d.requestId, d.body, d.followUp);

@@ -9,9 +9,8 @@ export class StoreError extends Error {
 /**
  * Another evaluator stored, concurrently, a first gate of a step this batch also inserted or a
  * decision of a request this batch also decided (raised by the batch's write), or a first gate
- * while the batch's lock statement ran (raised by the read, which counts more rows than were locked).
- * The batch is then read and decided
- * again, and sees what the other stored.
+ * between the batch's lock statement and its read (raised by the read, which counts more rows than
+ * were locked). The batch is then read and decided again, and sees what the other stored.
  */
 export class ConcurrentFirstGate extends StoreError {
   constructor() {

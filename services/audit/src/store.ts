@@ -80,8 +80,13 @@ export async function writePrepared(
 ): Promise<WriteResult> {
   // The first copy of an id is the one kept, within a batch as across batches (the primary key keeps
   // the stored one): a decision's audit event published again may differ from the first in its timing.
+  // Copies are the same id of the same tenant: another tenant's event under that id is left in, and
+  // the write then fails (see unstored).
   const byId = new Map<string, PreparedEvent>();
-  for (const e of events) if (!byId.has(e.id)) byId.set(e.id, e);
+  for (const e of events) {
+    const key = `${e.id}\u0000${e.tenantId}`;
+    if (!byId.has(key)) byId.set(key, e);
+  }
   const unique = [...byId.values()];
   if (unique.length === 0) return { inserted: 0, duplicates: events.length };
   let inserted: number;

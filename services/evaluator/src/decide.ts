@@ -96,10 +96,10 @@ export class DecideStage {
       try {
         outcomes.push(...(await this.decideAll([got], now)));
       } catch (err) {
-        // Nor when Postgres failed for the moment (a timeout waiting on another evaluator's locks, a
-        // deadlock, another evaluator storing the same step twice in a row) on one request alone: the
-        // batch is redone rather than that request blocked. The
-        // whole batch failing so is not redone as it is: a batch too large to write in time is split.
+        // Nor when Postgres failed for the moment on one request alone (a timeout waiting on another
+        // evaluator's locks, a deadlock, another evaluator storing a first gate or decision of it
+        // concurrently, again): the batch is redone rather than that request blocked. The whole batch
+        // failing so is not redone as it is: a batch too large to write in time is split.
         if (
           notTheRequests(err) ||
           isTransientDatabaseError(err) ||

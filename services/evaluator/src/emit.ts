@@ -9,7 +9,7 @@ import {
 import { deadLetter, type IncomingMessage, type MessageSource } from '@stepgate/messaging';
 import type { Logger } from 'pino';
 import { summarize, type BatchMessages } from './batch-messages.js';
-import type { FollowUp } from './follow-up.js';
+import { storedFollowUp, type FollowUp } from './follow-up.js';
 import { refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
 import type { EvaluatorMetrics } from './metrics.js';
@@ -114,7 +114,12 @@ export class EmitStage {
     // been cut short between the decide transaction's commit and the publish. The audit event keeps
     // its id (the audit consumer stores it once) and the approvals service starts an approval once.
     // A decision an older evaluator stored has nothing stored with it: only the decision, as before.
-    const first = outcome.redelivered ? outcome.followUp : undefined;
+    const first = outcome.redelivered ? storedFollowUp(outcome.followUp) : undefined;
+    if (outcome.redelivered && outcome.followUp !== undefined && !first)
+      this.deps.log.warn(
+        { request_id: body.request_id, decision_id: body.decision_id },
+        'the stored follow-up of a decision published again is unreadable: the decision is published alone',
+      );
     if (!outcome.redelivered || first) {
       this.audit(e, outcome, first);
       if (outcome.shadow && !outcome.redelivered) this.shadowDivergence(e, outcome);

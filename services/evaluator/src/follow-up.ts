@@ -19,12 +19,16 @@ export const FollowUpSchema = z.object({
     timeout_seconds: true,
     usage_increments: true,
   })
-    .extend({ rule: ApprovalRuleSchema.nullable() })
+    // Not strict: a rule a later version stored with a field more still reads (during a rollback).
+    .extend({ rule: z.object(ApprovalRuleSchema.shape).nullable() })
     .optional(),
 });
 export type FollowUp = z.infer<typeof FollowUpSchema>;
 
-/** A stored follow-up as this version reads it; undefined when absent (an older evaluator's decision) or not one. */
+/**
+ * A stored follow-up as this version reads it; undefined when absent (an older evaluator's decision)
+ * or unreadable (the caller says so: the decision is then published alone).
+ */
 export function storedFollowUp(raw: unknown): FollowUp | undefined {
   if (raw === undefined || raw === null) return undefined;
   const parsed = FollowUpSchema.safeParse(raw);

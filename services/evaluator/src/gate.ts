@@ -18,7 +18,6 @@ import {
 } from '@stepgate/policy-engine';
 import { killSwitchMessage, type BatchLedger, type LedgerRow } from '@stepgate/store';
 import type { BundleStore, LoadedShadow } from './bundles.js';
-import { storedFollowUp, type FollowUp } from './follow-up.js';
 import type { Attribution } from './intake.js';
 import type { KillSwitchStore } from './kill-switches.js';
 import type { InputRedactor } from './recorded-input.js';
@@ -39,9 +38,9 @@ export interface GateOutcome {
   shadow?: { sha256: string; decision: DecisionBody['decision']; policies_matched: string[] };
   /**
    * A decision published again (`redelivered`): what its first publication carried besides it, as
-   * stored with it; absent for a decision an older evaluator stored.
+   * stored with it (unchecked: see storedFollowUp); absent for a decision an older evaluator stored.
    */
-  followUp?: FollowUp;
+  followUp?: unknown;
   /** Set when a fresh decision asks for a human. */
   approval?: {
     approval_id: string;
@@ -104,8 +103,8 @@ export async function decideGate(ledger: BatchLedger, ctx: GateContext): Promise
     seen !== undefined &&
     (seen.request_sha256 === undefined || seen.request_sha256 === ctx.attribution.request_sha256)
   ) {
-    const followUp = storedFollowUp(ledger.followUpFor(tenantId, requestKey));
-    return { body: seen, redelivered: true, stored: seen, ...(followUp ? { followUp } : {}) };
+    const followUp = ledger.followUpFor(tenantId, requestKey);
+    return { body: seen, redelivered: true, stored: seen, ...(followUp !== undefined ? { followUp } : {}) };
   }
   if (seen !== undefined || ledger.decidedForAnotherTenant(tenantId, requestKey))
     return refusal(ctx, {

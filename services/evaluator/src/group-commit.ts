@@ -26,7 +26,9 @@ export class GroupCommit<In, Out> {
       const outs = await run(
         group.flatMap((b) => b.items),
         Math.max(...group.map((b) => b.now)),
-        async () => void (await Promise.all(beats.map((beat) => beat()))),
+        // One batch's failed beat (its partition revoked) does not fail the others' run: each batch's
+        // own heartbeat after the run still tells its handler.
+        async () => void (await Promise.allSettled(beats.map((beat) => beat()))),
       );
       let from = 0;
       return group.map((b) => outs.slice(from, (from += b.items.length)));

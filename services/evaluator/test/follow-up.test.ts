@@ -19,6 +19,14 @@ describe('stored follow-up', () => {
     expect(storedFollowUp({ principal: 'p', tool_access: null })).toEqual({ principal: 'p', tool_access: null });
   });
 
+  it('reads a rule a later version stored with a field more (a rollback)', () => {
+    const later = {
+      ...followUp,
+      approval: { ...followUp.approval, rule: { ...followUp.approval.rule, quorum_window: 60 } },
+    };
+    expect(storedFollowUp(later)?.approval?.rule).toEqual(followUp.approval.rule);
+  });
+
   it('none for a decision stored without one (an older evaluator) or with one it cannot read', () => {
     expect(storedFollowUp(null)).toBeUndefined();
     expect(storedFollowUp(undefined)).toBeUndefined();
