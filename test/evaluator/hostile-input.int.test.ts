@@ -299,6 +299,16 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     );
     expect(decision.error?.code).toBe('ENGINE_ERROR');
     expect(bytes).toBeLessThan(256 * 1024);
+    // Refused before it was recorded: the audit trail and the stored decision are the refusal sent.
+    const audited = await stack.wire.until(() =>
+      stack.wire.json<AuditEvent>(ns.topics.audit).find((a) => a.decision_id === decision.decision_id),
+    );
+    expect(audited).toMatchObject({ decision: 'block', error_code: 'ENGINE_ERROR' });
+    const { rows } = await ns.pool.query<{ id: string }>(
+      `select decision->>'decision_id' as id from gate_decisions where request_id = $1`,
+      [decision.request_id],
+    );
+    expect(rows).toEqual([{ id: decision.decision_id }]);
     await stillGating();
   });
 

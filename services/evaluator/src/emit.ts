@@ -10,7 +10,7 @@ import { deadLetter, type IncomingMessage, type MessageSource } from '@stepgate/
 import type { Logger } from 'pino';
 import { summarize, type BatchMessages } from './batch-messages.js';
 import { storedFollowUp, type FollowUp } from './follow-up.js';
-import { refusalFor, type GateOutcome } from './gate.js';
+import { MAX_DECISION_CHARS, refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
 import type { EvaluatorMetrics } from './metrics.js';
 import { endGateSpan, startGateSpan, traceHeaders } from './tracing.js';
@@ -18,9 +18,6 @@ import { endGateSpan, startGateSpan, traceHeaders } from './tracing.js';
 function isSigned(stored: unknown): boolean {
   return typeof stored === 'object' && stored !== null && 'receipt' in stored;
 }
-
-/** The largest decision published: well under the broker's 1 MiB record limit. */
-export const MAX_DECISION_CHARS = 256 * 1024;
 
 export interface EmitStageDeps {
   topics: Record<TopicName, string>;
@@ -92,7 +89,8 @@ export class EmitStage {
       ? (outcome.storedJson ?? JSON.stringify(outcome.stored))
       : JSON.stringify(signDecision(body, this.deps.signer));
     if (json.length > MAX_DECISION_CHARS) {
-      // E.g. a bundle whose thousands of visited policies would not fit one record: refused, bounded.
+      // The decide stage refuses decisions too large before recording them (decisionCharsAtLeast); this
+      // is the last guard for one that still is (its other fields): refused, bounded, not recorded so.
       this.deps.log.error({ request_id: body.request_id, chars: json.length }, 'decision too large; refused instead');
       body = refusalDecision({
         ...refusalFor(got.attribution, body.tenant_id, Date.parse(body.decided_at)),

@@ -22,6 +22,22 @@ import type { Attribution } from './intake.js';
 import type { KillSwitchStore } from './kill-switches.js';
 import type { InputRedactor } from './recorded-input.js';
 
+/** The largest decision published: well under the broker's 1 MiB record limit. */
+export const MAX_DECISION_CHARS = 256 * 1024;
+/** Room for a decision's fields besides its policy lists and reason (ids, times, retry context, receipt, approval URL). */
+const DECISION_OTHER_CHARS = 4 * 1024;
+
+/**
+ * About the decision's JSON length from what a bundle makes large: its policy lists and reason (the
+ * compiled bundle's frozen policy summaries keep their canonical text, so this costs a lookup each).
+ */
+function decisionChars(result: EvaluationResult): number {
+  let chars = DECISION_OTHER_CHARS + result.reason.length;
+  for (const p of result.policies_evaluated) chars += canonicalJson(p).length + 1;
+  for (const p of result.policies_matched) chars += canonicalJson(p).length + 1;
+  return chars;
+}
+
 export interface GateOutcome {
   body: DecisionBody;
   /** True when this request_id was decided before: publish the stored, already-signed decision. */
@@ -229,6 +245,15 @@ async function evaluateAndStore(
   };
   const usage = await ledger.counterValues(tenantId, usageKeysFor(loaded.compiled, input));
   const result = evaluate(loaded.compiled, { ...input, usage });
+  // Refused before anything is counted or recorded, so what is stored, audited and asked of a human is
+  // the refusal the orchestrator receives (a decision too large to publish is never anyone's answer).
+  const chars = decisionChars(result);
+  if (chars > MAX_DECISION_CHARS)
+    return refusal(ctx, {
+      code: 'ENGINE_ERROR',
+      message: `the decision would be about ${chars} characters, over the ${MAX_DECISION_CHARS} a record may carry; the tenant's bundle makes decisions too large`,
+      retry_context: retry,
+    });
   const shadow = loaded.shadow ? await shadowDivergence(ledger, loaded.shadow, input, result) : undefined;
   if (result.decision === 'allow')
     for (const inc of result.usage_increments) ledger.addToCounter(tenantId, inc.key, inc.by);
