@@ -9,7 +9,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { ed25519 } from '@stepgate/contracts/node';
 import type { Endpoints } from '@stepgate/infra';
-import { mainThreadCpuSeconds, pidCpuSeconds, processCpuSeconds, SERVICES, type ServiceName } from './cpu.js';
+import {
+  mainThreadCpuSeconds,
+  pidCpuSeconds,
+  threadCpuSeconds,
+  processCpuSeconds,
+  SERVICES,
+  type ServiceName,
+} from './cpu.js';
 import {
   openPipelineFixture,
   watchNewMessages,
@@ -30,6 +37,8 @@ export interface DrainFigures {
   cpuMicrosPerMessage: number;
   /** Of which their main threads (event loops): what bounds one process's rate when it has cores to spare. */
   mainThreadMicrosPerMessage: number;
+  /** CPU µs per message of each other thread of the processes, largest first (signature threads, V8's GC helpers, libuv's pool). */
+  otherThreadsMicrosPerMessage: number[];
   /** The draining processes and when they drained (monotonic µs, the clock of V8's CPU profiles). */
   measured: { pids: number[]; fromMicros: number; toMicros: number };
   /** CPU µs per message of the local Postgres and Kafka broker over the same interval (undefined: not on this host). */
@@ -173,11 +182,17 @@ async function measureDrain(
   const servicesBefore = serviceCpuSeconds();
   const cpuBefore = cpu();
   const mainBefore = mainThreads();
+  const threadsBefore = run.processes.map((p) => threadCpuSeconds(p.pid!));
   const fromMicros = monotonicMicros();
   for (const messages of batches) await producer.send({ topic: run.from, messages });
   const { first, last, meanBytes } = await counted.done;
   const used = cpu() - cpuBefore;
   const usedByMain = mainThreads() - mainBefore;
+  const otherThreads = run.processes.flatMap((p, i) =>
+    [...threadCpuSeconds(p.pid!)]
+      .filter(([tid]) => tid !== p.pid)
+      .map(([tid, seconds]) => ((seconds - (threadsBefore[i]!.get(tid) ?? 0)) * 1e6) / run.backlog),
+  );
   const toMicros = monotonicMicros();
   const servicesAfter = serviceCpuSeconds();
   await producer.disconnect();
@@ -188,6 +203,7 @@ async function measureDrain(
       perSecond: run.backlog / ((last - first) / 1000),
       cpuMicrosPerMessage: (used * 1e6) / run.backlog,
       mainThreadMicrosPerMessage: (usedByMain * 1e6) / run.backlog,
+      otherThreadsMicrosPerMessage: otherThreads.filter((micros) => micros > 0).sort((a, b) => b - a),
       measured: { pids: run.processes.map((p) => p.pid!), fromMicros, toMicros },
       services: Object.fromEntries(
         SERVICE_NAMES.map((n) => {

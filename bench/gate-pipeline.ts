@@ -5,6 +5,7 @@
 import { GateClient } from '@stepgate/client';
 import type { Endpoints } from '@stepgate/infra';
 import { summarize, type LatencySummary } from './stats.js';
+import { freePort, scrapeMetrics, stageBreakdown, type StageBreakdown } from './stage-breakdown.js';
 import {
   benchStep,
   watchNewMessages,
@@ -17,7 +18,7 @@ import {
 } from './pipeline-fixture.js';
 
 export interface PipelineBench {
-  roundTrips: Array<{ rate: number; workflows: number } & LatencySummary>;
+  roundTrips: Array<{ rate: number; workflows: number; stages: StageBreakdown } & LatencySummary>;
   /** `seconds` from the evaluator's spawn (startup and group join included) to the last decision; `perSecond` from its joining the group to the last decision. */
   sustained: { gates: number; seconds: number; perSecond: number };
 }
@@ -29,15 +30,20 @@ export async function benchGatePipeline(
   backlog: number,
 ): Promise<PipelineBench> {
   const f = await openPipelineFixture(endpoints);
-  let evaluator = await startEvaluatorProcess(f.evaluatorEnv('evaluator'));
+  const metricsPort = await freePort();
+  let evaluator = await startEvaluatorProcess({ ...f.evaluatorEnv('evaluator'), METRICS_PORT: String(metricsPort) });
   const client = await benchClient(endpoints, f);
 
   try {
     await warmUp(client);
     const roundTrips: PipelineBench['roundTrips'] = [];
     // One workflow (every request on one partition: the worst case), then the load spread over 64.
-    for (const [rate, workflows] of [...rates.map((r) => [r, 1] as const), [rates.at(-1)!, WORKFLOWS] as const])
-      roundTrips.push(await roundTripsAt(client, { rate, workflows, count: perRate }));
+    for (const [rate, workflows] of [...rates.map((r) => [r, 1] as const), [rates.at(-1)!, WORKFLOWS] as const]) {
+      const before = await scrapeMetrics(metricsPort);
+      const latency = await roundTripsAt(client, { rate, workflows, count: perRate });
+      const stages = stageBreakdown(before, await scrapeMetrics(metricsPort), latency.mean);
+      roundTrips.push({ ...latency, stages });
+    }
 
     // Sustained: stop the evaluator, pre-load a backlog of signed requests, then time one evaluator draining it.
     await stopProcess(evaluator);
@@ -78,7 +84,7 @@ async function warmUp(client: GateClient): Promise<void> {
 async function roundTripsAt(
   client: GateClient,
   load: { rate: number; workflows: number; count: number },
-): Promise<PipelineBench['roundTrips'][number]> {
+): Promise<{ rate: number; workflows: number } & LatencySummary> {
   const latencies: number[] = [];
   const pending: Promise<void>[] = [];
   const start = performance.now();

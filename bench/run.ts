@@ -65,6 +65,12 @@ benches['gate-pipeline'] = async () => {
         ` | bare kafkajs one hop p50 ${fmt(b.p50)} / p99 ${fmt(b.p99)} ms: ratio ${fmt(rt.p50 / b.p50, 1)}× / ${fmt(rt.p99 / b.p99, 1)}×` +
         ` | bare request→reply p50 ${fmt(e.p50)} / p99 ${fmt(e.p99)} ms: ratio ${fmt(rt.p50 / e.p50, 1)}× / ${fmt(rt.p99 / e.p99, 1)}×`,
     );
+    const s = rt.stages;
+    console.log(
+      `gate-pipeline    where it goes (means): round trip ${fmt(rt.mean)} ms = request → its batch ${fmt(s.requestToBatch)} + in the evaluator ${fmt(s.inEvaluator)} + decision → client ${fmt(s.decisionToClient)}` +
+        ` | per batch (${fmt(s.gatesPerBatch, 1)} gates): intake ${fmt(s.intake)}, decide ${fmt(s.decide)}, publish ${fmt(s.publish)} ms` +
+        ` | bare request→reply mean ${fmt(e.mean)} ms`,
+    );
   }
   console.log(
     `gate-pipeline  one evaluator draining a backlog of ${r.sustained.gates} gates: ${fmt(r.sustained.seconds, 1)} s from its spawn, ${fmt(r.sustained.perSecond, 0)} gates/s from its joining the group to its last decision (targets: ratio ≤1.5×, p50 <3 ms, p99 <15 ms at 1,000 gates/s; ≥5,000 gates/s)`,
@@ -80,6 +86,17 @@ benches['evaluator-cpu'] = async () => {
     `evaluator-cpu  one evaluator draining ${one!.gates} gates: ${fmt(one!.cpuMicrosPerMessage, 0)} µs CPU per gate (start-up excluded; its event loop ${fmt(one!.mainThreadMicrosPerMessage, 0)} µs), ${fmt(one!.perSecond, 0)} gates/s` +
       ` | floor ${fmt(r.floorMicros, 0)} µs = Ed25519 verify ${sig.requestBytes} B + sign ${fmt(sig.decisionBytes, 0)} B (${sig.backend}) ${fmt(sig.micros, 0)} µs + bare kafkajs relay ${fmt(r.relay.cpuMicrosPerMessage, 0)} µs/message (${fmt(r.relay.perSecond, 0)} msg/s)` +
       ` | ratio ${fmt(one!.cpuMicrosPerMessage / r.floorMicros, 2)}× (target ≤1.3×)`,
+  );
+  const others = one!.otherThreadsMicrosPerMessage;
+  console.log(
+    `evaluator-cpu  its threads besides the event loop, µs per gate, largest first (the Ed25519 threads, V8's GC helpers, libuv's pool): ` +
+      `${others
+        .filter((micros) => micros >= 1)
+        .map((micros) => fmt(micros, 0))
+        .join(', ')} (sum ${fmt(
+        others.reduce((sum, micros) => sum + micros, 0),
+        0,
+      )})`,
   );
   const servicesLine = (d: { services: Record<string, number | undefined> }) =>
     Object.entries(d.services)

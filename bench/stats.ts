@@ -1,5 +1,6 @@
 export interface LatencySummary {
   count: number;
+  mean: number;
   p50: number;
   p99: number;
   max: number;
@@ -14,6 +15,7 @@ export function summarize(values: number[]): LatencySummary {
   const sorted = [...values].sort((a, b) => a - b);
   return {
     count: sorted.length,
+    mean: sorted.reduce((sum, v) => sum + v, 0) / sorted.length,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     max: sorted.at(-1) ?? Number.NaN,

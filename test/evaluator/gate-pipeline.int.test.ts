@@ -534,7 +534,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(decision).toBe('block');
   });
 
-  it('exposes Prometheus metrics (decisions by outcome, latency histograms, consumer lag) and its public receipt keys', async () => {
+  it('exposes Prometheus metrics (decisions by outcome, latency histograms, time per batch stage, consumer lag) and its public receipt keys', async () => {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     const text = await res.text();
     expect(res.status).toBe(200);
@@ -544,6 +544,8 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     );
     expect(text).toContain('stepgate_evaluation_seconds_bucket');
     expect(text).toContain('stepgate_gate_end_to_end_seconds_count');
+    for (const stage of ['intake', 'decide', 'publish'])
+      expect(text).toMatch(new RegExp(`stepgate_gate_batch_stage_seconds_count\\{stage="${stage}"\\} [1-9]`));
     expect(text).toContain(`stepgate_consumer_lag_messages{topic="${ns.topics['gate.requests']}"`);
     expect(text).toMatch(/stepgate_dlq_total\{reason="NOT_UTF8_JSON"\} 1/);
 

@@ -188,8 +188,9 @@ export class DecideStage {
           // Signed after the loop, all in one hand-off to the signature threads. A second delivery of
           // this request later in the batch is answered from this unsigned body, which the emit
           // stage signs like any unsigned decision (Ed25519 is deterministic: the same receipt).
-          const followUp = followUpOf(outcome, got.credential.principal);
-          if (!outcome.unrecorded) ledger.markDecided({ tenantId, requestId, body: outcome.body, followUp });
+          // An unrecorded outcome (its request id is another tenant's) is stored nowhere, nor is its follow-up.
+          const followUp = outcome.unrecorded ? undefined : followUpOf(outcome, got.credential.principal);
+          if (followUp) ledger.markDecided({ tenantId, requestId, body: outcome.body, followUp });
           const signed = signDecisionOn(this.deps.signatures, outcome.body, this.deps.signer);
           signed.catch(() => undefined); // awaited below, unless an earlier gate's failure ends the batch
           signing.push({ outcome, tenantId, requestId, signed, followUp });
@@ -200,7 +201,7 @@ export class DecideStage {
         const stored = await signed;
         outcome.stored = stored;
         outcome.storedJson = JSON.stringify(stored);
-        if (!outcome.unrecorded)
+        if (followUp)
           ledger.recordDecision({
             tenantId,
             requestId,
@@ -246,7 +247,8 @@ interface Signing {
   tenantId: string;
   requestId: string;
   signed: Promise<GateDecision>;
-  followUp: FollowUp;
+  /** Undefined for an outcome that is not recorded. */
+  followUp: FollowUp | undefined;
 }
 
 /** What a fresh decision's publication carries besides it, stored with it (see FollowUpSchema). */

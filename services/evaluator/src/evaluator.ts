@@ -81,6 +81,11 @@ export class Evaluator {
   private policyConsumer: GroupConsumer | undefined;
   private producer: MessageProducer | undefined;
   private readonly publisher = new Publisher(() => this.producer!);
+  private readonly stageSeconds = {
+    intake: this.metrics.batchStageSeconds.labels('intake'),
+    decide: this.metrics.batchStageSeconds.labels('decide'),
+    publish: this.metrics.batchStageSeconds.labels('publish'),
+  };
   private metricsServer: Server | undefined;
 
   constructor(
@@ -251,7 +256,10 @@ export class Evaluator {
       const now = Date.now();
       // Together, so their signatures are checked in one hand-off to the signature threads.
       const intakes = await Promise.all(messages.map((message) => this.intake(message, GATE_REQUEST, now)));
+      const decideStarted = performance.now();
+      this.stageSeconds.intake.observe((decideStarted - started) / 1000);
       const outcomes = await this.decisions.submit(intakes, now, () => batch.heartbeat());
+      this.stageSeconds.decide.observe((performance.now() - decideStarted) / 1000);
       await batch.heartbeat();
       published = messages.map((message, i) =>
         this.emitStage.gate({
@@ -271,7 +279,9 @@ export class Evaluator {
         await batch.heartbeat();
       }
     }
+    const publishStarted = performance.now();
     await this.publisher.publish(outgoing);
+    if (published.length) this.stageSeconds.publish.observe((performance.now() - publishStarted) / 1000);
     published.forEach((done) => done());
     this.metrics.signatureThreadsDegraded.set(this.signatures.degraded ? 1 : 0);
     batch.resolveOffset(last);

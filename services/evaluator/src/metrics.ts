@@ -20,6 +20,14 @@ export class EvaluatorMetrics {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  /** Per batch of gate requests: how long its intake (signatures, schema), decide (ledger transaction, engine, signing) and publish stages took. */
+  readonly batchStageSeconds = new Histogram({
+    name: 'stepgate_gate_batch_stage_seconds',
+    help: 'Time a batch of gate requests spent in each stage: intake, decide, publish',
+    labelNames: ['stage'],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   readonly endToEndSeconds = new Histogram({
     name: 'stepgate_gate_end_to_end_seconds',
     help: 'From requested_at to the decision being published',

@@ -109,6 +109,18 @@ async function gateAlone(workflowId: string, requestId: string, fingerprint: str
   }
 }
 
+/** Two connections of the pipelined pool (two evaluators), released after `use`. */
+async function twoClients(use: (a: pg.PoolClient, b: pg.PoolClient) => Promise<void>): Promise<void> {
+  const a = await pipelined.connect();
+  const b = await pipelined.connect();
+  try {
+    await use(a, b);
+  } finally {
+    a.release();
+    b.release();
+  }
+}
+
 /** Until the client's backend waits for a lock. */
 async function waitingOnLock(client: pg.PoolClient): Promise<void> {
   const pid = (client as unknown as { processID: number }).processID;
@@ -132,9 +144,7 @@ describe('batch ledger on a pipelined connection', () => {
 
   it('a first gate another transaction stored concurrently: the write fails (ConcurrentFirstGate) and the COMMIT behind it rolls back', async () => {
     const [first, second] = [randomUUID(), randomUUID()];
-    const a = await pipelined.connect();
-    const b = await pipelined.connect();
-    try {
+    await twoClients(async (a, b) => {
       // Both read the step before either writes: neither sees a row, both insert it.
       const ledgerA = await begin(a, 'wf-race', first);
       const ledgerB = await begin(b, 'wf-race', second);
@@ -144,10 +154,7 @@ describe('batch ledger on a pipelined connection', () => {
       await expect(ledgerB.writeAndCommit()).rejects.toBeInstanceOf(ConcurrentFirstGate);
       // The connection is fine and no transaction is open: COMMIT answered ROLLBACK.
       expect(b.getTransactionStatus()).toBe('I');
-    } finally {
-      a.release();
-      b.release();
-    }
+    });
     const got = await stored('wf-race', [first, second]);
     expect(got.ledger).toEqual(['fp-first']);
     expect(got.decisions).toContain(first);
@@ -156,9 +163,7 @@ describe('batch ledger on a pipelined connection', () => {
 
   it('a decision of the same request another evaluator stored without a ledger row (a refusal on a first gate): the write fails (ConcurrentFirstGate)', async () => {
     const request = randomUUID();
-    const a = await pipelined.connect();
-    const b = await pipelined.connect();
-    try {
+    await twoClients(async (a, b) => {
       // Both read before either writes; A refuses (a decision, no ledger row), B allows (both).
       const ledgerA = await begin(a, 'wf-refused', request);
       const ledgerB = await begin(b, 'wf-refused', request);
@@ -166,19 +171,14 @@ describe('batch ledger on a pipelined connection', () => {
       decide(ledgerB, 'wf-refused', request, 'fp-allowed');
       await ledgerA.writeAndCommit();
       await expect(ledgerB.writeAndCommit()).rejects.toBeInstanceOf(ConcurrentFirstGate);
-    } finally {
-      a.release();
-      b.release();
-    }
+    });
     expect(await stored('wf-refused', [request])).toEqual({ ledger: [], decisions: [request] });
   });
 
   it('a request another evaluator is deciding (a rebalance): the read waits for its locks and then sees its decision', async () => {
     const [earlier, request] = [randomUUID(), randomUUID()];
     await gateAlone('wf-twice', earlier, 'fp-earlier');
-    const a = await pipelined.connect();
-    const b = await pipelined.connect();
-    try {
+    await twoClients(async (a, b) => {
       const ledgerA = await begin(a, 'wf-twice', request);
       decide(ledgerA, 'wf-twice', request, 'fp-a');
       // B reads the same request while A holds the step's row: B waits on the lock until A commits.
@@ -189,20 +189,15 @@ describe('batch ledger on a pipelined connection', () => {
       expect(ledgerB.decisionFor('acme', request)).toBeDefined();
       expect(ledgerB.row('acme', 'wf-twice', 's1')?.input_fingerprint).toBe('fp-a');
       await b.query('rollback');
-    } finally {
-      a.release();
-      b.release();
-    }
+    });
   });
 
   it('a first gate committed while the lock statement waited is not among the locked rows: the read counts it and the batch is read again (ConcurrentFirstGate)', async () => {
     const [earlier, requestA, requestB] = [randomUUID(), randomUUID(), randomUUID()];
     await gateAlone('wf-gap', earlier, 'fp-earlier');
-    const a = await pipelined.connect();
-    const b = await pipelined.connect();
     const keys = (requestId: string) =>
       ['s1', 's2'].map((stepId) => ({ tenantId: 'acme', workflowId: 'wf-gap', stepId, requestId }));
-    try {
+    await twoClients(async (a, b) => {
       // A holds s1's row and stores s2's first gate; B's lock statement waits on s1 meanwhile.
       const ledgerA = new BatchLedger(a);
       await Promise.all([a.query('begin'), ledgerA.load(keys(requestA))]);
@@ -222,10 +217,7 @@ describe('batch ledger on a pipelined connection', () => {
       expect(again.row('acme', 'wf-gap', 's2')?.input_fingerprint).toBe('fp-a2');
       expect(again.row('acme', 'wf-gap', 's1')?.input_fingerprint).toBe('fp-a1');
       await b.query('rollback');
-    } finally {
-      a.release();
-      b.release();
-    }
+    });
   });
 
   it('a write the client gave up on after sending COMMIT is CommitOutcomeUnknown: left alone, its backend commits it later', async () => {
