@@ -50,6 +50,14 @@ const bundle = {
       actions: [{ type: 'block', config: { reason: 'Too many deploys today' } }],
     },
     approvalPolicy('approve-deploys', 'deploy', { reason: 'Deploys need a human', severity: 'high' }),
+    {
+      name: 'no-wipes',
+      type: 'context_aware',
+      category: 'dynamic-compliance',
+      priority: 900,
+      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'wipe' }],
+      actions: [{ type: 'block', config: { reason: 'Wipes are forbidden' } }],
+    },
     approvalPolicy('approve-hotfix-quickly', 'hotfix', {
       reason: 'Hotfixes need a human within seconds',
       severity: 'critical',
@@ -435,6 +443,96 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       return list.length ? list : undefined;
     });
     expect(new Set(decisions.map((x) => x.decision_id)).size).toBe(1);
+  });
+
+  it('a step gated again while its approval waits: the earlier run is ended, a statement for the earlier decision does not count, the new run decides the step', async () => {
+    const step = deploy();
+    const { id, status: first } = await pending(step);
+    const firstRun = (await stack.temporal.workflow.getHandle(`approval-${id}`).describe()).runId;
+    const changed = {
+      ...step,
+      retry_policy: 'reevaluate' as const,
+      tool_context: { tool_name: 'deploy', tool_input: { env: 'prod', drop_tables: true } },
+    };
+    const again = await stack.gate.gate(changed);
+    expect(again).toMatchObject({ decision: 'require_approval', approval_id: id });
+
+    const second = await eventually(
+      async () => {
+        const s = await stack.approvers.status(id).catch(() => undefined);
+        return s && s.action_digest !== first.action_digest ? s : undefined;
+      },
+      `approval ${id} to ask for the second decision`,
+      { timeout: 20_000 },
+    );
+    expect(second.status).toBe('pending');
+    const earlier = await stack.temporal.workflow.getHandle(`approval-${id}`, firstRun).describe();
+    expect(earlier.status.name).toBe('TERMINATED');
+    const listed = await stack.approvers.list({ tenant: TENANT, status: 'pending' });
+    expect(listed.filter((a) => a.approval_id === id)).toHaveLength(1);
+
+    // What the approver saw of the first request approves nothing now, not even with the same approval id.
+    const stale = await refusal(
+      stack.approvers.approve(id, {
+        credential: stack.keys.alice,
+        comment: 'Reviewed the first request only',
+        actionDigest: first.action_digest!,
+      }),
+    );
+    expect(stale.code).toBe('DIGEST_MISMATCH');
+
+    await stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Reviewed the table drop, CHG-77' });
+    await expect
+      .poll(
+        async () =>
+          (
+            await ns.pool.query<{ approval_status: string | null }>(
+              'select approval_status from step_ledger where workflow_id = $1',
+              [step.workflow_id],
+            )
+          ).rows[0]?.approval_status,
+        { timeout: 20_000 },
+      )
+      .toBe('approved');
+    expect(await stack.gate.gate({ ...changed, retry_policy: 'idempotent' })).toMatchObject({
+      decision: 'allow',
+      approval_status: 'approved',
+    });
+  });
+
+  it('an approval of a step decided otherwise since (blocked) decides nothing: it is audited as superseded and the block stands', async () => {
+    const step = deploy();
+    const { id } = await pending(step);
+    const wipe = { ...step, step_name: 'wipe', retry_policy: 'reevaluate' as const };
+    expect((await stack.gate.gate(wipe)).decision).toBe('block');
+    const ledger = async () =>
+      (
+        await ns.pool.query<{ decision: string; approval_status: string | null }>(
+          'select decision, approval_status from step_ledger where workflow_id = $1',
+          [step.workflow_id],
+        )
+      ).rows[0];
+    expect(await ledger()).toEqual({ decision: 'block', approval_status: null });
+
+    // The run asked for the earlier decision still takes a decision, which applies to nothing.
+    const state = await stack.approvers.approve(id, {
+      credential: stack.keys.bob,
+      comment: 'Approving the deploy I saw',
+    });
+    expect(state.status).toBe('approved');
+    const superseded = await stack.wire.until(() =>
+      stack.wire
+        .json<AuditEvent>(ns.topics.audit)
+        .find((a) => a.detail.approval_id === id && a.action === 'ApprovalGranted'),
+    );
+    expect(superseded).toMatchObject({ outcome: 'Superseded', detail: { decided_by: 'bob' } });
+    expect(await ledger()).toEqual({ decision: 'block', approval_status: null });
+    expect(await stack.gate.gate({ ...wipe, retry_policy: 'idempotent' })).toMatchObject({ decision: 'block' });
+    expect(
+      stack.wire
+        .json<GateDecision>(ns.topics['gate.decisions'])
+        .filter((d) => d.approval_id === id && d.decision_source === 'approval'),
+    ).toEqual([]);
   });
 
   it('duplicate approval requests make one workflow', async () => {

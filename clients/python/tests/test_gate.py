@@ -66,6 +66,7 @@ def test_require_approval_then_approved(client: GateClient, stack: Stack, step_i
         step_name=step["step_name"],
         policies_matched=pending.raw["policies_matched"],
         request={},
+        decision_id=pending.raw["decision_id"],
     )
     assert digest == stack.approval_state(pending.approval_id)["action_digest"]
     stack.decide_approval(pending.approval_id, "approve", digest)

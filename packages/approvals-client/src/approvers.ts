@@ -126,6 +126,9 @@ export class Approvers {
     const clauses = [`WorkflowType = '${APPROVAL_WORKFLOW_TYPE}'`];
     if (filter.tenant) clauses.push(`${TENANT_ATTRIBUTE.name} = ${quote(filter.tenant)}`);
     if (filter.status) clauses.push(`${STATUS_ATTRIBUTE.name} = ${quote(filter.status)}`);
+    // A pending approval is a running one: a run ended without a decision (replaced by a later
+    // decision's, or terminated) keeps the status it had.
+    if (filter.status === 'pending') clauses.push(`ExecutionStatus = 'Running'`);
     if (this.taskQueue) clauses.push(`TaskQueue = ${quote(this.taskQueue)}`);
     const out: ApprovalListing[] = [];
     const now = Date.now();

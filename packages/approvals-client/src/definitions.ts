@@ -85,6 +85,8 @@ export interface ApprovalEvidence {
 
 /** Shown to approvers when listing (kept in the workflow's memo, so listing reads no history). */
 export interface ApprovalMemo {
+  /** The decision that asked for this approval (absent from approvals started before it was recorded). */
+  decision_id?: string;
   workflow_id: string;
   step_id: string;
   step_name: string | null;

@@ -80,6 +80,11 @@ export interface ActionDigestInput {
   policies_matched: ApprovalRequest['policies_matched'];
   /** null for approvals requested before the evaluator put a digest in the event. */
   request: ActionRequestPart | null;
+  /**
+   * The decision that asks for the approval: a statement then approves that decision only, never a
+   * later one of the same step with the same inputs (absent from digests made before it was bound).
+   */
+  decision_id?: string;
 }
 
 /** SHA-256 (hex) of the canonical JSON of what is approved. */
@@ -87,7 +92,8 @@ export function actionDigest(a: ActionDigestInput): string {
   return sha256Hex(
     utf8(
       canonicalJson({
-        v: 1,
+        v: a.decision_id === undefined ? 1 : 2,
+        ...(a.decision_id === undefined ? {} : { decision_id: a.decision_id }),
         tenant_id: a.tenant_id,
         workflow_id: a.workflow_id,
         step_id: a.step_id,

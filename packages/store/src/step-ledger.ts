@@ -83,30 +83,36 @@ export class StepLedgerRepository {
   }
 
   /**
-   * Moves a pending approval to its outcome, merging `decided` into the stored decision body.
-   * `transitioned` is false when it was not pending any more (a retried activity): the body is then
-   * the one stored. Run it in the transaction that also records what the outcome implies.
+   * Moves a pending approval to its outcome, merging `decided` into the stored decision body, when the
+   * step still waits for the decision that asked for this approval (`decisionId`). `transitioned` is
+   * false when it was not pending any more (a retried activity): the body is then the one stored.
+   * `superseded` when the step was decided again since (its stored decision is another): the outcome
+   * then applies to nothing. Run it in the transaction that also records what the outcome implies.
    */
   async resolveApproval(
     p: ApprovalRef & {
+      decisionId: string;
       status: 'approved' | 'rejected' | 'expired';
       decided: { approved_by?: string; approved_at?: string };
     },
-  ): Promise<{ transitioned: boolean; decisionBody: DecisionBody | undefined }> {
+  ): Promise<{ transitioned: boolean; superseded: boolean; decisionBody: DecisionBody | undefined }> {
     // The ledger keys workflow ids lower-cased; the approval event carries the id as the request had it.
     const key = [p.tenantId, ledgerKey(p.workflowId), p.stepId, p.approvalId];
     const transitioned = await this.db.query<{ decision_body: DecisionBody }>(
       `update step_ledger set approval_status = $5, decision_body = decision_body || $6::jsonb
        where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4 and approval_status = 'pending'
+         and decision_body->>'decision_id' = $7
        returning decision_body`,
-      [...key, p.status, JSON.stringify(p.decided)],
+      [...key, p.status, JSON.stringify(p.decided), p.decisionId],
     );
-    if (transitioned.rowCount) return { transitioned: true, decisionBody: transitioned.rows[0]?.decision_body };
+    if (transitioned.rowCount)
+      return { transitioned: true, superseded: false, decisionBody: transitioned.rows[0]?.decision_body };
     const { rows } = await this.db.query<{ decision_body: DecisionBody }>(
       'select decision_body from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4',
       key,
     );
-    return { transitioned: false, decisionBody: rows[0]?.decision_body };
+    const decisionBody = rows[0]?.decision_body;
+    return { transitioned: false, superseded: decisionBody?.decision_id !== p.decisionId, decisionBody };
   }
 
   /** Adds to usage counters, creating missing ones (an approved step's rate-limit and budget use). */

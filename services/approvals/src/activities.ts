@@ -345,23 +345,40 @@ export function createActivities(deps: ActivityDeps) {
 
     /**
      * Records the outcome in the step ledger (an idempotent retry of the gate then answers with it) and,
-     * on reject or expiry, marks the governed workflow aborted. Returns the decision to publish.
+     * on reject or expiry, marks the governed workflow aborted. Returns the decision to publish; null
+     * when the step was decided again after this approval was asked for (re-evaluated): the outcome
+     * then decides nothing and is only audited, with the decision that superseded it.
      */
-    async recordOutcome(o: OutcomeInput): Promise<DecisionBody> {
+    async recordOutcome(o: OutcomeInput): Promise<DecisionBody | null> {
       const r = o.request;
       const decided = o.decided_by ? { approved_by: o.decided_by, approved_at: o.decided_at } : {};
-      const stored = await withTransaction(deps.pool, async (db) => {
+      const resolved = await withTransaction(deps.pool, async (db) => {
         const ledger = new StepLedgerRepository(db);
         const ref = { tenantId: r.tenant_id, workflowId: r.workflow_id, stepId: r.step_id, approvalId: r.approval_id };
-        const { transitioned, decisionBody } = await ledger.resolveApproval({ ...ref, status: o.status, decided });
+        const result = await ledger.resolveApproval({ ...ref, decisionId: r.decision_id, status: o.status, decided });
+        if (result.superseded) return result;
         // A retried activity finds the outcome recorded: it must not count the usage twice.
-        if (transitioned && o.status === 'approved')
+        if (result.transitioned && o.status === 'approved')
           await ledger.addUsage({ tenantId: r.tenant_id, increments: r.usage_increments });
         if (o.status !== 'approved')
           await ledger.abortWorkflow({ tenantId: r.tenant_id, workflowId: r.workflow_id, reason: abortReason(o) });
-        return decisionBody;
+        return result;
       });
-      return outcomeDecision(o, stored);
+      if (!resolved.superseded) return outcomeDecision(o, resolved.decisionBody);
+      await send([
+        {
+          topic: 'audit',
+          key: r.tenant_id,
+          value: auditEvent(r, o.audit_event_id, o.decided_at, AUDIT_ACTION[o.status], 'Superseded', {
+            decided_by: o.decided_by,
+            comment: o.comment,
+            superseded_by_decision_id: resolved.decisionBody?.decision_id ?? null,
+            ...(o.action_digest ? { action_digest: o.action_digest } : {}),
+            ...(o.evidence ? { evidence: o.evidence } : {}),
+          }),
+        },
+      ]);
+      return null;
     },
 
     /** Publishes the signed decision, the audit events and, on reject or expiry, `workflow.aborted`. */

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import {
@@ -44,7 +44,8 @@ import {
 import { approvalWorkflow } from './workflows/approval.js';
 
 /** What became of one approval request taken from the topic (`started`: its workflow runs, new or not). */
-export type IntakeResult = 'started' | 'already_resolved' | 'superseded' | 'unknown_step';
+/** `replaced`: a run still waiting for an earlier decision of the step was ended and this one started. */
+export type IntakeResult = 'started' | 'replaced' | 'already_resolved' | 'superseded' | 'unknown_step';
 
 /**
  * The approvals service: turns `approval.requested` events into approval workflows (one per approval
@@ -268,7 +269,9 @@ export class ApprovalsService {
       reminder_fraction: this.config.reminderFraction,
       cancel_orchestrator_on_reject: this.config.cancelOrchestratorOnReject,
     };
+    const replaced = await this.endRunOfEarlierDecision(request);
     const memo: ApprovalMemo = {
+      decision_id: request.decision_id,
       workflow_id: request.workflow_id,
       step_id: request.step_id,
       step_name: request.step_name,
@@ -297,7 +300,43 @@ export class ApprovalsService {
       ],
       memo: { approval: memo },
     });
-    return 'started';
+    return replaced ? 'replaced' : 'started';
+  }
+
+  /**
+   * A step re-evaluated while its approval waits asks again under the same approval id: the run still
+   * waiting for the earlier decision shows approvers what that decision asked, so it is ended (its
+   * outcome could decide nothing: the ledger binds outcomes to their decision) and this one starts.
+   * Runs from before the memo named their decision are told apart by when their request was made.
+   */
+  private async endRunOfEarlierDecision(request: ApprovalRequest): Promise<boolean> {
+    const handle = this.client().workflow.getHandle(approvalWorkflowId(request.approval_id));
+    let running: { runId: string; memo: Partial<ApprovalMemo> } | undefined;
+    try {
+      const d = await handle.describe();
+      if (d.status.name === 'RUNNING') running = { runId: d.runId, memo: d.memo?.approval ?? {} };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+    if (!running) return false;
+    const sameDecision =
+      running.memo.decision_id !== undefined
+        ? running.memo.decision_id === request.decision_id
+        : running.memo.requested_at === request.requested_at;
+    if (sameDecision) return false;
+    try {
+      await this.client()
+        .workflow.getHandle(approvalWorkflowId(request.approval_id), running.runId)
+        .terminate(`superseded: the step was decided again (decision ${request.decision_id})`);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err; // it closed meanwhile
+    }
+    this.log.info(
+      { approval_id: request.approval_id, run_id: running.runId, decision_id: request.decision_id },
+      'approval run of an earlier decision of the step ended: the step was decided again',
+    );
+    return true;
   }
 
   private async toDlq(message: IncomingMessage, source: MessageSource, reason: string, detail: string): Promise<void> {

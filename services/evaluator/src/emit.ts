@@ -262,6 +262,7 @@ export class EmitStage {
       ...(body.policy_version ? { policy_version: body.policy_version } : {}),
       // What the approver signs: this step of this request, as validated (input, tool context, model).
       action_digest: actionDigest({
+        decision_id: body.decision_id,
         tenant_id: body.tenant_id!,
         workflow_id: request.workflow_id,
         step_id: request.step_id,

@@ -312,7 +312,9 @@ async function evaluateAndStore(
     completion_count: row?.completion_count ?? 0,
     prior_output_available: row?.prior_output_available ?? false,
     approval_id: approvalId ?? row?.approval_id ?? null,
-    approval_status: approvalId ? 'pending' : (row?.approval_status ?? null),
+    // An approval answers the decision that asked for it: a fresh decision that asks none leaves the
+    // step with none (an earlier approval, or one still running for the earlier decision, decides nothing).
+    approval_status: approvalId ? 'pending' : null,
     first_attempt_at: row?.first_attempt_at ?? new Date(now),
     last_attempt_at: new Date(now),
   });
@@ -387,6 +389,7 @@ export function refusalFor(attribution: Attribution, tenantId: string | null, no
 }
 
 function effectiveDecision(row: LedgerRow): DecisionBody['decision'] {
+  if (row.decision !== 'require_approval') return row.decision;
   if (row.approval_status === 'approved') return 'allow';
   if (row.approval_status === 'rejected' || row.approval_status === 'expired') return 'block';
   return row.decision;

@@ -30,8 +30,13 @@ def action_digest(
     step_name: str | None,
     policies_matched: list[Any],
     request: dict[str, Any] | None,
+    decision_id: str | None = None,
 ) -> str:
-    """SHA-256 (hex) of the canonical JSON of what an approval is about (docs/wire-contract.md, Action digest)."""
+    """SHA-256 (hex) of the canonical JSON of what an approval is about (docs/wire-contract.md, Action digest).
+
+    ``decision_id``: the decision that asks for the approval (version 2 of the digest, what evaluators
+    send now); without it, version 1.
+    """
     part = (
         None
         if request is None
@@ -42,8 +47,9 @@ def action_digest(
             "tool_context": request.get("tool_context"),
         }
     )
-    body = {
-        "v": 1,
+    body: dict[str, Any] = {
+        "v": 1 if decision_id is None else 2,
+        **({} if decision_id is None else {"decision_id": decision_id}),
         "tenant_id": tenant_id,
         "workflow_id": workflow_id,
         "step_id": step_id,

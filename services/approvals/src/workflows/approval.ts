@@ -302,9 +302,14 @@ async function runApproval(input: ApprovalInput, version: { current: boolean }):
     abort_audit_event_id: uuid4(),
   };
   const decision = await effects.recordOutcome(outcome);
-  await effects.publishOutcome({ outcome, decision });
-  if (r.reply_to) await effects.notifyOrchestrator({ outcome, cancel: input.cancel_orchestrator_on_reject });
-  notify('approval.decided');
+  // Null: the step was decided again since this approval was asked for; the outcome decides nothing
+  // (it is audited as superseded), so nothing is published or signalled. Histories before this change
+  // never recorded null, so they replay on the path below.
+  if (decision !== null) {
+    await effects.publishOutcome({ outcome, decision });
+    if (r.reply_to) await effects.notifyOrchestrator({ outcome, cancel: input.cancel_orchestrator_on_reject });
+    notify('approval.decided');
+  }
   await Promise.all(notifications);
   return state;
 }
