@@ -482,7 +482,7 @@ describe('the OpenAPI document', () => {
 });
 
 describe('an export whose reader leaves', () => {
-  it('ends at once and gives its pooled connection back', async () => {
+  it('holds a connection of the exports only (another export of the tenant waits: 429 EXPORT_IN_PROGRESS), ends at once when its reader leaves and gives the connection back', async () => {
     await ns.pool.query(
       `create table if not exists audit_log_cp_export partition of audit_log
          for values from ('2001-01-01') to ('2001-01-02')`,
@@ -495,18 +495,27 @@ describe('an export whose reader leaves', () => {
          from generate_series(1, 10000) g`,
       [TENANT],
     );
-    const pool = (stack.controlPlane as unknown as { pool: pg.Pool }).pool;
+    const { pool, exportPool } = stack.controlPlane as unknown as { pool: pg.Pool; exportPool: pg.Pool };
     const leave = new AbortController();
     const token = await issuer.token({ sub: 'sub-erin', email: email('erin') });
-    const res = await fetch(`${stack.portal}/api/v1/audit/export?format=jsonl`, {
-      headers: { authorization: `Bearer ${token}` },
-      signal: leave.signal,
-    });
+    const exportUrl = `${stack.portal}/api/v1/audit/export?format=jsonl`;
+    const res = await fetch(exportUrl, { headers: { authorization: `Bearer ${token}` }, signal: leave.signal });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     await reader.read();
-    await expect.poll(() => pool.totalCount - pool.idleCount).toBe(1);
+    await expect.poll(() => exportPool.totalCount - exportPool.idleCount).toBe(1);
+    // The reader stalls: the rest of the API has its connections, and the tenant's next export is refused.
+    const second = await fetch(exportUrl, { headers: { authorization: `Bearer ${token}` } });
+    expect([second.status, ((await second.json()) as { error: { code: string } }).error.code]).toEqual([
+      429,
+      'EXPORT_IN_PROGRESS',
+    ]);
+    expect((await call('erin', 'GET', '/api/v1/audit?limit=1')).status).toBe(200);
+    expect(pool.totalCount - pool.idleCount).toBe(0);
     leave.abort();
-    await expect.poll(() => pool.totalCount - pool.idleCount, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => exportPool.totalCount - exportPool.idleCount, { timeout: 10_000 }).toBe(0);
+    const again = await fetch(`${exportUrl}&workflow_id=none`, { headers: { authorization: `Bearer ${token}` } });
+    expect(again.status).toBe(200);
+    await again.text();
   });
 });

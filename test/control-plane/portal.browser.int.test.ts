@@ -131,6 +131,34 @@ describe('the approval portal in Chromium', () => {
     await context.close();
   });
 
+  it('mallory, of the tenant but holding no role, is refused the approval pages (403), as the API refuses her', async () => {
+    const { id } = await stack.pendingDeploy();
+    const { context, page } = await signIn('mallory', '/approvals');
+    expect((await page.goto(`${stack.portal}/approvals`))?.status()).toBe(403);
+    expect((await page.goto(`${stack.portal}/approvals/${id}`))?.status()).toBe(403);
+    expect(await page.content()).not.toContain('Production deploys need a human');
+    await context.close();
+  });
+
+  it('a decision posted with no form at all is answered 400 (choose approve or reject), not 500', async () => {
+    const { id } = await stack.pendingDeploy();
+    const { context, page } = await signIn('bob', `/approvals/${id}`);
+    const token = await page.locator('input[name="_csrf"]').first().inputValue();
+    for (const extra of [
+      {},
+      { data: 'null', headers: { 'x-csrf-token': token, 'content-type': 'application/json' } },
+    ]) {
+      const answer = await context.request.post(`${stack.portal}/approvals/${id}/decide`, {
+        headers: { 'x-csrf-token': token },
+        maxRedirects: 0,
+        ...extra,
+      });
+      expect(answer.status()).toBe(400);
+    }
+    expect((await stack.approvers.status(id)).status).toBe('pending');
+    await context.close();
+  });
+
   it('a forged form post without the CSRF token is refused; the approval stays pending', async () => {
     const { id } = await stack.pendingDeploy();
     const { context } = await signIn('bob', `/approvals/${id}`);

@@ -6,7 +6,7 @@ import { compileOperator, type ValueTest } from './operators.js';
 import { RESTRICTIVENESS, type PolicySummary } from './result.js';
 import { compileSpecial, counterKeyOf, type SpecialPredicate } from './special-policies.js';
 import type { EvaluationState } from './input.js';
-import { DEFAULT_APPROVAL_RULE, type ApprovalRule, type Decision } from '@stepgate/contracts';
+import { DEFAULT_APPROVAL_RULE, jsonDepth, type ApprovalRule, type Decision } from '@stepgate/contracts';
 
 export interface CompiledCondition {
   get: Accessor;
@@ -47,10 +47,22 @@ export interface CompiledBundle {
   delegationsByWorkflow: ReadonlyMap<string, Delegation[]>;
 }
 
+/**
+ * Deepest bundle accepted: its own structure takes 5 levels to a condition's value, which may hold a
+ * structured operand; a bundle nesting further is refused before anything recursive (the schema,
+ * canonical JSON for its hash) walks it.
+ */
+export const MAX_BUNDLE_DEPTH = 64;
+
 /** Validates every rule of the bundle and returns all problems at once (never throws). */
 export function validateBundle(
   input: unknown,
 ): { ok: true; bundle: Bundle } | { ok: false; issues: ValidationIssue[] } {
+  if (jsonDepth(input) > MAX_BUNDLE_DEPTH)
+    return {
+      ok: false,
+      issues: [{ path: '(root)', message: `the bundle nests deeper than ${MAX_BUNDLE_DEPTH} levels` }],
+    };
   const parsed = BundleSchema.safeParse(input);
   if (parsed.success) return { ok: true, bundle: parsed.data };
   const issues = parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));

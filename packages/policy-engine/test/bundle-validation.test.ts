@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BundleValidationError, compileBundle, validateBundle } from '../src/index.js';
+import { BundleValidationError, compileBundle, MAX_BUNDLE_DEPTH, validateBundle } from '../src/index.js';
 import { bundle, policy } from './helpers.js';
 
 function issues(b: Record<string, unknown>) {
@@ -9,6 +9,20 @@ function issues(b: Record<string, unknown>) {
 }
 
 describe('bundles are refused at load time, with the path and what was expected', () => {
+  it('a bundle nesting deeper than MAX_BUNDLE_DEPTH is refused before anything recursive walks it (100,000 levels)', () => {
+    let value: unknown = 'x';
+    for (let i = 0; i < 100_000; i++) value = [value];
+    const [issue] = issues(
+      bundle({ policies: [policy({ conditions: [{ field: 'context.model', operator: 'equals', value }] })] }),
+    );
+    expect(issue).toEqual({ path: '(root)', message: `the bundle nests deeper than ${MAX_BUNDLE_DEPTH} levels` });
+    expect(() =>
+      compileBundle(
+        bundle({ policies: [policy({ conditions: [{ field: 'context.model', operator: 'equals', value }] })] }),
+      ),
+    ).toThrow(BundleValidationError);
+  });
+
   it('unknown operator', () => {
     const [issue] = issues(
       bundle({ policies: [policy({ conditions: [{ field: 'context.model', operator: 'eq', value: 'x' }] })] }),

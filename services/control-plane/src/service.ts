@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import { Approvers } from '@stepgate/approvals-client';
 import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
+import { CONCURRENT_EXPORTS, EXPORT_TIME_LIMIT_MS } from './api/export-limits.js';
 import { storeOn } from '@stepgate/store';
 import { buildApp, callbackUrl } from './app.js';
 import { OidcProvider } from './auth/provider.js';
@@ -21,6 +22,7 @@ export class ControlPlane {
   readonly registry = new Registry();
   private readonly log: Logger;
   private pool?: pg.Pool;
+  private exportPool?: pg.Pool;
   private connection?: Connection;
   private app?: FastifyInstance;
   private ops?: Server;
@@ -51,12 +53,18 @@ export class ControlPlane {
       registers: [this.registry],
     });
     const pool = (this.pool = createPool(c, 8, this.log));
+    // A cursor's reads count against the pool's query timeout (pg starts its timer for them too): an
+    // export's own connections wait as long as the export may run.
+    const exportPool = (this.exportPool = createPool(c, CONCURRENT_EXPORTS, this.log, {
+      queryTimeoutMs: EXPORT_TIME_LIMIT_MS + 60_000,
+    }));
     const connection = (this.connection = await Connection.connect(c.temporal ?? { address: c.temporalAddress }));
     const approvers = new Approvers(new Client({ connection, namespace: c.temporalNamespace }), c.taskQueue);
     const store = storeOn(pool);
     const app = (this.app = await buildApp({
       config: c,
       pool,
+      exportPool,
       store,
       gateway: new ApprovalGateway(approvers, await loadGatewayCredentials(c.gatewayKeyFiles)),
       portalBaseUrl: c.portalBaseUrl,
@@ -96,5 +104,6 @@ export class ControlPlane {
     await new Promise<void>((resolve) => (this.ops ? this.ops.close(() => resolve()) : resolve()));
     await this.connection?.close();
     await this.pool?.end();
+    await this.exportPool?.end();
   }
 }

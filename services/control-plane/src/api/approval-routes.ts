@@ -2,6 +2,7 @@ import type { Api } from './route.js';
 import { withUrl, type ApiDeps } from './deps.js';
 import { notFound } from './errors.js';
 import { quorumProgress } from '../gateway.js';
+import { APPROVAL_READERS } from '../auth/identity.js';
 import {
   ApprovalListQuery,
   ApprovalParams,
@@ -12,8 +13,6 @@ import {
   DecisionSchema,
   MeSchema,
 } from './schemas.js';
-
-const READERS = ['viewer', 'approver', 'auditor', 'admin'] as const;
 
 /** Who am I, approvals (list, get, approve, reject) and decisions by request id. */
 export function approvalRoutes(api: Api, deps: ApiDeps): void {
@@ -26,7 +25,7 @@ export function approvalRoutes(api: Api, deps: ApiDeps): void {
     path: '/api/v1/me',
     tag: 'identity',
     summary: 'The signed-in principal, its tenant and roles',
-    roles: READERS,
+    roles: APPROVAL_READERS,
     response: MeSchema,
     handler: async ({ identity: i }) => ({
       tenant_id: i.tenantId,
@@ -42,7 +41,7 @@ export function approvalRoutes(api: Api, deps: ApiDeps): void {
     path: '/api/v1/approvals',
     tag: 'approvals',
     summary: "The tenant's approvals, newest first",
-    roles: READERS,
+    roles: APPROVAL_READERS,
     query: ApprovalListQuery,
     response: approval.array(),
     handler: async ({ identity, query }) =>
@@ -56,7 +55,7 @@ export function approvalRoutes(api: Api, deps: ApiDeps): void {
     path: '/api/v1/approvals/{approval_id}',
     tag: 'approvals',
     summary: 'One approval of the tenant, with its quorum progress',
-    roles: READERS,
+    roles: APPROVAL_READERS,
     params: ApprovalParams,
     response: approval,
     handler: async ({ identity, params }) => {
@@ -99,7 +98,7 @@ export function approvalRoutes(api: Api, deps: ApiDeps): void {
     path: '/api/v1/decisions/{request_id}',
     tag: 'decisions',
     summary: 'The decision a gate request of the tenant got: which policies matched and why',
-    roles: READERS,
+    roles: APPROVAL_READERS,
     params: DecisionParams,
     response: api.schema('Decision', DecisionSchema),
     handler: async ({ identity, params }) => {

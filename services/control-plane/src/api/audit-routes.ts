@@ -5,6 +5,8 @@ import type { AuditEvent } from '@stepgate/contracts';
 import { withClient, type Store } from '@stepgate/store';
 import type { Api } from './route.js';
 import type { ApiDeps } from './deps.js';
+import { HttpError } from './errors.js';
+import { CONCURRENT_EXPORTS, EXPORT_TIME_LIMIT_MS } from './export-limits.js';
 import { AuditExportQuery, AuditPageSchema, AuditQuery } from './schemas.js';
 
 const AUDITORS = ['auditor', 'admin'] as const;
@@ -33,11 +35,10 @@ export async function readAuditPage(
   return { events, next_cursor: events.length === q.limit ? String(events.at(-1)!.seq) : null };
 }
 
-/** An export longer than this stops (its connection goes back to the pool). */
-const EXPORT_TIME_LIMIT_MS = 10 * 60_000;
-
 /** The tenant's audit trail: pages newest first, and streamed exports (CSV, JSON lines, CEF). */
 export function auditRoutes(api: Api, deps: ApiDeps): void {
+  /** Tenants with an export running in this process: one each, CONCURRENT_EXPORTS in all. */
+  const exporting = new Set<string>();
   api.route({
     method: 'get',
     path: '/api/v1/audit',
@@ -58,6 +59,12 @@ export function auditRoutes(api: Api, deps: ApiDeps): void {
     query: AuditExportQuery,
     response: { stream: { 'text/csv': 'CSV', 'application/x-ndjson': 'JSON lines', 'text/plain': 'CEF lines' } },
     handler: async ({ identity, query, reply, request }) => {
+      // Refused before anything is sent: an export waiting for a connection would answer 200 and then break off.
+      if (exporting.has(identity.tenantId))
+        throw new HttpError(429, 'EXPORT_IN_PROGRESS', 'an export of this tenant is running; retry when it ends');
+      if (exporting.size >= CONCURRENT_EXPORTS)
+        throw new HttpError(429, 'EXPORTS_BUSY', `${CONCURRENT_EXPORTS} exports are running; retry in a minute`);
+      exporting.add(identity.tenantId);
       const out = new PassThrough();
       // A reader who leaves (or a too long export) ends the export at once: it holds a pooled connection.
       const left = new AbortController();
@@ -67,7 +74,7 @@ export function auditRoutes(api: Api, deps: ApiDeps): void {
         .type(CONTENT_TYPES[query.format])
         .header('content-disposition', `attachment; filename="audit-${identity.tenantId}.${query.format}"`)
         .send(out);
-      withClient(deps.pool, (client) =>
+      withClient(deps.exportPool, (client) =>
         exportAudit(
           client,
           {
@@ -81,14 +88,16 @@ export function auditRoutes(api: Api, deps: ApiDeps): void {
           out,
           { signal },
         ),
-      ).then(
-        () => out.end(),
-        (err: unknown) => {
-          if (err instanceof ExportAbortedError) request.log.warn({ err }, 'audit export stopped');
-          else request.log.error({ err }, 'audit export failed');
-          out.destroy(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
+      )
+        .then(
+          () => out.end(),
+          (err: unknown) => {
+            if (err instanceof ExportAbortedError) request.log.warn({ err }, 'audit export stopped');
+            else request.log.error({ err }, 'audit export failed');
+            out.destroy(err instanceof Error ? err : new Error(String(err)));
+          },
+        )
+        .finally(() => exporting.delete(identity.tenantId));
     },
   });
 }

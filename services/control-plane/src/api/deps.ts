@@ -8,6 +8,11 @@ import type { ApprovalGateway } from '../gateway.js';
 /** What the API's routes work with. */
 export interface ApiDeps {
   pool: pg.Pool;
+  /**
+   * Audit exports' own connections: an export holds one for as long as its reader takes (up to its
+   * time limit), so exports, however slow their readers, never take those of every other request.
+   */
+  exportPool: pg.Pool;
   store: Store;
   gateway: ApprovalGateway;
   portalBaseUrl: string;

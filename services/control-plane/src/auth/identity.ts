@@ -3,6 +3,8 @@ import type { OidcSettings } from '../config.js';
 
 export const ROLES = ['admin', 'approver', 'auditor', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
+/** Who may see a tenant's approvals: anyone holding a stepgate role (a signed-in identity may hold none). */
+export const APPROVAL_READERS: readonly Role[] = ROLES;
 
 /** A proven person: the provider's token or session says who, stepgate's mapping says as whom. */
 export interface Identity {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApprovalRefusedError } from '@stepgate/approvals-client';
 import type { Identity } from '../auth/identity.js';
-import { identityFromClaims } from '../auth/identity.js';
+import { APPROVAL_READERS, identityFromClaims } from '../auth/identity.js';
 import type { PendingSignIn } from '../auth/provider.js';
 import { cookieName, SESSION_COOKIE as SESSION_COOKIE_NAME } from '../auth/sessions.js';
 import type { CsrfTokens } from '../auth/csrf.js';
@@ -120,9 +120,16 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     return send(reply, 'Signed out', undefined, html`<p>You are signed out. <a href="/login">Sign in again</a></p>`);
   });
 
+  /** The approval pages show a tenant's requests (their reasons and inputs): a role is needed, as in the API. */
+  const mayReadApprovals = (identity: Identity) => {
+    if (!identity.roles.some((role) => APPROVAL_READERS.includes(role)))
+      throw new HttpError(403, 'FORBIDDEN', `approvals need one of the roles ${APPROVAL_READERS.join(', ')}`);
+  };
+
   app.get('/approvals', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
+    mayReadApprovals(user.identity);
     const all = await deps.gateway.list(user.identity, { limit: 200 });
     return send(
       reply,
@@ -163,6 +170,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   app.get('/approvals/:approval_id', limited, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
+    mayReadApprovals(user.identity);
     const params = ApprovalParams.safeParse(request.params);
     if (!params.success) throw notFound('such approval');
     const done = (request.query as { done?: unknown }).done;
@@ -181,7 +189,11 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     const id = params.data.approval_id;
     if (!user.identity.roles.includes('approver'))
       throw new HttpError(403, 'FORBIDDEN', 'deciding needs the approver role');
-    const form = request.body as Record<string, unknown>;
+    // A form post (or JSON object); anything else, no body included, is an empty form.
+    const form: Record<string, unknown> =
+      typeof request.body === 'object' && request.body !== null && !Array.isArray(request.body)
+        ? (request.body as Record<string, unknown>)
+        : {};
     const decision = form.decision === 'approve' || form.decision === 'reject' ? form.decision : undefined;
     const body = DecideBody.safeParse({
       comment: form.comment,
