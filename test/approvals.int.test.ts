@@ -445,15 +445,12 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect(new Set(decisions.map((x) => x.decision_id)).size).toBe(1);
   });
 
-  it('a step gated again while its approval waits: the earlier run is ended, a statement for the earlier decision does not count, the new run decides the step', async () => {
+  it('a step gated again while its approval waits (same inputs): the earlier run is ended, a statement for the earlier decision does not count, the new run decides the step', async () => {
     const step = deploy();
     const { id, status: first } = await pending(step);
     const firstRun = (await stack.temporal.workflow.getHandle(`approval-${id}`).describe()).runId;
-    const changed = {
-      ...step,
-      retry_policy: 'reevaluate' as const,
-      tool_context: { tool_name: 'deploy', tool_input: { env: 'prod', drop_tables: true } },
-    };
+    // The same inputs: only the decision tells the two requests apart.
+    const changed = { ...step, retry_policy: 'reevaluate' as const };
     const again = await stack.gate.gate(changed);
     expect(again).toMatchObject({ decision: 'require_approval', approval_id: id });
 
@@ -481,7 +478,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     );
     expect(stale.code).toBe('DIGEST_MISMATCH');
 
-    await stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Reviewed the table drop, CHG-77' });
+    await stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Reviewed the second request, CHG-77' });
     await expect
       .poll(
         async () =>

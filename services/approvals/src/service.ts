@@ -37,14 +37,17 @@ import {
   approvalWorkflowId,
   GOVERNED_WORKFLOW_ATTRIBUTE,
   STATUS_ATTRIBUTE,
+  statusQuery,
   TENANT_ATTRIBUTE,
   type ApprovalInput,
   type ApprovalMemo,
 } from '@stepgate/approvals-client/definitions';
 import { approvalWorkflow } from './workflows/approval.js';
 
-/** What became of one approval request taken from the topic (`started`: its workflow runs, new or not). */
-/** `replaced`: a run still waiting for an earlier decision of the step was ended and this one started. */
+/**
+ * What became of one approval request taken from the topic: `started`, its workflow runs (new or not);
+ * `replaced`, a run of an earlier decision of the step was ended and this one started.
+ */
 export type IntakeResult = 'started' | 'replaced' | 'already_resolved' | 'superseded' | 'unknown_step';
 
 /**
@@ -269,7 +272,8 @@ export class ApprovalsService {
       reminder_fraction: this.config.reminderFraction,
       cancel_orchestrator_on_reject: this.config.cancelOrchestratorOnReject,
     };
-    const replaced = await this.endRunOfEarlierDecision(request);
+    const earlier = await this.endRunOfEarlierDecision(request);
+    if (earlier === 'stale') return 'superseded';
     const memo: ApprovalMemo = {
       decision_id: request.decision_id,
       workflow_id: request.workflow_id,
@@ -300,7 +304,7 @@ export class ApprovalsService {
       ],
       memo: { approval: memo },
     });
-    return replaced ? 'replaced' : 'started';
+    return earlier === 'ended' ? 'replaced' : 'started';
   }
 
   /**
@@ -308,27 +312,39 @@ export class ApprovalsService {
    * waiting for the earlier decision shows approvers what that decision asked, so it is ended (its
    * outcome could decide nothing: the ledger binds outcomes to their decision) and this one starts.
    * Runs from before the memo named their decision are told apart by when their request was made.
+   * `stale`: this request is not the step's current decision any more (read again after the run was
+   * found: during a rebalance an earlier request may be taken late), so it must end nothing.
    */
-  private async endRunOfEarlierDecision(request: ApprovalRequest): Promise<boolean> {
-    const handle = this.client().workflow.getHandle(approvalWorkflowId(request.approval_id));
+  private async endRunOfEarlierDecision(request: ApprovalRequest): Promise<'none' | 'ended' | 'stale'> {
+    const id = approvalWorkflowId(request.approval_id);
     let running: { runId: string; memo: Partial<ApprovalMemo> } | undefined;
     try {
-      const d = await handle.describe();
+      const d = await this.client().workflow.getHandle(id).describe();
       if (d.status.name === 'RUNNING') running = { runId: d.runId, memo: d.memo?.approval ?? {} };
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return false;
+      if (err instanceof WorkflowNotFoundError) return 'none';
       throw err;
     }
-    if (!running) return false;
+    if (!running) return 'none';
     const sameDecision =
       running.memo.decision_id !== undefined
         ? running.memo.decision_id === request.decision_id
         : running.memo.requested_at === request.requested_at;
-    if (sameDecision) return false;
+    if (sameDecision) return 'none';
+    const row = await new StepLedgerRepository(this.pool).approvalState({
+      tenantId: request.tenant_id,
+      workflowId: request.workflow_id,
+      stepId: request.step_id,
+      approvalId: request.approval_id,
+    });
+    if (row?.decisionId !== request.decision_id) return 'stale';
+    const run = this.client().workflow.getHandle(id, running.runId);
+    // A run already decided is publishing its outcome (recorded, or superseded and audited): it is let
+    // finish rather than cut short between recording and publishing.
+    const state = await run.query(statusQuery).catch(() => undefined);
+    if (state && state.status !== 'pending' && (await closesWithin(run, RUN_CLOSE_WAIT_MS))) return 'ended';
     try {
-      await this.client()
-        .workflow.getHandle(approvalWorkflowId(request.approval_id), running.runId)
-        .terminate(`superseded: the step was decided again (decision ${request.decision_id})`);
+      await run.terminate(`superseded: the step was decided again (decision ${request.decision_id})`);
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err; // it closed meanwhile
     }
@@ -336,7 +352,7 @@ export class ApprovalsService {
       { approval_id: request.approval_id, run_id: running.runId, decision_id: request.decision_id },
       'approval run of an earlier decision of the step ended: the step was decided again',
     );
-    return true;
+    return 'ended';
   }
 
   private async toDlq(message: IncomingMessage, source: MessageSource, reason: string, detail: string): Promise<void> {
@@ -356,4 +372,22 @@ function describeError(err: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = err; e instanceof Error && parts.length < 4; e = e.cause) parts.push(e.message);
   return parts.length ? parts.join(': ') : String(err);
+}
+
+/** How long a run of an earlier decision that is already decided may take to publish and close. */
+const RUN_CLOSE_WAIT_MS = 30_000;
+
+/** Whether the run closes (however) within `ms`. */
+async function closesWithin(run: { result(): Promise<unknown> }, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const closed = run.result().then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([closed, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

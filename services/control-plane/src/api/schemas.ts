@@ -31,6 +31,8 @@ export const MeSchema = z.object({
 
 export const ApprovalSchema = z.object({
   approval_id: z.string(),
+  /** The decision that asked for it (what its action digest names; absent from approvals started before). */
+  decision_id: z.string().optional(),
   tenant_id: z.string(),
   status: z.enum(APPROVAL_STATUSES),
   workflow_id: z.string(),
