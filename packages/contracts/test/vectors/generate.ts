@@ -168,16 +168,18 @@ const decisions = {
   ],
 };
 
+const firstDigestInput: ActionDigestInput = {
+  tenant_id: 'acme',
+  workflow_id: first.request.workflow_id,
+  step_id: first.request.step_id,
+  step_type: first.request.step_type,
+  step_name: first.request.step_name ?? null,
+  policies_matched: [policyRef],
+  request: { model: null, provider: null, step_input: first.request.step_input, tool_context: null },
+};
+
 const digestInputs: ActionDigestInput[] = [
-  {
-    tenant_id: 'acme',
-    workflow_id: first.request.workflow_id,
-    step_id: first.request.step_id,
-    step_type: first.request.step_type,
-    step_name: first.request.step_name ?? null,
-    policies_matched: [policyRef],
-    request: { model: null, provider: null, step_input: first.request.step_input, tool_context: null },
-  },
+  firstDigestInput,
   {
     tenant_id: 'acme',
     workflow_id: 'research-agent',
@@ -187,17 +189,8 @@ const digestInputs: ActionDigestInput[] = [
     policies_matched: [],
     request: null,
   },
-  {
-    // Version 2: the digest names the decision that asks for the approval.
-    tenant_id: 'acme',
-    workflow_id: first.request.workflow_id,
-    step_id: first.request.step_id,
-    step_type: first.request.step_type,
-    step_name: first.request.step_name ?? null,
-    policies_matched: [policyRef],
-    request: { model: null, provider: null, step_input: first.request.step_input, tool_context: null },
-    decision_id: '0190a3c2-7d4e-7b5a-9c1f-2a3b4c5d6e7f',
-  },
+  // Version 2: the digest names the decision that asks for the approval.
+  { ...firstDigestInput, decision_id: '0190a3c2-7d4e-7b5a-9c1f-2a3b4c5d6e7f' },
 ];
 
 const statement: ApprovalStatement = {
