@@ -30,7 +30,7 @@ import {
   withOrchestratorWorker,
   type ApprovalsFixture,
 } from './approvals-fixture.js';
-import { runCli } from './pipeline.js';
+import { runCli, signedHeaders } from './pipeline.js';
 
 const ns = testNamespace('approvals');
 const TENANT = 'acme';
@@ -539,19 +539,19 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
         .json<ApprovalRequest>(ns.topics.approvals)
         .find((e) => e.type === 'approval.requested' && e.approval_id === id),
     );
+    // As the evaluator sends them: signed with its receipt key.
+    const value = Buffer.from(JSON.stringify(request));
+    const signed = { key: id, value, headers: signedHeaders(stack.evaluatorKey, value) };
     const producer = ns.kafka.producer();
     await producer.connect();
-    await producer.send({
-      topic: ns.topics.approvals,
-      messages: [1, 2, 3].map(() => ({ key: id, value: JSON.stringify(request) })),
-    });
+    await producer.send({ topic: ns.topics.approvals, messages: [signed, signed, signed] });
     const taken = async () =>
       (await stack.service!.registry.getSingleMetric('stepgate_approval_requests_total')!.get()).values.reduce(
         (n, v) => n + v.value,
         0,
       );
     const before = await taken();
-    await producer.send({ topic: ns.topics.approvals, messages: [{ key: id, value: JSON.stringify(request) }] });
+    await producer.send({ topic: ns.topics.approvals, messages: [signed] });
     await producer.disconnect();
     await expect
       .poll(taken, { timeout: 20_000, message: 'the duplicates were not consumed' })
@@ -564,6 +564,45 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     };
     await expect.poll(runs, { timeout: 10_000, interval: 200 }).not.toBe(0);
     expect(await runs()).toBe(1);
+  });
+
+  it('approval requests not signed by an evaluator key start nothing: unsigned, signed by the orchestrator, a forged signature go to the dlq (UNAUTHENTICATED)', async () => {
+    const step = deploy();
+    const { id } = await pending(step);
+    const request = await stack.wire.until(() =>
+      stack.wire
+        .json<ApprovalRequest>(ns.topics.approvals)
+        .find((e) => e.type === 'approval.requested' && e.approval_id === id),
+    );
+    // What someone able to write to the topic would send: the pending step's ids, their own terms.
+    const forged = Buffer.from(
+      JSON.stringify({
+        ...request,
+        requested_by: { principal: 'mallory', user_id: 'mallory', agent_id: null },
+        approval_rule: { ...request.approval_rule, approvals_required: 1 },
+        inputs_summary: 'harmless',
+      }),
+    );
+    const evaluatorSigned = signedHeaders(stack.evaluatorKey, Buffer.from('something else'));
+    const producer = ns.kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: ns.topics.approvals,
+      messages: [
+        { key: id, value: forged },
+        { key: id, value: forged, headers: signedHeaders(stack.orchestrator, forged) },
+        { key: id, value: forged, headers: evaluatorSigned },
+      ],
+    });
+    await producer.disconnect();
+    const refused = () =>
+      stack.wire.seen.filter(
+        (m) => m.topic === ns.topics.dlq && m.key === id && m.headers['stepgate-dlq-reason'] === 'UNAUTHENTICATED',
+      );
+    await stack.wire.until(() => (refused().length === 3 ? true : undefined), 20_000);
+    const listed = await stack.approvers.get(id);
+    expect(listed).toMatchObject({ status: 'pending', inputs_summary: request.inputs_summary });
+    expect(listed?.requested_by.principal).toBe(request.requested_by.principal);
   });
 
   it('lists pending approvals by tenant and status from search attributes, with the step context', async () => {
@@ -740,7 +779,11 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     };
     const producer = ns.kafka.producer();
     await producer.connect();
-    await producer.send({ topic: ns.topics.approvals, messages: [{ key: approvalId, value: JSON.stringify(poison) }] });
+    const value = Buffer.from(JSON.stringify(poison));
+    await producer.send({
+      topic: ns.topics.approvals,
+      messages: [{ key: approvalId, value, headers: signedHeaders(stack.evaluatorKey, value) }],
+    });
     await producer.disconnect();
     const dlq = await stack.wire.until(
       () =>

@@ -3,7 +3,7 @@ import { ed25519 } from './ed25519.js';
 import type { Ed25519Threads } from './ed25519-threads.js';
 import type { DecisionBody, GateDecision } from './decision.js';
 import type { ReceiptKeySet } from './receipt-keys.js';
-import { canonicalJson, SIGNATURE_ALG, type Receipt } from './wire.js';
+import { canonicalJson, HEADER_KEY_ID, HEADER_SIGNATURE, SIGNATURE_ALG, type Receipt } from './wire.js';
 import { approvalStatementBytes, type ApprovalStatement, type SignedApprovalStatement } from './approval-statement.js';
 
 /** base64url without padding, as the wire contract requires. */
@@ -41,6 +41,11 @@ export function makeReceipt(body: Record<string, unknown>, keyId: string, privat
 export interface ReceiptSigner {
   keyId: string;
   key: KeyObject;
+}
+
+/** The headers that authenticate a message value: the signer's key id and its Ed25519 signature of the bytes. */
+export function signatureHeaders(signer: ReceiptSigner, bytes: Uint8Array): Record<string, string> {
+  return { [HEADER_KEY_ID]: signer.keyId, [HEADER_SIGNATURE]: signBytes(signer.key, bytes) };
 }
 
 /** A decision as published: its body with the signer's receipt. */

@@ -22,6 +22,7 @@ export { OffsetCommitter } from './committer.js';
 export { isRetriableKafkaError, kafkaRefusal, retryRetriable, type KafkaRefusal } from './errors.js';
 export {
   describeSource,
+  header,
   type IncomingMessage,
   type MessageHeaders,
   type MessageSource,

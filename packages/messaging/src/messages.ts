@@ -1,6 +1,13 @@
 /** Header values as they travel: a string or bytes (Kafka allows a header name more than once). */
 export type MessageHeaders = Record<string, Buffer | string | Array<Buffer | string> | undefined>;
 
+/** A header's (first) value as text; undefined when the message has none by that name. */
+export function header(headers: MessageHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined ? undefined : one.toString();
+}
+
 /** A message to publish on a physical topic. */
 export interface OutgoingMessage {
   topic: string;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { privateKeyFromPem } from '@stepgate/contracts/node';
+import { privateKeyFromPem, publicKeyFromPem } from '@stepgate/contracts/node';
 import {
   ApprovalsEnvSchema,
   readSettings,
@@ -21,6 +21,11 @@ export interface ApprovalsConfig extends ServiceEnv {
   /** The receipt key: approval decisions are signed like the evaluator's, so clients verify both. */
   signingKeyId: string;
   signingKey: KeyObject;
+  /**
+   * The evaluators' receipt keys by key id, besides the service's own (the evaluators' by default):
+   * approval requests signed with one of them start approvals, no others do.
+   */
+  evaluatorKeys?: ReadonlyMap<string, KeyObject>;
   /** Used when neither the matching policy nor the tenant names an approval timeout. */
   defaultTimeoutSeconds: number;
   /** Fraction of the wait after which a reminder goes out on `approvals` (null: no reminders). */
@@ -53,10 +58,29 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsCo
     taskQueue: e.STEPGATE_APPROVALS_TASK_QUEUE ?? DEFAULT_APPROVALS_TASK_QUEUE,
     signingKeyId: e.STEPGATE_SIGNING_KEY_ID ?? e.STEPGATE_EVALUATOR_KEY_ID ?? 'stepgate-evaluator',
     signingKey: privateKeyFromPem(readFileSync(keyFile, 'utf8')),
+    evaluatorKeys: new Map(evaluatorPublicKeys(e.STEPGATE_EVALUATOR_PUBLIC_KEY_FILES ?? [])),
     defaultTimeoutSeconds: e.STEPGATE_APPROVAL_TIMEOUT_SECONDS,
     reminderFraction: reminder === 'off' ? null : reminder,
     cancelOrchestratorOnReject: e.STEPGATE_CANCEL_ORCHESTRATOR_ON_REJECT,
     portalBaseUrl: e.PORTAL_BASE_URL,
     allowLoopbackWebhooks: e.STEPGATE_WEBHOOK_ALLOW_LOOPBACK,
   };
+}
+
+/** `key_id=path` entries: each evaluator public key (PEM) by its key id. */
+function evaluatorPublicKeys(entries: readonly string[]): Array<[string, KeyObject]> {
+  return entries.map((entry) => {
+    const at = entry.indexOf('=');
+    const keyId = entry.slice(0, at).trim();
+    const file = entry.slice(at + 1).trim();
+    if (at <= 0 || !file)
+      throw new SettingsError('approvals', [
+        {
+          variable: 'STEPGATE_EVALUATOR_PUBLIC_KEY_FILES',
+          expected: 'key_id=path entries, comma-separated',
+          got: entry,
+        },
+      ]);
+    return [keyId, publicKeyFromPem(readFileSync(file, 'utf8'))];
+  });
 }

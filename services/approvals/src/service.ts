@@ -1,3 +1,4 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +8,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import {
   KafkaConnection,
   deadLetter,
+  header,
   type GroupConsumer,
   type IncomingMessage,
   type MessageContext,
@@ -20,6 +22,8 @@ import {
   ApprovalEventSchema,
   approvalActionDigest,
   clip,
+  HEADER_KEY_ID,
+  HEADER_SIGNATURE,
   jsonTextDepth,
   MAX_JSON_DEPTH,
   RECEIPT_KEYS_PATH,
@@ -28,7 +32,7 @@ import {
   type ApprovalRequest,
   type TopicName,
 } from '@stepgate/contracts';
-import { receiptKeySet } from '@stepgate/contracts/node';
+import { receiptKeySet, verifyBytes } from '@stepgate/contracts/node';
 import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { StepLedgerRepository } from '@stepgate/store';
 import { createActivities } from './activities.js';
@@ -73,6 +77,8 @@ export class ApprovalsService {
   private worker: Worker | undefined;
   private workerRun: Promise<void> | undefined;
   private readonly clients = new Map<string, Client>();
+  /** Whose signed approval requests start approvals: the evaluators' receipt keys, this service's own included. */
+  private readonly requestKeys: ReadonlyMap<string, KeyObject>;
   private metricsServer: Server | undefined;
 
   constructor(
@@ -87,6 +93,10 @@ export class ApprovalsService {
       ...config.kafkaSecurity,
     });
     this.topics = topicsFor(config.topicPrefix);
+    this.requestKeys = new Map([
+      [config.signingKeyId, createPublicKey(config.signingKey)],
+      ...(config.evaluatorKeys ?? []),
+    ]);
     collectDefaultMetrics({ register: this.registry });
   }
 
@@ -213,6 +223,20 @@ export class ApprovalsService {
       );
     }
     if (parsed.data.type !== 'approval.requested') return;
+    // Only an evaluator's request starts an approval: whoever else can write to the topic cannot ask
+    // for one, nor change what approvers are shown, whom the outcome is signalled to or who may decide.
+    const keyId = header(message.headers, HEADER_KEY_ID);
+    const signature = header(message.headers, HEADER_SIGNATURE);
+    const key = keyId === undefined ? undefined : this.requestKeys.get(keyId);
+    if (!key || signature === undefined || !verifyBytes(key, message.value!, signature))
+      return this.toDlq(
+        message,
+        source,
+        'UNAUTHENTICATED',
+        key
+          ? "the signature is not the named evaluator key's signature of the value"
+          : `expected ${HEADER_KEY_ID} naming an evaluator key and ${HEADER_SIGNATURE}`,
+      );
     const request = parsed.data;
     // Temporal or Postgres being down is not the message's fault: wait for them, keep the partition's
     // order. Classified by behaviour: when both answer and the start still fails, the request is at fault.

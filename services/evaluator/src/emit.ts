@@ -1,4 +1,4 @@
-import { gateAuditEventId, signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
+import { gateAuditEventId, signatureHeaders, signDecision, type ReceiptSigner } from '@stepgate/contracts/node';
 import {
   actionDigest,
   refusalDecision,
@@ -122,12 +122,13 @@ export class EmitStage {
       this.audit(e, outcome, first);
       if (outcome.shadow && !outcome.redelivered) this.shadowDivergence(e, outcome);
       const approval = first ? first.approval : outcome.approval;
-      if (approval && got.kind === 'accepted')
-        messages.add(
-          'approvals',
-          approval.approval_id,
-          this.approvalRequest(got, outcome, approval, first?.principal ?? got.credential.principal),
+      if (approval && got.kind === 'accepted') {
+        // Signed with the receipt key: the approvals service starts approvals for the evaluators' requests only.
+        const request = Buffer.from(
+          JSON.stringify(this.approvalRequest(got, outcome, approval, first?.principal ?? got.credential.principal)),
         );
+        messages.add('approvals', approval.approval_id, request, signatureHeaders(this.deps.signer, request));
+      }
     }
 
     const requestedAt = Date.parse(String(got.attribution.echo.requested_at));

@@ -1,4 +1,4 @@
-import type { MessageHeaders } from '@stepgate/messaging';
+import { header, type MessageHeaders } from '@stepgate/messaging';
 import type { z } from 'zod';
 import { createHash } from 'node:crypto';
 import {
@@ -69,12 +69,6 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Kafka's default max.message.bytes: anything up to it is worth parsing to attribute a rejection. */
 const ATTRIBUTION_PARSE_LIMIT = 1024 * 1024;
-
-export function header(headers: MessageHeaders | undefined, name: string): string | undefined {
-  const v = headers?.[name];
-  const one = Array.isArray(v) ? v[0] : v;
-  return one === undefined ? undefined : one.toString();
-}
 
 /** A kind of signed message the evaluator takes: its schema, the field naming it, and its time field. */
 export interface MessageKind<S extends z.ZodType> {

@@ -9,8 +9,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { MessageHeaders } from '@stepgate/messaging';
-import { header } from './intake.js';
+import { header, type MessageHeaders } from '@stepgate/messaging';
 
 /**
  * One span per gate, a child of the request's W3C `traceparent`; the decision carries the span's

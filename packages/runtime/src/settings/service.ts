@@ -50,6 +50,8 @@ export const ApprovalsEnvSchema = ServiceEnvSchema.extend(TemporalEnvSchema.shap
   STEPGATE_EVALUATOR_KEY_FILE: envField.text().optional(),
   STEPGATE_SIGNING_KEY_ID: envField.text().optional(),
   STEPGATE_EVALUATOR_KEY_ID: envField.text().optional(),
+  /** `key_id=path` of each evaluator public key (PEM) whose approval requests are taken, besides the service's own receipt key. */
+  STEPGATE_EVALUATOR_PUBLIC_KEY_FILES: envField.list().optional(),
   STEPGATE_APPROVAL_TIMEOUT_SECONDS: envField.integer(1, 90 * 86_400).default(86_400),
   STEPGATE_APPROVAL_REMINDER_FRACTION: z
     .union([z.literal('off'), envField.number(0.01, 0.99)], { error: 'expected a fraction between 0 and 1, or off' })
