@@ -12,7 +12,8 @@ import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
 import { AuditService } from '@stepgate/audit';
 import { testNamespace } from '@stepgate/test';
 import { auditConfig, registerPrincipal, type Principal } from './pipeline.js';
-import { openApprovalsFixture, type ApprovalsFixture } from './approvals-fixture.js';
+import { produceWithPython } from './python.js';
+import { approvalRequestFixture, openApprovalsFixture, type ApprovalsFixture } from './approvals-fixture.js';
 
 /**
  * An adversarial corpus through the real services: hostile messages on every topic stepgate
@@ -38,7 +39,8 @@ interface Hostile {
   /** What identifies its answer: the request_id of a decision, or a marker at the start of the bytes. */
   id: string;
   value: Buffer;
-  headers: Record<string, string>;
+  /** null: a header without a value (kafkajs hands it to consumers as null). */
+  headers: Record<string, string | null>;
   expect: Expect;
 }
 
@@ -71,7 +73,7 @@ const sign = (p: Principal, value: Buffer) => ({
 const refused = (
   kind: string,
   code: string,
-  build: (i: number, text: string) => { value: Buffer | string; headers: Record<string, string> },
+  build: (i: number, text: string) => { value: Buffer | string; headers: Record<string, string | null> },
   overrides: (i: number) => Record<string, unknown> = () => ({}),
 ) => ({
   kind,
@@ -142,6 +144,10 @@ function hostileKinds(
       unknown_field: texts[i % texts.length],
     })),
     refused('unsigned', 'UNAUTHENTICATED', (_i, t) => ({ value: t, headers: {} })),
+    refused('headers-without-values', 'UNAUTHENTICATED', (_i, t) => ({
+      value: t,
+      headers: { [HEADER_KEY_ID]: null, [HEADER_SIGNATURE]: null, traceparent: null },
+    })),
     refused('bad-signature', 'UNAUTHENTICATED', (_i, t) => ({
       value: t,
       headers: {
@@ -203,6 +209,22 @@ function hostileKinds(
       'UNAUTHENTICATED',
     ),
     unattributable('approval-not-json', 'approvals', (m) => Buffer.from(`${m}\u0000`), 'NOT_UTF8_JSON'),
+    {
+      // A well-formed request whose signature headers have no value: refused, not a crash of the consumer.
+      kind: 'approval-headers-without-values',
+      topic: 'approvals' as const,
+      make: (i: number): Hostile => {
+        const marker = `corpus-approval-null-headers-${i}-`;
+        return {
+          kind: 'approval-headers-without-values',
+          topic: 'approvals',
+          id: marker,
+          value: Buffer.from(JSON.stringify(approvalRequestFixture({ workflow_id: 'wf-corpus', reason: marker }))),
+          headers: { [HEADER_KEY_ID]: null, [HEADER_SIGNATURE]: null },
+          expect: { dlq: 'UNAUTHENTICATED' },
+        };
+      },
+    },
     unattributable(
       'approval-wrong-shape',
       'approvals',
@@ -307,10 +329,27 @@ describe('adversarial corpus through the real services', () => {
     const producer = ns.kafka.producer();
     await producer.connect();
     const legit: Array<Promise<GateDecision>> = [];
-    for (const [i, h] of hostile.entries()) {
+    // Headers without a value: kafkajs cannot send them, librdkafka (another client) can.
+    const valueless = (h: Hostile) => Object.values(h.headers).some((v) => v === null);
+    await produceWithPython(
+      ns.endpoints.kafkaBrokers,
+      hostile.filter(valueless).map((h) => ({
+        topic: ns.topics[h.topic],
+        key: h.id.slice(0, 36),
+        value: h.value,
+        headers: Object.entries(h.headers),
+      })),
+    );
+    for (const [i, h] of hostile.filter((h) => !valueless(h)).entries()) {
       await producer.send({
         topic: ns.topics[h.topic],
-        messages: [{ key: h.topic === 'policies' ? 'acme' : h.id.slice(0, 36), value: h.value, headers: h.headers }],
+        messages: [
+          {
+            key: h.topic === 'policies' ? 'acme' : h.id.slice(0, 36),
+            value: h.value,
+            headers: h.headers as Record<string, string>, // none null (those went through librdkafka)
+          },
+        ],
       });
       if (i % 25 === 0) legit.push(stack.gate.gate(legitStep(), { timeoutMs: 120_000 }));
     }

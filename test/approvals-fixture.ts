@@ -3,6 +3,7 @@
  * and gate client, a tap) with registered approvers, the approvals service (unless the test runs its
  * own) and an approver-side Temporal client; and the orchestrator workflows' worker.
  */
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { Client as TemporalClient } from '@temporalio/client';
@@ -11,6 +12,7 @@ import { createGateActivities } from '@stepgate/client/temporal/activities';
 import { ApprovalsService, type ApprovalsConfig } from '@stepgate/approvals';
 import { approverCredential, type ApproverCredential, type Approvers } from '@stepgate/approvals-client';
 import type { GateStepRequest } from '@stepgate/client';
+import type { ApprovalRequest } from '@stepgate/contracts';
 import { eventually, type TestNamespace } from '@stepgate/test';
 import { openGateFixture, type GateFixture, type GateFixtureOptions, type Startable } from './gate-fixture.js';
 import {
@@ -169,4 +171,29 @@ export function approvalPolicy(name: string, stepName: string, config: Record<st
 /** A staging bundle of `tenant` open to every workflow, with these policies. */
 export function openBundle(tenant: string, policies: Array<Record<string, unknown>>) {
   return { tenant_id: tenant, environment: 'staging', workflow_access: { mode: 'open' }, policies };
+}
+
+/** A well-formed approval request of tenant `acme` (of no step unless the overrides name one). */
+export function approvalRequestFixture(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
+  return {
+    type: 'approval.requested',
+    approval_id: randomUUID(),
+    tenant_id: 'acme',
+    workflow_id: 'wf-fixture',
+    step_id: 'deploy',
+    step_name: null,
+    step_type: 'tool_call',
+    request_id: randomUUID(),
+    decision_id: randomUUID(),
+    requested_by: { principal: 'orchestrator', user_id: null, agent_id: null },
+    reason: 'fixture',
+    severity: null,
+    timeout_seconds: 60,
+    policies_matched: [],
+    inputs_summary: '',
+    reply_to: null,
+    requested_at: new Date().toISOString(),
+    usage_increments: [],
+    ...overrides,
+  };
 }

@@ -25,6 +25,7 @@ import { eventually, freePort, rejection, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
 import {
   approvalPolicy,
+  approvalRequestFixture,
   openApprovalsFixture,
   pendingApproval,
   withOrchestratorWorker,
@@ -757,26 +758,13 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
        values ($1, 'wf-poison', 'deploy', 'x', 'require_approval', $2, $3, 'pending', now(), now())`,
       [tenant, { decision_id: decisionId }, approvalId],
     );
-    const poison: ApprovalRequest = {
-      type: 'approval.requested',
+    const poison = approvalRequestFixture({
       approval_id: approvalId,
       tenant_id: tenant,
       workflow_id: 'wf-poison',
-      step_id: 'deploy',
-      step_name: null,
-      step_type: 'tool_call',
-      request_id: randomUUID(),
       decision_id: decisionId,
-      requested_by: { principal: 'orchestrator', user_id: null, agent_id: null },
       reason: 'poison',
-      severity: null,
-      timeout_seconds: 60,
-      policies_matched: [],
-      inputs_summary: '',
-      reply_to: null,
-      requested_at: new Date().toISOString(),
-      usage_increments: [],
-    };
+    });
     const producer = ns.kafka.producer();
     await producer.connect();
     const value = Buffer.from(JSON.stringify(poison));

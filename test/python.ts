@@ -56,3 +56,32 @@ export const pythonTestBundle = (tenant: string) => ({
     },
   ],
 });
+
+/**
+ * Produces records with librdkafka (the Python client's confluent-kafka) — what kafkajs cannot send:
+ * headers without a value (null), as other Kafka clients may send them.
+ */
+export async function produceWithPython(
+  brokers: string[],
+  records: Array<{ topic: string; key: string; value: Buffer; headers: Array<[string, string | null]> }>,
+): Promise<void> {
+  expect(existsSync(python), `no Python venv at ${python}: run bash clients/python/venv.sh`).toBe(true);
+  const script = [
+    'import base64, json, sys',
+    'from confluent_kafka import Producer',
+    "p = Producer({'bootstrap.servers': sys.argv[1]})",
+    'for r in json.load(sys.stdin):',
+    "    p.produce(r['topic'], key=r['key'], value=base64.b64decode(r['value']),",
+    "              headers=[(n, None if v is None else v.encode()) for n, v in r['headers']])",
+    'assert p.flush(30) == 0, "not all records were delivered"',
+  ].join('\n');
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(python, ['-c', script, brokers.join(',')], { cwd: root });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('close', (exit) => resolve({ code: exit, output }));
+    child.stdin.end(JSON.stringify(records.map((r) => ({ ...r, value: r.value.toString('base64') }))));
+  });
+  expect(code, output.slice(-5_000)).toBe(0);
+}

@@ -2,6 +2,7 @@ import {
   describeSource,
   type IncomingMessage,
   type MessageHeaders,
+  type ReceivedHeaders,
   type MessageSource,
   type OutgoingMessage,
 } from './messages.js';
@@ -79,12 +80,14 @@ const HEADER_OVERHEAD = 8;
 const OWN_HEADERS: ReadonlySet<string> = new Set(Object.values(DLQ_HEADER));
 
 /** The original headers within DLQ_LIMITS, in their order, and the names of those left out. */
-function boundedHeaders(headers: MessageHeaders | undefined): { kept: MessageHeaders; dropped: string[] } {
+function boundedHeaders(headers: ReceivedHeaders | undefined): { kept: MessageHeaders; dropped: string[] } {
   const kept: MessageHeaders = {};
   const dropped: string[] = [];
   let total = 0;
-  for (const [name, v] of Object.entries(headers ?? {})) {
-    if (v === undefined) continue;
+  for (const [name, given] of Object.entries(headers ?? {})) {
+    // A header sent without a value arrives as null: nothing to keep of it.
+    const v = Array.isArray(given) ? given.filter((x) => x !== null) : given;
+    if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) continue;
     // A header of ours in the original would be overwritten: drop it visibly instead.
     if (OWN_HEADERS.has(name)) {
       dropped.push(name);

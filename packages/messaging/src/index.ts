@@ -25,6 +25,7 @@ export {
   header,
   type IncomingMessage,
   type MessageHeaders,
+  type ReceivedHeaders,
   type MessageSource,
   type OutgoingMessage,
 } from './messages.js';

@@ -1,11 +1,14 @@
 /** Header values as they travel: a string or bytes (Kafka allows a header name more than once). */
 export type MessageHeaders = Record<string, Buffer | string | Array<Buffer | string> | undefined>;
 
-/** A header's (first) value as text; undefined when the message has none by that name. */
-export function header(headers: MessageHeaders | undefined, name: string): string | undefined {
+/** Headers of a consumed record: a header sent without a value arrives as null (kafkajs's types omit it). */
+export type ReceivedHeaders = Record<string, Buffer | string | null | Array<Buffer | string | null> | undefined>;
+
+/** A header's (first) value as text; undefined when the message has none by that name, or one without a value. */
+export function header(headers: ReceivedHeaders | undefined, name: string): string | undefined {
   const v = headers?.[name];
   const one = Array.isArray(v) ? v[0] : v;
-  return one === undefined ? undefined : one.toString();
+  return one === undefined || one === null ? undefined : one.toString();
 }
 
 /** A message to publish on a physical topic. */
@@ -20,7 +23,7 @@ export interface OutgoingMessage {
 export interface IncomingMessage {
   key: Buffer | null;
   value: Buffer | null;
-  headers?: MessageHeaders | undefined;
+  headers?: ReceivedHeaders | undefined;
   offset: string;
   timestamp: string;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deadLetter, DLQ_HEADER, DLQ_LIMITS, type MessageHeaders } from '../src/index.js';
+import { deadLetter, DLQ_HEADER, DLQ_LIMITS, header, type MessageHeaders } from '../src/index.js';
 
 const source = { topic: 'stepgate.audit', partition: 3, offset: '42' };
 const letter = (original: Parameters<typeof deadLetter>[0]['original']) =>
@@ -27,6 +27,19 @@ describe('deadLetter', () => {
     expect(String(m.headers![DLQ_HEADER.detail])).toHaveLength(DLQ_LIMITS.detailChars);
     expect(m.headers).not.toHaveProperty(DLQ_HEADER.truncated);
     expect(m.headers).not.toHaveProperty(DLQ_HEADER.droppedHeaders);
+  });
+
+  it('a header sent without a value (null, as kafkajs hands it over) is left out, alone or in a list; header() reads it as missing', () => {
+    const headers = { 'stepgate-key-id': null, multi: ['a', null], empty: [null], h: 'v' };
+    const m = letter({ key: null, value: Buffer.from('{}'), headers });
+    expect(m.headers).toMatchObject({ h: 'v', multi: ['a'] });
+    expect(m.headers).not.toHaveProperty('stepgate-key-id');
+    expect(m.headers).not.toHaveProperty('empty');
+    expect([header(headers, 'stepgate-key-id'), header(headers, 'empty'), header(headers, 'multi')]).toEqual([
+      undefined,
+      undefined,
+      'a',
+    ]);
   });
 
   it('cuts an oversize value and key to their bounds and says so', () => {

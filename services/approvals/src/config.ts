@@ -67,20 +67,25 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsCo
   };
 }
 
-/** `key_id=path` entries: each evaluator public key (PEM) by its key id. */
+/** `key_id=path` entries: each evaluator public key (Ed25519, PEM) by its key id, each id once. */
 function evaluatorPublicKeys(entries: readonly string[]): Array<[string, KeyObject]> {
+  const refuse = (expected: string, entry: string) =>
+    new SettingsError('approvals', [{ variable: 'STEPGATE_EVALUATOR_PUBLIC_KEY_FILES', expected, got: entry }]);
+  const seen = new Set<string>();
   return entries.map((entry) => {
     const at = entry.indexOf('=');
     const keyId = entry.slice(0, at).trim();
     const file = entry.slice(at + 1).trim();
-    if (at <= 0 || !file)
-      throw new SettingsError('approvals', [
-        {
-          variable: 'STEPGATE_EVALUATOR_PUBLIC_KEY_FILES',
-          expected: 'key_id=path entries, comma-separated',
-          got: entry,
-        },
-      ]);
-    return [keyId, publicKeyFromPem(readFileSync(file, 'utf8'))];
+    if (at <= 0 || !file) throw refuse('key_id=path entries, comma-separated', entry);
+    if (seen.has(keyId)) throw refuse('each key id once', entry);
+    seen.add(keyId);
+    let key: KeyObject;
+    try {
+      key = publicKeyFromPem(readFileSync(file, 'utf8'));
+    } catch {
+      throw refuse('a readable file holding a PEM public key', entry);
+    }
+    if (key.asymmetricKeyType !== 'ed25519') throw refuse('an Ed25519 public key', entry);
+    return [keyId, key];
   });
 }

@@ -36,6 +36,7 @@ import { receiptKeySet, verifyBytes } from '@stepgate/contracts/node';
 import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { StepLedgerRepository } from '@stepgate/store';
 import { createActivities } from './activities.js';
+import { classifyStartFailure, START_ATTEMPTS } from './start-failures.js';
 import type { ApprovalsConfig } from './config.js';
 import {
   approvalWorkflowId,
@@ -240,6 +241,7 @@ export class ApprovalsService {
     const request = parsed.data;
     // Temporal or Postgres being down is not the message's fault: wait for them, keep the partition's
     // order. Classified by behaviour: when both answer and the start still fails, the request is at fault.
+    const failures = { transient: 0, unknown: 0 };
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         const result = await this.startApproval(request);
@@ -251,7 +253,14 @@ export class ApprovalsService {
         return;
       } catch (err) {
         const error = describeError(err);
-        if ((await databaseAnswers(this.pool)) && (await this.temporalAnswers()))
+        // A request Temporal or Postgres refuses as such goes at once; a failure of the moment, or one of
+        // no known kind while both answer, is retried a bounded number of times (a momentary fault must
+        // not leave the step pending without an approval, nor one bad request hold the partition).
+        const kind = classifyStartFailure(err);
+        if (kind === 'refused') return this.toDlq(message, source, 'APPROVAL_START_REFUSED', error);
+        const servicesAnswer =
+          kind === 'transient' || ((await databaseAnswers(this.pool)) && (await this.temporalAnswers()));
+        if (servicesAnswer && ++failures[kind] >= START_ATTEMPTS[kind])
           return this.toDlq(message, source, 'APPROVAL_START_REFUSED', error);
         this.log.error(
           { approval_id: request.approval_id, error, retry_in_ms: delay },

@@ -1,4 +1,4 @@
-import { header, type MessageHeaders } from '@stepgate/messaging';
+import { header, type ReceivedHeaders } from '@stepgate/messaging';
 import type { z } from 'zod';
 import { createHash } from 'node:crypto';
 import {
@@ -113,7 +113,7 @@ export interface IntakeOptions<S extends z.ZodType> {
  */
 export async function intake<S extends z.ZodType>(
   value: Buffer | null,
-  headers: MessageHeaders | undefined,
+  headers: ReceivedHeaders | undefined,
   o: IntakeOptions<S>,
 ): Promise<Intake<z.infer<S>>> {
   if (!value || value.length === 0) return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: 'empty value' };

@@ -9,7 +9,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { header, type MessageHeaders } from '@stepgate/messaging';
+import { header, type ReceivedHeaders } from '@stepgate/messaging';
 
 /**
  * One span per gate, a child of the request's W3C `traceparent`; the decision carries the span's
@@ -19,7 +19,7 @@ import { header, type MessageHeaders } from '@stepgate/messaging';
 const tracer = trace.getTracer('stepgate-evaluator');
 const propagator = new W3CTraceContextPropagator();
 
-const getter: TextMapGetter<MessageHeaders | undefined> = {
+const getter: TextMapGetter<ReceivedHeaders | undefined> = {
   keys: (carrier) => Object.keys(carrier ?? {}),
   get: header,
 };
@@ -30,7 +30,7 @@ export interface GateSpan {
   context: Context;
 }
 
-export function startGateSpan(headers: MessageHeaders | undefined, topic: string, startTime: number): GateSpan {
+export function startGateSpan(headers: ReceivedHeaders | undefined, topic: string, startTime: number): GateSpan {
   const parent = propagator.extract(ROOT_CONTEXT, headers, getter);
   const span = tracer.startSpan(
     'stepgate.gate',
