@@ -87,7 +87,11 @@ function boundedHeaders(headers: ReceivedHeaders | undefined): { kept: MessageHe
   for (const [name, given] of Object.entries(headers ?? {})) {
     // A header sent without a value arrives as null: nothing to keep of it.
     const v = Array.isArray(given) ? given.filter((x) => x !== null) : given;
-    if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) continue;
+    if (v === undefined) continue;
+    if (v === null || (Array.isArray(v) && v.length === 0)) {
+      dropped.push(name);
+      continue;
+    }
     // A header of ours in the original would be overwritten: drop it visibly instead.
     if (OWN_HEADERS.has(name)) {
       dropped.push(name);

@@ -35,6 +35,7 @@ describe('deadLetter', () => {
     expect(m.headers).toMatchObject({ h: 'v', multi: ['a'] });
     expect(m.headers).not.toHaveProperty('stepgate-key-id');
     expect(m.headers).not.toHaveProperty('empty');
+    expect(m.headers![DLQ_HEADER.droppedHeaders]).toBe('2: "stepgate-key-id", "empty"');
     expect([header(headers, 'stepgate-key-id'), header(headers, 'empty'), header(headers, 'multi')]).toEqual([
       undefined,
       undefined,

@@ -50,15 +50,25 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsCo
       },
     ]);
   const reminder = e.STEPGATE_APPROVAL_REMINDER_FRACTION;
+  const signingKeyId = e.STEPGATE_SIGNING_KEY_ID ?? e.STEPGATE_EVALUATOR_KEY_ID ?? 'stepgate-evaluator';
+  const evaluatorKeys = new Map(evaluatorPublicKeys(e.STEPGATE_EVALUATOR_PUBLIC_KEY_FILES ?? []));
+  if (evaluatorKeys.has(signingKeyId))
+    throw new SettingsError('approvals', [
+      {
+        variable: 'STEPGATE_EVALUATOR_PUBLIC_KEY_FILES',
+        expected: `key ids other than the service's own receipt key's (${signingKeyId}), which it trusts already`,
+        got: signingKeyId,
+      },
+    ]);
   return {
     ...serviceEnv('approvals', e),
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporal: temporalConnectionOptions(e.TEMPORAL_ADDRESS, e, 'approvals'),
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     taskQueue: e.STEPGATE_APPROVALS_TASK_QUEUE ?? DEFAULT_APPROVALS_TASK_QUEUE,
-    signingKeyId: e.STEPGATE_SIGNING_KEY_ID ?? e.STEPGATE_EVALUATOR_KEY_ID ?? 'stepgate-evaluator',
+    signingKeyId,
     signingKey: privateKeyFromPem(readFileSync(keyFile, 'utf8')),
-    evaluatorKeys: new Map(evaluatorPublicKeys(e.STEPGATE_EVALUATOR_PUBLIC_KEY_FILES ?? [])),
+    evaluatorKeys,
     defaultTimeoutSeconds: e.STEPGATE_APPROVAL_TIMEOUT_SECONDS,
     reminderFraction: reminder === 'off' ? null : reminder,
     cancelOrchestratorOnReject: e.STEPGATE_CANCEL_ORCHESTRATOR_ON_REJECT,

@@ -240,11 +240,11 @@ export class ApprovalsService {
       );
     const request = parsed.data;
     // Temporal or Postgres being down is not the message's fault: wait for them, keep the partition's
-    // order. Classified by behaviour: when both answer and the start still fails, the request is at fault.
+    // order. A start that fails while both answer is classified by its error (start-failures.ts).
     const failures = { transient: 0, unknown: 0 };
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
-        const result = await this.startApproval(request);
+        const result = await this.startApproval(request, () => context.heartbeat());
         this.intakeCounter.inc({ result });
         this.log.info(
           { approval_id: request.approval_id, tenant: request.tenant_id, result },
@@ -258,8 +258,8 @@ export class ApprovalsService {
         // not leave the step pending without an approval, nor one bad request hold the partition).
         const kind = classifyStartFailure(err);
         if (kind === 'refused') return this.toDlq(message, source, 'APPROVAL_START_REFUSED', error);
-        const servicesAnswer =
-          kind === 'transient' || ((await databaseAnswers(this.pool)) && (await this.temporalAnswers()));
+        // Only failures while both answer count: an outage is waited out, however long.
+        const servicesAnswer = (await databaseAnswers(this.pool)) && (await this.temporalAnswers());
         if (servicesAnswer && ++failures[kind] >= START_ATTEMPTS[kind])
           return this.toDlq(message, source, 'APPROVAL_START_REFUSED', error);
         this.log.error(
@@ -285,7 +285,10 @@ export class ApprovalsService {
    * Starts the approval's workflow unless this request was already handled: the ledger says whether
    * the step still waits for this very decision; Temporal dedups a running workflow by its id.
    */
-  async startApproval(request: ApprovalRequest): Promise<IntakeResult> {
+  async startApproval(
+    request: ApprovalRequest,
+    heartbeat: () => Promise<void> = async () => undefined,
+  ): Promise<IntakeResult> {
     const row = await new StepLedgerRepository(this.pool).approvalState({
       tenantId: request.tenant_id,
       workflowId: request.workflow_id,
@@ -305,7 +308,7 @@ export class ApprovalsService {
       reminder_fraction: this.config.reminderFraction,
       cancel_orchestrator_on_reject: this.config.cancelOrchestratorOnReject,
     };
-    const earlier = await this.endRunOfEarlierDecision(request);
+    const earlier = await this.endRunOfEarlierDecision(request, heartbeat);
     if (earlier === 'stale') return 'superseded';
     const memo: ApprovalMemo = {
       decision_id: request.decision_id,
@@ -348,7 +351,10 @@ export class ApprovalsService {
    * `stale`: this request is not the step's current decision any more (read again after the run was
    * found: during a rebalance an earlier request may be taken late), so it must end nothing.
    */
-  private async endRunOfEarlierDecision(request: ApprovalRequest): Promise<'none' | 'ended' | 'stale'> {
+  private async endRunOfEarlierDecision(
+    request: ApprovalRequest,
+    heartbeat: () => Promise<void>,
+  ): Promise<'none' | 'ended' | 'stale'> {
     const id = approvalWorkflowId(request.approval_id);
     let running: { runId: string; memo: Partial<ApprovalMemo> } | undefined;
     try {
@@ -375,7 +381,7 @@ export class ApprovalsService {
     // A run already decided is publishing its outcome (recorded, or superseded and audited): it is let
     // finish rather than cut short between recording and publishing.
     const state = await run.query(statusQuery).catch(() => undefined);
-    if (state && state.status !== 'pending' && (await closesWithin(run, RUN_CLOSE_WAIT_MS))) return 'ended';
+    if (state && state.status !== 'pending' && (await closesWithin(run, RUN_CLOSE_WAIT_MS, heartbeat))) return 'ended';
     try {
       await run.terminate(`superseded: the step was decided again (decision ${request.decision_id})`);
     } catch (err) {
@@ -410,17 +416,22 @@ function describeError(err: unknown): string {
 /** How long a run of an earlier decision that is already decided may take to publish and close. */
 const RUN_CLOSE_WAIT_MS = 30_000;
 
-/** Whether the run closes (however) within `ms`. */
-async function closesWithin(run: { result(): Promise<unknown> }, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const closed = run.result().then(
-    () => true,
-    () => true,
+/** Whether the run closes (however) within `ms`, beating `heartbeat` every second meanwhile (the group's session). */
+async function closesWithin(
+  run: { result(): Promise<unknown> },
+  ms: number,
+  heartbeat: () => Promise<void>,
+): Promise<boolean> {
+  let closed = false;
+  const ended = run.result().then(
+    () => (closed = true),
+    () => (closed = true),
   );
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([closed, late]);
-  } finally {
+  for (let waited = 0; !closed && waited < ms; waited += 1_000) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
     clearTimeout(timer);
+    await heartbeat().catch(() => undefined);
   }
+  return closed;
 }

@@ -25,8 +25,8 @@ const TRANSIENT = new Set<number>([
 
 /**
  * Why starting an approval failed, by the error's type and code: `refused`, the request is at fault
- * (dead-lettered at once); `transient`, it passes (retried, a while); `unknown`, anything else
- * (retried a few times while Postgres and Temporal answer, then dead-lettered).
+ * (dead-lettered at once); `transient`, it passes (retried many times); `unknown`, anything else
+ * (retried a few times). Only failures while Postgres and Temporal both answer are counted.
  */
 export type StartFailure = 'refused' | 'transient' | 'unknown';
 

@@ -44,10 +44,11 @@ describe('STEPGATE_EVALUATOR_PUBLIC_KEY_FILES: the evaluator keys whose approval
     expect([...(config.evaluatorKeys?.keys() ?? [])]).toEqual(['eval-2']);
   });
 
-  it('refuses, naming the variable and what it expected: no =, a key id twice, a missing file, a key that is not Ed25519', () => {
+  it("refuses, naming the variable and what it expected: no =, a key id twice, a missing file, a key that is not Ed25519, the service's own key id", () => {
     expect(refusal(evaluator)).toMatch(/STEPGATE_EVALUATOR_PUBLIC_KEY_FILES.*key_id=path/s);
     expect(refusal(`a=${evaluator},a=${evaluator}`)).toMatch(/each key id once/);
     expect(refusal(`a=${path.join(dir, 'missing.pem')}`)).toMatch(/a readable file holding a PEM public key/);
     expect(refusal(`a=${ec}`)).toMatch(/an Ed25519 public key/);
+    expect(refusal(`stepgate-evaluator=${evaluator}`)).toMatch(/other than the service's own/);
   });
 });
