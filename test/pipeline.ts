@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { HEADER_KEY_ID, HEADER_SIGNATURE, canonicalJson, type GateDecision } from '@stepgate/contracts';
-import { generateSigningKey, privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
+import { canonicalJson, type GateDecision } from '@stepgate/contracts';
+import { generateSigningKey, privateKeyFromPem, signatureHeaders } from '@stepgate/contracts/node';
 import type { TestNamespace } from '@stepgate/test';
 import { GateClient, type GateClientOptions } from '@stepgate/client';
 import { Evaluator, type EvaluatorConfig } from '@stepgate/evaluator';
@@ -176,7 +176,7 @@ export async function sendRaw(
 }
 
 export function signedHeaders(p: Principal, value: Buffer): Record<string, string> {
-  return { [HEADER_KEY_ID]: p.keyId, [HEADER_SIGNATURE]: signBytes(privateKeyFromPem(p.privateKeyPem), value) };
+  return signatureHeaders({ keyId: p.keyId, key: privateKeyFromPem(p.privateKeyPem) }, value);
 }
 
 export type Decision = GateDecision;

@@ -11,18 +11,27 @@ import { expect } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const python = process.env.STEPGATE_PYTHON ?? path.join(root, 'clients/python/.venv/bin/python');
 
-/** Runs pytest with `args` (paths relative to clients/python) and `env` added; fails the test unless it passes. */
-export async function runPytest(args: string[], env: Record<string, string>): Promise<void> {
+/** Runs the venv's Python with `args`; its exit code and everything it printed. */
+async function runPython(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; stdin?: string },
+): Promise<{ code: number | null; output: string }> {
   expect(existsSync(python), `no Python venv at ${python}: run bash clients/python/venv.sh`).toBe(true);
-  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...args], {
-      cwd: path.join(root, 'clients/python'),
-      env: { ...process.env, ...env },
-    });
+  return new Promise((resolve) => {
+    const child = spawn(python, args, { cwd: options.cwd, env: { ...process.env, ...options.env } });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('close', (exit) => resolve({ code: exit, output }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+/** Runs pytest with `args` (paths relative to clients/python) and `env` added; fails the test unless it passes. */
+export async function runPytest(args: string[], env: Record<string, string>): Promise<void> {
+  const { code, output } = await runPython(['-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...args], {
+    cwd: path.join(root, 'clients/python'),
+    env,
   });
   console.log(output.slice(-20_000));
   expect(code, output.slice(-5_000)).toBe(0);
@@ -65,7 +74,6 @@ export async function produceWithPython(
   brokers: string[],
   records: Array<{ topic: string; key: string; value: Buffer; headers: Array<[string, string | null]> }>,
 ): Promise<void> {
-  expect(existsSync(python), `no Python venv at ${python}: run bash clients/python/venv.sh`).toBe(true);
   const script = [
     'import base64, json, sys',
     'from confluent_kafka import Producer',
@@ -75,13 +83,9 @@ export async function produceWithPython(
     "              headers=[(n, None if v is None else v.encode()) for n, v in r['headers']])",
     'assert p.flush(30) == 0, "not all records were delivered"',
   ].join('\n');
-  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(python, ['-c', script, brokers.join(',')], { cwd: root });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('close', (exit) => resolve({ code: exit, output }));
-    child.stdin.end(JSON.stringify(records.map((r) => ({ ...r, value: r.value.toString('base64') }))));
+  const { code, output } = await runPython(['-c', script, brokers.join(',')], {
+    cwd: root,
+    stdin: JSON.stringify(records.map((r) => ({ ...r, value: r.value.toString('base64') }))),
   });
   expect(code, output.slice(-5_000)).toBe(0);
 }

@@ -11,8 +11,6 @@ import {
   GateDecisionSchema,
   clientGroupPrefix,
   tenantDecisionTopic,
-  HEADER_KEY_ID,
-  HEADER_SIGNATURE,
   MAX_JSON_DEPTH,
   jsonTextDepth,
   topicsFor,
@@ -22,7 +20,7 @@ import {
   type StepCompletion,
   type TopicName,
 } from '@stepgate/contracts';
-import { privateKeyFromPem, signBytes } from '@stepgate/contracts/node';
+import { privateKeyFromPem, signatureHeaders } from '@stepgate/contracts/node';
 import { fetchReceiptKeys, receiptVerifier } from './receipts.js';
 import { newRequestId } from './request-id.js';
 import { sendable } from './send-slices.js';
@@ -289,7 +287,7 @@ export class GateClient {
       topic: this.topics[topic],
       key,
       value,
-      headers: { [HEADER_KEY_ID]: this.options.keyId, [HEADER_SIGNATURE]: signBytes(this.key, value) },
+      headers: signatureHeaders({ keyId: this.options.keyId, key: this.key }, value),
     };
     return new Promise<void>((resolve, reject) => {
       this.queued.push({ message, resolve, reject });

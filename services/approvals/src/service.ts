@@ -289,12 +289,7 @@ export class ApprovalsService {
     request: ApprovalRequest,
     heartbeat: () => Promise<void> = async () => undefined,
   ): Promise<IntakeResult> {
-    const row = await new StepLedgerRepository(this.pool).approvalState({
-      tenantId: request.tenant_id,
-      workflowId: request.workflow_id,
-      stepId: request.step_id,
-      approvalId: request.approval_id,
-    });
+    const row = await this.stepOf(request);
     if (!row) return 'unknown_step';
     if (row.approvalStatus !== 'pending') return 'already_resolved';
     if (row.decisionId !== request.decision_id) return 'superseded';
@@ -370,12 +365,7 @@ export class ApprovalsService {
         ? running.memo.decision_id === request.decision_id
         : running.memo.requested_at === request.requested_at;
     if (sameDecision) return 'none';
-    const row = await new StepLedgerRepository(this.pool).approvalState({
-      tenantId: request.tenant_id,
-      workflowId: request.workflow_id,
-      stepId: request.step_id,
-      approvalId: request.approval_id,
-    });
+    const row = await this.stepOf(request);
     if (row?.decisionId !== request.decision_id) return 'stale';
     const run = this.client().workflow.getHandle(id, running.runId);
     // A run already decided is publishing its outcome (recorded, or superseded and audited): it is let
@@ -392,6 +382,16 @@ export class ApprovalsService {
       'approval run of an earlier decision of the step ended: the step was decided again',
     );
     return 'ended';
+  }
+
+  /** The request's step as the ledger has it now (undefined: no such step with that approval). */
+  private stepOf(request: ApprovalRequest) {
+    return new StepLedgerRepository(this.pool).approvalState({
+      tenantId: request.tenant_id,
+      workflowId: request.workflow_id,
+      stepId: request.step_id,
+      approvalId: request.approval_id,
+    });
   }
 
   private async toDlq(message: IncomingMessage, source: MessageSource, reason: string, detail: string): Promise<void> {
