@@ -33,7 +33,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['{packages,services}/*/test/**/*.test.ts', 'infra/test/**/*.test.ts'],
+          include: ['{packages,services}/*/test/**/*.test.ts', 'infra/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
         },
       },
