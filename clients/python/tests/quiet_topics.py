@@ -20,6 +20,7 @@ class SeenRequest:
     value: bytes
     body: dict[str, Any]
     headers: dict[str, bytes]
+    partition: int
 
     @property
     def sha256(self) -> str:
@@ -36,6 +37,7 @@ class QuietTopics:
         )
         topic = f"{prefix}gate.requests"
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.request_partitions = len(partitions)
         self.consumer.assign(
             [
                 TopicPartition(topic, p, self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
@@ -51,7 +53,7 @@ class QuietTopics:
         raw = msg[0].headers() or []
         items = raw.items() if isinstance(raw, dict) else raw
         headers = {k: v.encode() if isinstance(v, str) else v for k, v in items if v is not None}
-        return SeenRequest(value=value, body=json.loads(value), headers=headers)
+        return SeenRequest(value=value, body=json.loads(value), headers=headers, partition=msg[0].partition() or 0)
 
     def publish_decision(self, decision: dict[str, Any] | bytes) -> None:
         value = decision if isinstance(decision, bytes) else json.dumps(decision).encode()
@@ -86,6 +88,28 @@ def decision_for(request: SeenRequest, tenant_id: str, **overrides: Any) -> dict
 def signed(body: dict[str, Any], key_id: str, private_key_pem: str) -> dict[str, Any]:
     signature = sign_bytes(load_private_key(private_key_pem), canonical_json(body))
     return {**body, "receipt": {"key_id": key_id, "alg": "Ed25519", "signature": signature}}
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the Java client's ``Utils.murmur2``), as a signed 32-bit int."""
+    m, mask = 0x5BD1E995, 0xFFFFFFFF
+    h = (0x9747B28C ^ len(data)) & mask
+    whole = len(data) & ~3
+    for i in range(0, whole, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> 24
+        k = (k * m) & mask
+        h = ((h * m) & mask) ^ k
+    rest = len(data) & 3
+    if rest:
+        for j in reversed(range(rest)):
+            h ^= data[whole + j] << (8 * j)
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
 
 
 def generate_test_key() -> str:

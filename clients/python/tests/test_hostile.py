@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 
 from conftest import Stack
-from quiet_topics import QuietTopics, SeenRequest, decision_for, generate_test_key, signed
+from quiet_topics import QuietTopics, SeenRequest, decision_for, generate_test_key, murmur2, signed
 from stepgate import (
     Decision,
     DecisionMismatchError,
@@ -54,6 +54,26 @@ def test_requests_are_signed_over_their_exact_bytes(quiet: QuietTopics, quiet_cl
     public = load_private_key(stack.settings().private_key_pem).public_key()
     assert seen.headers["stepgate-key-id"].decode() == stack.settings().key_id
     assert verify_bytes(public, seen.value, seen.headers["stepgate-signature"].decode())
+
+
+def test_murmur2_gives_the_java_clients_values() -> None:
+    # org.apache.kafka.common.utils.UtilsTest#testMurmur2
+    for key, value in [
+        ("21", -973932308),
+        ("foobar", -790332482),
+        ("a-little-bit-long-string", -985981536),
+        ("a-little-bit-longer-string", -1486304829),
+        ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+    ]:
+        assert murmur2(key.encode()) == value
+
+
+def test_requests_land_on_their_workflows_partition_as_other_clients_put_them(
+    quiet: QuietTopics, quiet_client: GateClient
+) -> None:
+    gate_in_background(quiet_client, "partitioned", timeout_s=1)
+    seen = quiet.next_request()
+    assert seen.partition == (murmur2(b"py-quiet") & 0x7FFFFFFF) % quiet.request_partitions
 
 
 def test_misdirected_decisions_are_ignored_until_the_one_that_answers(

@@ -139,7 +139,10 @@ class GateClient:
         except BaseException:
             consumer.close()
             raise
-        self._producer = Producer({**common, "linger.ms": 1, "acks": "all"})
+        # murmur2_random: a key's partition as the Java and TypeScript (kafkajs) clients pick it, so one
+        # workflow's requests share a partition whichever client sends them (librdkafka's default hashes
+        # with CRC32 instead).
+        self._producer = Producer({**common, "linger.ms": 1, "acks": "all", "partitioner": "murmur2_random"})
         self._consumer = consumer
         self._thread = threading.Thread(target=self._consume, name=f"{self._client_id}-decisions", daemon=True)
         self._thread.start()
