@@ -5,8 +5,8 @@ import { BufferPool, prepareValues, type PreparedBatch } from './prepare.js';
 /**
  * Prepares the audit consumer's slices (prepare.ts: parse, check, canonicalise, encode) on a worker
  * thread, so the event loop spends its time on Kafka, the hash chain and COPY, and one partition's
- * slice is prepared while another's is written. A thread that fails leaves its slices, and every
- * later one, to the calling thread (the work is pure: done again, it gives the same bytes).
+ * slice is prepared while another's is written. A thread that fails, or does not answer a slice within
+ * SLICE_TIMEOUT_MS, leaves its slices, and every later one, to the calling thread (the work is pure: done again, it gives the same bytes).
  */
 export interface Preparer {
   /** Starts the thread and waits until it can take work (on failure: prepares on the calling thread). */
@@ -30,6 +30,28 @@ interface Pending {
   now: number;
   resolve: (batch: PreparedBatch) => void;
   reject: (error: Error) => void;
+  /** Set once the slice is sent: fails the thread when its answer is that late. */
+  deadline?: NodeJS.Timeout;
+}
+
+export interface PreparerOptions {
+  /** How long a slice may wait for the thread's answer (default SLICE_TIMEOUT_MS). */
+  sliceTimeoutMs?: number;
+}
+
+/**
+ * A thread that has not answered a slice in this time is taken as stuck, and its slices are prepared on
+ * the calling thread: a slice of 2,000 events takes tens of milliseconds, so this is far past any
+ * honest delay, and short of the partition standing still for long.
+ */
+export const SLICE_TIMEOUT_MS = 30_000;
+
+/** The preparing thread did not answer a slice in time. */
+export class PreparingThreadStalled extends Error {
+  constructor(readonly afterMs: number) {
+    super(`no answer to a slice within ${afterMs} ms`);
+    this.name = 'PreparingThreadStalled';
+  }
 }
 
 /**
@@ -61,7 +83,14 @@ class ThreadPreparer implements Preparer {
   private whenReady: Promise<void> | undefined;
   private markReady: (() => void) | undefined;
 
-  constructor(private readonly log: Logger) {}
+  private readonly sliceTimeoutMs: number;
+
+  constructor(
+    private readonly log: Logger,
+    options: PreparerOptions = {},
+  ) {
+    this.sliceTimeoutMs = options.sliceTimeoutMs ?? SLICE_TIMEOUT_MS;
+  }
 
   prepare(values: ReadonlyArray<Buffer | null>, now: number): Promise<PreparedBatch> {
     if (this.failed || this.closed) return inlinePreparer.prepare(values, now);
@@ -129,6 +158,9 @@ class ThreadPreparer implements Preparer {
     worker.postMessage({ id, bytes, ends, absent, now: job.now }, [bytes.buffer, ends.buffer, absent.buffer]);
     // Only once posted: a post that throws leaves the job to the caller's catch, not to fail() too.
     this.pending.set(id, job);
+    job.deadline = setTimeout(() => {
+      if (this.worker === worker && this.pending.has(id)) this.fail(new PreparingThreadStalled(this.sliceTimeoutMs));
+    }, this.sliceTimeoutMs).unref();
   }
 
   private startWorker(): Worker {
@@ -144,9 +176,11 @@ class ThreadPreparer implements Preparer {
       const { id, batch, input } = message;
       this.spare.give(input.buffer as ArrayBuffer);
       const job = this.pending.get(id);
+      if (!job) return; // answered too late: already prepared on the calling thread
+      clearTimeout(job.deadline);
       this.pending.delete(id);
       this.fromThread.add(batch);
-      job?.resolve(batch);
+      job.resolve(batch);
     });
     worker.on('error', (error) => {
       if (this.worker === worker) this.fail(error);
@@ -164,7 +198,10 @@ class ThreadPreparer implements Preparer {
     this.markReady?.();
     if (this.failed) return;
     this.failed = true;
-    this.log.warn({ error: String(cause) }, 'audit preparing thread failed; preparing on the event loop from now on');
+    this.log.warn(
+      { error: String(cause), stalled: cause instanceof PreparingThreadStalled },
+      'audit preparing thread failed; preparing on the event loop from now on',
+    );
     const worker = this.worker;
     this.worker = undefined;
     void worker?.terminate().catch(() => undefined);
@@ -173,6 +210,7 @@ class ThreadPreparer implements Preparer {
   }
 
   private inline(job: Pending): void {
+    clearTimeout(job.deadline);
     try {
       job.resolve(prepareValues(job.values, job.now));
     } catch (error) {
@@ -207,8 +245,8 @@ class PooledPreparer implements Preparer {
 }
 
 /** `threads` 0: on the calling thread. */
-export function auditPreparer(threads: number, log: Logger): Preparer {
+export function auditPreparer(threads: number, log: Logger, options: PreparerOptions = {}): Preparer {
   if (threads < 1) return inlinePreparer;
-  if (threads === 1) return new ThreadPreparer(log);
-  return new PooledPreparer(Array.from({ length: threads }, () => new ThreadPreparer(log)));
+  if (threads === 1) return new ThreadPreparer(log, options);
+  return new PooledPreparer(Array.from({ length: threads }, () => new ThreadPreparer(log, options)));
 }

@@ -94,21 +94,48 @@ describe('the preparing thread', () => {
   });
 });
 
+/** A started thread preparer, a slice of the events, and what the calling thread makes of it. */
+async function threadAndSlice(options: Parameters<typeof auditPreparer>[2] = {}) {
+  const warn = vi.fn();
+  const preparer = auditPreparer(1, { warn } as unknown as Logger, options);
+  await preparer.start();
+  const now = Date.now();
+  const values = events.map((e) => Buffer.from(JSON.stringify(e)));
+  const copy = (b: ReturnType<typeof prepareValues>) =>
+    Buffer.concat(chainedCopy(preparedEvents(b), heads())).toString('utf8');
+  const worker = (preparer as unknown as { worker: Worker }).worker;
+  return {
+    warn,
+    preparer,
+    worker,
+    copy,
+    prepare: () => preparer.prepare(values, now),
+    expected: copy(prepareValues(values, now)),
+  };
+}
+
 describe('a preparing thread that dies', () => {
   it('leaves its slices, and every later one, to the calling thread', async () => {
-    const warn = vi.fn();
-    const preparer = auditPreparer(1, { warn } as unknown as Logger);
-    await preparer.start();
-    const now = Date.now();
-    const values = events.map((e) => Buffer.from(JSON.stringify(e)));
-    const copy = (b: ReturnType<typeof prepareValues>) =>
-      Buffer.concat(chainedCopy(preparedEvents(b), heads())).toString('utf8');
-    const expected = copy(prepareValues(values, now));
-    const inFlight = preparer.prepare(values, now);
-    await (preparer as unknown as { worker: Worker }).worker.terminate();
+    const { warn, preparer, worker, copy, prepare, expected } = await threadAndSlice();
+    const inFlight = prepare();
+    await worker.terminate();
     expect(copy(await inFlight)).toBe(expected);
-    expect(copy(await preparer.prepare(values, now))).toBe(expected);
+    expect(copy(await prepare())).toBe(expected);
     expect(warn).toHaveBeenCalledOnce();
+    expect(warn.mock.calls[0]![0]).toMatchObject({ stalled: false });
+    await preparer.close();
+  });
+});
+
+describe('a preparing thread that stops answering', () => {
+  it('is given up after the slice timeout: its slice, and every later one, on the calling thread', async () => {
+    const { warn, preparer, worker, copy, prepare, expected } = await threadAndSlice({ sliceTimeoutMs: 200 });
+    // The thread runs, but its answers no longer reach the caller: a stuck thread, as the caller sees it.
+    worker.removeAllListeners('message');
+    expect(copy(await prepare())).toBe(expected);
+    expect(warn).toHaveBeenCalledOnce();
+    expect(warn.mock.calls[0]![0]).toMatchObject({ stalled: true });
+    expect(copy(await prepare())).toBe(expected);
     await preparer.close();
   });
 });
