@@ -3,10 +3,11 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { canonicalJson } from '@stepgate/contracts';
-import { SessionsRepository } from '@stepgate/store';
+import { IdentitiesRepository, SessionsRepository } from '@stepgate/store';
 import { testNamespace } from '@stepgate/test';
 import { bundle, email, startControlPlaneStack, TENANT, type ControlPlaneStack, type Person } from './stack.js';
 import { startTokenIssuer } from './token-issuer.js';
+import { registerPrincipal } from '../pipeline.js';
 
 /** The control plane's API on the real stack, called with bearer tokens of an OpenID Connect issuer. */
 const ns = testNamespace('cp_api');
@@ -481,20 +482,31 @@ describe('the OpenAPI document', () => {
   });
 });
 
+/** A partition of audit_log for one day of 2001, with `rows` rows of TENANT (each `pad` characters longer). */
+async function auditRowsOf2001(p: { partition: string; day: string; rows: number; firstSeq: number; pad: number }) {
+  await ns.pool.query(
+    `create table if not exists ${p.partition} partition of audit_log
+       for values from ('${p.day}') to (date '${p.day}' + 1)`,
+  );
+  await ns.pool.query(
+    `insert into audit_log (id, "timestamp", tenant_id, action, inputs_summary, outcome, elapsed_ms,
+                            policies_matched, event, seq, prev_hash, row_hash)
+     select gen_random_uuid(), $2::timestamptz + g * interval '1 ms', $1, 'StepCompleted', '', 'ok', 0,
+            '{}', jsonb_build_object('pad', repeat('x', $4), 'n', g), $3 + g - 1, '', ''
+       from generate_series(1, $5) g`,
+    [TENANT, p.day, p.firstSeq, p.pad, p.rows],
+  );
+}
+
 describe('an export whose reader leaves', () => {
   it('holds a connection of the exports only (another export of the tenant waits: 429 EXPORT_IN_PROGRESS), ends at once when its reader leaves and gives the connection back', async () => {
-    await ns.pool.query(
-      `create table if not exists audit_log_cp_export partition of audit_log
-         for values from ('2001-01-01') to ('2001-01-02')`,
-    );
-    await ns.pool.query(
-      `insert into audit_log (id, "timestamp", tenant_id, action, inputs_summary, outcome, elapsed_ms,
-                              policies_matched, event, seq, prev_hash, row_hash)
-       select gen_random_uuid(), '2001-01-01'::timestamptz + g * interval '1 ms', $1, 'StepCompleted', '', 'ok', 0,
-              '{}', jsonb_build_object('pad', repeat('x', 1500), 'n', g), 1000000 + g, '', ''
-         from generate_series(1, 10000) g`,
-      [TENANT],
-    );
+    await auditRowsOf2001({
+      partition: 'audit_log_cp_export',
+      day: '2001-01-01',
+      rows: 10_000,
+      firstSeq: 1_000_001,
+      pad: 1500,
+    });
     const { pool, exportPool } = stack.controlPlane as unknown as { pool: pg.Pool; exportPool: pg.Pool };
     const leave = new AbortController();
     const token = await issuer.token({ sub: 'sub-erin', email: email('erin') });
@@ -517,5 +529,91 @@ describe('an export whose reader leaves', () => {
     const again = await fetch(`${exportUrl}&workflow_id=none`, { headers: { authorization: `Bearer ${token}` } });
     expect(again.status).toBe(200);
     await again.text();
+  });
+});
+
+describe('an export whose read is blocked on the server', () => {
+  it('a reader who leaves mid-read gets the query cancelled: the slots and the connections come back at once (two abandoned exports no longer answer EXPORTS_BUSY for minutes)', async () => {
+    await auditRowsOf2001({
+      partition: 'audit_log_cp_locked',
+      day: '2001-02-01',
+      rows: 10,
+      firstSeq: 2_000_001,
+      pad: 0,
+    });
+    // A third tenant's auditor: two tenants' exports fill the instance, the third is refused as busy.
+    await registerPrincipal(ns, 'initech', 'ida', ['auditor']);
+    await new IdentitiesRepository(ns.pool).link({
+      issuer: issuer.issuer,
+      claimValue: 'ida@initech.example',
+      tenantId: 'initech',
+      principal: 'ida',
+    });
+    const tokens = {
+      erin: await issuer.token({ sub: 'sub-erin', email: email('erin') }),
+      carol: await issuer.token({ sub: 'sub-carol', email: email('carol') }),
+      ida: await issuer.token({ sub: 'sub-ida', email: 'ida@initech.example' }),
+    };
+    // CSV: its header line goes out before the first read, so the answer's status comes while the read waits.
+    const exportAs = (who: keyof typeof tokens, format: 'csv' | 'jsonl', signal?: AbortSignal) =>
+      fetch(`${stack.portal}/api/v1/audit/export?format=${format}`, {
+        headers: { authorization: `Bearer ${tokens[who]}` },
+        ...(signal ? { signal } : {}),
+      });
+    const refusal = async (res: Response) => [
+      res.status,
+      ((await res.json()) as { error: { code: string } }).error.code,
+    ];
+    const { exportPool } = stack.controlPlane as unknown as { exportPool: pg.Pool };
+    const checkedOut = () => exportPool.totalCount - exportPool.idleCount;
+    const waitingOnLock = async () =>
+      (
+        await ns.pool.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks where relation = 'audit_log_cp_locked'::regclass and not granted`,
+        )
+      ).rows[0]!.n;
+
+    // Another connection holds the partition: every export's read waits on the server until it lets go.
+    const holder = await ns.pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('lock table audit_log_cp_locked in access exclusive mode');
+      const erinLeaves = new AbortController();
+      const carolLeaves = new AbortController();
+      const abandoned = [exportAs('erin', 'csv', erinLeaves.signal), exportAs('carol', 'csv', carolLeaves.signal)].map(
+        (p) => p.then((res) => res.text()).catch(() => undefined),
+      );
+      await expect.poll(waitingOnLock, { timeout: 10_000 }).toBe(2);
+      expect(checkedOut()).toBe(2);
+      expect(await refusal(await exportAs('erin', 'csv'))).toEqual([429, 'EXPORT_IN_PROGRESS']);
+      expect(await refusal(await exportAs('ida', 'csv'))).toEqual([429, 'EXPORTS_BUSY']);
+
+      erinLeaves.abort();
+      carolLeaves.abort();
+      await Promise.all(abandoned);
+      // While the lock is still held: the server no longer runs their queries, the pool has its connections back.
+      await expect.poll(waitingOnLock, { timeout: 10_000 }).toBe(0);
+      await expect.poll(checkedOut, { timeout: 10_000 }).toBe(0);
+      const idaLeaves = new AbortController();
+      const ida = await exportAs('ida', 'csv', idaLeaves.signal);
+      expect(ida.status).toBe(200);
+      await expect.poll(waitingOnLock, { timeout: 10_000 }).toBe(1);
+      idaLeaves.abort();
+      await ida.text().catch(() => undefined);
+      await expect.poll(waitingOnLock, { timeout: 10_000 }).toBe(0);
+      await expect.poll(checkedOut, { timeout: 10_000 }).toBe(0);
+    } finally {
+      await holder.query('rollback').catch(() => undefined);
+      holder.release();
+    }
+
+    // The next export of the tenant runs to its end: nothing of the cancelled queries is left on the pool.
+    const { rows } = await ns.pool.query<{ n: number }>(
+      'select count(*)::int as n from audit_log where tenant_id = $1',
+      [TENANT],
+    );
+    const again = await exportAs('erin', 'jsonl');
+    expect(again.status).toBe(200);
+    expect((await again.text()).split('\n').filter(Boolean)).toHaveLength(rows[0]!.n);
   });
 });

@@ -39,11 +39,20 @@ export const CSV_COLUMNS = [
   'row_hash',
 ] as const;
 
-/** The export stopped before its end: the output closed (the client went away) or its time ran out. */
+/** Why an export stopped before its end. */
+export type ExportStopReason = 'output closed' | 'aborted' | 'reader idle';
+
+/**
+ * The export stopped before its end: the output closed (the client went away), `signal` aborted (its
+ * time ran out, a shutdown) or its reader stopped taking rows.
+ */
 export class ExportAbortedError extends Error {
   readonly code = 'EXPORT_ABORTED';
-  constructor(reason: string) {
-    super(`the audit export stopped: ${reason}`);
+  constructor(
+    readonly reason: ExportStopReason,
+    options?: { cause?: unknown },
+  ) {
+    super(`the audit export stopped: ${reason}`, options);
     this.name = 'ExportAbortedError';
   }
 }
@@ -51,15 +60,42 @@ export class ExportAbortedError extends Error {
 export interface ExportOptions {
   onProgress?: (rows: number) => void;
   batchSize?: number;
-  /** Stops the export (a time limit, a shutdown); the cursor is closed either way. */
+  /** Stops the export (a time limit, a shutdown), a read in progress included (see `cancelStatement`). */
   signal?: AbortSignal;
+  /**
+   * Cancels the statement running on the export's client, from another connection (`cancelBackend`
+   * of @stepgate/store). Called when the export stops while a read waits on the server (a lock, a
+   * long scan), so the read returns at once instead of when the statement ends. Reports its own
+   * failures: it must not throw.
+   */
+  cancelStatement?: () => void;
+  /**
+   * The export stops (reason 'reader idle') when its output takes nothing for this long: a reader
+   * who keeps the connection open but stopped reading holds the export no longer than this.
+   */
+  idleTimeoutMs?: number;
 }
+
+/**
+ * How long a read may still take once the export stopped and its statement was cancelled. Past it the
+ * export stops anyway, the statement still running: the cursor is left open and the client must be
+ * discarded (which its owner does with any client an export rejected on).
+ */
+const CANCELLED_READ_GRACE_MS = 5_000;
+
+/**
+ * Output is written in pieces of about this many characters (cut after a line feed): the idle timeout
+ * counts from the last piece the reader took, so a slow reader makes progress at every piece.
+ */
+const WRITE_PIECE_CHARS = 64 * 1024;
 
 /**
  * Streams a tenant's audit rows, oldest first, through a cursor (never the whole table in memory),
  * honouring the output's backpressure. Returns the number of rows written. Rejects with
- * ExportAbortedError as soon as the output closes or `signal` aborts, so the connection is never held
- * by a reader who left.
+ * ExportAbortedError as soon as the output closes, `signal` aborts or the output idles past
+ * `idleTimeoutMs`, a read then in progress included (its statement cancelled through
+ * `cancelStatement`), so the connection is never held by a reader who left. After a rejection the
+ * client may be mid-statement: its owner must discard it, not reuse it.
  */
 export async function exportAudit(
   client: pg.ClientBase,
@@ -68,7 +104,7 @@ export async function exportAudit(
   out: Writable,
   options: ExportOptions = {},
 ): Promise<number> {
-  const { onProgress = () => undefined, batchSize = 1_000, signal } = options;
+  const { onProgress = () => undefined, batchSize = 1_000, signal, cancelStatement, idleTimeoutMs } = options;
   const where = ['tenant_id = $1'];
   const params: unknown[] = [filter.tenant];
   const add = (clause: string, value: unknown) => {
@@ -86,13 +122,36 @@ export async function exportAudit(
     ),
   );
 
+  // Aborts when the output closes or `signal` aborts: what a read in progress is cut short by.
+  const stop = new AbortController();
+  const onStop = () => stop.abort();
+  out.once('close', onStop);
+  out.once('error', onStop);
+  signal?.addEventListener('abort', onStop);
+  if (signal?.aborted) onStop();
+  const stopReason = (): ExportStopReason => (signal?.aborted ? 'aborted' : 'output closed');
   const stillWanted = () => {
-    if (signal?.aborted) throw new ExportAbortedError('aborted');
-    if (out.destroyed || out.writableEnded) throw new ExportAbortedError('the output closed');
+    if (signal?.aborted) throw new ExportAbortedError('aborted', { cause: signal.reason });
+    if (out.destroyed || out.writableEnded) throw new ExportAbortedError('output closed');
   };
   const write = async (text: string) => {
-    stillWanted();
-    if (!out.write(text)) await drained(out, signal);
+    for (const piece of pieces(text, WRITE_PIECE_CHARS)) {
+      stillWanted();
+      if (!out.write(piece)) await drained({ out, signal: stop.signal, stopReason, idleTimeoutMs });
+    }
+  };
+  /** Set when the export stopped with a read still running on the server: the cursor cannot be closed under it. */
+  let readStillRunning = false;
+  const read = async () => {
+    const reading = cursor.read(batchSize);
+    if ((await settledOrAborted(reading, stop.signal)) === 'settled') return reading;
+    readStillRunning = true;
+    cancelStatement?.();
+    // The read usually rejects at once (query_canceled). The cursor is then closed in the same tick:
+    // pg-cursor's close waits for the next ReadyForQuery, which the error's Sync brings a round trip later.
+    readStillRunning = (await settledOrAborted(reading, AbortSignal.timeout(CANCELLED_READ_GRACE_MS))) === 'aborted';
+    reading.catch(() => undefined);
+    throw new ExportAbortedError(stopReason(), signal?.aborted ? { cause: signal.reason } : undefined);
   };
   let rows = 0;
   let lastProgress = Date.now();
@@ -100,7 +159,7 @@ export async function exportAudit(
     if (format === 'csv') await write(stringify([[...CSV_COLUMNS]]));
     for (;;) {
       stillWanted();
-      const batch = await cursor.read(batchSize);
+      const batch = await read();
       if (batch.length === 0) break;
       const exported = batch.map((r): ExportedRow => ({ ...r.event, seq: Number(r.seq), row_hash: r.row_hash }));
       await write(render(exported, format));
@@ -111,31 +170,67 @@ export async function exportAudit(
       }
     }
   } finally {
-    await cursor.close();
+    out.off('close', onStop);
+    out.off('error', onStop);
+    signal?.removeEventListener('abort', onStop);
+    if (!readStillRunning) await cursor.close();
   }
   onProgress(rows);
   return rows;
 }
 
-/** Resolves on 'drain'; rejects when the output closes or errors, or the signal aborts. */
-function drained(out: Writable, signal: AbortSignal | undefined): Promise<void> {
+/** Whether `p` settles (either way) before `signal` aborts. */
+function settledOrAborted(p: Promise<unknown>, signal: AbortSignal): Promise<'settled' | 'aborted'> {
+  if (signal.aborted) return Promise.resolve('aborted');
+  return new Promise((resolve) => {
+    const onAbort = () => resolve('aborted');
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settled = () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve('settled');
+    };
+    p.then(settled, settled);
+  });
+}
+
+/** `text` in pieces of at least `size` characters (the last one shorter), each cut after a line feed. */
+function* pieces(text: string, size: number): Generator<string> {
+  for (let start = 0; start < text.length;) {
+    const lineFeed = text.indexOf('\n', start + size - 1);
+    const end = lineFeed === -1 ? text.length : lineFeed + 1;
+    yield text.slice(start, end);
+    start = end;
+  }
+}
+
+/**
+ * Resolves on 'drain'; rejects when the output closes or errors, `signal` aborts, or no 'drain' comes
+ * within `idleTimeoutMs`.
+ */
+function drained(p: {
+  out: Writable;
+  signal: AbortSignal;
+  stopReason: () => ExportStopReason;
+  idleTimeoutMs: number | undefined;
+}): Promise<void> {
+  const { out, signal } = p;
   return new Promise((resolve, reject) => {
     const settle = (err?: Error) => {
+      clearTimeout(idle);
       out.off('drain', onDrain);
-      out.off('close', onClose);
-      out.off('error', onClose);
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       if (err) reject(err);
       else resolve();
     };
     const onDrain = () => settle();
-    const onClose = () => settle(new ExportAbortedError('the output closed'));
-    const onAbort = () => settle(new ExportAbortedError('aborted'));
+    const onAbort = () => settle(new ExportAbortedError(p.stopReason()));
+    const idle =
+      p.idleTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => settle(new ExportAbortedError('reader idle')), p.idleTimeoutMs);
     out.on('drain', onDrain);
-    out.on('close', onClose);
-    out.on('error', onClose);
-    signal?.addEventListener('abort', onAbort);
-    if (signal?.aborted) onAbort();
+    signal.addEventListener('abort', onAbort);
+    if (signal.aborted) onAbort();
   });
 }
 

@@ -82,6 +82,19 @@ export async function endBackend(pool: pg.Pool, backend: BackendIdentity, timeou
 }
 
 /**
+ * Cancels the statement a backend (the same role's) is running, if it is still that process: one that
+ * ended, or whose pid now serves a later process, is left alone. Whether a cancel was sent; the
+ * backend ends the statement (SQLSTATE 57014 query_canceled to its client) at its next interrupt check.
+ */
+export async function cancelBackend(pool: pg.Pool, backend: BackendIdentity): Promise<boolean> {
+  const { rows } = await pool.query<{ sent: boolean }>(
+    `select pg_cancel_backend(pid) as sent from pg_stat_activity where pid = $1 and ${STARTED_AT} = $2`,
+    [backend.pid, backend.startedAt],
+  );
+  return rows[0]?.sent === true;
+}
+
+/**
  * Failures of the moment, not of what the statement was given: a statement or lock timeout, a
  * deadlock, a serialization failure, a session ended for idling in a transaction. Redoing it may succeed.
  */

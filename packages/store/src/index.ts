@@ -1,5 +1,6 @@
 export {
   backendIdentity,
+  cancelBackend,
   endBackend,
   isTransientDatabaseError,
   withClient,

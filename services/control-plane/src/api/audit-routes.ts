@@ -2,11 +2,11 @@ import { PassThrough } from 'node:stream';
 import { ExportAbortedError, exportAudit, type ExportFormat } from '@stepgate/audit-log';
 import type { z } from 'zod';
 import type { AuditEvent } from '@stepgate/contracts';
-import { withClient, type Store } from '@stepgate/store';
+import { backendIdentity, cancelBackend, withClient, type Store } from '@stepgate/store';
 import type { Api } from './route.js';
 import type { ApiDeps } from './deps.js';
 import { HttpError } from './errors.js';
-import { CONCURRENT_EXPORTS, EXPORT_TIME_LIMIT_MS } from './export-limits.js';
+import { CONCURRENT_EXPORTS, EXPORT_IDLE_LIMIT_MS, EXPORT_TIME_LIMIT_MS } from './export-limits.js';
 import { AuditExportQuery, AuditPageSchema, AuditQuery } from './schemas.js';
 
 const AUDITORS = ['auditor', 'admin'] as const;
@@ -74,8 +74,17 @@ export function auditRoutes(api: Api, deps: ApiDeps): void {
         .type(CONTENT_TYPES[query.format])
         .header('content-disposition', `attachment; filename="audit-${identity.tenantId}.${query.format}"`)
         .send(out);
-      withClient(deps.exportPool, (client) =>
-        exportAudit(
+      // A read can wait long on the server (a lock, a long scan): when the export stops meanwhile, its
+      // statement is cancelled from a connection of the main pool. The export's connection is then
+      // discarded (withClient releases a client whose work failed with the error), so a cancel that
+      // lands late never reaches a later export's statement.
+      withClient(deps.exportPool, async (client) => {
+        const backend = await backendIdentity(client);
+        const cancelStatement = () =>
+          void cancelBackend(deps.pool, backend).catch((err: unknown) =>
+            request.log.warn({ err }, "cancelling a stopped export's statement failed"),
+          );
+        return exportAudit(
           client,
           {
             tenant: identity.tenantId,
@@ -86,9 +95,9 @@ export function auditRoutes(api: Api, deps: ApiDeps): void {
           },
           query.format,
           out,
-          { signal },
-        ),
-      )
+          { signal, cancelStatement, idleTimeoutMs: EXPORT_IDLE_LIMIT_MS },
+        );
+      })
         .then(
           () => out.end(),
           (err: unknown) => {
