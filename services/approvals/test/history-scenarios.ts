@@ -142,6 +142,14 @@ export const HISTORY_SCENARIOS: Record<string, HistoryScenario> = {
       await handle.result();
     },
   },
+  'approved-then-superseded-with-reply-to': {
+    input: (now) => approvalInput(now, { timeoutMs: HOUR, replyTo }),
+    mocks: { supersede: true },
+    async drive({ id, handle, approvers }, { env }) {
+      await approvers.approve(id, { ...(await signedBy(env, 'alice')), comment: 'Approving the deploy I saw' });
+      await handle.result();
+    },
+  },
   'cancel-requested-then-rejected': {
     input: (now) => approvalInput(now, { timeoutMs: HOUR }),
     async drive({ id, handle, approvers }, { env }) {

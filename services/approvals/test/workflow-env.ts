@@ -147,8 +147,11 @@ type Calls = { [K in keyof ApprovalActivities]: Array<Parameters<ApprovalActivit
 /**
  * Activities that record their calls. `holdOutcome` keeps `recordOutcome` from returning until
  * `releaseOutcome()`: the workflow then stays open after it resolved, so late updates reach it.
+ * `supersede`: `recordOutcome` finds the step decided again since (the outcome applies to nothing).
  */
-export function mockActivities(options: { holdOutcome?: boolean; webhooks?: string[]; failWebhooks?: boolean } = {}) {
+export function mockActivities(
+  options: { holdOutcome?: boolean; webhooks?: string[]; failWebhooks?: boolean; supersede?: boolean } = {},
+) {
   const calls: Calls = {
     announce: [],
     isApprover: [],
@@ -201,7 +204,7 @@ export function mockActivities(options: { holdOutcome?: boolean; webhooks?: stri
     async recordOutcome(o) {
       calls.recordOutcome.push(o);
       await released;
-      return decisionFor(o);
+      return options.supersede ? null : decisionFor(o);
     },
     async publishOutcome(input) {
       calls.publishOutcome.push(input);
