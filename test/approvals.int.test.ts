@@ -26,6 +26,8 @@ import { governedDeploy } from './workflows/governed-deploy.js';
 import {
   approvalPolicy,
   approvalRequestFixture,
+  blockPolicy,
+  dailyRateLimitPolicy,
   openApprovalsFixture,
   pendingApproval,
   withOrchestratorWorker,
@@ -41,24 +43,9 @@ const bundle = {
   workflow_access: { mode: 'open' },
   tools: [{ tool_name: 'deploy', access: 'read' }],
   policies: [
-    {
-      name: 'deploy-rate',
-      type: 'rate-limit',
-      category: 'dynamic-cost',
-      priority: 400,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
-      rate_limit: { per: ['context.user_id'], window_seconds: 86_400, max_requests: 1000 },
-      actions: [{ type: 'block', config: { reason: 'Too many deploys today' } }],
-    },
+    dailyRateLimitPolicy('deploy-rate', 'deploy'),
     approvalPolicy('approve-deploys', 'deploy', { reason: 'Deploys need a human', severity: 'high' }),
-    {
-      name: 'no-wipes',
-      type: 'context_aware',
-      category: 'dynamic-compliance',
-      priority: 900,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'wipe' }],
-      actions: [{ type: 'block', config: { reason: 'Wipes are forbidden' } }],
-    },
+    blockPolicy('no-wipes', 'wipe', 'Wipes are forbidden'),
     approvalPolicy('approve-hotfix-quickly', 'hotfix', {
       reason: 'Hotfixes need a human within seconds',
       severity: 'critical',
