@@ -485,7 +485,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     });
   });
 
-  it('an approval of a step decided otherwise since (blocked) decides nothing: it is audited as superseded and the block stands', async () => {
+  it('an approval of a step decided otherwise since (blocked) decides nothing: it is audited as superseded, shows as superseded, and the block stands', async () => {
     const step = deploy();
     const { id } = await pending(step);
     const wipe = { ...step, step_name: 'wipe', retry_policy: 'reevaluate' as const };
@@ -511,6 +511,21 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
         .find((a) => a.detail.approval_id === id && a.action === 'ApprovalGranted'),
     );
     expect(superseded).toMatchObject({ outcome: 'Superseded', detail: { decided_by: 'bob' } });
+    // The run, its listing and the CLI say superseded, with how it had resolved and what superseded it.
+    await expect.poll(async () => (await stack.approvers.get(id))?.status, { timeout: 20_000 }).toBe('superseded');
+    expect(await stack.approvers.status(id)).toMatchObject({
+      status: 'superseded',
+      decided_by: 'bob',
+      superseded: { resolution: 'approved', by_decision_id: superseded.detail.superseded_by_decision_id },
+    });
+    expect(superseded.detail.superseded_by_decision_id).toEqual(expect.any(String));
+    const listed = await stack.approvers.list({ tenant: TENANT, status: 'superseded' });
+    expect(listed.map((a) => a.approval_id)).toContain(id);
+    const cliListed = await cli('approvals', 'list', '--tenant', TENANT, '--status', 'superseded', '--json');
+    expect(cliListed.code).toBe(0);
+    expect(JSON.parse(cliListed.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ approval_id: id, status: 'superseded' })]),
+    );
     expect(await ledger()).toEqual({ decision: 'block', approval_status: null });
     expect(await stack.gate.gate({ ...wipe, retry_policy: 'idempotent' })).toMatchObject({ decision: 'block' });
     expect(

@@ -26,8 +26,8 @@ import {
 } from '@stepgate/contracts/node';
 import type {
   ApprovalEvidence,
+  ApprovalResolution,
   ApprovalState,
-  ApprovalStatus,
   ApprovalVote,
 } from '@stepgate/approvals-client/definitions';
 import {
@@ -58,7 +58,7 @@ export interface ActivityDeps {
   allowLoopbackWebhooks?: boolean;
 }
 
-export type Resolution = Exclude<ApprovalStatus, 'pending'>;
+export type Resolution = ApprovalResolution;
 
 /** The engaged kill switch that overrides an approved outcome (its decision becomes a block). */
 export interface KillSwitchVerdict {

@@ -12,7 +12,8 @@
  * that code complete on this one. The scenarios below them are recorded on the current code, except:
  *
  * approved-then-superseded-with-reply-to.json was recorded before recordOutcome took the kill-switch
- * verdict (its recordOutcome answered null): keep it as it is too.
+ * verdict and superseded runs showed their status (its recordOutcome answered null; no
+ * `superseded-status` marker, no search-attribute upsert after it): keep it as it is too.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ApprovalInput } from '@stepgate/approvals-client/definitions';
@@ -150,6 +151,14 @@ export const HISTORY_SCENARIOS: Record<string, HistoryScenario> = {
     mocks: { supersede: true },
     async drive({ id, handle, approvers }, { env }) {
       await approvers.approve(id, { ...(await signedBy(env, 'alice')), comment: 'Approving the deploy I saw' });
+      await handle.result();
+    },
+  },
+  'rejected-then-superseded': {
+    input: (now) => approvalInput(now, { timeoutMs: HOUR }),
+    mocks: { supersede: true },
+    async drive({ id, handle, approvers }, { env }) {
+      await approvers.reject(id, { ...(await signedBy(env, 'bob')), reason: 'Rejecting the deploy I saw' });
       await handle.result();
     },
   },

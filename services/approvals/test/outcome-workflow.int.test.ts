@@ -1,8 +1,10 @@
 // What the approval workflow does with recordOutcome's answer, on Temporal's time-skipping test server
-// with mocked activities: the kill-switch verdict it took is what the publication and the signal get.
+// with mocked activities: the kill-switch verdict it took is what the publication and the signal get,
+// and a superseded outcome shows as superseded (query, search attribute).
 import { describe, expect, it } from 'vitest';
 import type { Approvers } from '@stepgate/approvals-client';
-import { approvalInput, KEYS, mockActivities } from './workflow-env.js';
+import { STATUS_ATTRIBUTE, statusQuery } from '@stepgate/approvals-client/definitions';
+import { approvalInput, KEYS, mockActivities, SUPERSEDING_DECISION_ID } from './workflow-env.js';
 import { approvalWorkflowSuite } from './workflow-suite.js';
 
 const { env, withApproval } = approvalWorkflowSuite();
@@ -54,5 +56,38 @@ describe('approval workflow: the recorded outcome decides the effects (time-skip
     expect(mocks.calls.publishOutcome[0]).not.toHaveProperty('kill_switch');
     expect(mocks.calls.notifyOrchestrator).toHaveLength(1);
     expect(mocks.calls.notifyOrchestrator[0]).not.toHaveProperty('kill_switch');
+  });
+
+  it('a superseded outcome: the query and the search attribute (what listings read) say superseded; nothing is published or signalled', async () => {
+    const mocks = mockActivities({ supersede: true });
+    await withApproval(
+      approvalInput(await env.currentTimeMs(), { replyTo }),
+      mocks,
+      async ({ handle, approvers, id }) => {
+        expect((await approve(approvers, id)).status).toBe('approved'); // the update answers before the outcome is recorded
+        expect(await handle.result()).toMatchObject({ status: 'superseded' });
+        expect(await handle.query(statusQuery)).toMatchObject({
+          status: 'superseded',
+          decided_by: 'alice',
+          superseded: { resolution: 'approved', by_decision_id: SUPERSEDING_DECISION_ID },
+        });
+        expect((await handle.describe()).typedSearchAttributes.get(STATUS_ATTRIBUTE)).toBe('superseded');
+      },
+    );
+    expect(mocks.calls.publishOutcome).toEqual([]);
+    expect(mocks.calls.notifyOrchestrator).toEqual([]);
+  });
+
+  it('superseded as recordOutcome answered before (null): the query says superseded, by an unknown decision', async () => {
+    const mocks = mockActivities({ supersede: true, legacyOutcome: true });
+    await withApproval(approvalInput(await env.currentTimeMs()), mocks, async ({ handle, approvers, id }) => {
+      await approve(approvers, id);
+      await handle.result();
+      expect(await handle.query(statusQuery)).toMatchObject({
+        status: 'superseded',
+        superseded: { resolution: 'approved', by_decision_id: null },
+      });
+    });
+    expect(mocks.calls.publishOutcome).toEqual([]);
   });
 });

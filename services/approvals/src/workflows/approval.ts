@@ -54,6 +54,8 @@ const SIGNED_APPROVALS_PATCH = 'signed-approvals';
 const NOTIFY_AND_SURVIVE_CANCEL_PATCH = 'webhooks-and-cancel-proof';
 /** Separation of duties compares the requesting user case-insensitively with principal and subject. */
 const SOD_CASE_INSENSITIVE_PATCH = 'sod-case-insensitive';
+/** A superseded outcome sets the status search attribute to `superseded`; histories without the marker did not. */
+const SUPERSEDED_STATUS_PATCH = 'superseded-status';
 
 /** What an approval asks for when its event names no rule (events of evaluators before quorums). */
 const DEFAULT_RULE: ApprovalRule = { approvals_required: 1, approver_role: 'approver', escalate_to_role: null };
@@ -318,9 +320,15 @@ async function runApproval(input: ApprovalInput, version: { current: boolean }):
     if (r.reply_to)
       await effects.notifyOrchestrator({ outcome, cancel: input.cancel_orchestrator_on_reject, ...verdict });
     notify('approval.decided');
+  } else {
+    // The step was decided again since this approval was asked for: the outcome decides nothing (it is
+    // audited as superseded), so nothing is published or signalled.
+    Object.assign(state, {
+      status: 'superseded',
+      superseded: { resolution: outcome.status, by_decision_id: recorded.superseded_by_decision_id },
+    });
+    if (patched(SUPERSEDED_STATUS_PATCH)) upsertSearchAttributes([{ key: STATUS_ATTRIBUTE, value: 'superseded' }]);
   }
-  // Not applied: the step was decided again since this approval was asked for; the outcome decides
-  // nothing (it is audited as superseded), so nothing is published or signalled.
   await Promise.all(notifications);
   return state;
 }
