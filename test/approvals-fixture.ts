@@ -156,15 +156,43 @@ export async function withOrchestratorWorker<T>(
   }
 }
 
-/** A policy that sends the steps named `stepName` to a human; `config` is its require_approval action's. */
-export function approvalPolicy(name: string, stepName: string, config: Record<string, unknown>) {
+/** A context-aware policy that acts on the steps named `stepName`. */
+function stepNamePolicy(p: {
+  name: string;
+  stepName: string;
+  priority: number;
+  action: { type: string; config: Record<string, unknown> };
+}) {
   return {
-    name,
+    name: p.name,
     type: 'context_aware',
     category: 'dynamic-compliance',
-    priority: 500,
+    priority: p.priority,
+    conditions: [{ field: 'context.step_name', operator: 'equals', value: p.stepName }],
+    actions: [p.action],
+  };
+}
+
+/** A policy that sends the steps named `stepName` to a human; `config` is its require_approval action's. */
+export function approvalPolicy(name: string, stepName: string, config: Record<string, unknown>) {
+  return stepNamePolicy({ name, stepName, priority: 500, action: { type: 'require_approval', config } });
+}
+
+/** A policy that blocks the steps named `stepName` (it outranks the approval policies). */
+export function blockPolicy(name: string, stepName: string, reason: string) {
+  return stepNamePolicy({ name, stepName, priority: 900, action: { type: 'block', config: { reason } } });
+}
+
+/** Steps named `stepName` blocked beyond 1000 a day per user: the approvals they need carry usage increments. */
+export function dailyRateLimitPolicy(name: string, stepName: string) {
+  return {
+    name,
+    type: 'rate-limit',
+    category: 'dynamic-cost',
+    priority: 400,
     conditions: [{ field: 'context.step_name', operator: 'equals', value: stepName }],
-    actions: [{ type: 'require_approval', config }],
+    rate_limit: { per: ['context.user_id'], window_seconds: 86_400, max_requests: 1000 },
+    actions: [{ type: 'block', config: { reason: 'Too many deploys today' } }],
   };
 }
 

@@ -26,6 +26,8 @@ import { governedDeploy } from './workflows/governed-deploy.js';
 import {
   approvalPolicy,
   approvalRequestFixture,
+  blockPolicy,
+  dailyRateLimitPolicy,
   openApprovalsFixture,
   pendingApproval,
   withOrchestratorWorker,
@@ -41,24 +43,9 @@ const bundle = {
   workflow_access: { mode: 'open' },
   tools: [{ tool_name: 'deploy', access: 'read' }],
   policies: [
-    {
-      name: 'deploy-rate',
-      type: 'rate-limit',
-      category: 'dynamic-cost',
-      priority: 400,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'deploy' }],
-      rate_limit: { per: ['context.user_id'], window_seconds: 86_400, max_requests: 1000 },
-      actions: [{ type: 'block', config: { reason: 'Too many deploys today' } }],
-    },
+    dailyRateLimitPolicy('deploy-rate', 'deploy'),
     approvalPolicy('approve-deploys', 'deploy', { reason: 'Deploys need a human', severity: 'high' }),
-    {
-      name: 'no-wipes',
-      type: 'context_aware',
-      category: 'dynamic-compliance',
-      priority: 900,
-      conditions: [{ field: 'context.step_name', operator: 'equals', value: 'wipe' }],
-      actions: [{ type: 'block', config: { reason: 'Wipes are forbidden' } }],
-    },
+    blockPolicy('no-wipes', 'wipe', 'Wipes are forbidden'),
     approvalPolicy('approve-hotfix-quickly', 'hotfix', {
       reason: 'Hotfixes need a human within seconds',
       severity: 'critical',
@@ -498,7 +485,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     });
   });
 
-  it('an approval of a step decided otherwise since (blocked) decides nothing: it is audited as superseded and the block stands', async () => {
+  it('an approval of a step decided otherwise since (blocked) decides nothing: it is audited as superseded, shows as superseded, and the block stands', async () => {
     const step = deploy();
     const { id } = await pending(step);
     const wipe = { ...step, step_name: 'wipe', retry_policy: 'reevaluate' as const };
@@ -524,6 +511,21 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
         .find((a) => a.detail.approval_id === id && a.action === 'ApprovalGranted'),
     );
     expect(superseded).toMatchObject({ outcome: 'Superseded', detail: { decided_by: 'bob' } });
+    // The run, its listing and the CLI say superseded, with how it had resolved and what superseded it.
+    await expect.poll(async () => (await stack.approvers.get(id))?.status, { timeout: 20_000 }).toBe('superseded');
+    expect(await stack.approvers.status(id)).toMatchObject({
+      status: 'superseded',
+      decided_by: 'bob',
+      superseded: { resolution: 'approved', by_decision_id: superseded.detail.superseded_by_decision_id },
+    });
+    expect(superseded.detail.superseded_by_decision_id).toEqual(expect.any(String));
+    const listed = await stack.approvers.list({ tenant: TENANT, status: 'superseded' });
+    expect(listed.map((a) => a.approval_id)).toContain(id);
+    const cliListed = await cli('approvals', 'list', '--tenant', TENANT, '--status', 'superseded', '--json');
+    expect(cliListed.code).toBe(0);
+    expect(JSON.parse(cliListed.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ approval_id: id, status: 'superseded' })]),
+    );
     expect(await ledger()).toEqual({ decision: 'block', approval_status: null });
     expect(await stack.gate.gate({ ...wipe, retry_policy: 'idempotent' })).toMatchObject({ decision: 'block' });
     expect(

@@ -233,6 +233,20 @@ describe('approvals and decisions', () => {
     expect([again.status, again.json.error.code]).toEqual([409, 'APPROVAL_ALREADY_RESOLVED']);
   });
 
+  it('an approval whose step was decided again since shows as superseded once decided: how it had resolved, and the decision that superseded it', async () => {
+    const { id, step } = await stack.pendingDeploy();
+    const again = await stack.gate.gate({ ...step, step_name: 'build', retry_policy: 'reevaluate' });
+    expect(again.decision).toBe('allow');
+    const r = await call('bob', 'POST', `/api/v1/approvals/${id}/approve`, { comment: 'Reviewed the plan, go' });
+    // The update answers when the approval is decided, before its outcome is recorded (and found superseded).
+    expect(r.json).toMatchObject({ approval_id: id, status: 'approved' });
+    const detail = () => call('dave', 'GET', `/api/v1/approvals/${id}`);
+    await expect.poll(async () => (await detail()).json.status, { timeout: 20_000 }).toBe('superseded');
+    expect((await detail()).json.superseded).toEqual({ resolution: 'approved', by_decision_id: again.decision_id });
+    const listed = await call('dave', 'GET', '/api/v1/approvals?status=superseded');
+    expect(listed.json.map((a: any) => [a.approval_id, a.status])).toContainEqual([id, 'superseded']);
+  });
+
   it('decisions by request id: matched policies and reason; another tenant gets 404', async () => {
     const step = {
       workflow_id: `wf-${Date.now()}`,

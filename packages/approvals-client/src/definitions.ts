@@ -21,7 +21,14 @@ export const GOVERNED_WORKFLOW_ATTRIBUTE = defineSearchAttributeKey(
   SearchAttributeType.KEYWORD,
 );
 
-export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+/**
+ * `superseded`: resolved, but the step was decided again since the approval was asked for, so the
+ * outcome decided nothing (`ApprovalState.superseded` says how it had resolved).
+ */
+export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'superseded'] as const;
+export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+/** How an approval ended: decided by approvers, or by the clock. */
+export type ApprovalResolution = Exclude<ApprovalStatus, 'pending' | 'superseded'>;
 
 export interface ApprovalInput {
   request: ApprovalRequest;
@@ -57,6 +64,11 @@ export interface ApprovalState {
   approvals?: ApprovalVote[];
   /** Set when the reminder fired without a decision and the approval escalated. */
   escalated?: { to_role: string; at: string } | null;
+  /**
+   * Set with status `superseded`: how the approval had resolved, and the step's decision that
+   * superseded it (null when unknown: runs from before it was reported).
+   */
+  superseded?: { resolution: ApprovalResolution; by_decision_id: string | null };
 }
 
 /** One proven approver's approval. */

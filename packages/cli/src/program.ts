@@ -265,7 +265,7 @@ function registerApprovalCommands(program: Command, { io, guard }: CommandContex
     .command('list')
     .description('approvals with their step context, age and time left (from Temporal search attributes)')
     .option('--tenant <tenant>', 'only this tenant')
-    .option('--status <status>', 'pending, approved, rejected or expired')
+    .option('--status <status>', 'pending, approved, rejected, expired or superseded')
     .option('--json', 'JSON instead of text')
     .action((opts: { tenant?: string; status?: string; json?: boolean }) => guard(() => listApprovals(opts, io))());
   approvals

@@ -22,6 +22,7 @@ export {
 export { BatchLedger, type LedgerRow, type StepKey } from './batch-ledger.js';
 export {
   StepLedgerRepository,
+  type AppliedApprovalOutcome,
   type ApprovalRef,
   type ApprovalState,
   type CompletionResult,

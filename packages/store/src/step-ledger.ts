@@ -23,6 +23,28 @@ export interface ApprovalState {
   tenantApprovalTimeoutSeconds: number | null;
 }
 
+/** An approval outcome as applied to its step, recorded once under the outcome's own decision id. */
+export interface AppliedApprovalOutcome {
+  /** The decision the outcome publishes (a kill switch below overrides it). */
+  decision: DecisionBody;
+  /** The engaged kill switch that covered an approved outcome's step when it was applied; null: none. */
+  killSwitch: { switchId: string; message: string } | null;
+}
+
+interface AppliedOutcomeRow {
+  decision: DecisionBody;
+  kill_switch_id: string | null;
+  kill_switch_message: string | null;
+}
+
+const appliedOutcome = (row: AppliedOutcomeRow): AppliedApprovalOutcome => ({
+  decision: row.decision,
+  killSwitch:
+    row.kill_switch_id !== null && row.kill_switch_message !== null
+      ? { switchId: row.kill_switch_id, message: row.kill_switch_message }
+      : null,
+});
+
 /**
  * Counts a completion once per (tenant, completion_id), and only for a gated step: the id is
  * recorded and the counter incremented in one statement, so a redelivery (or a second evaluator
@@ -113,6 +135,41 @@ export class StepLedgerRepository {
     );
     const decisionBody = rows[0]?.decision_body;
     return { transitioned: false, superseded: decisionBody?.decision_id !== p.decisionId, decisionBody };
+  }
+
+  /** The outcome recorded under `decisionId` (the decision id its approval workflow minted), if any. */
+  async appliedOutcome(p: { tenantId: string; decisionId: string }): Promise<AppliedApprovalOutcome | undefined> {
+    const { rows } = await this.db.query<AppliedOutcomeRow>(
+      'select decision, kill_switch_id, kill_switch_message from approval_outcomes where tenant_id = $1 and decision_id = $2',
+      [p.tenantId, p.decisionId],
+    );
+    return rows[0] && appliedOutcome(rows[0]);
+  }
+
+  /**
+   * Records an outcome applied to its step under its own decision id and returns what is recorded: the
+   * first record wins, so a concurrent attempt of the same outcome gets the first one's answer. Run it
+   * in the transaction that applied the outcome (`resolveApproval`).
+   */
+  async recordAppliedOutcome(
+    p: ApprovalRef & { decisionId: string; outcome: AppliedApprovalOutcome },
+  ): Promise<AppliedApprovalOutcome> {
+    const ks = p.outcome.killSwitch;
+    const inserted = await this.db.query(
+      `insert into approval_outcomes (tenant_id, decision_id, approval_id, decision, kill_switch_id, kill_switch_message)
+       values ($1, $2, $3, $4, $5, $6) on conflict (tenant_id, decision_id) do nothing`,
+      [
+        p.tenantId,
+        p.decisionId,
+        p.approvalId,
+        JSON.stringify(p.outcome.decision),
+        ks?.switchId ?? null,
+        ks?.message ?? null,
+      ],
+    );
+    if (inserted.rowCount) return p.outcome;
+    // Another attempt recorded it first: the insert waited for it to commit, and a new statement sees it.
+    return (await this.appliedOutcome(p))!;
   }
 
   /** Adds to usage counters, creating missing ones (an approved step's rate-limit and budget use). */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { topicsFor } from '@stepgate/contracts';
+import { topicsFor, type DecisionBody } from '@stepgate/contracts';
 import { testNamespace } from '@stepgate/test';
 import {
   OutboxRelay,
@@ -64,6 +64,22 @@ describe('completions', () => {
     expect(await ledger.recordCompletion({ ...completion, outputAvailable: false })).toBe('unknown_step');
     await gatedStep('acme', 'wf', 'later');
     expect(await ledger.recordCompletion({ ...completion, outputAvailable: false })).toBe('counted');
+  });
+});
+
+describe('approval outcomes', () => {
+  it('are recorded once under their decision id, per tenant: a second record answers the first', async () => {
+    const ledger = new StepLedgerRepository(ns.pool);
+    const decisionId = randomUUID();
+    const ref = { tenantId: 'acme', workflowId: 'wf', stepId: 's1', approvalId: randomUUID(), decisionId };
+    const body = (decision: 'allow' | 'block') => ({ decision_id: decisionId, decision }) as unknown as DecisionBody;
+    const first = { decision: body('allow'), killSwitch: { switchId: randomUUID(), message: 'kill switch engaged' } };
+    expect(await ledger.appliedOutcome({ tenantId: 'acme', decisionId })).toBeUndefined();
+    expect(await ledger.recordAppliedOutcome({ ...ref, outcome: first })).toEqual(first);
+    const again = await ledger.recordAppliedOutcome({ ...ref, outcome: { decision: body('block'), killSwitch: null } });
+    expect(again).toEqual(first);
+    expect(await ledger.appliedOutcome({ tenantId: 'acme', decisionId })).toEqual(first);
+    expect(await ledger.appliedOutcome({ tenantId: 'globex', decisionId })).toBeUndefined();
   });
 });
 

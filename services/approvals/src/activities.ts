@@ -26,8 +26,8 @@ import {
 } from '@stepgate/contracts/node';
 import type {
   ApprovalEvidence,
+  ApprovalResolution,
   ApprovalState,
-  ApprovalStatus,
   ApprovalVote,
 } from '@stepgate/approvals-client/definitions';
 import {
@@ -38,7 +38,8 @@ import {
   StepLedgerRepository,
   WebhooksRepository,
   withTransaction,
-  type KillSwitch,
+  type AppliedApprovalOutcome,
+  type Db,
 } from '@stepgate/store';
 import { postWebhook, slackMessage, webhookPayload, WebhookDeliveryError } from './webhooks.js';
 
@@ -57,7 +58,36 @@ export interface ActivityDeps {
   allowLoopbackWebhooks?: boolean;
 }
 
-export type Resolution = Exclude<ApprovalStatus, 'pending'>;
+export type Resolution = ApprovalResolution;
+
+/** The engaged kill switch that overrides an approved outcome (its decision becomes a block). */
+export interface KillSwitchVerdict {
+  switch_id: string;
+  message: string;
+}
+
+/**
+ * What `recordOutcome` answers: the outcome applied to its step, with the decision to publish and the
+ * kill-switch verdict taken when it was applied (null: no switch covered it), which every later effect
+ * uses; or not applied, because the step was decided again since the approval was asked for.
+ */
+export type OutcomeRecord =
+  | { applied: true; decision: DecisionBody; kill_switch: KillSwitchVerdict | null }
+  | { applied: false; superseded_by_decision_id: string | null };
+
+/**
+ * What `recordOutcome` answered before it took the kill-switch verdict: the decision, or null when
+ * superseded. The histories of runs from then carry it; the workflow still reads it.
+ */
+export type LegacyOutcomeRecord = DecisionBody | null;
+
+/**
+ * The kill-switch verdict an effect of an outcome uses. Absent: the run's `recordOutcome` took none (it
+ * ran before the verdict was taken there), so the effect checks the switches itself.
+ */
+export interface OutcomeVerdict {
+  kill_switch?: KillSwitchVerdict | null;
+}
 
 /**
  * What a signed statement proves (the workflow turns it into a decision or a refusal): no credential
@@ -142,21 +172,9 @@ export function createActivities(deps: ActivityDeps) {
       })),
     );
 
-  /**
-   * The engaged kill switch covering an approved outcome's step, if any: a switch engaged while the
-   * approval was pending outranks the approvers, as it outranks a policy at the gate. The approval
-   * names no tool, so a tool-scoped switch covers it (fail closed). A failed read throws: retried.
-   */
-  async function approvalKilled(o: OutcomeInput): Promise<KillSwitch | undefined> {
-    if (o.status !== 'approved') return undefined;
-    const r = o.request;
-    const switches = await new KillSwitchesRepository(deps.pool).engaged(r.tenant_id);
-    return killSwitchCovering(switches, {
-      agentId: r.requested_by.agent_id,
-      workflowId: r.workflow_id,
-      toolName: { unknown: true },
-    });
-  }
+  /** The verdict an effect uses: the one `recordOutcome` took, or (runs from before it took one) the switches now. */
+  const verdictOf = async (input: OutcomeVerdict & { outcome: OutcomeInput }): Promise<KillSwitchVerdict | null> =>
+    input.kill_switch !== undefined ? input.kill_switch : approvalKilled(input.outcome, deps.pool);
 
   return {
     /** Audits that a human decision was asked for (once per approval workflow). */
@@ -345,26 +363,53 @@ export function createActivities(deps: ActivityDeps) {
 
     /**
      * Records the outcome in the step ledger (an idempotent retry of the gate then answers with it) and,
-     * on reject or expiry, marks the governed workflow aborted. Returns the decision to publish; null
-     * when the step was decided again after this approval was asked for (re-evaluated): the outcome
-     * then decides nothing and is only audited, with the decision that superseded it.
+     * on reject or expiry, marks the governed workflow aborted. Answers the decision to publish with the
+     * kill-switch verdict, both recorded under the outcome's decision id: a retry whose first attempt
+     * committed answers the same, even if the step was decided again or a switch changed since. Not
+     * applied when the step was decided again after this approval was asked for (re-evaluated): the
+     * outcome then decides nothing and is only audited, with the decision that superseded it.
+     *
+     * An approved outcome a kill switch overrides is recorded as approved (usage counted): the gate
+     * checks the switches before the ledger on every request, idempotent retries included, so the step
+     * stays blocked while a switch covers it, and proceeds as approved once none does.
      */
-    async recordOutcome(o: OutcomeInput): Promise<DecisionBody | null> {
+    async recordOutcome(o: OutcomeInput): Promise<OutcomeRecord> {
       const r = o.request;
       const decided = o.decided_by ? { approved_by: o.decided_by, approved_at: o.decided_at } : {};
-      const resolved = await withTransaction(deps.pool, async (db) => {
-        const ledger = new StepLedgerRepository(db);
-        const ref = { tenantId: r.tenant_id, workflowId: r.workflow_id, stepId: r.step_id, approvalId: r.approval_id };
-        const result = await ledger.resolveApproval({ ...ref, decisionId: r.decision_id, status: o.status, decided });
-        if (result.superseded) return result;
-        // A retried activity finds the outcome recorded: it must not count the usage twice.
-        if (result.transitioned && o.status === 'approved')
-          await ledger.addUsage({ tenantId: r.tenant_id, increments: r.usage_increments });
-        if (o.status !== 'approved')
-          await ledger.abortWorkflow({ tenantId: r.tenant_id, workflowId: r.workflow_id, reason: abortReason(o) });
-        return result;
-      });
-      if (!resolved.superseded) return outcomeDecision(o, resolved.decisionBody);
+      const ref = { tenantId: r.tenant_id, workflowId: r.workflow_id, stepId: r.step_id, approvalId: r.approval_id };
+      const recorded = await withTransaction(
+        deps.pool,
+        async (db): Promise<AppliedApprovalOutcome | { supersededBy: string | null }> => {
+          const ledger = new StepLedgerRepository(db);
+          const earlier = await ledger.appliedOutcome({ tenantId: r.tenant_id, decisionId: o.decision_id });
+          if (earlier) return earlier;
+          const result = await ledger.resolveApproval({ ...ref, decisionId: r.decision_id, status: o.status, decided });
+          if (result.superseded) return { supersededBy: result.decisionBody?.decision_id ?? null };
+          // Not transitioned: an attempt that committed applied it (a concurrent one, or one from before
+          // outcomes were recorded by their id): the usage is counted.
+          if (result.transitioned && o.status === 'approved')
+            await ledger.addUsage({ tenantId: r.tenant_id, increments: r.usage_increments });
+          if (o.status !== 'approved')
+            await ledger.abortWorkflow({ tenantId: r.tenant_id, workflowId: r.workflow_id, reason: abortReason(o) });
+          const killed = await approvalKilled(o, db);
+          return ledger.recordAppliedOutcome({
+            ...ref,
+            decisionId: o.decision_id,
+            outcome: {
+              decision: outcomeDecision(o, result.decisionBody),
+              killSwitch: killed && { switchId: killed.switch_id, message: killed.message },
+            },
+          });
+        },
+      );
+      if ('decision' in recorded) {
+        const ks = recorded.killSwitch;
+        return {
+          applied: true,
+          decision: recorded.decision,
+          kill_switch: ks && { switch_id: ks.switchId, message: ks.message },
+        };
+      }
       await send([
         {
           topic: 'audit',
@@ -372,18 +417,21 @@ export function createActivities(deps: ActivityDeps) {
           value: auditEvent(r, o.audit_event_id, o.decided_at, AUDIT_ACTION[o.status], 'Superseded', {
             decided_by: o.decided_by,
             comment: o.comment,
-            superseded_by_decision_id: resolved.decisionBody?.decision_id ?? null,
+            superseded_by_decision_id: recorded.supersededBy,
             ...(o.action_digest ? { action_digest: o.action_digest } : {}),
             ...(o.evidence ? { evidence: o.evidence } : {}),
           }),
         },
       ]);
-      return null;
+      return { applied: false, superseded_by_decision_id: recorded.supersededBy };
     },
 
-    /** Publishes the signed decision, the audit events and, on reject or expiry, `workflow.aborted`. */
-    async publishOutcome(input: { outcome: OutcomeInput; decision: DecisionBody }): Promise<void> {
-      const killed = await approvalKilled(input.outcome);
+    /**
+     * Publishes the signed decision (a block when the verdict names a kill switch), the audit events
+     * and, on reject or expiry, `workflow.aborted`.
+     */
+    async publishOutcome(input: OutcomeVerdict & { outcome: OutcomeInput; decision: DecisionBody }): Promise<void> {
+      const killed = await verdictOf(input);
       const decision = killed ? killedDecision(input.decision, killed) : input.decision;
       await send(
         outcomeMessages(
@@ -398,11 +446,13 @@ export function createActivities(deps: ActivityDeps) {
      * Signals the Temporal workflow named in the gate request's `reply_to` with the outcome and, when
      * configured, asks it to cancel on reject or expiry. A workflow that no longer exists is not retried.
      */
-    async notifyOrchestrator(input: { outcome: OutcomeInput; cancel: boolean }): Promise<'signalled' | 'not_found'> {
+    async notifyOrchestrator(
+      input: OutcomeVerdict & { outcome: OutcomeInput; cancel: boolean },
+    ): Promise<'signalled' | 'not_found'> {
       const { outcome: o } = input;
       const to = o.request.reply_to;
       if (!to) return 'not_found';
-      const killed = await approvalKilled(o);
+      const killed = await verdictOf(input);
       const signal: ApprovalOutcomeSignal = {
         approval_id: o.request.approval_id,
         workflow_id: o.request.workflow_id,
@@ -411,7 +461,7 @@ export function createActivities(deps: ActivityDeps) {
         approval_status: o.status,
         decided_by: o.decided_by,
         decided_at: o.decided_at,
-        reason: killed ? killSwitchMessage(killed) : outcomeReason(o),
+        reason: killed ? killed.message : outcomeReason(o),
       };
       const handle = deps.temporalClient(to.temporal_namespace).workflow.getHandle(to.temporal_workflow_id);
       try {
@@ -428,10 +478,25 @@ export function createActivities(deps: ActivityDeps) {
 
 export type ApprovalActivities = ReturnType<typeof createActivities>;
 
+/**
+ * The engaged kill switch covering an approved outcome's step, if any: a switch engaged while the
+ * approval was pending outranks the approvers, as it outranks a policy at the gate. The approval names
+ * no tool, so a tool-scoped switch covers it (fail closed). A failed read throws: retried.
+ */
+async function approvalKilled(o: OutcomeInput, db: Db): Promise<KillSwitchVerdict | null> {
+  if (o.status !== 'approved') return null;
+  const r = o.request;
+  const killed = killSwitchCovering(await new KillSwitchesRepository(db).engaged(r.tenant_id), {
+    agentId: r.requested_by.agent_id,
+    workflowId: r.workflow_id,
+    toolName: { unknown: true },
+  });
+  return killed ? { switch_id: killed.switch_id, message: killSwitchMessage(killed) } : null;
+}
+
 /** An approved outcome a kill switch overrides: a block with KILL_SWITCH, the approval's fields kept. */
-function killedDecision(d: DecisionBody, killed: KillSwitch): DecisionBody {
-  const message = killSwitchMessage(killed);
-  return { ...d, decision: 'block', reason: message, error: { code: 'KILL_SWITCH', message } };
+function killedDecision(d: DecisionBody, killed: KillSwitchVerdict): DecisionBody {
+  return { ...d, decision: 'block', reason: killed.message, error: { code: 'KILL_SWITCH', message: killed.message } };
 }
 
 /** The decision an approval's outcome publishes: the gate's decision body, answered by a human (or the clock). */

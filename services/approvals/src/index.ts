@@ -1,2 +1,9 @@
 export { ApprovalsService, type IntakeResult } from './service.js';
 export { configFromEnv, type ApprovalsConfig } from './config.js';
+export {
+  createActivities,
+  type ActivityDeps,
+  type KillSwitchVerdict,
+  type OutcomeInput,
+  type OutcomeRecord,
+} from './activities.js';

@@ -103,7 +103,8 @@ export function webhookPayload(c: WebhookContent): WebhookPayload {
       action_digest: c.state.action_digest ?? '',
       requested_at: r.requested_at,
       expires_at: c.state.expires_at,
-      status: c.state.status,
+      // Events go out before the outcome is recorded, so never for a superseded approval.
+      status: c.state.status === 'superseded' ? c.state.superseded!.resolution : c.state.status,
       approvals_required: c.state.approvals_required ?? 1,
       approved_by: (c.state.approvals ?? []).map((v) => v.principal),
       eligible_roles: c.state.eligible_roles ?? ['approver'],

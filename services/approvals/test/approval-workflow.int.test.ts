@@ -66,7 +66,7 @@ describe('approval workflow (time-skipping test server, mocked activities)', () 
     ]);
     expect(mocks.calls.publishOutcome[0]!.decision).toMatchObject({ decision: 'block', approval_status: 'rejected' });
     expect(mocks.calls.notifyOrchestrator).toEqual([
-      { outcome: expect.objectContaining({ status: 'rejected' }), cancel: false },
+      { outcome: expect.objectContaining({ status: 'rejected' }), cancel: false, kill_switch: null },
     ]);
   });
 

@@ -9,7 +9,11 @@
  * signed-*.json, expired-without-reminder.json and reminded-then-expired-with-reply-to.json were recorded
  * before quorums, escalation, webhooks and the cancel-proof scope (no `webhooks-and-cancel-proof`
  * marker): keep them as they are; re-recording them would lose the proof that approvals started on
- * that code complete on this one. The scenarios below them are recorded on the current code.
+ * that code complete on this one. The scenarios below them are recorded on the current code, except:
+ *
+ * approved-then-superseded-with-reply-to.json was recorded before recordOutcome took the kill-switch
+ * verdict and superseded runs showed their status (its recordOutcome answered null; no
+ * `superseded-status` marker, no search-attribute upsert after it): keep it as it is too.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ApprovalInput } from '@stepgate/approvals-client/definitions';
@@ -139,6 +143,30 @@ export const HISTORY_SCENARIOS: Record<string, HistoryScenario> = {
         },
         comment: 'Escalated to me; approving the hotfix',
       });
+      await handle.result();
+    },
+  },
+  'approved-then-superseded-with-reply-to': {
+    input: (now) => approvalInput(now, { timeoutMs: HOUR, replyTo }),
+    mocks: { supersede: true },
+    async drive({ id, handle, approvers }, { env }) {
+      await approvers.approve(id, { ...(await signedBy(env, 'alice')), comment: 'Approving the deploy I saw' });
+      await handle.result();
+    },
+  },
+  'rejected-then-superseded': {
+    input: (now) => approvalInput(now, { timeoutMs: HOUR }),
+    mocks: { supersede: true },
+    async drive({ id, handle, approvers }, { env }) {
+      await approvers.reject(id, { ...(await signedBy(env, 'bob')), reason: 'Rejecting the deploy I saw' });
+      await handle.result();
+    },
+  },
+  'approved-kill-switched-with-reply-to': {
+    input: (now) => approvalInput(now, { timeoutMs: HOUR, replyTo }),
+    mocks: { killSwitch: { switch_id: '00000000-0000-4000-8000-0000000000ff', message: 'kill switch engaged: test' } },
+    async drive({ id, handle, approvers }, { env }) {
+      await approvers.approve(id, { ...(await signedBy(env, 'alice')), comment: 'Change ticket CHG-1234 reviewed' });
       await handle.result();
     },
   },

@@ -12,7 +12,15 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import type { ApprovalRequest, DecisionBody } from '@stepgate/contracts';
 import { timeSkippingEnvironment } from '@stepgate/test/time-skipping';
 import { generateSigningKey, privateKeyFromPem } from '@stepgate/contracts/node';
-import { proveApprover, type ApprovalActivities, type ApproverKeys, type OutcomeInput } from '../src/activities.js';
+import {
+  proveApprover,
+  type ApprovalActivities,
+  type ApproverKeys,
+  type KillSwitchVerdict,
+  type LegacyOutcomeRecord,
+  type OutcomeInput,
+  type OutcomeRecord,
+} from '../src/activities.js';
 import { Approvers, type ApproverCredential } from '@stepgate/approvals-client';
 import { approvalWorkflow } from '../src/workflows/approval.js';
 import {
@@ -147,8 +155,20 @@ type Calls = { [K in keyof ApprovalActivities]: Array<Parameters<ApprovalActivit
 /**
  * Activities that record their calls. `holdOutcome` keeps `recordOutcome` from returning until
  * `releaseOutcome()`: the workflow then stays open after it resolved, so late updates reach it.
+ * `supersede`: `recordOutcome` finds the step decided again since (the outcome applies to nothing).
+ * `killSwitch`: the verdict `recordOutcome` takes. `legacyOutcome`: it answers as before it took one
+ * (the decision, or null when superseded).
  */
-export function mockActivities(options: { holdOutcome?: boolean; webhooks?: string[]; failWebhooks?: boolean } = {}) {
+export function mockActivities(
+  options: {
+    holdOutcome?: boolean;
+    webhooks?: string[];
+    failWebhooks?: boolean;
+    supersede?: boolean;
+    killSwitch?: KillSwitchVerdict;
+    legacyOutcome?: boolean;
+  } = {},
+) {
   const calls: Calls = {
     announce: [],
     isApprover: [],
@@ -201,7 +221,11 @@ export function mockActivities(options: { holdOutcome?: boolean; webhooks?: stri
     async recordOutcome(o) {
       calls.recordOutcome.push(o);
       await released;
-      return decisionFor(o);
+      if (options.legacyOutcome)
+        return (options.supersede ? null : decisionFor(o)) satisfies LegacyOutcomeRecord as unknown as OutcomeRecord;
+      return options.supersede
+        ? { applied: false, superseded_by_decision_id: SUPERSEDING_DECISION_ID }
+        : { applied: true, decision: decisionFor(o), kill_switch: options.killSwitch ?? null };
     },
     async publishOutcome(input) {
       calls.publishOutcome.push(input);
@@ -213,6 +237,9 @@ export function mockActivities(options: { holdOutcome?: boolean; webhooks?: stri
   };
   return { activities, calls, releaseOutcome: () => release?.() };
 }
+
+/** The step's decision that supersedes outcomes in the mocks' `supersede`. */
+export const SUPERSEDING_DECISION_ID = '00000000-0000-4000-8000-00000000d00d';
 
 function decisionFor(o: OutcomeInput): DecisionBody {
   const r = o.request;

@@ -8,6 +8,8 @@ import { SettingsError } from '@stepgate/runtime';
 import { identityFromClaims, UnmappedIdentityError, UnverifiedEmailError } from '../src/auth/identity.js';
 import { configFromEnv, type OidcSettings } from '../src/config.js';
 import { html, Html } from '../src/portal/html.js';
+import { approvalDetail } from '../src/portal/pages.js';
+import type { ApprovalListing, ApprovalState } from '@stepgate/approvals-client';
 import type { IdentitiesRepository } from '@stepgate/store';
 
 describe('html', () => {
@@ -20,6 +22,48 @@ describe('html', () => {
       </ul>`.text.replace(/\s+/g, ''),
     ).toBe('<ul>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;&amp;<li>&lt;b&gt;</li></ul>');
     expect(html`${new Html('<b>ok</b>')}${null}${false}${undefined}${0}`.text).toBe('<b>ok</b>0');
+  });
+});
+
+describe('approval page', () => {
+  it('a superseded approval: its status, how it had resolved, the superseding decision, and no decision form', () => {
+    const approval = {
+      approval_id: 'a-1',
+      tenant_id: 'demo',
+      status: 'superseded',
+      workflow_id: 'wf-1',
+      step_id: 'deploy',
+      step_name: 'deploy',
+      step_type: 'tool_call',
+      reason: 'Deploys need a human',
+      severity: null,
+      requested_by: { principal: 'orchestrator', user_id: null, agent_id: null },
+      policies_matched: [],
+      inputs_summary: '{}',
+      requested_at: '2026-01-01T00:00:00Z',
+      expires_at: '2026-01-01T01:00:00Z',
+      age_seconds: 60,
+      time_left_seconds: 0,
+    } satisfies ApprovalListing;
+    const state: ApprovalState = {
+      approval_id: 'a-1',
+      status: 'superseded',
+      tenant_id: 'demo',
+      workflow_id: 'wf-1',
+      step_id: 'deploy',
+      requested_at: approval.requested_at,
+      expires_at: approval.expires_at,
+      decided_by: 'bob',
+      decided_at: '2026-01-01T00:01:00Z',
+      comment: 'Reviewed the plan, go',
+      superseded: { resolution: 'approved', by_decision_id: 'd-2' },
+    };
+    const page = approvalDetail({ approval, state, csrf: 'x', canDecide: true }).text.replace(/\s+/g, ' ');
+    expect(page).toContain('<span class="status">superseded</span>');
+    expect(page).toContain(
+      '<dt>Superseded</dt> <dd> approved, but the step was decided again (decision <code>d-2</code>)',
+    );
+    expect(page).not.toContain('<form');
   });
 });
 

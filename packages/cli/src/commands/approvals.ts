@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import {
+  APPROVAL_STATUSES,
   ApprovalRefusedError,
   approverCredential,
   Approvers,
@@ -11,8 +12,6 @@ import {
 import { CliEnvSchema, readSettings, temporalConnectionOptions } from '@stepgate/runtime';
 import { parseOrThrow, readDocument } from '../files.js';
 import { EXIT, InputError, printable, type Io } from '../io.js';
-
-const STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'rejected', 'expired'];
 
 /** The approvers' Temporal endpoint, from the variables the approvals service reads. */
 async function withApprovers<T>(
@@ -33,8 +32,8 @@ export async function listApprovals(
   opts: { tenant?: string; status?: string; json?: boolean },
   io: Io,
 ): Promise<number> {
-  if (opts.status !== undefined && !STATUSES.includes(opts.status as ApprovalStatus))
-    throw new InputError(`--status "${opts.status}": expected one of ${STATUSES.join(', ')}`);
+  if (opts.status !== undefined && !(APPROVAL_STATUSES as readonly string[]).includes(opts.status))
+    throw new InputError(`--status "${opts.status}": expected one of ${APPROVAL_STATUSES.join(', ')}`);
   const rows = await withApprovers((a) =>
     a.list({
       ...(opts.tenant ? { tenant: opts.tenant } : {}),

@@ -12,7 +12,7 @@ import {
   upsertSearchAttributes,
   uuid4,
 } from '@temporalio/workflow';
-import type { ApprovalErrorCode, ApprovalRequest, ApprovalRule } from '@stepgate/contracts';
+import type { ApprovalErrorCode, ApprovalRequest, ApprovalRule, DecisionBody } from '@stepgate/contracts';
 import {
   APPROVAL_GATEWAY_ROLE,
   APPROVAL_SIGNATURE_MAX_SKEW_MS,
@@ -24,7 +24,15 @@ import {
   type SignedApprovalStatement,
 } from '@stepgate/contracts/approval-statement';
 import type { WebhookEvent } from '@stepgate/contracts/node';
-import type { ApprovalActivities, ApproverProof, OutcomeInput, Resolution } from '../activities.js';
+import type {
+  ApprovalActivities,
+  ApproverProof,
+  KillSwitchVerdict,
+  LegacyOutcomeRecord,
+  OutcomeInput,
+  OutcomeRecord,
+  Resolution,
+} from '../activities.js';
 import {
   approveUpdate,
   MIN_APPROVAL_COMMENT_LENGTH,
@@ -46,6 +54,8 @@ const SIGNED_APPROVALS_PATCH = 'signed-approvals';
 const NOTIFY_AND_SURVIVE_CANCEL_PATCH = 'webhooks-and-cancel-proof';
 /** Separation of duties compares the requesting user case-insensitively with principal and subject. */
 const SOD_CASE_INSENSITIVE_PATCH = 'sod-case-insensitive';
+/** A superseded outcome sets the status search attribute to `superseded`; histories without the marker did not. */
+const SUPERSEDED_STATUS_PATCH = 'superseded-status';
 
 /** What an approval asks for when its event names no rule (events of evaluators before quorums). */
 const DEFAULT_RULE: ApprovalRule = { approvals_required: 1, approver_role: 'approver', escalate_to_role: null };
@@ -301,17 +311,39 @@ async function runApproval(input: ApprovalInput, version: { current: boolean }):
     abort_event_id: uuid4(),
     abort_audit_event_id: uuid4(),
   };
-  const decision = await effects.recordOutcome(outcome);
-  // Null: the step was decided again since this approval was asked for; the outcome decides nothing
-  // (it is audited as superseded), so nothing is published or signalled. Histories before this change
-  // never recorded null, so they replay on the path below.
-  if (decision !== null) {
-    await effects.publishOutcome({ outcome, decision });
-    if (r.reply_to) await effects.notifyOrchestrator({ outcome, cancel: input.cancel_orchestrator_on_reject });
+  const recorded = outcomeRecord(await effects.recordOutcome(outcome));
+  if (recorded.applied) {
+    // The kill-switch verdict recordOutcome took (in the history: retries and replays get the same),
+    // so the published decision and the orchestrator's signal agree.
+    const verdict = recorded.kill_switch === undefined ? {} : { kill_switch: recorded.kill_switch };
+    await effects.publishOutcome({ outcome, decision: recorded.decision, ...verdict });
+    if (r.reply_to)
+      await effects.notifyOrchestrator({ outcome, cancel: input.cancel_orchestrator_on_reject, ...verdict });
     notify('approval.decided');
+  } else {
+    // The step was decided again since this approval was asked for: the outcome decides nothing (it is
+    // audited as superseded), so nothing is published or signalled.
+    Object.assign(state, {
+      status: 'superseded',
+      superseded: { resolution: outcome.status, by_decision_id: recorded.superseded_by_decision_id },
+    });
+    if (patched(SUPERSEDED_STATUS_PATCH)) upsertSearchAttributes([{ key: STATUS_ATTRIBUTE, value: 'superseded' }]);
   }
   await Promise.all(notifications);
   return state;
+}
+
+/**
+ * recordOutcome's answer, read from what runs of any version recorded: a decision (before the kill-switch
+ * verdict was taken there: `kill_switch` absent) or null (superseded) from older ones.
+ */
+function outcomeRecord(
+  answer: OutcomeRecord | LegacyOutcomeRecord,
+):
+  | { applied: true; decision: DecisionBody; kill_switch?: KillSwitchVerdict | null }
+  | { applied: false; superseded_by_decision_id: string | null } {
+  if (answer === null) return { applied: false, superseded_by_decision_id: null };
+  return 'applied' in answer ? answer : { applied: true, decision: answer };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Api } from './route.js';
 import { withUrl, type ApiDeps } from './deps.js';
 import { notFound } from './errors.js';
 import { quorumProgress } from '../gateway.js';
+import type { ApprovalState } from '@stepgate/approvals-client';
 import { APPROVAL_READERS } from '../auth/identity.js';
 import {
   ApprovalListQuery,
@@ -61,7 +62,7 @@ export function approvalRoutes(api: Api, deps: ApiDeps): void {
     handler: async ({ identity, params }) => {
       const d = await deps.gateway.detail(identity, params.approval_id);
       if (!d) throw notFound(`approval ${params.approval_id}`);
-      return { ...url(d.approval), ...(d.state ? quorumProgress(d.state) : {}) };
+      return { ...url(d.approval), ...(d.state ? stateOf(d.state) : {}) };
     },
   });
 
@@ -107,4 +108,12 @@ export function approvalRoutes(api: Api, deps: ApiDeps): void {
       return d as never;
     },
   });
+}
+
+/**
+ * What one approval's workflow state adds to its listing: the quorum's progress, and its status as the
+ * workflow has it (a run from before superseded runs set their search attribute still lists as decided).
+ */
+function stateOf(s: ApprovalState) {
+  return { status: s.status, ...quorumProgress(s), ...(s.superseded ? { superseded: s.superseded } : {}) };
 }

@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import { MIN_APPROVAL_COMMENT_LENGTH } from '@stepgate/approvals-client';
+import { APPROVAL_STATUSES, MIN_APPROVAL_COMMENT_LENGTH } from '@stepgate/approvals-client';
 import { AUDIT_ACTIONS } from '@stepgate/contracts';
 import { EXPORT_FORMATS } from '@stepgate/audit-log';
 import { webhookSecretProblem, webhookUrlProblem } from '@stepgate/contracts/node';
 import { WEBHOOK_FORMATS } from '@stepgate/store';
 
-const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired'] as const;
 export const API_ROLES = ['admin', 'approver', 'auditor', 'viewer'] as const;
 export const WINDOWED_RULES = ['block_spike', 'background_write_burst', 'approval_backlog'] as const;
 
@@ -59,6 +58,13 @@ export const ApprovalSchema = z.object({
   approvals: z.array(z.object({ principal: z.string(), approved_at: z.string() })).optional(),
   eligible_roles: z.array(z.string()).optional(),
   escalated: z.object({ to_role: z.string(), at: z.string() }).nullable().optional(),
+  /**
+   * With status `superseded` (on one approval): the step was decided again since, so the approval's
+   * outcome decided nothing; how it had resolved, and the decision that superseded it (null: unknown).
+   */
+  superseded: z
+    .object({ resolution: z.enum(['approved', 'rejected', 'expired']), by_decision_id: z.string().nullable() })
+    .optional(),
 });
 
 export const ApprovalListQuery = z.object({

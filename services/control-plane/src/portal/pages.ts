@@ -69,6 +69,15 @@ function quorum(state: ApprovalState): Html {
     <dd>${q.escalated ? html`to ${q.escalated.to_role} at ${q.escalated.at}` : 'no'}</dd>`;
 }
 
+/** How a superseded approval had resolved, and that it decided nothing. */
+function superseded(x: NonNullable<ApprovalState['superseded']>): Html {
+  return html`<dt>Superseded</dt>
+    <dd>
+      ${x.resolution}, but the step was decided
+      again${x.by_decision_id ? html` (decision <code>${x.by_decision_id}</code>)` : ''}: this approval decided nothing
+    </dd>`;
+}
+
 /** One approval: what is asked, and the decision form while it is pending. */
 export function approvalDetail(p: {
   approval: ApprovalListing;
@@ -84,7 +93,7 @@ export function approvalDetail(p: {
     <dl>
       <dt>Status</dt>
       <dd><span class="status">${s?.status ?? a.status}</span>${a.severity ? html` · severity ${a.severity}` : ''}</dd>
-      ${s ? quorum(s) : ''}
+      ${s?.superseded ? superseded(s.superseded) : ''} ${s ? quorum(s) : ''}
       <dt>Step</dt>
       <dd>${step(a)}, ${a.step_type}</dd>
       <dt>Requested by</dt>
