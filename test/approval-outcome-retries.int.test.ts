@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import type { ApprovalOutcomeSignal, ApprovalRequest, AuditEvent, GateDecision } from '@stepgate/contracts';
 import { privateKeyFromPem } from '@stepgate/contracts/node';
-import { createActivities, type OutcomeInput } from '@stepgate/approvals';
+import { createActivities, unavailableOutcome, unavailableOutcomeIds, type OutcomeInput } from '@stepgate/approvals';
 import type { GateStepRequest } from '@stepgate/client';
 import { KafkaConnection, type MessageProducer, type OutgoingMessage } from '@stepgate/messaging';
 import { KillSwitchesRepository, type KillSwitch } from '@stepgate/store';
@@ -260,5 +260,72 @@ describe('approval outcomes retried (real Kafka and Postgres, the evaluator gati
         .json<AuditEvent>(ns.topics.audit)
         .filter((a) => a.detail.approval_id === request.approval_id && a.outcome === 'Superseded'),
     ).toEqual([]);
+  });
+
+  it('an approval that could not be started blocks its step once; an outcome of a run that started after all (the start answer lost) then decides nothing, and one recorded first makes the block apply to nothing', async () => {
+    const { step, request } = await pendingDeploy();
+    const { acts, signals } = activities(kafka);
+    const ids = unavailableOutcomeIds(request);
+    const blockedAt = new Date().toISOString();
+    const block = unavailableOutcome({ ...request, reply_to: REPLY_TO }, blockedAt);
+    const recorded = await acts.recordOutcome(block);
+    expect(recorded).toMatchObject({
+      applied: true,
+      kill_switch: null,
+      decision: {
+        decision_id: ids.decision_id,
+        decision: 'block',
+        approval_status: 'expired',
+        error: { code: 'APPROVAL_UNAVAILABLE' },
+      },
+    });
+    // Retried (its answer lost), and delivered again later at another time: the first record answers.
+    expect(await acts.recordOutcome(block)).toEqual(recorded);
+    expect(
+      await acts.recordOutcome(unavailableOutcome(block.request, new Date(Date.now() + 5_000).toISOString())),
+    ).toEqual(recorded);
+    if (!recorded.applied) throw new Error('unreachable');
+    await acts.publishOutcome({ outcome: block, decision: recorded.decision, kill_switch: recorded.kill_switch });
+    await acts.notifyOrchestrator({ outcome: block, cancel: false, kill_switch: recorded.kill_switch });
+    expect(signals).toEqual([
+      expect.objectContaining({ decision: 'block', approval_status: 'expired', reason: recorded.decision.reason }),
+    ]);
+
+    // The run that started after all is approved, or expires: neither applies, both are audited as
+    // superseded by the block, and nothing is published for them.
+    for (const outcome of [
+      approvedBy(request, 'alice'),
+      { ...approvedBy(request, 'alice'), status: 'expired' as const },
+    ])
+      expect(await acts.recordOutcome(outcome)).toEqual({ applied: false, superseded_by_decision_id: ids.decision_id });
+    const superseded = () =>
+      stack.wire
+        .json<AuditEvent>(ns.topics.audit)
+        .filter((a) => a.detail.approval_id === request.approval_id && a.outcome === 'Superseded');
+    await stack.wire.until(() => (superseded().length === 2 ? true : undefined));
+    for (const a of superseded()) expect(a.detail.superseded_by_decision_id).toBe(ids.decision_id);
+    const decisions = await published(request.approval_id, 1);
+    expect(decisions).toEqual([expect.objectContaining({ decision_id: ids.decision_id, decision: 'block' })]);
+    expect(await retryAtGate(step)).toBe('WORKFLOW_TERMINAL');
+
+    // The other order: a run's approval recorded first, the block of the same request comes too late.
+    const other = await pendingDeploy();
+    const approval = approvedBy(other.request, 'bob');
+    expect(await acts.recordOutcome(approval)).toMatchObject({ applied: true, decision: { decision: 'allow' } });
+    expect(await acts.recordOutcome(unavailableOutcome(other.request, new Date().toISOString()))).toEqual({
+      applied: false,
+      superseded_by_decision_id: null,
+    });
+    const late = await stack.wire.until(() =>
+      stack.wire
+        .json<AuditEvent>(ns.topics.audit)
+        .find((a) => a.detail.approval_id === other.request.approval_id && a.outcome === 'Superseded'),
+    );
+    expect(late).toMatchObject({
+      action: 'ApprovalExpired',
+      detail: { error_code: 'APPROVAL_UNAVAILABLE', dlq_reason: 'APPROVAL_START_REFUSED' },
+    });
+    expect(await acts.recordOutcome(approval)).toMatchObject({ applied: true, decision: { decision: 'allow' } });
+    expect(await retryAtGate(other.step)).toBe('allow');
   });
 });

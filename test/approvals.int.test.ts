@@ -20,6 +20,8 @@ import {
 } from '@stepgate/contracts/node';
 import type { GateStepRequest } from '@stepgate/client';
 import { ApprovalRefusedError, type ApproverCredential, type Approvers } from '@stepgate/approvals-client';
+import { ServiceError } from '@temporalio/client';
+import { unavailableOutcomeIds, type IntakeResult } from '@stepgate/approvals';
 import { KillSwitchesRepository } from '@stepgate/store';
 import { eventually, freePort, rejection, testNamespace } from '@stepgate/test';
 import { governedDeploy } from './workflows/governed-deploy.js';
@@ -103,6 +105,36 @@ const deploy = (overrides: Partial<GateStepRequest> = {}): GateStepRequest => ({
 const pending = (step: GateStepRequest) => pendingApproval(stack, step, { outcomeMs: 30_000, startMs: 20_000 });
 
 const refusal = (p: Promise<unknown>) => rejection(p, ApprovalRefusedError);
+
+/** What @grpc/grpc-js rejects a call with. */
+const grpcError = (code: number, details: string) =>
+  Object.assign(new Error(`${code} ${details}`), { code, details, metadata: {} });
+
+/**
+ * Makes the approvals service's starts of the approvals of `workflowId` go through `fail` (given the real
+ * start), as Temporal's faults would; the others start as usual. Returns what undoes it.
+ */
+function failStarts(workflowId: string, fail: (start: () => Promise<IntakeResult>) => Promise<IntakeResult>) {
+  const service = stack.service!;
+  const real = service.startApproval.bind(service);
+  service.startApproval = (request, heartbeat) =>
+    request.workflow_id === workflowId ? fail(() => real(request, heartbeat)) : real(request, heartbeat);
+  return () => {
+    service.startApproval = real;
+  };
+}
+
+/** Runs `body` while a worker runs the governed-deploy orchestrator workflows (`reply_to`) of the tenant. */
+const withDeployOrchestrators = <T>(body: (taskQueue: string) => Promise<T>) =>
+  withOrchestratorWorker(
+    ns,
+    {
+      tenant: TENANT,
+      evaluatorKey: stack.evaluatorKey,
+      workflowsPath: new URL('./workflows/governed-deploy.ts', import.meta.url),
+    },
+    body,
+  );
 
 const auditOf = (approvalId: string) => () =>
   stack.wire
@@ -629,43 +661,35 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
   });
 
   it('a Temporal-workflow orchestrator waits durably for the outcome signal (reply_to)', async () => {
-    await withOrchestratorWorker(
-      ns,
-      {
-        tenant: TENANT,
-        evaluatorKey: stack.evaluatorKey,
-        workflowsPath: new URL('./workflows/governed-deploy.ts', import.meta.url),
-      },
-      async (taskQueue) => {
-        const handle = await stack.temporal.workflow.start(governedDeploy, {
-          taskQueue,
-          workflowId: `orchestrator-${randomUUID()}`,
-        });
-        const approvalId = await stack.wire.until(
-          () =>
-            stack.wire
-              .json<ApprovalRequest>(ns.topics.approvals)
-              .find((e) => e.type === 'approval.requested' && e.workflow_id === handle.workflowId)?.approval_id,
-        );
-        await eventually(() => stack.approvers.status(approvalId).catch(() => undefined), 'the approval to start', {
-          timeout: 20_000,
-        });
-        const decided = await stack.approvers.approve(approvalId, {
-          credential: stack.keys.alice,
-          comment: 'Approved for the orchestrator workflow',
-        });
-        const result = await handle.result();
-        expect(result).toMatchObject({
-          decision: 'allow',
-          approval_status: 'approved',
-          decided_by: 'alice',
-          deployed: true,
-        });
-        console.info(
-          `approval → Temporal orchestrator (signal): ${Date.parse(result.received_at!) - Date.parse(decided.decided_at!)} ms`,
-        );
-      },
-    );
+    await withDeployOrchestrators(async (taskQueue) => {
+      const handle = await stack.temporal.workflow.start(governedDeploy, {
+        taskQueue,
+        workflowId: `orchestrator-${randomUUID()}`,
+      });
+      const approvalId = await stack.wire.until(
+        () =>
+          stack.wire
+            .json<ApprovalRequest>(ns.topics.approvals)
+            .find((e) => e.type === 'approval.requested' && e.workflow_id === handle.workflowId)?.approval_id,
+      );
+      await eventually(() => stack.approvers.status(approvalId).catch(() => undefined), 'the approval to start', {
+        timeout: 20_000,
+      });
+      const decided = await stack.approvers.approve(approvalId, {
+        credential: stack.keys.alice,
+        comment: 'Approved for the orchestrator workflow',
+      });
+      const result = await handle.result();
+      expect(result).toMatchObject({
+        decision: 'allow',
+        approval_status: 'approved',
+        decided_by: 'alice',
+        deployed: true,
+      });
+      console.info(
+        `approval → Temporal orchestrator (signal): ${Date.parse(result.received_at!) - Date.parse(decided.decided_at!)} ms`,
+      );
+    });
   });
 
   it('the CLI lists pending approvals with their context, approves, and reports a refusal by its code', async () => {
@@ -751,7 +775,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     }
   });
 
-  it('a request Temporal refuses for good (a 3 KB tenant id breaks the search attribute limit) goes to the dlq; the next one is served', async () => {
+  it('a request Temporal refuses for good (a 3 KB tenant id breaks the search attribute limit): its step is blocked with a signed APPROVAL_UNAVAILABLE decision, the abort and the audit, and it goes to the dlq; delivered again, the same decision; unsigned, nothing; the next one is served', async () => {
     const approvalId = randomUUID();
     const decisionId = randomUUID();
     const tenant = 't'.repeat(3_000);
@@ -767,27 +791,217 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       decision_id: decisionId,
       reason: 'poison',
     });
+    const ids = unavailableOutcomeIds(poison);
+    const ledger = async () =>
+      (
+        await ns.pool.query<{ approval_status: string }>(
+          'select approval_status from step_ledger where tenant_id = $1 and approval_id = $2',
+          [tenant, approvalId],
+        )
+      ).rows[0]?.approval_status;
+    const decisions = () =>
+      stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.approval_id === approvalId);
+    const dlq = (reason: string) =>
+      stack.wire.seen.filter(
+        (m) => m.topic === ns.topics.dlq && m.key === approvalId && m.headers['stepgate-dlq-reason'] === reason,
+      );
+    const unavailable = async (result: string) =>
+      (await stack.service!.registry.getSingleMetric('stepgate_approvals_unavailable_total')!.get()).values.find(
+        (v) => v.labels.result === result,
+      )?.value ?? 0;
+    const [blockedBefore, republishedBefore] = [await unavailable('blocked'), await unavailable('republished')];
+    const value = Buffer.from(JSON.stringify(poison));
     const producer = ns.kafka.producer();
     await producer.connect();
-    const value = Buffer.from(JSON.stringify(poison));
-    await producer.send({
-      topic: ns.topics.approvals,
-      messages: [{ key: approvalId, value, headers: signedHeaders(stack.evaluatorKey, value) }],
-    });
-    await producer.disconnect();
-    const dlq = await stack.wire.until(
-      () =>
-        stack.wire.seen.find(
-          (m) =>
-            m.topic === ns.topics.dlq &&
-            m.key === approvalId &&
-            m.headers['stepgate-dlq-reason'] === 'APPROVAL_START_REFUSED',
-        ),
-      30_000,
-    );
-    expect(dlq.headers['stepgate-dlq-detail']).toContain('StepgateTenant');
+    try {
+      // Unsigned, or signed by the evaluator over other bytes: refused before any start, so nobody who can
+      // write to the topic can have a step blocked this way.
+      await producer.send({
+        topic: ns.topics.approvals,
+        messages: [
+          { key: approvalId, value },
+          { key: approvalId, value, headers: signedHeaders(stack.evaluatorKey, Buffer.from('other bytes')) },
+        ],
+      });
+      await stack.wire.until(() => (dlq('UNAUTHENTICATED').length === 2 ? true : undefined), 20_000);
+      expect(await ledger()).toBe('pending');
+      expect(decisions()).toEqual([]);
+
+      await producer.send({
+        topic: ns.topics.approvals,
+        messages: [{ key: approvalId, value, headers: signedHeaders(stack.evaluatorKey, value) }],
+      });
+      const [refused] = await stack.wire.until(() => {
+        const entries = dlq('APPROVAL_START_REFUSED');
+        return entries.length ? entries : undefined;
+      }, 30_000);
+      expect(refused!.headers['stepgate-dlq-detail']).toContain('StepgateTenant');
+      // The step was blocked before the request went to the dlq.
+      expect(await ledger()).toBe('expired');
+      const [decision] = await stack.wire.until(() => (decisions().length ? decisions() : undefined));
+      expect(decision).toMatchObject({
+        decision_id: ids.decision_id,
+        tenant_id: tenant,
+        workflow_id: 'wf-poison',
+        step_id: 'deploy',
+        decision: 'block',
+        decision_source: 'approval',
+        approval_status: 'expired',
+        error: { code: 'APPROVAL_UNAVAILABLE' },
+      });
+      expect(decision!.reason).toContain('the approval could not be started (APPROVAL_START_REFUSED)');
+      expect(decision!.error!.message).toBe(decision!.reason);
+      expect(decision!.approved_by).toBeUndefined();
+      expect(verifyReceipt(decision!, publicKeyFromPem(stack.evaluatorKey.publicKeyPem))).toBe(true);
+      const aborted = await stack.wire.until(() =>
+        stack.wire.json<WorkflowAbortedEvent>(ns.topics['workflow.events']).find((e) => e.approval_id === approvalId),
+      );
+      expect(aborted).toMatchObject({
+        event_id: ids.abort_event_id,
+        cause: 'approval_expired',
+        workflow_id: 'wf-poison',
+      });
+      expect(aborted.reason).toContain('could not be started (APPROVAL_START_REFUSED)');
+      const audited = () =>
+        stack.wire.json<AuditEvent>(ns.topics.audit).filter((a) => a.detail.approval_id === approvalId);
+      await stack.wire.until(() => (audited().length >= 2 ? true : undefined));
+      expect(audited()).toEqual([
+        expect.objectContaining({
+          id: ids.audit_event_id,
+          action: 'ApprovalExpired',
+          outcome: 'Expired',
+          decision_id: ids.decision_id,
+          decision: 'block',
+          error_code: 'APPROVAL_UNAVAILABLE',
+          detail: expect.objectContaining({ dlq_reason: 'APPROVAL_START_REFUSED', decided_by: null }),
+        }),
+        expect.objectContaining({
+          id: ids.abort_audit_event_id,
+          action: 'WorkflowAborted',
+          error_code: 'APPROVAL_UNAVAILABLE',
+          detail: expect.objectContaining({ cause: 'approval_expired', reason: aborted.reason }),
+        }),
+      ]);
+      const state = await ns.pool.query<{ status: string }>(
+        'select status from workflow_state where tenant_id = $1 and workflow_id = $2',
+        [tenant, 'wf-poison'],
+      );
+      expect(state.rows).toEqual([{ status: 'aborted' }]);
+      expect(await unavailable('blocked')).toBe(blockedBefore + 1);
+
+      // Delivered again (as after a crash before the offset was committed): the same decision again, no
+      // second one, and no second dlq entry (its step no longer waits: the request is already resolved).
+      await producer.send({
+        topic: ns.topics.approvals,
+        messages: [{ key: approvalId, value, headers: signedHeaders(stack.evaluatorKey, value) }],
+      });
+      const [first, again] = await stack.wire.until(() => (decisions().length >= 2 ? decisions() : undefined));
+      expect(again).toEqual(first);
+      expect(await unavailable('republished')).toBe(republishedBefore + 1);
+      expect(dlq('APPROVAL_START_REFUSED')).toHaveLength(1);
+      expect(await ledger()).toBe('expired');
+    } finally {
+      await producer.disconnect();
+    }
     const { outcome, id } = await pending(deploy());
     await stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'Served after the poison request' });
     expect((await outcome).decision).toBe('allow');
+  });
+
+  it('an approval Temporal refuses to start: the orchestrator waiting on gate.decisions gets a signed block APPROVAL_UNAVAILABLE at once, and the workflow is aborted', async () => {
+    const step = deploy();
+    const undo = failStarts(step.workflow_id, async () => {
+      throw new ServiceError('Failed to start Workflow', { cause: grpcError(3, 'search attribute too long') });
+    });
+    try {
+      const started = performance.now();
+      const d = await stack.gate.gate(step, { waitForApproval: true, timeoutMs: 30_000 });
+      const request = await stack.wire.until(() =>
+        stack.wire
+          .json<ApprovalRequest>(ns.topics.approvals)
+          .find((e) => e.type === 'approval.requested' && e.approval_id === d.approval_id),
+      );
+      const ids = unavailableOutcomeIds(request);
+      expect(d).toMatchObject({
+        decision_id: ids.decision_id,
+        decision: 'block',
+        decision_source: 'approval',
+        approval_status: 'expired',
+        tenant_id: TENANT,
+        workflow_id: step.workflow_id,
+        error: { code: 'APPROVAL_UNAVAILABLE' },
+      });
+      expect(verifyReceipt(d, publicKeyFromPem(stack.evaluatorKey.publicKeyPem))).toBe(true);
+      console.info(
+        `approval start refused → orchestrator (Kafka decision): ${(performance.now() - started).toFixed(0)} ms`,
+      );
+      // No run was started: nobody can approve it.
+      expect(await stack.approvers.get(d.approval_id!)).toBeUndefined();
+      expect((await stack.gate.gate({ ...step, retry_policy: 'idempotent' })).error?.code).toBe('WORKFLOW_TERMINAL');
+    } finally {
+      undo();
+    }
+  });
+
+  it('a start whose answer was lost (it did start): the block stands; an approval through the run that started decides nothing and publishes no allow; a Temporal orchestrator (reply_to) is signalled the block', async () => {
+    await withDeployOrchestrators(async (taskQueue) => {
+      const workflowId = `orchestrator-${randomUUID()}`;
+      // Every start starts (or finds) the run, then fails as if its answer was lost: of no known kind,
+      // so the intake tries again a few times and then gives up on it.
+      const undo = failStarts(workflowId, async (start) => {
+        await start();
+        throw new Error('the answer to the start was lost');
+      });
+      try {
+        const handle = await stack.temporal.workflow.start(governedDeploy, { taskQueue, workflowId });
+        const result = await handle.result();
+        expect(result).toMatchObject({ decision: 'block', approval_status: 'expired', deployed: false });
+        const request = await stack.wire.until(() =>
+          stack.wire
+            .json<ApprovalRequest>(ns.topics.approvals)
+            .find((e) => e.type === 'approval.requested' && e.workflow_id === workflowId),
+        );
+        const id = request.approval_id;
+        const ids = unavailableOutcomeIds(request);
+        const decisions = () =>
+          stack.wire
+            .json<GateDecision>(ns.topics['gate.decisions'])
+            .filter((d) => d.approval_id === id && d.decision_source === 'approval');
+        const [blocked] = await stack.wire.until(() => (decisions().length ? decisions() : undefined));
+        expect(blocked).toMatchObject({
+          decision_id: ids.decision_id,
+          decision: 'block',
+          error: { code: 'APPROVAL_UNAVAILABLE' },
+        });
+
+        // The run that did start still waits; an approver decides it: the block stands.
+        expect((await stack.approvers.status(id)).status).toBe('pending');
+        const state = await stack.approvers.approve(id, {
+          credential: stack.keys.alice,
+          comment: 'Approving a run that started after all',
+        });
+        expect(state.status).toBe('approved');
+        const superseded = await stack.wire.until(() =>
+          stack.wire
+            .json<AuditEvent>(ns.topics.audit)
+            .find((a) => a.detail.approval_id === id && a.action === 'ApprovalGranted'),
+        );
+        expect(superseded).toMatchObject({
+          outcome: 'Superseded',
+          detail: { decided_by: 'alice', superseded_by_decision_id: ids.decision_id },
+        });
+        await expect.poll(async () => (await stack.approvers.get(id))?.status, { timeout: 20_000 }).toBe('superseded');
+        expect(decisions()).toEqual([blocked]);
+        const ledger = await ns.pool.query<{ approval_status: string }>(
+          'select approval_status from step_ledger where tenant_id = $1 and approval_id = $2',
+          [TENANT, id],
+        );
+        expect(ledger.rows).toEqual([{ approval_status: 'expired' }]);
+        const gated = await stack.gate.gate(deploy({ workflow_id: workflowId, step_id: 'deploy' }));
+        expect(gated).toMatchObject({ decision: 'block', error: { code: 'WORKFLOW_TERMINAL' } });
+      } finally {
+        undo();
+      }
+    });
   });
 });

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -22,7 +22,12 @@ from stepgate import (
     tenant_decision_topic,
     verify_bytes,
 )
-from stepgate.models import Decision
+from stepgate.models import Decision, GateErrorCode
+
+
+def test_gate_error_codes(vectors: dict[str, Any]) -> None:
+    # A code missing here would make every decision carrying it undecodable (ignored, never answered).
+    assert list(get_args(GateErrorCode)) == vectors["gate_error_codes"]
 
 
 def test_canonical_json(vectors: dict[str, Any]) -> None:

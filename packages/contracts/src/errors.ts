@@ -16,6 +16,12 @@ export const GATE_ERROR_CODES = [
   'REPLY_TO_NOT_ALLOWED',
   /** An operator's kill switch covers the step (tenant, agent, workflow or tool): blocked until released. */
   'KILL_SWITCH',
+  /**
+   * The human approval the step waits for could not be started (Temporal refused its request, or
+   * starting it kept failing while Postgres and Temporal answered): nobody can decide it, so the
+   * approvals service blocks the step (approval_status `expired`) and aborts its workflow.
+   */
+  'APPROVAL_UNAVAILABLE',
 ] as const;
 export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
 

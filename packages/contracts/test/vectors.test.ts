@@ -5,6 +5,7 @@ import {
   actionDigest,
   approvalStatementBytes,
   canonicalJson,
+  GATE_ERROR_CODES,
   GateDecisionSchema,
   hasTenantDecisionTopic,
   tenantDecisionTopic,
@@ -26,6 +27,7 @@ import {
 const vectors = JSON.parse(readFileSync(new URL('./vectors/stepgate-vectors.json', import.meta.url), 'utf8')) as {
   keys: Record<string, { key_id: string; private_key_pem: string; public_key_pem: string }>;
   receipt_keys: unknown;
+  gate_error_codes: string[];
   canonical_json: Array<{ input: string; canonical: string }>;
   requests: Array<{ request: unknown; value_utf8: string; key_id: string; signature: string; sha256: string }>;
   decisions: Record<'valid' | 'invalid', Array<{ name: string; decision: Record<string, unknown> }>>;
@@ -66,6 +68,10 @@ describe('shared test vectors', () => {
   it('decisions: valid receipts verify, every tampered one does not', () => {
     for (const d of vectors.decisions.valid) expect(receiptVerifies(d.decision), d.name).toBe(true);
     for (const d of vectors.decisions.invalid) expect(receiptVerifies(d.decision), d.name).toBe(false);
+  });
+
+  it("gate error codes: the contract's, every one (a client's own list must name each)", () => {
+    expect(vectors.gate_error_codes).toEqual([...GATE_ERROR_CODES]);
   });
 
   it('approval ids: UUIDv5 of the JSON array [tenant, workflow, step]', () => {

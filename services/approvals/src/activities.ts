@@ -13,6 +13,7 @@ import type {
   AuditEvent,
   DecisionBody,
   GateDecision,
+  GateErrorCode,
   TopicName,
   WorkflowAbortedEvent,
 } from '@stepgate/contracts';
@@ -42,6 +43,7 @@ import {
   type Db,
 } from '@stepgate/store';
 import { postWebhook, slackMessage, webhookPayload, WebhookDeliveryError } from './webhooks.js';
+import { unavailableOutcomeIds, type Unavailability } from './unavailable.js';
 
 export interface ActivityDeps {
   pool: pg.Pool;
@@ -154,6 +156,11 @@ export interface OutcomeInput {
   audit_event_id: string;
   abort_event_id: string;
   abort_audit_event_id: string;
+  /**
+   * Set (with status `expired`) when the approval could not be started: the approvals service blocks
+   * the step itself, under ids derived from the request (unavailable.ts). Workflows never set it.
+   */
+  unavailable?: Unavailability;
 }
 
 const AUDIT_ACTION: Record<Resolution, AuditEvent['action']> = {
@@ -385,6 +392,16 @@ export function createActivities(deps: ActivityDeps) {
           if (earlier) return earlier;
           const result = await ledger.resolveApproval({ ...ref, decisionId: r.decision_id, status: o.status, decided });
           if (result.superseded) return { supersededBy: result.decisionBody?.decision_id ?? null };
+          if (!result.transitioned) {
+            // Resolved already. The block of an approval that could not be started applies only to a step
+            // still waiting: it is new, so no attempt of it committed without the record read above.
+            if (o.unavailable) return { supersededBy: null };
+            // The step was blocked because its approval could not be started, though a run did start
+            // (the answer to the start was lost): that block stands, this outcome decides nothing.
+            const blocked = unavailableOutcomeIds(r).decision_id;
+            if (await ledger.appliedOutcome({ tenantId: r.tenant_id, decisionId: blocked }))
+              return { supersededBy: blocked };
+          }
           // Not transitioned: an attempt that committed applied it (a concurrent one, or one from before
           // outcomes were recorded by their id): the usage is counted.
           if (result.transitioned && o.status === 'approved')
@@ -418,6 +435,7 @@ export function createActivities(deps: ActivityDeps) {
             decided_by: o.decided_by,
             comment: o.comment,
             superseded_by_decision_id: recorded.supersededBy,
+            ...(o.unavailable ? { error_code: 'APPROVAL_UNAVAILABLE', dlq_reason: o.unavailable.dlq_reason } : {}),
             ...(o.action_digest ? { action_digest: o.action_digest } : {}),
             ...(o.evidence ? { evidence: o.evidence } : {}),
           }),
@@ -503,6 +521,7 @@ function killedDecision(d: DecisionBody, killed: KillSwitchVerdict): DecisionBod
 function outcomeDecision(o: OutcomeInput, stored: DecisionBody | undefined): DecisionBody {
   const r = o.request;
   const decided = o.decided_by ? { approved_by: o.decided_by, approved_at: o.decided_at } : {};
+  const unavailable = o.unavailable && { code: 'APPROVAL_UNAVAILABLE' as const, message: outcomeReason(o) };
   return {
     request_id: r.request_id,
     decision_id: o.decision_id,
@@ -519,6 +538,7 @@ function outcomeDecision(o: OutcomeInput, stored: DecisionBody | undefined): Dec
     ...decided,
     retry_context: stored?.retry_context ?? null,
     decision_source: 'approval',
+    ...(unavailable ? { error: unavailable } : {}),
     decided_at: o.decided_at,
     ...(r.policy_version ? { policy_version: r.policy_version } : {}),
   };
@@ -531,6 +551,11 @@ function outcomeMessages(
   extraDetail: Record<string, unknown> = {},
 ): Array<{ topic: TopicName; key: string; value: unknown; tenant?: string }> {
   const r = o.request;
+  // An approval that could not be started: its events say so by the decision's error code and the dlq reason.
+  const unavailable = o.unavailable && {
+    error_code: 'APPROVAL_UNAVAILABLE' as const,
+    detail: { dlq_reason: o.unavailable.dlq_reason },
+  };
   const messages: Array<{ topic: TopicName; key: string; value: unknown; tenant?: string }> = [
     { topic: 'gate.decisions', key: r.workflow_id, value: signed, tenant: r.tenant_id },
     {
@@ -550,9 +575,11 @@ function outcomeMessages(
           ...(o.action_digest ? { action_digest: o.action_digest } : {}),
           ...(o.evidence ? { evidence: o.evidence } : {}),
           ...(o.approvals ? { approvals: o.approvals } : {}),
+          ...unavailable?.detail,
           ...extraDetail,
         },
         signed,
+        unavailable?.error_code,
       ),
     },
   ];
@@ -564,6 +591,9 @@ function outcomeMessages(
       workflow_id: r.workflow_id,
       step_id: r.step_id,
       approval_id: r.approval_id,
+      // An approval that could not be started ended without a human decision, as an expired one does:
+      // the cause stays `approval_expired` (consumers of the wire contract know no other), and the
+      // reason says it could not be started.
       cause: o.status === 'rejected' ? 'approval_rejected' : 'approval_expired',
       reason: abortReason(o),
       aborted_at: o.decided_at,
@@ -572,22 +602,32 @@ function outcomeMessages(
     messages.push({
       topic: 'audit',
       key: r.tenant_id,
-      value: auditEvent(r, o.abort_audit_event_id, o.decided_at, 'WorkflowAborted', 'Aborted', {
-        cause: aborted.cause,
-        reason: aborted.reason,
-      }),
+      value: auditEvent(
+        r,
+        o.abort_audit_event_id,
+        o.decided_at,
+        'WorkflowAborted',
+        'Aborted',
+        { cause: aborted.cause, reason: aborted.reason, ...unavailable?.detail },
+        undefined,
+        unavailable?.error_code,
+      ),
     });
   }
   return messages;
 }
 
 function outcomeReason(o: OutcomeInput): string {
+  if (o.unavailable)
+    return `the approval could not be started (${o.unavailable.dlq_reason}): nobody can decide it, so the step is blocked: ${o.request.reason}`;
   if (o.status === 'approved') return `approved by ${o.decided_by}: ${o.comment}`;
   if (o.status === 'rejected') return `rejected by ${o.decided_by}: ${o.comment}`;
   return `approval expired at ${o.decided_at} without a decision: ${o.request.reason}`;
 }
 
 function abortReason(o: OutcomeInput): string {
+  if (o.unavailable)
+    return `approval of step "${o.request.step_id}" could not be started (${o.unavailable.dlq_reason})`;
   return o.status === 'rejected'
     ? `step "${o.request.step_id}" was rejected by ${o.decided_by}: ${o.comment}`
     : `approval of step "${o.request.step_id}" expired`;
@@ -601,6 +641,8 @@ function auditEvent(
   outcome: string,
   detail: Record<string, unknown>,
   decision?: GateDecision,
+  /** The gate error code of the outcome (an approval that could not be started); absent: none. */
+  errorCode?: GateErrorCode,
 ): AuditEvent {
   // The id and timestamp come from the workflow, so a retried activity publishes the same event.
   return newAuditEvent({
@@ -621,5 +663,6 @@ function auditEvent(
     // The bundle that asked for the approval (absent on requests of evaluators before it).
     ...(r.policy_version ? { policy_version: r.policy_version } : {}),
     detail: { approval_id: r.approval_id, request_id: r.request_id, principal: r.requested_by.principal, ...detail },
+    ...(errorCode ? { error_code: errorCode } : {}),
   });
 }

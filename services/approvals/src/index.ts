@@ -1,4 +1,5 @@
-export { ApprovalsService, type IntakeResult } from './service.js';
+export { ApprovalsService, type IntakeResult, type UnavailableResult } from './service.js';
+export { APPROVAL_START_REFUSED, unavailableOutcome, unavailableOutcomeIds, type OutcomeIds } from './unavailable.js';
 export { configFromEnv, type ApprovalsConfig } from './config.js';
 export {
   createActivities,

@@ -30,13 +30,15 @@ import {
   decisionTopicFor,
   topicsFor,
   type ApprovalRequest,
+  type DecisionBody,
   type TopicName,
 } from '@stepgate/contracts';
 import { receiptKeySet, verifyBytes } from '@stepgate/contracts/node';
 import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { StepLedgerRepository } from '@stepgate/store';
-import { createActivities } from './activities.js';
+import { createActivities, type ApprovalActivities, type OutcomeInput } from './activities.js';
 import { classifyStartFailure, START_ATTEMPTS } from './start-failures.js';
+import { APPROVAL_START_REFUSED, unavailableOutcome, unavailableOutcomeIds } from './unavailable.js';
 import type { ApprovalsConfig } from './config.js';
 import {
   approvalWorkflowId,
@@ -56,6 +58,14 @@ import { approvalWorkflow } from './workflows/approval.js';
 export type IntakeResult = 'started' | 'replaced' | 'already_resolved' | 'superseded' | 'unknown_step';
 
 /**
+ * What became of the step of a request whose approval could not be started: `blocked`, the block with
+ * APPROVAL_UNAVAILABLE recorded and published; `republished`, a delivery of the request again published
+ * that recorded block again; `not_waiting`, the step waited for this decision no more (nothing to do);
+ * `failed`, the block could not be recorded or published (the step may still wait: alert on it).
+ */
+export type UnavailableResult = 'blocked' | 'republished' | 'not_waiting' | 'failed';
+
+/**
  * The approvals service: turns `approval.requested` events into approval workflows (one per approval
  * id, however often the event is delivered) and hosts the Temporal worker that runs them.
  */
@@ -67,11 +77,19 @@ export class ApprovalsService {
     labelNames: ['result'],
     registers: [this.registry],
   });
+  private readonly unavailableCounter = new Counter({
+    name: 'stepgate_approvals_unavailable_total',
+    help: 'Authentic approval requests whose approval could not be started, by what became of their step (failed: it may still wait)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   private readonly log: Logger;
   private readonly pool: pg.Pool;
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private producer: MessageProducer | undefined;
+  /** The approval activities: the worker's, and the intake's when it blocks the step of an approval that could not be started. */
+  private activities: ApprovalActivities | undefined;
   private consumer: GroupConsumer | undefined;
   private connection: Connection | undefined;
   private workerConnection: NativeConnection | undefined;
@@ -122,6 +140,20 @@ export class ApprovalsService {
     this.connection = await Connection.connect(temporal);
     this.workerConnection = await NativeConnection.connect(temporal);
 
+    this.activities = createActivities({
+      pool: this.pool,
+      producer: this.producer,
+      topics: this.topics,
+      decisionTopic: (tenantId) =>
+        decisionTopicFor(tenantId, {
+          prefix: this.config.topicPrefix,
+          perTenant: this.config.tenantDecisionTopics === true,
+        }),
+      signer: { keyId: this.config.signingKeyId, key: this.config.signingKey },
+      temporalClient: (ns) => this.client(ns),
+      portalBaseUrl: this.config.portalBaseUrl,
+      allowLoopbackWebhooks: this.config.allowLoopbackWebhooks === true,
+    });
     const ext = path.extname(fileURLToPath(import.meta.url));
     this.worker = await Worker.create({
       connection: this.workerConnection,
@@ -139,20 +171,7 @@ export class ApprovalsService {
             },
           }
         : {}),
-      activities: createActivities({
-        pool: this.pool,
-        producer: this.producer,
-        topics: this.topics,
-        decisionTopic: (tenantId) =>
-          decisionTopicFor(tenantId, {
-            prefix: this.config.topicPrefix,
-            perTenant: this.config.tenantDecisionTopics === true,
-          }),
-        signer: { keyId: this.config.signingKeyId, key: this.config.signingKey },
-        temporalClient: (ns) => this.client(ns),
-        portalBaseUrl: this.config.portalBaseUrl,
-        allowLoopbackWebhooks: this.config.allowLoopbackWebhooks === true,
-      }),
+      activities: this.activities,
     });
     this.workerRun = this.worker.run();
     this.workerRun.catch((err: unknown) =>
@@ -239,35 +258,186 @@ export class ApprovalsService {
           : `expected ${HEADER_KEY_ID} naming an evaluator key and ${HEADER_SIGNATURE}`,
       );
     const request = parsed.data;
+    const heartbeat = () => context.heartbeat();
     // Temporal or Postgres being down is not the message's fault: wait for them, keep the partition's
     // order. A start that fails while both answer is classified by its error (start-failures.ts).
     const failures = { transient: 0, unknown: 0 };
+    let result: IntakeResult;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
-        const result = await this.startApproval(request, () => context.heartbeat());
-        this.intakeCounter.inc({ result });
-        this.log.info(
-          { approval_id: request.approval_id, tenant: request.tenant_id, result },
-          'approval request taken',
-        );
-        return;
+        result = await this.startApproval(request, heartbeat);
+        break;
       } catch (err) {
         const error = describeError(err);
         // A request Temporal or Postgres refuses as such goes at once; a failure of the moment, or one of
         // no known kind while both answer, is retried a bounded number of times (a momentary fault must
         // not leave the step pending without an approval, nor one bad request hold the partition).
         const kind = classifyStartFailure(err);
-        if (kind === 'refused') return this.toDlq(message, source, 'APPROVAL_START_REFUSED', error);
+        if (kind === 'refused') return this.startRefused(message, source, request, error, heartbeat);
         // Only failures while both answer count: an outage is waited out, however long.
         const servicesAnswer = (await databaseAnswers(this.pool)) && (await this.temporalAnswers());
         if (servicesAnswer && ++failures[kind] >= START_ATTEMPTS[kind])
-          return this.toDlq(message, source, 'APPROVAL_START_REFUSED', error);
+          return this.startRefused(message, source, request, error, heartbeat);
         this.log.error(
           { approval_id: request.approval_id, error, retry_in_ms: delay },
           'could not start the approval; retrying',
         );
         await new Promise((r) => setTimeout(r, delay));
         await context.heartbeat().catch(() => undefined);
+      }
+    }
+    this.intakeCounter.inc({ result });
+    this.log.info({ approval_id: request.approval_id, tenant: request.tenant_id, result }, 'approval request taken');
+    // Delivered again after its step was blocked as unavailable (before the decision was published, or
+    // before the offset was committed): that same decision is published again.
+    if (result === 'already_resolved') await this.failClosed(request, 'republish', heartbeat);
+  }
+
+  /**
+   * An authentic request whose approval cannot be started: nobody could ever decide it, so its step, if
+   * it still waits for this very decision, is blocked at once (fail closed, and answered: whoever waits
+   * for the approval gets a signed block with APPROVAL_UNAVAILABLE), then the request goes to the dlq.
+   * Only requests whose signature verified come here: nobody else can have a step blocked this way.
+   */
+  private async startRefused(
+    message: IncomingMessage,
+    source: MessageSource,
+    request: ApprovalRequest,
+    error: string,
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
+    const result = await this.failClosed(request, 'block', heartbeat);
+    this.log.error(
+      {
+        approval_id: request.approval_id,
+        tenant: clip(request.tenant_id),
+        reason: APPROVAL_START_REFUSED,
+        error: clip(error, 1_000),
+        step: result,
+      },
+      'the approval could not be started',
+    );
+    await this.toDlq(message, source, APPROVAL_START_REFUSED, error, 'start_refused');
+  }
+
+  /**
+   * Blocks the step of a request whose approval could not be started (`block`), through the activities'
+   * own path (recordOutcome, publishOutcome, notifyOrchestrator): the ledger, the recorded outcome, the
+   * abort, the signed decision, the audit events and `workflow.aborted`, under ids derived from the
+   * request. Only a step that still waits for this very decision is blocked; one blocked so already (a
+   * delivery again, `republish` too) has that same decision published again. The orchestrator's signal
+   * is best effort. Undefined: `republish` found no block to publish again (the ordinary case).
+   */
+  private async failClosed(
+    request: ApprovalRequest,
+    mode: 'block' | 'republish',
+    heartbeat: () => Promise<void>,
+  ): Promise<UnavailableResult | undefined> {
+    const decidedAt = new Date().toISOString();
+    const found = await this.bounded(
+      request,
+      'record',
+      () => this.recordUnavailable(request, mode, decidedAt),
+      heartbeat,
+    );
+    if (found === null && mode === 'republish') return undefined;
+    const result: UnavailableResult =
+      found === GAVE_UP
+        ? 'failed'
+        : found === null
+          ? 'not_waiting'
+          : await this.publishUnavailable(request, found, mode, heartbeat);
+    this.unavailableCounter.inc({ result });
+    if (result === 'failed')
+      this.log.error(
+        { approval_id: request.approval_id, tenant: clip(request.tenant_id), reason: APPROVAL_START_REFUSED },
+        'the step of an approval that could not be started could not be blocked, or its block not published',
+      );
+    return result;
+  }
+
+  /** Publishes the recorded block (the decision, audit, abort) and signals the orchestrator, if any. */
+  private async publishUnavailable(
+    request: ApprovalRequest,
+    { outcome, decision }: { outcome: OutcomeInput; decision: DecisionBody },
+    mode: 'block' | 'republish',
+    heartbeat: () => Promise<void>,
+  ): Promise<UnavailableResult> {
+    const acts = this.activities!;
+    const publish = () => acts.publishOutcome({ outcome, decision, kill_switch: null });
+    if ((await this.bounded(request, 'publish', publish, heartbeat)) === GAVE_UP) return 'failed';
+    if (request.reply_to) await this.notifyBestEffort(outcome, heartbeat);
+    return mode === 'block' ? 'blocked' : 'republished';
+  }
+
+  /**
+   * The block of the request's step as recorded (before: published again as it was), or recorded now if
+   * the step still waits for this very decision (`block` only); null: nothing to publish.
+   */
+  private async recordUnavailable(
+    request: ApprovalRequest,
+    mode: 'block' | 'republish',
+    decidedAt: string,
+  ): Promise<{ outcome: OutcomeInput; decision: DecisionBody } | null> {
+    const { decision_id } = unavailableOutcomeIds(request);
+    const earlier = await new StepLedgerRepository(this.pool).appliedOutcome({
+      tenantId: request.tenant_id,
+      decisionId: decision_id,
+    });
+    if (earlier)
+      return { outcome: unavailableOutcome(request, earlier.decision.decided_at), decision: earlier.decision };
+    if (mode === 'republish') return null;
+    const row = await this.stepOf(request);
+    if (row?.approvalStatus !== 'pending' || row.decisionId !== request.decision_id) return null;
+    const outcome = unavailableOutcome(request, decidedAt);
+    const recorded = await this.activities!.recordOutcome(outcome);
+    return recorded.applied ? { outcome, decision: recorded.decision } : null;
+  }
+
+  /**
+   * Signals the orchestrator named in `reply_to`, beating `heartbeat` while it waits; a failure, or no
+   * answer within NOTIFY_TIMEOUT_MS, is logged, never thrown (the decision is published already).
+   */
+  private async notifyBestEffort(outcome: OutcomeInput, heartbeat: () => Promise<void>): Promise<void> {
+    const log = (error: string) =>
+      this.log.warn(
+        { approval_id: outcome.request.approval_id, error },
+        'could not signal the orchestrator that its approval could not be started (the decision is published)',
+      );
+    const signal = this.activities!.notifyOrchestrator({
+      outcome,
+      cancel: this.config.cancelOrchestratorOnReject,
+      kill_switch: null,
+    }).catch((err: unknown) => log(clip(describeError(err), 1_000)));
+    if (!(await closesWithin({ result: () => signal }, NOTIFY_TIMEOUT_MS, heartbeat)))
+      log(`no answer within ${NOTIFY_TIMEOUT_MS} ms`);
+  }
+
+  /**
+   * Runs `effect` until it succeeds. Postgres down is waited out, however long (as for a start);
+   * failures while it answers count, and the UNAVAILABLE_ATTEMPTS-th gives up (GAVE_UP): whatever the
+   * request holds, it does not hold the partition.
+   */
+  private async bounded<T>(
+    request: ApprovalRequest,
+    what: 'record' | 'publish',
+    effect: () => Promise<T>,
+    heartbeat: () => Promise<void>,
+  ): Promise<T | typeof GAVE_UP> {
+    let failures = 0;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await effect();
+      } catch (err) {
+        const error = clip(describeError(err), 1_000);
+        const givesUp = (await databaseAnswers(this.pool)) && ++failures >= UNAVAILABLE_ATTEMPTS;
+        this.log.warn(
+          { approval_id: request.approval_id, what, error, ...(givesUp ? {} : { retry_in_ms: delay }) },
+          `blocking the step of an approval that could not be started failed${givesUp ? '' : '; retrying'}`,
+        );
+        if (givesUp) return GAVE_UP;
+        await new Promise((r) => setTimeout(r, delay));
+        await heartbeat().catch(() => undefined);
       }
     }
   }
@@ -394,8 +564,14 @@ export class ApprovalsService {
     });
   }
 
-  private async toDlq(message: IncomingMessage, source: MessageSource, reason: string, detail: string): Promise<void> {
-    this.intakeCounter.inc({ result: 'dlq' });
+  private async toDlq(
+    message: IncomingMessage,
+    source: MessageSource,
+    reason: string,
+    detail: string,
+    result: 'dlq' | 'start_refused' = 'dlq',
+  ): Promise<void> {
+    this.intakeCounter.inc({ result });
     this.log.warn({ reason, detail, ...source }, 'approval event sent to dlq');
     await this.producer!.publish([deadLetter({ topic: this.topics.dlq, original: message, source, reason, detail })]);
   }
@@ -405,6 +581,13 @@ export class ApprovalsService {
 const MAX_APPROVAL_EVENT_BYTES = 1024 * 1024;
 /** Deepest approval event read: its policies and summary nest a few levels below a request's limit. */
 const MAX_APPROVAL_EVENT_DEPTH = MAX_JSON_DEPTH + 8;
+
+/** Failures (while Postgres answers) of recording or publishing the block of an unavailable approval before it is given up. */
+const UNAVAILABLE_ATTEMPTS = 4;
+/** What `bounded` answers when it gave up. */
+const GAVE_UP = Symbol('gave up');
+/** How long the orchestrator's signal that its approval could not be started may take. */
+const NOTIFY_TIMEOUT_MS = 10_000;
 
 /** The message and its causes (Temporal's ServiceError says little until its gRPC cause). */
 function describeError(err: unknown): string {

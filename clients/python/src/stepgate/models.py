@@ -20,7 +20,11 @@ GateErrorCode = Literal[
     "INVALID_POLICY_BUNDLE",
     "ENGINE_ERROR",
     "REQUEST_ID_CONFLICT",
+    "REPLY_TO_NOT_ALLOWED",
+    "KILL_SWITCH",
+    "APPROVAL_UNAVAILABLE",
 ]
+"""Every ``error.code`` a decision may carry (``GATE_ERROR_CODES`` in the contract; the shared vectors list them)."""
 
 
 class _Wire(BaseModel):

@@ -12,6 +12,7 @@ import {
   actionDigest,
   approvalStatementBytes,
   canonicalJson,
+  GATE_ERROR_CODES,
   hasTenantDecisionTopic,
   tenantDecisionTopic,
   type ActionDigestInput,
@@ -144,10 +145,35 @@ const refusal = signDecision(
   { keyId: keys.receipts.key_id, key: keys.receipts.privateKey },
 );
 
+// What the approvals service publishes when the approval asked for above could not be started.
+const unavailableReason =
+  'the approval could not be started (APPROVAL_START_REFUSED): nobody can decide it, so the step is blocked: Deploys need a human';
+const unavailable = signDecision(
+  {
+    request_id: decisionBody.request_id,
+    decision_id: '00000000-0000-5000-8000-0000000000d3',
+    tenant_id: 'acme',
+    workflow_id: decisionBody.workflow_id,
+    step_id: decisionBody.step_id,
+    decision: 'block',
+    reason: unavailableReason,
+    policies_evaluated: [policyRef],
+    policies_matched: [policyRef],
+    approval_id: approvalId,
+    approval_status: 'expired',
+    retry_context: null,
+    decision_source: 'approval',
+    error: { code: 'APPROVAL_UNAVAILABLE', message: unavailableReason },
+    decided_at: '2026-12-01T10:00:02.000Z',
+  },
+  { keyId: keys.receipts.key_id, key: keys.receipts.privateKey },
+);
+
 const decisions = {
   valid: [
     { name: 'require_approval with an approval id', decision: signed },
     { name: 'a refusal (NO_POLICY_BUNDLE)', decision: refusal },
+    { name: 'an approval that could not be started (APPROVAL_UNAVAILABLE)', decision: unavailable },
   ],
   invalid: [
     { name: 'decision changed after signing', decision: { ...signed, decision: 'allow' } },
@@ -215,6 +241,8 @@ const vectors = {
   receipt_keys: {
     keys: [{ key_id: keys.receipts.key_id, alg: 'Ed25519', public_key_pem: keys.receipts.publicKeyPem }],
   },
+  // Every gate error code a decision's `error.code` may carry: a client's own list must name each.
+  gate_error_codes: GATE_ERROR_CODES,
   canonical_json: canonicalInputs.map((input) => ({ input, canonical: canonicalJson(JSON.parse(input)) })),
   requests,
   decisions,
