@@ -323,9 +323,51 @@ describe('approval outcomes retried (real Kafka and Postgres, the evaluator gati
     );
     expect(late).toMatchObject({
       action: 'ApprovalExpired',
-      detail: { error_code: 'APPROVAL_UNAVAILABLE', dlq_reason: 'APPROVAL_START_REFUSED' },
+      error_code: 'APPROVAL_UNAVAILABLE',
+      detail: { dlq_reason: 'APPROVAL_START_REFUSED' },
     });
     expect(await acts.recordOutcome(approval)).toMatchObject({ applied: true, decision: { decision: 'allow' } });
     expect(await retryAtGate(other.step)).toBe('allow');
+  });
+
+  it('an outcome of another run of the same approval and decision (started again while the first closed) finds the step resolved: it decides nothing, whatever it says; only an attempt of the first outcome itself applies, one from before outcomes were recorded included', async () => {
+    const { step, request } = await pendingDeploy();
+    const { acts } = activities(kafka);
+    const rejected: OutcomeInput = {
+      ...approvedBy(request, 'bob'),
+      status: 'rejected',
+      comment: 'Not during the freeze',
+    };
+    const first = await acts.recordOutcome(rejected);
+    expect(first).toMatchObject({ applied: true, decision: { decision: 'block', approval_status: 'rejected' } });
+
+    // The second run's approval, and its expiry: neither applies, neither publishes.
+    const approved = approvedBy(request, 'alice');
+    expect(await acts.recordOutcome(approved)).toEqual({ applied: false, superseded_by_decision_id: null });
+    const expiredToo = { ...approvedBy(request, 'alice'), status: 'expired' as const, decided_by: null };
+    expect(await acts.recordOutcome(expiredToo)).toEqual({ applied: false, superseded_by_decision_id: null });
+    const audited = () =>
+      stack.wire
+        .json<AuditEvent>(ns.topics.audit)
+        .filter((a) => a.detail.approval_id === request.approval_id && a.outcome === 'Superseded');
+    await stack.wire.until(() => (audited().length === 2 ? true : undefined));
+
+    // The first outcome retried after a worker from before outcomes were recorded applied it (no record
+    // of it): the ledger's resolution is its own, so it answers applied again; the other run still not.
+    await ns.pool.query('delete from approval_outcomes where tenant_id = $1 and decision_id = $2', [
+      TENANT,
+      rejected.decision_id,
+    ]);
+    expect(await acts.recordOutcome(rejected)).toMatchObject({
+      applied: true,
+      decision: { decision_id: rejected.decision_id, decision: 'block' },
+    });
+    expect(await acts.recordOutcome(approved)).toEqual({ applied: false, superseded_by_decision_id: null });
+    const ledger = await ns.pool.query<{ approval_status: string }>(
+      'select approval_status from step_ledger where tenant_id = $1 and approval_id = $2',
+      [TENANT, request.approval_id],
+    );
+    expect(ledger.rows).toEqual([{ approval_status: 'rejected' }]);
+    expect(await retryAtGate(step)).toBe('WORKFLOW_TERMINAL');
   });
 });

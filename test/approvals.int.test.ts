@@ -943,7 +943,12 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     }
   });
 
-  it('a start whose answer was lost (it did start): the block stands; an approval through the run that started decides nothing and publishes no allow; a Temporal orchestrator (reply_to) is signalled the block', async () => {
+  it('a start whose answer was lost (it did start): nothing is blocked, since a run waits for that very decision; its approver decides and the Temporal orchestrator (reply_to) proceeds; the request is in the dlq', async () => {
+    const waiting = async () =>
+      (await stack.service!.registry.getSingleMetric('stepgate_approvals_unavailable_total')!.get()).values.find(
+        (v) => v.labels.result === 'run_waiting',
+      )?.value ?? 0;
+    const waitingBefore = await waiting();
     await withDeployOrchestrators(async (taskQueue) => {
       const workflowId = `orchestrator-${randomUUID()}`;
       // Every start starts (or finds) the run, then fails as if its answer was lost: of no known kind,
@@ -954,51 +959,40 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       });
       try {
         const handle = await stack.temporal.workflow.start(governedDeploy, { taskQueue, workflowId });
-        const result = await handle.result();
-        expect(result).toMatchObject({ decision: 'block', approval_status: 'expired', deployed: false });
         const request = await stack.wire.until(() =>
           stack.wire
             .json<ApprovalRequest>(ns.topics.approvals)
             .find((e) => e.type === 'approval.requested' && e.workflow_id === workflowId),
         );
         const id = request.approval_id;
-        const ids = unavailableOutcomeIds(request);
-        const decisions = () =>
-          stack.wire
-            .json<GateDecision>(ns.topics['gate.decisions'])
-            .filter((d) => d.approval_id === id && d.decision_source === 'approval');
-        const [blocked] = await stack.wire.until(() => (decisions().length ? decisions() : undefined));
-        expect(blocked).toMatchObject({
-          decision_id: ids.decision_id,
-          decision: 'block',
-          error: { code: 'APPROVAL_UNAVAILABLE' },
-        });
-
-        // The run that did start still waits; an approver decides it: the block stands.
+        await stack.wire.until(
+          () =>
+            stack.wire.seen.find(
+              (m) =>
+                m.topic === ns.topics.dlq &&
+                m.key === id &&
+                m.headers['stepgate-dlq-reason'] === 'APPROVAL_START_REFUSED',
+            ),
+          30_000,
+        );
+        expect(await waiting()).toBe(waitingBefore + 1);
+        const ledger = async () =>
+          (
+            await ns.pool.query<{ approval_status: string }>(
+              'select approval_status from step_ledger where tenant_id = $1 and approval_id = $2',
+              [TENANT, id],
+            )
+          ).rows;
+        expect(await ledger()).toEqual([{ approval_status: 'pending' }]);
         expect((await stack.approvers.status(id)).status).toBe('pending');
-        const state = await stack.approvers.approve(id, {
-          credential: stack.keys.alice,
-          comment: 'Approving a run that started after all',
-        });
-        expect(state.status).toBe('approved');
-        const superseded = await stack.wire.until(() =>
-          stack.wire
-            .json<AuditEvent>(ns.topics.audit)
-            .find((a) => a.detail.approval_id === id && a.action === 'ApprovalGranted'),
-        );
-        expect(superseded).toMatchObject({
-          outcome: 'Superseded',
-          detail: { decided_by: 'alice', superseded_by_decision_id: ids.decision_id },
-        });
-        await expect.poll(async () => (await stack.approvers.get(id))?.status, { timeout: 20_000 }).toBe('superseded');
-        expect(decisions()).toEqual([blocked]);
-        const ledger = await ns.pool.query<{ approval_status: string }>(
-          'select approval_status from step_ledger where tenant_id = $1 and approval_id = $2',
-          [TENANT, id],
-        );
-        expect(ledger.rows).toEqual([{ approval_status: 'expired' }]);
-        const gated = await stack.gate.gate(deploy({ workflow_id: workflowId, step_id: 'deploy' }));
-        expect(gated).toMatchObject({ decision: 'block', error: { code: 'WORKFLOW_TERMINAL' } });
+
+        await stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'The run that did start decides' });
+        expect(await handle.result()).toMatchObject({ decision: 'allow', approval_status: 'approved', deployed: true });
+        expect(await ledger()).toEqual([{ approval_status: 'approved' }]);
+        const unavailableDecisions = stack.wire
+          .json<GateDecision>(ns.topics['gate.decisions'])
+          .filter((d) => d.approval_id === id && d.error?.code === 'APPROVAL_UNAVAILABLE');
+        expect(unavailableDecisions).toEqual([]);
       } finally {
         undo();
       }

@@ -117,7 +117,13 @@ export class StepLedgerRepository {
       status: 'approved' | 'rejected' | 'expired';
       decided: { approved_by?: string; approved_at?: string };
     },
-  ): Promise<{ transitioned: boolean; superseded: boolean; decisionBody: DecisionBody | undefined }> {
+  ): Promise<{
+    transitioned: boolean;
+    superseded: boolean;
+    decisionBody: DecisionBody | undefined;
+    /** The approval's status as the ledger has it after this call (undefined: no such step). */
+    approvalStatus: string | undefined;
+  }> {
     // The ledger keys workflow ids lower-cased; the approval event carries the id as the request had it.
     const key = [p.tenantId, ledgerKey(p.workflowId), p.stepId, p.approvalId];
     const transitioned = await this.db.query<{ decision_body: DecisionBody }>(
@@ -128,13 +134,23 @@ export class StepLedgerRepository {
       [...key, p.status, JSON.stringify(p.decided), p.decisionId],
     );
     if (transitioned.rowCount)
-      return { transitioned: true, superseded: false, decisionBody: transitioned.rows[0]?.decision_body };
-    const { rows } = await this.db.query<{ decision_body: DecisionBody }>(
-      'select decision_body from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4',
+      return {
+        transitioned: true,
+        superseded: false,
+        decisionBody: transitioned.rows[0]?.decision_body,
+        approvalStatus: p.status,
+      };
+    const { rows } = await this.db.query<{ decision_body: DecisionBody; approval_status: string }>(
+      'select decision_body, approval_status from step_ledger where tenant_id = $1 and workflow_id = $2 and step_id = $3 and approval_id = $4',
       key,
     );
     const decisionBody = rows[0]?.decision_body;
-    return { transitioned: false, superseded: decisionBody?.decision_id !== p.decisionId, decisionBody };
+    return {
+      transitioned: false,
+      superseded: decisionBody?.decision_id !== p.decisionId,
+      decisionBody,
+      approvalStatus: rows[0]?.approval_status,
+    };
   }
 
   /** The outcome recorded under `decisionId` (the decision id its approval workflow minted), if any. */

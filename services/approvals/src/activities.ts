@@ -401,9 +401,13 @@ export function createActivities(deps: ActivityDeps) {
             const blocked = unavailableOutcomeIds(r).decision_id;
             if (await ledger.appliedOutcome({ tenantId: r.tenant_id, decisionId: blocked }))
               return { supersededBy: blocked };
+            // Resolved by another outcome, unrecorded above: another run's (one started again for the same
+            // decision while an earlier run was closing) or that of a worker from before outcomes were
+            // recorded. Only an attempt of this very outcome (same status, decider and time) continues.
+            if (!sameResolution(o, result)) return { supersededBy: null };
           }
-          // Not transitioned: an attempt that committed applied it (a concurrent one, or one from before
-          // outcomes were recorded by their id): the usage is counted.
+          // Not transitioned: an attempt of this outcome that committed before outcomes were recorded by
+          // their id applied it: the usage is counted.
           if (result.transitioned && o.status === 'approved')
             await ledger.addUsage({ tenantId: r.tenant_id, increments: r.usage_increments });
           if (o.status !== 'approved')
@@ -431,14 +435,23 @@ export function createActivities(deps: ActivityDeps) {
         {
           topic: 'audit',
           key: r.tenant_id,
-          value: auditEvent(r, o.audit_event_id, o.decided_at, AUDIT_ACTION[o.status], 'Superseded', {
-            decided_by: o.decided_by,
-            comment: o.comment,
-            superseded_by_decision_id: recorded.supersededBy,
-            ...(o.unavailable ? { error_code: 'APPROVAL_UNAVAILABLE', dlq_reason: o.unavailable.dlq_reason } : {}),
-            ...(o.action_digest ? { action_digest: o.action_digest } : {}),
-            ...(o.evidence ? { evidence: o.evidence } : {}),
-          }),
+          value: auditEvent(
+            r,
+            o.audit_event_id,
+            o.decided_at,
+            AUDIT_ACTION[o.status],
+            'Superseded',
+            {
+              decided_by: o.decided_by,
+              comment: o.comment,
+              superseded_by_decision_id: recorded.supersededBy,
+              ...(o.unavailable ? { dlq_reason: o.unavailable.dlq_reason } : {}),
+              ...(o.action_digest ? { action_digest: o.action_digest } : {}),
+              ...(o.evidence ? { evidence: o.evidence } : {}),
+            },
+            undefined,
+            o.unavailable ? 'APPROVAL_UNAVAILABLE' : undefined,
+          ),
         },
       ]);
       return { applied: false, superseded_by_decision_id: recorded.supersededBy };
@@ -510,6 +523,19 @@ async function approvalKilled(o: OutcomeInput, db: Db): Promise<KillSwitchVerdic
     toolName: { unknown: true },
   });
   return killed ? { switch_id: killed.switch_id, message: killSwitchMessage(killed) } : null;
+}
+
+/**
+ * Whether the step's resolution, found in place, is this outcome's own: the status it records and, for a
+ * human decision, who decided and when (both merged into the stored decision body when it was applied).
+ */
+function sameResolution(
+  o: OutcomeInput,
+  found: { approvalStatus: string | undefined; decisionBody: DecisionBody | undefined },
+): boolean {
+  if (found.approvalStatus !== o.status) return false;
+  if (!o.decided_by) return true;
+  return found.decisionBody?.approved_by === o.decided_by && found.decisionBody?.approved_at === o.decided_at;
 }
 
 /** An approved outcome a kill switch overrides: a block with KILL_SWITCH, the approval's fields kept. */

@@ -9,6 +9,7 @@ import {
   KafkaConnection,
   deadLetter,
   header,
+  kafkaRefusal,
   type GroupConsumer,
   type IncomingMessage,
   type MessageContext,
@@ -37,7 +38,7 @@ import { receiptKeySet, verifyBytes } from '@stepgate/contracts/node';
 import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { StepLedgerRepository } from '@stepgate/store';
 import { createActivities, type ApprovalActivities, type OutcomeInput } from './activities.js';
-import { classifyStartFailure, START_ATTEMPTS } from './start-failures.js';
+import { classifyStartFailure, START_ATTEMPTS, type StartFailure } from './start-failures.js';
 import { APPROVAL_START_REFUSED, unavailableOutcome, unavailableOutcomeIds } from './unavailable.js';
 import type { ApprovalsConfig } from './config.js';
 import {
@@ -61,9 +62,14 @@ export type IntakeResult = 'started' | 'replaced' | 'already_resolved' | 'supers
  * What became of the step of a request whose approval could not be started: `blocked`, the block with
  * APPROVAL_UNAVAILABLE recorded and published; `republished`, a delivery of the request again published
  * that recorded block again; `not_waiting`, the step waited for this decision no more (nothing to do);
- * `failed`, the block could not be recorded or published (the step may still wait: alert on it).
+ * `failed`, the block could not be recorded or published (the step may be blocked unannounced, or still
+ * wait: alert on it); `republish_failed`, a delivery again could not look its block up (the ordinary
+ * case: there is none); `run_waiting`, a run waits for this very decision (its approvers decide: nothing
+ * blocked); `undetermined`, Temporal could not say whether one does after failures of no known kind
+ * (nothing blocked: the step waits, as before this fail-closed path existed).
  */
-export type UnavailableResult = 'blocked' | 'republished' | 'not_waiting' | 'failed';
+export type UnavailableResult =
+  'blocked' | 'republished' | 'not_waiting' | 'failed' | 'republish_failed' | 'run_waiting' | 'undetermined';
 
 /**
  * The approvals service: turns `approval.requested` events into approval workflows (one per approval
@@ -273,11 +279,11 @@ export class ApprovalsService {
         // no known kind while both answer, is retried a bounded number of times (a momentary fault must
         // not leave the step pending without an approval, nor one bad request hold the partition).
         const kind = classifyStartFailure(err);
-        if (kind === 'refused') return this.startRefused(message, source, request, error, heartbeat);
+        if (kind === 'refused') return this.startRefused(message, source, request, error, heartbeat, kind);
         // Only failures while both answer count: an outage is waited out, however long.
         const servicesAnswer = (await databaseAnswers(this.pool)) && (await this.temporalAnswers());
         if (servicesAnswer && ++failures[kind] >= START_ATTEMPTS[kind])
-          return this.startRefused(message, source, request, error, heartbeat);
+          return this.startRefused(message, source, request, error, heartbeat, kind);
         this.log.error(
           { approval_id: request.approval_id, error, retry_in_ms: delay },
           'could not start the approval; retrying',
@@ -297,7 +303,11 @@ export class ApprovalsService {
    * An authentic request whose approval cannot be started: nobody could ever decide it, so its step, if
    * it still waits for this very decision, is blocked at once (fail closed, and answered: whoever waits
    * for the approval gets a signed block with APPROVAL_UNAVAILABLE), then the request goes to the dlq.
-   * Only requests whose signature verified come here: nobody else can have a step blocked this way.
+   * Only requests whose signature verified come here: nobody else can have a step blocked this way. A
+   * run already waiting for this very decision (a start that did happen though its call failed, or a
+   * delivery again while Temporal refuses calls it once took) is left to decide: nothing is blocked,
+   * and the request goes to the dlq as before. When Temporal cannot say, only a start refused as such
+   * (the request's fault: no run of it can exist) blocks.
    */
   private async startRefused(
     message: IncomingMessage,
@@ -305,8 +315,16 @@ export class ApprovalsService {
     request: ApprovalRequest,
     error: string,
     heartbeat: () => Promise<void>,
+    kind: StartFailure,
   ): Promise<void> {
-    const result = await this.failClosed(request, 'block', heartbeat);
+    const run = await this.runOfDecision(request);
+    const result =
+      run === 'running'
+        ? 'run_waiting'
+        : run === 'unknown' && kind !== 'refused'
+          ? 'undetermined'
+          : await this.failClosed(request, 'block', heartbeat);
+    if (result === 'run_waiting' || result === 'undetermined') this.unavailableCounter.inc({ result });
     this.log.error(
       {
         approval_id: request.approval_id,
@@ -318,6 +336,20 @@ export class ApprovalsService {
       'the approval could not be started',
     );
     await this.toDlq(message, source, APPROVAL_START_REFUSED, error, 'start_refused');
+  }
+
+  /**
+   * Whether a run of the request's approval is waiting for this very decision: `running`, `none`, or
+   * `unknown` (Temporal did not answer the question).
+   */
+  private async runOfDecision(request: ApprovalRequest): Promise<'running' | 'none' | 'unknown'> {
+    try {
+      const d = await this.client().workflow.getHandle(approvalWorkflowId(request.approval_id)).describe();
+      const memo: Partial<ApprovalMemo> = d.memo?.approval ?? {};
+      return d.status.name === 'RUNNING' && memo.decision_id === request.decision_id ? 'running' : 'none';
+    } catch (err) {
+      return err instanceof WorkflowNotFoundError ? 'none' : 'unknown';
+    }
   }
 
   /**
@@ -341,6 +373,11 @@ export class ApprovalsService {
       heartbeat,
     );
     if (found === null && mode === 'republish') return undefined;
+    // A delivery again of an ordinary request whose lookup failed: nothing known to be unpublished.
+    if (found === GAVE_UP && mode === 'republish') {
+      this.unavailableCounter.inc({ result: 'republish_failed' });
+      return 'republish_failed';
+    }
     const result: UnavailableResult =
       found === GAVE_UP
         ? 'failed'
@@ -430,7 +467,11 @@ export class ApprovalsService {
         return await effect();
       } catch (err) {
         const error = clip(describeError(err), 1_000);
-        const givesUp = (await databaseAnswers(this.pool)) && ++failures >= UNAVAILABLE_ATTEMPTS;
+        // An outage of the service the effect needs is waited out: Postgres for the record, the broker
+        // (a connection that fails) for the publication.
+        const outage =
+          what === 'record' ? !(await databaseAnswers(this.pool)) : kafkaRefusal(err)?.kind === 'connection';
+        const givesUp = !outage && ++failures >= UNAVAILABLE_ATTEMPTS;
         this.log.warn(
           { approval_id: request.approval_id, what, error, ...(givesUp ? {} : { retry_in_ms: delay }) },
           `blocking the step of an approval that could not be started failed${givesUp ? '' : '; retrying'}`,
