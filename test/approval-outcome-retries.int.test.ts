@@ -330,7 +330,7 @@ describe('approval outcomes retried (real Kafka and Postgres, the evaluator gati
     expect(await retryAtGate(other.step)).toBe('allow');
   });
 
-  it('an outcome of another run of the same approval and decision (started again while the first closed) finds the step resolved: it decides nothing, whatever it says; only an attempt of the first outcome itself applies, one from before outcomes were recorded included', async () => {
+  it('an outcome of another run of the same approval and decision (started again while the first closed) finds the step resolved: it decides nothing, whatever it says, and names the outcome that did; only an attempt of the first outcome itself applies, one from before outcomes were recorded included', async () => {
     const { step, request } = await pendingDeploy();
     const { acts } = activities(kafka);
     const rejected: OutcomeInput = {
@@ -341,33 +341,57 @@ describe('approval outcomes retried (real Kafka and Postgres, the evaluator gati
     const first = await acts.recordOutcome(rejected);
     expect(first).toMatchObject({ applied: true, decision: { decision: 'block', approval_status: 'rejected' } });
 
-    // The second run's approval, and its expiry: neither applies, neither publishes.
+    // The second run's approval, its expiry, and a rejection by the same approver later: none applies.
     const approved = approvedBy(request, 'alice');
-    expect(await acts.recordOutcome(approved)).toEqual({ applied: false, superseded_by_decision_id: null });
-    const expiredToo = { ...approvedBy(request, 'alice'), status: 'expired' as const, decided_by: null };
-    expect(await acts.recordOutcome(expiredToo)).toEqual({ applied: false, superseded_by_decision_id: null });
+    const expiredToo: OutcomeInput = { ...approvedBy(request, 'alice'), status: 'expired', decided_by: null };
+    const rejectedAgain: OutcomeInput = {
+      ...rejected,
+      decision_id: randomUUID(),
+      audit_event_id: randomUUID(),
+      decided_at: new Date(Date.now() + 1_000).toISOString(),
+    };
+    for (const outcome of [approved, expiredToo, rejectedAgain])
+      expect(await acts.recordOutcome(outcome)).toEqual({
+        applied: false,
+        superseded_by_decision_id: rejected.decision_id,
+      });
     const audited = () =>
       stack.wire
         .json<AuditEvent>(ns.topics.audit)
         .filter((a) => a.detail.approval_id === request.approval_id && a.outcome === 'Superseded');
-    await stack.wire.until(() => (audited().length === 2 ? true : undefined));
+    await stack.wire.until(() => (audited().length === 3 ? true : undefined));
 
     // The first outcome retried after a worker from before outcomes were recorded applied it (no record
-    // of it): the ledger's resolution is its own, so it answers applied again; the other run still not.
+    // of it): the ledger's resolution is its own, so it answers applied again; the other runs' still not.
     await ns.pool.query('delete from approval_outcomes where tenant_id = $1 and decision_id = $2', [
       TENANT,
       rejected.decision_id,
     ]);
+    expect(await acts.recordOutcome(approved)).toEqual({ applied: false, superseded_by_decision_id: null });
+    expect(await acts.recordOutcome(rejectedAgain)).toEqual({ applied: false, superseded_by_decision_id: null });
     expect(await acts.recordOutcome(rejected)).toMatchObject({
       applied: true,
       decision: { decision_id: rejected.decision_id, decision: 'block' },
     });
-    expect(await acts.recordOutcome(approved)).toEqual({ applied: false, superseded_by_decision_id: null });
+    expect(await acts.recordOutcome(approved)).toEqual({
+      applied: false,
+      superseded_by_decision_id: rejected.decision_id,
+    });
     const ledger = await ns.pool.query<{ approval_status: string }>(
       'select approval_status from step_ledger where tenant_id = $1 and approval_id = $2',
       [TENANT, request.approval_id],
     );
     expect(ledger.rows).toEqual([{ approval_status: 'rejected' }]);
     expect(await retryAtGate(step)).toBe('WORKFLOW_TERMINAL');
+
+    // An expiry, then another run's expiry: the second publishes nothing either.
+    const other = await pendingDeploy();
+    const expired: OutcomeInput = { ...approvedBy(other.request, 'alice'), status: 'expired', decided_by: null };
+    expect(await acts.recordOutcome(expired)).toMatchObject({ applied: true });
+    const expiredAgain: OutcomeInput = { ...expired, decision_id: randomUUID(), audit_event_id: randomUUID() };
+    expect(await acts.recordOutcome(expiredAgain)).toEqual({
+      applied: false,
+      superseded_by_decision_id: expired.decision_id,
+    });
   });
 });

@@ -2,7 +2,13 @@ import './kafkajs-fast-paths.js'; // before kafkajs: it replaces two of kafkajs'
 import kafkajs from 'kafkajs';
 
 // kafkajs is CommonJS and its error classes are not visible as named ES exports under Node's loader.
-const { KafkaJSError, KafkaJSProtocolError, KafkaJSSASLAuthenticationError, KafkaJSConnectionError } = kafkajs;
+const {
+  KafkaJSError,
+  KafkaJSProtocolError,
+  KafkaJSSASLAuthenticationError,
+  KafkaJSConnectionError,
+  KafkaJSRequestTimeoutError,
+} = kafkajs;
 
 /** Whether Kafka marks the error retriable (e.g. NOT_LEADER right after a topic was created). */
 export function isRetriableKafkaError(err: unknown): boolean {
@@ -44,4 +50,15 @@ export function kafkaRefusal(err: unknown): KafkaRefusal | undefined {
     if (e instanceof KafkaJSConnectionError) return { kind: 'connection', code: 'CONNECTION_ERROR' };
   }
   return undefined;
+}
+
+/**
+ * Whether the error (through kafkajs' retry and non-retriable wrappers) is the broker not being reached:
+ * a connection that failed or a request that timed out (e.g. a broker still starting). An outage to wait
+ * out, not a refusal of what was sent.
+ */
+export function kafkaUnreachable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof KafkaJSError && depth < 8; e = e.cause, depth++)
+    if (e instanceof KafkaJSConnectionError || e instanceof KafkaJSRequestTimeoutError) return true;
+  return false;
 }

@@ -163,6 +163,25 @@ export class StepLedgerRepository {
   }
 
   /**
+   * The decision id of the outcome recorded for the approval's gate request (`requestId`: the request
+   * whose decision asked for it), whichever run or service applied it; undefined if none was recorded
+   * (none applied, or one applied by a worker from before outcomes were recorded).
+   */
+  async outcomeOfApprovalRequest(p: {
+    tenantId: string;
+    approvalId: string;
+    requestId: string;
+  }): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ decision_id: string }>(
+      `select decision_id from approval_outcomes
+       where tenant_id = $1 and approval_id = $2 and decision->>'request_id' = $3
+       order by applied_at limit 1`,
+      [p.tenantId, p.approvalId, p.requestId],
+    );
+    return rows[0]?.decision_id;
+  }
+
+  /**
    * Records an outcome applied to its step under its own decision id and returns what is recorded: the
    * first record wins, so a concurrent attempt of the same outcome gets the first one's answer. Run it
    * in the transaction that applied the outcome (`resolveApproval`).

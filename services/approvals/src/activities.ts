@@ -43,7 +43,7 @@ import {
   type Db,
 } from '@stepgate/store';
 import { postWebhook, slackMessage, webhookPayload, WebhookDeliveryError } from './webhooks.js';
-import { unavailableOutcomeIds, type Unavailability } from './unavailable.js';
+import type { Unavailability } from './unavailable.js';
 
 export interface ActivityDeps {
   pool: pg.Pool;
@@ -396,14 +396,18 @@ export function createActivities(deps: ActivityDeps) {
             // Resolved already. The block of an approval that could not be started applies only to a step
             // still waiting: it is new, so no attempt of it committed without the record read above.
             if (o.unavailable) return { supersededBy: null };
-            // The step was blocked because its approval could not be started, though a run did start
-            // (the answer to the start was lost): that block stands, this outcome decides nothing.
-            const blocked = unavailableOutcomeIds(r).decision_id;
-            if (await ledger.appliedOutcome({ tenantId: r.tenant_id, decisionId: blocked }))
-              return { supersededBy: blocked };
-            // Resolved by another outcome, unrecorded above: another run's (one started again for the same
-            // decision while an earlier run was closing) or that of a worker from before outcomes were
-            // recorded. Only an attempt of this very outcome (same status, decider and time) continues.
+            // Resolved by an outcome recorded for this approval's request: another run's (one started
+            // again for the same decision while an earlier run was closing, or that started after all when
+            // its start's answer was lost), or the block of an approval that could not be started. This
+            // outcome decides nothing.
+            const other = await ledger.outcomeOfApprovalRequest({
+              tenantId: r.tenant_id,
+              approvalId: r.approval_id,
+              requestId: r.request_id,
+            });
+            if (other) return { supersededBy: other };
+            // None recorded: a worker from before outcomes were recorded resolved it. Only an attempt of
+            // this very outcome (the ledger's status, decider and time are its own) continues.
             if (!sameResolution(o, result)) return { supersededBy: null };
           }
           // Not transitioned: an attempt of this outcome that committed before outcomes were recorded by

@@ -9,7 +9,7 @@ import {
   KafkaConnection,
   deadLetter,
   header,
-  kafkaRefusal,
+  kafkaUnreachable,
   type GroupConsumer,
   type IncomingMessage,
   type MessageContext,
@@ -38,7 +38,7 @@ import { receiptKeySet, verifyBytes } from '@stepgate/contracts/node';
 import { createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { StepLedgerRepository } from '@stepgate/store';
 import { createActivities, type ApprovalActivities, type OutcomeInput } from './activities.js';
-import { classifyStartFailure, START_ATTEMPTS, type StartFailure } from './start-failures.js';
+import { classifyStartFailure, START_ATTEMPTS } from './start-failures.js';
 import { APPROVAL_START_REFUSED, unavailableOutcome, unavailableOutcomeIds } from './unavailable.js';
 import type { ApprovalsConfig } from './config.js';
 import {
@@ -65,11 +65,10 @@ export type IntakeResult = 'started' | 'replaced' | 'already_resolved' | 'supers
  * `failed`, the block could not be recorded or published (the step may be blocked unannounced, or still
  * wait: alert on it); `republish_failed`, a delivery again could not look its block up (the ordinary
  * case: there is none); `run_waiting`, a run waits for this very decision (its approvers decide: nothing
- * blocked); `undetermined`, Temporal could not say whether one does after failures of no known kind
- * (nothing blocked: the step waits, as before this fail-closed path existed).
+ * blocked).
  */
 export type UnavailableResult =
-  'blocked' | 'republished' | 'not_waiting' | 'failed' | 'republish_failed' | 'run_waiting' | 'undetermined';
+  'blocked' | 'republished' | 'not_waiting' | 'failed' | 'republish_failed' | 'run_waiting';
 
 /**
  * The approvals service: turns `approval.requested` events into approval workflows (one per approval
@@ -279,11 +278,11 @@ export class ApprovalsService {
         // no known kind while both answer, is retried a bounded number of times (a momentary fault must
         // not leave the step pending without an approval, nor one bad request hold the partition).
         const kind = classifyStartFailure(err);
-        if (kind === 'refused') return this.startRefused(message, source, request, error, heartbeat, kind);
+        if (kind === 'refused') return this.startRefused(message, source, request, error, heartbeat);
         // Only failures while both answer count: an outage is waited out, however long.
         const servicesAnswer = (await databaseAnswers(this.pool)) && (await this.temporalAnswers());
         if (servicesAnswer && ++failures[kind] >= START_ATTEMPTS[kind])
-          return this.startRefused(message, source, request, error, heartbeat, kind);
+          return this.startRefused(message, source, request, error, heartbeat);
         this.log.error(
           { approval_id: request.approval_id, error, retry_in_ms: delay },
           'could not start the approval; retrying',
@@ -306,8 +305,9 @@ export class ApprovalsService {
    * Only requests whose signature verified come here: nobody else can have a step blocked this way. A
    * run already waiting for this very decision (a start that did happen though its call failed, or a
    * delivery again while Temporal refuses calls it once took) is left to decide: nothing is blocked,
-   * and the request goes to the dlq as before. When Temporal cannot say, only a start refused as such
-   * (the request's fault: no run of it can exist) blocks.
+   * and the request goes to the dlq as before. When Temporal cannot say (asked a few times), the step is
+   * blocked: a run that waits after all then decides nothing (its outcome is superseded by the block),
+   * which fails closed and answers, where leaving the step would leave it pending with nobody told.
    */
   private async startRefused(
     message: IncomingMessage,
@@ -315,16 +315,10 @@ export class ApprovalsService {
     request: ApprovalRequest,
     error: string,
     heartbeat: () => Promise<void>,
-    kind: StartFailure,
   ): Promise<void> {
-    const run = await this.runOfDecision(request);
-    const result =
-      run === 'running'
-        ? 'run_waiting'
-        : run === 'unknown' && kind !== 'refused'
-          ? 'undetermined'
-          : await this.failClosed(request, 'block', heartbeat);
-    if (result === 'run_waiting' || result === 'undetermined') this.unavailableCounter.inc({ result });
+    const running = await this.runOfDecisionWaits(request, heartbeat);
+    const result = running ? 'run_waiting' : await this.failClosed(request, 'block', heartbeat);
+    if (result === 'run_waiting') this.unavailableCounter.inc({ result });
     this.log.error(
       {
         approval_id: request.approval_id,
@@ -339,16 +333,19 @@ export class ApprovalsService {
   }
 
   /**
-   * Whether a run of the request's approval is waiting for this very decision: `running`, `none`, or
-   * `unknown` (Temporal did not answer the question).
+   * Whether a run of the request's approval waits for this very decision. Temporal is asked up to
+   * RUN_QUERY_ATTEMPTS times; if it never answers, false (the caller blocks: see startRefused).
    */
-  private async runOfDecision(request: ApprovalRequest): Promise<'running' | 'none' | 'unknown'> {
-    try {
-      const d = await this.client().workflow.getHandle(approvalWorkflowId(request.approval_id)).describe();
-      const memo: Partial<ApprovalMemo> = d.memo?.approval ?? {};
-      return d.status.name === 'RUNNING' && memo.decision_id === request.decision_id ? 'running' : 'none';
-    } catch (err) {
-      return err instanceof WorkflowNotFoundError ? 'none' : 'unknown';
+  private async runOfDecisionWaits(request: ApprovalRequest, heartbeat: () => Promise<void>): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const d = await this.client().workflow.getHandle(approvalWorkflowId(request.approval_id)).describe();
+        return d.status.name === 'RUNNING' && memoNamesDecision(d.memo?.approval ?? {}, request);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError || attempt >= RUN_QUERY_ATTEMPTS) return false;
+        await new Promise((r) => setTimeout(r, 1_000));
+        await heartbeat().catch(() => undefined);
+      }
     }
   }
 
@@ -468,9 +465,8 @@ export class ApprovalsService {
       } catch (err) {
         const error = clip(describeError(err), 1_000);
         // An outage of the service the effect needs is waited out: Postgres for the record, the broker
-        // (a connection that fails) for the publication.
-        const outage =
-          what === 'record' ? !(await databaseAnswers(this.pool)) : kafkaRefusal(err)?.kind === 'connection';
+        // (a connection that fails, a request that times out) for the publication.
+        const outage = what === 'record' ? !(await databaseAnswers(this.pool)) : kafkaUnreachable(err);
         const givesUp = !outage && ++failures >= UNAVAILABLE_ATTEMPTS;
         this.log.warn(
           { approval_id: request.approval_id, what, error, ...(givesUp ? {} : { retry_in_ms: delay }) },
@@ -571,11 +567,7 @@ export class ApprovalsService {
       throw err;
     }
     if (!running) return 'none';
-    const sameDecision =
-      running.memo.decision_id !== undefined
-        ? running.memo.decision_id === request.decision_id
-        : running.memo.requested_at === request.requested_at;
-    if (sameDecision) return 'none';
+    if (memoNamesDecision(running.memo, request)) return 'none';
     const row = await this.stepOf(request);
     if (row?.decisionId !== request.decision_id) return 'stale';
     const run = this.client().workflow.getHandle(id, running.runId);
@@ -625,6 +617,18 @@ const MAX_APPROVAL_EVENT_DEPTH = MAX_JSON_DEPTH + 8;
 
 /** Failures (while Postgres answers) of recording or publishing the block of an unavailable approval before it is given up. */
 const UNAVAILABLE_ATTEMPTS = 4;
+/** Times Temporal is asked whether a run waits for a request's decision before the step is blocked. */
+const RUN_QUERY_ATTEMPTS = 3;
+
+/**
+ * Whether a run's memo names the request's decision; runs from before the memo named it are told by
+ * when their request was made.
+ */
+function memoNamesDecision(memo: Partial<ApprovalMemo>, request: ApprovalRequest): boolean {
+  return memo.decision_id !== undefined
+    ? memo.decision_id === request.decision_id
+    : memo.requested_at === request.requested_at;
+}
 /** What `bounded` answers when it gave up. */
 const GAVE_UP = Symbol('gave up');
 /** How long the orchestrator's signal that its approval could not be started may take. */
