@@ -22,11 +22,12 @@ export const GOVERNED_WORKFLOW_ATTRIBUTE = defineSearchAttributeKey(
 );
 
 /**
+ * What an approval run shows (the contract's APPROVAL_STATUSES, which decisions carry, plus `superseded`).
  * `superseded`: resolved, but the step was decided again since the approval was asked for, so the
  * outcome decided nothing (`ApprovalState.superseded` says how it had resolved).
  */
-export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'superseded'] as const;
-export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+export const APPROVAL_RUN_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'superseded'] as const;
+export type ApprovalStatus = (typeof APPROVAL_RUN_STATUSES)[number];
 /** How an approval ended: decided by approvers, or by the clock. */
 export type ApprovalResolution = Exclude<ApprovalStatus, 'pending' | 'superseded'>;
 

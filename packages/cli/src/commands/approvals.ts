@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import {
-  APPROVAL_STATUSES,
+  APPROVAL_RUN_STATUSES,
   ApprovalRefusedError,
   approverCredential,
   Approvers,
@@ -32,8 +32,8 @@ export async function listApprovals(
   opts: { tenant?: string; status?: string; json?: boolean },
   io: Io,
 ): Promise<number> {
-  if (opts.status !== undefined && !(APPROVAL_STATUSES as readonly string[]).includes(opts.status))
-    throw new InputError(`--status "${opts.status}": expected one of ${APPROVAL_STATUSES.join(', ')}`);
+  if (opts.status !== undefined && !(APPROVAL_RUN_STATUSES as readonly string[]).includes(opts.status))
+    throw new InputError(`--status "${opts.status}": expected one of ${APPROVAL_RUN_STATUSES.join(', ')}`);
   const rows = await withApprovers((a) =>
     a.list({
       ...(opts.tenant ? { tenant: opts.tenant } : {}),

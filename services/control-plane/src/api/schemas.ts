@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { APPROVAL_STATUSES, MIN_APPROVAL_COMMENT_LENGTH } from '@stepgate/approvals-client';
+import { APPROVAL_RUN_STATUSES, MIN_APPROVAL_COMMENT_LENGTH } from '@stepgate/approvals-client';
 import { AUDIT_ACTIONS } from '@stepgate/contracts';
 import { EXPORT_FORMATS } from '@stepgate/audit-log';
 import { webhookSecretProblem, webhookUrlProblem } from '@stepgate/contracts/node';
@@ -33,7 +33,7 @@ export const ApprovalSchema = z.object({
   /** The decision that asked for it (what its action digest names; absent from approvals started before). */
   decision_id: z.string().optional(),
   tenant_id: z.string(),
-  status: z.enum(APPROVAL_STATUSES),
+  status: z.enum(APPROVAL_RUN_STATUSES),
   workflow_id: z.string(),
   step_id: z.string(),
   step_name: z.string().nullable(),
@@ -68,7 +68,7 @@ export const ApprovalSchema = z.object({
 });
 
 export const ApprovalListQuery = z.object({
-  status: z.enum(APPROVAL_STATUSES).optional(),
+  status: z.enum(APPROVAL_RUN_STATUSES).optional(),
   limit: limit(500, 100),
 });
 export const ApprovalParams = z.object({ approval_id: uuid });
@@ -85,7 +85,7 @@ export const DecideBody = z.object({
 });
 export const ApprovalStateSchema = z.object({
   approval_id: z.string(),
-  status: z.enum(APPROVAL_STATUSES),
+  status: z.enum(APPROVAL_RUN_STATUSES),
   decided_by: z.string().nullable(),
   decided_at: z.string().nullable(),
   comment: z.string().nullable(),
