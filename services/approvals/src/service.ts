@@ -461,7 +461,7 @@ export class ApprovalsService {
     let failures = 0;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
-        return await effect();
+        return await beatingWhile(effect(), heartbeat);
       } catch (err) {
         const error = clip(describeError(err), 1_000);
         // An outage of the service the effect needs is waited out: Postgres for the record, the broker
@@ -643,6 +643,20 @@ function describeError(err: unknown): string {
 
 /** How long a run of an earlier decision that is already decided may take to publish and close. */
 const RUN_CLOSE_WAIT_MS = 30_000;
+
+/**
+ * Awaits `effect`, beating `heartbeat` every second until it settles: a statement or a send may take
+ * longer than the group's session (Postgres' query timeout is 15 s), and a missed session only
+ * redelivers the request (repeating its dlq entry and signals).
+ */
+async function beatingWhile<T>(effect: Promise<T>, heartbeat: () => Promise<void>): Promise<T> {
+  const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
+  try {
+    return await effect;
+  } finally {
+    clearInterval(beat);
+  }
+}
 
 /** Whether the run closes (however) within `ms`, beating `heartbeat` every second meanwhile (the group's session). */
 async function closesWithin(
