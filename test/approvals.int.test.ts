@@ -136,6 +136,21 @@ const withDeployOrchestrators = <T>(body: (taskQueue: string) => Promise<T>) =>
     body,
   );
 
+/** What became of steps whose approval could not be started, by result (stepgate_approvals_unavailable_total). */
+const unavailable = async (result: string) =>
+  (await stack.service!.registry.getSingleMetric('stepgate_approvals_unavailable_total')!.get()).values.find(
+    (v) => v.labels.result === result,
+  )?.value ?? 0;
+
+/** The approval status of the tenant's step that waits on (or waited on) the approval. */
+const approvalStatusOf = async (tenant: string, approvalId: string) =>
+  (
+    await ns.pool.query<{ approval_status: string }>(
+      'select approval_status from step_ledger where tenant_id = $1 and approval_id = $2',
+      [tenant, approvalId],
+    )
+  ).rows[0]?.approval_status;
+
 const auditOf = (approvalId: string) => () =>
   stack.wire
     .json<AuditEvent>(ns.topics.audit)
@@ -792,23 +807,13 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       reason: 'poison',
     });
     const ids = unavailableOutcomeIds(poison);
-    const ledger = async () =>
-      (
-        await ns.pool.query<{ approval_status: string }>(
-          'select approval_status from step_ledger where tenant_id = $1 and approval_id = $2',
-          [tenant, approvalId],
-        )
-      ).rows[0]?.approval_status;
+    const ledger = () => approvalStatusOf(tenant, approvalId);
     const decisions = () =>
       stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.approval_id === approvalId);
     const dlq = (reason: string) =>
       stack.wire.seen.filter(
         (m) => m.topic === ns.topics.dlq && m.key === approvalId && m.headers['stepgate-dlq-reason'] === reason,
       );
-    const unavailable = async (result: string) =>
-      (await stack.service!.registry.getSingleMetric('stepgate_approvals_unavailable_total')!.get()).values.find(
-        (v) => v.labels.result === result,
-      )?.value ?? 0;
     const [blockedBefore, republishedBefore] = [await unavailable('blocked'), await unavailable('republished')];
     const value = Buffer.from(JSON.stringify(poison));
     const producer = ns.kafka.producer();
@@ -908,6 +913,82 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     expect((await outcome).decision).toBe('allow');
   });
 
+  it('a block that cannot be recorded while Postgres answers is given up after 4 tries (failed), the step stays pending and the request goes to the dlq; delivered again once it can be, the step is blocked', async () => {
+    const approvalId = randomUUID();
+    const decisionId = randomUUID();
+    const tenant = 'u'.repeat(3_000); // over the search attribute limit: Temporal refuses the start
+    await ns.pool.query(
+      `insert into step_ledger (tenant_id, workflow_id, step_id, input_fingerprint, decision, decision_body, approval_id, approval_status, first_attempt_at, last_attempt_at)
+       values ($1, 'wf-unrecordable', 'deploy', 'x', 'require_approval', $2, $3, 'pending', now(), now())`,
+      [tenant, { decision_id: decisionId }, approvalId],
+    );
+    // Postgres answers, but refuses this tenant's outcome (a real error of the statement, not an outage).
+    await ns.pool.query(`
+      create function refuse_unrecordable_outcome() returns trigger language plpgsql as $$
+      begin
+        if new.tenant_id like 'uuu%' then raise exception 'outcomes of this tenant are refused'; end if;
+        return new;
+      end $$`);
+    await ns.pool.query(
+      'create trigger refuse_unrecordable before insert on approval_outcomes for each row execute function refuse_unrecordable_outcome()',
+    );
+    const request = approvalRequestFixture({
+      approval_id: approvalId,
+      tenant_id: tenant,
+      workflow_id: 'wf-unrecordable',
+      decision_id: decisionId,
+      reason: 'unrecordable',
+    });
+    const ledger = () => approvalStatusOf(tenant, approvalId);
+    const dlq = () =>
+      stack.wire.seen.filter(
+        (m) =>
+          m.topic === ns.topics.dlq &&
+          m.key === approvalId &&
+          m.headers['stepgate-dlq-reason'] === 'APPROVAL_START_REFUSED',
+      );
+    const [failedBefore, blockedBefore] = [await unavailable('failed'), await unavailable('blocked')];
+    const value = Buffer.from(JSON.stringify(request));
+    const producer = ns.kafka.producer();
+    await producer.connect();
+    try {
+      const send = () =>
+        producer.send({
+          topic: ns.topics.approvals,
+          messages: [{ key: approvalId, value, headers: signedHeaders(stack.evaluatorKey, value) }],
+        });
+      await send();
+      await stack.wire.until(() => (dlq().length === 1 ? true : undefined), 30_000);
+      expect(await unavailable('failed')).toBe(failedBefore + 1);
+      // The transaction that would have blocked it rolled back: nothing half-applied, nothing published.
+      expect(await ledger()).toBe('pending');
+      expect(
+        stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.approval_id === approvalId),
+      ).toEqual([]);
+
+      await ns.pool.query('drop trigger refuse_unrecordable on approval_outcomes');
+      await send();
+      await stack.wire.until(() => (dlq().length === 2 ? true : undefined), 30_000);
+      expect(await unavailable('blocked')).toBe(blockedBefore + 1);
+      expect(await ledger()).toBe('expired');
+      const [blocked] = await stack.wire.until(() => {
+        const found = stack.wire
+          .json<GateDecision>(ns.topics['gate.decisions'])
+          .filter((d) => d.approval_id === approvalId);
+        return found.length ? found : undefined;
+      });
+      expect(blocked).toMatchObject({
+        decision_id: unavailableOutcomeIds(request).decision_id,
+        decision: 'block',
+        error: { code: 'APPROVAL_UNAVAILABLE' },
+      });
+    } finally {
+      await producer.disconnect();
+      await ns.pool.query('drop trigger if exists refuse_unrecordable on approval_outcomes');
+      await ns.pool.query('drop function if exists refuse_unrecordable_outcome()');
+    }
+  });
+
   it('an approval Temporal refuses to start: the orchestrator waiting on gate.decisions gets a signed block APPROVAL_UNAVAILABLE at once, and the workflow is aborted', async () => {
     const step = deploy();
     const undo = failStarts(step.workflow_id, async () => {
@@ -944,11 +1025,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
   });
 
   it('a start whose answer was lost (it did start): nothing is blocked, since a run waits for that very decision; its approver decides and the Temporal orchestrator (reply_to) proceeds; the request is in the dlq', async () => {
-    const waiting = async () =>
-      (await stack.service!.registry.getSingleMetric('stepgate_approvals_unavailable_total')!.get()).values.find(
-        (v) => v.labels.result === 'run_waiting',
-      )?.value ?? 0;
-    const waitingBefore = await waiting();
+    const waitingBefore = await unavailable('run_waiting');
     await withDeployOrchestrators(async (taskQueue) => {
       const workflowId = `orchestrator-${randomUUID()}`;
       // Every start starts (or finds) the run, then fails as if its answer was lost: of no known kind,
@@ -975,7 +1052,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
             ),
           30_000,
         );
-        expect(await waiting()).toBe(waitingBefore + 1);
+        expect(await unavailable('run_waiting')).toBe(waitingBefore + 1);
         const ledger = async () =>
           (
             await ns.pool.query<{ approval_status: string }>(
