@@ -287,8 +287,7 @@ export class ApprovalsService {
           { approval_id: request.approval_id, error, retry_in_ms: delay },
           'could not start the approval; retrying',
         );
-        await new Promise((r) => setTimeout(r, delay));
-        await context.heartbeat().catch(() => undefined);
+        await pause(delay, heartbeat);
       }
     }
     this.intakeCounter.inc({ result });
@@ -343,8 +342,7 @@ export class ApprovalsService {
         return d.status.name === 'RUNNING' && memoNamesDecision(d.memo?.approval ?? {}, request);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError || attempt >= RUN_QUERY_ATTEMPTS) return false;
-        await new Promise((r) => setTimeout(r, 1_000));
-        await heartbeat().catch(() => undefined);
+        await pause(1_000, heartbeat);
       }
     }
   }
@@ -473,8 +471,7 @@ export class ApprovalsService {
           `blocking the step of an approval that could not be started failed${givesUp ? '' : '; retrying'}`,
         );
         if (givesUp) return GAVE_UP;
-        await new Promise((r) => setTimeout(r, delay));
-        await heartbeat().catch(() => undefined);
+        await pause(delay, heartbeat);
       }
     }
   }
@@ -656,6 +653,12 @@ async function beatingWhile<T>(effect: Promise<T>, heartbeat: () => Promise<void
   } finally {
     clearInterval(beat);
   }
+}
+
+/** Waits `ms` between attempts, beating `heartbeat` meanwhile and once after. */
+async function pause(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+  await beatingWhile(new Promise<void>((r) => setTimeout(r, ms)), heartbeat);
+  await heartbeat().catch(() => undefined);
 }
 
 /** Whether the run closes (however) within `ms`, beating `heartbeat` every second meanwhile (the group's session). */
