@@ -48,6 +48,8 @@ export interface DrainFigures {
 export interface EvaluatorCpuBench {
   evaluators: DrainFigures[];
   relay: DrainFigures;
+  /** The same relay writing each batch to Postgres in one durable transaction before it republishes each message twice. */
+  durableRelay: DrainFigures;
   /** µs of one verify of a request-sized message and one sign of a decision-sized message. */
   ed25519: { micros: number; backend: string; requestBytes: number; decisionBytes: number };
   floorMicros: number;
@@ -68,10 +70,12 @@ export async function benchEvaluatorCpu(
     }
     const requestBytes = signedRequests(f, 1)[0]!.value.length;
     const relay = await drainWithRelay(f, options.backlog);
+    const durableRelay = await drainWithRelay(f, options.backlog, { durable: true });
     const sig = ed25519Micros(requestBytes, decisionBytes);
     return {
       evaluators,
       relay,
+      durableRelay,
       ed25519: { micros: sig, backend: ed25519.name, requestBytes, decisionBytes },
       floorMicros: sig + relay.cpuMicrosPerMessage,
     };
@@ -122,27 +126,33 @@ async function drainWithEvaluators(
   }
 }
 
-async function drainWithRelay(f: PipelineFixture, backlog: number): Promise<DrainFigures> {
-  const from = `${f.prefix}relay.in`;
-  const to = `${f.prefix}relay.out`;
+async function drainWithRelay(
+  f: PipelineFixture,
+  backlog: number,
+  options: { durable?: boolean } = {},
+): Promise<DrainFigures> {
+  const name = options.durable ? 'durable-relay' : 'relay';
+  const [from, to, alsoTo] = ['in', 'out', 'audit'].map((t) => `${f.prefix}${name}.${t}`) as [string, string, string];
   const admin = f.kafka.admin();
   await admin.connect();
   const partitions = (await admin.fetchTopicMetadata({ topics: [f.topics['gate.requests']] })).topics[0]!.partitions
     .length;
-  await admin.createTopics({ topics: [from, to].map((topic) => ({ topic, numPartitions: partitions })) });
+  const topics = options.durable ? [from, to, alsoTo] : [from, to];
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })) });
   const relay = await startRelayProcess({
     RELAY_BROKERS: process.env.KAFKA_BROKERS ?? '',
-    RELAY_GROUP: `${f.id}.relay`,
+    RELAY_GROUP: `${f.id}.${name}`,
     RELAY_FROM: from,
     RELAY_TO: to,
+    ...(options.durable ? { RELAY_ALSO_TO: alsoTo, RELAY_TABLE: `${f.id}.durable_relay` } : {}),
   });
   try {
-    await groupStable(f, `${f.id}.relay`, 1);
+    await groupStable(f, `${f.id}.${name}`, 1);
     await measureDrain(f, { processes: [relay], from, to, backlog: WARM_UP });
     return (await measureDrain(f, { processes: [relay], from, to, backlog })).figures;
   } finally {
     await stopProcess(relay);
-    await admin.deleteTopics({ topics: [from, to] }).catch(() => undefined);
+    await admin.deleteTopics({ topics }).catch(() => undefined);
     await admin.disconnect();
   }
 }

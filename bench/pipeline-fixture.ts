@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { newRequestId } from '@stepgate/client';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -133,7 +134,8 @@ export async function preloadBacklog(f: PipelineFixture, count: number): Promise
 
 /**
  * An evaluator process from the service's entry point, resolved once it has joined its group; from
- * another `checkout` of the repository (its dependencies installed) to compare two versions.
+ * another `checkout` of the repository (its dependencies installed) to compare two versions. Its log
+ * goes to `$STEPGATE_BENCH_EVALUATOR_LOG/evaluator.<pid>.log` when that directory is set.
  */
 export function startEvaluatorProcess(env: NodeJS.ProcessEnv, checkout = process.cwd()): Promise<ChildProcess> {
   const profile = process.env.STEPGATE_BENCH_PROFILE
@@ -152,6 +154,8 @@ export function startEvaluatorProcess(env: NodeJS.ProcessEnv, checkout = process
     ],
     { env, cwd: checkout, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  const logDir = process.env.STEPGATE_BENCH_EVALUATOR_LOG;
+  if (logDir) child.stdout.pipe(createWriteStream(path.join(logDir, `evaluator.${String(child.pid)}.log`)));
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('evaluator running') && resolve(child));
     child.once('exit', (code) => reject(new Error(`evaluator exited with ${String(code)}`)));

@@ -87,6 +87,12 @@ benches['evaluator-cpu'] = async () => {
       ` | floor ${fmt(r.floorMicros, 0)} µs = Ed25519 verify ${sig.requestBytes} B + sign ${fmt(sig.decisionBytes, 0)} B (${sig.backend}) ${fmt(sig.micros, 0)} µs + bare kafkajs relay ${fmt(r.relay.cpuMicrosPerMessage, 0)} µs/message (${fmt(r.relay.perSecond, 0)} msg/s)` +
       ` | ratio ${fmt(one!.cpuMicrosPerMessage / r.floorMicros, 2)}× (target ≤1.3×)`,
   );
+  const durable = r.durableRelay;
+  const durableFloor = sig.micros + durable.cpuMicrosPerMessage;
+  console.log(
+    `evaluator-cpu  what publishing only after a durable commit costs with no stepgate code: a relay writing each batch in one durable Postgres transaction (a row per message), then republishing each message twice (decision, audit), ${fmt(durable.cpuMicrosPerMessage, 0)} µs/message (${fmt(durable.perSecond, 0)} msg/s)` +
+      ` | Ed25519 + that relay ${fmt(durableFloor, 0)} µs: the evaluator is ${fmt(one!.cpuMicrosPerMessage / durableFloor, 2)}× it, and that floor alone is ${fmt(durableFloor / r.floorMicros, 2)}× the issue's floor`,
+  );
   const others = one!.otherThreadsMicrosPerMessage;
   console.log(
     `evaluator-cpu  its threads besides the event loop, µs per gate, largest first (the Ed25519 threads, V8's GC helpers, libuv's pool): ` +

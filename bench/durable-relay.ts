@@ -1,0 +1,56 @@
+import type { Consumer, Kafka } from 'kafkajs';
+import type pg from 'pg';
+
+/**
+ * A consumer group that writes every batch it reads to Postgres in one durable transaction and, after
+ * the commit, republishes each message to every topic of `to`: the evaluator's shape (ledger rows
+ * committed before the decision and its audit event are published) with none of its work. One row per
+ * message, the message's own bytes, no index: a floor, lighter than the evaluator's three rows of a
+ * decision's size.
+ */
+export async function startDurableRelay(p: {
+  kafka: Kafka;
+  groupId: string;
+  from: string;
+  to: string[];
+  db: () => pg.Client;
+  table: string;
+}): Promise<{ stop: () => Promise<void> }> {
+  const producer = p.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const consumer: Consumer = p.kafka.consumer({ groupId: p.groupId, maxWaitTimeInMs: 5 });
+  const db = p.db();
+  await Promise.all([producer.connect(), consumer.connect(), db.connect()]);
+  await db.query(`create table if not exists ${p.table} (k text, v text)`);
+  let writes = Promise.resolve();
+  // One connection, as the evaluator's group commit makes one transaction of the batches ready together.
+  const write = (keys: string[], values: string[]) => {
+    const done = writes.then(async () => {
+      await db.query('begin');
+      await db.query(`insert into ${p.table} (k, v) select * from unnest($1::text[], $2::text[])`, [keys, values]);
+      await db.query('commit');
+    });
+    writes = done.catch(() => undefined);
+    return done;
+  };
+  await consumer.subscribe({ topic: p.from, fromBeginning: true });
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  await consumer.run({
+    partitionsConsumedConcurrently: 8,
+    eachBatch: async ({ batch }) => {
+      const messages = batch.messages.map((m) => ({ key: m.key, value: m.value }));
+      await write(
+        messages.map((m) => m.key?.toString() ?? ''),
+        messages.map((m) => m.value?.toString() ?? ''),
+      );
+      await producer.sendBatch({ acks: -1, topicMessages: p.to.map((topic) => ({ topic, messages })) });
+    },
+  });
+  await joined;
+  return {
+    stop: async () => {
+      await consumer.disconnect();
+      await producer.disconnect();
+      await db.end();
+    },
+  };
+}
