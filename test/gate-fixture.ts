@@ -10,6 +10,16 @@ import type { TestNamespace } from '@stepgate/test';
 import { applyBundle, client, registerPrincipal, startEvaluator, tap, type Principal } from './pipeline.js';
 
 export type Tap = Awaited<ReturnType<typeof tap>>;
+
+/** A policy blocking steps on model gpt-4: the gate tests' block. */
+export const BLOCK_GPT4 = {
+  name: 'block-gpt4',
+  type: 'context_aware',
+  category: 'dynamic-security',
+  priority: 900,
+  conditions: [{ field: 'context.model', operator: 'equals', value: 'gpt-4' }],
+  actions: [{ type: 'block', config: { reason: 'GPT-4 not allowed' } }],
+};
 export type Bundle = { tenant_id: string } & Record<string, unknown>;
 
 /** A service the fixture starts with the evaluator and stops when it closes. */

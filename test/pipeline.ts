@@ -113,6 +113,7 @@ export function startEvaluator(
     metricsPort: undefined,
     sessionTimeoutMs: 6_000,
     partitionsConcurrently: 4,
+    gatesPerTransaction: 2_000,
     ...overrides,
   });
 }

@@ -14,7 +14,7 @@ import { generateSigningKey, publicKeyFromPem, verifyReceipt } from '@stepgate/c
 import { GateClient, ReceiptVerificationError } from '@stepgate/client';
 import { freePort, groupCaughtUp, testNamespace } from '@stepgate/test';
 import { applyBundle, registerPrincipal, sendRaw, signedHeaders, type Principal } from '../pipeline.js';
-import { openGateFixture, type GateFixture } from '../gate-fixture.js';
+import { BLOCK_GPT4, openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 // A real OpenTelemetry SDK with an in-memory exporter, registered before the evaluator starts.
 const spans = new InMemorySpanExporter();
@@ -33,16 +33,7 @@ const bundle = {
     { tool_name: 'deploy', access: 'write' },
     { tool_name: 'search', access: 'read' },
   ],
-  policies: [
-    {
-      name: 'block-gpt4',
-      type: 'context_aware',
-      category: 'dynamic-security',
-      priority: 900,
-      conditions: [{ field: 'context.model', operator: 'equals', value: 'gpt-4' }],
-      actions: [{ type: 'block', config: { reason: 'GPT-4 not allowed' } }],
-    },
-  ],
+  policies: [BLOCK_GPT4],
 };
 
 let stack: GateFixture;

@@ -56,6 +56,9 @@ export interface MessageConsumerOptions extends ConsumerCommon {
   handle: (message: IncomingMessage, context: MessageContext) => Promise<void>;
 }
 
+/** kafkajs's default heartbeat interval, used when no session timeout is set. */
+const KAFKAJS_HEARTBEAT_INTERVAL_MS = 3_000;
+
 function groupSettings(options: ConsumerCommon) {
   return {
     groupId: options.groupId,
@@ -63,10 +66,40 @@ function groupSettings(options: ConsumerCommon) {
     ...(options.sessionTimeoutMs !== undefined
       ? {
           sessionTimeout: options.sessionTimeoutMs,
-          heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
+          heartbeatInterval: heartbeatIntervalMs(options),
         }
       : {}),
     retry: { retries: 10 },
+  };
+}
+
+function heartbeatIntervalMs(options: ConsumerCommon): number {
+  return options.sessionTimeoutMs === undefined
+    ? KAFKAJS_HEARTBEAT_INTERVAL_MS
+    : Math.max(500, Math.floor(options.sessionTimeoutMs / 5));
+}
+
+/**
+ * A batch's heartbeat that, once a beat has failed, answers calls in the next `intervalMs` with that
+ * failure instead of a request. kafkajs throttles only successful beats: after the coordinator has
+ * dropped the member (a run longer than the session timeout), every call went to the broker, and a
+ * loop beating between requests sent thousands a second while the batch went on.
+ */
+export function throttledHeartbeat(
+  beat: () => Promise<void>,
+  intervalMs: number,
+  now: () => number = Date.now,
+): () => Promise<void> {
+  let failed: { at: number; err: unknown } | undefined;
+  return async () => {
+    if (failed && now() - failed.at < intervalMs) throw failed.err;
+    try {
+      await beat();
+      failed = undefined;
+    } catch (err) {
+      failed = { at: now(), err };
+      throw err;
+    }
   };
 }
 
@@ -173,7 +206,8 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
       eachBatchAutoResolve: false,
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
-      eachBatch: (payload) => committer.run(() => options.handle(incomingBatch(payload, committer))),
+      eachBatch: (payload) =>
+        committer.run(() => options.handle(incomingBatch(payload, committer, heartbeatIntervalMs(options)))),
     });
     seekTo(consumer, options.topics, ends);
   };
@@ -189,7 +223,7 @@ export function messageConsumer(create: ConsumerFactory, options: MessageConsume
         options.handle(payload.message, {
           topic: payload.topic,
           partition: payload.partition,
-          heartbeat: () => payload.heartbeat(),
+          heartbeat: throttledHeartbeat(() => payload.heartbeat(), heartbeatIntervalMs(options)),
         }),
     });
     seekTo(consumer, options.topics, ends);
@@ -206,14 +240,14 @@ function seekTo(consumer: Consumer, topics: string[], ends: Array<Array<{ partit
   });
 }
 
-function incomingBatch(payload: EachBatchPayload, committer: OffsetCommitter): IncomingBatch {
+function incomingBatch(payload: EachBatchPayload, committer: OffsetCommitter, heartbeatMs: number): IncomingBatch {
   const { batch } = payload;
   return {
     topic: batch.topic,
     partition: batch.partition,
     messages: batch.messages,
     isActive: () => payload.isRunning() && !payload.isStale(),
-    heartbeat: () => payload.heartbeat(),
+    heartbeat: throttledHeartbeat(() => payload.heartbeat(), heartbeatMs),
     resolveOffset: (offset) => payload.resolveOffset(offset),
     commit: () => committer.commit(payload),
   };

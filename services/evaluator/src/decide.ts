@@ -87,6 +87,10 @@ export class DecideStage {
       // No request is at fault when a signature thread failed (the threads give way to the event loop
       // when they keep failing) or the connection did: the batch is redone.
       if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool))) throw err;
+      this.deps.log.warn(
+        { requests: intakes.length, error: err instanceof Error ? err.message : String(err) },
+        'batch transaction failed while Postgres answers: deciding its requests one at a time',
+      );
     }
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const got of intakes) {

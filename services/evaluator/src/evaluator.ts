@@ -129,7 +129,9 @@ export class Evaluator {
       portalBaseUrl: config.portalBaseUrl,
       log: this.log,
     });
-    this.decisions = new GroupCommit((intakes, now, heartbeat) => this.decideStage.decide(intakes, now, heartbeat));
+    this.decisions = new GroupCommit((intakes, now, heartbeat) => this.decideStage.decide(intakes, now, heartbeat), {
+      maxItems: config.gatesPerTransaction,
+    });
     this.emitStage = new EmitStage({
       topics: this.topics,
       decisionTopic: (tenantId) =>

@@ -75,3 +75,50 @@ describe('group commit', () => {
     expect(beats.sort()).toEqual(['a', 'c']);
   });
 });
+
+describe('group commit of a large run', () => {
+  it('splits a run of more than maxItems items into transactions of at most that many, in order, beating between them', async () => {
+    const calls: string[] = [];
+    const commit = new GroupCommit<number, number>(
+      async (items) => {
+        calls.push(`run ${items.join(',')}`);
+        return items.map((i) => i * 10);
+      },
+      { maxItems: 2 },
+    );
+    const beat = async () => void calls.push('beat');
+    const [a, b] = await Promise.all([commit.submit([1, 2, 3], 1, beat), commit.submit([4, 5], 1)]);
+    expect(a).toEqual([10, 20, 30]);
+    expect(b).toEqual([40, 50]);
+    expect(calls).toEqual(['run 1,2', 'beat', 'run 3,4', 'beat', 'run 5']);
+  });
+
+  it('stops the run when every batch in it has lost its membership, failing them all to be redone', async () => {
+    const lost = new Error('The coordinator is not aware of this member');
+    let ran = 0;
+    const commit = new GroupCommit<number, number>(
+      async (items) => {
+        ran++;
+        return items;
+      },
+      { maxItems: 1 },
+    );
+    const failing = async () => {
+      throw lost;
+    };
+    const both = [commit.submit([1, 2], 1, failing), commit.submit([3], 1, failing)];
+    await expect(both[0]).rejects.toBe(lost);
+    await expect(both[1]).rejects.toBe(lost);
+    expect(ran).toBe(1);
+  });
+
+  it('goes on while one batch of the run still beats', async () => {
+    const commit = new GroupCommit<number, number>(async (items) => items, { maxItems: 1 });
+    const failing = async () => {
+      throw new Error('revoked');
+    };
+    const [a, b] = await Promise.all([commit.submit([1, 2], 1, failing), commit.submit([3], 1, async () => undefined)]);
+    expect(a).toEqual([1, 2]);
+    expect(b).toEqual([3]);
+  });
+});

@@ -39,6 +39,7 @@ export const EvaluatorEnvSchema = ServiceEnvSchema.extend({
   STEPGATE_BUNDLE_MAX_AGE_MS: envField.integer(1_000, 3_600_000).default(30_000),
   PORTAL_BASE_URL: envField.url().optional(),
   STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(24),
+  STEPGATE_GATES_PER_TRANSACTION: envField.integer(1, 100_000).default(2_000),
   STEPGATE_SIGNATURE_THREADS: envField.integer(0, 64).optional(),
   STEPGATE_REDACT_KEYS: envField.list().optional(),
 });
