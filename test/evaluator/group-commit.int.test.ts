@@ -46,6 +46,7 @@ describe('a batch larger than gatesPerTransaction', () => {
     const allows = ['a1', 'a2', 'a3', 'a4'].map((s) => request(`split-${s}`));
     const first = request('split-x', 'gpt-4');
     const retry = request('split-x', 'gpt-4');
+    // One produce request: one record batch, fetched whole as one batch of one run (nothing else is sent).
     // Two per transaction: [a1, first] [first again, a2] [retry, a3] [a4].
     const bodies = [allows[0]!, first, first, allows[1]!, retry, allows[2]!, allows[3]!];
     const producer = ns.kafka.producer();

@@ -62,3 +62,21 @@ export function kafkaUnreachable(err: unknown): boolean {
     if (e instanceof KafkaJSConnectionError || e instanceof KafkaJSRequestTimeoutError) return true;
   return false;
 }
+
+/** The group coordinator's answers that mean this member's assignment is gone: it must rejoin. */
+const MEMBERSHIP_LOST = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'FENCED_INSTANCE_ID',
+]);
+
+/**
+ * Whether a heartbeat's failure says the member no longer holds its partitions (a rebalance, or the
+ * coordinator having dropped it), as against a transient failure (a timeout, a moved coordinator)
+ * that the next beat may get past.
+ */
+export function groupMembershipLost(err: unknown): boolean {
+  const refusal = kafkaRefusal(err);
+  return refusal?.kind === 'protocol' && MEMBERSHIP_LOST.has(refusal.code);
+}

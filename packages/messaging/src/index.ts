@@ -19,7 +19,14 @@ export {
 export { TopicAdmin, topicCreation, type EnsureTopicsOptions } from './admin.js';
 export type { AclGrant } from './acls.js';
 export { OffsetCommitter } from './committer.js';
-export { isRetriableKafkaError, kafkaRefusal, kafkaUnreachable, retryRetriable, type KafkaRefusal } from './errors.js';
+export {
+  groupMembershipLost,
+  isRetriableKafkaError,
+  kafkaRefusal,
+  kafkaUnreachable,
+  retryRetriable,
+  type KafkaRefusal,
+} from './errors.js';
 export {
   describeSource,
   header,

@@ -1,6 +1,6 @@
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { kafkaUnreachable } from '../src/index.js';
+import { groupMembershipLost, kafkaUnreachable } from '../src/index.js';
 
 const {
   Kafka,
@@ -46,5 +46,30 @@ describe('kafkaUnreachable', () => {
     );
     expect(failure).toBeDefined();
     expect(kafkaUnreachable(failure)).toBe(true);
+  });
+});
+
+describe('groupMembershipLost', () => {
+  // As kafkajs makes them from a response's error code (protocol/error.js createErrorFromCode).
+  const protocol = (type: string, code: number) =>
+    new KafkaJSProtocolError(
+      Object.assign(new Error(`the coordinator answered ${type}`), { type, code, retriable: false }),
+    );
+
+  it("is true for the coordinator's answers that take the member's partitions, by the protocol's code", () => {
+    expect(groupMembershipLost(protocol('UNKNOWN_MEMBER_ID', 25))).toBe(true);
+    expect(groupMembershipLost(protocol('REBALANCE_IN_PROGRESS', 27))).toBe(true);
+    expect(groupMembershipLost(protocol('ILLEGAL_GENERATION', 22))).toBe(true);
+    // As kafkajs's retrier wraps an error it gave up retrying.
+    const lost = protocol('UNKNOWN_MEMBER_ID', 25);
+    expect(groupMembershipLost(new KafkaJSNumberOfRetriesExceeded(lost, { retryCount: 5, retryTime: 300 }))).toBe(true);
+  });
+
+  it('is false for what the next beat may get past, and for anything not from kafkajs', () => {
+    expect(groupMembershipLost(protocol('NOT_COORDINATOR', 16))).toBe(false);
+    expect(
+      groupMembershipLost(new KafkaJSRequestTimeoutError('Request Heartbeat(key: 12, version: 3) timed out')),
+    ).toBe(false);
+    expect(groupMembershipLost(new Error('UNKNOWN_MEMBER_ID'))).toBe(false);
   });
 });

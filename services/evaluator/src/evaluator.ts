@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import {
+  groupMembershipLost,
   KafkaConnection,
   type GroupConsumer,
   type IncomingBatch,
@@ -131,6 +132,7 @@ export class Evaluator {
     });
     this.decisions = new GroupCommit((intakes, now, heartbeat) => this.decideStage.decide(intakes, now, heartbeat), {
       maxItems: config.gatesPerTransaction,
+      membershipLost: groupMembershipLost,
     });
     this.emitStage = new EmitStage({
       topics: this.topics,

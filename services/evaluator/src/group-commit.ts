@@ -12,6 +12,13 @@ export type Heartbeat = () => Promise<void>;
  * its own outcomes, in order; its offsets are still committed by its own handler, after its decisions
  * are published. A failed transaction fails every batch in it (each is then redone by its handler).
  */
+export interface GroupCommitOptions {
+  /** Most items one transaction decides (an integer ≥ 1; Infinity: no limit). */
+  maxItems: number;
+  /** Whether a heartbeat's failure means the member lost its partitions: the run then stops. */
+  membershipLost: (err: unknown) => boolean;
+}
+
 export class GroupCommit<In, Out> {
   private readonly batches: Coalescer<{ items: In[]; now: number; heartbeat?: Heartbeat | undefined }, Out[]>;
 
@@ -19,22 +26,32 @@ export class GroupCommit<In, Out> {
    * `run` decides the items of the batches in one transaction, at the latest of their times;
    * `heartbeat` beats for every batch in the run (a run that takes long, e.g. one deciding its
    * requests one at a time, calls it between them). A run of more than `maxItems` items is split into
-   * transactions of at most that many, in order, beating between them: a backlog's fetch gathered
-   * 18,000 gates into one transaction, which on a slow hour outlasted the statement timeout and the
-   * group's session, and was then decided one request at a time.
+   * transactions of at most that many, in order, beating between them, each later one at the time it
+   * starts: a backlog's fetch gathered 18,000 gates into one transaction, which on a slow hour
+   * outlasted the statement timeout and the group's session, and was then decided one request at a time.
    */
   constructor(
     run: (items: In[], now: number, heartbeat: Heartbeat) => Promise<Out[]>,
-    options: { maxItems: number } = { maxItems: Number.POSITIVE_INFINITY },
+    options: GroupCommitOptions = { maxItems: Number.POSITIVE_INFINITY, membershipLost: () => false },
   ) {
+    const { maxItems } = options;
+    if (!(maxItems === Number.POSITIVE_INFINITY || (Number.isInteger(maxItems) && maxItems >= 1)))
+      throw new RangeError(`group commit: maxItems must be an integer of at least 1, got ${String(maxItems)}`);
     this.batches = new Coalescer(async (group) => {
-      const heartbeat = beatForAll(group.flatMap((b) => (b.heartbeat ? [b.heartbeat] : [])));
+      const heartbeat = beatForAll(
+        group.flatMap((b) => (b.heartbeat ? [b.heartbeat] : [])),
+        options.membershipLost,
+      );
       const items = group.flatMap((b) => b.items);
       const now = Math.max(...group.map((b) => b.now));
-      const outs: Out[] = [];
-      for (let from = 0; from < items.length; from += options.maxItems) {
+      let outs: Out[] = [];
+      for (let from = 0; from < items.length; from += maxItems) {
         if (from > 0) await heartbeat();
-        outs.push(...(await run(items.slice(from, from + options.maxItems), now, heartbeat)));
+        const chunk = items.slice(from, from + maxItems);
+        const decided = await run(chunk, from === 0 ? now : Math.max(now, Date.now()), heartbeat);
+        if (decided.length !== chunk.length)
+          throw new Error(`group commit: ${decided.length} outcomes for ${chunk.length} items`);
+        outs = outs.concat(decided);
       }
       let from = 0;
       return group.map((b) => outs.slice(from, (from += b.items.length)));
@@ -47,14 +64,14 @@ export class GroupCommit<In, Out> {
 }
 
 /**
- * Beats for every batch of a run. One batch's failed beat (its partition revoked) does not fail the
- * others' run: each batch's own heartbeat after the run still tells its handler. When every beat
- * fails, no batch of the run is this member's any more, and the run stops.
+ * Beats for every batch of a run. kafkajs beats once for the member, so the batches' beats fail
+ * together; a transient failure (a timeout, a moved coordinator) is left to the next beat, while a
+ * lost membership stops the run: its partitions are another member's now, and each batch is redone
+ * there from its last committed offset.
  */
-function beatForAll(beats: Heartbeat[]): Heartbeat {
+function beatForAll(beats: Heartbeat[], membershipLost: (err: unknown) => boolean): Heartbeat {
   return async () => {
     const results = await Promise.allSettled(beats.map((beat) => beat()));
-    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    if (beats.length > 0 && failed.length === beats.length) throw failed[0];
+    for (const r of results) if (r.status === 'rejected' && membershipLost(r.reason)) throw r.reason;
   };
 }

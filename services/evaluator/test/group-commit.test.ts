@@ -77,32 +77,56 @@ describe('group commit', () => {
 });
 
 describe('group commit of a large run', () => {
+  class MembershipLost extends Error {}
+  const options = (maxItems: number) => ({ maxItems, membershipLost: (err: unknown) => err instanceof MembershipLost });
+
   it('splits a run of more than maxItems items into transactions of at most that many, in order, beating between them', async () => {
     const calls: string[] = [];
-    const commit = new GroupCommit<number, number>(
-      async (items) => {
-        calls.push(`run ${items.join(',')}`);
-        return items.map((i) => i * 10);
-      },
-      { maxItems: 2 },
-    );
+    const times: number[] = [];
+    const commit = new GroupCommit<number, number>(async (items, now) => {
+      calls.push(`run ${items.join(',')}`);
+      times.push(now);
+      return items.map((i) => i * 10);
+    }, options(2));
     const beat = async () => void calls.push('beat');
     const [a, b] = await Promise.all([commit.submit([1, 2, 3], 1, beat), commit.submit([4, 5], 1)]);
     expect(a).toEqual([10, 20, 30]);
     expect(b).toEqual([40, 50]);
     expect(calls).toEqual(['run 1,2', 'beat', 'run 3,4', 'beat', 'run 5']);
+    // The first transaction at the batches' time, each later one at the time it starts.
+    expect(times[0]).toBe(1);
+    expect(times[1]).toBeGreaterThan(1_000_000);
   });
 
-  it('stops the run when every batch in it has lost its membership, failing them all to be redone', async () => {
-    const lost = new Error('The coordinator is not aware of this member');
+  it('beats only between transactions: a run of exactly maxItems is one transaction', async () => {
+    const calls: string[] = [];
+    const commit = new GroupCommit<number, number>(async (items) => {
+      calls.push(`run ${items.join(',')}`);
+      return items;
+    }, options(2));
+    await commit.submit([1, 2], 1, async () => void calls.push('beat'));
+    expect(calls).toEqual(['run 1,2']);
+  });
+
+  it('fails every batch of the run when a later transaction fails, returning nothing of the earlier ones', async () => {
+    let runs = 0;
+    const commit = new GroupCommit<number, number>(async (items) => {
+      if (++runs === 2) throw new Error('statement timeout');
+      return items;
+    }, options(1));
+    const both = [commit.submit([1, 2], 1), commit.submit([3], 1)];
+    await expect(both[0]).rejects.toThrow('statement timeout');
+    await expect(both[1]).rejects.toThrow('statement timeout');
+    expect(runs).toBe(2);
+  });
+
+  it('stops the run when a beat says the membership is lost, failing every batch to be redone', async () => {
+    const lost = new MembershipLost('The coordinator is not aware of this member');
     let ran = 0;
-    const commit = new GroupCommit<number, number>(
-      async (items) => {
-        ran++;
-        return items;
-      },
-      { maxItems: 1 },
-    );
+    const commit = new GroupCommit<number, number>(async (items) => {
+      ran++;
+      return items;
+    }, options(1));
     const failing = async () => {
       throw lost;
     };
@@ -112,13 +136,31 @@ describe('group commit of a large run', () => {
     expect(ran).toBe(1);
   });
 
-  it('goes on while one batch of the run still beats', async () => {
-    const commit = new GroupCommit<number, number>(async (items) => items, { maxItems: 1 });
-    const failing = async () => {
-      throw new Error('revoked');
+  it('stops a run that beats from inside its transaction when the membership is lost', async () => {
+    const lost = new MembershipLost('rebalancing');
+    const commit = new GroupCommit<number, number>(async (items, _now, heartbeat) => {
+      await heartbeat();
+      return items;
+    }, options(10));
+    await expect(
+      commit.submit([1], 1, async () => {
+        throw lost;
+      }),
+    ).rejects.toBe(lost);
+  });
+
+  it('goes on past a transient heartbeat failure (a timeout, a moved coordinator)', async () => {
+    const commit = new GroupCommit<number, number>(async (items) => items, options(1));
+    const timedOut = async () => {
+      throw new Error('Request heartbeat timed out');
     };
-    const [a, b] = await Promise.all([commit.submit([1, 2], 1, failing), commit.submit([3], 1, async () => undefined)]);
-    expect(a).toEqual([1, 2]);
-    expect(b).toEqual([3]);
+    expect(await commit.submit([1, 2, 3], 1, timedOut)).toEqual([1, 2, 3]);
+  });
+
+  it('refuses a maxItems that is not a whole number of at least 1, and a run that answers for fewer items', async () => {
+    for (const maxItems of [0, -1, 1.5, Number.NaN, undefined as unknown as number])
+      expect(() => new GroupCommit(async (items: number[]) => items, options(maxItems))).toThrow(RangeError);
+    const short = new GroupCommit<number, number>(async (items) => items.slice(1), options(5));
+    await expect(short.submit([1, 2], 1)).rejects.toThrow('1 outcomes for 2 items');
   });
 });
