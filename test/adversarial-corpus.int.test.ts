@@ -134,6 +134,8 @@ function hostileKinds(
       headers: {},
     })),
     refused('nul', 'INVALID_REQUEST', signedBy(acme), (i) => ({ step_name: `a\u0000${i}` })),
+    // Echoed fields too: its refusal and the refusal's audit event must still be storable.
+    refused('lone-surrogate', 'INVALID_REQUEST', signedBy(acme), (i) => ({ step_id: `s\ud800${i}` })),
     refused('proto', 'INVALID_REQUEST', (_i, t) => {
       const text = t.replace(/}$/, ',"step_input":{"__proto__":{"admin":true}}}');
       return { value: text, headers: sign(acme, Buffer.from(text)) };

@@ -212,6 +212,16 @@ describe('approvals and decisions', () => {
     expect(types.status).toBe(400);
     const limit = await call('bob', 'GET', '/api/v1/approvals?limit=100000');
     expect(limit.json.error.fields[0].field).toBe('query.limit');
+    // JSON carries them escaped; Postgres stores neither (the comment is signed, recorded and audited).
+    for (const [comment, message] of [
+      ['Reviewed the plan \ud800, go', 'lone UTF-16 surrogate'],
+      ['Reviewed the plan \u0000, go', 'NUL character'],
+    ] as const) {
+      const r = await call('bob', 'POST', `/api/v1/approvals/${id}/approve`, { comment });
+      expect([r.status, r.json.error.code]).toEqual([400, 'INVALID_INPUT']);
+      expect(r.json.error.fields).toEqual([{ field: 'body.comment', message: expect.stringContaining(message) }]);
+    }
+    expect((await stack.approvers.status(id)).status).toBe('pending');
   });
 
   it('bob approves through the API: a statement signed by the gateway naming him; the gate resolves allow', async () => {
@@ -358,6 +368,11 @@ describe('admin: policies, credentials, tenant settings, thresholds — each cha
       removed: [],
       changed: [],
     });
+    const unstorable = await call('alice', 'POST', '/api/v1/policies', { ...bundle, description: 'rules \udc00' });
+    expect([unstorable.status, unstorable.json.error.fields]).toEqual([
+      400,
+      [{ field: 'body.description', message: expect.stringContaining('lone UTF-16 surrogate') }],
+    ]);
     const invalid = await call('alice', 'POST', '/api/v1/policies', { ...bundle, policies: [{ name: 1 }] });
     expect([invalid.status, invalid.json.error.code]).toEqual([400, 'INVALID_BUNDLE']);
     const foreign = await call('carol', 'POST', '/api/v1/policies', bundle);

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HEADER_KEY_ID, HEADER_SIGNATURE, type AuditEvent, type GateDecision } from '@stepgate/contracts';
+import {
+  findUnacceptable,
+  HEADER_KEY_ID,
+  HEADER_SIGNATURE,
+  type AuditEvent,
+  type GateDecision,
+} from '@stepgate/contracts';
 import { testNamespace } from '@stepgate/test';
 import { applyBundle, registerPrincipal, sendRaw, signedHeaders, type Principal } from '../pipeline.js';
 import { openGateFixture, type GateFixture } from '../gate-fixture.js';
@@ -199,6 +205,30 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
       expect(decision.error?.code).toBe('INVALID_REQUEST');
       expect(decision.reason).toContain(`tool_context.tool_input.${key}`);
     }
+  });
+
+  it('a lone UTF-16 surrogate (\ud800) in a value, a key or an echoed field is refused naming the path, before it reaches Postgres (jsonb cannot store it)', async () => {
+    const cases: Array<{ from: string; to: string; path: string }> = [
+      { from: '"query":"select 1"', to: '"query":"select 1\\ud800"', path: 'tool_context.tool_input.query' },
+      { from: '"query":"select 1"', to: '"query":"select 1","\\udc00k":1', path: 'tool_context.tool_input.\udc00k' },
+      { from: '"step_id":"', to: '"step_id":"\\ud83d', path: 'step_id' },
+    ];
+    for (const c of cases) {
+      const body = request();
+      const value = Buffer.from(JSON.stringify(body).replace(c.from, c.to));
+      const { decision } = await decisionFor(value, signedHeaders(acme, value), body.request_id);
+      expect(decision.error?.code).toBe('INVALID_REQUEST');
+      expect(decision.reason).toContain('lone UTF-16 surrogate');
+      expect(decision.reason).toContain(c.path.replace('\udc00', '\ufffd'));
+      // Nothing echoed that Postgres (or a SIEM) could not store.
+      expect(findUnacceptable(decision)).toBeUndefined();
+    }
+    // A well-formed pair (an emoji) is text like any other.
+    const emoji = request({ tool_context: { tool_name: 'sql', tool_input: { query: 'select 1 -- \ud83d\ude00' } } });
+    const s = signed(acme, emoji);
+    const { decision } = await decisionFor(s.value, s.headers, emoji.request_id);
+    expect(decision.decision).toBe('allow');
+    await stillGating();
   });
 
   it('an unknown key inside tool_context is refused (INVALID_REQUEST), not ignored', async () => {

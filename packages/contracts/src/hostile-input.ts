@@ -6,15 +6,45 @@
 /** Keys refused anywhere in a message: downstream code that merges objects could be steered by them. */
 export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** What `findUnacceptable` reports: a NUL character (Postgres cannot store it) or a reserved key. */
+/**
+ * What `findUnacceptable` reports: a NUL character or a lone UTF-16 surrogate (JSON can carry both,
+ * escaped; Postgres jsonb and text can store neither, and a SIEM may choke on them), or a reserved key.
+ */
 export interface Unacceptable {
-  kind: 'nul' | 'reserved_key';
+  kind: 'nul' | 'lone_surrogate' | 'reserved_key';
   /** Where: `a.b[2].c` (the root is `(root)`). */
   path: string;
 }
 
+/** What a refusal says of each kind of unacceptable value, after the path it names. */
+export const UNACCEPTABLE_MESSAGES: Readonly<Record<Unacceptable['kind'], string>> = {
+  nul: 'contains a NUL character (\\u0000), which stepgate does not accept',
+  lone_surrogate:
+    'contains a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), which stepgate does not accept',
+  reserved_key: `the keys ${[...RESERVED_KEYS].join(', ')} are refused anywhere in a message`,
+};
+
+/** An unpaired UTF-16 surrogate (\ud800–\udfff): with the `u` flag a well-formed pair is one code point, not Cs. */
+const LONE_SURROGATE = /\p{Cs}/u;
+const LONE_SURROGATES = /\p{Cs}/gu;
+
+/** Whether the string holds a lone UTF-16 surrogate, which has no UTF-8 form. */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
+/** The string with each lone UTF-16 surrogate replaced by U+FFFD (the replacement character). */
+export function withoutLoneSurrogates(text: string): string {
+  return hasLoneSurrogate(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
+}
+
+function unstorable(text: string): 'nul' | 'lone_surrogate' | undefined {
+  if (text.includes('\u0000')) return 'nul';
+  return hasLoneSurrogate(text) ? 'lone_surrogate' : undefined;
+}
+
 /**
- * The first string or key holding a NUL character, or the first reserved key, in one iterative pass
+ * The first string or key holding a NUL character or a lone surrogate, or the first reserved key, in one iterative pass
  * over decoded JSON (no recursion, so no depth overflows the stack); paths are spelled out only for
  * what is found.
  */
@@ -25,14 +55,16 @@ export function findUnacceptable(value: unknown): Unacceptable | undefined {
     const parts: Array<string | number> = [];
     for (let i = at; i > 0; i = nodes[i]!.parent) parts.push(nodes[i]!.key);
     return (
-      parts.reverse().reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : p ? `${p}.${k}` : k), '') ||
-      '(root)'
+      withoutLoneSurrogates(
+        parts.reverse().reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : p ? `${p}.${k}` : k), ''),
+      ) || '(root)'
     );
   };
   for (let i = 0; i < nodes.length; i++) {
     const { node } = nodes[i]!;
     if (typeof node === 'string') {
-      if (node.includes('\u0000')) return { kind: 'nul', path: pathOf(i) };
+      const kind = unstorable(node);
+      if (kind) return { kind, path: pathOf(i) };
       continue;
     }
     if (typeof node !== 'object' || node === null) continue;
@@ -43,7 +75,8 @@ export function findUnacceptable(value: unknown): Unacceptable | undefined {
     for (const key of Object.keys(node)) {
       nodes.push({ node: (node as Record<string, unknown>)[key], parent: i, key });
       if (RESERVED_KEYS.has(key)) return { kind: 'reserved_key', path: pathOf(nodes.length - 1) };
-      if (key.includes('\u0000')) return { kind: 'nul', path: pathOf(nodes.length - 1) };
+      const kind = unstorable(key);
+      if (kind) return { kind, path: pathOf(nodes.length - 1) };
     }
   }
   return undefined;
@@ -52,9 +85,12 @@ export function findUnacceptable(value: unknown): Unacceptable | undefined {
 /** The longest string a refusal or audit event echoes from an unvalidated message. */
 export const MAX_ECHO_CHARS = 255;
 
-/** `value` when it is a string of at most MAX_ECHO_CHARS characters, else null (never echoed). */
+/**
+ * `value` when it is a string of at most MAX_ECHO_CHARS characters that Postgres can store (no NUL, no
+ * lone surrogate), else null (never echoed).
+ */
 export function echoable(value: unknown): string | null {
-  return typeof value === 'string' && value.length <= MAX_ECHO_CHARS ? value : null;
+  return typeof value === 'string' && value.length <= MAX_ECHO_CHARS && unstorable(value) === undefined ? value : null;
 }
 
 /** A key id as credentials carry it; checked before any lookup, so a header never reaches a cache unchecked. */

@@ -1,3 +1,5 @@
+import { withoutLoneSurrogates } from './hostile-input.js';
+
 /** Caps on a message value, checked before and after parsing. */
 export const MAX_VALUE_BYTES = 256 * 1024;
 export const MAX_JSON_DEPTH = 32;
@@ -61,12 +63,14 @@ export function findNul(value: unknown, path = '(root)'): string | undefined {
   return undefined;
 }
 
-/** A copy with every NUL character in strings and keys replaced by U+FFFD (the replacement character). */
-export function replaceNul<T>(value: T): T {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD') as T;
+/**
+ * A copy with every NUL character and lone UTF-16 surrogate in strings and keys replaced by U+FFFD
+ * (the replacement character): what Postgres can store of them.
+ */
+export function replaceUnstorable<T>(value: T): T {
+  const text = (s: string) => withoutLoneSurrogates(s.replaceAll('\u0000', '\uFFFD'));
+  if (typeof value === 'string') return text(value) as T;
   if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map((v: unknown) => replaceNul(v)) as T;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k.replaceAll('\u0000', '\uFFFD'), replaceNul(v)]),
-  ) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => replaceUnstorable(v)) as T;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [text(k), replaceUnstorable(v)])) as T;
 }

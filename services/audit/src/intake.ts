@@ -2,11 +2,14 @@ import {
   AuditEventSchema,
   MAX_JSON_DEPTH,
   jsonTextDepth,
-  replaceNul,
+  replaceUnstorable,
   type AuditEvent,
   type DlqReason,
 } from '@stepgate/contracts';
 import { asAuditEvent } from './event-check.js';
+
+/** A `\\udXXX` escape in JSON text: half of a surrogate pair, or a lone surrogate. */
+const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F]/;
 
 /**
  * The largest audit event read: the broker's default message limit. Larger than a gate request's
@@ -55,9 +58,10 @@ export function readAuditEvent(value: Buffer | null, now = Date.now()): AuditInt
   } catch {
     return { ok: false, reason: 'NOT_UTF8_JSON', detail: 'the value is not JSON' };
   }
-  // Postgres cannot store NUL characters; an event carrying one (e.g. the audit of a request refused
-  // for it) is kept with U+FFFD in their place rather than lost. JSON can only carry one escaped.
-  if (text.includes('\\u0000')) json = replaceNul(json);
+  // Postgres cannot store NUL characters or lone UTF-16 surrogates; an event carrying one (e.g. the
+  // audit of a request refused for it) is kept with U+FFFD in their place rather than lost. JSON can
+  // only carry them escaped (a surrogate pair may be escaped too: the replacement leaves pairs alone).
+  if (text.includes('\\u0000') || ESCAPED_SURROGATE.test(text)) json = replaceUnstorable(json);
   const event = asAuditEvent(json);
   if (event) return inTimeWindow(event, now);
   const parsed = AuditEventSchema.safeParse(json);

@@ -23,6 +23,18 @@ describe('reading an audit record, whatever its bytes', () => {
     expect(r.ok && r.event.inputs_summary).toBe('a\uFFFDb');
   });
 
+  it('replaces lone UTF-16 surrogates (which have no UTF-8 form and which jsonb refuses), escaped in keys or values; pairs stay', () => {
+    const text = JSON.stringify(ev({ inputs_summary: 'a\ud800b \ud83d\ude00', detail: { ['k\udc00']: 'v' } }));
+    expect(text).toContain('\\ud800'); // JSON.stringify escapes a lone surrogate
+    const r = readAuditEvent(bytes(text), NOW);
+    expect(r.ok && r.event.inputs_summary).toBe('a\uFFFDb \ud83d\ude00');
+    expect(r.ok && r.event.detail).toEqual({ ['k\uFFFD']: 'v' });
+    // A pair escaped as Python's json.dumps writes it is left alone.
+    const escapedPair = JSON.stringify(ev({ inputs_summary: 'x' })).replace('"x"', '"\\ud83d\\ude00"');
+    const p = readAuditEvent(bytes(escapedPair), NOW);
+    expect(p.ok && p.event.inputs_summary).toBe('\ud83d\ude00');
+  });
+
   it('refuses deep nesting before parsing it: 100,000 levels in the detail, or as the whole value', () => {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     expect(reasonOf(Buffer.from(deep))).toBe('TOO_DEEP');

@@ -5,8 +5,8 @@ import {
   clip,
   echoable,
   findUnacceptable,
+  UNACCEPTABLE_MESSAGES,
   KEY_ID_PATTERN,
-  RESERVED_KEYS,
   GateRequestSchema,
   StepCompletionSchema,
   HEADER_KEY_ID,
@@ -171,12 +171,7 @@ export async function intake<S extends z.ZodType>(
     return reject('INVALID_REQUEST', `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
   const unacceptable = findUnacceptable(doc);
   if (unacceptable)
-    return reject(
-      'INVALID_REQUEST',
-      unacceptable.kind === 'nul'
-        ? `${clip(unacceptable.path)}: contains a NUL character (\\u0000), which stepgate does not accept`
-        : `${clip(unacceptable.path)}: the keys ${[...RESERVED_KEYS].join(', ')} are refused anywhere in a message`,
-    );
+    return reject('INVALID_REQUEST', `${clip(unacceptable.path)}: ${UNACCEPTABLE_MESSAGES[unacceptable.kind]}`);
 
   const signature = header(headers, HEADER_SIGNATURE);
   if (headerKeyId === undefined || !signature)
