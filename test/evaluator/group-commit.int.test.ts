@@ -23,7 +23,7 @@ beforeAll(async () => {
   stack = await openGateFixture(ns, {
     tenant: TENANT,
     bundles: [bundle],
-    evaluator: { overrides: { gatesPerTransaction: 2 } },
+    evaluator: { overrides: { gatesPerTransaction: 8 } },
     tap: ['gate.decisions'],
   });
 });
@@ -41,30 +41,45 @@ const request = (stepId: string, model = 'claude') => ({
   model,
 });
 
+/** Sends the bodies in one produce request: one record batch, fetched whole as one batch of one run. */
+async function sendTogether(bodies: object[]) {
+  const producer = ns.kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: ns.topics['gate.requests'],
+    messages: bodies.map((body) => {
+      const value = Buffer.from(JSON.stringify(body));
+      return { key: 'wf-split', value, headers: signedHeaders(stack.orchestrator, value) };
+    }),
+  });
+  await producer.disconnect();
+}
+
+async function decisionsOf(prefix: string, count: number) {
+  return stack.wire.until(() => {
+    const ds = stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.step_id?.startsWith(prefix));
+    return ds.length === count ? ds : undefined;
+  });
+}
+
+/** How many transactions wrote the decisions of these requests (rows of one transaction share its xmin). */
+async function transactionsOf(requestIds: string[]): Promise<number> {
+  const { rows } = await ns.pool.query<{ transactions: number }>(
+    'select count(distinct xmin::text)::int as transactions from gate_decisions where tenant_id = $1 and request_id = any($2)',
+    [TENANT, requestIds],
+  );
+  return rows[0]!.transactions;
+}
+
 describe('a batch larger than gatesPerTransaction', () => {
   it('is decided in transactions of at most that many, in order, each request once', async () => {
-    const allows = ['a1', 'a2', 'a3', 'a4'].map((s) => request(`split-${s}`));
+    const allows = Array.from({ length: 14 }, (_, i) => request(`split-a${i}`));
     const first = request('split-x', 'gpt-4');
     const retry = request('split-x', 'gpt-4');
-    // One produce request: one record batch, fetched whole as one batch of one run (nothing else is sent).
-    // Two per transaction: [a1, first] [first again, a2] [retry, a3] [a4].
-    const bodies = [allows[0]!, first, first, allows[1]!, retry, allows[2]!, allows[3]!];
-    const producer = ns.kafka.producer();
-    await producer.connect();
-    await producer.send({
-      topic: ns.topics['gate.requests'],
-      messages: bodies.map((body) => {
-        const value = Buffer.from(JSON.stringify(body));
-        return { key: 'wf-split', value, headers: signedHeaders(stack.orchestrator, value) };
-      }),
-    });
-    await producer.disconnect();
-    const decisions = await stack.wire.until(() => {
-      const ds = stack.wire
-        .json<GateDecision>(ns.topics['gate.decisions'])
-        .filter((d) => d.step_id?.startsWith('split-'));
-      return ds.length === bodies.length ? ds : undefined;
-    });
+    // Eight per transaction: [a0..a6, first] [first again, a7..a13] [retry].
+    const bodies = [...allows.slice(0, 7), first, first, ...allows.slice(7), retry];
+    await sendTogether(bodies);
+    const decisions = await decisionsOf('split-', bodies.length);
     const byRequest = (id: string) => decisions.filter((d) => d.request_id === id);
     const evaluatorKey = publicKeyFromPem(stack.evaluatorKey.publicKeyPem);
     expect(decisions.map((d) => verifyReceipt(d, evaluatorKey))).toEqual(bodies.map(() => true));
@@ -75,16 +90,34 @@ describe('a batch larger than gatesPerTransaction', () => {
     expect(byRequest(retry.request_id)).toMatchObject([
       { decision: 'block', decision_source: 'cached', retry_context: { gate_count: 2 } },
     ]);
-    const ids = [...allows, first, retry].map((b) => b.request_id);
-    const { rows } = await ns.pool.query<{ transactions: number }>(
-      'select count(distinct xmin::text)::int as transactions from gate_decisions where tenant_id = $1 and request_id = any($2)',
-      [TENANT, ids],
-    );
-    expect(rows[0]!.transactions).toBe(4);
+    expect(await transactionsOf([...allows, first, retry].map((b) => b.request_id))).toBe(3);
     const ledger = await ns.pool.query('select gate_count from step_ledger where tenant_id = $1 and step_id = $2', [
       TENANT,
       'split-x',
     ]);
     expect(ledger.rows).toEqual([{ gate_count: 2 }]);
+  });
+});
+
+describe('a transaction that fails while Postgres answers', () => {
+  it('is split in halves down to the request at fault, which alone is blocked (ENGINE_ERROR): a few transactions, not one per request', async () => {
+    await ns.pool.query(`create function refuse_split_poison() returns trigger language plpgsql as $$
+      begin if new.step_id = 'halves-poison' then raise exception 'poison row refused'; end if; return new; end $$`);
+    await ns.pool.query(
+      'create trigger refuse_split_poison before insert on step_ledger for each row execute function refuse_split_poison()',
+    );
+    try {
+      const bodies = Array.from({ length: 8 }, (_, i) => request(i === 5 ? 'halves-poison' : `halves-${i}`));
+      await sendTogether(bodies);
+      const decisions = await decisionsOf('halves-', bodies.length);
+      const poison = decisions.find((d) => d.step_id === 'halves-poison');
+      expect(poison).toMatchObject({ decision: 'block', error: { code: 'ENGINE_ERROR' } });
+      expect(decisions.filter((d) => d.decision === 'allow')).toHaveLength(7);
+      // [0-7] fails; [0-3] commits; [4-7] fails; [4,5] fails; [4] commits; [5] is blocked; [6,7] commits.
+      const good = bodies.filter((b) => b.step_id !== 'halves-poison').map((b) => b.request_id);
+      expect(await transactionsOf(good)).toBe(3);
+    } finally {
+      await ns.pool.query('drop trigger refuse_split_poison on step_ledger');
+    }
   });
 });
