@@ -404,6 +404,16 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     const short = await refusal(stack.approvers.approve(id, { credential: stack.keys.alice, comment: 'ok' }));
     expect(short.code).toBe('INVALID_APPROVAL_INPUT');
     expect(short.message).toContain('comment');
+    // What Postgres cannot store would leave the outcome unrecordable, decided in the workflow and
+    // pending in the ledger for good: refused before the update is accepted, naming the field.
+    for (const [comment, kind] of [
+      ['Reviewed the rollout \ud800 plan', 'lone UTF-16 surrogate'],
+      ['Reviewed the rollout \u0000 plan', 'NUL character'],
+    ] as const) {
+      const unstorable = await refusal(stack.approvers.approve(id, { credential: stack.keys.alice, comment }));
+      expect(unstorable.code).toBe('INVALID_APPROVAL_INPUT');
+      expect(unstorable.message).toContain(`statement.comment_or_reason: contains a ${kind}`);
+    }
     expect((await stack.approvers.status(id)).status).toBe('pending');
     expect(
       await Promise.race([outcome.then(() => 'decided'), new Promise((r) => setTimeout(() => r('pending'), 500))]),

@@ -212,6 +212,11 @@ describe('approvals and decisions', () => {
     expect(types.status).toBe(400);
     const limit = await call('bob', 'GET', '/api/v1/approvals?limit=100000');
     expect(limit.json.error.fields[0].field).toBe('query.limit');
+    const nul = await call('erin', 'GET', '/api/v1/audit?workflow_id=wf%00x');
+    expect([nul.status, nul.json.error.fields]).toEqual([
+      400,
+      [{ field: 'query.workflow_id', message: expect.stringContaining('NUL character') }],
+    ]);
     // JSON carries them escaped; Postgres stores neither (the comment is signed, recorded and audited).
     for (const [comment, message] of [
       ['Reviewed the plan \ud800, go', 'lone UTF-16 surrogate'],

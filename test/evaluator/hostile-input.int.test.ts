@@ -139,6 +139,15 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     expect(
       stack.wire.json<GateDecision>(ns.topics['gate.decisions']).some((d) => d.request_id.startsWith(marker)),
     ).toBe(false);
+    // Nor one a refusal could not echo as it is: a NUL or a lone surrogate in it.
+    for (const [i, escape] of ['\\u0000', '\\ud800'].entries()) {
+      const rid = `rid-${i}-${randomUUID()}`;
+      await sendRaw(ns, JSON.stringify({ ...request(), request_id: rid }).replace(rid, `${rid}${escape}`), {});
+      const unanswerable = await stack.wire.until(() =>
+        stack.wire.seen.find((m) => m.topic === ns.topics.dlq && m.value!.toString().includes(rid)),
+      );
+      expect(unanswerable.headers['stepgate-dlq-reason']).toBe('NO_REQUEST_ID');
+    }
     await stillGating();
   });
 

@@ -3,6 +3,7 @@
 // rebuild the same bytes (docs/wire-contract.md, "Approval statements").
 import type { ApprovalRequest } from './events.js';
 import { sha256Hex, utf8 } from './sha256.js';
+import { findUnacceptable, UNACCEPTABLE_MESSAGES } from './hostile-input.js';
 import { canonicalJson } from './wire.js';
 
 export const APPROVAL_STATEMENT_DECISIONS = ['approve', 'reject'] as const;
@@ -154,4 +155,15 @@ export function attestedUserProblem(value: unknown): string | undefined {
   )
     return `statement.attested_user.roles: expected up to ${ATTESTED_USER_LIMITS.roles} role names`;
   return undefined;
+}
+
+/**
+ * What in a statement Postgres could not store (a NUL or a lone surrogate, which JSON carries
+ * escaped), named by field; undefined when there is none. Its comment is recorded and audited: an
+ * approval whose outcome could never be written would stay decided in the workflow and pending in
+ * the ledger for good.
+ */
+export function statementTextProblem(statement: unknown): string | undefined {
+  const found = findUnacceptable(statement);
+  return found ? `statement.${found.path}: ${UNACCEPTABLE_MESSAGES[found.kind]}` : undefined;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DECISIONS } from './gate-step.js';
 import { PolicyRefSchema, PolicyVersionSchema } from './decision.js';
 import { ReplyToSchema } from './gate-request.js';
+import { sliceWellFormed } from './hostile-input.js';
 import { canonicalJson } from './wire.js';
 
 /** A role name as principals hold it (`approver`, `release-manager`). */
@@ -300,7 +301,7 @@ export function summarizeInputs(
   const render = (v: unknown, depth: number): string => {
     if (v === null || v === undefined) return String(v);
     if (typeof v === 'string')
-      return v.length > maxValue ? `${JSON.stringify(v.slice(0, maxValue))}…(${v.length})` : JSON.stringify(v);
+      return v.length > maxValue ? `${JSON.stringify(sliceWellFormed(v, maxValue))}…(${v.length})` : JSON.stringify(v);
     if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
     if (typeof v !== 'object') return typeof v;
     if (depth >= 3) return Array.isArray(v) ? `[…${v.length}]` : '{…}';
@@ -315,7 +316,7 @@ export function summarizeInputs(
     return `{ ${entries.join(', ')} }`;
   };
   const text = render(value, 0);
-  return text.length > maxTotal ? `${text.slice(0, maxTotal)}…` : text;
+  return text.length > maxTotal ? `${sliceWellFormed(text, maxTotal)}…` : text;
 }
 
 /** `approvals` value: a reminder that an approval is still pending (e.g. at half its timeout). */

@@ -96,7 +96,14 @@ export function echoable(value: unknown): string | null {
 /** A key id as credentials carry it; checked before any lookup, so a header never reaches a cache unchecked. */
 export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 
+/** The first `max` UTF-16 units of a text, one fewer when that would cut a surrogate pair in two. */
+export function sliceWellFormed(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
 /** A text shortened to `max` characters for an error message, saying how long it was. */
 export function clip(text: string, max = 200): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+  return text.length <= max ? text : `${sliceWellFormed(text, max)}… (${text.length} characters)`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { echoable, findUnacceptable } from '../src/index.js';
+import { clip, echoable, findUnacceptable, sliceWellFormed, summarizeInputs } from '../src/index.js';
 
 describe('findUnacceptable', () => {
   it('finds NUL characters in values and keys, and reserved keys, with their paths', () => {
@@ -25,6 +25,19 @@ describe('findUnacceptable', () => {
     expect(echoable('wf-1')).toBe('wf-1');
     expect(echoable('wf\ud83d\ude00')).toBe('wf\ud83d\ude00');
     for (const bad of ['wf\ud800', 'wf\u0000', 'x'.repeat(256), 42, null]) expect(echoable(bad)).toBeNull();
+  });
+
+  it('cuts texts without cutting a surrogate pair in two (an emoji at the limit is left out whole)', () => {
+    const text = 'ab\ud83d\ude00cd';
+    expect(sliceWellFormed(text, 3)).toBe('ab');
+    expect(sliceWellFormed(text, 4)).toBe('ab\ud83d\ude00');
+    expect(sliceWellFormed(text, 99)).toBe(text);
+    expect(clip('x'.repeat(199) + '\ud83d\ude00')).toBe(`${'x'.repeat(199)}… (201 characters)`);
+    const summary = summarizeInputs({ q: 'y'.repeat(79) + '\ud83d\ude00' });
+    expect(findUnacceptable(summary)).toBeUndefined();
+    // The whole summary cut at 1,000 units, where the key's pair begins at unit 999.
+    const long = summarizeInputs({ ['k'.repeat(997) + '\ud83d\ude00']: 1 }, { maxLength: 1000 });
+    expect(findUnacceptable(long)).toBeUndefined();
   });
 
   it('walks 100,000 levels without overflowing the stack', () => {

@@ -11,7 +11,7 @@ import { cookieName, SESSION_COOKIE, type Sessions } from './auth/sessions.js';
 import { CsrfTokens } from './auth/csrf.js';
 import { Api } from './api/route.js';
 import { addressCeiling, identityRateLimit } from './api/rate-limit.js';
-import { asHttpError, HttpError } from './api/errors.js';
+import { asHttpError, HttpError, unacceptableInput } from './api/errors.js';
 import type { ApiDeps } from './api/deps.js';
 import { approvalRoutes } from './api/approval-routes.js';
 import { auditRoutes } from './api/audit-routes.js';
@@ -95,6 +95,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             <p><a href="/approvals">Approvals</a></p>`,
         }),
       );
+  });
+  // Every route, API and portal form alike: what Postgres cannot store is refused before anything reads it.
+  app.addHook('preValidation', async (request) => {
+    const refused = unacceptableInput({ path: request.params, query: request.query, body: request.body });
+    if (refused) throw refused;
   });
   app.setNotFoundHandler((request, reply) => {
     reply

@@ -129,7 +129,8 @@ export async function intake<S extends z.ZodType>(
     return { kind: 'dlq', reason: 'NOT_UTF8_JSON', detail: 'value is not a JSON object' };
   const doc = raw as Record<string, unknown>;
   const id = doc[o.idField];
-  if (typeof id !== 'string' || id.length === 0 || id.length > 128)
+  // An id a refusal could not echo as it is (a NUL or a lone surrogate in it) cannot be answered either.
+  if (typeof id !== 'string' || id.length === 0 || id.length > 128 || echoable(id) === null)
     return { kind: 'dlq', reason: 'NO_REQUEST_ID', detail: `no ${o.idField} string to answer to` };
   const headerKeyId = header(headers, HEADER_KEY_ID);
   const keyId = headerKeyId !== undefined && KEY_ID_PATTERN.test(headerKeyId) ? headerKeyId : null;

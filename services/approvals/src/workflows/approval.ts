@@ -18,6 +18,7 @@ import {
   APPROVAL_SIGNATURE_MAX_SKEW_MS,
   approvalActionDigest,
   attestedUserProblem,
+  statementTextProblem,
   type ApprovalStatement,
   type ApprovalStatementDecision,
   type AttestedUser,
@@ -154,6 +155,8 @@ async function runApproval(input: ApprovalInput, version: { current: boolean }):
       );
     const attestedProblem = attested ? attestedUserProblem(st.attested_user) : undefined;
     if (attestedProblem) throw refuse('INVALID_APPROVAL_INPUT', attestedProblem);
+    const textProblem = statementTextProblem(st);
+    if (textProblem) throw refuse('INVALID_APPROVAL_INPUT', textProblem);
     if (st.decision !== decision)
       throw refuse('INVALID_APPROVAL_INPUT', `statement.decision: expected "${decision}" for a ${decision} update`);
     if ((st.comment_or_reason as string).trim().length < MIN_APPROVAL_COMMENT_LENGTH)

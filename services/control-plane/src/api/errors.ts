@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ApprovalRefusedError } from '@stepgate/approvals-client';
 import { UnknownBundleVersionError } from '@stepgate/store';
-import type { ApprovalErrorCode } from '@stepgate/contracts';
+import { findUnacceptable, UNACCEPTABLE_MESSAGES, type ApprovalErrorCode } from '@stepgate/contracts';
 import { UnmappedIdentityError, UnverifiedEmailError } from '../auth/identity.js';
 import { InvalidTokenError, ProviderUnavailableError } from '../auth/provider.js';
 import { GatewayNotConfiguredError } from '../gateway.js';
@@ -67,4 +67,21 @@ export function asHttpError(err: unknown): HttpError {
   if (typeof fastify.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500)
     return new HttpError(fastify.statusCode, fastify.code ?? 'BAD_REQUEST', fastify.message ?? 'bad request');
   return new HttpError(500, 'INTERNAL', 'internal error');
+}
+
+/**
+ * The refusal of a path, query or body holding what Postgres cannot store (a NUL or a lone surrogate,
+ * which JSON and percent-encoding can carry: the write fails, a 500 or worse) or a reserved key, naming
+ * the field; undefined when there is none.
+ */
+export function unacceptableInput(parts: Record<'path' | 'query' | 'body', unknown>): HttpError | undefined {
+  for (const [where, value] of Object.entries(parts)) {
+    const found = findUnacceptable(value);
+    if (!found) continue;
+    const field = found.path === '(root)' ? where : `${where}.${found.path}`;
+    return new HttpError(400, 'INVALID_INPUT', `invalid ${where}`, [
+      { field, message: UNACCEPTABLE_MESSAGES[found.kind] },
+    ]);
+  }
+  return undefined;
 }

@@ -1,7 +1,6 @@
 import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { findUnacceptable, UNACCEPTABLE_MESSAGES } from '@stepgate/contracts';
 import type { Identity, Role } from '../auth/identity.js';
 import { forbidden, HttpError, invalidInput, unauthenticated } from './errors.js';
 import type { RateLimitHook } from './rate-limit.js';
@@ -113,7 +112,6 @@ export class Api {
         const identity = await this.options.authenticate(request, reply);
         if (!identity) throw unauthenticated();
         if (!spec.roles.some((r) => identity.roles.includes(r))) throw forbidden(spec.roles);
-        refuseUnacceptable(request.body, 'body');
         const ctx: RouteContext<P, Q, B> = {
           identity,
           params: parse(spec.params, request.params, 'path') as Parsed<P>,
@@ -163,17 +161,3 @@ function parse(schema: z.ZodType | undefined, value: unknown, where: string): un
 }
 
 export { HttpError };
-
-/**
- * Refuses a JSON body holding what Postgres cannot store (a NUL or a lone surrogate, which JSON can
- * carry escaped: the write would fail with a 500) or a reserved key, naming the field, before any
- * schema or handler sees it.
- */
-function refuseUnacceptable(value: unknown, where: string): void {
-  const found = findUnacceptable(value);
-  if (!found) return;
-  const field = found.path === '(root)' ? where : `${where}.${found.path}`;
-  throw new HttpError(400, 'INVALID_INPUT', `invalid ${where}`, [
-    { field, message: UNACCEPTABLE_MESSAGES[found.kind] },
-  ]);
-}
