@@ -227,6 +227,8 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
       const value = Buffer.from(JSON.stringify(body).replace(c.from, c.to));
       const { decision } = await decisionFor(value, signedHeaders(acme, value), body.request_id);
       expect(decision.error?.code).toBe('INVALID_REQUEST');
+      // Its key signed it: filed under its tenant, so its client takes the refusal as its answer.
+      expect(decision.tenant_id).toBe('acme');
       expect(decision.reason).toContain('lone UTF-16 surrogate');
       expect(decision.reason).toContain(c.path.replace('\udc00', '\ufffd'));
       // Nothing echoed that Postgres (or a SIEM) could not store.

@@ -13,6 +13,7 @@ from stepgate import (
     GateTimeoutError,
     ReceiptKeysRequiredError,
     ReceiptKeysUnavailableError,
+    UnencodableValueError,
     action_digest,
 )
 
@@ -45,6 +46,26 @@ def test_refusal_is_a_typed_error_with_the_wire_code(client: GateClient, step_id
     with pytest.raises(GateRefusedError) as spoofed:
         client.gate({"workflow_id": "py-wf", "step_id": step_id + "x", "step_type": "llm_call", "tenant_id": "globex"})
     assert spoofed.value.code == "TENANT_MISMATCH"
+
+
+def test_text_postgres_cannot_store_is_refused_by_field(client: GateClient, step_id: str) -> None:
+    # A lone surrogate has no UTF-8 form: refused here, naming the field, before anything is sent.
+    with pytest.raises(UnencodableValueError) as unencodable:
+        client.gate(
+            {
+                "workflow_id": "py-wf",
+                "step_id": step_id,
+                "step_type": "tool_call",
+                "tool_context": {"tool_name": "sql_query", "tool_input": {"query": "select \ud800"}},
+            }
+        )
+    assert (unencodable.value.code, unencodable.value.path) == ("INVALID_REQUEST", "tool_context.tool_input.query")
+    # A NUL is JSON (escaped): the evaluator refuses it naming the path, filed under the signer's tenant,
+    # so the client takes it as its answer at once (not a mismatch at the deadline).
+    with pytest.raises(GateRefusedError) as nul:
+        client.gate({"workflow_id": "py-wf", "step_id": step_id, "step_type": "llm_call", "model": "claude\u0000"})
+    assert nul.value.code == "INVALID_REQUEST"
+    assert "model: contains a NUL character" in str(nul.value)
 
 
 def test_require_approval_then_approved(client: GateClient, stack: Stack, step_id: str) -> None:

@@ -167,22 +167,36 @@ export async function intake<S extends z.ZodType>(
 
   if (value.length > MAX_VALUE_BYTES)
     return reject('INVALID_REQUEST', `value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
-  const depth = jsonDepth(doc);
-  if (depth > MAX_JSON_DEPTH)
-    return reject('INVALID_REQUEST', `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
-  const unacceptable = findUnacceptable(doc);
-  if (unacceptable)
-    return reject('INVALID_REQUEST', `${clip(unacceptable.path)}: ${UNACCEPTABLE_MESSAGES[unacceptable.kind]}`);
 
-  const signature = header(headers, HEADER_SIGNATURE);
-  if (headerKeyId === undefined || !signature)
-    return reject('UNAUTHENTICATED', `missing ${HEADER_KEY_ID} or ${HEADER_SIGNATURE} header`);
-  if (!keyId) return reject('UNAUTHENTICATED', `${HEADER_KEY_ID}: not a key id (expected ${KEY_ID_PATTERN.source})`);
-  const credential = await o.credentials.get(keyId);
-  if (!credential) return reject('UNAUTHENTICATED', `unknown key id "${keyId}"`);
-  if (credential.revoked) return reject('UNAUTHENTICATED', `key "${keyId}" is revoked`, credential);
-  if (!(await o.verify({ publicKey: credential.publicKey, bytes: value, signature })))
-    return reject('UNAUTHENTICATED', `signature does not verify with key "${keyId}"`, credential);
+  /** The credential that signed the message, or the refusal saying why none did. */
+  const authenticate = async (): Promise<{ credential: Credential } | { refusal: Intake<z.infer<S>> }> => {
+    const signature = header(headers, HEADER_SIGNATURE);
+    if (headerKeyId === undefined || !signature)
+      return { refusal: reject('UNAUTHENTICATED', `missing ${HEADER_KEY_ID} or ${HEADER_SIGNATURE} header`) };
+    if (!keyId)
+      return {
+        refusal: reject('UNAUTHENTICATED', `${HEADER_KEY_ID}: not a key id (expected ${KEY_ID_PATTERN.source})`),
+      };
+    const credential = await o.credentials.get(keyId);
+    if (!credential) return { refusal: reject('UNAUTHENTICATED', `unknown key id "${keyId}"`) };
+    if (credential.revoked) return { refusal: reject('UNAUTHENTICATED', `key "${keyId}" is revoked`, credential) };
+    if (!(await o.verify({ publicKey: credential.publicKey, bytes: value, signature })))
+      return { refusal: reject('UNAUTHENTICATED', `signature does not verify with key "${keyId}"`, credential) };
+    return { credential };
+  };
+
+  const depth = jsonDepth(doc);
+  const unacceptable = depth > MAX_JSON_DEPTH ? undefined : findUnacceptable(doc);
+  const problem =
+    depth > MAX_JSON_DEPTH
+      ? `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`
+      : unacceptable && `${clip(unacceptable.path)}: ${UNACCEPTABLE_MESSAGES[unacceptable.kind]}`;
+  const authenticated = await authenticate();
+  // Refused whoever sent it; filed under the tenant (so its client takes the answer) only when its key signed it.
+  if (problem)
+    return reject('INVALID_REQUEST', problem, 'credential' in authenticated ? authenticated.credential : undefined);
+  if ('refusal' in authenticated) return authenticated.refusal;
+  const { credential } = authenticated;
 
   // Only a message its key signed has its inputs summarized (audit rows, approvers' view).
   attribution.doc = doc;

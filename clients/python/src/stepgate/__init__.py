@@ -22,6 +22,7 @@ from .errors import (
     SettingsError,
     StepBlockedError,
     StepGateError,
+    UnencodableValueError,
 )
 from .models import Decision, GateError, GateStep, PolicyRef, Receipt, RetryContext, StepCompletion
 from .receipts import ReceiptKeys, fetch_receipt_keys
@@ -59,6 +60,7 @@ __all__ = [
     "StepBlockedError",
     "StepCompletion",
     "StepGateError",
+    "UnencodableValueError",
     "action_digest",
     "approval_id_for",
     "approval_statement_bytes",

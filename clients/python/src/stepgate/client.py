@@ -30,6 +30,7 @@ from .errors import (
     ReceiptKeysRequiredError,
     ReceiptVerificationError,
     StepGateError,
+    UnencodableValueError,
 )
 from .models import Decision, GateStep, StepCompletion
 from .receipts import ReceiptKeys, fetch_receipt_keys
@@ -189,7 +190,7 @@ class GateClient:
             "request_id": step.get("request_id") or new_request_id(),
             "requested_at": _now_iso(),
         }
-        value = json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        value = _encode(request)
         sha256 = hashlib.sha256(value).hexdigest()
         tenant = self.settings.tenant_id
 
@@ -248,7 +249,7 @@ class GateClient:
     def complete(self, completion: StepCompletion) -> None:
         """Reports a gated step finished (it feeds ``step.completion_count`` and ``prior_output_available``)."""
         body = {**completion, "completion_id": str(uuid.uuid4()), "completed_at": _now_iso()}
-        value = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        value = _encode(body)
         self._publish("step.completions", completion["workflow_id"], value)
 
     # -- internals -------------------------------------------------------------------------------
@@ -425,3 +426,33 @@ class GateClient:
 def decision_from_resume(value: Mapping[str, Any] | Decision) -> Decision:
     """A decision handed back in a resume value (LangGraph) or a trigger event (Airflow), revalidated."""
     return Decision.from_wire(dict(value.raw if isinstance(value, Decision) else value))
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    """The message's UTF-8 JSON; a string with a lone surrogate (no UTF-8 form) is refused naming its path."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except UnicodeEncodeError:
+        raise UnencodableValueError(_lone_surrogate_path(body) or "(root)") from None
+
+
+def _lone_surrogate_path(value: Any, path: str = "") -> str | None:
+    def has_surrogate(text: str) -> bool:
+        return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+    if isinstance(value, str):
+        return path if has_surrogate(value) else None
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            child_path = f"{path}.{key}" if path else str(key)
+            if has_surrogate(str(key)):
+                return child_path.encode("utf-8", "replace").decode()
+            items.append((child_path, child))
+    elif isinstance(value, (list, tuple)):
+        items = [(f"{path}[{i}]", child) for i, child in enumerate(value)]
+    for child_path, child in items:
+        found = _lone_surrogate_path(child, child_path)
+        if found is not None:
+            return found
+    return None

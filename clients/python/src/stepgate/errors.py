@@ -99,6 +99,18 @@ class DecisionMismatchError(StepGateError):
         self.seen = seen
 
 
+class UnencodableValueError(StepGateError, ValueError):
+    """A string of the message holds a lone UTF-16 surrogate (``\\ud800``-``\\udfff``, e.g. from
+    ``surrogateescape``), which has no UTF-8 form; ``path`` names it (``tool_context.tool_input.q``).
+    Nothing was sent: the evaluator would refuse it as ``INVALID_REQUEST`` too."""
+
+    code = "INVALID_REQUEST"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path}: contains a lone UTF-16 surrogate, which stepgate does not accept")
+        self.path = path
+
+
 class GateRefusedError(StepGateError):
     """The services refused the request (a decision with ``error``); ``code`` is the wire error code."""
 
