@@ -217,10 +217,27 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
   });
 
   it('a lone UTF-16 surrogate (\ud800) in a value, a key or an echoed field is refused naming the path, before it reaches Postgres (jsonb cannot store it)', async () => {
-    const cases: Array<{ from: string; to: string; path: string }> = [
-      { from: '"query":"select 1"', to: '"query":"select 1\\ud800"', path: 'tool_context.tool_input.query' },
-      { from: '"query":"select 1"', to: '"query":"select 1","\\udc00k":1', path: 'tool_context.tool_input.\udc00k' },
-      { from: '"step_id":"', to: '"step_id":"\\ud83d', path: 'step_id' },
+    const surrogate = 'lone UTF-16 surrogate';
+    const cases: Array<{ from: string; to: string; path: string; kind: string }> = [
+      {
+        from: '"query":"select 1"',
+        to: '"query":"select 1\\ud800"',
+        path: 'tool_context.tool_input.query',
+        kind: surrogate,
+      },
+      {
+        from: '"query":"select 1"',
+        to: '"query":"select 1","\\udc00k":1',
+        path: 'tool_context.tool_input.\ufffdk',
+        kind: surrogate,
+      },
+      { from: '"step_id":"', to: '"step_id":"\\ud83d', path: 'step_id', kind: surrogate },
+      {
+        from: '"query":"select 1"',
+        to: '"query":"select 1","k\\u0000":1',
+        path: 'tool_context.tool_input.k\ufffd',
+        kind: 'NUL character',
+      },
     ];
     for (const c of cases) {
       const body = request();
@@ -229,10 +246,22 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
       expect(decision.error?.code).toBe('INVALID_REQUEST');
       // Its key signed it: filed under its tenant, so its client takes the refusal as its answer.
       expect(decision.tenant_id).toBe('acme');
-      expect(decision.reason).toContain('lone UTF-16 surrogate');
-      expect(decision.reason).toContain(c.path.replace('\udc00', '\ufffd'));
+      expect(decision.reason).toContain(`${c.path}: contains a ${c.kind}`);
       // Nothing echoed that Postgres (or a SIEM) could not store.
       expect(findUnacceptable(decision)).toBeUndefined();
+    }
+    // Unsigned, or signed by another key: refused the same, filed under no tenant.
+    for (const headers of [{}, (v: Buffer) => signedHeaders(evil, v)]) {
+      const body = request();
+      const value = Buffer.from(JSON.stringify(body).replace('"query":"select 1"', '"query":"select 1\\ud800"'));
+      const { decision } = await decisionFor(
+        value,
+        typeof headers === 'function'
+          ? { ...headers(Buffer.from('other bytes')), [HEADER_KEY_ID]: acme.keyId }
+          : headers,
+        body.request_id,
+      );
+      expect([decision.error?.code, decision.tenant_id]).toEqual(['INVALID_REQUEST', null]);
     }
     // A well-formed pair (an emoji) is text like any other.
     const emoji = request({ tool_context: { tool_name: 'sql', tool_input: { query: 'select 1 -- \ud83d\ude00' } } });

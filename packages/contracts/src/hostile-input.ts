@@ -38,6 +38,11 @@ export function withoutLoneSurrogates(text: string): string {
   return hasLoneSurrogate(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
 }
 
+/** The string with each NUL character and lone UTF-16 surrogate replaced by U+FFFD: what Postgres can store of it. */
+export function storableText(text: string): string {
+  return withoutLoneSurrogates(text.replaceAll('\u0000', '\uFFFD'));
+}
+
 function unstorable(text: string): 'nul' | 'lone_surrogate' | undefined {
   if (text.includes('\u0000')) return 'nul';
   return hasLoneSurrogate(text) ? 'lone_surrogate' : undefined;
@@ -55,7 +60,7 @@ export function findUnacceptable(value: unknown): Unacceptable | undefined {
     const parts: Array<string | number> = [];
     for (let i = at; i > 0; i = nodes[i]!.parent) parts.push(nodes[i]!.key);
     return (
-      withoutLoneSurrogates(
+      storableText(
         parts.reverse().reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : p ? `${p}.${k}` : k), ''),
       ) || '(root)'
     );

@@ -1,4 +1,4 @@
-import { withoutLoneSurrogates } from './hostile-input.js';
+import { storableText } from './hostile-input.js';
 
 /** Caps on a message value, checked before and after parsing. */
 export const MAX_VALUE_BYTES = 256 * 1024;
@@ -68,7 +68,7 @@ export function findNul(value: unknown, path = '(root)'): string | undefined {
  * (the replacement character): what Postgres can store of them.
  */
 export function replaceUnstorable<T>(value: T): T {
-  const text = (s: string) => withoutLoneSurrogates(s.replaceAll('\u0000', '\uFFFD'));
+  const text = storableText;
   if (typeof value === 'string') return text(value) as T;
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((v: unknown) => replaceUnstorable(v)) as T;

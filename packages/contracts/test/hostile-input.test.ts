@@ -4,7 +4,8 @@ import { clip, echoable, findUnacceptable, sliceWellFormed, summarizeInputs } fr
 describe('findUnacceptable', () => {
   it('finds NUL characters in values and keys, and reserved keys, with their paths', () => {
     expect(findUnacceptable({ a: { b: ['x', 'y\u0000'] } })).toEqual({ kind: 'nul', path: 'a.b[1]' });
-    expect(findUnacceptable({ a: { 'k\u0000': 1 } })).toEqual({ kind: 'nul', path: 'a.k\u0000' });
+    // A key is named with U+FFFD in place of what the path could not carry.
+    expect(findUnacceptable({ a: { 'k\u0000': 1 } })).toEqual({ kind: 'nul', path: 'a.k\uFFFD' });
     expect(findUnacceptable(JSON.parse('{"t":{"i":[{"__proto__":{"admin":true}}]}}'))).toEqual({
       kind: 'reserved_key',
       path: 't.i[0].__proto__',

@@ -98,6 +98,10 @@ export class DecideStage {
       // when they keep failing) or the connection did: the batch is redone.
       if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool))) throw err;
       if (intakes.length === 1) return [this.unrecordable(intakes[0]!, err, now)];
+      // Only the whole batch is split when it fails for the moment (too large to write in time): a part
+      // failing so is redone with the batch, so that a lock wait costs two statement timeouts, not one
+      // per level.
+      if (!whole && transientFailure(err)) throw err;
       if (whole)
         this.deps.log.warn(
           { requests: intakes.length, error: err instanceof Error ? err.message : String(err) },
@@ -105,13 +109,12 @@ export class DecideStage {
         );
     }
     // Each part may wait up to the statement timeout: beats between them keep a long split from
-    // costing the group membership. A part failing for the moment (a batch too large to write in time)
-    // is split too; one request failing so is not blocked (below).
+    // costing the group membership, and each part decides at the time it starts.
     const half = Math.ceil(intakes.length / 2);
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const part of [intakes.slice(0, half), intakes.slice(half)]) {
       await heartbeat();
-      outcomes.push(...(await this.decideOrSplit(part, now, heartbeat, false)));
+      outcomes.push(...(await this.decideOrSplit(part, Math.max(now, Date.now()), heartbeat, false)));
     }
     return outcomes;
   }
@@ -121,7 +124,7 @@ export class DecideStage {
     // Postgres failed for the moment on this request alone (a timeout waiting on another evaluator's
     // locks, a deadlock, another evaluator storing a first gate or decision of it concurrently, again):
     // the batch is redone rather than the request blocked.
-    if (isTransientDatabaseError(err) || err instanceof ConcurrentFirstGate || got.kind !== 'accepted') throw err;
+    if (transientFailure(err) || got.kind !== 'accepted') throw err;
     // Postgres's own text may name tables, constraints or values: it is logged, never echoed.
     const message = 'the request could not be recorded';
     this.deps.log.error(
@@ -248,6 +251,11 @@ export class BackendNotSettled extends Error {
 const SETTLE_TIMEOUT_MS = 5_000;
 
 /** A failure no request of the batch caused. */
+/** Postgres failed for the moment (a lock or statement timeout, a deadlock, a concurrent first gate): worth redoing. */
+function transientFailure(err: unknown): boolean {
+  return isTransientDatabaseError(err) || err instanceof ConcurrentFirstGate;
+}
+
 function notTheRequests(err: unknown): boolean {
   return err instanceof Ed25519ThreadError || err instanceof CommitOutcomeUnknown || err instanceof BackendNotSettled;
 }

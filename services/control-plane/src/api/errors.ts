@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ApprovalRefusedError } from '@stepgate/approvals-client';
 import { UnknownBundleVersionError } from '@stepgate/store';
-import { findUnacceptable, UNACCEPTABLE_MESSAGES, type ApprovalErrorCode } from '@stepgate/contracts';
+import { clip, findUnacceptable, UNACCEPTABLE_MESSAGES, type ApprovalErrorCode } from '@stepgate/contracts';
 import { UnmappedIdentityError, UnverifiedEmailError } from '../auth/identity.js';
 import { InvalidTokenError, ProviderUnavailableError } from '../auth/provider.js';
 import { GatewayNotConfiguredError } from '../gateway.js';
@@ -78,7 +78,7 @@ export function unacceptableInput(parts: Record<'path' | 'query' | 'body', unkno
   for (const [where, value] of Object.entries(parts)) {
     const found = findUnacceptable(value);
     if (!found) continue;
-    const field = found.path === '(root)' ? where : `${where}.${found.path}`;
+    const field = found.path === '(root)' ? where : `${where}.${clip(found.path)}`;
     return new HttpError(400, 'INVALID_INPUT', `invalid ${where}`, [
       { field, message: UNACCEPTABLE_MESSAGES[found.kind] },
     ]);
