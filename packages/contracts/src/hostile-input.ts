@@ -29,12 +29,12 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const LONE_SURROGATES = /\p{Cs}/gu;
 
 /** Whether the string holds a lone UTF-16 surrogate, which has no UTF-8 form. */
-export function hasLoneSurrogate(text: string): boolean {
+function hasLoneSurrogate(text: string): boolean {
   return LONE_SURROGATE.test(text);
 }
 
 /** The string with each lone UTF-16 surrogate replaced by U+FFFD (the replacement character). */
-export function withoutLoneSurrogates(text: string): string {
+function withoutLoneSurrogates(text: string): string {
   return hasLoneSurrogate(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
 }
 

@@ -47,30 +47,12 @@ export function jsonTextDepth(bytes: Uint8Array, limit = Infinity): number {
 }
 
 /**
- * The path of the first string (value or key) holding a NUL character, which Postgres text and jsonb
- * cannot store; undefined when there is none.
- */
-export function findNul(value: unknown, path = '(root)'): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
-  if (typeof value !== 'object' || value === null) return undefined;
-  const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
-  for (const [key, child] of entries) {
-    const childPath = path === '(root)' ? key : Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
-    if (key.includes('\u0000')) return childPath;
-    const found = findNul(child, childPath);
-    if (found) return found;
-  }
-  return undefined;
-}
-
-/**
  * A copy with every NUL character and lone UTF-16 surrogate in strings and keys replaced by U+FFFD
  * (the replacement character): what Postgres can store of them.
  */
 export function replaceUnstorable<T>(value: T): T {
-  const text = storableText;
-  if (typeof value === 'string') return text(value) as T;
+  if (typeof value === 'string') return storableText(value) as T;
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((v: unknown) => replaceUnstorable(v)) as T;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [text(k), replaceUnstorable(v)])) as T;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), replaceUnstorable(v)])) as T;
 }

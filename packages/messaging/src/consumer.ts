@@ -1,5 +1,6 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { OffsetCommitter } from './committer.js';
+import { groupMembershipLost } from './errors.js';
 import type { IncomingMessage } from './messages.js';
 
 /** One fetched batch of one partition, handed to a batch handler. */
@@ -80,10 +81,11 @@ function heartbeatIntervalMs(options: ConsumerCommon): number {
 }
 
 /**
- * A batch's heartbeat that, once a beat has failed, answers calls in the next `intervalMs` with that
- * failure instead of a request. kafkajs throttles only successful beats: after the coordinator has
- * dropped the member (a run longer than the session timeout), every call went to the broker, and a
- * loop beating between requests sent thousands a second while the batch went on.
+ * A batch's heartbeat that, once a beat has said the membership is lost, answers calls in the next
+ * `intervalMs` with that failure instead of a request. kafkajs throttles only successful beats: after
+ * the coordinator had dropped the member (a run longer than the session timeout), every call went to
+ * the broker, and a loop beating between requests sent thousands a second while the batch went on. A
+ * transient failure (a timeout, a moved coordinator) is not kept: the next call beats again.
  */
 export function throttledHeartbeat(
   beat: () => Promise<void>,
@@ -97,7 +99,7 @@ export function throttledHeartbeat(
       await beat();
       failed = undefined;
     } catch (err) {
-      failed = { at: now(), err };
+      failed = groupMembershipLost(err) ? { at: now(), err } : undefined;
       throw err;
     }
   };

@@ -82,15 +82,17 @@ export class DecideStage {
     now: number,
     heartbeat: Heartbeat = async () => undefined,
   ): Promise<Array<GateOutcome | undefined>> {
-    return this.decideOrSplit(intakes, now, heartbeat, true);
+    return this.decideOrSplit({ intakes, now, heartbeat, whole: true });
   }
 
-  private async decideOrSplit(
-    intakes: Array<Intake<GateRequest>>,
-    now: number,
-    heartbeat: Heartbeat,
-    whole: boolean,
-  ): Promise<Array<GateOutcome | undefined>> {
+  private async decideOrSplit(p: {
+    intakes: Array<Intake<GateRequest>>;
+    now: number;
+    heartbeat: Heartbeat;
+    /** The batch as handed in, not a part of it. */
+    whole: boolean;
+  }): Promise<Array<GateOutcome | undefined>> {
+    const { intakes, now, heartbeat, whole } = p;
     try {
       return await this.decideAll(intakes, now);
     } catch (err) {
@@ -98,10 +100,10 @@ export class DecideStage {
       // when they keep failing) or the connection did: the batch is redone.
       if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool))) throw err;
       if (intakes.length === 1) return [this.unrecordable(intakes[0]!, err, now)];
-      // Only the whole batch is split when it fails for the moment (too large to write in time): a part
-      // failing so is redone with the batch, so that a lock wait costs two statement timeouts, not one
-      // per level.
-      if (!whole && transientFailure(err)) throw err;
+      // A part failing for the moment is split again only while it is large (too large to write in
+      // time); a small one is redone with the batch, so that a lock wait costs a few statement
+      // timeouts, not one per level down to a single request.
+      if (!whole && transientFailure(err) && intakes.length <= SPLIT_TRANSIENT_ABOVE) throw err;
       if (whole)
         this.deps.log.warn(
           { requests: intakes.length, error: err instanceof Error ? err.message : String(err) },
@@ -114,7 +116,9 @@ export class DecideStage {
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const part of [intakes.slice(0, half), intakes.slice(half)]) {
       await heartbeat();
-      outcomes.push(...(await this.decideOrSplit(part, Math.max(now, Date.now()), heartbeat, false)));
+      outcomes.push(
+        ...(await this.decideOrSplit({ intakes: part, now: Math.max(now, Date.now()), heartbeat, whole: false })),
+      );
     }
     return outcomes;
   }
@@ -250,12 +254,18 @@ export class BackendNotSettled extends Error {
 /** How long ending a backend whose COMMIT went unanswered may take before the batch is failed (and retried). */
 const SETTLE_TIMEOUT_MS = 5_000;
 
-/** A failure no request of the batch caused. */
+/**
+ * Parts of a split batch larger than this are split again when they fail for the moment (a statement
+ * timeout: too large to write in time); smaller ones are redone with the batch.
+ */
+const SPLIT_TRANSIENT_ABOVE = 64;
+
 /** Postgres failed for the moment (a lock or statement timeout, a deadlock, a concurrent first gate): worth redoing. */
 function transientFailure(err: unknown): boolean {
   return isTransientDatabaseError(err) || err instanceof ConcurrentFirstGate;
 }
 
+/** A failure no request of the batch caused. */
 function notTheRequests(err: unknown): boolean {
   return err instanceof Ed25519ThreadError || err instanceof CommitOutcomeUnknown || err instanceof BackendNotSettled;
 }

@@ -3,6 +3,13 @@ import { Coalescer } from './coalescer.js';
 /** Keeps the consumer's group membership during a long run (kafkajs throttles it to its heartbeat interval). */
 export type Heartbeat = () => Promise<void>;
 
+export interface GroupCommitOptions {
+  /** Most items one transaction decides (an integer ≥ 1; Infinity: no limit). */
+  maxItems: number;
+  /** Whether a heartbeat's failure means the member lost its partitions: the run then stops. */
+  membershipLost: (err: unknown) => boolean;
+}
+
 /**
  * Decides the batches of partitions fetched concurrently in as few transactions as it can. A batch
  * arriving while a transaction is in flight waits for it and then goes, with every other batch that
@@ -12,23 +19,16 @@ export type Heartbeat = () => Promise<void>;
  * its own outcomes, in order; its offsets are still committed by its own handler, after its decisions
  * are published. A failed transaction fails every batch in it (each is then redone by its handler).
  */
-export interface GroupCommitOptions {
-  /** Most items one transaction decides (an integer ≥ 1; Infinity: no limit). */
-  maxItems: number;
-  /** Whether a heartbeat's failure means the member lost its partitions: the run then stops. */
-  membershipLost: (err: unknown) => boolean;
-}
-
 export class GroupCommit<In, Out> {
   private readonly batches: Coalescer<{ items: In[]; now: number; heartbeat?: Heartbeat | undefined }, Out[]>;
 
   /**
    * `run` decides the items of the batches in one transaction, at the latest of their times;
-   * `heartbeat` beats for every batch in the run (a run that takes long, e.g. one deciding its
-   * requests one at a time, calls it between them). A run of more than `maxItems` items is split into
+   * `heartbeat` beats for every batch in the run (a run that takes long, e.g. one splitting a failed
+   * transaction, calls it between its parts). A run of more than `maxItems` items is split into
    * transactions of at most that many, in order, beating between them, each later one at the time it
    * starts: a backlog's fetch gathered 18,000 gates into one transaction, which on a slow hour
-   * outlasted the statement timeout and the group's session, and was then decided one request at a time.
+   * outlasted the statement timeout and the group's session.
    */
   constructor(
     run: (items: In[], now: number, heartbeat: Heartbeat) => Promise<Out[]>,

@@ -108,7 +108,8 @@ export interface IntakeOptions<S extends z.ZodType> {
 }
 
 /**
- * Decodes and authenticates one signed message: size, JSON, depth, attribution, signature and
+ * Decodes and authenticates one signed message: size, JSON, attribution, depth and unstorable text
+ * (refused whoever sent it, under the signer's tenant when its signature verifies), signature and
  * credential, schema, tenant claim, freshness — in that order, each failure specific.
  */
 export async function intake<S extends z.ZodType>(

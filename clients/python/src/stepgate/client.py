@@ -447,7 +447,7 @@ def _lone_surrogate_path(value: Any, path: str = "") -> str | None:
         for key, child in value.items():
             child_path = f"{path}.{key}" if path else str(key)
             if has_surrogate(str(key)):
-                return child_path.encode("utf-8", "replace").decode()
+                return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in child_path)
             items.append((child_path, child))
     elif isinstance(value, (list, tuple)):
         items = [(f"{path}[{i}]", child) for i, child in enumerate(value)]

@@ -107,7 +107,10 @@ class UnencodableValueError(StepGateError, ValueError):
     code = "INVALID_REQUEST"
 
     def __init__(self, path: str) -> None:
-        super().__init__(f"{path}: contains a lone UTF-16 surrogate, which stepgate does not accept")
+        super().__init__(
+            f"{path}: contains a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape),"
+            " which stepgate does not accept"
+        )
         self.path = path
 
 
