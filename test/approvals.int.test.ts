@@ -35,7 +35,7 @@ import {
   withOrchestratorWorker,
   type ApprovalsFixture,
 } from './approvals-fixture.js';
-import { runCli, signedHeaders } from './pipeline.js';
+import { refusingTrigger, runCli, signedHeaders } from './pipeline.js';
 
 const ns = testNamespace('approvals');
 const TENANT = 'acme';
@@ -933,15 +933,12 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       [tenant, { decision_id: decisionId }, approvalId],
     );
     // Postgres answers, but refuses this tenant's outcome (a real error of the statement, not an outage).
-    await ns.pool.query(`
-      create function refuse_unrecordable_outcome() returns trigger language plpgsql as $$
-      begin
-        if new.tenant_id like 'uuu%' then raise exception 'outcomes of this tenant are refused'; end if;
-        return new;
-      end $$`);
-    await ns.pool.query(
-      'create trigger refuse_unrecordable before insert on approval_outcomes for each row execute function refuse_unrecordable_outcome()',
-    );
+    const trigger = await refusingTrigger(ns, {
+      name: 'refuse_unrecordable_outcome',
+      table: 'approval_outcomes',
+      when: "new.tenant_id like 'uuu%'",
+      message: 'outcomes of this tenant are refused',
+    });
     const request = approvalRequestFixture({
       approval_id: approvalId,
       tenant_id: tenant,
@@ -976,7 +973,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
         stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.approval_id === approvalId),
       ).toEqual([]);
 
-      await ns.pool.query('drop trigger refuse_unrecordable on approval_outcomes');
+      await trigger.drop();
       await send();
       await stack.wire.until(() => (dlq().length === 2 ? true : undefined), 30_000);
       expect(await unavailable('blocked')).toBe(blockedBefore + 1);
@@ -994,8 +991,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       });
     } finally {
       await producer.disconnect();
-      await ns.pool.query('drop trigger if exists refuse_unrecordable on approval_outcomes');
-      await ns.pool.query('drop function if exists refuse_unrecordable_outcome()');
+      await trigger.drop();
     }
   });
 

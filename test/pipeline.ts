@@ -259,3 +259,24 @@ export async function runCli(
   const code = await run(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), cwd: process.cwd() });
   return { code, stdout, stderr };
 }
+
+/**
+ * A trigger making Postgres refuse the inserts into `table` whose row matches `when` (SQL over NEW),
+ * with `errcode` (default P0001, a plain raise): a write Postgres answers but refuses, for the failure
+ * paths. `drop()` removes it and its function, and may be called again.
+ */
+export async function refusingTrigger(
+  ns: TestNamespace,
+  p: { name: string; table: string; when: string; message: string; errcode?: string },
+): Promise<{ drop(): Promise<void> }> {
+  const errcode = p.errcode ? ` using errcode = '${p.errcode}'` : '';
+  await ns.pool.query(`create function ${p.name}() returns trigger language plpgsql as $$
+    begin if ${p.when} then raise exception '${p.message}'${errcode}; end if; return new; end $$`);
+  await ns.pool.query(`create trigger ${p.name} before insert on ${p.table} for each row execute function ${p.name}()`);
+  return {
+    drop: async () => {
+      await ns.pool.query(`drop trigger if exists ${p.name} on ${p.table}`);
+      await ns.pool.query(`drop function if exists ${p.name}()`);
+    },
+  };
+}

@@ -13,7 +13,14 @@ import {
 import { generateSigningKey, publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import { GateClient, ReceiptVerificationError } from '@stepgate/client';
 import { freePort, groupCaughtUp, testNamespace } from '@stepgate/test';
-import { applyBundle, registerPrincipal, sendRaw, signedHeaders, type Principal } from '../pipeline.js';
+import {
+  applyBundle,
+  refusingTrigger,
+  registerPrincipal,
+  sendRaw,
+  signedHeaders,
+  type Principal,
+} from '../pipeline.js';
 import { BLOCK_GPT4, openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 // A real OpenTelemetry SDK with an in-memory exporter, registered before the evaluator starts.
@@ -409,11 +416,12 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   });
 
   it('a request whose ledger write Postgres refuses is blocked (ENGINE_ERROR, fail closed, without echoing the database text) and the partition goes on', async () => {
-    await ns.pool.query(`create function refuse_poison() returns trigger language plpgsql as $$
-      begin if new.workflow_id = 'wf-poison' then raise exception 'poison row refused'; end if; return new; end $$`);
-    await ns.pool.query(
-      'create trigger refuse_poison before insert on step_ledger for each row execute function refuse_poison()',
-    );
+    const trigger = await refusingTrigger(ns, {
+      name: 'refuse_poison',
+      table: 'step_ledger',
+      when: "new.workflow_id = 'wf-poison'",
+      message: 'poison row refused',
+    });
     try {
       const [poisoned, fine] = await Promise.all([
         stack.gate.gate(step({ workflow_id: 'wf-poison' })),
@@ -426,17 +434,18 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       }
       expect((await stack.gate.gate(step())).decision).toBe('allow');
     } finally {
-      await ns.pool.query('drop trigger refuse_poison on step_ledger');
+      await trigger.drop();
     }
   });
 
   it('a request whose ledger write fails for the moment (a deadlock, 40P01) is not blocked: its batch is redone and it is decided once the failure passes', async () => {
-    await ns.pool.query(`create function fail_for_now() returns trigger language plpgsql as $$
-      begin if new.step_id = 'transient-step' then raise exception 'deadlock for now' using errcode = '40P01'; end if; return new; end $$`);
-    await ns.pool.query(
-      'create trigger fail_for_now before insert on step_ledger for each row execute function fail_for_now()',
-    );
-    let dropped = false;
+    const trigger = await refusingTrigger(ns, {
+      name: 'fail_for_now',
+      table: 'step_ledger',
+      when: "new.step_id = 'transient-step'",
+      message: 'deadlock for now',
+      errcode: '40P01',
+    });
     try {
       const pending = stack.gate.gate(step({ workflow_id: 'wf-misc', step_id: 'transient-step' }));
       let settled = false;
@@ -447,15 +456,14 @@ describe('gate pipeline on real Kafka and Postgres', () => {
       // Redone, not answered: no ENGINE_ERROR block while the failure lasts.
       await new Promise((r) => setTimeout(r, 3_000));
       expect(settled).toBe(false);
-      await ns.pool.query('drop trigger fail_for_now on step_ledger');
-      dropped = true;
+      await trigger.drop();
       const d = await pending;
       expect(d.error).toBeUndefined();
       expect(d.decision).toBe('allow');
       const { rows } = await ns.pool.query(`select gate_count from step_ledger where step_id = 'transient-step'`);
       expect(rows).toEqual([{ gate_count: 1 }]);
     } finally {
-      if (!dropped) await ns.pool.query('drop trigger fail_for_now on step_ledger');
+      await trigger.drop();
     }
   });
 

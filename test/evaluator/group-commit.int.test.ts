@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateDecision } from '@stepgate/contracts';
 import { publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import { testNamespace } from '@stepgate/test';
-import { signedHeaders } from '../pipeline.js';
+import { refusingTrigger, signedHeaders } from '../pipeline.js';
 import { BLOCK_GPT4, openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 // A group commit larger than the evaluator's gatesPerTransaction is written in several transactions,
@@ -101,11 +101,12 @@ describe('a batch larger than gatesPerTransaction', () => {
 
 describe('a transaction that fails while Postgres answers', () => {
   it('is split in halves down to the request at fault, which alone is blocked (ENGINE_ERROR): a few transactions, not one per request', async () => {
-    await ns.pool.query(`create function refuse_split_poison() returns trigger language plpgsql as $$
-      begin if new.step_id = 'halves-poison' then raise exception 'poison row refused'; end if; return new; end $$`);
-    await ns.pool.query(
-      'create trigger refuse_split_poison before insert on step_ledger for each row execute function refuse_split_poison()',
-    );
+    const trigger = await refusingTrigger(ns, {
+      name: 'refuse_split_poison',
+      table: 'step_ledger',
+      when: "new.step_id = 'halves-poison'",
+      message: 'poison row refused',
+    });
     try {
       const bodies = Array.from({ length: 8 }, (_, i) => request(i === 5 ? 'halves-poison' : `halves-${i}`));
       await sendTogether(bodies);
@@ -117,7 +118,7 @@ describe('a transaction that fails while Postgres answers', () => {
       const good = bodies.filter((b) => b.step_id !== 'halves-poison').map((b) => b.request_id);
       expect(await transactionsOf(good)).toBe(3);
     } finally {
-      await ns.pool.query('drop trigger refuse_split_poison on step_ledger');
+      await trigger.drop();
     }
   });
 });
