@@ -106,6 +106,35 @@ export function throttledHeartbeat(
 }
 
 /**
+ * How long a handler's membership is kept alive while it runs without beating itself (Kafka's own
+ * `max.poll.interval.ms` default). A handler stuck longer than this is left to lose its partitions.
+ */
+export const HANDLER_KEEPALIVE_LIMIT_MS = 300_000;
+
+/**
+ * Runs `work` while a timer beats every `intervalMs` (up to `limitMs`). kafkajs 2.x beats only when
+ * the handler asks, so a single awaited statement longer than the session timeout (a decide statement
+ * may run 10 s, the default session) would otherwise cost the membership and redeliver the batch. A
+ * failed timer beat is dropped here: `beat` keeps a lost membership, so the handler's own next beat
+ * reports it.
+ */
+export async function keptAlive<T>(
+  p: { beat: () => Promise<void>; intervalMs: number; limitMs?: number },
+  work: () => Promise<T>,
+): Promise<T> {
+  const until = Date.now() + (p.limitMs ?? HANDLER_KEEPALIVE_LIMIT_MS);
+  const timer = setInterval(() => {
+    if (Date.now() > until) clearInterval(timer);
+    else p.beat().catch(() => undefined);
+  }, p.intervalMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
  * A consumer-group member. `start()` resolves once it has joined its group; `stop()` lets running
  * batches finish, commits what they resolved, and leaves the group. A crash kafkajs does not recover
  * from itself (it stops the consumer for good) is followed by a fresh consumer after a backoff, so the
@@ -208,8 +237,13 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
       eachBatchAutoResolve: false,
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
-      eachBatch: (payload) =>
-        committer.run(() => options.handle(incomingBatch(payload, committer, heartbeatIntervalMs(options)))),
+      eachBatch: (payload) => {
+        const intervalMs = heartbeatIntervalMs(options);
+        const batch = incomingBatch(payload, committer, intervalMs);
+        return committer.run(() =>
+          keptAlive({ beat: () => batch.heartbeat(), intervalMs }, () => options.handle(batch)),
+        );
+      },
     });
     seekTo(consumer, options.topics, ends);
   };
@@ -221,12 +255,12 @@ export function messageConsumer(create: ConsumerFactory, options: MessageConsume
   const run = async (consumer: Consumer) => {
     const ends = await topicEnds(options);
     await consumer.run({
-      eachMessage: (payload) =>
-        options.handle(payload.message, {
-          topic: payload.topic,
-          partition: payload.partition,
-          heartbeat: throttledHeartbeat(() => payload.heartbeat(), heartbeatIntervalMs(options)),
-        }),
+      eachMessage: (payload) => {
+        const intervalMs = heartbeatIntervalMs(options);
+        const heartbeat = throttledHeartbeat(() => payload.heartbeat(), intervalMs);
+        const context = { topic: payload.topic, partition: payload.partition, heartbeat };
+        return keptAlive({ beat: heartbeat, intervalMs }, () => options.handle(payload.message, context));
+      },
     });
     seekTo(consumer, options.topics, ends);
   };

@@ -1,6 +1,6 @@
 import kafkajs from 'kafkajs';
-import { describe, expect, it } from 'vitest';
-import { throttledHeartbeat } from '../src/consumer.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { keptAlive, throttledHeartbeat } from '../src/consumer.js';
 
 // As kafkajs makes them from the coordinator's answer (protocol/error.js createErrorFromCode).
 const protocol = (type: string, code: number) =>
@@ -47,5 +47,60 @@ describe('throttledHeartbeat', () => {
     await expect(beat()).rejects.toBe(timedOut);
     await beat();
     expect(requests).toBe(2);
+  });
+});
+
+describe('keptAlive', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('beats every interval while the work runs, and stops when it ends', async () => {
+    vi.useFakeTimers();
+    let beats = 0;
+    let finish!: (v: string) => void;
+    const done = keptAlive(
+      { beat: async () => void beats++, intervalMs: 1_000 },
+      () => new Promise<string>((resolve) => (finish = resolve)),
+    );
+    await vi.advanceTimersByTimeAsync(15_500); // one awaited statement longer than a 10 s session
+    expect(beats).toBe(15);
+    finish('decided');
+    await expect(done).resolves.toBe('decided');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(beats).toBe(15);
+  });
+
+  it('stops beating past its limit, so a stuck handler still loses its partitions', async () => {
+    vi.useFakeTimers();
+    let beats = 0;
+    void keptAlive(
+      { beat: async () => void beats++, intervalMs: 1_000, limitMs: 5_000 },
+      () => new Promise(() => undefined),
+    );
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(beats).toBe(5);
+  });
+
+  it("drops a failed timer beat; a lost membership comes back at the handler's own next beat", async () => {
+    vi.useFakeTimers();
+    const lost = protocol('REBALANCE_IN_PROGRESS', 27);
+    const beat = throttledHeartbeat(async () => {
+      throw lost;
+    }, 1_000);
+    const done = keptAlive({ beat, intervalMs: 1_000 }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await beat();
+    });
+    const outcome = expect(done).rejects.toBe(lost);
+    await vi.advanceTimersByTimeAsync(3_000);
+    await outcome;
+  });
+
+  it('ends with the work failure, not a beat', async () => {
+    const failure = new Error('statement failed');
+    await expect(
+      keptAlive({ beat: async () => undefined, intervalMs: 10 }, async () => {
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
   });
 });

@@ -1,0 +1,45 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { KafkaConnection } from '@stepgate/messaging';
+import { testNamespace } from '@stepgate/test';
+
+const ns = testNamespace('consumer-keepalive');
+afterAll(() => ns.cleanup());
+
+describe('group consumers keep their membership while a handler waits (real broker)', () => {
+  it('a handler awaiting longer than the session timeout, without beating, keeps its partitions: no rejoin, no redelivery', async () => {
+    await ns.createTopics();
+    const topic = ns.topics.dlq;
+    const kafka = new KafkaConnection({ clientId: ns.id, brokers: ns.endpoints.kafkaBrokers });
+    const handled: string[] = [];
+    let joins = 0;
+    const consumer = kafka.batchConsumer({
+      groupId: `${ns.groupPrefix}keepalive`,
+      topics: [topic],
+      maxWaitTimeInMs: 20,
+      sessionTimeoutMs: 6_000,
+      onGroupJoin: () => joins++,
+      onCommitError: () => undefined,
+      handle: async (batch) => {
+        for (const m of batch.messages) {
+          handled.push(m.value!.toString());
+          // One awaited statement well past the session (as a decide statement at its timeout).
+          await new Promise((resolve) => setTimeout(resolve, 15_000));
+          batch.resolveOffset(m.offset);
+        }
+        batch.commit();
+      },
+    });
+    await consumer.start();
+    const producer = await kafka.producer();
+    await producer.publish([{ topic, key: 'one-partition', value: 'slow' }]);
+    await producer.publish([{ topic, key: 'one-partition', value: 'next' }]);
+    await producer.disconnect();
+
+    await expect.poll(() => handled.includes('next'), { timeout: 60_000, interval: 200 }).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 7_000)); // a redelivery, had the session lapsed
+    expect(handled).toEqual(['slow', 'next']);
+    expect(joins).toBe(1);
+    expect(consumer.ready).toBe(true);
+    await consumer.stop();
+  }, 120_000);
+});
