@@ -217,6 +217,17 @@ describe('approvals and decisions', () => {
       400,
       [{ field: 'query.workflow_id', message: expect.stringContaining('NUL character') }],
     ]);
+    // Who is calling comes first: an anonymous caller learns nothing of how its input is read.
+    const anonymous = await call(undefined, 'GET', '/api/v1/audit?workflow_id=wf%00x');
+    expect([anonymous.status, anonymous.json.error.code]).toEqual([401, 'UNAUTHENTICATED']);
+    const anonymousBody = await call(undefined, 'POST', `/api/v1/approvals/${id}/approve`, { comment: 'go \ud800' });
+    expect([anonymousBody.status, anonymousBody.json.error.code]).toEqual([401, 'UNAUTHENTICATED']);
+    // Routes for anyone (sign-in) still refuse it before reading it.
+    const signIn = await fetch(`${stack.portal}/login?return_to=%2Fapprovals%00`, { redirect: 'manual' });
+    expect([signIn.status, ((await signIn.json()) as { error: { code: string } }).error.code]).toEqual([
+      400,
+      'INVALID_INPUT',
+    ]);
     // JSON carries them escaped; Postgres stores neither (the comment is signed, recorded and audited).
     for (const [comment, message] of [
       ['Reviewed the plan \ud800, go', 'lone UTF-16 surrogate'],

@@ -159,6 +159,33 @@ describe('the approval portal in Chromium', () => {
     await context.close();
   });
 
+  it('a decide form whose comment Postgres could not store is refused 400 INVALID_INPUT once bob is known; without a session, sign in first', async () => {
+    const { id } = await stack.pendingDeploy();
+    const { context, page } = await signIn('bob', `/approvals/${id}`);
+    const token = await page.locator('input[name="_csrf"]').first().inputValue();
+    const form = { _csrf: token, decision: 'approve', comment: 'Reviewed the plan \u0000 go' };
+    const refused = await context.request.post(`${stack.portal}/approvals/${id}/decide`, {
+      form,
+      headers: { accept: 'application/json' },
+      maxRedirects: 0,
+    });
+    expect(refused.status()).toBe(400);
+    expect(await refused.json()).toMatchObject({
+      error: { code: 'INVALID_INPUT', fields: [{ field: 'body.comment' }] },
+    });
+    const anonymous = await fetch(`${stack.portal}/approvals/${id}/decide`, {
+      method: 'POST',
+      body: new URLSearchParams(form),
+      redirect: 'manual',
+    });
+    expect([anonymous.status, anonymous.headers.get('location')]).toEqual([
+      303,
+      `/login?return_to=${encodeURIComponent(`/approvals/${id}/decide`)}`,
+    ]);
+    expect((await stack.approvers.status(id)).status).toBe('pending');
+    await context.close();
+  });
+
   it('a forged form post without the CSRF token is refused; the approval stays pending', async () => {
     const { id } = await stack.pendingDeploy();
     const { context } = await signIn('bob', `/approvals/${id}`);

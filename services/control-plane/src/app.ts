@@ -11,7 +11,7 @@ import { cookieName, SESSION_COOKIE, type Sessions } from './auth/sessions.js';
 import { CsrfTokens } from './auth/csrf.js';
 import { Api } from './api/route.js';
 import { addressCeiling, identityRateLimit } from './api/rate-limit.js';
-import { asHttpError, HttpError, unacceptableInput } from './api/errors.js';
+import { asHttpError, HttpError, refuseUnacceptableInput } from './api/errors.js';
 import type { ApiDeps } from './api/deps.js';
 import { approvalRoutes } from './api/approval-routes.js';
 import { auditRoutes } from './api/audit-routes.js';
@@ -34,6 +34,10 @@ declare module 'fastify' {
     identity?: Identity | undefined;
     /** The session cookie's token, when the request was authenticated by it. */
     sessionToken?: string | undefined;
+  }
+  interface FastifyContextConfig {
+    /** The route refuses unacceptable input itself, after authenticating (see INPUT_CHECKED_AFTER_AUTH). */
+    inputCheckedAfterAuth?: boolean;
   }
 }
 
@@ -96,10 +100,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         }),
       );
   });
-  // Every route, API and portal form alike: what Postgres cannot store is refused before anything reads it.
+  // Every route, API and portal form alike: what Postgres cannot store is refused before anything
+  // reads it. Routes for signed-in callers check it themselves once the caller is known, so an
+  // anonymous caller is told to sign in whatever it sent.
   app.addHook('preValidation', async (request) => {
-    const refused = unacceptableInput({ path: request.params, query: request.query, body: request.body });
-    if (refused) throw refused;
+    if (!request.routeOptions.config.inputCheckedAfterAuth) refuseUnacceptableInput(request);
   });
   app.setNotFoundHandler((request, reply) => {
     reply

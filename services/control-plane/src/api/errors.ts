@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { ApprovalRefusedError } from '@stepgate/approvals-client';
 import { UnknownBundleVersionError } from '@stepgate/store';
@@ -84,4 +85,13 @@ export function unacceptableInput(parts: Record<'path' | 'query' | 'body', unkno
     ]);
   }
   return undefined;
+}
+
+/** What a route's config says when it checks its input itself, once the caller is authenticated. */
+export const INPUT_CHECKED_AFTER_AUTH = { inputCheckedAfterAuth: true } as const;
+
+/** Throws `unacceptableInput`'s refusal of this request's path, query or body, if any. */
+export function refuseUnacceptableInput(request: FastifyRequest): void {
+  const refused = unacceptableInput({ path: request.params, query: request.query, body: request.body });
+  if (refused) throw refused;
 }

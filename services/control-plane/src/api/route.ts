@@ -2,7 +2,14 @@ import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31 } from '@ast
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Identity, Role } from '../auth/identity.js';
-import { forbidden, HttpError, invalidInput, unauthenticated } from './errors.js';
+import {
+  forbidden,
+  HttpError,
+  INPUT_CHECKED_AFTER_AUTH,
+  invalidInput,
+  refuseUnacceptableInput,
+  unauthenticated,
+} from './errors.js';
 import type { RateLimitHook } from './rate-limit.js';
 
 // Named schemas (`registry.register`) need zod's `openapi` method.
@@ -108,10 +115,12 @@ export class Api {
       url: spec.path.replace(/\{(\w+)\}/g, ':$1'),
       onRequest: this.options.addressCeiling,
       preHandler: this.options.rateLimit,
+      config: INPUT_CHECKED_AFTER_AUTH,
       handler: async (request, reply) => {
         const identity = await this.options.authenticate(request, reply);
         if (!identity) throw unauthenticated();
         if (!spec.roles.some((r) => identity.roles.includes(r))) throw forbidden(spec.roles);
+        refuseUnacceptableInput(request);
         const ctx: RouteContext<P, Q, B> = {
           identity,
           params: parse(spec.params, request.params, 'path') as Parsed<P>,

@@ -7,7 +7,7 @@ import type { PendingSignIn } from '../auth/provider.js';
 import { cookieName, SESSION_COOKIE as SESSION_COOKIE_NAME } from '../auth/sessions.js';
 import type { CsrfTokens } from '../auth/csrf.js';
 import type { AppDeps } from '../app.js';
-import { asHttpError, HttpError, notFound } from '../api/errors.js';
+import { asHttpError, HttpError, INPUT_CHECKED_AFTER_AUTH, notFound, refuseUnacceptableInput } from '../api/errors.js';
 import { ApprovalParams, AuditQuery, DecideBody } from '../api/schemas.js';
 import { readAuditPage } from '../api/audit-routes.js';
 import type { RateLimitHook } from '../api/rate-limit.js';
@@ -54,6 +54,8 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   };
   // Every route that authenticates spends the same budgets as the API.
   const limited = { onRequest: deps.limits.addressCeiling, preHandler: deps.limits.identity };
+  // Pages for the signed-in check their input once the person is known (`signedIn`).
+  const signedInPage = { ...limited, config: INPUT_CHECKED_AFTER_AUTH };
 
   /** The signed-in person, or a redirect to sign in (undefined: the reply is sent). */
   const signedIn = async (
@@ -66,6 +68,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
       void reply.redirect(`/login?return_to=${encodeURIComponent(request.url)}`, 303);
       return undefined;
     }
+    refuseUnacceptableInput(request);
     return { identity, principal: identity.principal, tenantId: identity.tenantId, csrf: deps.csrf.forSession(token) };
   };
   const send = (
@@ -126,7 +129,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
       throw new HttpError(403, 'FORBIDDEN', `approvals need one of the roles ${APPROVAL_READERS.join(', ')}`);
   };
 
-  app.get('/approvals', limited, async (request, reply) => {
+  app.get('/approvals', signedInPage, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     mayReadApprovals(user.identity);
@@ -167,7 +170,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     );
   };
 
-  app.get('/approvals/:approval_id', limited, async (request, reply) => {
+  app.get('/approvals/:approval_id', signedInPage, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     mayReadApprovals(user.identity);
@@ -181,7 +184,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     });
   });
 
-  app.post('/approvals/:approval_id/decide', limited, async (request, reply) => {
+  app.post('/approvals/:approval_id/decide', signedInPage, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     const params = ApprovalParams.safeParse(request.params);
@@ -226,7 +229,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
     return reply.redirect(`/approvals/${id}?done=${decision === 'approve' ? 'approved' : 'rejected'}`, 303);
   });
 
-  app.get('/audit', limited, async (request, reply) => {
+  app.get('/audit', signedInPage, async (request, reply) => {
     const user = await signedIn(request, reply);
     if (!user) return reply;
     if (!user.identity.roles.some((r) => r === 'auditor' || r === 'admin'))
