@@ -4,6 +4,9 @@
 import type { ApprovalRequest } from './events.js';
 import { sha256Hex, utf8 } from './sha256.js';
 import { findUnacceptable, UNACCEPTABLE_MESSAGES } from './hostile-input.js';
+
+// For workflow code, which imports contracts through this module only.
+export { sliceWellFormed } from './hostile-input.js';
 import { canonicalJson } from './wire.js';
 
 export const APPROVAL_STATEMENT_DECISIONS = ['approve', 'reject'] as const;

@@ -5,7 +5,7 @@ import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import type { ApprovalRequest } from '@stepgate/contracts';
+import { sliceWellFormed, type ApprovalRequest } from '@stepgate/contracts';
 import {
   WEBHOOK_DELIVERY_HEADER,
   WEBHOOK_EVENT_HEADER,
@@ -142,9 +142,9 @@ export function slackMessage(c: WebhookContent): Record<string, unknown> {
   return {
     text: mrkdwn(text),
     blocks: [
-      { type: 'header', text: { type: 'plain_text', text: headline.slice(0, 150), emoji: false } },
-      { type: 'section', text: { type: 'mrkdwn', text: mrkdwn(p.reason).slice(0, 3000) } },
-      { type: 'section', fields: fields.map((f) => ({ type: 'mrkdwn', text: f.slice(0, 2000) })) },
+      { type: 'header', text: { type: 'plain_text', text: sliceWellFormed(headline, 150), emoji: false } },
+      { type: 'section', text: { type: 'mrkdwn', text: sliceWellFormed(mrkdwn(p.reason), 3000) } },
+      { type: 'section', fields: fields.map((f) => ({ type: 'mrkdwn', text: sliceWellFormed(f, 2000) })) },
       {
         type: 'context',
         elements: [

@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findUnacceptable } from '@stepgate/contracts';
 import { rejection } from '@stepgate/test/rejection';
-import { postWebhook, WebhookDeliveryError } from '../src/webhooks.js';
+import { postWebhook, slackMessage, WebhookDeliveryError, type WebhookContent } from '../src/webhooks.js';
 
 const post = (url: string, extra: { timeoutMs?: number; allowLoopbackHttp?: boolean } = {}) =>
   postWebhook({
@@ -62,5 +63,35 @@ describe('webhook deliveries have one deadline for the whole request', () => {
     const err = await refusal(post(`http://127.0.0.1:${port}/slow`, { timeoutMs: 300, allowLoopbackHttp: true }));
     expect(err.code).toBe('TIMEOUT');
     expect(err.retryable).toBe(true);
+  });
+});
+
+describe('the slack format', () => {
+  it('cuts long texts without splitting a surrogate pair (an emoji across Slack limits stays whole or goes)', () => {
+    const emoji = '\u{1F680}';
+    const reason = `${'r'.repeat(2_999)}${emoji}`; // the pair straddles the 3,000-unit cut
+    const message = slackMessage({
+      event: 'approval.requested',
+      delivery_id: 'd-1',
+      occurred_at: '2026-12-03T00:00:00.000Z',
+      request: {
+        approval_id: 'a-1',
+        tenant_id: 'acme',
+        workflow_id: `wf-${'w'.repeat(1_985)}${emoji}`, // the pair straddles the field's 2,000-unit cut
+        step_id: 's-1',
+        step_name: 'deploy',
+        step_type: 'tool_call',
+        reason,
+        severity: 'high',
+        requested_by: { principal: 'agent' },
+        policies_matched: [],
+        inputs_summary: {},
+        requested_at: '2026-12-03T00:00:00.000Z',
+      },
+      state: { status: 'pending', expires_at: '2026-12-04T00:00:00.000Z' },
+      approvalUrl: null,
+    } as unknown as WebhookContent);
+    expect(findUnacceptable(message.blocks)).toBeUndefined();
+    expect(JSON.stringify(message.blocks)).toContain(`${'r'.repeat(2_999)}"`);
   });
 });

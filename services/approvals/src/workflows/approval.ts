@@ -18,6 +18,7 @@ import {
   APPROVAL_SIGNATURE_MAX_SKEW_MS,
   approvalActionDigest,
   attestedUserProblem,
+  sliceWellFormed,
   statementTextProblem,
   type ApprovalStatement,
   type ApprovalStatementDecision,
@@ -378,7 +379,7 @@ async function notifyWebhooks(p: { event: WebhookEvent; request: ApprovalRequest
 function failureMessage(err: unknown): string {
   let e: unknown = err;
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return (e instanceof Error ? e.message : String(e)).slice(0, 500);
+  return sliceWellFormed(e instanceof Error ? e.message : String(e), 500);
 }
 
 /** Who a verified statement proves decided: the credential's principal, or the person a gateway attests. */

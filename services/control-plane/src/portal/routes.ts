@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApprovalRefusedError } from '@stepgate/approvals-client';
+import { sliceWellFormed } from '@stepgate/contracts';
 import type { Identity } from '../auth/identity.js';
 import { APPROVAL_READERS, identityFromClaims } from '../auth/identity.js';
 import type { PendingSignIn } from '../auth/provider.js';
@@ -206,7 +207,7 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
       const text = !decision ? 'Choose approve or reject.' : body.error!.issues.map((i) => i.message).join('; ');
       return showApproval(reply, user, id, {
         message: { kind: 'error', text },
-        comment: typeof form.comment === 'string' ? form.comment.slice(0, 2000) : '',
+        comment: typeof form.comment === 'string' ? sliceWellFormed(form.comment, 2000) : '',
         status: 400,
       });
     }
