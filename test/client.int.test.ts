@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GateClient } from '@stepgate/client';
-import { refusalDecision, type DecisionBody } from '@stepgate/contracts';
+import { ConfigResourceTypes } from 'kafkajs';
+import { GateClient, GateRequestRefusedLocallyError, GateTimeoutError } from '@stepgate/client';
+import { MAX_VALUE_BYTES, refusalDecision, type DecisionBody } from '@stepgate/contracts';
 import { privateKeyFromPem, signDecision } from '@stepgate/contracts/node';
 import { testNamespace } from '@stepgate/test';
 import { clientOptions, registerPrincipal, tap, type Principal } from './pipeline.js';
@@ -55,23 +56,56 @@ describe('GateClient on real Kafka', () => {
   });
 });
 
-describe('GateClient when the broker refuses a request', () => {
-  it('rejects that gate at once with the broker’s error, leaves no wait behind, and gates the next one', async () => {
-    // Over the broker's message.max.bytes (1 MiB by default): refused, never sent on to an evaluator.
-    const huge = { blob: 'x'.repeat(2 * 1024 * 1024) };
-    const started = Date.now();
-    const refused = await stack.gate
-      .gate(
-        { workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call', step_input: huge },
-        { timeoutMs: 1_500 },
-      )
-      .then(
-        () => undefined,
-        (err: unknown) => err,
+/** Gates a step whose input is `blobBytes` long; what it failed with, and how long that took. */
+async function gateFailure(blobBytes: number): Promise<{ failure: unknown; ms: number }> {
+  const started = Date.now();
+  const failure = await stack.gate
+    .gate(
+      {
+        workflow_id: 'wf',
+        step_id: `s-${randomUUID()}`,
+        step_type: 'llm_call',
+        step_input: { blob: 'x'.repeat(blobBytes) },
+      },
+      { timeoutMs: 1_500 },
+    )
+    .then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+  return { failure, ms: Date.now() - started };
+}
+
+describe('GateClient when a request cannot be answered or is refused by the broker', () => {
+  it('a request over the evaluator’s 256 KiB is not sent: GateRequestRefusedLocallyError (INVALID_REQUEST) at once, no wait behind', async () => {
+    const { failure, ms } = await gateFailure(MAX_VALUE_BYTES);
+    expect(failure).toBeInstanceOf(GateRequestRefusedLocallyError);
+    expect(failure).toMatchObject({ code: 'INVALID_REQUEST', path: '(root)' });
+    expect(ms).toBeLessThan(1_500);
+  });
+
+  it('rejects a gate the broker refuses at once with the broker’s error, leaves no wait behind, and gates the next one', async () => {
+    const topic = ns.topics['gate.requests'];
+    const maxMessageBytes = (value: string) =>
+      ns.withAdmin((a) =>
+        a.alterConfigs({
+          validateOnly: false,
+          resources: [
+            { type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value }] },
+          ],
+        }),
       );
-    expect(refused).toBeInstanceOf(Error);
-    expect((refused as Error).name).not.toBe('GateTimeoutError');
-    expect(Date.now() - started).toBeLessThan(1_500);
+    // Under the evaluator's cap, over this topic's (lowered for the test): sent, and refused by the broker.
+    await maxMessageBytes('65536');
+    try {
+      const { failure, ms } = await gateFailure(128 * 1024);
+      expect(failure).toBeInstanceOf(Error);
+      expect(failure).not.toBeInstanceOf(GateTimeoutError);
+      expect(failure).not.toBeInstanceOf(GateRequestRefusedLocallyError);
+      expect(ms).toBeLessThan(1_500);
+    } finally {
+      await maxMessageBytes('1048588');
+    }
     // Past the refused gate's timeout: its wait was ended, so no timer rejects with nobody listening.
     await new Promise((r) => setTimeout(r, 2_000));
     const next = await stack.gate.gate({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });

@@ -22,12 +22,22 @@ from stepgate import (
     tenant_decision_topic,
     verify_bytes,
 )
+from stepgate.canonical import MAX_VALUE_BYTES
+from stepgate.local_refusals import MAX_ECHO_CHARS
 from stepgate.models import Decision, GateErrorCode
+from stepgate.request_ids import is_request_id
 
 
 def test_gate_error_codes(vectors: dict[str, Any]) -> None:
     # A code missing here would make every decision carrying it undecodable (ignored, never answered).
     assert list(get_args(GateErrorCode)) == vectors["gate_error_codes"]
+
+
+def test_limits_and_request_ids_checked_before_sending(vectors: dict[str, Any]) -> None:
+    # The client refuses locally what the evaluator could not answer to it: the same limits and ids.
+    assert vectors["limits"] == {"max_value_bytes": MAX_VALUE_BYTES, "max_echo_chars": MAX_ECHO_CHARS}
+    for case in vectors["request_ids"]:
+        assert is_request_id(case["id"]) is case["valid"], case["id"]
 
 
 def test_canonical_json(vectors: dict[str, Any]) -> None:

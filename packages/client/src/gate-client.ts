@@ -21,6 +21,7 @@ import {
   type TopicName,
 } from '@stepgate/contracts';
 import { privateKeyFromPem, signatureHeaders } from '@stepgate/contracts/node';
+import { localRefusal } from './local-refusal.js';
 import { fetchReceiptKeys, receiptVerifier } from './receipts.js';
 import { newRequestId } from './request-id.js';
 import { sendable } from './send-slices.js';
@@ -215,7 +216,8 @@ export class GateClient {
 
   /**
    * Gates a step. Resolves with the decision; with `waitForApproval`, a `require_approval` decision
-   * is followed until the approval resolves to allow or block.
+   * is followed until the approval resolves to allow or block. A request the evaluator could not
+   * answer to this client is not sent: `GateRequestRefusedLocallyError` (code `INVALID_REQUEST`).
    */
   async gate(
     step: GateStepRequest,
@@ -224,6 +226,8 @@ export class GateClient {
     const request = { ...step, request_id: step.request_id ?? newRequestId(), requested_at: new Date().toISOString() };
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 30_000;
     const bytes = Buffer.from(JSON.stringify(request));
+    const refused = localRefusal(request, bytes);
+    if (refused) throw refused;
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const decided = this.wait(
       this.byRequest,

@@ -6,6 +6,8 @@ import {
   approvalStatementBytes,
   canonicalJson,
   GATE_ERROR_CODES,
+  MAX_ECHO_CHARS,
+  MAX_VALUE_BYTES,
   GateDecisionSchema,
   hasTenantDecisionTopic,
   tenantDecisionTopic,
@@ -28,6 +30,8 @@ const vectors = JSON.parse(readFileSync(new URL('./vectors/stepgate-vectors.json
   keys: Record<string, { key_id: string; private_key_pem: string; public_key_pem: string }>;
   receipt_keys: unknown;
   gate_error_codes: string[];
+  limits: { max_value_bytes: number; max_echo_chars: number };
+  request_ids: Array<{ id: string; valid: boolean }>;
   canonical_json: Array<{ input: string; canonical: string }>;
   requests: Array<{ request: unknown; value_utf8: string; key_id: string; signature: string; sha256: string }>;
   decisions: Record<'valid' | 'invalid', Array<{ name: string; decision: Record<string, unknown> }>>;
@@ -72,6 +76,12 @@ describe('shared test vectors', () => {
 
   it("gate error codes: the contract's, every one (a client's own list must name each)", () => {
     expect(vectors.gate_error_codes).toEqual([...GATE_ERROR_CODES]);
+  });
+
+  it("limits and request ids the clients check before sending are the contract's", () => {
+    expect(vectors.limits).toEqual({ max_value_bytes: MAX_VALUE_BYTES, max_echo_chars: MAX_ECHO_CHARS });
+    for (const { id, valid } of vectors.request_ids)
+      expect(GateRequestSchema.shape.request_id.safeParse(id).success, id).toBe(valid);
   });
 
   it('approval ids: UUIDv5 of the JSON array [tenant, workflow, step]', () => {

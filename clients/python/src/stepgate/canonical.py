@@ -8,6 +8,9 @@ from typing import Any
 import rfc8785
 
 MAX_JSON_DEPTH = 32
+# The contract's cap on a message value (MAX_VALUE_BYTES, packages/contracts/src/limits.ts): the evaluator
+# refuses a larger one before verifying its signature, so under no tenant.
+MAX_VALUE_BYTES = 256 * 1024
 
 
 def canonical_json(value: Any) -> bytes:

@@ -32,6 +32,7 @@ from .errors import (
     StepGateError,
     UnencodableValueError,
 )
+from .local_refusals import local_refusal
 from .models import Decision, GateStep, StepCompletion
 from .receipts import ReceiptKeys, fetch_receipt_keys
 from .request_ids import new_request_id
@@ -182,7 +183,8 @@ class GateClient:
         """Gates a step and returns its decision (``allow``, ``block`` or ``require_approval``).
 
         A request the services refused (a decision with ``error``) raises ``GateRefusedError`` with the
-        wire code. With ``wait_for_approval``, a ``require_approval`` is followed to its outcome.
+        wire code; one they could not answer to this client is not sent (``GateRequestRefusedLocallyError``,
+        ``UnencodableValueError``). With ``wait_for_approval``, a ``require_approval`` is followed to its outcome.
         """
         timeout = self.settings.timeout_s if timeout_s is None else timeout_s
         request: dict[str, Any] = {
@@ -191,6 +193,9 @@ class GateClient:
             "requested_at": _now_iso(),
         }
         value = _encode(request)
+        refused = local_refusal(request, value)
+        if refused is not None:
+            raise refused
         sha256 = hashlib.sha256(value).hexdigest()
         tenant = self.settings.tenant_id
 

@@ -114,6 +114,22 @@ class UnencodableValueError(StepGateError, ValueError):
         self.path = path
 
 
+class GateRequestRefusedLocallyError(StepGateError, ValueError):
+    """A gate request ``gate()`` did not send: the evaluator could not have answered it where this client
+    waits (its refusal would go to the dead-letter topic, be filed under no tenant, or name no workflow or
+    step), so the caller would only have seen ``GateTimeoutError``. ``code`` is the evaluator's wire code;
+    ``path`` names the field (``request_id``, ``workflow_id``, ``step_id``; ``(root)``: the whole value),
+    ``expected`` and ``actual`` say what was wrong."""
+
+    code = "INVALID_REQUEST"
+
+    def __init__(self, path: str, expected: str, actual: str) -> None:
+        super().__init__(f"gate request not sent: {path}: expected {expected}; got {actual}")
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+
 class GateRefusedError(StepGateError):
     """The services refused the request (a decision with ``error``); ``code`` is the wire error code."""
 

@@ -1,8 +1,9 @@
 // For orchestrators that are Temporal workflows: the gate as an activity. The activity names its own
 // workflow in `reply_to`, so the approvals service signals the workflow with the approval's outcome.
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { GateDecision } from '@stepgate/contracts';
 import type { GateClient, GateStepRequest } from '../gate-client.js';
+import { GateRequestRefusedLocallyError } from '../local-refusal.js';
 import { DEFAULT_DECISION_SIGNAL } from './workflow.js';
 
 export type GatedStep = Pick<GateDecision, 'decision' | 'reason' | 'request_id' | 'decision_id'> & {
@@ -16,7 +17,7 @@ export function createGateActivities(client: GateClient, signalName = DEFAULT_DE
     async gateStep(step: GateStepRequest): Promise<GatedStep> {
       const info = Context.current().info;
       const workflowId = info.workflowExecution?.workflowId;
-      const d = await client.gate({
+      const d = await gateOrFail(client, {
         retry_policy: 'idempotent',
         ...(workflowId
           ? {
@@ -39,4 +40,23 @@ export function createGateActivities(client: GateClient, signalName = DEFAULT_DE
       };
     },
   };
+}
+
+/**
+ * A request the client refuses before sending would be refused on every attempt: it fails the activity
+ * for good (type `GateRequestRefusedLocallyError`, its code and field in `details`) instead of retrying.
+ */
+async function gateOrFail(client: GateClient, request: GateStepRequest): Promise<GateDecision> {
+  try {
+    return await client.gate(request);
+  } catch (err) {
+    if (!(err instanceof GateRequestRefusedLocallyError)) throw err;
+    throw ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: true,
+      details: [{ code: err.code, path: err.path }],
+      cause: err,
+    });
+  }
 }

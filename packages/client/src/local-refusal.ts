@@ -1,0 +1,94 @@
+import {
+  GateRequestSchema,
+  MAX_ECHO_CHARS,
+  MAX_VALUE_BYTES,
+  UNACCEPTABLE_MESSAGES,
+  clip,
+  echoable,
+  findUnacceptable,
+  type GateErrorCode,
+} from '@stepgate/contracts';
+
+/**
+ * A gate request `GateClient.gate` did not send: the evaluator could not have answered it where this
+ * client waits (its refusal would go to `dlq`, be filed under no tenant, or name no workflow or step),
+ * so the caller would only have seen a timeout. `code` is the wire code the evaluator refuses it with;
+ * `path` names the field (`(root)`: the whole value).
+ */
+export class GateRequestRefusedLocallyError extends Error {
+  readonly code = 'INVALID_REQUEST' satisfies GateErrorCode;
+
+  constructor(
+    readonly path: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`gate request not sent: ${path}: expected ${expected}; got ${actual}`);
+    this.name = 'GateRequestRefusedLocallyError';
+  }
+}
+
+/** The fields of a request the evaluator reads before it can attribute a refusal to the signer's tenant. */
+export interface OutgoingGateRequest {
+  request_id: unknown;
+  workflow_id: unknown;
+  step_id: unknown;
+}
+
+const REQUEST_ID = GateRequestSchema.shape.request_id;
+
+/**
+ * Why the evaluator could not answer this request to its sender, or undefined when it can (it may still
+ * refuse it, under the sender's tenant: that refusal reaches the client as a decision). `value` is the
+ * exact bytes that would be sent.
+ */
+export function localRefusal(
+  request: OutgoingGateRequest,
+  value: Uint8Array,
+): GateRequestRefusedLocallyError | undefined {
+  return (
+    requestIdRefusal(request.request_id) ??
+    sizeRefusal(value) ??
+    echoRefusal('workflow_id', request.workflow_id) ??
+    echoRefusal('step_id', request.step_id)
+  );
+}
+
+/** A request_id the contract refuses: one it cannot echo goes to `dlq`; the schema's refusal would come last. */
+function requestIdRefusal(id: unknown): GateRequestRefusedLocallyError | undefined {
+  if (REQUEST_ID.safeParse(id).success) return undefined;
+  return new GateRequestRefusedLocallyError('request_id', 'a UUID (RFC 9562; newRequestId() makes one)', described(id));
+}
+
+/** Over the cap, the evaluator refuses before verifying the signature: filed under no tenant. */
+function sizeRefusal(value: Uint8Array): GateRequestRefusedLocallyError | undefined {
+  if (value.length <= MAX_VALUE_BYTES) return undefined;
+  return new GateRequestRefusedLocallyError(
+    '(root)',
+    `a value of at most ${MAX_VALUE_BYTES} bytes (${MAX_VALUE_BYTES / 1024} KiB) of UTF-8 JSON`,
+    `${value.length} bytes`,
+  );
+}
+
+/**
+ * A refusal carries the workflow and step ids only when it can echo them; the client takes a decision
+ * only when they are the ones it sent, so a refusal without them would be ignored until the timeout.
+ */
+function echoRefusal(path: 'workflow_id' | 'step_id', value: unknown): GateRequestRefusedLocallyError | undefined {
+  if (echoable(value) !== null) return undefined;
+  return new GateRequestRefusedLocallyError(
+    path,
+    `a string of at most ${MAX_ECHO_CHARS} characters without NUL characters or lone UTF-16 surrogates`,
+    described(value),
+  );
+}
+
+/** What a refused value was, bounded: never the caller's string at its own length, nor a NUL or lone surrogate. */
+function described(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value !== 'string') return value === null ? 'null' : `a value of type ${typeof value}`;
+  const unacceptable = findUnacceptable(value);
+  if (unacceptable) return `a string that ${UNACCEPTABLE_MESSAGES[unacceptable.kind]}`;
+  if (value.length > MAX_ECHO_CHARS) return `a string of ${value.length} characters`;
+  return JSON.stringify(clip(value, 80));
+}
