@@ -11,10 +11,14 @@ import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { topicsFor, type DlqReason, type TopicName } from '@stepgate/contracts';
 import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
+import { isTransientDatabaseError } from '@stepgate/store';
 import { DEFAULT_PREPARE_THREADS, DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
 import { preparedEvents, type PreparedBatch, type PreparedEvent } from './prepare.js';
 import { auditPreparer, type Preparer } from './preparer.js';
 import { Partitions, writePrepared, type WriteResult } from './store.js';
+
+/** A failing part of a slice larger than this is split even when the failure is of the moment. */
+const SPLIT_TRANSIENT_ABOVE = 64;
 
 interface Rejected {
   message: IncomingMessage;
@@ -158,34 +162,54 @@ export class AuditConsumer {
       reason: r.reason,
       detail: r.detail,
     }));
-    let result: WriteResult;
-    try {
-      result = await this.write(accepted);
-    } catch (err) {
-      // The database answers, yet the slice fails: some event in it is at fault. Find it by writing
-      // them one at a time; those that still fail go to the dlq with the database's reason.
-      if (!(await databaseAnswers(this.pool))) throw err;
-      result = { inserted: 0, duplicates: 0 };
-      for (const a of accepted) {
-        try {
-          const one = await this.write([a]);
-          result.inserted += one.inserted;
-          result.duplicates += one.duplicates;
-        } catch (oneErr) {
-          if (!(await databaseAnswers(this.pool))) throw oneErr;
-          rejected.push({
-            message: messages[a.index]!,
-            reason: 'INVALID_AUDIT_EVENT',
-            detail: `not storable: ${oneErr instanceof Error ? oneErr.message : String(oneErr)}`,
-          });
-        }
-      }
-    }
+    const result = await this.writeOrSplit({ events: accepted, messages, rejected, whole: true });
     this.preparer.done(batch);
     if (rejected.length) await this.toDlq(rejected, topic, partition);
     this.rows.inc({ result: 'inserted' }, result.inserted);
     this.rows.inc({ result: 'duplicate' }, result.duplicates);
     this.rows.inc({ result: 'invalid' }, rejected.length);
+  }
+
+  /**
+   * Writes the events in one transaction. When it fails while Postgres answers, an event in it is at
+   * fault (or the moment is): the halves are written apart, in order, down to the event Postgres
+   * refuses, which goes to the dlq with Postgres's reason. One such event among n costs about 2·log2(n)
+   * transactions, not n. A failure of the moment (a lock timeout, a deadlock with another partition's
+   * writer) is not the events' fault: a part that small is redone with the batch instead of sent to the
+   * dlq; a larger one is split again, so that a part too large to write in time cannot be redone for ever.
+   */
+  private async writeOrSplit(p: {
+    events: PreparedEvent[];
+    messages: IncomingMessage[];
+    rejected: Rejected[];
+    whole: boolean;
+  }): Promise<WriteResult> {
+    const { events, messages, rejected } = p;
+    try {
+      return await this.write(events);
+    } catch (err) {
+      if (!(await databaseAnswers(this.pool))) throw err;
+      const transient = isTransientDatabaseError(err);
+      if (transient && !p.whole && events.length <= SPLIT_TRANSIENT_ABOVE) throw err;
+      if (events.length === 1) {
+        if (transient) throw err;
+        rejected.push({
+          message: messages[events[0]!.index]!,
+          reason: 'INVALID_AUDIT_EVENT',
+          detail: `not storable: ${err instanceof Error ? err.message : String(err)}`,
+        });
+        return { inserted: 0, duplicates: 0 };
+      }
+      if (p.whole)
+        this.log.warn(
+          { err, events: events.length },
+          'audit slice refused while Postgres answers: writing it in halves',
+        );
+      const half = Math.ceil(events.length / 2);
+      const first = await this.writeOrSplit({ ...p, events: events.slice(0, half), whole: false });
+      const second = await this.writeOrSplit({ ...p, events: events.slice(half), whole: false });
+      return { inserted: first.inserted + second.inserted, duplicates: first.duplicates + second.duplicates };
+    }
   }
 
   private async write(events: PreparedEvent[]): Promise<WriteResult> {
