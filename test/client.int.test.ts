@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigResourceTypes } from 'kafkajs';
+import { ConfigResourceTypes, ConfigSource } from 'kafkajs';
 import { GateClient, GateRequestRefusedLocallyError, GateTimeoutError } from '@stepgate/client';
 import { MAX_VALUE_BYTES, refusalDecision, type DecisionBody } from '@stepgate/contracts';
 import { privateKeyFromPem, signDecision } from '@stepgate/contracts/node';
@@ -56,6 +56,46 @@ describe('GateClient on real Kafka', () => {
   });
 });
 
+/**
+ * Runs `fn` with `configs` set on `topic`, once the broker applies them (it does so after the
+ * controller answers), and sets the topic's own configs back after. AlterConfigs (not incremental)
+ * replaces all of a topic's own configs, so those it had are given again each time.
+ */
+async function withTopicConfig(topic: string, configs: Record<string, string>, fn: () => Promise<void>): Promise<void> {
+  const own = async () => {
+    const { resources } = await ns.withAdmin((a) =>
+      a.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] }),
+    );
+    return Object.fromEntries(
+      resources[0]!.configEntries
+        .filter((c) => c.configSource === ConfigSource.TOPIC_CONFIG)
+        .map((c) => [c.configName, c.configValue]),
+    );
+  };
+  const set = async (wanted: Record<string, string>) => {
+    await ns.withAdmin((a) =>
+      a.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: topic,
+            configEntries: Object.entries(wanted).map(([name, value]) => ({ name, value })),
+          },
+        ],
+      }),
+    );
+    await expect.poll(own, { timeout: 10_000 }).toEqual(wanted);
+  };
+  const before = await own();
+  await set({ ...before, ...configs });
+  try {
+    await fn();
+  } finally {
+    await set(before);
+  }
+}
+
 /** Gates a step whose input is `blobBytes` long; what it failed with, and how long that took. */
 async function gateFailure(blobBytes: number): Promise<{ failure: unknown; ms: number }> {
   const started = Date.now();
@@ -85,27 +125,14 @@ describe('GateClient when a request cannot be answered or is refused by the brok
   });
 
   it('rejects a gate the broker refuses at once with the broker’s error, leaves no wait behind, and gates the next one', async () => {
-    const topic = ns.topics['gate.requests'];
-    const maxMessageBytes = (value: string) =>
-      ns.withAdmin((a) =>
-        a.alterConfigs({
-          validateOnly: false,
-          resources: [
-            { type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value }] },
-          ],
-        }),
-      );
     // Under the evaluator's cap, over this topic's (lowered for the test): sent, and refused by the broker.
-    await maxMessageBytes('65536');
-    try {
+    await withTopicConfig(ns.topics['gate.requests'], { 'max.message.bytes': '65536' }, async () => {
       const { failure, ms } = await gateFailure(128 * 1024);
       expect(failure).toBeInstanceOf(Error);
       expect(failure).not.toBeInstanceOf(GateTimeoutError);
       expect(failure).not.toBeInstanceOf(GateRequestRefusedLocallyError);
       expect(ms).toBeLessThan(1_500);
-    } finally {
-      await maxMessageBytes('1048588');
-    }
+    });
     // Past the refused gate's timeout: its wait was ended, so no timer rejects with nobody listening.
     await new Promise((r) => setTimeout(r, 2_000));
     const next = await stack.gate.gate({ workflow_id: 'wf', step_id: `s-${randomUUID()}`, step_type: 'llm_call' });

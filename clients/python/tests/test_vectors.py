@@ -23,9 +23,8 @@ from stepgate import (
     verify_bytes,
 )
 from stepgate.canonical import MAX_VALUE_BYTES
-from stepgate.local_refusals import MAX_ECHO_CHARS
+from stepgate.local_refusals import MAX_ANSWERABLE_ID_CHARS, MAX_ECHO_CHARS, answerable_id
 from stepgate.models import Decision, GateErrorCode
-from stepgate.request_ids import is_request_id
 
 
 def test_gate_error_codes(vectors: dict[str, Any]) -> None:
@@ -35,9 +34,13 @@ def test_gate_error_codes(vectors: dict[str, Any]) -> None:
 
 def test_limits_and_request_ids_checked_before_sending(vectors: dict[str, Any]) -> None:
     # The client refuses locally what the evaluator could not answer to it: the same limits and ids.
-    assert vectors["limits"] == {"max_value_bytes": MAX_VALUE_BYTES, "max_echo_chars": MAX_ECHO_CHARS}
+    assert vectors["limits"] == {
+        "max_value_bytes": MAX_VALUE_BYTES,
+        "max_echo_chars": MAX_ECHO_CHARS,
+        "max_answerable_id_chars": MAX_ANSWERABLE_ID_CHARS,
+    }
     for case in vectors["request_ids"]:
-        assert is_request_id(case["id"]) is case["valid"], case["id"]
+        assert answerable_id(case["id"]) is case["answerable"], case["id"]
 
 
 def test_canonical_json(vectors: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 import {
-  GateRequestSchema,
+  answerableId,
+  MAX_ANSWERABLE_ID_CHARS,
   MAX_ECHO_CHARS,
   MAX_VALUE_BYTES,
   UNACCEPTABLE_MESSAGES,
@@ -35,8 +36,6 @@ export interface OutgoingGateRequest {
   step_id: unknown;
 }
 
-const REQUEST_ID = GateRequestSchema.shape.request_id;
-
 /**
  * Why the evaluator could not answer this request to its sender, or undefined when it can (it may still
  * refuse it, under the sender's tenant: that refusal reaches the client as a decision). `value` is the
@@ -54,10 +53,17 @@ export function localRefusal(
   );
 }
 
-/** A request_id the contract refuses: one it cannot echo goes to `dlq`; the schema's refusal would come last. */
+/**
+ * A request_id the evaluator cannot answer to goes to `dlq`. Any other it answers, refusing one the
+ * schema does not take (not a UUID) as a decision with `error`, which reaches the caller as any refusal.
+ */
 function requestIdRefusal(id: unknown): GateRequestRefusedLocallyError | undefined {
-  if (REQUEST_ID.safeParse(id).success) return undefined;
-  return new GateRequestRefusedLocallyError('request_id', 'a UUID (RFC 9562; newRequestId() makes one)', described(id));
+  if (answerableId(id)) return undefined;
+  return new GateRequestRefusedLocallyError(
+    'request_id',
+    `a non-empty string of at most ${MAX_ANSWERABLE_ID_CHARS} UTF-16 code units without NUL characters or lone UTF-16 surrogates (newRequestId() makes one)`,
+    described(id),
+  );
 }
 
 /** Over the cap, the evaluator refuses before verifying the signature: filed under no tenant. */
@@ -78,7 +84,7 @@ function echoRefusal(path: 'workflow_id' | 'step_id', value: unknown): GateReque
   if (echoable(value) !== null) return undefined;
   return new GateRequestRefusedLocallyError(
     path,
-    `a string of at most ${MAX_ECHO_CHARS} characters without NUL characters or lone UTF-16 surrogates`,
+    `a string of at most ${MAX_ECHO_CHARS} UTF-16 code units without NUL characters or lone UTF-16 surrogates`,
     described(value),
   );
 }

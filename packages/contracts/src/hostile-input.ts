@@ -98,6 +98,17 @@ export function echoable(value: unknown): string | null {
   return typeof value === 'string' && value.length <= MAX_ECHO_CHARS && unstorable(value) === undefined ? value : null;
 }
 
+/** The longest id a consumer answers to (a refusal names it); a longer one goes to `dlq`. */
+export const MAX_ANSWERABLE_ID_CHARS = 128;
+
+/**
+ * Whether a consumer can answer a message carrying this id (`request_id`, `completion_id`), even to
+ * refuse it: a non-empty echoable string of at most MAX_ANSWERABLE_ID_CHARS. Any other goes to `dlq`.
+ */
+export function answerableId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_ANSWERABLE_ID_CHARS && echoable(id) !== null;
+}
+
 /** A key id as credentials carry it; checked before any lookup, so a header never reaches a cache unchecked. */
 export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 

@@ -6,6 +6,8 @@ import {
   approvalStatementBytes,
   canonicalJson,
   GATE_ERROR_CODES,
+  answerableId,
+  MAX_ANSWERABLE_ID_CHARS,
   MAX_ECHO_CHARS,
   MAX_VALUE_BYTES,
   GateDecisionSchema,
@@ -30,8 +32,8 @@ const vectors = JSON.parse(readFileSync(new URL('./vectors/stepgate-vectors.json
   keys: Record<string, { key_id: string; private_key_pem: string; public_key_pem: string }>;
   receipt_keys: unknown;
   gate_error_codes: string[];
-  limits: { max_value_bytes: number; max_echo_chars: number };
-  request_ids: Array<{ id: string; valid: boolean }>;
+  limits: { max_value_bytes: number; max_echo_chars: number; max_answerable_id_chars: number };
+  request_ids: Array<{ id: string; answerable: boolean; valid: boolean }>;
   canonical_json: Array<{ input: string; canonical: string }>;
   requests: Array<{ request: unknown; value_utf8: string; key_id: string; signature: string; sha256: string }>;
   decisions: Record<'valid' | 'invalid', Array<{ name: string; decision: Record<string, unknown> }>>;
@@ -79,9 +81,15 @@ describe('shared test vectors', () => {
   });
 
   it("limits and request ids the clients check before sending are the contract's", () => {
-    expect(vectors.limits).toEqual({ max_value_bytes: MAX_VALUE_BYTES, max_echo_chars: MAX_ECHO_CHARS });
-    for (const { id, valid } of vectors.request_ids)
+    expect(vectors.limits).toEqual({
+      max_value_bytes: MAX_VALUE_BYTES,
+      max_echo_chars: MAX_ECHO_CHARS,
+      max_answerable_id_chars: MAX_ANSWERABLE_ID_CHARS,
+    });
+    for (const { id, answerable, valid } of vectors.request_ids) {
+      expect(answerableId(id), id).toBe(answerable);
       expect(GateRequestSchema.shape.request_id.safeParse(id).success, id).toBe(valid);
+    }
   });
 
   it('approval ids: UUIDv5 of the JSON array [tenant, workflow, step]', () => {

@@ -112,11 +112,12 @@ export function throttledHeartbeat(
 export const HANDLER_KEEPALIVE_LIMIT_MS = 300_000;
 
 /**
- * Runs `work` while a timer beats every `intervalMs` (up to `limitMs`). kafkajs 2.x beats only when
+ * Runs `work` while a timer beats the group's heartbeat (up to `limitMs`). kafkajs 2.x beats only when
  * the handler asks, so a single awaited statement longer than the session timeout (a decide statement
- * may run 10 s, the default session) would otherwise cost the membership and redeliver the batch. A
- * failed timer beat is dropped here: `beat` keeps a lost membership, so the handler's own next beat
- * reports it.
+ * may run 10 s, the default session) would otherwise cost the membership and redeliver the batch. The
+ * timer ticks every half interval: kafkajs sends a beat only once `intervalMs` has passed since its last
+ * one was answered, so a tick every interval would send one every other time. A failed timer beat is
+ * dropped here: `beat` keeps a lost membership, so the handler's own next beat reports it.
  */
 export async function keptAlive<T>(
   p: { beat: () => Promise<void>; intervalMs: number; limitMs?: number },
@@ -126,7 +127,7 @@ export async function keptAlive<T>(
   const timer = setInterval(() => {
     if (Date.now() > until) clearInterval(timer);
     else p.beat().catch(() => undefined);
-  }, p.intervalMs);
+  }, p.intervalMs / 2);
   try {
     return await work();
   } finally {

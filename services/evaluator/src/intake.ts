@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { createHash } from 'node:crypto';
 import {
   clip,
+  answerableId,
   echoable,
   findUnacceptable,
   UNACCEPTABLE_MESSAGES,
@@ -131,8 +132,7 @@ export async function intake<S extends z.ZodType>(
   const doc = raw as Record<string, unknown>;
   const id = doc[o.idField];
   // An id a refusal could not echo as it is (a NUL or a lone surrogate in it) cannot be answered either.
-  if (typeof id !== 'string' || id.length === 0 || id.length > 128 || echoable(id) === null)
-    return { kind: 'dlq', reason: 'NO_REQUEST_ID', detail: `no ${o.idField} string to answer to` };
+  if (!answerableId(id)) return { kind: 'dlq', reason: 'NO_REQUEST_ID', detail: `no ${o.idField} string to answer to` };
   const headerKeyId = header(headers, HEADER_KEY_ID);
   const keyId = headerKeyId !== undefined && KEY_ID_PATTERN.test(headerKeyId) ? headerKeyId : null;
   const attribution: Attribution = {

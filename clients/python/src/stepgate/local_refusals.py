@@ -1,8 +1,9 @@
 """Gate requests the evaluator could not answer to their sender, refused before sending (as the TypeScript
-client's ``localRefusal``): a ``request_id`` the contract refuses (one it cannot echo goes to the dead-letter
-topic), a value over ``MAX_VALUE_BYTES`` (refused under no tenant), and a workflow or step id a refusal
-cannot echo (the decision would name none, and the client would ignore it until its timeout). What the
-evaluator refuses under the signer's tenant is left to it: that refusal arrives as a decision."""
+client's ``localRefusal``): a ``request_id`` it cannot answer to (it goes to the dead-letter topic; any other
+it answers, refusing one that is not a UUID under the signer's tenant), a value over ``MAX_VALUE_BYTES``
+(refused under no tenant), and a workflow or step id a refusal cannot echo (the decision would name none, and
+the client would ignore it until its timeout). What the evaluator refuses under the signer's tenant is left to
+it: that refusal arrives as a decision."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any
 
 from .canonical import MAX_VALUE_BYTES
 from .errors import GateRequestRefusedLocallyError
-from .request_ids import is_request_id
 
 # The longest string a refusal echoes from a request (MAX_ECHO_CHARS in the contract), in UTF-16 code units.
 MAX_ECHO_CHARS = 255
+# The longest id the evaluator answers to (MAX_ANSWERABLE_ID_CHARS in the contract), in UTF-16 code units.
+MAX_ANSWERABLE_ID_CHARS = 128
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -30,11 +32,19 @@ def local_refusal(request: Mapping[str, Any], value: bytes) -> GateRequestRefuse
     )
 
 
+def answerable_id(value: object) -> bool:
+    """The contract's ``answerableId``: a non-empty echoable string of at most MAX_ANSWERABLE_ID_CHARS."""
+    return isinstance(value, str) and 0 < _utf16_length(value) <= MAX_ANSWERABLE_ID_CHARS and _echoable(value)
+
+
 def _request_id_refusal(request_id: object) -> GateRequestRefusedLocallyError | None:
-    if is_request_id(request_id):
+    if answerable_id(request_id):
         return None
     return GateRequestRefusedLocallyError(
-        "request_id", "a UUID (RFC 9562; new_request_id() makes one)", _described(request_id)
+        "request_id",
+        f"a non-empty string of at most {MAX_ANSWERABLE_ID_CHARS} UTF-16 code units without NUL characters or lone"
+        " UTF-16 surrogates (new_request_id() makes one)",
+        _described(request_id),
     )
 
 
@@ -53,7 +63,7 @@ def _echo_refusal(path: str, value: object) -> GateRequestRefusedLocallyError | 
         return None
     return GateRequestRefusedLocallyError(
         path,
-        f"a string of at most {MAX_ECHO_CHARS} characters without NUL characters or lone UTF-16 surrogates",
+        f"a string of at most {MAX_ECHO_CHARS} UTF-16 code units without NUL characters or lone UTF-16 surrogates",
         _described(value),
     )
 

@@ -5,7 +5,6 @@ checkpoint writes the whole page to the WAL)."""
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 import uuid
@@ -14,18 +13,6 @@ _lock = threading.Lock()
 _last_millis = 0
 _last_rand = 0
 _RAND_BITS = 74  # 12 after the version, 62 after the variant
-
-# What the contract takes as a request_id (zod's ``z.uuid()``, GateRequestSchema): an RFC 9562 UUID of
-# version 1 to 8 and variant 10, or the nil or the max UUID, in either case (the max UUID lower-case only).
-_REQUEST_ID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
-    r"|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff"
-)
-
-
-def is_request_id(value: object) -> bool:
-    """Whether the contract accepts ``value`` as a ``request_id``."""
-    return isinstance(value, str) and _REQUEST_ID.fullmatch(value) is not None
 
 
 def new_request_id() -> str:

@@ -13,7 +13,9 @@ import {
   approvalStatementBytes,
   canonicalJson,
   GATE_ERROR_CODES,
+  answerableId,
   GateRequestSchema,
+  MAX_ANSWERABLE_ID_CHARS,
   MAX_ECHO_CHARS,
   MAX_VALUE_BYTES,
   hasTenantDecisionTopic,
@@ -245,6 +247,12 @@ const requestIdCandidates = [
   '{0192f5c8-7d2e-7a31-9b4c-5e6f7a8b9c0d}',
   'r-1',
   '',
+  'r'.repeat(128),
+  'r'.repeat(129),
+  '0192f5c8-7d2e-7a31-9b4c-5e6f7a8b9c0d\u0000',
+  '0192f5c8-7d2e-7a31-9b4c-5e6f7a8b9c0d\ud800',
+  '\u{1F680}'.repeat(64),
+  '\u{1F680}'.repeat(65),
 ];
 
 const vectors = {
@@ -262,9 +270,15 @@ const vectors = {
   // Every gate error code a decision's `error.code` may carry: a client's own list must name each.
   gate_error_codes: GATE_ERROR_CODES,
   // What a client checks before sending (the evaluator could not answer a request past them to it).
-  limits: { max_value_bytes: MAX_VALUE_BYTES, max_echo_chars: MAX_ECHO_CHARS },
+  limits: {
+    max_value_bytes: MAX_VALUE_BYTES,
+    max_echo_chars: MAX_ECHO_CHARS,
+    max_answerable_id_chars: MAX_ANSWERABLE_ID_CHARS,
+  },
+  // `answerable`: the evaluator answers it, so a client sends it; `valid`: the schema takes it.
   request_ids: requestIdCandidates.map((id) => ({
     id,
+    answerable: answerableId(id),
     valid: GateRequestSchema.shape.request_id.safeParse(id).success,
   })),
   canonical_json: canonicalInputs.map((input) => ({ input, canonical: canonicalJson(JSON.parse(input)) })),
