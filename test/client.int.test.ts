@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigResourceTypes, ConfigSource } from 'kafkajs';
-import { GateClient, GateRequestRefusedLocallyError, GateTimeoutError } from '@stepgate/client';
+import { GateClient, RefusedLocallyError, GateTimeoutError } from '@stepgate/client';
 import { MAX_VALUE_BYTES, refusalDecision, type DecisionBody } from '@stepgate/contracts';
 import { privateKeyFromPem, signDecision } from '@stepgate/contracts/node';
 import { testNamespace } from '@stepgate/test';
@@ -117,9 +117,9 @@ async function gateFailure(blobBytes: number): Promise<{ failure: unknown; ms: n
 }
 
 describe('GateClient when a request cannot be answered or is refused by the broker', () => {
-  it('a request over the evaluator’s 256 KiB is not sent: GateRequestRefusedLocallyError (INVALID_REQUEST) at once, no wait behind', async () => {
+  it('a request over the evaluator’s 256 KiB is not sent: RefusedLocallyError (INVALID_REQUEST) at once, no wait behind', async () => {
     const { failure, ms } = await gateFailure(MAX_VALUE_BYTES);
-    expect(failure).toBeInstanceOf(GateRequestRefusedLocallyError);
+    expect(failure).toBeInstanceOf(RefusedLocallyError);
     expect(failure).toMatchObject({ code: 'INVALID_REQUEST', path: '(root)' });
     expect(ms).toBeLessThan(1_500);
   });
@@ -130,7 +130,7 @@ describe('GateClient when a request cannot be answered or is refused by the brok
       const { failure, ms } = await gateFailure(128 * 1024);
       expect(failure).toBeInstanceOf(Error);
       expect(failure).not.toBeInstanceOf(GateTimeoutError);
-      expect(failure).not.toBeInstanceOf(GateRequestRefusedLocallyError);
+      expect(failure).not.toBeInstanceOf(RefusedLocallyError);
       expect(ms).toBeLessThan(1_500);
     });
     // Past the refused gate's timeout: its wait was ended, so no timer rejects with nobody listening.

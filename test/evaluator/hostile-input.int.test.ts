@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   findUnacceptable,
   HEADER_KEY_ID,
+  MAX_VALUE_BYTES,
   HEADER_SIGNATURE,
   type AuditEvent,
   type GateDecision,
@@ -263,6 +264,24 @@ describe('hostile input at the evaluator (real Kafka and Postgres)', () => {
     const s = signed(acme, emoji);
     const { decision } = await decisionFor(s.value, s.headers, emoji.request_id);
     expect(decision.decision).toBe('allow');
+    await stillGating();
+  });
+
+  it('a signed request over 256 KiB is refused under its tenant (its client, of any language, takes the answer); unsigned, under none', async () => {
+    const oversize = (body: ReturnType<typeof request>) =>
+      Buffer.from(JSON.stringify({ ...body, step_input: { pad: 'x'.repeat(300_000) } }));
+    const body = request();
+    const value = oversize(body);
+    const { decision } = await decisionFor(value, signedHeaders(acme, value), body.request_id);
+    expect([decision.error?.code, decision.tenant_id]).toEqual(['INVALID_REQUEST', 'acme']);
+    expect(decision.reason).toContain(`the limit is ${MAX_VALUE_BYTES}`);
+    expect([decision.workflow_id, decision.step_id]).toEqual([body.workflow_id, body.step_id]);
+    const forged = { ...signedHeaders(evil, Buffer.from('other bytes')), [HEADER_KEY_ID]: acme.keyId };
+    for (const headers of [{}, forged]) {
+      const other = request();
+      const { decision: refused } = await decisionFor(oversize(other), headers, other.request_id);
+      expect([refused.error?.code, refused.tenant_id]).toEqual(['INVALID_REQUEST', null]);
+    }
     await stillGating();
   });
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from quiet_topics import generate_test_key
-from stepgate import GateClient, GateClientSettings, GateRequestRefusedLocallyError, UnencodableValueError
+from stepgate import GateClient, GateClientSettings, RefusedLocallyError, UnencodableValueError
 from stepgate.canonical import MAX_VALUE_BYTES
 from stepgate.local_refusals import MAX_ANSWERABLE_ID_CHARS, MAX_ECHO_CHARS, answerable_id, local_refusal
 from stepgate.request_ids import new_request_id
@@ -39,12 +39,12 @@ def of_size(size: int) -> tuple[dict[str, Any], bytes]:
     return request, value
 
 
-def refusal_of(**over: Any) -> GateRequestRefusedLocallyError | None:
+def refusal_of(**over: Any) -> RefusedLocallyError | None:
     return local_refusal(*outgoing(**over))
 
 
-def assert_refused(refused: GateRequestRefusedLocallyError | None, path: str) -> None:
-    assert isinstance(refused, GateRequestRefusedLocallyError)
+def assert_refused(refused: RefusedLocallyError | None, path: str) -> None:
+    assert isinstance(refused, RefusedLocallyError)
     assert (refused.code, refused.path) == ("INVALID_REQUEST", path)
 
 
@@ -112,13 +112,20 @@ def unconnected() -> Iterator[GateClient]:
 def test_gate_raises_before_sending_and_leaves_no_wait(unconnected: GateClient) -> None:
     # Never connected: a request that got as far as publishing would raise ClientClosedError instead.
     pad = "x" * MAX_VALUE_BYTES
-    with pytest.raises(GateRequestRefusedLocallyError) as too_large:
+    with pytest.raises(RefusedLocallyError) as too_large:
         unconnected.gate({"workflow_id": "wf", "step_id": "s", "step_type": "llm_call", "step_input": {"pad": pad}})
     assert (too_large.value.code, too_large.value.path) == ("INVALID_REQUEST", "(root)")
-    with pytest.raises(GateRequestRefusedLocallyError) as bad_id:
+    with pytest.raises(RefusedLocallyError) as bad_id:
         unconnected.gate({"workflow_id": "wf", "step_id": "s", "step_type": "llm_call", "request_id": "r" * 129})
     assert bad_id.value.path == "request_id"
     with pytest.raises(UnencodableValueError) as unencodable:
         unconnected.gate({"workflow_id": "wf\ud800", "step_id": "s", "step_type": "llm_call"})
     assert (unencodable.value.code, unencodable.value.path) == ("INVALID_REQUEST", "workflow_id")
     assert not unconnected._by_request
+
+
+def test_complete_raises_before_sending_a_completion_over_the_limit(unconnected: GateClient) -> None:
+    # Never connected: a completion that got as far as publishing would raise ClientClosedError instead.
+    with pytest.raises(RefusedLocallyError) as too_large:
+        unconnected.complete({"workflow_id": "wf", "step_id": "s", "output": "x" * MAX_VALUE_BYTES})
+    assert (too_large.value.code, too_large.value.path) == ("INVALID_REQUEST", "(root)")

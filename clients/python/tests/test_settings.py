@@ -225,3 +225,15 @@ def test_consumer_group_prefix_is_the_tenants_when_it_reads_its_own_topic() -> N
     assert own.consumer_group_prefix() == "stepgate-client-acme."
     other = GateClientSettings(**base, tenant_id="acme-x", tenant_decision_topics=True).consumer_group_prefix()
     assert not f"{other}uuid".startswith(own.consumer_group_prefix())
+
+
+@pytest.mark.parametrize("key_id", ["", "has space", "-leading-dash", "k" * 129, "sgk_ok\n"])
+def test_a_key_id_the_evaluator_would_not_look_up_is_refused(key_id: str) -> None:
+    # Every request it signed would be refused unattributed, and each gate would only time out.
+    with pytest.raises(SettingsError) as err:
+        GateClientSettings(brokers="b:9092", key_id=key_id, private_key_pem="unused")
+    assert (err.value.code, err.value.variable) == ("INVALID_SETTINGS", "key_id")
+    assert (
+        GateClientSettings(brokers="b:9092", key_id="sgk_acme.1:ops@x-2", private_key_pem="unused").key_id
+        == "sgk_acme.1:ops@x-2"
+    )

@@ -25,6 +25,7 @@ from stepgate import (
 from stepgate.canonical import MAX_VALUE_BYTES
 from stepgate.local_refusals import MAX_ANSWERABLE_ID_CHARS, MAX_ECHO_CHARS, answerable_id
 from stepgate.models import Decision, GateErrorCode
+from stepgate.settings import KEY_ID_PATTERN
 
 
 def test_gate_error_codes(vectors: dict[str, Any]) -> None:
@@ -38,6 +39,7 @@ def test_limits_and_request_ids_checked_before_sending(vectors: dict[str, Any]) 
         "max_value_bytes": MAX_VALUE_BYTES,
         "max_echo_chars": MAX_ECHO_CHARS,
         "max_answerable_id_chars": MAX_ANSWERABLE_ID_CHARS,
+        "key_id_pattern": f"^{KEY_ID_PATTERN.pattern}$",
     }
     for case in vectors["request_ids"]:
         assert answerable_id(case["id"]) is case["answerable"], case["id"]

@@ -9,6 +9,7 @@ import {
 import {
   DEFAULT_TOPIC_PREFIX,
   GateDecisionSchema,
+  KEY_ID_PATTERN,
   clientGroupPrefix,
   tenantDecisionTopic,
   MAX_JSON_DEPTH,
@@ -21,7 +22,7 @@ import {
   type TopicName,
 } from '@stepgate/contracts';
 import { privateKeyFromPem, signatureHeaders } from '@stepgate/contracts/node';
-import { localRefusal } from './local-refusal.js';
+import { localRefusal, sizeRefusal } from './local-refusal.js';
 import { fetchReceiptKeys, receiptVerifier } from './receipts.js';
 import { newRequestId } from './request-id.js';
 import { sendable } from './send-slices.js';
@@ -112,6 +113,22 @@ export class ReceiptKeysRequiredError extends Error {
   }
 }
 
+/**
+ * An option the client cannot work with. A key id the evaluator would not even look up (not of the
+ * credentials' form) gets every request refused unattributed: each gate would only time out.
+ */
+export class ClientOptionsError extends Error {
+  readonly code = 'INVALID_SETTINGS';
+
+  constructor(
+    readonly option: string,
+    readonly expected: string,
+  ) {
+    super(`${option}: expected ${expected}`);
+    this.name = 'ClientOptionsError';
+  }
+}
+
 /** Decisions were seen for a gate, but none was for the request this client sent. */
 export class DecisionMismatchError extends Error {
   constructor(
@@ -166,6 +183,8 @@ export class GateClient {
       brokers: options.brokers,
       ...options.kafka,
     });
+    if (!KEY_ID_PATTERN.test(options.keyId))
+      throw new ClientOptionsError('keyId', `a credential's key id (${KEY_ID_PATTERN.source})`);
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
     this.receiptVerifies = receiptVerifier(options);
@@ -217,7 +236,7 @@ export class GateClient {
   /**
    * Gates a step. Resolves with the decision; with `waitForApproval`, a `require_approval` decision
    * is followed until the approval resolves to allow or block. A request the evaluator could not
-   * answer to this client is not sent: `GateRequestRefusedLocallyError` (code `INVALID_REQUEST`).
+   * answer to this client is not sent: `RefusedLocallyError` (code `INVALID_REQUEST`).
    */
   async gate(
     step: GateStepRequest,
@@ -267,13 +286,18 @@ export class GateClient {
     );
   }
 
-  /** Reports a gated step finished (it feeds step.completion_count and prior_output_available). */
+  /**
+   * Reports a gated step finished (it feeds step.completion_count and prior_output_available). One
+   * over 256 KiB (a large `output`) is not sent: `RefusedLocallyError`, since the evaluator would drop
+   * it unattributed and nothing answers a completion.
+   */
   async complete(step: Omit<StepCompletion, 'completion_id' | 'completed_at'>): Promise<void> {
-    await this.send('step.completions', step.workflow_id, {
-      ...step,
-      completion_id: randomUUID(),
-      completed_at: new Date().toISOString(),
-    });
+    const bytes = Buffer.from(
+      JSON.stringify({ ...step, completion_id: randomUUID(), completed_at: new Date().toISOString() }),
+    );
+    const refused = sizeRefusal(bytes);
+    if (refused) throw refused;
+    await this.sendBytes('step.completions', step.workflow_id, bytes);
   }
 
   /**

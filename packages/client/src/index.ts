@@ -1,5 +1,5 @@
 export * from './gate-client.js';
-export { GateRequestRefusedLocallyError, localRefusal, type OutgoingGateRequest } from './local-refusal.js';
+export { RefusedLocallyError, localRefusal, sizeRefusal, type OutgoingGateRequest } from './local-refusal.js';
 export { newRequestId } from './request-id.js';
 export {
   fetchReceiptKeys,

@@ -11,12 +11,13 @@ import {
 } from '@stepgate/contracts';
 
 /**
- * A gate request `GateClient.gate` did not send: the evaluator could not have answered it where this
- * client waits (its refusal would go to `dlq`, be filed under no tenant, or name no workflow or step),
- * so the caller would only have seen a timeout. `code` is the wire code the evaluator refuses it with;
+ * A gate request or step completion the client did not send: the evaluator could not have answered it
+ * where this client waits (its refusal would go to `dlq` or name no workflow or step), so the caller
+ * would only have seen a timeout, or it would refuse it for its size anyway (a completion, which
+ * nothing answers, would be lost unseen). `code` is the wire code the evaluator refuses it with;
  * `path` names the field (`(root)`: the whole value).
  */
-export class GateRequestRefusedLocallyError extends Error {
+export class RefusedLocallyError extends Error {
   readonly code = 'INVALID_REQUEST' satisfies GateErrorCode;
 
   constructor(
@@ -24,8 +25,8 @@ export class GateRequestRefusedLocallyError extends Error {
     readonly expected: string,
     readonly actual: string,
   ) {
-    super(`gate request not sent: ${path}: expected ${expected}; got ${actual}`);
-    this.name = 'GateRequestRefusedLocallyError';
+    super(`not sent: ${path}: expected ${expected}; got ${actual}`);
+    this.name = 'RefusedLocallyError';
   }
 }
 
@@ -41,10 +42,7 @@ export interface OutgoingGateRequest {
  * refuse it, under the sender's tenant: that refusal reaches the client as a decision). `value` is the
  * exact bytes that would be sent.
  */
-export function localRefusal(
-  request: OutgoingGateRequest,
-  value: Uint8Array,
-): GateRequestRefusedLocallyError | undefined {
+export function localRefusal(request: OutgoingGateRequest, value: Uint8Array): RefusedLocallyError | undefined {
   return (
     requestIdRefusal(request.request_id) ??
     sizeRefusal(value) ??
@@ -57,19 +55,19 @@ export function localRefusal(
  * A request_id the evaluator cannot answer to goes to `dlq`. Any other it answers, refusing one the
  * schema does not take (not a UUID) as a decision with `error`, which reaches the caller as any refusal.
  */
-function requestIdRefusal(id: unknown): GateRequestRefusedLocallyError | undefined {
+function requestIdRefusal(id: unknown): RefusedLocallyError | undefined {
   if (answerableId(id)) return undefined;
-  return new GateRequestRefusedLocallyError(
+  return new RefusedLocallyError(
     'request_id',
     `a non-empty string of at most ${MAX_ANSWERABLE_ID_CHARS} UTF-16 code units without NUL characters or lone UTF-16 surrogates (newRequestId() makes one)`,
     described(id),
   );
 }
 
-/** Over the cap, the evaluator refuses before verifying the signature: filed under no tenant. */
-function sizeRefusal(value: Uint8Array): GateRequestRefusedLocallyError | undefined {
+/** Over the cap: the evaluator refuses it whatever it holds (a completion, which nothing answers, unseen). */
+export function sizeRefusal(value: Uint8Array): RefusedLocallyError | undefined {
   if (value.length <= MAX_VALUE_BYTES) return undefined;
-  return new GateRequestRefusedLocallyError(
+  return new RefusedLocallyError(
     '(root)',
     `a value of at most ${MAX_VALUE_BYTES} bytes (${MAX_VALUE_BYTES / 1024} KiB) of UTF-8 JSON`,
     `${value.length} bytes`,
@@ -80,9 +78,9 @@ function sizeRefusal(value: Uint8Array): GateRequestRefusedLocallyError | undefi
  * A refusal carries the workflow and step ids only when it can echo them; the client takes a decision
  * only when they are the ones it sent, so a refusal without them would be ignored until the timeout.
  */
-function echoRefusal(path: 'workflow_id' | 'step_id', value: unknown): GateRequestRefusedLocallyError | undefined {
+function echoRefusal(path: 'workflow_id' | 'step_id', value: unknown): RefusedLocallyError | undefined {
   if (echoable(value) !== null) return undefined;
-  return new GateRequestRefusedLocallyError(
+  return new RefusedLocallyError(
     path,
     `a string of at most ${MAX_ECHO_CHARS} UTF-16 code units without NUL characters or lone UTF-16 surrogates`,
     described(value),

@@ -3,8 +3,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it, vi } from 'vitest';
 import { MAX_ANSWERABLE_ID_CHARS, MAX_ECHO_CHARS, MAX_VALUE_BYTES } from '@stepgate/contracts';
-import { GateClient, type GateStepRequest } from '../src/gate-client.js';
-import { GateRequestRefusedLocallyError, localRefusal } from '../src/local-refusal.js';
+import { ClientOptionsError, GateClient, type GateStepRequest } from '../src/gate-client.js';
+import { RefusedLocallyError, localRefusal } from '../src/local-refusal.js';
 import { newRequestId } from '../src/request-id.js';
 import { createGateActivities } from '../src/temporal/activities.js';
 
@@ -44,7 +44,7 @@ describe('what GateClient refuses before sending', () => {
     expect(localRefusal(at.request, at.bytes)).toBeUndefined();
     const over = ofSize(MAX_VALUE_BYTES + 1);
     const refused = localRefusal(over.request, over.bytes);
-    expect(refused).toBeInstanceOf(GateRequestRefusedLocallyError);
+    expect(refused).toBeInstanceOf(RefusedLocallyError);
     expect({ code: refused?.code, path: refused?.path }).toEqual({ code: 'INVALID_REQUEST', path: '(root)' });
   });
 
@@ -55,7 +55,7 @@ describe('what GateClient refuses before sending', () => {
     ['empty', ''],
   ])('a request_id with %s (the evaluator would send it to dlq)', (_, requestId) => {
     const refused = refusalOf({ request_id: requestId });
-    expect(refused).toBeInstanceOf(GateRequestRefusedLocallyError);
+    expect(refused).toBeInstanceOf(RefusedLocallyError);
     expect({ code: refused?.code, path: refused?.path }).toEqual({ code: 'INVALID_REQUEST', path: 'request_id' });
   });
 
@@ -80,7 +80,7 @@ describe('what GateClient refuses before sending', () => {
     (field) => {
       for (const id of ['wf\u0000', 'wf\udc00', 'w'.repeat(MAX_ECHO_CHARS + 1), '😀'.repeat(128)]) {
         const refused = refusalOf({ [field]: id });
-        expect(refused).toBeInstanceOf(GateRequestRefusedLocallyError);
+        expect(refused).toBeInstanceOf(RefusedLocallyError);
         expect({ code: refused?.code, path: refused?.path }).toEqual({ code: 'INVALID_REQUEST', path: field });
       }
       expect(refusalOf({ [field]: 'w'.repeat(MAX_ECHO_CHARS) })).toBeUndefined();
@@ -114,11 +114,18 @@ describe('GateClient.gate with a request it refuses', () => {
     const sends = vi.spyOn(client as unknown as { sendBytes: () => Promise<void> }, 'sendBytes');
     const pad = 'x'.repeat(MAX_VALUE_BYTES);
     await expect(client.gate(step({ step_input: { pad } }))).rejects.toMatchObject({
-      name: 'GateRequestRefusedLocallyError',
+      name: 'RefusedLocallyError',
       code: 'INVALID_REQUEST',
       path: '(root)',
     });
-    await expect(client.gate(step({ request_id: '' }))).rejects.toBeInstanceOf(GateRequestRefusedLocallyError);
+    await expect(client.gate(step({ request_id: '' }))).rejects.toBeInstanceOf(RefusedLocallyError);
+    // A completion with a large output: the evaluator would drop it unattributed, and nothing answers one.
+    const output = 'x'.repeat(MAX_VALUE_BYTES);
+    await expect(client.complete({ workflow_id: 'wf', step_id: 'deploy', output })).rejects.toMatchObject({
+      name: 'RefusedLocallyError',
+      code: 'INVALID_REQUEST',
+      path: '(root)',
+    });
     expect(sends).not.toHaveBeenCalled();
     expect((client as unknown as { byRequest: Map<string, unknown> }).byRequest.size).toBe(0);
     await client.disconnect();
@@ -132,10 +139,28 @@ describe('GateClient.gate with a request it refuses', () => {
       .catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect(failure).toMatchObject({
-      type: 'GateRequestRefusedLocallyError',
+      type: 'RefusedLocallyError',
       nonRetryable: true,
       details: [{ code: 'INVALID_REQUEST', path: '(root)' }],
     });
     await client.disconnect();
   });
+});
+
+describe('GateClient options', () => {
+  it.each(['', 'has space', '-leading-dash', 'k'.repeat(129)])(
+    'refuses a key id the evaluator would not look up (%j): INVALID_SETTINGS, naming keyId',
+    (keyId) => {
+      const { privateKey } = generateKeyPairSync('ed25519');
+      const make = () =>
+        new GateClient({
+          brokers: ['127.0.0.1:1'],
+          keyId,
+          privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+          insecureSkipReceiptVerification: true,
+        });
+      expect(make).toThrow(ClientOptionsError);
+      expect(make).toThrow(expect.objectContaining({ code: 'INVALID_SETTINGS', option: 'keyId' }));
+    },
+  );
 });

@@ -7,6 +7,7 @@ import {
   canonicalJson,
   GATE_ERROR_CODES,
   answerableId,
+  KEY_ID_PATTERN,
   MAX_ANSWERABLE_ID_CHARS,
   MAX_ECHO_CHARS,
   MAX_VALUE_BYTES,
@@ -32,7 +33,7 @@ const vectors = JSON.parse(readFileSync(new URL('./vectors/stepgate-vectors.json
   keys: Record<string, { key_id: string; private_key_pem: string; public_key_pem: string }>;
   receipt_keys: unknown;
   gate_error_codes: string[];
-  limits: { max_value_bytes: number; max_echo_chars: number; max_answerable_id_chars: number };
+  limits: { max_value_bytes: number; max_echo_chars: number; max_answerable_id_chars: number; key_id_pattern: string };
   request_ids: Array<{ id: string; answerable: boolean; valid: boolean }>;
   canonical_json: Array<{ input: string; canonical: string }>;
   requests: Array<{ request: unknown; value_utf8: string; key_id: string; signature: string; sha256: string }>;
@@ -85,6 +86,7 @@ describe('shared test vectors', () => {
       max_value_bytes: MAX_VALUE_BYTES,
       max_echo_chars: MAX_ECHO_CHARS,
       max_answerable_id_chars: MAX_ANSWERABLE_ID_CHARS,
+      key_id_pattern: KEY_ID_PATTERN.source,
     });
     for (const { id, answerable, valid } of vectors.request_ids) {
       expect(answerableId(id), id).toBe(answerable);

@@ -109,7 +109,7 @@ export interface IntakeOptions<S extends z.ZodType> {
 }
 
 /**
- * Decodes and authenticates one signed message: size, JSON, attribution, depth and unstorable text
+ * Decodes and authenticates one signed message: JSON, attribution, size, depth and unstorable text
  * (refused whoever sent it, under the signer's tenant when its signature verifies), signature and
  * credential, schema, tenant claim, freshness — in that order, each failure specific.
  */
@@ -166,9 +166,6 @@ export async function intake<S extends z.ZodType>(
     ...(details === undefined ? {} : { details }),
   });
 
-  if (value.length > MAX_VALUE_BYTES)
-    return reject('INVALID_REQUEST', `value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
-
   /** The credential that signed the message, or the refusal saying why none did. */
   const authenticate = async (): Promise<{ credential: Credential } | { refusal: Intake<z.infer<S>> }> => {
     const signature = header(headers, HEADER_SIGNATURE);
@@ -186,12 +183,12 @@ export async function intake<S extends z.ZodType>(
     return { credential };
   };
 
-  const depth = jsonDepth(doc);
-  const unacceptable = depth > MAX_JSON_DEPTH ? undefined : findUnacceptable(doc);
+  // An oversize value is verified too (the same cost per byte as any request's), so that a client of
+  // any language gets its refusal; its contents are not walked.
   const problem =
-    depth > MAX_JSON_DEPTH
-      ? `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`
-      : unacceptable && `${clip(unacceptable.path)}: ${UNACCEPTABLE_MESSAGES[unacceptable.kind]}`;
+    value.length > MAX_VALUE_BYTES
+      ? `value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`
+      : shapeProblem(doc);
   const authenticated = await authenticate();
   // Refused whoever sent it; filed under the tenant (so its client takes the answer) only when its key signed it.
   if (problem)
@@ -230,4 +227,12 @@ export async function intake<S extends z.ZodType>(
     if (refused) return reject('REPLY_TO_NOT_ALLOWED', refused, credential);
   }
   return { kind: 'accepted', attribution, credential, body: parsed.data };
+}
+
+/** Why a request's shape is refused whoever sent it (too deep, text Postgres cannot store, a reserved key). */
+function shapeProblem(doc: Record<string, unknown>): string | undefined {
+  const depth = jsonDepth(doc);
+  if (depth > MAX_JSON_DEPTH) return `value nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`;
+  const unacceptable = findUnacceptable(doc);
+  return unacceptable && `${clip(unacceptable.path)}: ${UNACCEPTABLE_MESSAGES[unacceptable.kind]}`;
 }

@@ -32,7 +32,7 @@ from .errors import (
     StepGateError,
     UnencodableValueError,
 )
-from .local_refusals import local_refusal
+from .local_refusals import local_refusal, size_refusal
 from .models import Decision, GateStep, StepCompletion
 from .receipts import ReceiptKeys, fetch_receipt_keys
 from .request_ids import new_request_id
@@ -183,7 +183,7 @@ class GateClient:
         """Gates a step and returns its decision (``allow``, ``block`` or ``require_approval``).
 
         A request the services refused (a decision with ``error``) raises ``GateRefusedError`` with the
-        wire code; one they could not answer to this client is not sent (``GateRequestRefusedLocallyError``,
+        wire code; one they could not answer to this client is not sent (``RefusedLocallyError``,
         ``UnencodableValueError``). With ``wait_for_approval``, a ``require_approval`` is followed to its outcome.
         """
         timeout = self.settings.timeout_s if timeout_s is None else timeout_s
@@ -252,9 +252,15 @@ class GateClient:
         return await asyncio.to_thread(self.gate, step, timeout_s=timeout_s, wait_for_approval=wait_for_approval)
 
     def complete(self, completion: StepCompletion) -> None:
-        """Reports a gated step finished (it feeds ``step.completion_count`` and ``prior_output_available``)."""
+        """Reports a gated step finished (it feeds ``step.completion_count`` and ``prior_output_available``).
+
+        One over 256 KiB (a large ``output``) is not sent: ``RefusedLocallyError``, since the evaluator
+        would drop it unattributed and nothing answers a completion."""
         body = {**completion, "completion_id": str(uuid.uuid4()), "completed_at": _now_iso()}
         value = _encode(body)
+        refused = size_refusal(value)
+        if refused is not None:
+            raise refused
         self._publish("step.completions", completion["workflow_id"], value)
 
     # -- internals -------------------------------------------------------------------------------

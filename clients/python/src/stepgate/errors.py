@@ -114,17 +114,18 @@ class UnencodableValueError(StepGateError, ValueError):
         self.path = path
 
 
-class GateRequestRefusedLocallyError(StepGateError, ValueError):
-    """A gate request ``gate()`` did not send: the evaluator could not have answered it where this client
-    waits (its refusal would go to the dead-letter topic, be filed under no tenant, or name no workflow or
-    step), so the caller would only have seen ``GateTimeoutError``. ``code`` is the evaluator's wire code;
-    ``path`` names the field (``request_id``, ``workflow_id``, ``step_id``; ``(root)``: the whole value),
-    ``expected`` and ``actual`` say what was wrong."""
+class RefusedLocallyError(StepGateError, ValueError):
+    """A gate request (``gate()``) or step completion (``complete()``) the client did not send: the evaluator
+    could not have answered it where this client waits (its refusal would go to the dead-letter topic or
+    name no workflow or step), so the caller would only have seen ``GateTimeoutError``, or would refuse
+    for its size anyway (a completion, which nothing answers, would be lost unseen). ``code`` is the
+    evaluator's wire code; ``path`` names the field (``request_id``, ``workflow_id``, ``step_id``;
+    ``(root)``: the whole value), ``expected`` and ``actual`` say what was wrong."""
 
     code = "INVALID_REQUEST"
 
     def __init__(self, path: str, expected: str, actual: str) -> None:
-        super().__init__(f"gate request not sent: {path}: expected {expected}; got {actual}")
+        super().__init__(f"not sent: {path}: expected {expected}; got {actual}")
         self.path = path
         self.expected = expected
         self.actual = actual

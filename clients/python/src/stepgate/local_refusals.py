@@ -1,7 +1,7 @@
 """Gate requests the evaluator could not answer to their sender, refused before sending (as the TypeScript
 client's ``localRefusal``): a ``request_id`` it cannot answer to (it goes to the dead-letter topic; any other
 it answers, refusing one that is not a UUID under the signer's tenant), a value over ``MAX_VALUE_BYTES``
-(refused under no tenant), and a workflow or step id a refusal cannot echo (the decision would name none, and
+(refused whatever it holds), and a workflow or step id a refusal cannot echo (the decision would name none, and
 the client would ignore it until its timeout). What the evaluator refuses under the signer's tenant is left to
 it: that refusal arrives as a decision."""
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .canonical import MAX_VALUE_BYTES
-from .errors import GateRequestRefusedLocallyError
+from .errors import RefusedLocallyError
 
 # The longest string a refusal echoes from a request (MAX_ECHO_CHARS in the contract), in UTF-16 code units.
 MAX_ECHO_CHARS = 255
@@ -22,11 +22,11 @@ MAX_ANSWERABLE_ID_CHARS = 128
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def local_refusal(request: Mapping[str, Any], value: bytes) -> GateRequestRefusedLocallyError | None:
+def local_refusal(request: Mapping[str, Any], value: bytes) -> RefusedLocallyError | None:
     """Why the evaluator could not answer ``request`` (sent as the bytes ``value``) to this client, or None."""
     return (
         _request_id_refusal(request.get("request_id"))
-        or _size_refusal(value)
+        or size_refusal(value)
         or _echo_refusal("workflow_id", request.get("workflow_id"))
         or _echo_refusal("step_id", request.get("step_id"))
     )
@@ -37,10 +37,10 @@ def answerable_id(value: object) -> bool:
     return isinstance(value, str) and 0 < _utf16_length(value) <= MAX_ANSWERABLE_ID_CHARS and _echoable(value)
 
 
-def _request_id_refusal(request_id: object) -> GateRequestRefusedLocallyError | None:
+def _request_id_refusal(request_id: object) -> RefusedLocallyError | None:
     if answerable_id(request_id):
         return None
-    return GateRequestRefusedLocallyError(
+    return RefusedLocallyError(
         "request_id",
         f"a non-empty string of at most {MAX_ANSWERABLE_ID_CHARS} UTF-16 code units without NUL characters or lone"
         " UTF-16 surrogates (new_request_id() makes one)",
@@ -48,20 +48,21 @@ def _request_id_refusal(request_id: object) -> GateRequestRefusedLocallyError | 
     )
 
 
-def _size_refusal(value: bytes) -> GateRequestRefusedLocallyError | None:
+def size_refusal(value: bytes) -> RefusedLocallyError | None:
+    """A message value over the cap: the evaluator refuses it whatever it holds (a completion, unseen)."""
     if len(value) <= MAX_VALUE_BYTES:
         return None
-    return GateRequestRefusedLocallyError(
+    return RefusedLocallyError(
         "(root)",
         f"a value of at most {MAX_VALUE_BYTES} bytes ({MAX_VALUE_BYTES // 1024} KiB) of UTF-8 JSON",
         f"{len(value)} bytes",
     )
 
 
-def _echo_refusal(path: str, value: object) -> GateRequestRefusedLocallyError | None:
+def _echo_refusal(path: str, value: object) -> RefusedLocallyError | None:
     if _echoable(value):
         return None
-    return GateRequestRefusedLocallyError(
+    return RefusedLocallyError(
         path,
         f"a string of at most {MAX_ECHO_CHARS} UTF-16 code units without NUL characters or lone UTF-16 surrogates",
         _described(value),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,9 @@ from .security import KafkaSecurity
 from .topics import DEFAULT_TOPIC_PREFIX, client_group_prefix, has_tenant_decision_topic, tenant_decision_topic
 
 __all__ = ["DEFAULT_TOPIC_PREFIX", "GateClientSettings"]
+
+# A credential's key id as the evaluator looks one up (KEY_ID_PATTERN in the contract, without its anchors).
+KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class GateClientSettings:
     ``kafka``, so a key given here wins."""
 
     def __post_init__(self) -> None:
+        # One the evaluator would not even look up: every request refused unattributed, each gate a timeout.
+        if not KEY_ID_PATTERN.fullmatch(self.key_id):
+            raise SettingsError("key_id", f"a credential's key id ({KEY_ID_PATTERN.pattern})")
         if self.tenant_decision_topics and (self.tenant_id is None or not has_tenant_decision_topic(self.tenant_id)):
             raise SettingsError(
                 "tenant_id",

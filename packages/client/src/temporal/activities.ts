@@ -3,7 +3,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { GateDecision } from '@stepgate/contracts';
 import type { GateClient, GateStepRequest } from '../gate-client.js';
-import { GateRequestRefusedLocallyError } from '../local-refusal.js';
+import { RefusedLocallyError } from '../local-refusal.js';
 import { DEFAULT_DECISION_SIGNAL } from './workflow.js';
 
 export type GatedStep = Pick<GateDecision, 'decision' | 'reason' | 'request_id' | 'decision_id'> & {
@@ -44,13 +44,13 @@ export function createGateActivities(client: GateClient, signalName = DEFAULT_DE
 
 /**
  * A request the client refuses before sending would be refused on every attempt: it fails the activity
- * for good (type `GateRequestRefusedLocallyError`, its code and field in `details`) instead of retrying.
+ * for good (type `RefusedLocallyError`, its code and field in `details`) instead of retrying.
  */
 async function gateOrFail(client: GateClient, request: GateStepRequest): Promise<GateDecision> {
   try {
     return await client.gate(request);
   } catch (err) {
-    if (!(err instanceof GateRequestRefusedLocallyError)) throw err;
+    if (!(err instanceof RefusedLocallyError)) throw err;
     throw ApplicationFailure.create({
       type: err.name,
       message: err.message,

@@ -15,6 +15,7 @@ import {
   GATE_ERROR_CODES,
   answerableId,
   GateRequestSchema,
+  KEY_ID_PATTERN,
   MAX_ANSWERABLE_ID_CHARS,
   MAX_ECHO_CHARS,
   MAX_VALUE_BYTES,
@@ -274,6 +275,7 @@ const vectors = {
     max_value_bytes: MAX_VALUE_BYTES,
     max_echo_chars: MAX_ECHO_CHARS,
     max_answerable_id_chars: MAX_ANSWERABLE_ID_CHARS,
+    key_id_pattern: KEY_ID_PATTERN.source,
   },
   // `answerable`: the evaluator answers it, so a client sends it; `valid`: the schema takes it.
   request_ids: requestIdCandidates.map((id) => ({
