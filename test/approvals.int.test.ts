@@ -35,7 +35,7 @@ import {
   withOrchestratorWorker,
   type ApprovalsFixture,
 } from './approvals-fixture.js';
-import { refusingTrigger, runCli, signedHeaders } from './pipeline.js';
+import { refusingTrigger, runCli, signedHeaders, withTopicConfig } from './pipeline.js';
 
 const ns = testNamespace('approvals');
 const TENANT = 'acme';
@@ -141,6 +141,42 @@ const unavailable = async (result: string) =>
   (await stack.service!.registry.getSingleMetric('stepgate_approvals_unavailable_total')!.get()).values.find(
     (v) => v.labels.result === result,
   )?.value ?? 0;
+
+/**
+ * A step pending on an approval whose request Temporal refuses for good: its tenant id (3,000 times
+ * `tenantLetter`) breaks the search attribute limit. The request is the evaluator's, for that decision.
+ */
+async function unstartableApproval(p: { tenantLetter: string; workflowId: string }) {
+  const approvalId = randomUUID();
+  const decisionId = randomUUID();
+  const tenant = p.tenantLetter.repeat(3_000);
+  await ns.pool.query(
+    `insert into step_ledger (tenant_id, workflow_id, step_id, input_fingerprint, decision, decision_body, approval_id, approval_status, first_attempt_at, last_attempt_at)
+     values ($1, $2, 'deploy', 'x', 'require_approval', $3, $4, 'pending', now(), now())`,
+    [tenant, p.workflowId, { decision_id: decisionId }, approvalId],
+  );
+  const request = approvalRequestFixture({
+    approval_id: approvalId,
+    tenant_id: tenant,
+    workflow_id: p.workflowId,
+    decision_id: decisionId,
+    reason: p.workflowId,
+  });
+  return {
+    approvalId,
+    tenant,
+    request,
+    value: Buffer.from(JSON.stringify(request)),
+    ledger: () => approvalStatusOf(tenant, approvalId),
+    /** What the broker saw of it on gate.decisions. */
+    decisions: () =>
+      stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.approval_id === approvalId),
+    dlq: (reason = 'APPROVAL_START_REFUSED') =>
+      stack.wire.seen.filter(
+        (m) => m.topic === ns.topics.dlq && m.key === approvalId && m.headers['stepgate-dlq-reason'] === reason,
+      ),
+  };
+}
 
 /** The approval status of the tenant's step that waits on (or waited on) the approval. */
 const approvalStatusOf = async (tenant: string, approvalId: string) =>
@@ -801,31 +837,10 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
   });
 
   it('a request Temporal refuses for good (a 3 KB tenant id breaks the search attribute limit): its step is blocked with a signed APPROVAL_UNAVAILABLE decision, the abort and the audit, and it goes to the dlq; delivered again, the same decision; unsigned, nothing; the next one is served', async () => {
-    const approvalId = randomUUID();
-    const decisionId = randomUUID();
-    const tenant = 't'.repeat(3_000);
-    await ns.pool.query(
-      `insert into step_ledger (tenant_id, workflow_id, step_id, input_fingerprint, decision, decision_body, approval_id, approval_status, first_attempt_at, last_attempt_at)
-       values ($1, 'wf-poison', 'deploy', 'x', 'require_approval', $2, $3, 'pending', now(), now())`,
-      [tenant, { decision_id: decisionId }, approvalId],
-    );
-    const poison = approvalRequestFixture({
-      approval_id: approvalId,
-      tenant_id: tenant,
-      workflow_id: 'wf-poison',
-      decision_id: decisionId,
-      reason: 'poison',
-    });
-    const ids = unavailableOutcomeIds(poison);
-    const ledger = () => approvalStatusOf(tenant, approvalId);
-    const decisions = () =>
-      stack.wire.json<GateDecision>(ns.topics['gate.decisions']).filter((d) => d.approval_id === approvalId);
-    const dlq = (reason: string) =>
-      stack.wire.seen.filter(
-        (m) => m.topic === ns.topics.dlq && m.key === approvalId && m.headers['stepgate-dlq-reason'] === reason,
-      );
+    const step = await unstartableApproval({ tenantLetter: 't', workflowId: 'wf-poison' });
+    const { approvalId, tenant, value, ledger, decisions, dlq } = step;
+    const ids = unavailableOutcomeIds(step.request);
     const [blockedBefore, republishedBefore] = [await unavailable('blocked'), await unavailable('republished')];
-    const value = Buffer.from(JSON.stringify(poison));
     const producer = ns.kafka.producer();
     await producer.connect();
     try {
@@ -924,14 +939,8 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
   });
 
   it('a block that cannot be recorded while Postgres answers is given up after 4 tries (failed), the step stays pending and the request goes to the dlq; delivered again once it can be, the step is blocked', async () => {
-    const approvalId = randomUUID();
-    const decisionId = randomUUID();
-    const tenant = 'u'.repeat(3_000); // over the search attribute limit: Temporal refuses the start
-    await ns.pool.query(
-      `insert into step_ledger (tenant_id, workflow_id, step_id, input_fingerprint, decision, decision_body, approval_id, approval_status, first_attempt_at, last_attempt_at)
-       values ($1, 'wf-unrecordable', 'deploy', 'x', 'require_approval', $2, $3, 'pending', now(), now())`,
-      [tenant, { decision_id: decisionId }, approvalId],
-    );
+    const step = await unstartableApproval({ tenantLetter: 'u', workflowId: 'wf-unrecordable' });
+    const { approvalId, request, value, ledger, dlq } = step;
     // Postgres answers, but refuses this tenant's outcome (a real error of the statement, not an outage).
     const trigger = await refusingTrigger(ns, {
       name: 'refuse_unrecordable_outcome',
@@ -939,23 +948,7 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
       when: "new.tenant_id like 'uuu%'",
       message: 'outcomes of this tenant are refused',
     });
-    const request = approvalRequestFixture({
-      approval_id: approvalId,
-      tenant_id: tenant,
-      workflow_id: 'wf-unrecordable',
-      decision_id: decisionId,
-      reason: 'unrecordable',
-    });
-    const ledger = () => approvalStatusOf(tenant, approvalId);
-    const dlq = () =>
-      stack.wire.seen.filter(
-        (m) =>
-          m.topic === ns.topics.dlq &&
-          m.key === approvalId &&
-          m.headers['stepgate-dlq-reason'] === 'APPROVAL_START_REFUSED',
-      );
     const [failedBefore, blockedBefore] = [await unavailable('failed'), await unavailable('blocked')];
-    const value = Buffer.from(JSON.stringify(request));
     const producer = ns.kafka.producer();
     await producer.connect();
     try {
@@ -992,6 +985,41 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     } finally {
       await producer.disconnect();
       await trigger.drop();
+    }
+  });
+
+  it('a block recorded but that the broker refuses to publish is given up after 4 tries (failed), the request goes to the dlq; delivered again once it can be, the recorded block is published', async () => {
+    const step = await unstartableApproval({ tenantLetter: 'p', workflowId: 'wf-unpublishable' });
+    const { approvalId, request, value, ledger, dlq, decisions: published } = step;
+    const [failedBefore, republishedBefore] = [await unavailable('failed'), await unavailable('republished')];
+    const producer = ns.kafka.producer();
+    await producer.connect();
+    const send = () =>
+      producer.send({
+        topic: ns.topics.approvals,
+        messages: [{ key: approvalId, value, headers: signedHeaders(stack.evaluatorKey, value) }],
+      });
+    try {
+      // The broker answers, but refuses every record on gate.decisions (a real refusal, not an outage).
+      await withTopicConfig(ns, ns.topics['gate.decisions'], { 'max.message.bytes': '64' }, async () => {
+        await send();
+        await stack.wire.until(() => (dlq().length === 1 ? true : undefined), 30_000);
+        expect(await unavailable('failed')).toBe(failedBefore + 1);
+        // Recorded (fail closed: a retry at the gate is refused), though nobody has heard of it yet.
+        expect(await ledger()).toBe('expired');
+        expect(published()).toEqual([]);
+      });
+      await send();
+      const [blocked] = await stack.wire.until(() => (published().length ? published() : undefined), 30_000);
+      expect(blocked).toMatchObject({
+        decision_id: unavailableOutcomeIds(request).decision_id,
+        decision: 'block',
+        error: { code: 'APPROVAL_UNAVAILABLE' },
+      });
+      // Its block was recorded the first time: this delivery publishes it as recorded.
+      expect(await unavailable('republished')).toBe(republishedBefore + 1);
+    } finally {
+      await producer.disconnect();
     }
   });
 

@@ -1,11 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigResourceTypes, ConfigSource } from 'kafkajs';
 import { GateClient, RefusedLocallyError, GateTimeoutError } from '@stepgate/client';
 import { MAX_VALUE_BYTES, refusalDecision, type DecisionBody } from '@stepgate/contracts';
 import { privateKeyFromPem, signDecision } from '@stepgate/contracts/node';
 import { testNamespace } from '@stepgate/test';
-import { clientOptions, registerPrincipal, tap, type Principal } from './pipeline.js';
+import { clientOptions, registerPrincipal, tap, withTopicConfig, type Principal } from './pipeline.js';
 import { openGateFixture, type GateFixture } from './gate-fixture.js';
 
 const ns = testNamespace('gate-client');
@@ -56,46 +55,6 @@ describe('GateClient on real Kafka', () => {
   });
 });
 
-/**
- * Runs `fn` with `configs` set on `topic`, once the broker applies them (it does so after the
- * controller answers), and sets the topic's own configs back after. AlterConfigs (not incremental)
- * replaces all of a topic's own configs, so those it had are given again each time.
- */
-async function withTopicConfig(topic: string, configs: Record<string, string>, fn: () => Promise<void>): Promise<void> {
-  const own = async () => {
-    const { resources } = await ns.withAdmin((a) =>
-      a.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] }),
-    );
-    return Object.fromEntries(
-      resources[0]!.configEntries
-        .filter((c) => c.configSource === ConfigSource.TOPIC_CONFIG)
-        .map((c) => [c.configName, c.configValue]),
-    );
-  };
-  const set = async (wanted: Record<string, string>) => {
-    await ns.withAdmin((a) =>
-      a.alterConfigs({
-        validateOnly: false,
-        resources: [
-          {
-            type: ConfigResourceTypes.TOPIC,
-            name: topic,
-            configEntries: Object.entries(wanted).map(([name, value]) => ({ name, value })),
-          },
-        ],
-      }),
-    );
-    await expect.poll(own, { timeout: 10_000 }).toEqual(wanted);
-  };
-  const before = await own();
-  await set({ ...before, ...configs });
-  try {
-    await fn();
-  } finally {
-    await set(before);
-  }
-}
-
 /** Gates a step whose input is `blobBytes` long; what it failed with, and how long that took. */
 async function gateFailure(blobBytes: number): Promise<{ failure: unknown; ms: number }> {
   const started = Date.now();
@@ -126,7 +85,7 @@ describe('GateClient when a request cannot be answered or is refused by the brok
 
   it('rejects a gate the broker refuses at once with the broker’s error, leaves no wait behind, and gates the next one', async () => {
     // Under the evaluator's cap, over this topic's (lowered for the test): sent, and refused by the broker.
-    await withTopicConfig(ns.topics['gate.requests'], { 'max.message.bytes': '65536' }, async () => {
+    await withTopicConfig(ns, ns.topics['gate.requests'], { 'max.message.bytes': '65536' }, async () => {
       const { failure, ms } = await gateFailure(128 * 1024);
       expect(failure).toBeInstanceOf(Error);
       expect(failure).not.toBeInstanceOf(GateTimeoutError);

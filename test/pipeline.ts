@@ -4,7 +4,7 @@ import { generateSigningKey, privateKeyFromPem, signatureHeaders } from '@stepga
 import type { TestNamespace } from '@stepgate/test';
 import { GateClient, type GateClientOptions } from '@stepgate/client';
 import { Evaluator, type EvaluatorConfig } from '@stepgate/evaluator';
-import type { EachMessagePayload } from 'kafkajs';
+import { ConfigResourceTypes, ConfigSource, type EachMessagePayload } from 'kafkajs';
 import { createHash } from 'node:crypto';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { ApprovalsConfig } from '@stepgate/approvals';
@@ -279,4 +279,53 @@ export async function refusingTrigger(
       await ns.pool.query(`drop function if exists ${p.name}()`);
     },
   };
+}
+
+/**
+ * Runs `fn` with `configs` set on `topic`, once the broker applies them (it does so after the
+ * controller answers), and sets the topic's own configs back after. AlterConfigs (not incremental)
+ * replaces all of a topic's own configs, so those it had are given again each time.
+ */
+export async function withTopicConfig(
+  ns: TestNamespace,
+  topic: string,
+  configs: Record<string, string>,
+  fn: () => Promise<void>,
+): Promise<void> {
+  const own = async () => {
+    const { resources } = await ns.withAdmin((a) =>
+      a.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] }),
+    );
+    return Object.fromEntries(
+      resources[0]!.configEntries
+        .filter((c) => c.configSource === ConfigSource.TOPIC_CONFIG)
+        .map((c) => [c.configName, c.configValue]),
+    );
+  };
+  const set = async (wanted: Record<string, string>) => {
+    await ns.withAdmin((a) =>
+      a.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: topic,
+            configEntries: Object.entries(wanted).map(([name, value]) => ({ name, value })),
+          },
+        ],
+      }),
+    );
+    const key = (c: Record<string, string>) => JSON.stringify(Object.entries(c).sort());
+    for (const until = Date.now() + 10_000; key(await own()) !== key(wanted);) {
+      if (Date.now() > until) throw new Error(`${topic}: the broker did not apply ${key(wanted)} within 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  const before = await own();
+  await set({ ...before, ...configs });
+  try {
+    await fn();
+  } finally {
+    await set(before);
+  }
 }
