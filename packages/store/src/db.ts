@@ -103,3 +103,15 @@ export function isTransientDatabaseError(err: unknown): boolean {
 }
 
 const TRANSIENT_SQLSTATES = new Set(['57014', '55P03', '40P01', '40001', '25P03']);
+
+/**
+ * Postgres refused what the statement was given, not the moment or itself: a data exception (class
+ * 22), an integrity constraint (23), a program limit such as an index row too large (54), a raise in a
+ * PL/pgSQL function (P0). A read-only node, a full disk, a lost connection or a missing privilege is none
+ * of these.
+ */
+export function isRefusalOfTheData(err: unknown): boolean {
+  return err instanceof pg.DatabaseError && DATA_REFUSAL_CLASSES.has((err.code ?? '').slice(0, 2));
+}
+
+const DATA_REFUSAL_CLASSES = new Set(['22', '23', '54', 'P0']);

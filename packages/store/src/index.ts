@@ -2,6 +2,7 @@ export {
   backendIdentity,
   cancelBackend,
   endBackend,
+  isRefusalOfTheData,
   isTransientDatabaseError,
   withClient,
   withTransaction,

@@ -11,7 +11,7 @@ import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { topicsFor, type DlqReason, type TopicName } from '@stepgate/contracts';
 import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
-import { isTransientDatabaseError } from '@stepgate/store';
+import { isRefusalOfTheData, isTransientDatabaseError } from '@stepgate/store';
 import { DEFAULT_PREPARE_THREADS, DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
 import { preparedEvents, type PreparedBatch, type PreparedEvent } from './prepare.js';
 import { auditPreparer, type Preparer } from './preparer.js';
@@ -162,43 +162,46 @@ export class AuditConsumer {
       reason: r.reason,
       detail: r.detail,
     }));
-    const result = await this.writeOrSplit({ events: accepted, messages, rejected, whole: true });
+    await this.writeOrSplit({ events: accepted, messages, rejected, whole: true });
     this.preparer.done(batch);
     if (rejected.length) await this.toDlq(rejected, topic, partition);
-    this.rows.inc({ result: 'inserted' }, result.inserted);
-    this.rows.inc({ result: 'duplicate' }, result.duplicates);
     this.rows.inc({ result: 'invalid' }, rejected.length);
   }
 
   /**
-   * Writes the events in one transaction. When it fails while Postgres answers, an event in it is at
-   * fault (or the moment is): the halves are written apart, in order, down to the event Postgres
-   * refuses, which goes to the dlq with Postgres's reason. One such event among n costs about 2·log2(n)
-   * transactions, not n. A failure of the moment (a lock timeout, a deadlock with another partition's
-   * writer) is not the events' fault: a part that small is redone with the batch instead of sent to the
-   * dlq; a larger one is split again, so that a part too large to write in time cannot be redone for ever.
+   * Writes the events in one transaction, and counts them once it commits. When Postgres refuses the
+   * data (`isRefusalOfTheData`: an event it cannot store), the halves are written apart, in order, down
+   * to that event, which goes to the dlq with Postgres's reason: one such event among n costs about
+   * 2·log2(n) transactions, not n. Any other failure while Postgres answers (a read-only node, a full
+   * disk, a partition it may not create) is no event's fault: the batch is redone, never dead-lettered.
+   * A failure of the moment (a lock or statement timeout, a deadlock with another partition's writer)
+   * is redone too, except that a part of more than SPLIT_TRANSIENT_ABOVE events is split first, so that
+   * a part too large to write in time is not redone for ever.
    */
   private async writeOrSplit(p: {
     events: PreparedEvent[];
     messages: IncomingMessage[];
     rejected: Rejected[];
     whole: boolean;
-  }): Promise<WriteResult> {
+  }): Promise<void> {
     const { events, messages, rejected } = p;
     try {
-      return await this.write(events);
+      const result = await this.write(events);
+      this.rows.inc({ result: 'inserted' }, result.inserted);
+      this.rows.inc({ result: 'duplicate' }, result.duplicates);
+      return;
     } catch (err) {
       if (!(await databaseAnswers(this.pool))) throw err;
-      const transient = isTransientDatabaseError(err);
-      if (transient && !p.whole && events.length <= SPLIT_TRANSIENT_ABOVE) throw err;
+      const eventsFault = isRefusalOfTheData(err);
+      const tooLargeForNow = isTransientDatabaseError(err) && (p.whole || events.length > SPLIT_TRANSIENT_ABOVE);
+      if (!eventsFault && !(tooLargeForNow && events.length > 1)) throw err;
       if (events.length === 1) {
-        if (transient) throw err;
         rejected.push({
           message: messages[events[0]!.index]!,
           reason: 'INVALID_AUDIT_EVENT',
           detail: `not storable: ${err instanceof Error ? err.message : String(err)}`,
         });
-        return { inserted: 0, duplicates: 0 };
+        return;
       }
       if (p.whole)
         this.log.warn(
@@ -206,9 +209,8 @@ export class AuditConsumer {
           'audit slice refused while Postgres answers: writing it in halves',
         );
       const half = Math.ceil(events.length / 2);
-      const first = await this.writeOrSplit({ ...p, events: events.slice(0, half), whole: false });
-      const second = await this.writeOrSplit({ ...p, events: events.slice(half), whole: false });
-      return { inserted: first.inserted + second.inserted, duplicates: first.duplicates + second.duplicates };
+      await this.writeOrSplit({ ...p, events: events.slice(0, half), whole: false });
+      await this.writeOrSplit({ ...p, events: events.slice(half), whole: false });
     }
   }
 
