@@ -109,7 +109,7 @@ benches['evaluator-cpu'] = async () => {
       .map(([name, micros]) => `${name} ${micros === undefined ? 'n/a' : `${fmt(micros, 0)} µs`}`)
       .join(', ');
   console.log(
-    `evaluator-cpu  the local services' CPU per message over the same drains (other load on the host counts too): evaluator ${servicesLine(one!)} | relay ${servicesLine(r.relay)}`,
+    `evaluator-cpu  the local services' CPU per message over the same drains (other load on the host counts too): evaluator ${servicesLine(one!)} | bare relay ${servicesLine(r.relay)} | durable relay ${servicesLine(r.durableRelay)}`,
   );
   console.log(
     `evaluator-cpu  scale-out: two evaluators ${fmt(two!.perSecond, 0)} gates/s (${fmt(two!.cpuMicrosPerMessage, 0)} µs CPU per gate together) against one ${fmt(one!.perSecond, 0)} gates/s: ${fmt(two!.perSecond / one!.perSecond, 2)}× on this host's ${availableParallelism()} cores, which the broker, Postgres and this bench share`,

@@ -4,7 +4,7 @@
  *   node --conditions=source --import tsx examples/orchestrators/langgraph-style-loop.ts key.json
  */
 import { readFile } from 'node:fs/promises';
-import { GateClient, type GateStepRequest } from '@stepgate/client';
+import { GateClient, RefusedLocallyError, type GateStepRequest } from '@stepgate/client';
 
 interface Node {
   name: string;
@@ -56,7 +56,12 @@ try {
     console.log(`${node.name}: ${decision.decision} — ${decision.reason}`);
     if (decision.decision !== 'allow') break;
     const output = await node.run();
-    await client.complete({ workflow_id: workflowId, step_id: `${node.name}-1`, output });
+    const completed = { workflow_id: workflowId, step_id: `${node.name}-1` };
+    await client.complete({ ...completed, output }).catch(async (err: unknown) => {
+      // Over 256 KiB: the evaluator keeps only whether there was an output and a bounded summary of it.
+      if (!(err instanceof RefusedLocallyError)) throw err;
+      await client.complete({ ...completed, output: { truncated: true } });
+    });
   }
 } finally {
   await client.disconnect();

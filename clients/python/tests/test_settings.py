@@ -237,3 +237,10 @@ def test_a_key_id_the_evaluator_would_not_look_up_is_refused(key_id: str) -> Non
         GateClientSettings(brokers="b:9092", key_id="sgk_acme.1:ops@x-2", private_key_pem="unused").key_id
         == "sgk_acme.1:ops@x-2"
     )
+
+
+@pytest.mark.parametrize("key_id", [None, 42])
+def test_a_key_id_that_is_not_text_is_refused_as_a_setting(key_id: Any) -> None:
+    with pytest.raises(SettingsError) as err:
+        GateClientSettings(brokers="b:9092", key_id=key_id, private_key_pem="unused")
+    assert err.value.variable == "key_id"

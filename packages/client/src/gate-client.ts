@@ -22,7 +22,7 @@ import {
   type TopicName,
 } from '@stepgate/contracts';
 import { privateKeyFromPem, signatureHeaders } from '@stepgate/contracts/node';
-import { localRefusal, sizeRefusal } from './local-refusal.js';
+import { COMPLETION_SIZE_HINT, localRefusal, sizeRefusal } from './local-refusal.js';
 import { fetchReceiptKeys, receiptVerifier } from './receipts.js';
 import { newRequestId } from './request-id.js';
 import { sendable } from './send-slices.js';
@@ -183,7 +183,7 @@ export class GateClient {
       brokers: options.brokers,
       ...options.kafka,
     });
-    if (!KEY_ID_PATTERN.test(options.keyId))
+    if (typeof options.keyId !== 'string' || !KEY_ID_PATTERN.test(options.keyId))
       throw new ClientOptionsError('keyId', `a credential's key id (${KEY_ID_PATTERN.source})`);
     this.topics = topicsFor(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
     this.key = privateKeyFromPem(options.privateKeyPem);
@@ -295,7 +295,7 @@ export class GateClient {
     const bytes = Buffer.from(
       JSON.stringify({ ...step, completion_id: randomUUID(), completed_at: new Date().toISOString() }),
     );
-    const refused = sizeRefusal(bytes);
+    const refused = sizeRefusal(bytes, COMPLETION_SIZE_HINT);
     if (refused) throw refused;
     await this.sendBytes('step.completions', step.workflow_id, bytes);
   }

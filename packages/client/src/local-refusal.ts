@@ -65,14 +65,18 @@ function requestIdRefusal(id: unknown): RefusedLocallyError | undefined {
 }
 
 /** Over the cap: the evaluator refuses it whatever it holds (a completion, which nothing answers, unseen). */
-export function sizeRefusal(value: Uint8Array): RefusedLocallyError | undefined {
+export function sizeRefusal(value: Uint8Array, hint = ''): RefusedLocallyError | undefined {
   if (value.length <= MAX_VALUE_BYTES) return undefined;
   return new RefusedLocallyError(
     '(root)',
-    `a value of at most ${MAX_VALUE_BYTES} bytes (${MAX_VALUE_BYTES / 1024} KiB) of UTF-8 JSON`,
+    `a value of at most ${MAX_VALUE_BYTES} bytes (${MAX_VALUE_BYTES / 1024} KiB) of UTF-8 JSON${hint}`,
     `${value.length} bytes`,
   );
 }
+
+/** What to do about a completion too large to send. */
+export const COMPLETION_SIZE_HINT =
+  '; send a summary of `output` instead: the evaluator keeps only whether there was one, and a bounded summary of it';
 
 /**
  * A refusal carries the workflow and step ids only when it can echo them; the client takes a decision

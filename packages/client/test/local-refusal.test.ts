@@ -148,14 +148,14 @@ describe('GateClient.gate with a request it refuses', () => {
 });
 
 describe('GateClient options', () => {
-  it.each(['', 'has space', '-leading-dash', 'k'.repeat(129)])(
+  it.each(['', 'has space', '-leading-dash', 'k'.repeat(129), undefined, 42])(
     'refuses a key id the evaluator would not look up (%j): INVALID_SETTINGS, naming keyId',
     (keyId) => {
       const { privateKey } = generateKeyPairSync('ed25519');
       const make = () =>
         new GateClient({
           brokers: ['127.0.0.1:1'],
-          keyId,
+          keyId: keyId as string,
           privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
           insecureSkipReceiptVerification: true,
         });

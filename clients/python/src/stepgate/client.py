@@ -32,7 +32,7 @@ from .errors import (
     StepGateError,
     UnencodableValueError,
 )
-from .local_refusals import local_refusal, size_refusal
+from .local_refusals import COMPLETION_SIZE_HINT, local_refusal, size_refusal
 from .models import Decision, GateStep, StepCompletion
 from .receipts import ReceiptKeys, fetch_receipt_keys
 from .request_ids import new_request_id
@@ -258,7 +258,7 @@ class GateClient:
         would drop it unattributed and nothing answers a completion."""
         body = {**completion, "completion_id": str(uuid.uuid4()), "completed_at": _now_iso()}
         value = _encode(body)
-        refused = size_refusal(value)
+        refused = size_refusal(value, COMPLETION_SIZE_HINT)
         if refused is not None:
             raise refused
         self._publish("step.completions", completion["workflow_id"], value)

@@ -48,13 +48,19 @@ def _request_id_refusal(request_id: object) -> RefusedLocallyError | None:
     )
 
 
-def size_refusal(value: bytes) -> RefusedLocallyError | None:
+# What to do about a completion too large to send.
+COMPLETION_SIZE_HINT = (
+    "; send a summary of ``output`` instead: the evaluator keeps only whether there was one, and a bounded summary"
+)
+
+
+def size_refusal(value: bytes, hint: str = "") -> RefusedLocallyError | None:
     """A message value over the cap: the evaluator refuses it whatever it holds (a completion, unseen)."""
     if len(value) <= MAX_VALUE_BYTES:
         return None
     return RefusedLocallyError(
         "(root)",
-        f"a value of at most {MAX_VALUE_BYTES} bytes ({MAX_VALUE_BYTES // 1024} KiB) of UTF-8 JSON",
+        f"a value of at most {MAX_VALUE_BYTES} bytes ({MAX_VALUE_BYTES // 1024} KiB) of UTF-8 JSON{hint}",
         f"{len(value)} bytes",
     )
 

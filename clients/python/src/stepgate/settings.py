@@ -55,7 +55,7 @@ class GateClientSettings:
 
     def __post_init__(self) -> None:
         # One the evaluator would not even look up: every request refused unattributed, each gate a timeout.
-        if not KEY_ID_PATTERN.fullmatch(self.key_id):
+        if not isinstance(self.key_id, str) or not KEY_ID_PATTERN.fullmatch(self.key_id):
             raise SettingsError("key_id", f"a credential's key id ({KEY_ID_PATTERN.pattern})")
         if self.tenant_decision_topics and (self.tenant_id is None or not has_tenant_decision_topic(self.tenant_id)):
             raise SettingsError(
