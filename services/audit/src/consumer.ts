@@ -12,10 +12,13 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { topicsFor, type DlqReason, type TopicName } from '@stepgate/contracts';
 import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
 import { isRefusalOfTheData, isTransientDatabaseError } from '@stepgate/store';
-import { DEFAULT_PREPARE_THREADS, DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
+import { DEFAULT_PREPARE_THREADS, DEFAULT_REDO_SLICE_FOR_MS, DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
 import { preparedEvents, type PreparedBatch, type PreparedEvent } from './prepare.js';
 import { auditPreparer, type Preparer } from './preparer.js';
 import { Partitions, writePrepared, type WriteResult } from './store.js';
+
+/** Slices remembered as failing (one per partition at most, but revoked partitions leave theirs). */
+const MAX_FAILING_SLICES = 1_000;
 
 /** A failing part of a slice larger than this is split even when the failure is of the moment. */
 const SPLIT_TRANSIENT_ABOVE = 64;
@@ -39,6 +42,8 @@ export class AuditConsumer {
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly partitions = new Partitions();
+  /** Slices failing for Postgres's reasons (topic/partition/first offset) → since when. */
+  private readonly failingSince = new Map<string, number>();
   private readonly preparer: Preparer;
   private consumer: GroupConsumer | undefined;
   private producer: MessageProducer | undefined;
@@ -162,7 +167,20 @@ export class AuditConsumer {
       reason: r.reason,
       detail: r.detail,
     }));
-    await this.writeOrSplit({ events: accepted, messages, rejected, whole: true });
+    const slice = `${topic}/${partition}/${messages[0]?.offset ?? ''}`;
+    const since = this.failingSince.get(slice);
+    const redoneLongEnough =
+      since !== undefined && Date.now() - since > (this.config.redoSliceForMs ?? DEFAULT_REDO_SLICE_FOR_MS);
+    try {
+      await this.writeOrSplit({ events: accepted, messages, rejected, whole: true, redoneLongEnough });
+      this.failingSince.delete(slice);
+    } catch (err) {
+      if (since === undefined) {
+        if (this.failingSince.size >= MAX_FAILING_SLICES) this.failingSince.clear();
+        this.failingSince.set(slice, Date.now());
+      }
+      throw err;
+    }
     this.preparer.done(batch);
     if (rejected.length) await this.toDlq(rejected, topic, partition);
     this.rows.inc({ result: 'invalid' }, rejected.length);
@@ -176,13 +194,16 @@ export class AuditConsumer {
    * disk, a partition it may not create) is no event's fault: the batch is redone, never dead-lettered.
    * A failure of the moment (a lock or statement timeout, a deadlock with another partition's writer)
    * is redone too, except that a part of more than SPLIT_TRANSIENT_ABOVE events is split first, so that
-   * a part too large to write in time is not redone for ever.
+   * a part too large to write in time is not redone for ever. A slice redone for longer than
+   * `redoSliceForMs` is split whatever failed (`redoneLongEnough`): no event holds its partition for ever.
    */
   private async writeOrSplit(p: {
     events: PreparedEvent[];
     messages: IncomingMessage[];
     rejected: Rejected[];
     whole: boolean;
+    /** The slice failed for Postgres's reasons for longer than redoSliceForMs: its events are at fault. */
+    redoneLongEnough: boolean;
   }): Promise<void> {
     const { events, messages, rejected } = p;
     try {
@@ -192,7 +213,7 @@ export class AuditConsumer {
       return;
     } catch (err) {
       if (!(await databaseAnswers(this.pool))) throw err;
-      const eventsFault = isRefusalOfTheData(err);
+      const eventsFault = isRefusalOfTheData(err) || p.redoneLongEnough;
       const tooLargeForNow = isTransientDatabaseError(err) && (p.whole || events.length > SPLIT_TRANSIENT_ABOVE);
       if (!eventsFault && !(tooLargeForNow && events.length > 1)) throw err;
       if (events.length === 1) {
