@@ -94,7 +94,7 @@ export function createPool(
 /**
  * Runs a consumer's batch. If it fails and the database does not answer (classified by behaviour,
  * not by message), holds the batch until it does; then rethrows, so kafkajs redelivers the batch
- * from the last committed offset.
+ * from the last resolved offset (the last committed one after the consumer restarts).
  */
 export async function holdBatchWhileDatabaseDown(
   pool: pg.Pool,

@@ -6,7 +6,7 @@ import {
   type IncomingMessage,
   type MessageProducer,
 } from '@stepgate/messaging';
-import type pg from 'pg';
+import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { topicsFor, type DlqReason, type TopicName } from '@stepgate/contracts';
@@ -17,8 +17,37 @@ import { preparedEvents, type PreparedBatch, type PreparedEvent } from './prepar
 import { auditPreparer, type Preparer } from './preparer.js';
 import { Partitions, writePrepared, type WriteResult } from './store.js';
 
+/** SQLSTATE of a table that does not exist (a partition retention dropped). */
+const UNDEFINED_TABLE = '42P01';
+
 /** Slices remembered as failing (one per partition at most, but revoked partitions leave theirs). */
 const MAX_FAILING_SLICES = 1_000;
+
+/** Failures of a slice further apart than this (Postgres down meanwhile, a replay) start its clock again. */
+const FAILURE_GAP_MS = 90_000;
+
+/** Attempts a slice fails, however long they take, before an event failing alone is suspected. */
+const REDO_ATTEMPTS_BEFORE_SUSPECTING = 3;
+
+/** One attempt at writing a slice: what goes to the dlq, and what was written. */
+interface SliceAttempt {
+  messages: IncomingMessage[];
+  /** Refused by the preparer, or by Postgres for their data. */
+  rejected: Rejected[];
+  /** Failed alone for no data reason after the slice was redone long enough (see `persistSlice`). */
+  suspects: Rejected[];
+  /** Parts of the slice that committed in this attempt. */
+  partsWritten: number;
+  redoneLongEnough: boolean;
+}
+
+/** No part of a slice could be written, though some of its events were suspected: Postgres's trouble. */
+class SliceUnwritableError extends Error {
+  constructor(readonly suspects: number) {
+    super(`no part of the audit slice could be written (${suspects} event(s) failed alone): redoing it`);
+    this.name = 'SliceUnwritableError';
+  }
+}
 
 /** A failing part of a slice larger than this is split even when the failure is of the moment. */
 const SPLIT_TRANSIENT_ABOVE = 64;
@@ -42,8 +71,8 @@ export class AuditConsumer {
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly partitions = new Partitions();
-  /** Slices failing for Postgres's reasons (topic/partition/first offset) → since when. */
-  private readonly failingSince = new Map<string, number>();
+  /** Slices failing while Postgres answers (topic/partition/first offset): since when, the last time, how often. */
+  private readonly failingSince = new Map<string, { since: number; last: number; attempts: number }>();
   private readonly preparer: Preparer;
   private consumer: GroupConsumer | undefined;
   private producer: MessageProducer | undefined;
@@ -162,28 +191,61 @@ export class AuditConsumer {
     partition: number,
   ): Promise<void> {
     const accepted = preparedEvents(batch);
-    const rejected: Rejected[] = batch.rejected.map((r) => ({
-      message: messages[r.index]!,
-      reason: r.reason,
-      detail: r.detail,
-    }));
+    const attempt: SliceAttempt = {
+      messages,
+      rejected: batch.rejected.map((r) => ({ message: messages[r.index]!, reason: r.reason, detail: r.detail })),
+      suspects: [],
+      partsWritten: 0,
+      redoneLongEnough: false,
+    };
     const slice = `${topic}/${partition}/${messages[0]?.offset ?? ''}`;
-    const since = this.failingSince.get(slice);
-    const redoneLongEnough =
-      since !== undefined && Date.now() - since > (this.config.redoSliceForMs ?? DEFAULT_REDO_SLICE_FOR_MS);
+    attempt.redoneLongEnough = this.redoneLongEnough(slice);
     try {
-      await this.writeOrSplit({ events: accepted, messages, rejected, whole: true, redoneLongEnough });
+      await this.writeOrSplit(accepted, attempt, true);
+      // Events that failed alone for no data reason are at fault only when the rest of the slice could
+      // be written: otherwise Postgres refuses everything, and the slice is held, not dead-lettered.
+      if (attempt.suspects.length > 0 && attempt.partsWritten === 0)
+        throw new SliceUnwritableError(attempt.suspects.length);
+      attempt.rejected.push(...attempt.suspects);
       this.failingSince.delete(slice);
     } catch (err) {
-      if (since === undefined) {
-        if (this.failingSince.size >= MAX_FAILING_SLICES) this.failingSince.clear();
-        this.failingSince.set(slice, Date.now());
-      }
+      await this.noteFailure(slice);
       throw err;
     }
     this.preparer.done(batch);
-    if (rejected.length) await this.toDlq(rejected, topic, partition);
-    this.rows.inc({ result: 'invalid' }, rejected.length);
+    if (attempt.rejected.length) await this.toDlq(attempt.rejected, topic, partition);
+    this.rows.inc({ result: 'invalid' }, attempt.rejected.length);
+  }
+
+  /**
+   * Whether this slice has failed while Postgres answered for longer than `redoSliceForMs`, over at
+   * least REDO_ATTEMPTS_BEFORE_SUSPECTING attempts with no long gap between them (time with Postgres
+   * down, or a replay reaching an old slice, does not count).
+   */
+  private redoneLongEnough(slice: string): boolean {
+    const failing = this.failingSince.get(slice);
+    const now = Date.now();
+    return (
+      failing !== undefined &&
+      failing.attempts >= REDO_ATTEMPTS_BEFORE_SUSPECTING &&
+      now - failing.last <= FAILURE_GAP_MS &&
+      now - failing.since > (this.config.redoSliceForMs ?? DEFAULT_REDO_SLICE_FOR_MS)
+    );
+  }
+
+  private async noteFailure(slice: string): Promise<void> {
+    if (!(await databaseAnswers(this.pool))) {
+      this.failingSince.delete(slice);
+      return;
+    }
+    const now = Date.now();
+    const known = this.failingSince.get(slice);
+    const fresh = !known || now - known.last > FAILURE_GAP_MS;
+    if (fresh && this.failingSince.size >= MAX_FAILING_SLICES) this.failingSince.clear();
+    this.failingSince.set(
+      slice,
+      fresh ? { since: now, last: now, attempts: 1 } : { since: known.since, last: now, attempts: known.attempts + 1 },
+    );
   }
 
   /**
@@ -194,44 +256,42 @@ export class AuditConsumer {
    * disk, a partition it may not create) is no event's fault: the batch is redone, never dead-lettered.
    * A failure of the moment (a lock or statement timeout, a deadlock with another partition's writer)
    * is redone too, except that a part of more than SPLIT_TRANSIENT_ABOVE events is split first, so that
-   * a part too large to write in time is not redone for ever. A slice redone for longer than
-   * `redoSliceForMs` is split whatever failed (`redoneLongEnough`): no event holds its partition for ever.
+   * a part too large to write in time is not redone for ever. Once the slice has been redone long enough
+   * (`redoneLongEnough`), any other failure is split too, and an event failing alone is a suspect: at
+   * fault only if the rest of the slice is written (`persistSlice`), so that an event meeting an error no
+   * class names (a bug) cannot hold its partition for ever.
    */
-  private async writeOrSplit(p: {
-    events: PreparedEvent[];
-    messages: IncomingMessage[];
-    rejected: Rejected[];
-    whole: boolean;
-    /** The slice failed for Postgres's reasons for longer than redoSliceForMs: its events are at fault. */
-    redoneLongEnough: boolean;
-  }): Promise<void> {
-    const { events, messages, rejected } = p;
+  private async writeOrSplit(events: PreparedEvent[], attempt: SliceAttempt, whole: boolean): Promise<void> {
     try {
       const result = await this.write(events);
+      attempt.partsWritten++;
       this.rows.inc({ result: 'inserted' }, result.inserted);
       this.rows.inc({ result: 'duplicate' }, result.duplicates);
       return;
     } catch (err) {
       if (!(await databaseAnswers(this.pool))) throw err;
-      const eventsFault = isRefusalOfTheData(err) || p.redoneLongEnough;
-      const tooLargeForNow = isTransientDatabaseError(err) && (p.whole || events.length > SPLIT_TRANSIENT_ABOVE);
-      if (!eventsFault && !(tooLargeForNow && events.length > 1)) throw err;
+      const dataRefused = isRefusalOfTheData(err);
+      const transient = isTransientDatabaseError(err);
+      const tooLargeForNow = transient && (whole || events.length > SPLIT_TRANSIENT_ABOVE);
+      const suspect = attempt.redoneLongEnough && !dataRefused && !transient;
+      if (!dataRefused && !suspect && !(tooLargeForNow && events.length > 1)) throw err;
       if (events.length === 1) {
-        rejected.push({
-          message: messages[events[0]!.index]!,
+        const failed: Rejected = {
+          message: attempt.messages[events[0]!.index]!,
           reason: 'INVALID_AUDIT_EVENT',
           detail: `not storable: ${err instanceof Error ? err.message : String(err)}`,
-        });
+        };
+        (dataRefused ? attempt.rejected : attempt.suspects).push(failed);
         return;
       }
-      if (p.whole)
+      if (whole)
         this.log.warn(
           { err, events: events.length },
           'audit slice refused while Postgres answers: writing it in halves',
         );
       const half = Math.ceil(events.length / 2);
-      await this.writeOrSplit({ ...p, events: events.slice(0, half), whole: false });
-      await this.writeOrSplit({ ...p, events: events.slice(half), whole: false });
+      await this.writeOrSplit(events.slice(0, half), attempt, false);
+      await this.writeOrSplit(events.slice(half), attempt, false);
     }
   }
 
@@ -242,9 +302,15 @@ export class AuditConsumer {
     );
     const client = await this.pool.connect();
     try {
-      return await writePrepared(client, events, { partition });
-    } finally {
+      const result = await writePrepared(client, events, { partition });
       client.release();
+      return result;
+    } catch (err) {
+      // A partition dropped by retention since it was created here is created again on the next try.
+      if (err instanceof pg.DatabaseError && err.code === UNDEFINED_TABLE) this.partitions.forget();
+      // A connection that failed other than by Postgres's answer (a client-side timeout) is not reused.
+      client.release(err instanceof pg.DatabaseError ? undefined : err instanceof Error ? err : new Error(String(err)));
+      throw err;
     }
   }
 

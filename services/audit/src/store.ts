@@ -23,6 +23,11 @@ export class Partitions {
   /** Reused to read each timestamp's UTC month without a Date per event. */
   private readonly scratch = new Date(0);
 
+  /** Forgets which partitions exist (one was dropped since): the next `ensure` creates what is missing. */
+  forget(): void {
+    this.known.clear();
+  }
+
   /**
    * `timestamps`: ISO 8601 texts (events' `timestamp`). Returns the name of the partition they all
    * fall in, or undefined when they span months.
