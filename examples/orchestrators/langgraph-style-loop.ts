@@ -60,7 +60,7 @@ try {
     await client.complete({ ...completed, output }).catch(async (err: unknown) => {
       // Over 256 KiB: the evaluator keeps only whether there was an output and a bounded summary of it.
       if (!(err instanceof RefusedLocallyError)) throw err;
-      await client.complete({ ...completed, output: { truncated: true } });
+      await client.complete({ ...completed, output: { truncated: true, summary: String(output).slice(0, 1_000) } });
     });
   }
 } finally {

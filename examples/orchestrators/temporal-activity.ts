@@ -4,7 +4,8 @@
  * signal, without holding an activity open, is the approvals service's job: issue "approvals".)
  */
 import { readFileSync } from 'node:fs';
-import { GateClient, type GateStepRequest } from '@stepgate/client';
+import { ApplicationFailure } from '@temporalio/activity';
+import { GateClient, RefusedLocallyError, type GateStepRequest } from '@stepgate/client';
 import type { GateDecision } from '@stepgate/contracts';
 
 let client: GateClient | undefined;
@@ -22,12 +23,19 @@ export async function connectGateClient(keyFile: string): Promise<void> {
   await client.connect();
 }
 
-/** The activity: retries are safe, because a retried gate of the same step returns the stored decision. */
+/**
+ * The activity: retries are safe, because a retried gate of the same step returns the stored decision.
+ * A request the client refuses before sending (RefusedLocallyError) would be refused on every retry, so
+ * it fails the activity for good (as `createGateActivities` in `@stepgate/client/temporal/activities` does).
+ */
 export async function gateStep(
   step: GateStepRequest,
 ): Promise<Pick<GateDecision, 'decision' | 'reason' | 'approval_id'>> {
   if (!client) throw new Error('connectGateClient was not called on this worker');
-  const d = await client.gate({ retry_policy: 'idempotent', ...step });
+  const d = await client.gate({ retry_policy: 'idempotent', ...step }).catch((err: unknown) => {
+    if (err instanceof RefusedLocallyError) throw ApplicationFailure.nonRetryable(err.message, err.name);
+    throw err;
+  });
   return { decision: d.decision, reason: d.reason, ...(d.approval_id ? { approval_id: d.approval_id } : {}) };
 }
 

@@ -123,7 +123,7 @@ describe('audit writeBatch on real Postgres', () => {
       theirs.id,
     ]);
     expect(rows).toEqual([{ tenant_id: 'victim' }]);
-    // In one slice too: the slice fails (the consumer then writes its events one at a time).
+    // In one slice too: the slice fails (the consumer then writes it in halves, down to the event at fault).
     const mine = event('victim', '2026-05-12T00:00:01.000Z');
     await expect(write(partitions, [mine, { ...mine, tenant_id: 'forger' }])).rejects.toThrow();
   });

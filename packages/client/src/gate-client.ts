@@ -236,7 +236,8 @@ export class GateClient {
   /**
    * Gates a step. Resolves with the decision; with `waitForApproval`, a `require_approval` decision
    * is followed until the approval resolves to allow or block. A request the evaluator could not
-   * answer to this client is not sent: `RefusedLocallyError` (code `INVALID_REQUEST`).
+   * answer to this client, or would refuse for its size, is not sent: `RefusedLocallyError` (code
+   * `INVALID_REQUEST`).
    */
   async gate(
     step: GateStepRequest,
@@ -288,8 +289,8 @@ export class GateClient {
 
   /**
    * Reports a gated step finished (it feeds step.completion_count and prior_output_available). One
-   * over 256 KiB (a large `output`) is not sent: `RefusedLocallyError`, since the evaluator would drop
-   * it unattributed and nothing answers a completion.
+   * over 256 KiB (a large `output`) is not sent: `RefusedLocallyError`, since the evaluator would send
+   * it to the dlq and nothing answers a completion.
    */
   async complete(step: Omit<StepCompletion, 'completion_id' | 'completed_at'>): Promise<void> {
     const bytes = Buffer.from(

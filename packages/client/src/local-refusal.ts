@@ -14,8 +14,9 @@ import {
  * A gate request or step completion the client did not send: the evaluator could not have answered it
  * where this client waits (its refusal would go to `dlq` or name no workflow or step), so the caller
  * would only have seen a timeout, or it would refuse it for its size anyway (a completion, which
- * nothing answers, would be lost unseen). `code` is the wire code the evaluator refuses it with;
- * `path` names the field (`(root)`: the whole value).
+ * nothing answers, would be lost unseen). `code` is `INVALID_REQUEST`, the evaluator's code for what it
+ * answers (a request_id it cannot answer to goes to `dlq`, `NO_REQUEST_ID`); `path` names the field
+ * (`(root)`: the whole value).
  */
 export class RefusedLocallyError extends Error {
   readonly code = 'INVALID_REQUEST' satisfies GateErrorCode;
@@ -38,8 +39,9 @@ export interface OutgoingGateRequest {
 }
 
 /**
- * Why the evaluator could not answer this request to its sender, or undefined when it can (it may still
- * refuse it, under the sender's tenant: that refusal reaches the client as a decision). `value` is the
+ * Why this request is not sent: the evaluator could not answer it to its sender, or would refuse it for
+ * its size; undefined otherwise (it may still refuse it, under the sender's tenant: that refusal reaches
+ * the client as a decision). `value` is the
  * exact bytes that would be sent.
  */
 export function localRefusal(request: OutgoingGateRequest, value: Uint8Array): RefusedLocallyError | undefined {

@@ -39,7 +39,7 @@ function refusalOf(over: Partial<GateStepRequest>) {
 }
 
 describe('what GateClient refuses before sending', () => {
-  it('a value over MAX_VALUE_BYTES (the evaluator refuses it under no tenant), not one at the limit', () => {
+  it("a value over MAX_VALUE_BYTES (the evaluator refuses it, under the signer's tenant), not one at the limit", () => {
     const at = ofSize(MAX_VALUE_BYTES);
     expect(localRefusal(at.request, at.bytes)).toBeUndefined();
     const over = ofSize(MAX_VALUE_BYTES + 1);

@@ -9,7 +9,8 @@ export const DEFAULT_WRITE_SLICE = 2_000;
  * A slice that keeps failing while Postgres answers, but not by refusing its data (a read-only node, a
  * full disk), is redone this long: a failover or an operator's fix usually lands within it. Past it,
  * an error no class names as the data's (one event meeting a bug, say) must not hold the partition for
- * ever: the slice is split down to what fails, which goes to the dlq.
+ * ever: the slice is split down to what fails, which goes to the dlq when the rest of the slice is
+ * written (else the slice is held).
  */
 export const DEFAULT_REDO_SLICE_FOR_MS = 5 * 60_000;
 

@@ -16,7 +16,7 @@ import { BufferPool, prepareEvents, preparedRowHash, type PreparedEvent } from '
 
 const DUPLICATE_TABLE = '42P07';
 
-/** Creates monthly partitions on demand (once per month per process). */
+/** Creates monthly partitions on demand (once per month per process; again after `forget`, when one was dropped). */
 export class Partitions {
   /** UTC months (year × 12 + month) whose partition exists. */
   private readonly known = new Set<number>();

@@ -9,7 +9,7 @@ import rfc8785
 
 MAX_JSON_DEPTH = 32
 # The contract's cap on a message value (MAX_VALUE_BYTES, packages/contracts/src/limits.ts): the evaluator
-# refuses a larger one before verifying its signature, so under no tenant.
+# refuses a larger one (INVALID_REQUEST, under the signer's tenant when its signature verifies; over 1 MiB, dlq).
 MAX_VALUE_BYTES = 256 * 1024
 
 

@@ -183,8 +183,9 @@ class GateClient:
         """Gates a step and returns its decision (``allow``, ``block`` or ``require_approval``).
 
         A request the services refused (a decision with ``error``) raises ``GateRefusedError`` with the
-        wire code; one they could not answer to this client is not sent (``RefusedLocallyError``,
-        ``UnencodableValueError``). With ``wait_for_approval``, a ``require_approval`` is followed to its outcome.
+        wire code; one they could not answer to this client, or would refuse for its size, is not sent
+        (``RefusedLocallyError``, ``UnencodableValueError``). With ``wait_for_approval``, a ``require_approval``
+        is followed to its outcome.
         """
         timeout = self.settings.timeout_s if timeout_s is None else timeout_s
         request: dict[str, Any] = {
@@ -255,7 +256,7 @@ class GateClient:
         """Reports a gated step finished (it feeds ``step.completion_count`` and ``prior_output_available``).
 
         One over 256 KiB (a large ``output``) is not sent: ``RefusedLocallyError``, since the evaluator
-        would drop it unattributed and nothing answers a completion."""
+        would send it to the dlq and nothing answers a completion."""
         body = {**completion, "completion_id": str(uuid.uuid4()), "completed_at": _now_iso()}
         value = _encode(body)
         refused = size_refusal(value, COMPLETION_SIZE_HINT)

@@ -118,9 +118,9 @@ class RefusedLocallyError(StepGateError, ValueError):
     """A gate request (``gate()``) or step completion (``complete()``) the client did not send: the evaluator
     could not have answered it where this client waits (its refusal would go to the dead-letter topic or
     name no workflow or step), so the caller would only have seen ``GateTimeoutError``, or would refuse
-    for its size anyway (a completion, which nothing answers, would be lost unseen). ``code`` is the
-    evaluator's wire code; ``path`` names the field (``request_id``, ``workflow_id``, ``step_id``;
-    ``(root)``: the whole value), ``expected`` and ``actual`` say what was wrong."""
+    for its size anyway (a completion, which nothing answers, would be lost unseen). ``code`` is
+    ``INVALID_REQUEST``, the evaluator's code for what it answers; ``path`` names the field (``request_id``,
+    ``workflow_id``, ``step_id``; ``(root)``: the whole value), ``expected`` and ``actual`` say what was wrong."""
 
     code = "INVALID_REQUEST"
 

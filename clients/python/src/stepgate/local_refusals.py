@@ -2,8 +2,8 @@
 client's ``localRefusal``): a ``request_id`` it cannot answer to (it goes to the dead-letter topic; any other
 it answers, refusing one that is not a UUID under the signer's tenant), a value over ``MAX_VALUE_BYTES``
 (refused whatever it holds), and a workflow or step id a refusal cannot echo (the decision would name none, and
-the client would ignore it until its timeout). What the evaluator refuses under the signer's tenant is left to
-it: that refusal arrives as a decision."""
+the client would ignore it until its timeout). What else the evaluator refuses under the signer's tenant is left
+to it: that refusal arrives as a decision."""
 
 from __future__ import annotations
 
