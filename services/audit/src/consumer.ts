@@ -20,6 +20,17 @@ import { Partitions, writePrepared, type WriteResult } from './store.js';
 /** SQLSTATE of a table that does not exist (a partition retention dropped). */
 const UNDEFINED_TABLE = '42P01';
 
+/** SQLSTATE of a row with no partition to go to (check_violation, as Postgres reports it). */
+const NO_PARTITION_FOR_ROW = '23514';
+
+/** A month's partition was dropped since this process created it: created again when the slice is redone. */
+class PartitionMissingError extends Error {
+  constructor(cause: unknown) {
+    super('a partition of audit_log was dropped since it was created here: creating it again', { cause });
+    this.name = 'PartitionMissingError';
+  }
+}
+
 /** Slices remembered as failing (one per partition at most, but revoked partitions leave theirs). */
 const MAX_FAILING_SLICES = 1_000;
 
@@ -306,8 +317,15 @@ export class AuditConsumer {
       client.release();
       return result;
     } catch (err) {
-      // A partition dropped by retention since it was created here is created again on the next try.
+      // A partition dropped by retention since it was created here is created again on the next try:
+      // COPY into it finds no table; into audit_log (a slice spanning months), no partition for the row,
+      // which is not the data's fault then.
       if (err instanceof pg.DatabaseError && err.code === UNDEFINED_TABLE) this.partitions.forget();
+      if (err instanceof pg.DatabaseError && err.code === NO_PARTITION_FOR_ROW && partition === undefined) {
+        this.partitions.forget();
+        client.release();
+        throw new PartitionMissingError(err);
+      }
       // A connection that failed other than by Postgres's answer (a client-side timeout) is not reused.
       client.release(err instanceof pg.DatabaseError ? undefined : err instanceof Error ? err : new Error(String(err)));
       throw err;
