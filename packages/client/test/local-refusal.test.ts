@@ -96,11 +96,11 @@ describe('what GateClient refuses before sending', () => {
 });
 
 /** A client that never connects (no broker at that address): anything it got as far as sending would fail otherwise. */
-function unconnectedClient(): GateClient {
+function unconnectedClient(options: { keyId?: unknown } = {}): GateClient {
   const { privateKey } = generateKeyPairSync('ed25519');
   return new GateClient({
     brokers: ['127.0.0.1:1'],
-    keyId: 'sgk_test',
+    keyId: ('keyId' in options ? options.keyId : 'sgk_test') as string,
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     insecureSkipReceiptVerification: true,
     timeoutMs: 60_000,
@@ -151,14 +151,7 @@ describe('GateClient options', () => {
   it.each(['', 'has space', '-leading-dash', 'k'.repeat(129), undefined, 42])(
     'refuses a key id the evaluator would not look up (%j): INVALID_SETTINGS, naming keyId',
     (keyId) => {
-      const { privateKey } = generateKeyPairSync('ed25519');
-      const make = () =>
-        new GateClient({
-          brokers: ['127.0.0.1:1'],
-          keyId: keyId as string,
-          privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-          insecureSkipReceiptVerification: true,
-        });
+      const make = () => unconnectedClient({ keyId });
       expect(make).toThrow(ClientOptionsError);
       expect(make).toThrow(expect.objectContaining({ code: 'INVALID_SETTINGS', option: 'keyId' }));
     },

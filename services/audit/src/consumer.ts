@@ -202,15 +202,14 @@ export class AuditConsumer {
     partition: number,
   ): Promise<void> {
     const accepted = preparedEvents(batch);
+    const slice = `${topic}/${partition}/${messages[0]?.offset ?? ''}`;
     const attempt: SliceAttempt = {
       messages,
       rejected: batch.rejected.map((r) => ({ message: messages[r.index]!, reason: r.reason, detail: r.detail })),
       suspects: [],
       partsWritten: 0,
-      redoneLongEnough: false,
+      redoneLongEnough: this.redoneLongEnough(slice),
     };
-    const slice = `${topic}/${partition}/${messages[0]?.offset ?? ''}`;
-    attempt.redoneLongEnough = this.redoneLongEnough(slice);
     try {
       await this.writeOrSplit(accepted, attempt, true);
       // Events that failed alone for no data reason are at fault only when the rest of the slice could
