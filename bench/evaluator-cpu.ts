@@ -23,6 +23,7 @@ import {
   signedRequests,
   startEvaluatorProcess,
   stopProcess,
+  type EvaluatorSource,
   type PipelineFixture,
 } from './pipeline-fixture.js';
 
@@ -85,20 +86,19 @@ export async function benchEvaluatorCpu(
 }
 
 /**
- * One evaluator of `baseline` (another checkout) against one of this checkout, each draining the same
- * backlog in the order A B B A, so that a drift in the host's load falls on both alike.
+ * One evaluator of `baseline` (another checkout, or other Node flags) against one of this checkout,
+ * each draining the same backlog in the order A B B A, so that a drift in the host's load falls on
+ * both alike.
  */
 export async function benchEvaluatorAb(
   endpoints: Endpoints,
-  options: { backlog: number; baseline: string },
+  options: { backlog: number; baseline: EvaluatorSource; current: EvaluatorSource },
 ): Promise<{ baseline: DrainFigures[]; current: DrainFigures[] }> {
   const f = await openPipelineFixture(endpoints);
   try {
     const runs = { baseline: [] as DrainFigures[], current: [] as DrainFigures[] };
-    for (const [i, which] of (['baseline', 'current', 'current', 'baseline'] as const).entries()) {
-      const checkout = which === 'baseline' ? options.baseline : process.cwd();
-      runs[which].push((await drainWithEvaluators(f, 1, options.backlog, { checkout, run: i })).figures);
-    }
+    for (const [i, which] of (['baseline', 'current', 'current', 'baseline'] as const).entries())
+      runs[which].push((await drainWithEvaluators(f, 1, options.backlog, { ...options[which], run: i })).figures);
     return runs;
   } finally {
     await f.close();
@@ -109,11 +109,11 @@ async function drainWithEvaluators(
   f: PipelineFixture,
   count: number,
   backlog: number,
-  from: { checkout?: string; run?: number } = {},
+  from: EvaluatorSource & { run?: number } = {},
 ): Promise<{ figures: DrainFigures; decisionBytes: number }> {
   const processes = await Promise.all(
     Array.from({ length: count }, (_, i) =>
-      startEvaluatorProcess(f.evaluatorEnv(`cpu-${count}-${i}-${from.run ?? 0}`), from.checkout),
+      startEvaluatorProcess(f.evaluatorEnv(`cpu-${count}-${i}-${from.run ?? 0}`), from),
     ),
   );
   try {

@@ -14,6 +14,7 @@ import {
   startEvaluatorProcess,
   stopProcess,
   WORKFLOWS,
+  type EvaluatorSource,
   type PipelineFixture,
 } from './pipeline-fixture.js';
 
@@ -103,12 +104,12 @@ async function roundTripsAt(
 }
 
 /**
- * The round trip through one evaluator of `baseline` (another checkout) against one of this checkout,
- * A B B A at the same load, so that a drift in the host's load falls on both alike.
+ * The round trip through one evaluator of `baseline` (another checkout, or other Node flags) against
+ * one of this checkout, A B B A at the same load, so that a drift in the host's load falls on both alike.
  */
 export async function benchGateLatencyAb(
   endpoints: Endpoints,
-  options: { baseline: string; rate: number; workflows: number; count: number },
+  options: { baseline: EvaluatorSource; current: EvaluatorSource; rate: number; workflows: number; count: number },
 ): Promise<{ baseline: LatencySummary[]; current: LatencySummary[] }> {
   const f = await openPipelineFixture(endpoints);
   const client = await benchClient(endpoints, f);
@@ -118,8 +119,10 @@ export async function benchGateLatencyAb(
     // are cold): a discarded run at the same load keeps that off the baseline's figures.
     const order = ['warm-up', 'baseline', 'current', 'current', 'baseline'] as const;
     for (const [i, which] of order.entries()) {
-      const checkout = which === 'current' ? process.cwd() : options.baseline;
-      const evaluator = await startEvaluatorProcess(f.evaluatorEnv(`latency-${i}`), checkout);
+      const evaluator = await startEvaluatorProcess(
+        f.evaluatorEnv(`latency-${i}`),
+        which === 'current' ? options.current : options.baseline,
+      );
       try {
         await warmUp(client);
         const got = await roundTripsAt(

@@ -132,12 +132,27 @@ export async function preloadBacklog(f: PipelineFixture, count: number): Promise
   await producer.disconnect();
 }
 
+/** The Node flags the services run with (scripts/dev.ts, docs/operations.md). */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32'];
+
+/** Node flags from a space-separated setting, or the services' own when it is unset. */
+export function nodeFlagsFrom(setting: string | undefined): string[] {
+  return setting === undefined ? SERVICE_NODE_FLAGS : setting.split(' ').filter(Boolean);
+}
+
 /**
  * An evaluator process from the service's entry point, resolved once it has joined its group; from
- * another `checkout` of the repository (its dependencies installed) to compare two versions. Its log
+ * another `checkout` of the repository (its dependencies installed) to compare two versions, and
+ * with other Node flags (`nodeFlags`, the services' own by default) to compare settings. Its log
  * goes to `$STEPGATE_BENCH_EVALUATOR_LOG/evaluator.<pid>.log` when that directory is set.
  */
-export function startEvaluatorProcess(env: NodeJS.ProcessEnv, checkout = process.cwd()): Promise<ChildProcess> {
+export interface EvaluatorSource {
+  checkout?: string | undefined;
+  nodeFlags?: string[] | undefined;
+}
+
+export function startEvaluatorProcess(env: NodeJS.ProcessEnv, from: EvaluatorSource = {}): Promise<ChildProcess> {
+  const checkout = from.checkout ?? process.cwd();
   const profile = process.env.STEPGATE_BENCH_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.STEPGATE_BENCH_PROFILE}`]
     : [];
@@ -145,7 +160,7 @@ export function startEvaluatorProcess(env: NodeJS.ProcessEnv, checkout = process
     process.execPath,
     [
       ...profile,
-      '--max-semi-space-size=32',
+      ...(from.nodeFlags ?? SERVICE_NODE_FLAGS),
       '--conditions=source',
       '--import',
       'tsx',

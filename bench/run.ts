@@ -7,7 +7,7 @@ import { checkService, endpointsFromEnv, SERVICE_NAMES } from '@stepgate/infra';
 import { kafkaRoundTrip } from './kafka-roundtrip.js';
 import { benchEngine, printEngine } from './policy-engine.js';
 import { benchGateLatencyAb, benchGatePipeline } from './gate-pipeline.js';
-import { WORKFLOWS } from './pipeline-fixture.js';
+import { nodeFlagsFrom, WORKFLOWS, type EvaluatorSource } from './pipeline-fixture.js';
 import { benchAuditIngest } from './audit-ingest.js';
 import { benchReplay } from './replay.js';
 import { benchEvaluatorAb, benchEvaluatorCpu } from './evaluator-cpu.js';
@@ -131,12 +131,31 @@ benches['evaluator-cpu'] = async () => {
   }
 };
 
+/**
+ * The two sides of an A/B bench: the baseline from STEPGATE_BENCH_BASELINE (another checkout; this one
+ * to compare Node flags only), and each side's Node flags from STEPGATE_BENCH_BASELINE_NODE_FLAGS and
+ * STEPGATE_BENCH_NODE_FLAGS (space-separated; the services' own when unset).
+ */
+function abSides(bench: string): { baseline: EvaluatorSource; current: EvaluatorSource; label: string } {
+  const checkout = process.env.STEPGATE_BENCH_BASELINE;
+  if (!checkout)
+    throw new Error(
+      `${bench} compares with another checkout or other Node flags: set STEPGATE_BENCH_BASELINE to its directory`,
+    );
+  const baseline = { checkout, nodeFlags: nodeFlagsFrom(process.env.STEPGATE_BENCH_BASELINE_NODE_FLAGS) };
+  const current = { nodeFlags: nodeFlagsFrom(process.env.STEPGATE_BENCH_NODE_FLAGS) };
+  const flags = (s: EvaluatorSource) => (s.nodeFlags ?? []).join(' ') || 'no flags';
+  return {
+    baseline,
+    current,
+    label: `baseline ${checkout} (${flags(baseline)}) | this checkout (${flags(current)})`,
+  };
+}
+
 benches['evaluator-ab'] = async () => {
-  const baseline = process.env.STEPGATE_BENCH_BASELINE;
-  if (!baseline)
-    throw new Error('evaluator-ab compares with another checkout: set STEPGATE_BENCH_BASELINE to its directory');
+  const sides = abSides('evaluator-ab');
   await ensureServices();
-  const r = await benchEvaluatorAb(endpoints, { backlog: 10_000, baseline });
+  const r = await benchEvaluatorAb(endpoints, { backlog: 10_000, ...sides });
   const line = (runs: typeof r.current) =>
     runs
       .map(
@@ -148,14 +167,12 @@ benches['evaluator-ab'] = async () => {
     runs.reduce((s, d) => s + of(d), 0) / runs.length;
   const ratio = (of: (d: (typeof r.current)[number]) => number) => fmt(mean(r.current, of) / mean(r.baseline, of), 3);
   console.log(
-    `evaluator-ab  CPU per gate of one evaluator draining ${fmt(10_000, 0)} gates, A B B A: baseline ${baseline} ${line(r.baseline)} | this checkout ${line(r.current)} | ratios: CPU ${ratio((d) => d.cpuMicrosPerMessage)}×, event loop ${ratio((d) => d.mainThreadMicrosPerMessage)}×, gates/s ${ratio((d) => d.perSecond)}×`,
+    `evaluator-ab  CPU per gate of one evaluator draining ${fmt(10_000, 0)} gates, A B B A: ${sides.label} | baseline ${line(r.baseline)} | this checkout ${line(r.current)} | ratios: CPU ${ratio((d) => d.cpuMicrosPerMessage)}×, event loop ${ratio((d) => d.mainThreadMicrosPerMessage)}×, gates/s ${ratio((d) => d.perSecond)}×`,
   );
 };
 
 benches['latency-ab'] = async () => {
-  const baseline = process.env.STEPGATE_BENCH_BASELINE;
-  if (!baseline)
-    throw new Error('latency-ab compares with another checkout: set STEPGATE_BENCH_BASELINE to its directory');
+  const sides = abSides('latency-ab');
   await ensureServices();
   // The issue's load by default; STEPGATE_BENCH_RATE / STEPGATE_BENCH_WORKFLOWS to compare below saturation.
   const load = {
@@ -163,10 +180,10 @@ benches['latency-ab'] = async () => {
     workflows: Number(process.env.STEPGATE_BENCH_WORKFLOWS ?? WORKFLOWS),
     count: 3_000,
   };
-  const r = await benchGateLatencyAb(endpoints, { baseline, ...load });
+  const r = await benchGateLatencyAb(endpoints, { ...sides, ...load });
   const line = (runs: typeof r.current) => runs.map((d) => `p50 ${fmt(d.p50)} / p99 ${fmt(d.p99)} ms`).join(', ');
   console.log(
-    `latency-ab  round trip at ${load.rate} gates/s over ${load.workflows} workflows, n=${load.count} each, A B B A: baseline ${baseline} ${line(r.baseline)} | this checkout ${line(r.current)}`,
+    `latency-ab  round trip at ${load.rate} gates/s over ${load.workflows} workflows, n=${load.count} each, A B B A: ${sides.label} | baseline ${line(r.baseline)} | this checkout ${line(r.current)}`,
   );
 };
 
