@@ -281,6 +281,20 @@ export async function refusingTrigger(
   };
 }
 
+/** Runs `fn` while a `refusingTrigger` refuses rows, and drops the trigger after, whatever `fn` did. */
+export async function whileRefusing(
+  ns: TestNamespace,
+  p: Parameters<typeof refusingTrigger>[1],
+  fn: (trigger: { drop(): Promise<void> }) => Promise<void>,
+): Promise<void> {
+  const trigger = await refusingTrigger(ns, p);
+  try {
+    await fn(trigger);
+  } finally {
+    await trigger.drop();
+  }
+}
+
 /**
  * Runs `fn` with `configs` set on `topic`, once the broker applies them (it does so after the
  * controller answers), and sets the topic's own configs back after. AlterConfigs (not incremental)

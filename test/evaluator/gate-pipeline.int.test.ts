@@ -13,14 +13,7 @@ import {
 import { generateSigningKey, publicKeyFromPem, verifyReceipt } from '@stepgate/contracts/node';
 import { GateClient, ReceiptVerificationError } from '@stepgate/client';
 import { freePort, groupCaughtUp, testNamespace } from '@stepgate/test';
-import {
-  applyBundle,
-  refusingTrigger,
-  registerPrincipal,
-  sendRaw,
-  signedHeaders,
-  type Principal,
-} from '../pipeline.js';
+import { applyBundle, whileRefusing, registerPrincipal, sendRaw, signedHeaders, type Principal } from '../pipeline.js';
 import { BLOCK_GPT4, openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 // A real OpenTelemetry SDK with an in-memory exporter, registered before the evaluator starts.
@@ -43,6 +36,9 @@ const bundle = {
   policies: [BLOCK_GPT4],
 };
 
+/** How long this file's evaluator redoes batches Postgres refuses for its own reasons (10 s by default). */
+const REDO_UNWRITABLE_MS = 6_000;
+
 let stack: GateFixture;
 let other: Principal;
 let metricsPort: number;
@@ -56,7 +52,13 @@ beforeAll(async () => {
       other = await registerPrincipal(ns, 'globex', 'globex-orchestrator');
     },
     bundles: [bundle],
-    evaluator: { overrides: { redactKeys: [...DEFAULT_REDACTED_KEYS, 'iban'], metricsPort } },
+    evaluator: {
+      overrides: {
+        redactKeys: [...DEFAULT_REDACTED_KEYS, 'iban'],
+        metricsPort,
+        redoUnwritableForMs: REDO_UNWRITABLE_MS,
+      },
+    },
     tap: ['gate.decisions', 'approvals', 'audit', 'dlq'],
   });
 });
@@ -89,6 +91,17 @@ const fresh = (overrides: Record<string, unknown> = {}) => ({
   ...step(),
   ...overrides,
 });
+
+/** Whether `pending` has settled after `ms`. */
+async function settledWithin(pending: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  pending.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await new Promise((r) => setTimeout(r, ms));
+  return settled;
+}
 
 describe('gate pipeline on real Kafka and Postgres', () => {
   it('allow, block and require_approval end to end, each with a verifiable signed receipt', async () => {
@@ -416,55 +429,114 @@ describe('gate pipeline on real Kafka and Postgres', () => {
   });
 
   it('a request whose ledger write Postgres refuses is blocked (ENGINE_ERROR, fail closed, without echoing the database text) and the partition goes on', async () => {
-    const trigger = await refusingTrigger(ns, {
-      name: 'refuse_poison',
-      table: 'step_ledger',
-      when: "new.workflow_id = 'wf-poison'",
-      message: 'poison row refused',
-    });
-    try {
-      const [poisoned, fine] = await Promise.all([
-        stack.gate.gate(step({ workflow_id: 'wf-poison' })),
-        stack.gate.gate(step({ workflow_id: 'wf-poison', step_id: 'x' })),
-      ]);
-      for (const d of [poisoned, fine]) {
-        expect(d).toMatchObject({ decision: 'block', error: { code: 'ENGINE_ERROR' } });
-        // Postgres's own text is logged, never echoed to the orchestrator.
-        expect(d.error?.message).toBe('the request could not be recorded');
-      }
-      expect((await stack.gate.gate(step())).decision).toBe('allow');
-    } finally {
-      await trigger.drop();
-    }
+    await whileRefusing(
+      ns,
+      {
+        name: 'refuse_poison',
+        table: 'step_ledger',
+        when: "new.workflow_id = 'wf-poison'",
+        message: 'poison row refused',
+      },
+      async () => {
+        const [poisoned, fine] = await Promise.all([
+          stack.gate.gate(step({ workflow_id: 'wf-poison' })),
+          stack.gate.gate(step({ workflow_id: 'wf-poison', step_id: 'x' })),
+        ]);
+        for (const d of [poisoned, fine]) {
+          expect(d).toMatchObject({ decision: 'block', error: { code: 'ENGINE_ERROR' } });
+          // Postgres's own text is logged, never echoed to the orchestrator.
+          expect(d.error?.message).toBe('the request could not be recorded');
+        }
+        expect((await stack.gate.gate(step())).decision).toBe('allow');
+      },
+    );
   });
 
   it('a request whose ledger write fails for the moment (a deadlock, 40P01) is not blocked: its batch is redone and it is decided once the failure passes', async () => {
-    const trigger = await refusingTrigger(ns, {
-      name: 'fail_for_now',
-      table: 'step_ledger',
-      when: "new.step_id = 'transient-step'",
-      message: 'deadlock for now',
-      errcode: '40P01',
-    });
-    try {
-      const pending = stack.gate.gate(step({ workflow_id: 'wf-misc', step_id: 'transient-step' }));
-      let settled = false;
-      pending.then(
-        () => (settled = true),
-        () => (settled = true),
-      );
-      // Redone, not answered: no ENGINE_ERROR block while the failure lasts.
-      await new Promise((r) => setTimeout(r, 3_000));
-      expect(settled).toBe(false);
-      await trigger.drop();
-      const d = await pending;
-      expect(d.error).toBeUndefined();
-      expect(d.decision).toBe('allow');
-      const { rows } = await ns.pool.query(`select gate_count from step_ledger where step_id = 'transient-step'`);
-      expect(rows).toEqual([{ gate_count: 1 }]);
-    } finally {
-      await trigger.drop();
-    }
+    await whileRefusing(
+      ns,
+      {
+        name: 'fail_for_now',
+        table: 'step_ledger',
+        when: "new.step_id = 'transient-step'",
+        message: 'deadlock for now',
+        errcode: '40P01',
+      },
+      async (trigger) => {
+        const pending = stack.gate.gate(step({ workflow_id: 'wf-misc', step_id: 'transient-step' }));
+        // Redone, not answered: no ENGINE_ERROR block while the failure lasts.
+        expect(await settledWithin(pending, 3_000)).toBe(false);
+        await trigger.drop();
+        const d = await pending;
+        expect(d.error).toBeUndefined();
+        expect(d.decision).toBe('allow');
+        const { rows } = await ns.pool.query(`select gate_count from step_ledger where step_id = 'transient-step'`);
+        expect(rows).toEqual([{ gate_count: 1 }]);
+      },
+    );
+  });
+
+  it('a batch Postgres cannot record for its own reasons (read-only after a failover, 25006) is redone, not blocked, and decided once Postgres writes again', async () => {
+    await whileRefusing(
+      ns,
+      {
+        name: 'read_only_for_now',
+        table: 'step_ledger',
+        when: "new.step_id like 'read-only-%'",
+        message: 'cannot execute INSERT in a read-only transaction',
+        errcode: '25006',
+      },
+      async (trigger) => {
+        const pending = Promise.all(
+          ['read-only-a', 'read-only-b'].map((id) => stack.gate.gate(step({ workflow_id: 'wf-misc', step_id: id }))),
+        );
+        expect(await settledWithin(pending, REDO_UNWRITABLE_MS / 2)).toBe(false);
+        await trigger.drop();
+        for (const d of await pending) {
+          expect(d.error).toBeUndefined();
+          expect(d.decision).toBe('allow');
+        }
+        const { rows } = await ns.pool.query(
+          `select step_id, gate_count from step_ledger where step_id like 'read-only-%' order by step_id`,
+        );
+        expect(rows).toEqual([
+          { step_id: 'read-only-a', gate_count: 1 },
+          { step_id: 'read-only-b', gate_count: 1 },
+        ]);
+      },
+    );
+  });
+
+  it('a request Postgres keeps refusing for no data reason (42804, an error no class names) is redone for redoUnwritableForMs, then blocked (ENGINE_ERROR) while its batch neighbour is decided, and the next gate is not held', async () => {
+    await whileRefusing(
+      ns,
+      {
+        name: 'refuse_for_no_data_reason',
+        table: 'step_ledger',
+        when: "new.step_id = 'no-data-reason'",
+        message: 'datatype mismatch for no reason of the data',
+        errcode: '42804',
+      },
+      async () => {
+        const started = Date.now();
+        const [refused, neighbour] = [
+          stack.gate.gate(step({ workflow_id: 'wf-misc', step_id: 'no-data-reason' })),
+          stack.gate.gate(step({ workflow_id: 'wf-misc' })),
+        ];
+        expect(await settledWithin(refused, REDO_UNWRITABLE_MS / 2)).toBe(false);
+        const d = await refused;
+        expect(Date.now() - started).toBeGreaterThan(REDO_UNWRITABLE_MS);
+        expect(d).toMatchObject({
+          decision: 'block',
+          error: { code: 'ENGINE_ERROR', message: 'the request could not be recorded' },
+        });
+        expect((await neighbour).decision).toBe('allow');
+        // The episode ended with the neighbour's commit: a new gate is decided at once, not redone.
+        const next = stack.gate.gate(step({ workflow_id: 'wf-misc' }));
+        expect(await settledWithin(next, REDO_UNWRITABLE_MS / 2)).toBe(true);
+        expect((await next).decision).toBe('allow');
+      },
+    );
   });
 
   it('stale requests are refused as replays', async () => {

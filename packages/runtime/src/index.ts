@@ -8,4 +8,5 @@ export {
   waitForDatabase,
   type PoolOptions,
 } from './database.js';
+export { RedoClock, type RedoClockOptions } from './redo-clock.js';
 export { readiness, serveOps, type OpsServerOptions, type ReadinessChecks } from './metrics.js';

@@ -10,7 +10,7 @@ import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { topicsFor, type DlqReason, type TopicName } from '@stepgate/contracts';
-import { createPool, databaseAnswers, holdBatchWhileDatabaseDown } from '@stepgate/runtime';
+import { createPool, databaseAnswers, holdBatchWhileDatabaseDown, RedoClock } from '@stepgate/runtime';
 import { isRefusalOfTheData, isTransientDatabaseError } from '@stepgate/store';
 import { DEFAULT_PREPARE_THREADS, DEFAULT_REDO_SLICE_FOR_MS, DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
 import { preparedEvents, type PreparedBatch, type PreparedEvent } from './prepare.js';
@@ -82,8 +82,8 @@ export class AuditConsumer {
   private readonly kafka: KafkaConnection;
   private readonly topics: Record<TopicName, string>;
   private readonly partitions = new Partitions();
-  /** Slices failing while Postgres answers (topic/partition/first offset): since when, the last time, how often. */
-  private readonly failingSince = new Map<string, { since: number; last: number; attempts: number }>();
+  /** Slices failing while Postgres answers, by topic/partition/first offset. */
+  private readonly failingSlices: RedoClock;
   private readonly preparer: Preparer;
   private consumer: GroupConsumer | undefined;
   private producer: MessageProducer | undefined;
@@ -94,6 +94,12 @@ export class AuditConsumer {
     logger?: Logger,
   ) {
     this.registry = registry;
+    this.failingSlices = new RedoClock({
+      redoForMs: config.redoSliceForMs ?? DEFAULT_REDO_SLICE_FOR_MS,
+      gapMs: FAILURE_GAP_MS,
+      attemptsAtLeast: REDO_ATTEMPTS_BEFORE_SUSPECTING,
+      maxKeys: MAX_FAILING_SLICES,
+    });
     this.rows = new Counter({
       name: 'stepgate_audit_events_total',
       help: 'Audit events taken from the topic, by result',
@@ -217,7 +223,7 @@ export class AuditConsumer {
       if (attempt.suspects.length > 0 && attempt.partsWritten === 0)
         throw new SliceUnwritableError(attempt.suspects.length);
       attempt.rejected.push(...attempt.suspects);
-      this.failingSince.delete(slice);
+      this.failingSlices.forget(slice);
     } catch (err) {
       await this.noteFailure(slice);
       throw err;
@@ -233,29 +239,12 @@ export class AuditConsumer {
    * down, or a replay reaching an old slice, does not count).
    */
   private redoneLongEnough(slice: string): boolean {
-    const failing = this.failingSince.get(slice);
-    const now = Date.now();
-    return (
-      failing !== undefined &&
-      failing.attempts >= REDO_ATTEMPTS_BEFORE_SUSPECTING &&
-      now - failing.last <= FAILURE_GAP_MS &&
-      now - failing.since > (this.config.redoSliceForMs ?? DEFAULT_REDO_SLICE_FOR_MS)
-    );
+    return this.failingSlices.expired(slice);
   }
 
   private async noteFailure(slice: string): Promise<void> {
-    if (!(await databaseAnswers(this.pool))) {
-      this.failingSince.delete(slice);
-      return;
-    }
-    const now = Date.now();
-    const known = this.failingSince.get(slice);
-    const fresh = !known || now - known.last > FAILURE_GAP_MS;
-    if (fresh && this.failingSince.size >= MAX_FAILING_SLICES) this.failingSince.clear();
-    this.failingSince.set(
-      slice,
-      fresh ? { since: now, last: now, attempts: 1 } : { since: known.since, last: now, attempts: known.attempts + 1 },
-    );
+    if (await databaseAnswers(this.pool)) this.failingSlices.failed(slice);
+    else this.failingSlices.forget(slice);
   }
 
   /**

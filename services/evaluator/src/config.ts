@@ -22,6 +22,11 @@ export interface EvaluatorConfig extends ServiceEnv {
   partitionsConcurrently: number;
   /** Most gates one decide transaction writes: a larger group commit is split (a backlog's fetch can hold tens of thousands). */
   gatesPerTransaction: number;
+  /**
+   * How long batches Postgres refuses for its own reasons (read-only after a failover, disk full) are
+   * redone before their requests are blocked (ENGINE_ERROR); default DEFAULT_REDO_UNWRITABLE_FOR_MS, 0: at once.
+   */
+  redoUnwritableForMs?: number;
   /** Worker threads verifying requests and signing decisions (0: on the event loop); default: cores − 1, 1 to 4. */
   signatureThreads?: number;
   /** Key fragments masked in inputs summaries (audit rows, approvers' view); default DEFAULT_REDACTED_KEYS. */
@@ -40,6 +45,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EvaluatorCo
     portalBaseUrl: e.PORTAL_BASE_URL,
     partitionsConcurrently: e.STEPGATE_PARTITIONS_CONCURRENTLY,
     gatesPerTransaction: e.STEPGATE_GATES_PER_TRANSACTION,
+    ...(e.STEPGATE_REDO_UNWRITABLE_MS === undefined ? {} : { redoUnwritableForMs: e.STEPGATE_REDO_UNWRITABLE_MS }),
     ...(e.STEPGATE_SIGNATURE_THREADS === undefined ? {} : { signatureThreads: e.STEPGATE_SIGNATURE_THREADS }),
     // STEPGATE_REDACT_KEYS=ssn,iban adds to the defaults (password, token, secret, api_key, …).
     ...(e.STEPGATE_REDACT_KEYS ? { redactKeys: [...DEFAULT_REDACTED_KEYS, ...e.STEPGATE_REDACT_KEYS] } : {}),

@@ -1,15 +1,16 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import type { GateDecision, GateRequest } from '@stepgate/contracts';
 import { ledgerKey, refusalDecision } from '@stepgate/contracts';
 import { Ed25519ThreadError, signDecisionOn, type Ed25519Threads, type ReceiptSigner } from '@stepgate/contracts/node';
-import { databaseAnswers } from '@stepgate/runtime';
+import { databaseAnswers, RedoClock } from '@stepgate/runtime';
 import {
   BatchLedger,
   CommitOutcomeUnknown,
   ConcurrentFirstGate,
   backendIdentity,
   endBackend,
+  isRefusalOfTheData,
   isTransientDatabaseError,
   withClient,
   type BackendIdentity,
@@ -33,7 +34,16 @@ export interface DecideStageDeps {
   signatures: Ed25519Threads;
   portalBaseUrl: string | undefined;
   log: Logger;
+  /**
+   * How long batches failing for Postgres's own reasons (a read-only node after a failover, a full
+   * disk, a missing privilege) are redone before their requests are blocked after all (default
+   * DEFAULT_REDO_UNWRITABLE_FOR_MS; 0: blocked at once).
+   */
+  redoUnwritableForMs?: number;
 }
+
+/** Redoing unwritable batches for this long answers a failover's gates within a client's default 30 s. */
+export const DEFAULT_REDO_UNWRITABLE_FOR_MS = 10_000;
 
 /**
  * The decide stage: a batch's authenticated requests decided in order, in one transaction over the
@@ -45,8 +55,19 @@ export class DecideStage {
   private readonly unknownCommits = new Map<string, BackendIdentity>();
   /** The backend of each decide connection, read with its first transaction. */
   private readonly backends = new WeakMap<pg.PoolClient, BackendIdentity>();
+  /** Since when decide transactions fail for Postgres's own reasons while it answers (one episode for all batches). */
+  private readonly unwritable: RedoClock;
+  private readonly redoUnwritableForMs: number;
 
-  constructor(private readonly deps: DecideStageDeps) {}
+  constructor(private readonly deps: DecideStageDeps) {
+    this.redoUnwritableForMs = deps.redoUnwritableForMs ?? DEFAULT_REDO_UNWRITABLE_FOR_MS;
+    this.unwritable = new RedoClock({
+      redoForMs: this.redoUnwritableForMs,
+      gapMs: UNWRITABLE_GAP_MS,
+      attemptsAtLeast: UNWRITABLE_ATTEMPTS,
+      maxKeys: 1,
+    });
+  }
 
   /**
    * Before any batch is decided again, every backend whose COMMIT went out unanswered is ended and
@@ -72,17 +93,39 @@ export class DecideStage {
   }
 
   /**
-   * When the batch's transaction fails while Postgres answers, a request in it is at fault: its halves
+   * When the batch's transaction fails while Postgres answers and refuses what it was given (a data
+   * exception, a constraint, a raise: `isRefusalOfTheData`), a request in it is at fault: its halves
    * are decided apart, in order, and so on down to the request, which is blocked (ENGINE_ERROR, fail
    * closed) instead of holding the partition for ever. One such request among n costs about 2·log2(n)
    * transactions, not n (deciding them one at a time let one tenant's request slow a whole group commit).
+   * Any other refusal by Postgres (a read-only node after a failover, a full disk, a missing privilege)
+   * is no request's: the batch is redone (`UnwritableBatch`) until such failures have lasted
+   * `redoUnwritableForMs`, so a short failover answers its gates rather than blocking them; past that,
+   * batches are split and their requests blocked as above, until a transaction commits again, so that
+   * an error no class names (a bug meeting one request) cannot hold a partition for ever and callers
+   * are answered before their deadlines.
    */
   async decide(
     intakes: Array<Intake<GateRequest>>,
     now: number,
     heartbeat: Heartbeat = async () => undefined,
   ): Promise<Array<GateOutcome | undefined>> {
-    return this.decideOrSplit({ intakes, now, heartbeat, whole: true });
+    try {
+      // Taken once for the whole batch: parts that commit end the episode, and a part failing after
+      // that must not start it again (its batch would be redone, and its neighbours split, for ever).
+      const redoUnwritable = this.redoUnwritableForMs > 0 && !this.unwritable.expired(EPISODE);
+      return await this.decideOrSplit({ intakes, now, heartbeat, whole: true, redoUnwritable });
+    } catch (err) {
+      if (err instanceof UnwritableBatch) {
+        if (await databaseAnswers(this.deps.pool)) this.unwritable.failed(EPISODE);
+        else this.unwritable.forget(EPISODE);
+        this.deps.log.warn(
+          { requests: intakes.length, sqlstate: err.cause.code, error: err.cause.message },
+          'Postgres cannot record the batch now (not its requests’ fault): redoing it',
+        );
+      }
+      throw err;
+    }
   }
 
   private async decideOrSplit(p: {
@@ -91,14 +134,17 @@ export class DecideStage {
     heartbeat: Heartbeat;
     /** The batch as handed in, not a part of it. */
     whole: boolean;
+    /** Whether a failure for Postgres's own reasons redoes the batch (see `decide`). */
+    redoUnwritable: boolean;
   }): Promise<Array<GateOutcome | undefined>> {
-    const { intakes, now, heartbeat, whole } = p;
+    const { intakes, now, heartbeat, whole, redoUnwritable } = p;
     try {
       return await this.decideAll(intakes, now);
     } catch (err) {
       // No request is at fault when a signature thread failed (the threads give way to the event loop
       // when they keep failing) or the connection did: the batch is redone.
       if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool))) throw err;
+      if (redoUnwritable && postgresCannotWrite(err)) throw new UnwritableBatch(err);
       if (intakes.length === 1) return [this.unrecordable(intakes[0]!, err, now)];
       // A part failing for the moment is split again only while it is large (too large to write in
       // time); a small one is redone with the batch, so that a lock wait costs a few statement
@@ -117,7 +163,7 @@ export class DecideStage {
     for (const part of [intakes.slice(0, half), intakes.slice(half)]) {
       await heartbeat();
       outcomes.push(
-        ...(await this.decideOrSplit({ intakes: part, now: Math.max(now, Date.now()), heartbeat, whole: false })),
+        ...(await this.decideOrSplit({ ...p, intakes: part, now: Math.max(now, Date.now()), whole: false })),
       );
     }
     return outcomes;
@@ -159,7 +205,9 @@ export class DecideStage {
     for (let attempt = 0; ; attempt++) {
       try {
         // withClient listens for the connection's errors and discards a client whose transaction failed.
-        return await withClient(this.deps.pool, (client) => this.transaction(client, intakes, keys, now));
+        const outcomes = await withClient(this.deps.pool, (client) => this.transaction(client, intakes, keys, now));
+        this.unwritable.forget(EPISODE); // Postgres writes again
+        return outcomes;
       } catch (err) {
         if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
         throw err;
@@ -249,6 +297,31 @@ export class BackendNotSettled extends Error {
     super(`backend ${backendPid}, whose COMMIT went unanswered, could not be seen gone`);
     this.name = 'BackendNotSettled';
   }
+}
+
+/**
+ * Postgres refused a batch for its own reasons, not its requests' (see `DecideStage.decide`): the batch
+ * is redone. The cause is Postgres's error.
+ */
+export class UnwritableBatch extends Error {
+  constructor(override readonly cause: pg.DatabaseError) {
+    super(`Postgres cannot record the batch now (SQLSTATE ${cause.code ?? 'unknown'}): redoing it`);
+    this.name = 'UnwritableBatch';
+  }
+}
+
+/** The redo clock's only key: while Postgres cannot write, it cannot for every batch. */
+const EPISODE = 'decide';
+
+/** Failures further apart than this (Postgres down meanwhile: that time does not count) start the clock again. */
+const UNWRITABLE_GAP_MS = 60_000;
+
+/** Failed attempts, however long they take, before requests are blocked for Postgres's reasons. */
+const UNWRITABLE_ATTEMPTS = 3;
+
+/** Postgres answered with a refusal that names neither the data nor the moment (see `DecideStage.decide`). */
+function postgresCannotWrite(err: unknown): err is pg.DatabaseError {
+  return err instanceof pg.DatabaseError && !isRefusalOfTheData(err) && !isTransientDatabaseError(err);
 }
 
 /** How long ending a backend whose COMMIT went unanswered may take before the batch is failed (and retried). */

@@ -129,6 +129,7 @@ export class Evaluator {
       signatures: this.signatures,
       portalBaseUrl: config.portalBaseUrl,
       log: this.log,
+      redoUnwritableForMs: config.redoUnwritableForMs,
     });
     this.decisions = new GroupCommit((intakes, now, heartbeat) => this.decideStage.decide(intakes, now, heartbeat), {
       maxItems: config.gatesPerTransaction,

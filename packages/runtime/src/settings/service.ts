@@ -40,6 +40,7 @@ export const EvaluatorEnvSchema = ServiceEnvSchema.extend({
   PORTAL_BASE_URL: envField.url().optional(),
   STEPGATE_PARTITIONS_CONCURRENTLY: envField.integer(1, 1_000).default(24),
   STEPGATE_GATES_PER_TRANSACTION: envField.integer(1, 100_000).default(2_000),
+  STEPGATE_REDO_UNWRITABLE_MS: envField.integer(0, 600_000).optional(),
   STEPGATE_SIGNATURE_THREADS: envField.integer(0, 64).optional(),
   STEPGATE_REDACT_KEYS: envField.list().optional(),
 });
