@@ -476,7 +476,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     );
   });
 
-  it('a batch Postgres cannot record for its own reasons (read-only after a failover, 25006) is redone, not blocked, and decided once Postgres writes again', async () => {
+  it('a batch Postgres cannot record for its own reasons (25006, as a read-only node answers after a failover) is redone, not blocked, and decided once Postgres writes again', async () => {
     await whileRefusing(
       ns,
       {

@@ -16,18 +16,18 @@ interface Failing {
 }
 
 /**
- * How long each unit of work (an audit slice, an evaluator's decide transactions) has been failing for
+ * How long each unit of work (an audit slice, redelivered until it is written) has been failing for
  * Postgres's reasons, so that such a failure is redone for a while and only then taken for a fault of
  * what the work holds. The caller says when a failure counts (`failed`: only while Postgres answers, so
  * time with it down does not count) and when the episode is over (`forget`: the work was written, or
- * Postgres stopped answering).
+ * Postgres stopped answering). Times are monotonic milliseconds (`performance.now()` by default).
  */
 export class RedoClock {
   private readonly failing = new Map<string, Failing>();
 
   constructor(private readonly options: RedoClockOptions) {}
 
-  failed(key: string, now: number = Date.now()): void {
+  failed(key: string, now: number = performance.now()): void {
     const known = this.failing.get(key);
     const fresh = !known || now - known.last > this.options.gapMs;
     if (fresh && !known && this.failing.size >= this.options.maxKeys) this.failing.clear();
@@ -42,7 +42,7 @@ export class RedoClock {
   }
 
   /** Whether `key` has failed for longer than `redoForMs`, over enough attempts, with no long gap up to now. */
-  expired(key: string, now: number = Date.now()): boolean {
+  expired(key: string, now: number = performance.now()): boolean {
     const failing = this.failing.get(key);
     return (
       failing !== undefined &&

@@ -54,4 +54,14 @@ describe('RedoClock', () => {
     for (const t of [16_000, 20_000, 24_000]) c.failed('c', t);
     expect(c.expired('c', 24_000)).toBe(true);
   });
+
+  it('boundaries: a gap of exactly gapMs is still one episode; forgetting an unknown key is harmless; failures after expiry keep it expired', () => {
+    const c = clock();
+    c.forget('never-seen');
+    for (const t of [0, 60_000, 120_000]) c.failed('k', t);
+    expect(c.expired('k', 120_000)).toBe(true);
+    expect(c.expired('k', 180_000)).toBe(true); // exactly gapMs since the last failure
+    for (const t of [130_000, 140_000, 150_000]) c.failed('k', t);
+    expect(c.expired('k', 200_000)).toBe(true);
+  });
 });

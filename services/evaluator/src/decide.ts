@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { GateDecision, GateRequest } from '@stepgate/contracts';
 import { ledgerKey, refusalDecision } from '@stepgate/contracts';
 import { Ed25519ThreadError, signDecisionOn, type Ed25519Threads, type ReceiptSigner } from '@stepgate/contracts/node';
-import { databaseAnswers, RedoClock } from '@stepgate/runtime';
+import { databaseAnswers } from '@stepgate/runtime';
 import {
   BatchLedger,
   CommitOutcomeUnknown,
@@ -35,15 +35,28 @@ export interface DecideStageDeps {
   portalBaseUrl: string | undefined;
   log: Logger;
   /**
-   * How long batches failing for Postgres's own reasons (a read-only node after a failover, a full
-   * disk, a missing privilege) are redone before their requests are blocked after all (default
-   * DEFAULT_REDO_UNWRITABLE_FOR_MS; 0: blocked at once).
+   * How long a batch failing for Postgres's own reasons (a read-only node after a failover, a full
+   * disk, a missing privilege) is redone before its requests are split and blocked after all (default
+   * DEFAULT_REDO_UNWRITABLE_FOR_MS; 0: at once).
    */
   redoUnwritableForMs?: number;
+  /** The redo's clock and waits (tests give their own). */
+  timer?: RedoTimer;
 }
 
-/** Redoing unwritable batches for this long answers a failover's gates within a client's default 30 s. */
+/** Redoing an unwritable batch for this long answers a failover's gates within a client's default 30 s. */
 export const DEFAULT_REDO_UNWRITABLE_FOR_MS = 10_000;
+
+export interface RedoTimer {
+  /** Monotonic milliseconds. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const REAL_TIMER: RedoTimer = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 /**
  * The decide stage: a batch's authenticated requests decided in order, in one transaction over the
@@ -55,19 +68,14 @@ export class DecideStage {
   private readonly unknownCommits = new Map<string, BackendIdentity>();
   /** The backend of each decide connection, read with its first transaction. */
   private readonly backends = new WeakMap<pg.PoolClient, BackendIdentity>();
-  /** Since when decide transactions fail for Postgres's own reasons while it answers (one episode for all batches). */
-  private readonly unwritable: RedoClock;
-  private readonly redoUnwritableForMs: number;
+  /**
+   * Set when a run could write nothing for Postgres's own reasons, even past its redo: later runs are
+   * then not redone (their requests are answered at once) until a transaction commits again or
+   * Postgres stops answering.
+   */
+  private writesFailing = false;
 
-  constructor(private readonly deps: DecideStageDeps) {
-    this.redoUnwritableForMs = deps.redoUnwritableForMs ?? DEFAULT_REDO_UNWRITABLE_FOR_MS;
-    this.unwritable = new RedoClock({
-      redoForMs: this.redoUnwritableForMs,
-      gapMs: UNWRITABLE_GAP_MS,
-      attemptsAtLeast: UNWRITABLE_ATTEMPTS,
-      maxKeys: 1,
-    });
-  }
+  constructor(private readonly deps: DecideStageDeps) {}
 
   /**
    * Before any batch is decided again, every backend whose COMMIT went out unanswered is ended and
@@ -98,33 +106,45 @@ export class DecideStage {
    * are decided apart, in order, and so on down to the request, which is blocked (ENGINE_ERROR, fail
    * closed) instead of holding the partition for ever. One such request among n costs about 2·log2(n)
    * transactions, not n (deciding them one at a time let one tenant's request slow a whole group commit).
-   * Any other refusal by Postgres (a read-only node after a failover, a full disk, a missing privilege)
-   * is no request's: the batch is redone (`UnwritableBatch`) until such failures have lasted
-   * `redoUnwritableForMs`, so a short failover answers its gates rather than blocking them; past that,
-   * batches are split and their requests blocked as above, until a transaction commits again, so that
-   * an error no class names (a bug meeting one request) cannot hold a partition for ever and callers
-   * are answered before their deadlines.
+   * Any other refusal of the whole batch by Postgres (a read-only node after a failover, a full disk, a
+   * missing privilege) is no request's: the batch is redone here, backing off and beating the
+   * heartbeat, for up to `redoUnwritableForMs` from this call's start, so a short failover answers its
+   * gates once Postgres writes again rather than blocking them. Past that it is split and blocked as
+   * above, so every call ends within that bound plus the split (an error no class names, a bug meeting
+   * one request, cannot hold a partition), and callers are answered before their deadlines.
    */
   async decide(
     intakes: Array<Intake<GateRequest>>,
     now: number,
     heartbeat: Heartbeat = async () => undefined,
   ): Promise<Array<GateOutcome | undefined>> {
-    try {
-      // Taken once for the whole batch: parts that commit end the episode, and a part failing after
-      // that must not start it again (its batch would be redone, and its neighbours split, for ever).
-      const redoUnwritable = this.redoUnwritableForMs > 0 && !this.unwritable.expired(EPISODE);
-      return await this.decideOrSplit({ intakes, now, heartbeat, whole: true, redoUnwritable });
-    } catch (err) {
-      if (err instanceof UnwritableBatch) {
-        if (await databaseAnswers(this.deps.pool)) this.unwritable.failed(EPISODE);
-        else this.unwritable.forget(EPISODE);
-        this.deps.log.warn(
-          { requests: intakes.length, sqlstate: err.cause.code, error: err.cause.message },
-          'Postgres cannot record the batch now (not its requests’ fault): redoing it',
-        );
+    const timer = this.deps.timer ?? REAL_TIMER;
+    const redoFor = this.writesFailing ? 0 : (this.deps.redoUnwritableForMs ?? DEFAULT_REDO_UNWRITABLE_FOR_MS);
+    const redoUntil = timer.now() + redoFor;
+    for (let attempt = 0; ; attempt++) {
+      const run: RunState = { commits: 0, unwritable: false };
+      try {
+        const outcomes = await this.decideOrSplit({
+          intakes,
+          now: attempt === 0 ? now : Math.max(now, Date.now()),
+          heartbeat,
+          whole: true,
+          redoUnwritable: timer.now() < redoUntil,
+          run,
+        });
+        if (run.commits > 0) this.writesFailing = false;
+        else if (run.unwritable) this.writesFailing = true;
+        return outcomes;
+      } catch (err) {
+        if (!(err instanceof UnwritableBatch)) throw err;
+        if (attempt === 0)
+          this.deps.log.warn(
+            { requests: intakes.length, sqlstate: err.cause.code, error: err.cause.message, redo_for_ms: redoFor },
+            'Postgres cannot record the batch now (not its requests’ fault): redoing it',
+          );
+        await heartbeat();
+        await timer.sleep(Math.min(REDO_BACKOFF_MAX_MS, REDO_BACKOFF_MS * 2 ** attempt));
       }
-      throw err;
     }
   }
 
@@ -134,17 +154,27 @@ export class DecideStage {
     heartbeat: Heartbeat;
     /** The batch as handed in, not a part of it. */
     whole: boolean;
-    /** Whether a failure for Postgres's own reasons redoes the batch (see `decide`). */
+    /** Whether the whole batch failing for Postgres's own reasons is redone (see `decide`). */
     redoUnwritable: boolean;
+    run: RunState;
   }): Promise<Array<GateOutcome | undefined>> {
-    const { intakes, now, heartbeat, whole, redoUnwritable } = p;
+    const { intakes, now, heartbeat, whole, redoUnwritable, run } = p;
     try {
-      return await this.decideAll(intakes, now);
+      return await this.decideAll(intakes, now, run);
     } catch (err) {
       // No request is at fault when a signature thread failed (the threads give way to the event loop
       // when they keep failing) or the connection did: the batch is redone.
-      if (notTheRequests(err) || !(await databaseAnswers(this.deps.pool))) throw err;
-      if (redoUnwritable && postgresCannotWrite(err)) throw new UnwritableBatch(err);
+      if (notTheRequests(err)) throw err;
+      if (!(await databaseAnswers(this.deps.pool))) {
+        this.writesFailing = false; // what Postgres does once back is not known
+        throw err;
+      }
+      // Only the whole batch is redone: a part failing after another part committed is split and
+      // blocked, or the batch would be redone (and that part committed again) for ever.
+      if (postgresCannotWrite(err) && whole) {
+        if (redoUnwritable) throw new UnwritableBatch(err);
+        run.unwritable = true;
+      }
       if (intakes.length === 1) return [this.unrecordable(intakes[0]!, err, now)];
       // A part failing for the moment is split again only while it is large (too large to write in
       // time); a small one is redone with the batch, so that a lock wait costs a few statement
@@ -185,7 +215,11 @@ export class DecideStage {
     return { body: refusalDecision({ ...identity, code: 'ENGINE_ERROR', message }), redelivered: false };
   }
 
-  private async decideAll(intakes: Array<Intake<GateRequest>>, now: number): Promise<Array<GateOutcome | undefined>> {
+  private async decideAll(
+    intakes: Array<Intake<GateRequest>>,
+    now: number,
+    run: RunState,
+  ): Promise<Array<GateOutcome | undefined>> {
     const keys = intakes.flatMap((got) =>
       got.kind === 'accepted'
         ? [
@@ -206,7 +240,7 @@ export class DecideStage {
       try {
         // withClient listens for the connection's errors and discards a client whose transaction failed.
         const outcomes = await withClient(this.deps.pool, (client) => this.transaction(client, intakes, keys, now));
-        this.unwritable.forget(EPISODE); // Postgres writes again
+        run.commits++;
         return outcomes;
       } catch (err) {
         if (err instanceof ConcurrentFirstGate && attempt === 0) continue;
@@ -217,9 +251,10 @@ export class DecideStage {
 
   /**
    * One transaction over the batch, on a pipelined connection: BEGIN goes out with the ledger's read,
-   * COMMIT right behind its write (two round trips).
+   * COMMIT right behind its write (two round trips). Protected: the redo and split around it are
+   * tested against scripted outcomes.
    */
-  private async transaction(
+  protected async transaction(
     client: pg.PoolClient,
     intakes: Array<Intake<GateRequest>>,
     keys: StepKey[],
@@ -310,14 +345,15 @@ export class UnwritableBatch extends Error {
   }
 }
 
-/** The redo clock's only key: while Postgres cannot write, it cannot for every batch. */
-const EPISODE = 'decide';
+/** What one attempt at a batch found: transactions committed, and whether Postgres refused it whole for its own reasons. */
+interface RunState {
+  commits: number;
+  unwritable: boolean;
+}
 
-/** Failures further apart than this (Postgres down meanwhile: that time does not count) start the clock again. */
-const UNWRITABLE_GAP_MS = 60_000;
-
-/** Failed attempts, however long they take, before requests are blocked for Postgres's reasons. */
-const UNWRITABLE_ATTEMPTS = 3;
+/** The first wait before an unwritable batch is redone; it doubles up to REDO_BACKOFF_MAX_MS. */
+const REDO_BACKOFF_MS = 250;
+const REDO_BACKOFF_MAX_MS = 2_000;
 
 /** Postgres answered with a refusal that names neither the data nor the moment (see `DecideStage.decide`). */
 function postgresCannotWrite(err: unknown): err is pg.DatabaseError {
