@@ -531,7 +531,7 @@ describe('gate pipeline on real Kafka and Postgres', () => {
           error: { code: 'ENGINE_ERROR', message: 'the request could not be recorded' },
         });
         expect((await neighbour).decision).toBe('allow');
-        // The episode ended with the neighbour's commit: a new gate is decided at once, not redone.
+        // Nothing holds the partition now: a new gate is decided at once.
         const next = stack.gate.gate(step({ workflow_id: 'wf-misc' }));
         expect(await settledWithin(next, REDO_UNWRITABLE_MS / 2)).toBe(true);
         expect((await next).decision).toBe('allow');

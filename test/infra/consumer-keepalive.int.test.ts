@@ -19,6 +19,7 @@ describe('group consumers keep their membership while a handler waits (real brok
       sessionTimeoutMs: 6_000,
       onGroupJoin: () => joins++,
       onCommitError: () => undefined,
+      onHandlerError: () => undefined,
       handle: async (batch) => {
         for (const m of batch.messages) {
           handled.push(m.value!.toString());

@@ -217,6 +217,8 @@ export class GateClient {
       fromNow: true,
       // Commits only save a rejoining member from rereading; decisions it missed meanwhile time out anyway.
       onCommitError: () => undefined,
+      // Reading a decision does not fail (a malformed one is ignored): a failure here is fetched again.
+      onHandlerError: () => undefined,
       handle: async (batch) => {
         for (const message of batch.messages) this.onDecision(message.value);
         batch.resolveOffset(batch.messages.at(-1)!.offset);

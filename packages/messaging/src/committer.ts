@@ -22,6 +22,11 @@ export class OffsetCommitter {
 
   constructor(private readonly onError: (err: unknown) => void) {}
 
+  /** Whether the consumer is closing: running batches should finish (or give up a wait) soon. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
   /** Runs one batch's work; once the consumer is closing, a new batch is left for redelivery. */
   async run(work: () => Promise<void>): Promise<void> {
     if (this.closing) return;

@@ -44,6 +44,20 @@ export interface BatchConsumerOptions extends ConsumerCommon {
   onBatchEnd?: (lag: { topic: string; partition: number; offsetLag: number }) => void;
   handle: (batch: IncomingBatch) => Promise<void>;
   onCommitError: (err: unknown) => void;
+  /**
+   * A handler failed: what it did not resolve is fetched again after `retryInMs` (see
+   * `redoneInPlace`). Report it here; it is not thrown to kafkajs.
+   */
+  onHandlerError: (err: unknown, failed: FailedBatch) => void;
+}
+
+/** Where a batch handler failed, and when its unresolved messages are fetched again. */
+export interface FailedBatch {
+  topic: string;
+  partition: number;
+  /** Failures of this partition's batches in a row, this one included. */
+  failures: number;
+  retryInMs: number;
 }
 
 /** Where a message came from, and a way to keep the membership while its handling waits. */
@@ -232,6 +246,7 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
     ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
   };
   const committer = new OffsetCommitter(options.onCommitError);
+  const failures = new Map<string, number>();
   const run = async (consumer: Consumer) => {
     const ends = await topicEnds(options);
     await consumer.run({
@@ -242,7 +257,9 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
         const intervalMs = heartbeatIntervalMs(options);
         const batch = incomingBatch(payload, committer, intervalMs);
         return committer.run(() =>
-          keptAlive({ beat: () => batch.heartbeat(), intervalMs }, () => options.handle(batch)),
+          keptAlive({ beat: () => batch.heartbeat(), intervalMs }, () =>
+            redoneInPlace({ batch, failures, committer, onError: options.onHandlerError }, () => options.handle(batch)),
+          ),
         );
       },
     });
@@ -276,6 +293,49 @@ function seekTo(consumer: Consumer, topics: string[], ends: Array<Array<{ partit
     for (const p of partitions) consumer.seek({ topic: topics[i]!, partition: p.partition, offset: p.high });
   });
 }
+
+/** The first wait before a failed batch is fetched again; it doubles with each failure in a row, up to REDO_MAX_MS. */
+export const REDO_FIRST_MS = 250;
+export const REDO_MAX_MS = 5_000;
+
+/**
+ * Runs a batch's handler; when it fails, waits (per partition: REDO_FIRST_MS doubling to REDO_MAX_MS,
+ * while the batch is active) and returns, so kafkajs fetches the partition again from its last
+ * resolved offset (offsets are resolved by the handler only). A failure is not thrown to kafkajs: its
+ * retrier stops every partition's fetchers and backs off (to 30 s), and it counts failures for the
+ * member's life, not in a row, so the tenth failure ever (a deadlock here, Postgres for a moment
+ * there) crashed the consumer and rebalanced its group. A lost membership is still thrown: kafkajs
+ * rejoins the group on it.
+ */
+export async function redoneInPlace(
+  p: {
+    batch: Pick<IncomingBatch, 'topic' | 'partition' | 'isActive'>;
+    /** Failures in a row by topic/partition, kept across batches. */
+    failures: Map<string, number>;
+    committer: Pick<OffsetCommitter, 'isClosing'>;
+    onError: BatchConsumerOptions['onHandlerError'];
+    sleep?: (ms: number) => Promise<void>;
+  },
+  handle: () => Promise<void>,
+): Promise<void> {
+  const key = `${p.batch.topic}/${p.batch.partition}`;
+  try {
+    await handle();
+    p.failures.delete(key);
+  } catch (err) {
+    if (groupMembershipLost(err)) throw err;
+    const failures = (p.failures.get(key) ?? 0) + 1;
+    p.failures.set(key, failures);
+    const retryInMs = Math.min(REDO_MAX_MS, REDO_FIRST_MS * 2 ** (failures - 1));
+    p.onError(err, { topic: p.batch.topic, partition: p.batch.partition, failures, retryInMs });
+    const sleep = p.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
+    // In steps, so that a rebalance or a stop does not wait for the whole backoff.
+    for (let waited = 0; waited < retryInMs && p.batch.isActive() && !p.committer.isClosing; waited += REDO_STEP_MS)
+      await sleep(Math.min(REDO_STEP_MS, retryInMs - waited));
+  }
+}
+
+const REDO_STEP_MS = 100;
 
 function incomingBatch(payload: EachBatchPayload, committer: OffsetCommitter, heartbeatMs: number): IncomingBatch {
   const { batch } = payload;

@@ -11,7 +11,10 @@ export {
 export { MAX_PRODUCE_REQUEST_BYTES, MessageProducer, produceRequests, type ProducerOptions } from './producer.js';
 export {
   GroupConsumer,
+  REDO_FIRST_MS,
+  REDO_MAX_MS,
   type BatchConsumerOptions,
+  type FailedBatch,
   type IncomingBatch,
   type MessageConsumerOptions,
   type MessageContext,

@@ -87,6 +87,11 @@ export class AlertsConsumer {
       // Partitions (tenants) may have moved, or this instance restarted: its view of their windows and backlogs is stale.
       onGroupJoin: () => this.reloadState(),
       onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+      onHandlerError: (err, failed) =>
+        this.log.warn(
+          { error: err instanceof Error ? err.message : String(err), ...failed },
+          'batch failed: fetched again',
+        ),
       handle: (batch) => this.handleBatch(batch),
     });
     await this.consumer.start();

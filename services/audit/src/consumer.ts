@@ -145,6 +145,11 @@ export class AuditConsumer {
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       partitionsConcurrently: this.config.partitionsConcurrently,
       onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+      onHandlerError: (err, failed) =>
+        this.log.warn(
+          { error: err instanceof Error ? err.message : String(err), ...failed },
+          'batch failed: fetched again',
+        ),
       handle: (batch) => this.handleBatch(batch),
     });
     await this.consumer.start();

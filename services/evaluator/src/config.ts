@@ -23,8 +23,9 @@ export interface EvaluatorConfig extends ServiceEnv {
   /** Most gates one decide transaction writes: a larger group commit is split (a backlog's fetch can hold tens of thousands). */
   gatesPerTransaction: number;
   /**
-   * How long batches Postgres refuses for its own reasons (read-only after a failover, disk full) are
-   * redone before their requests are blocked (ENGINE_ERROR); default DEFAULT_REDO_UNWRITABLE_FOR_MS, 0: at once.
+   * How long a batch Postgres refuses for its own reasons (read-only after a failover, disk full) is
+   * redone, from its group commit's start, before it is split and its requests blocked (ENGINE_ERROR);
+   * default DEFAULT_REDO_UNWRITABLE_FOR_MS, 0: at once.
    */
   redoUnwritableForMs?: number;
   /** Worker threads verifying requests and signing decisions (0: on the event loop); default: cores − 1, 1 to 4. */

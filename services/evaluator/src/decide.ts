@@ -18,7 +18,7 @@ import {
 } from '@stepgate/store';
 import type { BundleStore } from './bundles.js';
 import type { FollowUp } from './follow-up.js';
-import type { Heartbeat } from './group-commit.js';
+import type { Heartbeat, RunContext } from './group-commit.js';
 import { decideGate, refusalFor, type GateOutcome } from './gate.js';
 import type { Intake } from './intake.js';
 import type { KillSwitchStore } from './kill-switches.js';
@@ -69,11 +69,12 @@ export class DecideStage {
   /** The backend of each decide connection, read with its first transaction. */
   private readonly backends = new WeakMap<pg.PoolClient, BackendIdentity>();
   /**
-   * Set when a run could write nothing for Postgres's own reasons, even past its redo: later runs are
-   * then not redone (their requests are answered at once) until a transaction commits again or
-   * Postgres stops answering.
+   * When a batch last could write nothing for Postgres's own reasons, even past its redo (undefined
+   * once a transaction commits or Postgres stops answering). For `redoUnwritableForMs` after that, a
+   * batch Postgres refuses whole for such a reason is neither redone nor split: its requests are
+   * blocked at once.
    */
-  private writesFailing = false;
+  private writesFailingSince: number | undefined;
 
   constructor(private readonly deps: DecideStageDeps) {}
 
@@ -106,23 +107,30 @@ export class DecideStage {
    * are decided apart, in order, and so on down to the request, which is blocked (ENGINE_ERROR, fail
    * closed) instead of holding the partition for ever. One such request among n costs about 2·log2(n)
    * transactions, not n (deciding them one at a time let one tenant's request slow a whole group commit).
+   *
    * Any other refusal of the whole batch by Postgres (a read-only node after a failover, a full disk, a
    * missing privilege) is no request's: the batch is redone here, backing off and beating the
-   * heartbeat, for up to `redoUnwritableForMs` from this call's start, so a short failover answers its
-   * gates once Postgres writes again rather than blocking them. Past that it is split and blocked as
-   * above, so every call ends within that bound plus the split (an error no class names, a bug meeting
-   * one request, cannot hold a partition), and callers are answered before their deadlines.
+   * heartbeat, until `redoUnwritableForMs` after its run started (`context.startedAt`: one bound for all
+   * the chunks of a group commit), so a short failover answers its gates once Postgres writes again
+   * rather than blocking them. Past that it is split as above (an error no class names, a bug meeting
+   * one request, cannot hold a partition), and a split that has committed nothing for
+   * SPLIT_WITHOUT_COMMIT_MS blocks the rest of the batch untried: when nothing can be written, trying
+   * each request costs two failed transactions per request. Batches that Postgres refuses whole in
+   * the same way soon after are blocked at once (`writesFailingSince`).
    */
   async decide(
     intakes: Array<Intake<GateRequest>>,
     now: number,
-    heartbeat: Heartbeat = async () => undefined,
+    context: Partial<RunContext> = {},
   ): Promise<Array<GateOutcome | undefined>> {
     const timer = this.deps.timer ?? REAL_TIMER;
-    const redoFor = this.writesFailing ? 0 : (this.deps.redoUnwritableForMs ?? DEFAULT_REDO_UNWRITABLE_FOR_MS);
-    const redoUntil = timer.now() + redoFor;
+    const heartbeat = context.heartbeat ?? (async () => undefined);
+    const redoFor = this.deps.redoUnwritableForMs ?? DEFAULT_REDO_UNWRITABLE_FOR_MS;
+    const since = this.writesFailingSince;
+    const writesFailing = since !== undefined && timer.now() - since < redoFor;
+    const redoUntil = writesFailing ? Number.NEGATIVE_INFINITY : (context.startedAt ?? timer.now()) + redoFor;
     for (let attempt = 0; ; attempt++) {
-      const run: RunState = { commits: 0, unwritable: false };
+      const run: RunState = { commits: 0, unwritable: undefined, writesFailing };
       try {
         const outcomes = await this.decideOrSplit({
           intakes,
@@ -132,8 +140,8 @@ export class DecideStage {
           redoUnwritable: timer.now() < redoUntil,
           run,
         });
-        if (run.commits > 0) this.writesFailing = false;
-        else if (run.unwritable) this.writesFailing = true;
+        if (run.commits > 0) this.writesFailingSince = undefined;
+        else if (run.unwritable) this.writesFailingSince = timer.now();
         return outcomes;
       } catch (err) {
         if (!(err instanceof UnwritableBatch)) throw err;
@@ -143,7 +151,8 @@ export class DecideStage {
             'Postgres cannot record the batch now (not its requests’ fault): redoing it',
           );
         await heartbeat();
-        await timer.sleep(Math.min(REDO_BACKOFF_MAX_MS, REDO_BACKOFF_MS * 2 ** attempt));
+        const wait = Math.min(REDO_BACKOFF_MAX_MS, REDO_BACKOFF_MS * 2 ** attempt, redoUntil - timer.now());
+        if (wait > 0) await timer.sleep(wait);
       }
     }
   }
@@ -159,6 +168,7 @@ export class DecideStage {
     run: RunState;
   }): Promise<Array<GateOutcome | undefined>> {
     const { intakes, now, heartbeat, whole, redoUnwritable, run } = p;
+    const timer = this.deps.timer ?? REAL_TIMER;
     try {
       return await this.decideAll(intakes, now, run);
     } catch (err) {
@@ -166,14 +176,15 @@ export class DecideStage {
       // when they keep failing) or the connection did: the batch is redone.
       if (notTheRequests(err)) throw err;
       if (!(await databaseAnswers(this.deps.pool))) {
-        this.writesFailing = false; // what Postgres does once back is not known
+        this.writesFailingSince = undefined; // what Postgres does once back is not known
         throw err;
       }
       // Only the whole batch is redone: a part failing after another part committed is split and
       // blocked, or the batch would be redone (and that part committed again) for ever.
       if (postgresCannotWrite(err) && whole) {
         if (redoUnwritable) throw new UnwritableBatch(err);
-        run.unwritable = true;
+        if (run.writesFailing) return this.blockedUntried(intakes, err, now);
+        run.unwritable = { cause: err, splitUntil: timer.now() + SPLIT_WITHOUT_COMMIT_MS };
       }
       if (intakes.length === 1) return [this.unrecordable(intakes[0]!, err, now)];
       // A part failing for the moment is split again only while it is large (too large to write in
@@ -191,12 +202,26 @@ export class DecideStage {
     const half = Math.ceil(intakes.length / 2);
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const part of [intakes.slice(0, half), intakes.slice(half)]) {
+      const unwritable = run.unwritable;
+      if (unwritable && run.commits === 0 && timer.now() > unwritable.splitUntil) {
+        outcomes.push(...this.blockedUntried(part, unwritable.cause, now));
+        continue;
+      }
       await heartbeat();
       outcomes.push(
         ...(await this.decideOrSplit({ ...p, intakes: part, now: Math.max(now, Date.now()), whole: false })),
       );
     }
     return outcomes;
+  }
+
+  /** Outcomes for requests not tried, Postgres having refused to write for its own reasons: accepted ones blocked. */
+  private blockedUntried(
+    intakes: Array<Intake<GateRequest>>,
+    cause: pg.DatabaseError,
+    now: number,
+  ): Array<GateOutcome | undefined> {
+    return intakes.map((got) => (got.kind === 'accepted' ? this.unrecordable(got, cause, now) : refused(got, now)));
   }
 
   /** The refusal of a request whose own transaction failed while Postgres answers; throws when it is not at fault. */
@@ -348,8 +373,14 @@ export class UnwritableBatch extends Error {
 /** What one attempt at a batch found: transactions committed, and whether Postgres refused it whole for its own reasons. */
 interface RunState {
   commits: number;
-  unwritable: boolean;
+  /** Set when the whole batch was refused for Postgres's own reasons past its redo, and it is split. */
+  unwritable: { cause: pg.DatabaseError; splitUntil: number } | undefined;
+  /** Whether an earlier batch could write nothing for such reasons a moment ago (see `writesFailingSince`). */
+  writesFailing: boolean;
 }
+
+/** How long the split of a batch Postgres refuses for its own reasons may go on without a commit before the rest is blocked untried. */
+const SPLIT_WITHOUT_COMMIT_MS = 2_000;
 
 /** The first wait before an unwritable batch is redone; it doubles up to REDO_BACKOFF_MAX_MS. */
 const REDO_BACKOFF_MS = 250;

@@ -131,7 +131,7 @@ export class Evaluator {
       log: this.log,
       redoUnwritableForMs: config.redoUnwritableForMs,
     });
-    this.decisions = new GroupCommit((intakes, now, heartbeat) => this.decideStage.decide(intakes, now, heartbeat), {
+    this.decisions = new GroupCommit((intakes, now, context) => this.decideStage.decide(intakes, now, context), {
       maxItems: config.gatesPerTransaction,
       membershipLost: groupMembershipLost,
     });
@@ -188,6 +188,11 @@ export class Evaluator {
       onBatchEnd: ({ topic, partition, offsetLag }) =>
         this.metrics.consumerLag.set({ topic, partition: String(partition) }, offsetLag),
       onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
+      onHandlerError: (err, failed) =>
+        this.log.warn(
+          { error: err instanceof Error ? err.message : String(err), ...failed },
+          'batch failed: fetched again',
+        ),
       onCrash: (error, restarting) =>
         this.log.error({ error: error.message, restarting }, 'gate consumer crashed; it is restarted'),
       handle: (batch) => this.handleBatch(batch),

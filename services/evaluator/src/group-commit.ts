@@ -8,6 +8,14 @@ export interface GroupCommitOptions {
   maxItems: number;
   /** Whether a heartbeat's failure means the member lost its partitions: the run then stops. */
   membershipLost: (err: unknown) => boolean;
+  /** Monotonic time, read once at each run's start and handed to every chunk (default performance.now). */
+  clock?: () => number;
+}
+
+/** What every chunk of one run shares: its heartbeat, and when the run started (by the options' clock). */
+export interface RunContext {
+  heartbeat: Heartbeat;
+  startedAt: number;
 }
 
 /**
@@ -23,18 +31,19 @@ export class GroupCommit<In, Out> {
   private readonly batches: Coalescer<{ items: In[]; now: number; heartbeat?: Heartbeat | undefined }, Out[]>;
 
   /**
-   * `run` decides the items of the batches in one transaction, at the latest of their times;
-   * `heartbeat` beats for every batch in the run (a run that takes long, e.g. one splitting a failed
+   * `run` decides the items of the batches in one transaction, at the latest of their times; its
+   * context's `heartbeat` beats for every batch in the run (a run that takes long, e.g. one splitting a failed
    * transaction, calls it between its parts). A run of more than `maxItems` items is split into
    * transactions of at most that many, in order, beating between them, each later one at the time it
    * starts: a backlog's fetch gathered 18,000 gates into one transaction, which on a slow hour
    * outlasted the statement timeout and the group's session.
    */
   constructor(
-    run: (items: In[], now: number, heartbeat: Heartbeat) => Promise<Out[]>,
+    run: (items: In[], now: number, context: RunContext) => Promise<Out[]>,
     options: GroupCommitOptions = { maxItems: Number.POSITIVE_INFINITY, membershipLost: () => false },
   ) {
     const { maxItems } = options;
+    const clock = options.clock ?? (() => performance.now());
     if (!(maxItems === Number.POSITIVE_INFINITY || (Number.isInteger(maxItems) && maxItems >= 1)))
       throw new RangeError(`group commit: maxItems must be an integer of at least 1, got ${String(maxItems)}`);
     this.batches = new Coalescer(async (group) => {
@@ -44,11 +53,12 @@ export class GroupCommit<In, Out> {
       );
       const items = group.flatMap((b) => b.items);
       const now = Math.max(...group.map((b) => b.now));
+      const context = { heartbeat, startedAt: clock() };
       let outs: Out[] = [];
       for (let from = 0; from < items.length; from += maxItems) {
         if (from > 0) await heartbeat();
         const chunk = items.slice(from, from + maxItems);
-        const decided = await run(chunk, from === 0 ? now : Math.max(now, Date.now()), heartbeat);
+        const decided = await run(chunk, from === 0 ? now : Math.max(now, Date.now()), context);
         if (decided.length !== chunk.length)
           throw new Error(`group commit: ${decided.length} outcomes for ${chunk.length} items`);
         outs = outs.concat(decided);

@@ -2,7 +2,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { GateRequest } from '@stepgate/contracts';
-import type { StepKey } from '@stepgate/store';
+import { CommitOutcomeUnknown, type StepKey } from '@stepgate/store';
 import { DecideStage, type DecideStageDeps, type RedoTimer } from '../src/decide.js';
 import type { GateOutcome } from '../src/gate.js';
 import { GroupCommit } from '../src/group-commit.js';
@@ -12,6 +12,8 @@ import type { Intake } from '../src/intake.js';
 // batches Postgres refuses, for what reason, and whether it answers at all.
 
 const REDO_FOR_MS = 10_000;
+/** What each scripted transaction costs in virtual time. */
+const TRANSACTION_MS = 5;
 
 /** Virtual time: a wait moves the clock on after the event loop's turn (so a test can act between waits). */
 class VirtualTimer implements RedoTimer {
@@ -36,7 +38,10 @@ type Script = (steps: string[]) => Error | undefined;
 /** A stage whose transaction fails as `script` says for the batch's steps, and otherwise allows all. */
 class ScriptedDecideStage extends DecideStage {
   readonly transactions: string[][] = [];
+  /** The time each transaction decided at. */
+  readonly decidedAt: number[] = [];
   answers = true;
+  private readonly timer: VirtualTimer;
 
   constructor(
     private readonly script: Script,
@@ -51,6 +56,7 @@ class ScriptedDecideStage extends DecideStage {
       },
     } as unknown as pg.Pool;
     super({ pool, log: pino({ level: 'silent' }), ...options } as unknown as DecideStageDeps);
+    this.timer = options.timer;
     Object.defineProperty(this, 'answers', {
       get: () => stage.answers,
       set: (v: boolean) => (stage.answers = v),
@@ -61,9 +67,12 @@ class ScriptedDecideStage extends DecideStage {
     _client: pg.PoolClient,
     intakes: Array<Intake<GateRequest>>,
     _keys: StepKey[],
+    now: number,
   ): Promise<Array<GateOutcome | undefined>> {
     const steps = intakes.map((i) => (i.kind === 'accepted' ? i.body.step_id : ''));
     this.transactions.push(steps);
+    this.decidedAt.push(now);
+    this.timer.t += TRANSACTION_MS;
     const failure = this.script(steps);
     if (failure) throw failure;
     return intakes.map(() => ({ body: { decision: 'allow' }, redelivered: false }) as unknown as GateOutcome);
@@ -142,11 +151,8 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
     const timer = new VirtualTimer();
     const stage = new ScriptedDecideStage(failingWith('42804', 'bad'), { timer });
     const group = new GroupCommit(
-      (items: Array<Intake<GateRequest>>, now, heartbeat) => stage.decide(items, now, heartbeat),
-      {
-        maxItems: 2,
-        membershipLost: () => false,
-      },
+      (items: Array<Intake<GateRequest>>, now, context) => stage.decide(items, now, context),
+      { maxItems: 2, membershipLost: () => false, clock: () => timer.now() },
     );
     const outcomes = await group.submit([accepted('ok1'), accepted('ok2'), accepted('bad')], 0);
     expect(decisions(outcomes)).toEqual(['allow', 'allow', 'block:ENGINE_ERROR']);
@@ -162,7 +168,7 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
     );
     const outcomes = await stage.decide([accepted('ok1'), accepted('data'), accepted('ok2'), accepted('bad')], 0);
     expect(decisions(outcomes)).toEqual(['allow', 'block:ENGINE_ERROR', 'allow', 'block:ENGINE_ERROR']);
-    expect(timer.now()).toBe(0); // split at once: the data refusal came first, no redo
+    expect(timer.now()).toBe(stage.transactions.length * TRANSACTION_MS); // split at once: the data refusal came first, no redo
   });
 
   it('a refusal of the data is never redone: split at once down to the request', async () => {
@@ -172,10 +178,10 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
       'allow',
       'block:ENGINE_ERROR',
     ]);
-    expect(timer.now()).toBe(0);
+    expect(timer.now()).toBe(stage.transactions.length * TRANSACTION_MS); // no wait
   });
 
-  it('once a call could write nothing past its bound, later calls are answered at once until a transaction commits; then the redo is back', async () => {
+  it('once a batch could write nothing past its bound, the next batch Postgres refuses whole so is blocked untried at once; a commit ends that, and so does time', async () => {
     const timer = new VirtualTimer();
     let readOnly = true;
     const stage = new ScriptedDecideStage(
@@ -185,15 +191,89 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
     expect(decisions(await stage.decide([accepted('a')], 0))).toEqual(['block:ENGINE_ERROR']);
     const expiredAt = timer.now();
     expect(expiredAt).toBeGreaterThanOrEqual(REDO_FOR_MS);
-    expect(decisions(await stage.decide([accepted('b')], 0))).toEqual(['block:ENGINE_ERROR']);
-    expect(timer.now()).toBe(expiredAt); // no redo
+    const tried = stage.transactions.length;
+    expect(decisions(await stage.decide([accepted('b1'), accepted('b2'), accepted('b3')], 0))).toEqual([
+      'block:ENGINE_ERROR',
+      'block:ENGINE_ERROR',
+      'block:ENGINE_ERROR',
+    ]);
+    expect(stage.transactions.length - tried).toBe(1); // the whole, then no split
     readOnly = false;
     expect(decisions(await stage.decide([accepted('c')], 0))).toEqual(['allow']);
+    const committedAt = timer.now();
     await stage.decide([accepted('still-bad')], 0);
-    expect(timer.now()).toBeGreaterThanOrEqual(expiredAt + REDO_FOR_MS); // redone again
+    expect(timer.now()).toBeGreaterThanOrEqual(committedAt + REDO_FOR_MS); // redone again
+
+    // An episode long past (no failure for redoUnwritableForMs) does not skip the redo of the next one.
+    readOnly = true;
+    timer.t += REDO_FOR_MS;
+    const later = timer.now();
+    await stage.decide([accepted('d')], 0);
+    expect(timer.now()).toBeGreaterThanOrEqual(later + REDO_FOR_MS);
   });
 
-  it('Postgres stopping to answer during the redo ends the call with its error (the batch is held until it answers) and forgets an earlier failed episode', async () => {
+  it('nothing writable: past the bound, a large batch is not tried request by request; once its split commits nothing for a while, the rest is blocked untried', async () => {
+    const timer = new VirtualTimer();
+    const stage = new ScriptedDecideStage(() => databaseError('53100'), { timer });
+    const batch = Array.from({ length: 2_000 }, (_, i) => accepted(`full-${i}`));
+    const outcomes = await stage.decide(batch, 0);
+    expect(new Set(decisions(outcomes))).toEqual(new Set(['block:ENGINE_ERROR']));
+    expect(outcomes).toHaveLength(2_000);
+    // 2,000 requests tried one by one would be 3,999 transactions; the split stops after ~2 s of them.
+    expect(stage.transactions.length).toBeLessThan(2_000 / TRANSACTION_MS + 200);
+    expect(timer.now()).toBeLessThan(REDO_FOR_MS + 2_000 + 2_000);
+  });
+
+  it('one bound for all the chunks of a group commit, however many of them meet the failure', async () => {
+    const timer = new VirtualTimer();
+    const stage = new ScriptedDecideStage(failingWith('42804', 'bad-1', 'bad-2', 'bad-3'), { timer });
+    const group = new GroupCommit(
+      (items: Array<Intake<GateRequest>>, now, context) => stage.decide(items, now, context),
+      { maxItems: 2, membershipLost: () => false, clock: () => timer.now() },
+    );
+    const items = ['ok-1', 'bad-1', 'ok-2', 'bad-2', 'ok-3', 'bad-3'].map(accepted);
+    const outcomes = await group.submit(items, 0);
+    expect(decisions(outcomes)).toEqual([
+      'allow',
+      'block:ENGINE_ERROR',
+      'allow',
+      'block:ENGINE_ERROR',
+      'allow',
+      'block:ENGINE_ERROR',
+    ]);
+    expect(timer.now()).toBeLessThan(REDO_FOR_MS + 2_500); // not 10 s a chunk
+  });
+
+  it('beats the heartbeat while it redoes, and decides each attempt at the time it starts', async () => {
+    const timer = new VirtualTimer();
+    let readOnly = true;
+    const stage = new ScriptedDecideStage(() => (readOnly ? databaseError('25006') : undefined), { timer });
+    let beats = 0;
+    const pending = stage.decide([accepted('a')], 1_000, {
+      heartbeat: async () => {
+        beats++;
+      },
+    });
+    const wallBefore = Date.now();
+    while (timer.now() < 2_000) await nextTurn();
+    await new Promise((r) => setTimeout(r, 5)); // the wall clock moves on between attempts
+    readOnly = false;
+    await pending;
+    expect(beats).toBeGreaterThanOrEqual(3);
+    expect(stage.decidedAt[0]).toBe(1_000);
+    expect(stage.decidedAt.at(-1)).toBeGreaterThanOrEqual(wallBefore);
+  });
+
+  it('Postgres stopping to answer in the middle of a redo ends the call with its error (the batch is then held until it answers)', async () => {
+    const timer = new VirtualTimer();
+    const stage = new ScriptedDecideStage(() => databaseError('25006'), { timer });
+    const pending = stage.decide([accepted('a')], 0);
+    while (timer.now() < 1_000) await nextTurn();
+    stage.answers = false;
+    await expect(pending).rejects.toMatchObject({ code: '25006' });
+  });
+
+  it('Postgres stopping to answer forgets that writes were failing: the next refusal is redone again', async () => {
     const timer = new VirtualTimer();
     let readOnly = true;
     const stage = new ScriptedDecideStage(() => (readOnly ? databaseError('25006') : undefined), { timer });
@@ -206,5 +286,13 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
     while (timer.now() < before + 1_000) await nextTurn();
     readOnly = false;
     expect(decisions(await pending)).toEqual(['allow']); // redone, not blocked at once
+  });
+
+  it('failures that are no request’s and not Postgres’s refusal (a signature thread, a COMMIT gone unanswered) are thrown at once, not redone here', async () => {
+    const timer = new VirtualTimer();
+    const unknown = new CommitOutcomeUnknown(4242, new Error('connection lost after COMMIT'));
+    const stage = new ScriptedDecideStage(() => unknown, { timer });
+    await expect(stage.decide([accepted('a')], 0)).rejects.toBe(unknown);
+    expect(stage.transactions).toHaveLength(1);
   });
 });

@@ -61,7 +61,7 @@ describe('group commit', () => {
   it('gives the run a heartbeat that beats for every batch in it', async () => {
     const beats: string[] = [];
     let heartbeat: (() => Promise<void>) | undefined;
-    const commit = new GroupCommit<string, string>(async (items, _now, beat) => {
+    const commit = new GroupCommit<string, string>(async (items, _now, { heartbeat: beat }) => {
       heartbeat = beat;
       return items;
     });
@@ -138,7 +138,7 @@ describe('group commit of a large run', () => {
 
   it('stops a run that beats from inside its transaction when the membership is lost', async () => {
     const lost = new MembershipLost('rebalancing');
-    const commit = new GroupCommit<number, number>(async (items, _now, heartbeat) => {
+    const commit = new GroupCommit<number, number>(async (items, _now, { heartbeat }) => {
       await heartbeat();
       return items;
     }, options(10));
@@ -162,5 +162,20 @@ describe('group commit of a large run', () => {
       expect(() => new GroupCommit(async (items: number[]) => items, options(maxItems))).toThrow(RangeError);
     const short = new GroupCommit<number, number>(async (items) => items.slice(1), options(5));
     await expect(short.submit([1, 2], 1)).rejects.toThrow('1 outcomes for 2 items');
+  });
+
+  it('hands every chunk of a run the time the run started, by its clock', async () => {
+    let clock = 100;
+    const seen: number[] = [];
+    const commit = new GroupCommit<number, number>(
+      async (items, _now, { startedAt }) => {
+        seen.push(startedAt);
+        clock += 50;
+        return items;
+      },
+      { ...options(2), clock: () => clock },
+    );
+    await commit.submit([1, 2, 3, 4, 5], 1);
+    expect(seen).toEqual([100, 100, 100]);
   });
 });
