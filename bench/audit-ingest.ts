@@ -1,8 +1,7 @@
 /**
  * Audit ingest: a backlog of audit events on Kafka drained by the real audit consumer into
  * `audit_log` (dedup check, hash chain, one COPY per Kafka batch, offsets after commit), next to
- * a bare COPY of the same rows into a table with the same columns and indexes, before and after the
- * ingest in the same run.
+ * a bare COPY of the same rows into a table with the same columns and indexes, A B B A in the same run.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -21,9 +20,10 @@ import { benchDb, benchKafka } from './transport.js';
 
 export interface AuditBench {
   events: number;
-  ingest: { seconds: number; perSecond: number };
+  /** Two ingests: their mean time, and each one's rate. */
+  ingest: { seconds: number; perSecond: number; runs: number[] };
   copy: { seconds: number; perSecond: number; runs: number[] };
-  /** CPU µs per event: the consumer's process, Postgres's and the broker's during the ingest; Postgres's per row of the bare COPY (undefined where /proc cannot see a service). */
+  /** CPU µs per event, means of the two ingests: the consumer's process, Postgres's and the broker's; Postgres's per row of the bare COPY (undefined where /proc cannot see a service). */
   cpu: { consumer: number; consumerMainThread: number; postgres?: number; broker?: number; copyPostgres?: number };
 }
 
@@ -78,7 +78,21 @@ function syntheticEvents(n: number, tenants: number): AuditEvent[] {
   }));
 }
 
-export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise<AuditBench> {
+interface IngestRun {
+  seconds: number;
+  /** CPU µs per event of the consumer's process (all threads), its main thread, Postgres, the broker. */
+  consumer: number;
+  consumerMainThread: number;
+  postgres?: number;
+  broker?: number;
+}
+
+/**
+ * One ingest of `events` by the real audit consumer into a schema and topics of its own (made and
+ * filled before the clock starts, dropped after): the same starting point for every run.
+ */
+async function ingest(endpoints: Endpoints, events: AuditEvent[], label: string): Promise<IngestRun> {
+  const n = events.length;
   const id = `bench_${randomBytes(4).toString('hex')}`;
   const prefix = `bench.${id}.`;
   const db = benchDb(endpoints, { options: `-c search_path=${id}` });
@@ -89,7 +103,6 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
   await admin.connect();
   await new TopicAdmin(admin).ensureTopics({ prefix });
   const topics = topicsFor(prefix);
-  const events = syntheticEvents(n, 20);
   try {
     const producer = kafka.producer({ allowAutoTopicCreation: false });
     await producer.connect();
@@ -99,11 +112,6 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
         messages: events.slice(i, i + 2_000).map((e) => ({ key: e.tenant_id, value: JSON.stringify(e) })),
       });
     await producer.disconnect();
-
-    // The bare COPY runs once before the ingest and once after (its time varies with what Postgres is
-    // doing, e.g. a checkpoint after the ingest's writes); the ratio is to the mean of the two.
-    const chunks = copyChunks(events);
-    const before = await bareCopy(db, chunks, 'audit_copy_before');
 
     const consumer = new AuditConsumer(
       {
@@ -127,7 +135,7 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
       )?.value ?? 0;
     await consumer.start(); // joining the group is not ingest: timed (and its CPU counted) from here
     const mainBefore = mainThreadCpuSeconds(process.pid);
-    const ingest = await profiled('audit-ingest', () =>
+    const run = await profiled(label, () =>
       cpuDuring(async () => {
         const started = performance.now();
         while ((await inserted()) < n) await new Promise((r) => setTimeout(r, 50));
@@ -136,29 +144,70 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
     );
     const mainThread = mainThreadCpuSeconds(process.pid) - mainBefore;
     await consumer.stop();
+    return {
+      seconds: run.result,
+      consumer: perEvent(run.self, n)!,
+      consumerMainThread: perEvent(mainThread, n)!,
+      postgres: perEvent(run.services.postgres, n),
+      broker: perEvent(run.services.broker, n),
+    };
+  } finally {
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+    await admin.disconnect();
+    await db.query(`drop schema if exists ${id} cascade`);
+    await db.end();
+  }
+}
 
+function perEvent(seconds: number | undefined, n: number): number | undefined {
+  return seconds === undefined ? undefined : (seconds * 1e6) / n;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/**
+ * A B B A: a bare COPY, two ingests (each of its own copy of the events, into a fresh schema), a bare
+ * COPY again. Postgres's speed drifts within a minute on a shared host (a checkpoint after the
+ * ingests' writes, other tenants): one ingest against the mean of copies around it swung the ratio
+ * from 0.63× to 0.97× between runs of the same code.
+ */
+export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise<AuditBench> {
+  const id = `bench_${randomBytes(4).toString('hex')}`;
+  const db = benchDb(endpoints, { options: `-c search_path=${id}` });
+  await db.connect();
+  await migrate(db, { schema: id });
+  try {
+    const events = syntheticEvents(n, 20);
+    const chunks = copyChunks(events);
+    const before = await bareCopy(db, chunks, 'audit_copy_before');
+    const ingests = [
+      await ingest(endpoints, syntheticEvents(n, 20), 'audit-ingest-1'),
+      await ingest(endpoints, syntheticEvents(n, 20), 'audit-ingest-2'),
+    ];
     const after = await bareCopy(db, chunks, 'audit_copy_after');
     const copySeconds = (before.seconds + after.seconds) / 2;
-    const perEvent = (seconds: number | undefined) => (seconds === undefined ? undefined : (seconds * 1e6) / n);
+    const ingestSeconds = mean(ingests.map((r) => r.seconds));
+    const meanOf = (of: (r: IngestRun) => number | undefined) => {
+      const xs = ingests.map(of);
+      return xs.some((x) => x === undefined) ? undefined : mean(xs as number[]);
+    };
     const copyCpu =
       before.postgresCpu === undefined || after.postgresCpu === undefined
         ? undefined
         : (before.postgresCpu + after.postgresCpu) / 2;
     return {
       events: n,
-      ingest: { seconds: ingest.result, perSecond: n / ingest.result },
+      ingest: { seconds: ingestSeconds, perSecond: n / ingestSeconds, runs: ingests.map((r) => n / r.seconds) },
       copy: { seconds: copySeconds, perSecond: n / copySeconds, runs: [n / before.seconds, n / after.seconds] },
       cpu: {
-        consumer: perEvent(ingest.self)!,
-        consumerMainThread: perEvent(mainThread)!,
-        postgres: perEvent(ingest.services.postgres),
-        broker: perEvent(ingest.services.broker),
-        copyPostgres: perEvent(copyCpu),
+        consumer: meanOf((r) => r.consumer)!,
+        consumerMainThread: meanOf((r) => r.consumerMainThread)!,
+        postgres: meanOf((r) => r.postgres),
+        broker: meanOf((r) => r.broker),
+        copyPostgres: perEvent(copyCpu, n),
       },
     };
   } finally {
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
-    await admin.disconnect();
     await db.query(`drop schema if exists ${id} cascade`);
     await db.end();
   }

@@ -191,7 +191,7 @@ benches['audit-ingest'] = async () => {
   await ensureServices();
   const r = await benchAuditIngest(endpoints, 100_000);
   console.log(
-    `audit-ingest  ${r.events} events from Kafka into audit_log (dedup, hash chain, COPY per batch, offsets after commit): ${fmt(r.ingest.seconds, 1)} s, ${fmt(r.ingest.perSecond, 0)} events/s` +
+    `audit-ingest  ${r.events} events from Kafka into audit_log (dedup, hash chain, COPY per batch, offsets after commit), A B B A: ingests ${r.ingest.runs.map((x) => fmt(x, 0)).join(', ')} events/s, mean ${fmt(r.ingest.seconds, 1)} s, ${fmt(r.ingest.perSecond, 0)} events/s` +
       ` | bare COPY of the same rows (before and after: ${r.copy.runs.map((x) => fmt(x, 0)).join(', ')} rows/s): mean ${fmt(r.copy.seconds, 1)} s, ${fmt(r.copy.perSecond, 0)} rows/s | ratio ${fmt(r.ingest.perSecond / r.copy.perSecond, 2)}× (targets: ≥20,000 events/s, ≥0.8×)`,
   );
   const { consumer, consumerMainThread, postgres, broker, copyPostgres } = r.cpu;
