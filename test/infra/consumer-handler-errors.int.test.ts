@@ -1,25 +1,23 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaConnection, REDO_FIRST_MS } from '@stepgate/messaging';
 import { testNamespace } from '@stepgate/test';
 
 const ns = testNamespace('consumer-handler-errors');
+beforeAll(() => ns.createTopics());
 afterAll(() => ns.cleanup());
 
-describe('a batch handler that fails is redone in place (real broker)', () => {
-  it('failures over a member’s life (a redo each, spread over many good batches) never crash the consumer or rejoin its group; each message is handled once it succeeds, in order', async () => {
-    await ns.createTopics();
+describe('a batch handler that fails is tried again after a pause of its partition (real broker)', () => {
+  it('failures over a member’s life (a redo each, spread over many good batches) never crash the consumer; each message is handled once it succeeds, in order', async () => {
     const topic = ns.topics.dlq;
     const kafka = new KafkaConnection({ clientId: ns.id, brokers: ns.endpoints.kafkaBrokers });
     const attempts = new Map<string, number>();
     const handled: string[] = [];
-    let joins = 0;
     const crashes: Error[] = [];
     const retries: number[] = [];
     const consumer = kafka.batchConsumer({
       groupId: `${ns.groupPrefix}handler-errors`,
       topics: [topic],
       maxWaitTimeInMs: 20,
-      onGroupJoin: () => joins++,
       onCrash: (error) => crashes.push(error),
       onCommitError: () => undefined,
       onHandlerError: (_err, failed) => retries.push(failed.retryInMs),
@@ -45,12 +43,66 @@ describe('a batch handler that fails is redone in place (real broker)', () => {
       await expect.poll(() => handled.includes(value), { timeout: 30_000, interval: 20 }).toBe(true);
     }
     await producer.disconnect();
-    expect(handled).toEqual(values);
+    // At least once: a rejoin (topics of parallel tests churn the broker's metadata) may hand a
+    // message over again; each is handled, in order, once its first failure is past.
+    expect([...new Set(handled)]).toEqual(values);
     expect(crashes).toEqual([]);
-    expect(joins).toBe(1);
-    // Each failure followed a success of its partition: the first wait each time, not a growing one.
-    expect(retries).toEqual(values.map(() => REDO_FIRST_MS));
+    expect(consumer.restartCount).toBe(0);
+    // Each failure followed a success of its partition: the first pause each time, not a growing one.
+    expect(retries.length).toBeGreaterThanOrEqual(values.length);
+    expect(new Set(retries)).toEqual(new Set([REDO_FIRST_MS]));
     expect(consumer.ready).toBe(true);
+    await consumer.stop();
+  }, 180_000);
+
+  it('a partition whose batches keep failing does not hold the others: they are fetched and handled while it is paused', async () => {
+    const topic = ns.topics.dlq;
+    const kafka = new KafkaConnection({ clientId: `${ns.id}-2`, brokers: ns.endpoints.kafkaBrokers });
+    let stuck = true;
+    const failures: number[] = [];
+    const handledAt = new Map<string, { at: number; partition: number }>();
+    let stuckPartition = -1;
+    const consumer = kafka.batchConsumer({
+      groupId: `${ns.groupPrefix}handler-errors-2`,
+      topics: [topic],
+      maxWaitTimeInMs: 20,
+      fromNow: true,
+      partitionsConcurrently: 12,
+      onCommitError: () => undefined,
+      onHandlerError: (_err, failed) => failures.push(failed.retryInMs),
+      handle: async (batch) => {
+        for (const m of batch.messages) {
+          const value = m.value!.toString();
+          if (value === 'stuck' && stuck) {
+            stuckPartition = batch.partition;
+            throw new Error('this partition keeps failing');
+          }
+          handledAt.set(value, { at: Date.now(), partition: batch.partition });
+          batch.resolveOffset(m.offset);
+        }
+        batch.commit();
+      },
+    });
+    await consumer.start();
+    const producer = await kafka.producer();
+    await producer.publish([{ topic, key: 'stuck-key', value: 'stuck' }]);
+    // Paused for 2 s, then 4 s: the others must not wait for that.
+    await expect
+      .poll(() => failures.length, { timeout: 30_000, interval: 20, message: 'the stuck partition fails 5 times' })
+      .toBeGreaterThanOrEqual(5);
+    const others = Array.from({ length: 8 }, (_, i) => `other-${i}`);
+    await producer.publish(others.map((value) => ({ topic, key: `${value}-key`, value })));
+    // Those on other partitions are handled well within the stuck one's pause (a sleeping handler held
+    // its broker's fetcher, so they waited for it); those behind it wait for it.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const early = others.filter((v) => handledAt.has(v));
+    expect(early.length).toBeGreaterThan(0);
+    for (const v of early) expect(handledAt.get(v)!.partition).not.toBe(stuckPartition);
+    stuck = false;
+    await expect
+      .poll(() => ['stuck', ...others].filter((v) => !handledAt.has(v)), { timeout: 30_000, interval: 20 })
+      .toEqual([]);
+    await producer.disconnect();
     await consumer.stop();
   }, 180_000);
 });

@@ -40,13 +40,17 @@ export interface BatchConsumerOptions extends ConsumerCommon {
   partitionsConcurrently?: number;
   maxBytesPerPartition?: number;
   maxBytes?: number;
-  /** After each batch: the partition's lag behind its high watermark. */
+  /**
+   * After each batch, handled or failed: the partition's lag behind its high watermark, from the
+   * first offset not resolved (a partition whose batches keep failing shows its lag growing).
+   */
   onBatchEnd?: (lag: { topic: string; partition: number; offsetLag: number }) => void;
   handle: (batch: IncomingBatch) => Promise<void>;
   onCommitError: (err: unknown) => void;
   /**
-   * A handler failed: what it did not resolve is fetched again after `retryInMs` (see
-   * `redoneInPlace`). Report it here; it is not thrown to kafkajs.
+   * A handler failed: its partition is paused for `retryInMs`, then fetched again from its last
+   * resolved offset (see `retriedAfterPause`). Report it here; it is not thrown to kafkajs, unless
+   * this throws.
    */
   onHandlerError: (err: unknown, failed: FailedBatch) => void;
 }
@@ -231,14 +235,6 @@ export class GroupConsumer {
 
 export type ConsumerFactory = (config: ReturnType<typeof groupSettings>) => Consumer;
 
-const wireBatchEnd = (consumer: Consumer, onBatchEnd: BatchConsumerOptions['onBatchEnd']) => {
-  if (onBatchEnd)
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
-      onBatchEnd({ topic: payload.topic, partition: payload.partition, offsetLag: Number(payload.offsetLag) }),
-    );
-  return consumer;
-};
-
 export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOptions): GroupConsumer {
   const config = {
     ...groupSettings(options),
@@ -253,19 +249,23 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
       eachBatchAutoResolve: false,
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
-      eachBatch: (payload) => {
+      eachBatch: async (payload) => {
         const intervalMs = heartbeatIntervalMs(options);
         const batch = incomingBatch(payload, committer, intervalMs);
-        return committer.run(() =>
+        await committer.run(() =>
           keptAlive({ beat: () => batch.heartbeat(), intervalMs }, () =>
-            redoneInPlace({ batch, failures, committer, onError: options.onHandlerError }, () => options.handle(batch)),
+            retriedAfterPause(
+              { batch, pause: () => payload.pause(), failures, committer, onError: options.onHandlerError },
+              () => options.handle(batch),
+            ),
           ),
         );
+        options.onBatchEnd?.({ topic: batch.topic, partition: batch.partition, offsetLag: batch.lag() });
       },
     });
     seekTo(consumer, options.topics, ends);
   };
-  return new GroupConsumer(() => wireBatchEnd(create(config), options.onBatchEnd), options, run, committer);
+  return new GroupConsumer(() => create(config), options, run, committer);
 }
 
 export function messageConsumer(create: ConsumerFactory, options: MessageConsumerOptions): GroupConsumer {
@@ -294,27 +294,30 @@ function seekTo(consumer: Consumer, topics: string[], ends: Array<Array<{ partit
   });
 }
 
-/** The first wait before a failed batch is fetched again; it doubles with each failure in a row, up to REDO_MAX_MS. */
+/** The first pause of a partition whose batch failed; it doubles with each failure in a row, up to REDO_MAX_MS. */
 export const REDO_FIRST_MS = 250;
 export const REDO_MAX_MS = 5_000;
 
 /**
- * Runs a batch's handler; when it fails, waits (per partition: REDO_FIRST_MS doubling to REDO_MAX_MS,
- * while the batch is active) and returns, so kafkajs fetches the partition again from its last
- * resolved offset (offsets are resolved by the handler only). A failure is not thrown to kafkajs: its
- * retrier stops every partition's fetchers and backs off (to 30 s), and it counts failures for the
- * member's life, not in a row, so the tenth failure ever (a deadlock here, Postgres for a moment
- * there) crashed the consumer and rebalanced its group. A lost membership is still thrown: kafkajs
- * rejoins the group on it.
+ * Runs a batch's handler; when it fails, pauses the batch's partition (per partition: REDO_FIRST_MS
+ * doubling to REDO_MAX_MS) and returns at once. kafkajs fetches the other partitions meanwhile, and
+ * this one again from its last resolved offset once resumed (offsets are resolved by the handler
+ * only). A failure is not thrown to kafkajs: its retrier stops every partition's fetchers and backs
+ * off (to 30 s), and it counts failures for the member's life, not in a row, so the tenth failure
+ * ever (a deadlock here, Postgres for a moment there) crashed the consumer and rebalanced its group.
+ * Nor does the handler sleep: a broker's fetcher waits for every batch of its fetch, so a sleeping
+ * batch held every partition the broker leads, and a rebalance's rejoin. A lost membership is still
+ * thrown: kafkajs rejoins the group on it.
  */
-export async function redoneInPlace(
+export async function retriedAfterPause(
   p: {
-    batch: Pick<IncomingBatch, 'topic' | 'partition' | 'isActive'>;
+    batch: Pick<IncomingBatch, 'topic' | 'partition'>;
+    /** Pauses the batch's partition; returns what resumes it (kafkajs's `EachBatchPayload.pause`). */
+    pause: () => () => void;
     /** Failures in a row by topic/partition, kept across batches. */
     failures: Map<string, number>;
     committer: Pick<OffsetCommitter, 'isClosing'>;
     onError: BatchConsumerOptions['onHandlerError'];
-    sleep?: (ms: number) => Promise<void>;
   },
   handle: () => Promise<void>,
 ): Promise<void> {
@@ -328,24 +331,31 @@ export async function redoneInPlace(
     p.failures.set(key, failures);
     const retryInMs = Math.min(REDO_MAX_MS, REDO_FIRST_MS * 2 ** (failures - 1));
     p.onError(err, { topic: p.batch.topic, partition: p.batch.partition, failures, retryInMs });
-    const sleep = p.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
-    // In steps, so that a rebalance or a stop does not wait for the whole backoff.
-    for (let waited = 0; waited < retryInMs && p.batch.isActive() && !p.committer.isClosing; waited += REDO_STEP_MS)
-      await sleep(Math.min(REDO_STEP_MS, retryInMs - waited));
+    const resume = p.pause();
+    // Resuming a partition revoked meanwhile changes nothing; a closing consumer fetches no more.
+    setTimeout(() => p.committer.isClosing || resume(), retryInMs).unref();
   }
 }
 
-const REDO_STEP_MS = 100;
-
-function incomingBatch(payload: EachBatchPayload, committer: OffsetCommitter, heartbeatMs: number): IncomingBatch {
+function incomingBatch(
+  payload: EachBatchPayload,
+  committer: OffsetCommitter,
+  heartbeatMs: number,
+): IncomingBatch & { lag(): number } {
   const { batch } = payload;
+  let next = BigInt(batch.firstOffset() ?? batch.highWatermark);
   return {
     topic: batch.topic,
     partition: batch.partition,
     messages: batch.messages,
     isActive: () => payload.isRunning() && !payload.isStale(),
     heartbeat: throttledHeartbeat(() => payload.heartbeat(), heartbeatMs),
-    resolveOffset: (offset) => payload.resolveOffset(offset),
+    resolveOffset: (offset) => {
+      payload.resolveOffset(offset);
+      if (BigInt(offset) >= next) next = BigInt(offset) + 1n;
+    },
     commit: () => committer.commit(payload),
+    /** Messages from the first one not resolved to the high watermark. */
+    lag: () => Math.max(0, Number(BigInt(batch.highWatermark) - next)),
   };
 }

@@ -93,8 +93,8 @@ export function createPool(
 
 /**
  * Runs a consumer's batch. If it fails and the database does not answer (classified by behaviour,
- * not by message), holds the batch until it does; then rethrows, so kafkajs redelivers the batch
- * from the last resolved offset (the last committed one after the consumer restarts).
+ * not by message), holds the batch until it does; then rethrows, so the batch is fetched again from
+ * the last resolved offset (messaging's `retriedAfterPause`; the last committed one after a rebalance).
  */
 export async function holdBatchWhileDatabaseDown(
   pool: pg.Pool,

@@ -92,7 +92,7 @@ export class AlertsConsumer {
           { error: err instanceof Error ? err.message : String(err), ...failed },
           'batch failed: fetched again',
         ),
-      handle: (batch) => this.handleBatch(batch),
+      handle: (batch) => this.handleOrReload(batch),
     });
     await this.consumer.start();
   }
@@ -162,8 +162,22 @@ export class AlertsConsumer {
     return { recent, raised };
   }
 
+  /**
+   * A failed batch is fetched again (messaging pauses its partition a moment), but the rules have
+   * already counted its events and may have marked an alert raised that was never published: their
+   * state is read again first, as after a rejoin, so the batch's alerts are raised again.
+   */
+  private async handleOrReload(batch: IncomingBatch): Promise<void> {
+    try {
+      await this.handleBatch(batch);
+    } catch (err) {
+      this.reloadState();
+      throw err;
+    }
+  }
+
   private async handleBatch(batch: IncomingBatch): Promise<void> {
-    // A failed read (Postgres down) is tried again here; failing again, it fails the batch, which kafkajs redelivers.
+    // A failed read (Postgres down) is tried again here; failing again, it fails the batch, which is fetched again.
     await this.stateLoaded.catch(() => {
       this.reloadState();
       return this.stateLoaded;

@@ -71,8 +71,7 @@ export class DecideStage {
   /**
    * When a batch last could write nothing for Postgres's own reasons, even past its redo (undefined
    * once a transaction commits or Postgres stops answering). For `redoUnwritableForMs` after that, a
-   * batch Postgres refuses whole for such a reason is neither redone nor split: its requests are
-   * blocked at once.
+   * batch Postgres refuses whole for such a reason is not redone: it is split at once.
    */
   private writesFailingSince: number | undefined;
 
@@ -112,11 +111,10 @@ export class DecideStage {
    * missing privilege) is no request's: the batch is redone here, backing off and beating the
    * heartbeat, until `redoUnwritableForMs` after its run started (`context.startedAt`: one bound for all
    * the chunks of a group commit), so a short failover answers its gates once Postgres writes again
-   * rather than blocking them. Past that it is split as above (an error no class names, a bug meeting
-   * one request, cannot hold a partition), and a split that has committed nothing for
-   * SPLIT_WITHOUT_COMMIT_MS blocks the rest of the batch untried: when nothing can be written, trying
-   * each request costs two failed transactions per request. Batches that Postgres refuses whole in
-   * the same way soon after are blocked at once (`writesFailingSince`).
+   * rather than blocking them. Past that it is split as above, so an error no class names (a bug
+   * meeting one request) cannot hold a partition; when nothing can be written, that split costs two
+   * failed transactions per request. Batches that Postgres refuses whole in the same way soon after
+   * are split at once, without the redo (`writesFailingSince`).
    */
   async decide(
     intakes: Array<Intake<GateRequest>>,
@@ -130,7 +128,7 @@ export class DecideStage {
     const writesFailing = since !== undefined && timer.now() - since < redoFor;
     const redoUntil = writesFailing ? Number.NEGATIVE_INFINITY : (context.startedAt ?? timer.now()) + redoFor;
     for (let attempt = 0; ; attempt++) {
-      const run: RunState = { commits: 0, unwritable: undefined, writesFailing };
+      const run: RunState = { commits: 0, unwritable: false };
       try {
         const outcomes = await this.decideOrSplit({
           intakes,
@@ -168,7 +166,6 @@ export class DecideStage {
     run: RunState;
   }): Promise<Array<GateOutcome | undefined>> {
     const { intakes, now, heartbeat, whole, redoUnwritable, run } = p;
-    const timer = this.deps.timer ?? REAL_TIMER;
     try {
       return await this.decideAll(intakes, now, run);
     } catch (err) {
@@ -183,8 +180,7 @@ export class DecideStage {
       // blocked, or the batch would be redone (and that part committed again) for ever.
       if (postgresCannotWrite(err) && whole) {
         if (redoUnwritable) throw new UnwritableBatch(err);
-        if (run.writesFailing) return this.blockedUntried(intakes, err, now);
-        run.unwritable = { cause: err, splitUntil: timer.now() + SPLIT_WITHOUT_COMMIT_MS };
+        run.unwritable = true;
       }
       if (intakes.length === 1) return [this.unrecordable(intakes[0]!, err, now)];
       // A part failing for the moment is split again only while it is large (too large to write in
@@ -202,26 +198,12 @@ export class DecideStage {
     const half = Math.ceil(intakes.length / 2);
     const outcomes: Array<GateOutcome | undefined> = [];
     for (const part of [intakes.slice(0, half), intakes.slice(half)]) {
-      const unwritable = run.unwritable;
-      if (unwritable && run.commits === 0 && timer.now() > unwritable.splitUntil) {
-        outcomes.push(...this.blockedUntried(part, unwritable.cause, now));
-        continue;
-      }
       await heartbeat();
       outcomes.push(
         ...(await this.decideOrSplit({ ...p, intakes: part, now: Math.max(now, Date.now()), whole: false })),
       );
     }
     return outcomes;
-  }
-
-  /** Outcomes for requests not tried, Postgres having refused to write for its own reasons: accepted ones blocked. */
-  private blockedUntried(
-    intakes: Array<Intake<GateRequest>>,
-    cause: pg.DatabaseError,
-    now: number,
-  ): Array<GateOutcome | undefined> {
-    return intakes.map((got) => (got.kind === 'accepted' ? this.unrecordable(got, cause, now) : refused(got, now)));
   }
 
   /** The refusal of a request whose own transaction failed while Postgres answers; throws when it is not at fault. */
@@ -374,13 +356,8 @@ export class UnwritableBatch extends Error {
 interface RunState {
   commits: number;
   /** Set when the whole batch was refused for Postgres's own reasons past its redo, and it is split. */
-  unwritable: { cause: pg.DatabaseError; splitUntil: number } | undefined;
-  /** Whether an earlier batch could write nothing for such reasons a moment ago (see `writesFailingSince`). */
-  writesFailing: boolean;
+  unwritable: boolean;
 }
-
-/** How long the split of a batch Postgres refuses for its own reasons may go on without a commit before the rest is blocked untried. */
-const SPLIT_WITHOUT_COMMIT_MS = 2_000;
 
 /** The first wait before an unwritable batch is redone; it doubles up to REDO_BACKOFF_MAX_MS. */
 const REDO_BACKOFF_MS = 250;

@@ -238,8 +238,8 @@ export class Evaluator {
 
   /**
    * Processes a batch in order, publishes its messages at once, then commits its offsets. If the
-   * database is unreachable it stops here until it answers, and the batch is redone from the last
-   * committed offset (already-decided requests are republished, not gated again).
+   * database is unreachable it stops here until it answers, and the batch is fetched again from the
+   * last resolved offset (already-decided requests are republished, not gated again).
    */
   private handleBatch(batch: IncomingBatch): Promise<void> {
     return holdBatchWhileDatabaseDown(

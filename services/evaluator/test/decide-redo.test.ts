@@ -181,7 +181,7 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
     expect(timer.now()).toBe(stage.transactions.length * TRANSACTION_MS); // no wait
   });
 
-  it('once a batch could write nothing past its bound, the next batch Postgres refuses whole so is blocked untried at once; a commit ends that, and so does time', async () => {
+  it('once a batch could write nothing past its bound, the next batch Postgres refuses whole so is split at once, without the redo; a commit ends that, and so does time', async () => {
     const timer = new VirtualTimer();
     let readOnly = true;
     const stage = new ScriptedDecideStage(
@@ -192,12 +192,12 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
     const expiredAt = timer.now();
     expect(expiredAt).toBeGreaterThanOrEqual(REDO_FOR_MS);
     const tried = stage.transactions.length;
-    expect(decisions(await stage.decide([accepted('b1'), accepted('b2'), accepted('b3')], 0))).toEqual([
-      'block:ENGINE_ERROR',
+    expect(decisions(await stage.decide([accepted('b1'), accepted('b2')], 0))).toEqual([
       'block:ENGINE_ERROR',
       'block:ENGINE_ERROR',
     ]);
-    expect(stage.transactions.length - tried).toBe(1); // the whole, then no split
+    expect(stage.transactions.length - tried).toBe(3); // the whole and each request: split, each tried
+    expect(timer.now()).toBe(expiredAt + 3 * TRANSACTION_MS); // no redo
     readOnly = false;
     expect(decisions(await stage.decide([accepted('c')], 0))).toEqual(['allow']);
     const committedAt = timer.now();
@@ -212,16 +212,12 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
     expect(timer.now()).toBeGreaterThanOrEqual(later + REDO_FOR_MS);
   });
 
-  it('nothing writable: past the bound, a large batch is not tried request by request; once its split commits nothing for a while, the rest is blocked untried', async () => {
+  it('past the bound, every request is still tried: a lone request that fails alone blocks no neighbour, even the batch after it', async () => {
     const timer = new VirtualTimer();
-    const stage = new ScriptedDecideStage(() => databaseError('53100'), { timer });
-    const batch = Array.from({ length: 2_000 }, (_, i) => accepted(`full-${i}`));
-    const outcomes = await stage.decide(batch, 0);
-    expect(new Set(decisions(outcomes))).toEqual(new Set(['block:ENGINE_ERROR']));
-    expect(outcomes).toHaveLength(2_000);
-    // 2,000 requests tried one by one would be 3,999 transactions; the split stops after ~2 s of them.
-    expect(stage.transactions.length).toBeLessThan(2_000 / TRANSACTION_MS + 200);
-    expect(timer.now()).toBeLessThan(REDO_FOR_MS + 2_000 + 2_000);
+    const stage = new ScriptedDecideStage(failingWith('42804', 'bad'), { timer });
+    expect(decisions(await stage.decide([accepted('bad')], 0))).toEqual(['block:ENGINE_ERROR']);
+    const batch = [accepted('bad'), ...Array.from({ length: 7 }, (_, i) => accepted(`ok-${i}`))];
+    expect(decisions(await stage.decide(batch, 0))).toEqual(['block:ENGINE_ERROR', ...Array(7).fill('allow')]);
   });
 
   it('one bound for all the chunks of a group commit, however many of them meet the failure', async () => {

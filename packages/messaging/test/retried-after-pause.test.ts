@@ -1,0 +1,119 @@
+import kafkajs from 'kafkajs';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { REDO_FIRST_MS, REDO_MAX_MS, retriedAfterPause, type FailedBatch } from '../src/consumer.js';
+
+const rebalancing = new kafkajs.KafkaJSProtocolError(
+  Object.assign(new Error('the coordinator answered REBALANCE_IN_PROGRESS'), {
+    type: 'REBALANCE_IN_PROGRESS',
+    code: 27,
+    retriable: false,
+  }),
+);
+
+/** Partitions paused now, as kafkajs would hold them. */
+function harness(closing = { now: false }) {
+  const failures = new Map<string, number>();
+  const reported: FailedBatch[] = [];
+  const paused = new Set<number>();
+  const run = (partition: number, handle: () => Promise<void>) =>
+    retriedAfterPause(
+      {
+        batch: { topic: 't', partition },
+        pause: () => {
+          paused.add(partition);
+          return () => paused.delete(partition);
+        },
+        failures,
+        committer: {
+          get isClosing() {
+            return closing.now;
+          },
+        },
+        onError: (_err, failed) => reported.push(failed),
+      },
+      handle,
+    );
+  return { run, reported, paused };
+}
+
+const fails = async () => {
+  throw new Error('Postgres for a moment');
+};
+const succeeds = async () => undefined;
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe('retriedAfterPause', () => {
+  it('returns at once after a failure, its partition paused for a time that doubles with each failure in a row, up to REDO_MAX_MS; a success starts again', async () => {
+    const h = harness();
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      await h.run(0, fails);
+      expect(h.paused.has(0)).toBe(true);
+      const wait = h.reported.at(-1)!.retryInMs;
+      vi.advanceTimersByTime(wait - 1);
+      expect(h.paused.has(0)).toBe(true);
+      vi.advanceTimersByTime(1);
+      expect(h.paused.has(0)).toBe(false);
+      waits.push(wait);
+    }
+    expect(waits).toEqual([250, 500, 1_000, 2_000, 4_000, REDO_MAX_MS, REDO_MAX_MS, REDO_MAX_MS]);
+    expect(h.reported.map((f) => f.failures)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    await h.run(0, succeeds);
+    await h.run(0, fails);
+    expect(h.reported.at(-1)).toMatchObject({ failures: 1, retryInMs: REDO_FIRST_MS });
+  });
+
+  it('pauses and counts each partition apart: the others go on', async () => {
+    const h = harness();
+    await h.run(0, fails);
+    await h.run(0, fails);
+    await h.run(1, fails);
+    expect(h.reported.map((f) => [f.partition, f.failures])).toEqual([
+      [0, 1],
+      [0, 2],
+      [1, 1],
+    ]);
+    await h.run(2, succeeds);
+    expect([...h.paused].sort()).toEqual([0, 1]);
+  });
+
+  it('throws a lost membership to kafkajs (it rejoins), unreported and unpaused', async () => {
+    const h = harness();
+    await expect(
+      h.run(0, async () => {
+        throw rebalancing;
+      }),
+    ).rejects.toBe(rebalancing);
+    expect(h.reported).toEqual([]);
+    expect(h.paused.size).toBe(0);
+  });
+
+  it('a consumer closing meanwhile does not resume the partition', async () => {
+    const closing = { now: false };
+    const h = harness(closing);
+    await h.run(0, fails);
+    closing.now = true;
+    vi.advanceTimersByTime(REDO_MAX_MS);
+    expect(h.paused.has(0)).toBe(true);
+  });
+
+  it('throws what onError throws: a way to give the consumer up (kafkajs crashes it and it is recreated)', async () => {
+    const given = new Error('give up');
+    await expect(
+      retriedAfterPause(
+        {
+          batch: { topic: 't', partition: 0 },
+          pause: () => () => undefined,
+          failures: new Map(),
+          committer: { isClosing: false },
+          onError: () => {
+            throw given;
+          },
+        },
+        fails,
+      ),
+    ).rejects.toBe(given);
+  });
+});
