@@ -352,7 +352,9 @@ function incomingBatch(
     heartbeat: throttledHeartbeat(() => payload.heartbeat(), heartbeatMs),
     resolveOffset: (offset) => {
       payload.resolveOffset(offset);
-      if (BigInt(offset) >= next) next = BigInt(offset) + 1n;
+      // The batch's last message resolved: whatever follows it in the batch (a transaction marker) is done too.
+      const end = offset === batch.messages.at(-1)?.offset ? BigInt(batch.lastOffset()) : BigInt(offset);
+      if (end >= next) next = end + 1n;
     },
     commit: () => committer.commit(payload),
     /** Messages from the first one not resolved to the high watermark. */

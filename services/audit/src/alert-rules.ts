@@ -101,6 +101,20 @@ export class AlertRules {
     }
   }
 
+  /** The rules' quiet periods as they are now, for `restoreQuietPeriods`. */
+  quietPeriods(): ReadonlyMap<string, number> {
+    return new Map(this.quietUntil);
+  }
+
+  /**
+   * Puts the quiet periods back as `quietPeriods` read them: the alerts of events observed since were
+   * not published, so those events, delivered again, raise them again.
+   */
+  restoreQuietPeriods(saved: ReadonlyMap<string, number>): void {
+    this.quietUntil.clear();
+    for (const [key, until] of saved) this.quietUntil.set(key, until);
+  }
+
   observe(e: AuditEvent): Alert[] {
     const tenant = e.tenant_id;
     if (!tenant) return [];

@@ -92,7 +92,7 @@ export class AlertsConsumer {
           { error: err instanceof Error ? err.message : String(err), ...failed },
           'batch failed: fetched again',
         ),
-      handle: (batch) => this.handleOrReload(batch),
+      handle: (batch) => this.handleBatch(batch),
     });
     await this.consumer.start();
   }
@@ -162,26 +162,28 @@ export class AlertsConsumer {
     return { recent, raised };
   }
 
-  /**
-   * A failed batch is fetched again (messaging pauses its partition a moment), but the rules have
-   * already counted its events and may have marked an alert raised that was never published: their
-   * state is read again first, as after a rejoin, so the batch's alerts are raised again.
-   */
-  private async handleOrReload(batch: IncomingBatch): Promise<void> {
-    try {
-      await this.handleBatch(batch);
-    } catch (err) {
-      this.reloadState();
-      throw err;
-    }
-  }
-
   private async handleBatch(batch: IncomingBatch): Promise<void> {
     // A failed read (Postgres down) is tried again here; failing again, it fails the batch, which is fetched again.
     await this.stateLoaded.catch(() => {
       this.reloadState();
       return this.stateLoaded;
     });
+    // A failed batch is fetched again (messaging pauses its partition a moment): its events count once
+    // (windows keep ids), but an alert it raised and could not publish would stay quiet for good.
+    const quiet = this.rules.quietPeriods();
+    try {
+      await this.observeAndPublish(batch);
+    } catch (err) {
+      this.rules.restoreQuietPeriods(quiet);
+      throw err;
+    }
+    const last = batch.messages.at(-1)?.offset;
+    if (last === undefined) return;
+    batch.resolveOffset(last);
+    batch.commit();
+  }
+
+  private async observeAndPublish(batch: IncomingBatch): Promise<void> {
     const alerts: Alert[] = [];
     const now = Date.now();
     for (const message of batch.messages) {
@@ -199,10 +201,6 @@ export class AlertsConsumer {
         this.log.warn({ tenant: a.tenant_id, rule: a.rule, count: a.count }, a.message);
       }
     }
-    const last = batch.messages.at(-1)?.offset;
-    if (last === undefined) return;
-    batch.resolveOffset(last);
-    batch.commit();
   }
 }
 

@@ -46,6 +46,28 @@ describe('alert rules (event time, sliding windows)', () => {
     expect([0, 6_000, 12_000, 18_000].flatMap((t) => spread.observe(at(t)))).toEqual([]);
   });
 
+  it('a batch whose alerts could not be published, its quiet periods restored, raises them again when delivered again (its events count once)', () => {
+    const r = rules();
+    const events = [0, 1_000, 2_000].map((t) => at(t));
+    const backlog = ['1', '2'].map((id) =>
+      at(2_500, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } }),
+    );
+    const quiet = r.quietPeriods();
+    const first = [...events, ...backlog].flatMap((e) => r.observe(e));
+    expect(first.map((a) => a.rule)).toEqual(['block_spike', 'approval_backlog']);
+    // Without the restore, the batch delivered again is quiet.
+    const unrestored = rules();
+    [...events, ...backlog].forEach((e) => unrestored.observe(e));
+    expect([...events, ...backlog].flatMap((e) => unrestored.observe(e))).toEqual([]);
+
+    r.restoreQuietPeriods(quiet);
+    const again = [...events, ...backlog].flatMap((e) => r.observe(e));
+    expect(again.map((a) => [a.rule, a.count])).toEqual([
+      ['block_spike', 3],
+      ['approval_backlog', 2],
+    ]);
+  });
+
   it('counts background writes per agent, not reads or interactive writes', () => {
     const r = rules();
     const write = (agent: string, mode = 'background', access = 'write') =>

@@ -181,6 +181,10 @@ export class DecideStage {
       if (postgresCannotWrite(err) && whole) {
         if (redoUnwritable) throw new UnwritableBatch(err);
         run.unwritable = true;
+        // A read-only node refuses every request alike: trying each would cost two failed transactions
+        // per request of a backlog's 2,000-gate group commit, for the same answer.
+        if (err.code === READ_ONLY_TRANSACTION && (await this.postgresIsReadOnly()))
+          return this.blockedUntried(intakes, err, now);
       }
       if (intakes.length === 1) return [this.unrecordable(intakes[0]!, err, now)];
       // A part failing for the moment is split again only while it is large (too large to write in
@@ -204,6 +208,27 @@ export class DecideStage {
       );
     }
     return outcomes;
+  }
+
+  /** Whether the decide connections' Postgres takes no writes at all (a standby, or read-only by default). */
+  private async postgresIsReadOnly(): Promise<boolean> {
+    try {
+      const { rows } = await this.deps.pool.query<{ read_only: boolean }>(
+        `select pg_is_in_recovery() or current_setting('default_transaction_read_only')::boolean as read_only`,
+      );
+      return rows[0]?.read_only === true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Outcomes for requests not tried, Postgres taking no writes: accepted ones blocked. */
+  private blockedUntried(
+    intakes: Array<Intake<GateRequest>>,
+    cause: pg.DatabaseError,
+    now: number,
+  ): Array<GateOutcome | undefined> {
+    return intakes.map((got) => (got.kind === 'accepted' ? this.unrecordable(got, cause, now) : refused(got, now)));
   }
 
   /** The refusal of a request whose own transaction failed while Postgres answers; throws when it is not at fault. */
@@ -358,6 +383,9 @@ interface RunState {
   /** Set when the whole batch was refused for Postgres's own reasons past its redo, and it is split. */
   unwritable: boolean;
 }
+
+/** SQLSTATE read_only_sql_transaction: what a standby, or a node read-only by default, answers a write. */
+const READ_ONLY_TRANSACTION = '25006';
 
 /** The first wait before an unwritable batch is redone; it doubles up to REDO_BACKOFF_MAX_MS. */
 const REDO_BACKOFF_MS = 250;

@@ -41,18 +41,20 @@ class ScriptedDecideStage extends DecideStage {
   /** The time each transaction decided at. */
   readonly decidedAt: number[] = [];
   answers = true;
+  /** What the read-only probe finds: a standby, or a node read-only by default. */
+  readOnlyNode = false;
   private readonly timer: VirtualTimer;
 
   constructor(
     private readonly script: Script,
     options: { timer: VirtualTimer; redoUnwritableForMs?: number },
   ) {
-    const stage: { answers: boolean } = { answers: true };
+    const stage: { answers: boolean; readOnlyNode: boolean } = { answers: true, readOnlyNode: false };
     const pool = {
       connect: async () => ({ on() {}, off() {}, release() {} }),
-      query: async () => {
+      query: async (text: string) => {
         if (!stage.answers) throw new Error('connect ECONNREFUSED');
-        return { rows: [] };
+        return { rows: text.includes('pg_is_in_recovery') ? [{ read_only: stage.readOnlyNode }] : [] };
       },
     } as unknown as pg.Pool;
     super({ pool, log: pino({ level: 'silent' }), ...options } as unknown as DecideStageDeps);
@@ -60,6 +62,10 @@ class ScriptedDecideStage extends DecideStage {
     Object.defineProperty(this, 'answers', {
       get: () => stage.answers,
       set: (v: boolean) => (stage.answers = v),
+    });
+    Object.defineProperty(this, 'readOnlyNode', {
+      get: () => stage.readOnlyNode,
+      set: (v: boolean) => (stage.readOnlyNode = v),
     });
   }
 
@@ -290,5 +296,19 @@ describe('decide: a batch Postgres refuses for its own reasons', () => {
     const stage = new ScriptedDecideStage(() => unknown, { timer });
     await expect(stage.decide([accepted('a')], 0)).rejects.toBe(unknown);
     expect(stage.transactions).toHaveLength(1);
+  });
+
+  it('past the bound, a batch a read-only node refuses (25006, and the node says it is read-only) is blocked without trying each request; a 25006 from anything else is split', async () => {
+    const batch = () => Array.from({ length: 50 }, (_, i) => accepted(`ro-${i}`));
+    const timer = new VirtualTimer();
+    const node = new ScriptedDecideStage(() => databaseError('25006'), { timer });
+    node.readOnlyNode = true;
+    const outcomes = await node.decide(batch(), 0);
+    expect(new Set(decisions(outcomes))).toEqual(new Set(['block:ENGINE_ERROR']));
+    expect(node.transactions.every((t) => t.length === 50)).toBe(true); // only whole attempts
+
+    const trigger = new ScriptedDecideStage(() => databaseError('25006'), { timer: new VirtualTimer() });
+    await trigger.decide(batch(), 0);
+    expect(trigger.transactions.filter((t) => t.length === 1)).toHaveLength(50); // each request tried
   });
 });
