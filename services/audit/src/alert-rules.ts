@@ -54,6 +54,14 @@ export class AlertRules {
   private readonly windows = new Map<string, SlidingWindow>();
   private readonly quietUntil = new Map<string, number>();
   private readonly pendingApprovals = new Map<string, Set<string>>();
+  /** While a checkpoint is open: each key's state before its first change since (undefined: none then). */
+  private saved:
+    | {
+        windows: Map<string, SlidingWindow | undefined>;
+        pending: Map<string, Set<string> | undefined>;
+        quiet: Map<string, number>;
+      }
+    | undefined;
 
   constructor(
     private readonly thresholds: (tenant: string, rule: WindowedRule) => Threshold = (_, rule) =>
@@ -101,18 +109,32 @@ export class AlertRules {
     }
   }
 
-  /** The rules' quiet periods as they are now, for `restoreQuietPeriods`. */
-  quietPeriods(): ReadonlyMap<string, number> {
-    return new Map(this.quietUntil);
+  /**
+   * Opens a checkpoint: `rollback` then puts the rules back as they are now, undoing what `observe`
+   * changed since (a batch whose alerts could not be published is observed again when it is fetched
+   * again, from the same state, so it raises the same alerts). `commit` closes it. Only the keys a
+   * batch touches are copied.
+   */
+  checkpoint(): void {
+    this.saved = { windows: new Map(), pending: new Map(), quiet: new Map(this.quietUntil) };
   }
 
-  /**
-   * Puts the quiet periods back as `quietPeriods` read them: the alerts of events observed since were
-   * not published, so those events, delivered again, raise them again.
-   */
-  restoreQuietPeriods(saved: ReadonlyMap<string, number>): void {
+  commit(): void {
+    this.saved = undefined;
+  }
+
+  rollback(): void {
+    const saved = this.saved;
+    if (!saved) return;
+    this.saved = undefined;
+    for (const [key, w] of saved.windows)
+      if (w) this.windows.set(key, w);
+      else this.windows.delete(key);
+    for (const [tenant, p] of saved.pending)
+      if (p) this.pendingApprovals.set(tenant, p);
+      else this.pendingApprovals.delete(tenant);
     this.quietUntil.clear();
-    for (const [key, until] of saved) this.quietUntil.set(key, until);
+    for (const [key, until] of saved.quiet) this.quietUntil.set(key, until);
   }
 
   observe(e: AuditEvent): Alert[] {
@@ -159,6 +181,10 @@ export class AlertRules {
     }
     const approvalId = typeof e.detail.approval_id === 'string' ? e.detail.approval_id : undefined;
     if (approvalId && (e.action === 'ApprovalRequested' || RESOLVED_APPROVAL.has(e.action))) {
+      if (this.saved && !this.saved.pending.has(tenant)) {
+        const before = this.pendingApprovals.get(tenant);
+        this.saved.pending.set(tenant, before && new Set(before));
+      }
       const pending = this.pendingApprovals.get(tenant) ?? new Set<string>();
       this.pendingApprovals.set(tenant, pending);
       if (e.action === 'ApprovalRequested') pending.add(approvalId);
@@ -200,6 +226,7 @@ export class AlertRules {
   private window(tenant: string, rule: WindowedRule, agent: string | null, t: number, id: string) {
     const { threshold, window_seconds } = this.thresholds(tenant, rule);
     const key = ruleKey(rule, tenant, agent);
+    if (this.saved && !this.saved.windows.has(key)) this.saved.windows.set(key, this.windows.get(key)?.copy());
     const w = this.windowOf(tenant, rule, agent);
     const count = w.add(t, id, window_seconds * 1000);
     if (count < threshold || t < (this.quietUntil.get(key) ?? -Infinity)) return undefined;
@@ -242,6 +269,13 @@ class SlidingWindow {
       this.start = 0;
     }
     return this.items.length - this.start;
+  }
+
+  copy(): SlidingWindow {
+    const copy = new SlidingWindow();
+    copy.items = this.items.slice(this.start);
+    for (const { id } of copy.items) copy.ids.add(id);
+    return copy;
   }
 
   last(n: number): string[] {

@@ -168,13 +168,16 @@ export class AlertsConsumer {
       this.reloadState();
       return this.stateLoaded;
     });
-    // A failed batch is fetched again (messaging pauses its partition a moment): its events count once
-    // (windows keep ids), but an alert it raised and could not publish would stay quiet for good.
-    const quiet = this.rules.quietPeriods();
+    // A failed batch is fetched again (messaging pauses its partition a moment) and observed again from
+    // the rules' state before it: an alert it raised and could not publish is raised again, and its
+    // events are not counted twice. Batches of this consumer run one at a time (its default
+    // partitionsConcurrently, 1), and a rejoin's reload waits for the running batch.
+    this.rules.checkpoint();
     try {
       await this.observeAndPublish(batch);
+      this.rules.commit();
     } catch (err) {
-      this.rules.restoreQuietPeriods(quiet);
+      this.rules.rollback();
       throw err;
     }
     const last = batch.messages.at(-1)?.offset;

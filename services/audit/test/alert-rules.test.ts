@@ -46,26 +46,58 @@ describe('alert rules (event time, sliding windows)', () => {
     expect([0, 6_000, 12_000, 18_000].flatMap((t) => spread.observe(at(t)))).toEqual([]);
   });
 
-  it('a batch whose alerts could not be published, its quiet periods restored, raises them again when delivered again (its events count once)', () => {
-    const r = rules();
-    const events = [0, 1_000, 2_000].map((t) => at(t));
-    const backlog = ['1', '2'].map((id) =>
-      at(2_500, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } }),
-    );
-    const quiet = r.quietPeriods();
-    const first = [...events, ...backlog].flatMap((e) => r.observe(e));
-    expect(first.map((a) => a.rule)).toEqual(['block_spike', 'approval_backlog']);
-    // Without the restore, the batch delivered again is quiet.
-    const unrestored = rules();
-    [...events, ...backlog].forEach((e) => unrestored.observe(e));
-    expect([...events, ...backlog].flatMap((e) => unrestored.observe(e))).toEqual([]);
+  describe('a batch whose alerts could not be published, rolled back and observed again', () => {
+    const requested = (id: string, t = 2_500) =>
+      at(t, { action: 'ApprovalRequested', decision: 'require_approval', detail: { approval_id: id } });
+    /** What the batch raises the first time, and again after a rollback (a failed publication). */
+    function twice(batch: AuditEvent[], prepare: (r: AlertRules) => void = () => undefined) {
+      const r = rules();
+      prepare(r);
+      r.checkpoint();
+      const first = batch.flatMap((e) => r.observe(e));
+      r.rollback();
+      r.checkpoint();
+      const again = batch.flatMap((e) => r.observe(e));
+      r.commit();
+      const summary = (alerts: typeof first) => alerts.map((a) => [a.rule, a.count, a.raised_at]);
+      return { first: summary(first), again: summary(again), rules: r };
+    }
 
-    r.restoreQuietPeriods(quiet);
-    const again = [...events, ...backlog].flatMap((e) => r.observe(e));
-    expect(again.map((a) => [a.rule, a.count])).toEqual([
-      ['block_spike', 3],
-      ['approval_backlog', 2],
-    ]);
+    it('raises the same alerts again (they stayed quiet for good without it), its events counted once', () => {
+      const {
+        first,
+        again,
+        rules: r,
+      } = twice([...[0, 1_000, 2_000].map((t) => at(t)), requested('1'), requested('2')]);
+      expect(first.map(([rule]) => rule)).toEqual(['block_spike', 'approval_backlog']);
+      expect(again).toEqual(first);
+      expect(r.observe(at(3_000))).toEqual([]); // quiet: the spike was raised (and published) once
+    });
+
+    it('a batch spanning more than a window raises what it raised the first time, no more', () => {
+      expect(twice([0, 1_000, 20_000, 21_000].map((t) => at(t)))).toMatchObject({ first: [], again: [] });
+      const { first, again } = twice([0, 1_000, 20_000, 21_000, 22_000].map((t) => at(t)));
+      expect(first).toHaveLength(1);
+      expect(again).toEqual(first);
+    });
+
+    it('the approval backlog starts from where it was', () => {
+      const batch = [
+        requested('a'),
+        at(2_600, { action: 'ApprovalGranted', detail: { approval_id: 'a' } }),
+        requested('b', 2_700),
+      ];
+      expect(twice(batch)).toMatchObject({ first: [], again: [] });
+    });
+
+    it('a commit keeps what the batch did', () => {
+      const r = rules();
+      r.checkpoint();
+      [0, 1_000, 2_000].forEach((t) => r.observe(at(t)));
+      r.commit();
+      r.rollback(); // nothing open: no effect
+      expect(r.observe(at(3_000))).toEqual([]);
+    });
   });
 
   it('counts background writes per agent, not reads or interactive writes', () => {
