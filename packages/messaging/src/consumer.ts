@@ -8,7 +8,7 @@ export interface IncomingBatch {
   topic: string;
   partition: number;
   messages: IncomingMessage[];
-  /** Whether the consumer still owns this partition and runs: when false, stop and leave the rest. */
+  /** Whether the consumer still owns this partition and runs (not stopping): when false, stop and leave the rest. */
   isActive(): boolean;
   /** Keeps the group membership during long work (throttled to the heartbeat interval). */
   heartbeat(): Promise<void>;
@@ -348,7 +348,7 @@ function incomingBatch(
     topic: batch.topic,
     partition: batch.partition,
     messages: batch.messages,
-    isActive: () => payload.isRunning() && !payload.isStale(),
+    isActive: () => payload.isRunning() && !payload.isStale() && !committer.isClosing,
     heartbeat: throttledHeartbeat(() => payload.heartbeat(), heartbeatMs),
     resolveOffset: (offset) => {
       payload.resolveOffset(offset);

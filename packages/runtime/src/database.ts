@@ -15,29 +15,49 @@ export async function databaseAnswers(pool: pg.Pool): Promise<boolean> {
   }
 }
 
+/** What a held batch needs of its consumer: its heartbeat, and whether it is still its to handle. */
+export interface HeldBatch {
+  heartbeat(): Promise<void>;
+  /** False once the consumer stops (or the partition is taken back): the wait is given up. */
+  isActive(): boolean;
+}
+
 /**
  * Holds a consumer's batch while Postgres does not answer: backs off up to 5 s, heartbeating so the
- * consumer keeps its partitions, and returns once a query succeeds again.
+ * consumer keeps its partitions, and returns once a query succeeds again. It returns early when the
+ * batch is no longer active (the consumer is stopping, which waits for running batches) or a beat
+ * fails (a rebalance, which waits for them too): the batch is then fetched again by whoever has it.
  */
-export async function waitForDatabase(
-  pool: pg.Pool,
-  heartbeat: () => Promise<void>,
-  log: Log,
-  cause: unknown,
-): Promise<void> {
-  log.error(
-    { error: cause instanceof Error ? cause.message : String(cause) },
+export async function waitForDatabase(p: {
+  pool: pg.Pool;
+  batch: HeldBatch;
+  log: Log;
+  cause: unknown;
+  sleep?: (ms: number) => Promise<void>;
+}): Promise<void> {
+  const sleep = p.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  p.log.error(
+    { error: p.cause instanceof Error ? p.cause.message : String(p.cause) },
     'database unreachable: consumption paused until it answers',
   );
   for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
-    await new Promise((r) => setTimeout(r, delay));
-    await heartbeat().catch(() => undefined);
-    if (await databaseAnswers(pool)) {
-      log.info('database reachable again: resuming');
+    for (let waited = 0; waited < delay; waited += WAIT_STEP_MS) {
+      if (!p.batch.isActive()) return;
+      await sleep(Math.min(WAIT_STEP_MS, delay - waited));
+    }
+    try {
+      await p.batch.heartbeat();
+    } catch {
+      return;
+    }
+    if (await databaseAnswers(p.pool)) {
+      p.log.info('database reachable again: resuming');
       return;
     }
   }
 }
+
+const WAIT_STEP_MS = 250;
 
 export interface PoolOptions {
   queryTimeoutMs?: number;
@@ -97,15 +117,13 @@ export function createPool(
  * the last resolved offset (messaging's `retriedAfterPause`; the last committed one after a rebalance).
  */
 export async function holdBatchWhileDatabaseDown(
-  pool: pg.Pool,
-  heartbeat: () => Promise<void>,
-  log: Log,
+  p: { pool: pg.Pool; batch: HeldBatch; log: Log },
   work: () => Promise<void>,
 ): Promise<void> {
   try {
     await work();
   } catch (err) {
-    if (!(await databaseAnswers(pool))) await waitForDatabase(pool, heartbeat, log, err);
+    if (!(await databaseAnswers(p.pool))) await waitForDatabase({ ...p, cause: err });
     throw err;
   }
 }

@@ -6,6 +6,7 @@ export {
   databaseAnswers,
   holdBatchWhileDatabaseDown,
   waitForDatabase,
+  type HeldBatch,
   type PoolOptions,
 } from './database.js';
 export { RedoClock, type RedoClockOptions } from './redo-clock.js';

@@ -165,12 +165,7 @@ export class AuditConsumer {
 
   /** Redelivered batches are safe: stored ids are skipped. */
   private handleBatch(batch: IncomingBatch): Promise<void> {
-    return holdBatchWhileDatabaseDown(
-      this.pool,
-      () => batch.heartbeat(),
-      this.log,
-      () => this.persist(batch),
-    );
+    return holdBatchWhileDatabaseDown({ pool: this.pool, batch, log: this.log }, () => this.persist(batch));
   }
 
   private async persist(batch: IncomingBatch): Promise<void> {

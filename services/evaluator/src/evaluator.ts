@@ -242,12 +242,7 @@ export class Evaluator {
    * last resolved offset (already-decided requests are republished, not gated again).
    */
   private handleBatch(batch: IncomingBatch): Promise<void> {
-    return holdBatchWhileDatabaseDown(
-      this.pool,
-      () => batch.heartbeat(),
-      this.log,
-      () => this.processBatch(batch),
-    );
+    return holdBatchWhileDatabaseDown({ pool: this.pool, batch, log: this.log }, () => this.processBatch(batch));
   }
 
   private async processBatch(batch: IncomingBatch): Promise<void> {
