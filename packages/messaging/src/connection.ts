@@ -42,8 +42,8 @@ export class KafkaConnection {
   }
 
   /**
-   * A member of `groupId` that handles one message at a time (kafkajs commits after each batch,
-   * awaited before the next fetch: for rare messages; a busy reader takes `batchConsumer`).
+   * A member of `groupId` that handles one message at a time, each committed once handled (through
+   * the same committer as `batchConsumer`); a failed message is fetched again after a pause.
    */
   messageConsumer(options: Omit<MessageConsumerOptions, 'fromNow'> & { fromNow?: boolean }): GroupConsumer {
     return messageConsumer((config) => this.kafka.consumer(config), this.withEnds(options));

@@ -73,6 +73,9 @@ export interface MessageContext {
 
 export interface MessageConsumerOptions extends ConsumerCommon {
   handle: (message: IncomingMessage, context: MessageContext) => Promise<void>;
+  onCommitError: BatchConsumerOptions['onCommitError'];
+  /** A message's handler failed: its partition is fetched again from that message after a pause. */
+  onHandlerError: BatchConsumerOptions['onHandlerError'];
 }
 
 /** kafkajs's default heartbeat interval, used when no session timeout is set. */
@@ -268,21 +271,25 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
   return new GroupConsumer(() => create(config), options, run, committer);
 }
 
+/**
+ * Handles each message of a fetched batch in turn, resolving it once handled: a batch consumer, so a
+ * failed handler is retried after a pause of its partition from the message that failed (see
+ * `retriedAfterPause`), never thrown to kafkajs, whose retrier crashed a member at its eleventh failure.
+ */
 export function messageConsumer(create: ConsumerFactory, options: MessageConsumerOptions): GroupConsumer {
-  const config = groupSettings(options);
-  const run = async (consumer: Consumer) => {
-    const ends = await topicEnds(options);
-    await consumer.run({
-      eachMessage: (payload) => {
-        const intervalMs = heartbeatIntervalMs(options);
-        const heartbeat = throttledHeartbeat(() => payload.heartbeat(), intervalMs);
-        const context = { topic: payload.topic, partition: payload.partition, heartbeat };
-        return keptAlive({ beat: heartbeat, intervalMs }, () => options.handle(payload.message, context));
-      },
-    });
-    seekTo(consumer, options.topics, ends);
-  };
-  return new GroupConsumer(() => create(config), options, run);
+  const { handle, ...common } = options;
+  return batchConsumer(create, {
+    ...common,
+    handle: async (batch) => {
+      const context = { topic: batch.topic, partition: batch.partition, heartbeat: () => batch.heartbeat() };
+      for (const message of batch.messages) {
+        if (!batch.isActive()) break;
+        await handle(message, context);
+        batch.resolveOffset(message.offset);
+        batch.commit();
+      }
+    },
+  });
 }
 
 const topicEnds = (options: ConsumerCommon) =>

@@ -11,3 +11,4 @@ export {
 } from './database.js';
 export { RedoClock, type RedoClockOptions } from './redo-clock.js';
 export { readiness, serveOps, type OpsServerOptions, type ReadinessChecks } from './metrics.js';
+export { consumerLogs } from './consumer-logs.js';

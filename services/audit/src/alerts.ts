@@ -24,6 +24,7 @@ import {
   type WindowedEvent,
   type WindowedRule,
 } from './alert-rules.js';
+import { consumerLogs } from '@stepgate/runtime';
 import type { AuditConfig } from './config.js';
 import { readAuditEvent } from './intake.js';
 
@@ -86,12 +87,7 @@ export class AlertsConsumer {
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       // Partitions (tenants) may have moved, or this instance restarted: its view of their windows and backlogs is stale.
       onGroupJoin: () => this.reloadState(),
-      onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
-      onHandlerError: (err, failed) =>
-        this.log.warn(
-          { error: err instanceof Error ? err.message : String(err), ...failed },
-          'batch failed: fetched again',
-        ),
+      ...consumerLogs(this.log, { consumer: 'alerts', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });
     await this.consumer.start();

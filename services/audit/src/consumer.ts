@@ -10,7 +10,7 @@ import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { topicsFor, type DlqReason, type TopicName } from '@stepgate/contracts';
-import { createPool, databaseAnswers, holdBatchWhileDatabaseDown, RedoClock } from '@stepgate/runtime';
+import { consumerLogs, createPool, databaseAnswers, holdBatchWhileDatabaseDown, RedoClock } from '@stepgate/runtime';
 import { isRefusalOfTheData, isTransientDatabaseError } from '@stepgate/store';
 import { DEFAULT_PREPARE_THREADS, DEFAULT_REDO_SLICE_FOR_MS, DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
 import { preparedEvents, type PreparedBatch, type PreparedEvent } from './prepare.js';
@@ -144,12 +144,7 @@ export class AuditConsumer {
       maxBytes: 48 * 1024 * 1024,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       partitionsConcurrently: this.config.partitionsConcurrently,
-      onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
-      onHandlerError: (err, failed) =>
-        this.log.warn(
-          { error: err instanceof Error ? err.message : String(err), ...failed },
-          'batch failed: fetched again',
-        ),
+      ...consumerLogs(this.log, { consumer: 'audit', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });
     await this.consumer.start();

@@ -22,6 +22,7 @@ import {
 } from '@stepgate/contracts/node';
 import {
   KEYED_LOOKUP_PLANS,
+  consumerLogs,
   createPool,
   databaseAnswers,
   holdBatchWhileDatabaseDown,
@@ -165,6 +166,7 @@ export class Evaluator {
       groupId: `${this.config.groupId}.policies.${this.config.instanceId}`,
       topics: [this.topics.policies],
       fromBeginning: false,
+      ...consumerLogs(this.log, { consumer: 'tenant notices', unit: 'message' }),
       // Any notice for a tenant drops what this instance holds of it: its bundle, shadow, kill switches and credentials.
       handle: async (message) => {
         const tenant = message.key?.toString();
@@ -187,14 +189,7 @@ export class Evaluator {
       partitionsConcurrently: this.config.partitionsConcurrently,
       onBatchEnd: ({ topic, partition, offsetLag }) =>
         this.metrics.consumerLag.set({ topic, partition: String(partition) }, offsetLag),
-      onCommitError: (err) => this.log.warn({ error: String(err) }, 'offset commit failed; the next one covers it'),
-      onHandlerError: (err, failed) =>
-        this.log.warn(
-          { error: err instanceof Error ? err.message : String(err), ...failed },
-          'batch failed: fetched again',
-        ),
-      onCrash: (error, restarting) =>
-        this.log.error({ error: error.message, restarting }, 'gate consumer crashed; it is restarted'),
+      ...consumerLogs(this.log, { consumer: 'gate', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });
     await this.consumer.start();
