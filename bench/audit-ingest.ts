@@ -15,7 +15,7 @@ import { TopicAdmin } from '@stepgate/messaging';
 import { AuditConsumer, COPY_AUDIT_LOG, copyLines } from '@stepgate/audit';
 import { chain } from '@stepgate/audit-log';
 import { profiled } from './profile.js';
-import { cpuDuring, mainThreadCpuSeconds } from './cpu.js';
+import { cpuDuring, mainThreadCpuSeconds, threadCpuSeconds } from './cpu.js';
 import { benchDb, benchKafka } from './transport.js';
 
 export interface AuditBench {
@@ -24,7 +24,15 @@ export interface AuditBench {
   ingest: { seconds: number; perSecond: number; runs: number[] };
   copy: { seconds: number; perSecond: number; runs: number[] };
   /** CPU µs per event, means of the two ingests: the consumer's process, Postgres's and the broker's; Postgres's per row of the bare COPY (undefined where /proc cannot see a service). */
-  cpu: { consumer: number; consumerMainThread: number; postgres?: number; broker?: number; copyPostgres?: number };
+  cpu: {
+    consumer: number;
+    consumerMainThread: number;
+    /** The consumer's other threads (the preparing thread, GC helpers, libuv), of the first ingest, largest first. */
+    otherThreads: number[];
+    postgres?: number;
+    broker?: number;
+    copyPostgres?: number;
+  };
 }
 
 /** The events chained and serialized as the consumer writes them, in COPY-sized chunks. */
@@ -83,6 +91,7 @@ interface IngestRun {
   /** CPU µs per event of the consumer's process (all threads), its main thread, Postgres, the broker. */
   consumer: number;
   consumerMainThread: number;
+  otherThreads: number[];
   postgres?: number;
   broker?: number;
 }
@@ -135,6 +144,7 @@ async function ingest(endpoints: Endpoints, events: AuditEvent[], label: string)
       )?.value ?? 0;
     await consumer.start(); // joining the group is not ingest: timed (and its CPU counted) from here
     const mainBefore = mainThreadCpuSeconds(process.pid);
+    const threadsBefore = threadCpuSeconds(process.pid);
     const run = await profiled(label, () =>
       cpuDuring(async () => {
         const started = performance.now();
@@ -143,11 +153,17 @@ async function ingest(endpoints: Endpoints, events: AuditEvent[], label: string)
       }),
     );
     const mainThread = mainThreadCpuSeconds(process.pid) - mainBefore;
+    const otherThreads = [...threadCpuSeconds(process.pid)]
+      .filter(([tid]) => tid !== process.pid)
+      .map(([tid, seconds]) => perEvent(seconds - (threadsBefore.get(tid) ?? 0), n)!)
+      .filter((micros) => micros >= 0.5)
+      .sort((a, b) => b - a);
     await consumer.stop();
     return {
       seconds: run.result,
       consumer: perEvent(run.self, n)!,
       consumerMainThread: perEvent(mainThread, n)!,
+      otherThreads,
       postgres: perEvent(run.services.postgres, n),
       broker: perEvent(run.services.broker, n),
     };
@@ -202,6 +218,7 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
       cpu: {
         consumer: meanOf((r) => r.consumer)!,
         consumerMainThread: meanOf((r) => r.consumerMainThread)!,
+        otherThreads: ingests[0]!.otherThreads,
         postgres: meanOf((r) => r.postgres),
         broker: meanOf((r) => r.broker),
         copyPostgres: perEvent(copyCpu, n),

@@ -194,9 +194,9 @@ benches['audit-ingest'] = async () => {
     `audit-ingest  ${r.events} events from Kafka into audit_log (dedup, hash chain, COPY per batch, offsets after commit), A B B A: ingests ${r.ingest.runs.map((x) => fmt(x, 0)).join(', ')} events/s, mean ${fmt(r.ingest.seconds, 1)} s, ${fmt(r.ingest.perSecond, 0)} events/s` +
       ` | bare COPY of the same rows (before and after: ${r.copy.runs.map((x) => fmt(x, 0)).join(', ')} rows/s): mean ${fmt(r.copy.seconds, 1)} s, ${fmt(r.copy.perSecond, 0)} rows/s | ratio ${fmt(r.ingest.perSecond / r.copy.perSecond, 2)}× (targets: ≥20,000 events/s, ≥0.8×)`,
   );
-  const { consumer, consumerMainThread, postgres, broker, copyPostgres } = r.cpu;
+  const { consumer, consumerMainThread, otherThreads, postgres, broker, copyPostgres } = r.cpu;
   const seen = [
-    `consumer process ${fmt(consumer, 0)} µs (all its threads; its main thread ${fmt(consumerMainThread, 0)} µs)`,
+    `consumer process ${fmt(consumer, 0)} µs (all its threads; its main thread ${fmt(consumerMainThread, 0)} µs, the others of the first ingest ${otherThreads.map((x) => fmt(x, 1)).join(', ')} µs)`,
   ];
   if (postgres !== undefined) seen.push(`Postgres ${fmt(postgres, 0)} µs (bare COPY: ${fmt(copyPostgres!, 0)} µs/row)`);
   if (broker !== undefined) seen.push(`Kafka broker ${fmt(broker, 0)} µs`);

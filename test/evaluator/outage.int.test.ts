@@ -1,18 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateDecision } from '@stepgate/contracts';
 import { Relay, testNamespace } from '@stepgate/test';
-import { tap } from '../pipeline.js';
+import { startEvaluator, tap } from '../pipeline.js';
 import { openGateFixture, type GateFixture } from '../gate-fixture.js';
 
 const ns = testNamespace('evaluator-outage');
 let stack: GateFixture;
 let relay: Relay;
+let relayedUrl: string;
 
 beforeAll(async () => {
   const url = new URL(ns.endpoints.databaseUrl);
   relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
   await relay.open();
   url.port = String(relay.port);
+  relayedUrl = url.toString();
   stack = await openGateFixture(ns, {
     tenant: 'acme',
     bundles: [{ tenant_id: 'acme', environment: 'staging', workflow_access: { mode: 'open' } }],
@@ -103,4 +105,38 @@ describe('when the connection is lost during a decide transaction', () => {
     );
     expect(rows).toEqual([{ gate_count: 1 }]);
   }, 90_000);
+});
+
+// Last: it stops the fixture's evaluator.
+describe('stopping an evaluator while Postgres is unreachable', () => {
+  it('the instance holding a batch stops within seconds (its wait for Postgres gives up), and another decides the request once, when Postgres is back', async () => {
+    expect(
+      (await stack.gate.gate({ workflow_id: 'wf-before-stop', step_id: 's', step_type: 'llm_call' })).decision,
+    ).toBe('allow');
+    await relay.cut();
+    const pending = stack.gate.gate(
+      { workflow_id: 'wf-held', step_id: 's', step_type: 'llm_call' },
+      { timeoutMs: 90_000 },
+    );
+    // The scenario, not a synchronisation: the request's batch meets Postgres unreachable and is held.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const stopping = performance.now();
+    await stack.evaluator.stop();
+    // Before, a stop waited for the held batch, which waited for Postgres: for as long as the outage.
+    expect(performance.now() - stopping).toBeLessThan(15_000);
+
+    await relay.open();
+    const next = startEvaluator(ns, stack.evaluatorKey, 'next', { databaseUrl: relayedUrl });
+    await next.start();
+    try {
+      const decision = await pending;
+      expect(decision.decision).toBe('allow');
+      const { rows } = await ns.pool.query<{ n: number }>(
+        "select count(*)::int as n from step_ledger where workflow_id = 'wf-held'",
+      );
+      expect(rows[0]!.n).toBe(1);
+    } finally {
+      await next.stop();
+    }
+  }, 150_000);
 });

@@ -212,7 +212,14 @@ export class Evaluator {
   }
 
   /** Every step is taken even when an earlier one fails; the failures are thrown together at the end. */
-  async stop(): Promise<void> {
+  /** Stops the instance; a second call waits for the first stop. */
+  stop(): Promise<void> {
+    return (this.stopped ??= this.stopOnce());
+  }
+
+  private stopped: Promise<void> | undefined;
+
+  private async stopOnce(): Promise<void> {
     const failures: unknown[] = [];
     const step = async (end: () => unknown) => {
       try {
