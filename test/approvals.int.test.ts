@@ -660,6 +660,9 @@ describe('approvals as Temporal workflows (real Temporal, Kafka, Postgres)', () 
     };
     await expect.poll(runs, { timeout: 10_000, interval: 200 }).not.toBe(0);
     expect(await runs()).toBe(1);
+    // The intake exports its lag per partition, as every consumer group does.
+    const lag = await stack.service!.registry.getSingleMetric('stepgate_consumer_lag_messages')!.get();
+    expect(lag.values.some((v) => v.labels.topic === ns.topics.approvals && v.labels.group)).toBe(true);
   });
 
   it('approval requests not signed by an evaluator key start nothing: unsigned, signed by the orchestrator, a forged signature go to the dlq (UNAUTHENTICATED)', async () => {

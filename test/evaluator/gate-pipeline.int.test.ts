@@ -617,7 +617,9 @@ describe('gate pipeline on real Kafka and Postgres', () => {
     expect(text).toContain('stepgate_gate_end_to_end_seconds_count');
     for (const stage of ['intake', 'decide', 'publish'])
       expect(text).toMatch(new RegExp(`stepgate_gate_batch_stage_seconds_count\\{stage="${stage}"\\} [1-9]`));
-    expect(text).toContain(`stepgate_consumer_lag_messages{topic="${ns.topics['gate.requests']}"`);
+    expect(text).toContain(
+      `stepgate_consumer_lag_messages{group="${ns.groupPrefix}evaluator",topic="${ns.topics['gate.requests']}"`,
+    );
     expect(text).toMatch(/stepgate_dlq_total\{reason="NOT_UTF8_JSON"\} 1/);
 
     // Anyone holding a decision can check it with the key the evaluator publishes.

@@ -33,6 +33,11 @@ export interface ConsumerCommon {
   onGroupJoin?: () => void;
   /** Called when the consumer crashes (kafkajs restarts it when the error is retriable). */
   onCrash?: (error: Error, restarting: boolean) => void;
+  /**
+   * After each batch, handled or failed: the partition's lag behind its high watermark, from the
+   * first offset not resolved (a partition whose batches keep failing shows its lag growing).
+   */
+  onBatchEnd?: (lag: { topic: string; partition: number; offsetLag: number }) => void;
 }
 
 export interface BatchConsumerOptions extends ConsumerCommon {
@@ -40,11 +45,6 @@ export interface BatchConsumerOptions extends ConsumerCommon {
   partitionsConcurrently?: number;
   maxBytesPerPartition?: number;
   maxBytes?: number;
-  /**
-   * After each batch, handled or failed: the partition's lag behind its high watermark, from the
-   * first offset not resolved (a partition whose batches keep failing shows its lag growing).
-   */
-  onBatchEnd?: (lag: { topic: string; partition: number; offsetLag: number }) => void;
   handle: (batch: IncomingBatch) => Promise<void>;
   onCommitError: (err: unknown) => void;
   /**

@@ -12,3 +12,4 @@ export {
 export { RedoClock, type RedoClockOptions } from './redo-clock.js';
 export { readiness, serveOps, type OpsServerOptions, type ReadinessChecks } from './metrics.js';
 export { consumerLogs } from './consumer-logs.js';
+export { consumerLag } from './consumer-lag.js';

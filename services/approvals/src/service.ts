@@ -35,7 +35,7 @@ import {
   type TopicName,
 } from '@stepgate/contracts';
 import { receiptKeySet, verifyBytes } from '@stepgate/contracts/node';
-import { consumerLogs, createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
+import { consumerLag, consumerLogs, createPool, databaseAnswers, serveOps } from '@stepgate/runtime';
 import { StepLedgerRepository } from '@stepgate/store';
 import { createActivities, type ApprovalActivities, type OutcomeInput } from './activities.js';
 import { classifyStartFailure, START_ATTEMPTS } from './start-failures.js';
@@ -188,6 +188,7 @@ export class ApprovalsService {
       topics: [this.topics.approvals],
       maxWaitTimeInMs: 50,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
+      onBatchEnd: consumerLag(this.registry, this.config.groupId),
       ...consumerLogs(this.log, { consumer: 'approvals', unit: 'message' }),
       handle: (message, context) => this.handleMessage(message, context),
     });

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Counter } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import {
   ALERT_RULES,
   newAuditEvent,
@@ -24,7 +24,7 @@ import {
   type WindowedEvent,
   type WindowedRule,
 } from './alert-rules.js';
-import { consumerLogs } from '@stepgate/runtime';
+import { consumerLag, consumerLogs } from '@stepgate/runtime';
 import type { AuditConfig } from './config.js';
 import { readAuditEvent } from './intake.js';
 
@@ -48,7 +48,7 @@ export class AlertsConsumer {
     private readonly config: AuditConfig,
     private readonly pool: pg.Pool,
     private readonly log: Logger,
-    private readonly raised: Counter,
+    private readonly metrics: { raised: Counter; registry: Registry },
   ) {
     this.kafka = new KafkaConnection({
       clientId: `${config.instanceId}-alerts`,
@@ -87,6 +87,7 @@ export class AlertsConsumer {
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       // Partitions (tenants) may have moved, or this instance restarted: its view of their windows and backlogs is stale.
       onGroupJoin: () => this.reloadState(),
+      onBatchEnd: consumerLag(this.metrics.registry, this.config.alertsGroupId),
       ...consumerLogs(this.log, { consumer: 'alerts', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });
@@ -196,7 +197,7 @@ export class AlertsConsumer {
         ...alerts.map((a) => ({ topic: this.topics.audit, key: a.tenant_id, value: JSON.stringify(alertAudit(a)) })),
       ]);
       for (const a of alerts) {
-        this.raised.inc({ rule: a.rule });
+        this.metrics.raised.inc({ rule: a.rule });
         this.log.warn({ tenant: a.tenant_id, rule: a.rule, count: a.count }, a.message);
       }
     }

@@ -10,7 +10,14 @@ import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { topicsFor, type DlqReason, type TopicName } from '@stepgate/contracts';
-import { consumerLogs, createPool, databaseAnswers, holdBatchWhileDatabaseDown, RedoClock } from '@stepgate/runtime';
+import {
+  consumerLag,
+  consumerLogs,
+  createPool,
+  databaseAnswers,
+  holdBatchWhileDatabaseDown,
+  RedoClock,
+} from '@stepgate/runtime';
 import { isRefusalOfTheData, isTransientDatabaseError } from '@stepgate/store';
 import { DEFAULT_PREPARE_THREADS, DEFAULT_REDO_SLICE_FOR_MS, DEFAULT_WRITE_SLICE, type AuditConfig } from './config.js';
 import { preparedEvents, type PreparedBatch, type PreparedEvent } from './prepare.js';
@@ -144,6 +151,7 @@ export class AuditConsumer {
       maxBytes: 48 * 1024 * 1024,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       partitionsConcurrently: this.config.partitionsConcurrently,
+      onBatchEnd: consumerLag(this.registry, this.config.groupId),
       ...consumerLogs(this.log, { consumer: 'audit', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });

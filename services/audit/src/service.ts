@@ -34,7 +34,10 @@ export class AuditService {
       labelNames: ['rule'],
       registers: [this.registry],
     });
-    this.alerts = new AlertsConsumer(config, this.alertPool, log.child({ component: 'alerts' }), raised);
+    this.alerts = new AlertsConsumer(config, this.alertPool, log.child({ component: 'alerts' }), {
+      raised,
+      registry: this.registry,
+    });
     this.housekeeping = new Housekeeping(
       this.alertPool,
       config,

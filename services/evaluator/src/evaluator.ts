@@ -22,6 +22,7 @@ import {
 } from '@stepgate/contracts/node';
 import {
   KEYED_LOOKUP_PLANS,
+  consumerLag,
   consumerLogs,
   createPool,
   databaseAnswers,
@@ -162,10 +163,12 @@ export class Evaluator {
     this.producer = await this.kafka.producer();
 
     // Every instance must see every policy change, so this subscription is the instance's own.
+    const noticesGroup = `${this.config.groupId}.policies.${this.config.instanceId}`;
     this.policyConsumer = this.kafka.messageConsumer({
-      groupId: `${this.config.groupId}.policies.${this.config.instanceId}`,
+      groupId: noticesGroup,
       topics: [this.topics.policies],
       fromBeginning: false,
+      onBatchEnd: consumerLag(this.metrics.registry, noticesGroup),
       ...consumerLogs(this.log, { consumer: 'tenant notices', unit: 'message' }),
       // Any notice for a tenant drops what this instance holds of it: its bundle, shadow, kill switches and credentials.
       handle: async (message) => {
@@ -187,8 +190,7 @@ export class Evaluator {
       maxWaitTimeInMs: 20,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       partitionsConcurrently: this.config.partitionsConcurrently,
-      onBatchEnd: ({ topic, partition, offsetLag }) =>
-        this.metrics.consumerLag.set({ topic, partition: String(partition) }, offsetLag),
+      onBatchEnd: consumerLag(this.metrics.registry, this.config.groupId),
       ...consumerLogs(this.log, { consumer: 'gate', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });

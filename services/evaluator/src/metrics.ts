@@ -42,13 +42,6 @@ export class EvaluatorMetrics {
     registers: [this.registry],
   });
 
-  readonly consumerLag = new Gauge({
-    name: 'stepgate_consumer_lag_messages',
-    help: 'Messages behind the high watermark after the last batch, per topic and partition',
-    labelNames: ['topic', 'partition'],
-    registers: [this.registry],
-  });
-
   readonly signatureThreadsDegraded = new Gauge({
     name: 'stepgate_signature_threads_degraded',
     help: '1 when the Ed25519 worker threads kept failing and verifying and signing run on the event loop',
