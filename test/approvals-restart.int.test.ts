@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateDecision } from '@stepgate/contracts';
 import { ApprovalsService } from '@stepgate/approvals';
-import { eventually, testNamespace } from '@stepgate/test';
+import { eventually, Relay, testNamespace } from '@stepgate/test';
 import { deployUntilCancelled, outcomeQuery } from './workflows/wait-for-cancel.js';
 import {
   approvalPolicy,
@@ -202,4 +202,46 @@ describe('approvals survive the worker being killed', () => {
       },
     );
   });
+
+  it('stopping the service while Postgres is unreachable and a request waits for it takes seconds, not the outage; the next instance starts the approval', async () => {
+    // Last: it stops the replacement, and runs an instance whose Postgres goes through a relay.
+    await replacement?.stop();
+    replacement = undefined;
+    const url = new URL(ns.endpoints.databaseUrl);
+    const relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
+    await relay.open();
+    url.port = String(relay.port);
+    const held = new ApprovalsService(
+      approvalsConfig(ns, stack.evaluatorKey, { instanceId: `${ns.id}-held`, databaseUrl: url.toString() }),
+    );
+    await held.start();
+    await relay.cut();
+    const asked = await stack.gate.gate({
+      workflow_id: `wf-held-${randomUUID()}`,
+      step_id: 'deploy-prod',
+      step_name: 'deploy',
+      step_type: 'tool_call',
+      user_id: 'dev-1',
+    });
+    expect(asked.decision).toBe('require_approval');
+    // The scenario, not a synchronisation: the request meets Postgres unreachable and waits for it.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const stopping = performance.now();
+    await held.stop();
+    // Before, the stop waited for the request's handler, which waited for Postgres: for the outage.
+    expect(performance.now() - stopping).toBeLessThan(15_000);
+
+    await relay.open();
+    replacement = new ApprovalsService(approvalsConfig(ns, stack.evaluatorKey, { instanceId: `${ns.id}-after` }));
+    await replacement.start();
+    await eventually(
+      async () =>
+        (await stack.approvers.status(asked.approval_id!).catch(() => undefined))?.status === 'pending'
+          ? true
+          : undefined,
+      'the approval started by the next instance',
+      { timeout: 60_000, interval: 250 },
+    );
+    await relay.cut();
+  }, 120_000);
 });

@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { OffsetCommitter } from './committer.js';
-import { groupMembershipLost } from './errors.js';
+import { groupMembershipLost, MessageAbandoned } from './errors.js';
 import type { IncomingMessage } from './messages.js';
 
 /** One fetched batch of one partition, handed to a batch handler. */
@@ -68,6 +68,10 @@ export interface FailedBatch {
 export interface MessageContext {
   topic: string;
   partition: number;
+  /**
+   * Keeps the membership; throws MessageAbandoned once the batch is no longer active (the consumer is
+   * stopping, or lost the partition), which the handler must let through.
+   */
   heartbeat(): Promise<void>;
 }
 
@@ -239,6 +243,17 @@ export class GroupConsumer {
 export type ConsumerFactory = (config: ReturnType<typeof groupSettings>) => Consumer;
 
 export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOptions): GroupConsumer {
+  return runBatches(create, options, (batch, intervalMs) =>
+    keptAlive({ beat: () => batch.heartbeat(), intervalMs }, () => options.handle(batch)),
+  );
+}
+
+/** A batch consumer whose `handle` keeps its own membership alive (`intervalMs`: the heartbeat interval). */
+function runBatches(
+  create: ConsumerFactory,
+  options: Omit<BatchConsumerOptions, 'handle'>,
+  handle: (batch: IncomingBatch & { progressed(): boolean }, intervalMs: number) => Promise<void>,
+): GroupConsumer {
   const config = {
     ...groupSettings(options),
     ...(options.maxBytesPerPartition !== undefined ? { maxBytesPerPartition: options.maxBytesPerPartition } : {}),
@@ -246,6 +261,7 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
   };
   const committer = new OffsetCommitter(options.onCommitError);
   const failures = new Map<string, number>();
+  const intervalMs = heartbeatIntervalMs(options);
   const run = async (consumer: Consumer) => {
     const ends = await topicEnds(options);
     await consumer.run({
@@ -253,14 +269,11 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
       eachBatch: async (payload) => {
-        const intervalMs = heartbeatIntervalMs(options);
         const batch = incomingBatch(payload, committer, intervalMs);
         await committer.run(() =>
-          keptAlive({ beat: () => batch.heartbeat(), intervalMs }, () =>
-            retriedAfterPause(
-              { batch, pause: () => payload.pause(), failures, committer, onError: options.onHandlerError },
-              () => options.handle(batch),
-            ),
+          retriedAfterPause(
+            { batch, pause: () => payload.pause(), failures, committer, onError: options.onHandlerError },
+            () => handle(batch, intervalMs),
           ),
         );
         options.onBatchEnd?.({ topic: batch.topic, partition: batch.partition, offsetLag: batch.lag() });
@@ -275,21 +288,37 @@ export function batchConsumer(create: ConsumerFactory, options: BatchConsumerOpt
  * Handles each message of a fetched batch in turn, resolving it once handled: a batch consumer, so a
  * failed handler is retried after a pause of its partition from the message that failed (see
  * `retriedAfterPause`), never thrown to kafkajs, whose retrier crashed a member at its eleventh failure.
+ * As kafkajs's own per-message loop did, it beats between messages (a lost membership ends the batch)
+ * and keeps each message's handling alive for up to HANDLER_KEEPALIVE_LIMIT_MS.
  */
 export function messageConsumer(create: ConsumerFactory, options: MessageConsumerOptions): GroupConsumer {
   const { handle, ...common } = options;
-  return batchConsumer(create, {
-    ...common,
-    handle: async (batch) => {
-      const context = { topic: batch.topic, partition: batch.partition, heartbeat: () => batch.heartbeat() };
-      for (const message of batch.messages) {
-        if (!batch.isActive()) break;
-        await handle(message, context);
-        batch.resolveOffset(message.offset);
-        batch.commit();
-      }
+  return runBatches(create, common, (batch, intervalMs) => eachMessageInTurn({ batch, intervalMs }, handle));
+}
+
+/** messageConsumer's handling of one fetched batch. */
+export async function eachMessageInTurn(
+  p: { batch: IncomingBatch; intervalMs: number },
+  handle: MessageConsumerOptions['handle'],
+): Promise<void> {
+  const { batch } = p;
+  const context: MessageContext = {
+    topic: batch.topic,
+    partition: batch.partition,
+    heartbeat: async () => {
+      if (!batch.isActive()) throw new MessageAbandoned();
+      await batch.heartbeat();
     },
-  });
+  };
+  for (const message of batch.messages) {
+    if (!batch.isActive()) break;
+    await keptAlive({ beat: () => batch.heartbeat(), intervalMs: p.intervalMs }, () => handle(message, context));
+    batch.resolveOffset(message.offset);
+    batch.commit();
+    await batch.heartbeat().catch((err: unknown) => {
+      if (groupMembershipLost(err)) throw err;
+    });
+  }
 }
 
 const topicEnds = (options: ConsumerCommon) =>
@@ -318,7 +347,8 @@ export const REDO_MAX_MS = 5_000;
  */
 export async function retriedAfterPause(
   p: {
-    batch: Pick<IncomingBatch, 'topic' | 'partition'>;
+    /** `progressed`: whether the handler resolved any of its messages (a failure after progress is a first failure). */
+    batch: Pick<IncomingBatch, 'topic' | 'partition'> & { progressed?(): boolean };
     /** Pauses the batch's partition; returns what resumes it (kafkajs's `EachBatchPayload.pause`). */
     pause: () => () => void;
     /** Failures in a row by topic/partition, kept across batches. */
@@ -334,6 +364,9 @@ export async function retriedAfterPause(
     p.failures.delete(key);
   } catch (err) {
     if (groupMembershipLost(err)) throw err;
+    // Given up because the consumer stops or lost the partition: nothing to retry here.
+    if (err instanceof MessageAbandoned) return;
+    if (p.batch.progressed?.()) p.failures.delete(key);
     const failures = (p.failures.get(key) ?? 0) + 1;
     p.failures.set(key, failures);
     const retryInMs = Math.min(REDO_MAX_MS, REDO_FIRST_MS * 2 ** (failures - 1));
@@ -348,9 +381,10 @@ function incomingBatch(
   payload: EachBatchPayload,
   committer: OffsetCommitter,
   heartbeatMs: number,
-): IncomingBatch & { lag(): number } {
+): IncomingBatch & { lag(): number; progressed(): boolean } {
   const { batch } = payload;
-  let next = BigInt(batch.firstOffset() ?? batch.highWatermark);
+  const first = BigInt(batch.firstOffset() ?? batch.highWatermark);
+  let next = first;
   return {
     topic: batch.topic,
     partition: batch.partition,
@@ -366,5 +400,6 @@ function incomingBatch(
     commit: () => committer.commit(payload),
     /** Messages from the first one not resolved to the high watermark. */
     lag: () => Math.max(0, Number(BigInt(batch.highWatermark) - next)),
+    progressed: () => next > first,
   };
 }

@@ -80,3 +80,15 @@ export function groupMembershipLost(err: unknown): boolean {
   const refusal = kafkaRefusal(err);
   return refusal?.kind === 'protocol' && MEMBERSHIP_LOST.has(refusal.code);
 }
+
+/**
+ * Thrown by a per-message handler's `heartbeat` once its batch is no longer active (the consumer is
+ * stopping, or lost the partition): the handler gives the message up, unresolved, and whoever has
+ * the partition fetches it again. A handler that waits out an outage must let it through.
+ */
+export class MessageAbandoned extends Error {
+  constructor() {
+    super('the consumer is stopping or lost the partition: the message is left for redelivery');
+    this.name = 'MessageAbandoned';
+  }
+}

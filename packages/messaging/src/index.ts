@@ -14,6 +14,7 @@ export {
   REDO_FIRST_MS,
   REDO_MAX_MS,
   type BatchConsumerOptions,
+  type ConsumerCommon,
   type FailedBatch,
   type IncomingBatch,
   type MessageConsumerOptions,
@@ -27,6 +28,7 @@ export {
   isRetriableKafkaError,
   kafkaRefusal,
   kafkaUnreachable,
+  MessageAbandoned,
   retryRetriable,
   type KafkaRefusal,
 } from './errors.js';

@@ -1,6 +1,14 @@
 import kafkajs from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { REDO_FIRST_MS, REDO_MAX_MS, retriedAfterPause, type FailedBatch } from '../src/consumer.js';
+import { MessageAbandoned } from '../src/errors.js';
+import {
+  REDO_FIRST_MS,
+  REDO_MAX_MS,
+  eachMessageInTurn,
+  retriedAfterPause,
+  type FailedBatch,
+  type IncomingBatch,
+} from '../src/consumer.js';
 
 const rebalancing = new kafkajs.KafkaJSProtocolError(
   Object.assign(new Error('the coordinator answered REBALANCE_IN_PROGRESS'), {
@@ -15,10 +23,10 @@ function harness(closing = { now: false }) {
   const failures = new Map<string, number>();
   const reported: FailedBatch[] = [];
   const paused = new Set<number>();
-  const run = (partition: number, handle: () => Promise<void>) =>
+  const run = (partition: number, handle: () => Promise<void>, progressed = false) =>
     retriedAfterPause(
       {
-        batch: { topic: 't', partition },
+        batch: { topic: 't', partition, progressed: () => progressed },
         pause: () => {
           paused.add(partition);
           return () => paused.delete(partition);
@@ -115,5 +123,98 @@ describe('retriedAfterPause', () => {
         fails,
       ),
     ).rejects.toBe(given);
+  });
+
+  it('a failure after the batch resolved some of its messages counts as a first failure: progress was made', async () => {
+    const h = harness();
+    await h.run(0, fails);
+    await h.run(0, fails);
+    await h.run(0, fails, true);
+    expect(h.reported.map((f) => f.failures)).toEqual([1, 2, 1]);
+    expect(h.reported.at(-1)!.retryInMs).toBe(REDO_FIRST_MS);
+  });
+
+  it('a message given up (MessageAbandoned: the consumer stops or lost the partition) is neither reported nor paused', async () => {
+    const h = harness();
+    await h.run(0, async () => {
+      throw new MessageAbandoned();
+    });
+    expect(h.reported).toEqual([]);
+    expect(h.paused.size).toBe(0);
+  });
+});
+
+/** A batch of `n` messages as messageConsumer's loop sees it. */
+function fakeBatch(n: number, o: { active?: () => boolean; heartbeat?: () => Promise<void> } = {}) {
+  const resolved: string[] = [];
+  let commits = 0;
+  const batch: IncomingBatch = {
+    topic: 't',
+    partition: 0,
+    messages: Array.from({ length: n }, (_, i) => ({
+      key: null,
+      value: Buffer.from(`m${i}`),
+      offset: String(i),
+      headers: {},
+      timestamp: '0',
+    })),
+    isActive: o.active ?? (() => true),
+    heartbeat: o.heartbeat ?? (async () => undefined),
+    resolveOffset: (offset) => void resolved.push(offset),
+    commit: () => void commits++,
+  };
+  return { batch, resolved, commits: () => commits };
+}
+
+describe('eachMessageInTurn (messageConsumer)', () => {
+  it('resolves and commits each message once handled, in order; a failure leaves it and the rest unresolved', async () => {
+    const f = fakeBatch(4);
+    const handled: string[] = [];
+    await expect(
+      eachMessageInTurn({ batch: f.batch, intervalMs: 1_000 }, async (m) => {
+        if (m.offset === '2') throw new Error('the dlq write was refused');
+        handled.push(m.offset);
+      }),
+    ).rejects.toThrow('refused');
+    expect(handled).toEqual(['0', '1']);
+    expect(f.resolved).toEqual(['0', '1']);
+    expect(f.commits()).toBe(2);
+  });
+
+  it('beats between messages: a lost membership ends the batch (kafkajs rejoins), another beat failure does not', async () => {
+    let beats = 0;
+    const f = fakeBatch(3, {
+      heartbeat: async () => {
+        beats++;
+        if (beats === 1) throw new Error('request timed out');
+        if (beats === 2) throw rebalancing;
+      },
+    });
+    const handled: string[] = [];
+    await expect(
+      eachMessageInTurn({ batch: f.batch, intervalMs: 1_000 }, async (m) => void handled.push(m.offset)),
+    ).rejects.toBe(rebalancing);
+    expect(handled).toEqual(['0', '1']);
+  });
+
+  it("stops taking messages once the batch is inactive, and a handler's heartbeat then throws MessageAbandoned", async () => {
+    let active = true;
+    const f = fakeBatch(3, { active: () => active });
+    const handled: string[] = [];
+    await expect(
+      eachMessageInTurn({ batch: f.batch, intervalMs: 1_000 }, async (m, context) => {
+        handled.push(m.offset);
+        if (m.offset === '1') {
+          active = false; // the consumer stops while this message waits out an outage
+          await context.heartbeat();
+        }
+      }),
+    ).rejects.toBeInstanceOf(MessageAbandoned);
+    expect(handled).toEqual(['0', '1']);
+    expect(f.resolved).toEqual(['0']);
+
+    const g = fakeBatch(3, { active: () => g.resolved.length < 1 });
+    await eachMessageInTurn({ batch: g.batch, intervalMs: 1_000 }, async () => undefined);
+    expect(g.resolved).toEqual(['0']);
   });
 });

@@ -1,15 +1,19 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { BatchConsumerOptions } from '@stepgate/messaging';
+import type { BatchConsumerOptions, ConsumerCommon } from '@stepgate/messaging';
 
 const NAME = 'stepgate_consumer_lag_messages';
 
 /**
- * Reports a consumer group's lag per partition, after each batch (handled or failed), into
+ * A consumer group's lag per partition, after each batch (handled or failed), into
  * `stepgate_consumer_lag_messages{group,topic,partition}` of `registry`: one gauge per registry, so
  * the consumers of one service (the audit log's and the alerts') share it. A partition whose batches
- * keep failing shows as growing lag.
+ * keep failing shows as growing lag. At each join of the group the member forgets the partitions it
+ * reported: after a rebalance, one it no longer has is reported by its new owner only.
  */
-export function consumerLag(registry: Registry, group: string): NonNullable<BatchConsumerOptions['onBatchEnd']> {
+export function consumerLag(
+  registry: Registry,
+  group: string,
+): Required<Pick<ConsumerCommon, 'onBatchEnd' | 'onGroupJoin'>> {
   const gauge =
     (registry.getSingleMetric(NAME) as Gauge<'group' | 'topic' | 'partition'> | undefined) ??
     new Gauge({
@@ -18,5 +22,17 @@ export function consumerLag(registry: Registry, group: string): NonNullable<Batc
       labelNames: ['group', 'topic', 'partition'],
       registers: [registry],
     });
-  return ({ topic, partition, offsetLag }) => gauge.set({ group, topic, partition: String(partition) }, offsetLag);
+  const reported = new Map<string, { group: string; topic: string; partition: string }>();
+  const onBatchEnd: NonNullable<BatchConsumerOptions['onBatchEnd']> = ({ topic, partition, offsetLag }) => {
+    const labels = { group, topic, partition: String(partition) };
+    reported.set(`${topic}/${partition}`, labels);
+    gauge.set(labels, offsetLag);
+  };
+  return {
+    onBatchEnd,
+    onGroupJoin: () => {
+      for (const labels of reported.values()) gauge.remove(labels);
+      reported.clear();
+    },
+  };
 }

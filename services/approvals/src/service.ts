@@ -10,6 +10,7 @@ import {
   deadLetter,
   header,
   kafkaUnreachable,
+  MessageAbandoned,
   type GroupConsumer,
   type IncomingMessage,
   type MessageContext,
@@ -188,7 +189,7 @@ export class ApprovalsService {
       topics: [this.topics.approvals],
       maxWaitTimeInMs: 50,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
-      onBatchEnd: consumerLag(this.registry, this.config.groupId),
+      ...consumerLag(this.registry, this.config.groupId),
       ...consumerLogs(this.log, { consumer: 'approvals', unit: 'message' }),
       handle: (message, context) => this.handleMessage(message, context),
     });
@@ -275,6 +276,7 @@ export class ApprovalsService {
         result = await this.startApproval(request, heartbeat);
         break;
       } catch (err) {
+        if (err instanceof MessageAbandoned) throw err;
         const error = describeError(err);
         // A request Temporal or Postgres refuses as such goes at once; a failure of the moment, or one of
         // no known kind while both answer, is retried a bounded number of times (a momentary fault must
@@ -463,6 +465,7 @@ export class ApprovalsService {
       try {
         return await beatingWhile(effect(), heartbeat);
       } catch (err) {
+        if (err instanceof MessageAbandoned) throw err;
         const error = clip(describeError(err), 1_000);
         // An outage of the service the effect needs is waited out: Postgres for the record, the broker
         // (a connection that fails, a request that times out) for the publication.
@@ -657,10 +660,18 @@ async function beatingWhile<T>(effect: Promise<T>, heartbeat: () => Promise<void
   }
 }
 
+/**
+ * A beat's failure is left to the next beat, except MessageAbandoned: the consumer stops or lost the
+ * partition, and the wait ends there (the message is fetched again by whoever has it).
+ */
+function unlessAbandoned(err: unknown): void {
+  if (err instanceof MessageAbandoned) throw err;
+}
+
 /** Waits `ms` between attempts, beating `heartbeat` meanwhile and once after. */
 async function pause(ms: number, heartbeat: () => Promise<void>): Promise<void> {
   await beatingWhile(new Promise<void>((r) => setTimeout(r, ms)), heartbeat);
-  await heartbeat().catch(() => undefined);
+  await heartbeat().catch(unlessAbandoned);
 }
 
 /** Whether the run closes (however) within `ms`, beating `heartbeat` every second meanwhile (the group's session). */
@@ -678,7 +689,7 @@ async function closesWithin(
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
     clearTimeout(timer);
-    await heartbeat().catch(() => undefined);
+    await heartbeat().catch(unlessAbandoned);
   }
   return closed;
 }

@@ -80,14 +80,18 @@ export class AlertsConsumer {
       30_000,
     );
     this.producer = await this.kafka.producer();
+    const lag = consumerLag(this.metrics.registry, this.config.alertsGroupId);
     this.consumer = this.kafka.batchConsumer({
       groupId: this.config.alertsGroupId,
       topics: [this.topics.audit],
       maxWaitTimeInMs: 50,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       // Partitions (tenants) may have moved, or this instance restarted: its view of their windows and backlogs is stale.
-      onGroupJoin: () => this.reloadState(),
-      onBatchEnd: consumerLag(this.metrics.registry, this.config.alertsGroupId),
+      onGroupJoin: () => {
+        lag.onGroupJoin();
+        this.reloadState();
+      },
+      onBatchEnd: lag.onBatchEnd,
       ...consumerLogs(this.log, { consumer: 'alerts', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });

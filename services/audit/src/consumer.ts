@@ -151,7 +151,7 @@ export class AuditConsumer {
       maxBytes: 48 * 1024 * 1024,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       partitionsConcurrently: this.config.partitionsConcurrently,
-      onBatchEnd: consumerLag(this.registry, this.config.groupId),
+      ...consumerLag(this.registry, this.config.groupId),
       ...consumerLogs(this.log, { consumer: 'audit', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });

@@ -160,15 +160,16 @@ export class Evaluator {
   }
 
   async start(): Promise<void> {
+    if (this.stopped) throw new Error('the evaluator was stopped: start a new instance');
     this.producer = await this.kafka.producer();
 
     // Every instance must see every policy change, so this subscription is the instance's own.
-    const noticesGroup = `${this.config.groupId}.policies.${this.config.instanceId}`;
     this.policyConsumer = this.kafka.messageConsumer({
-      groupId: noticesGroup,
+      groupId: `${this.config.groupId}.policies.${this.config.instanceId}`,
       topics: [this.topics.policies],
       fromBeginning: false,
-      onBatchEnd: consumerLag(this.metrics.registry, noticesGroup),
+      // One group per instance: labelled without the instance, which the scrape target names.
+      ...consumerLag(this.metrics.registry, `${this.config.groupId}.policies`),
       ...consumerLogs(this.log, { consumer: 'tenant notices', unit: 'message' }),
       // Any notice for a tenant drops what this instance holds of it: its bundle, shadow, kill switches and credentials.
       handle: async (message) => {
@@ -190,7 +191,7 @@ export class Evaluator {
       maxWaitTimeInMs: 20,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       partitionsConcurrently: this.config.partitionsConcurrently,
-      onBatchEnd: consumerLag(this.metrics.registry, this.config.groupId),
+      ...consumerLag(this.metrics.registry, this.config.groupId),
       ...consumerLogs(this.log, { consumer: 'gate', unit: 'batch' }),
       handle: (batch) => this.handleBatch(batch),
     });
@@ -213,14 +214,18 @@ export class Evaluator {
     );
   }
 
-  /** Every step is taken even when an earlier one fails; the failures are thrown together at the end. */
-  /** Stops the instance; a second call waits for the first stop. */
+  /** Stops the instance; a call while a stop runs, or after it succeeded, waits for it; a failed stop may be tried again. */
   stop(): Promise<void> {
-    return (this.stopped ??= this.stopOnce());
+    this.stopped ??= this.stopOnce().catch((err: unknown) => {
+      this.stopped = undefined;
+      throw err;
+    });
+    return this.stopped;
   }
 
   private stopped: Promise<void> | undefined;
 
+  /** Every step is taken even when an earlier one fails; the failures are thrown together at the end. */
   private async stopOnce(): Promise<void> {
     const failures: unknown[] = [];
     const step = async (end: () => unknown) => {
