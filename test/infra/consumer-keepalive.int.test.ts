@@ -16,7 +16,8 @@ describe('group consumers keep their membership while a handler waits (real brok
       groupId: `${ns.groupPrefix}keepalive`,
       topics: [topic],
       maxWaitTimeInMs: 20,
-      sessionTimeoutMs: 6_000,
+      // Longer than the services' 6 s in tests: a loaded CI host stalled a member past 6 s (joined 6 times).
+      sessionTimeoutMs: 10_000,
       onGroupJoin: () => joins++,
       onCommitError: () => undefined,
       onHandlerError: () => undefined,
@@ -24,7 +25,7 @@ describe('group consumers keep their membership while a handler waits (real brok
         for (const m of batch.messages) {
           handled.push(m.value!.toString());
           // One awaited statement well past the session (as a decide statement at its timeout).
-          await new Promise((resolve) => setTimeout(resolve, 15_000));
+          await new Promise((resolve) => setTimeout(resolve, 18_000));
           batch.resolveOffset(m.offset);
         }
         batch.commit();
@@ -37,7 +38,7 @@ describe('group consumers keep their membership while a handler waits (real brok
     await producer.disconnect();
 
     await expect.poll(() => handled.includes('next'), { timeout: 60_000, interval: 200 }).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 7_000)); // a redelivery, had the session lapsed
+    await new Promise((resolve) => setTimeout(resolve, 11_000)); // a redelivery, had the session lapsed
     expect(handled).toEqual(['slow', 'next']);
     expect(joins).toBe(1);
     expect(consumer.ready).toBe(true);
