@@ -302,17 +302,30 @@ export async function eachMessageInTurn(
   handle: MessageConsumerOptions['handle'],
 ): Promise<void> {
   const { batch } = p;
+  // A beat that found the membership lost: the handler is told to give its message up, and kafkajs
+  // is then told why (it rejoins), since nothing else marks the batch inactive on a rebalance.
+  let lost: unknown;
   const context: MessageContext = {
     topic: batch.topic,
     partition: batch.partition,
     heartbeat: async () => {
-      if (!batch.isActive()) throw new MessageAbandoned();
-      await batch.heartbeat();
+      if (lost !== undefined || !batch.isActive()) throw new MessageAbandoned();
+      try {
+        await batch.heartbeat();
+      } catch (err) {
+        if (!groupMembershipLost(err)) throw err;
+        lost = err;
+        throw new MessageAbandoned();
+      }
     },
   };
   for (const message of batch.messages) {
     if (!batch.isActive()) break;
-    await keptAlive({ beat: () => batch.heartbeat(), intervalMs: p.intervalMs }, () => handle(message, context));
+    try {
+      await keptAlive({ beat: () => batch.heartbeat(), intervalMs: p.intervalMs }, () => handle(message, context));
+    } catch (err) {
+      throw err instanceof MessageAbandoned && lost !== undefined ? lost : err;
+    }
     batch.resolveOffset(message.offset);
     batch.commit();
     await batch.heartbeat().catch((err: unknown) => {

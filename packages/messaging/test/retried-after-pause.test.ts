@@ -217,4 +217,24 @@ describe('eachMessageInTurn (messageConsumer)', () => {
     await eachMessageInTurn({ batch: g.batch, intervalMs: 1_000 }, async () => undefined);
     expect(g.resolved).toEqual(['0']);
   });
+
+  it('a handler whose beat finds the membership lost is told to give its message up, and kafkajs gets the lost membership (it rejoins)', async () => {
+    const f = fakeBatch(2, {
+      heartbeat: async () => {
+        throw rebalancing;
+      },
+    });
+    const seen: unknown[] = [];
+    await expect(
+      eachMessageInTurn({ batch: f.batch, intervalMs: 1_000 }, async (_m, context) => {
+        // As the approvals intake waits out an outage: it lets MessageAbandoned through.
+        await context.heartbeat().catch((err: unknown) => {
+          seen.push(err);
+          throw err;
+        });
+      }),
+    ).rejects.toBe(rebalancing);
+    expect(seen).toEqual([expect.any(MessageAbandoned)]);
+    expect(f.resolved).toEqual([]);
+  });
 });

@@ -320,7 +320,16 @@ export class ApprovalsService {
     heartbeat: () => Promise<void>,
   ): Promise<void> {
     const running = await this.runOfDecisionWaits(request, heartbeat);
-    const result = running ? 'run_waiting' : await this.failClosed(request, 'block', heartbeat);
+    let result: UnavailableResult | undefined;
+    try {
+      result = running ? 'run_waiting' : await this.failClosed(request, 'block', heartbeat);
+    } catch (err) {
+      // Given up with the block perhaps recorded: a delivery again finds the step resolved, publishes
+      // the block again and takes no such path, so the refused request goes to the dlq now.
+      if (err instanceof MessageAbandoned)
+        await this.toDlq(message, source, APPROVAL_START_REFUSED, error, 'start_refused');
+      throw err;
+    }
     if (result === 'run_waiting') this.unavailableCounter.inc({ result });
     this.log.error(
       {
@@ -445,8 +454,13 @@ export class ApprovalsService {
       cancel: this.config.cancelOrchestratorOnReject,
       kill_switch: null,
     }).catch((err: unknown) => log(clip(describeError(err), 1_000)));
-    if (!(await closesWithin({ result: () => signal }, NOTIFY_TIMEOUT_MS, heartbeat)))
-      log(`no answer within ${NOTIFY_TIMEOUT_MS} ms`);
+    try {
+      if (!(await closesWithin({ result: () => signal }, NOTIFY_TIMEOUT_MS, heartbeat)))
+        log(`no answer within ${NOTIFY_TIMEOUT_MS} ms`);
+    } catch (err) {
+      // The signal is sent: a consumer that stops meanwhile need not wait for its answer.
+      if (!(err instanceof MessageAbandoned)) throw err;
+    }
   }
 
   /**
@@ -668,10 +682,13 @@ function unlessAbandoned(err: unknown): void {
   if (err instanceof MessageAbandoned) throw err;
 }
 
-/** Waits `ms` between attempts, beating `heartbeat` meanwhile and once after. */
+/** Waits `ms` between attempts, beating `heartbeat` every second meanwhile and once after (MessageAbandoned ends it). */
 async function pause(ms: number, heartbeat: () => Promise<void>): Promise<void> {
-  await beatingWhile(new Promise<void>((r) => setTimeout(r, ms)), heartbeat);
-  await heartbeat().catch(unlessAbandoned);
+  const until = performance.now() + ms;
+  for (let left = ms; left > 0; left = until - performance.now()) {
+    await new Promise<void>((r) => setTimeout(r, Math.min(1_000, left)));
+    await heartbeat().catch(unlessAbandoned);
+  }
 }
 
 /** Whether the run closes (however) within `ms`, beating `heartbeat` every second meanwhile (the group's session). */

@@ -214,13 +214,12 @@ export class Evaluator {
     );
   }
 
-  /** Stops the instance; a call while a stop runs, or after it succeeded, waits for it; a failed stop may be tried again. */
+  /**
+   * Stops the instance; a later call answers as the first did (a failed stop is not run again: its
+   * steps ran, and a pool ends only once).
+   */
   stop(): Promise<void> {
-    this.stopped ??= this.stopOnce().catch((err: unknown) => {
-      this.stopped = undefined;
-      throw err;
-    });
-    return this.stopped;
+    return (this.stopped ??= this.stopOnce());
   }
 
   private stopped: Promise<void> | undefined;
