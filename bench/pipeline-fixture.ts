@@ -149,6 +149,20 @@ export function nodeFlagsFrom(setting: string | undefined): string[] {
 export interface EvaluatorSource {
   checkout?: string | undefined;
   nodeFlags?: string[] | undefined;
+  /** Settings of the evaluator's environment over the bench's own (e.g. STEPGATE_GATES_PER_TRANSACTION). */
+  env?: Record<string, string> | undefined;
+}
+
+/** Environment settings from a space-separated list of NAME=value. */
+export function envFrom(setting: string | undefined): Record<string, string> {
+  const pairs = (setting ?? '').split(' ').filter(Boolean);
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new Error(`expected NAME=value, got ${pair}`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
 }
 
 export function startEvaluatorProcess(env: NodeJS.ProcessEnv, from: EvaluatorSource = {}): Promise<ChildProcess> {
@@ -167,7 +181,7 @@ export function startEvaluatorProcess(env: NodeJS.ProcessEnv, from: EvaluatorSou
       ...(process.env.STEPGATE_BENCH_ALLOC_PROFILE ? ['--import', path.resolve('bench/allocation-sampling.ts')] : []),
       'services/evaluator/src/main.ts',
     ],
-    { env, cwd: checkout, stdio: ['ignore', 'pipe', 'inherit'] },
+    { env: { ...env, ...from.env }, cwd: checkout, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const logDir = process.env.STEPGATE_BENCH_EVALUATOR_LOG;
   if (logDir) child.stdout.pipe(createWriteStream(path.join(logDir, `evaluator.${String(child.pid)}.log`)));

@@ -7,7 +7,7 @@ import { checkService, endpointsFromEnv, SERVICE_NAMES } from '@stepgate/infra';
 import { kafkaRoundTrip } from './kafka-roundtrip.js';
 import { benchEngine, printEngine } from './policy-engine.js';
 import { benchGateLatencyAb, benchGatePipeline } from './gate-pipeline.js';
-import { nodeFlagsFrom, WORKFLOWS, type EvaluatorSource } from './pipeline-fixture.js';
+import { envFrom, nodeFlagsFrom, WORKFLOWS, type EvaluatorSource } from './pipeline-fixture.js';
 import { benchAuditIngest } from './audit-ingest.js';
 import { benchReplay } from './replay.js';
 import { benchEvaluatorAb, benchEvaluatorCpu } from './evaluator-cpu.js';
@@ -134,7 +134,8 @@ benches['evaluator-cpu'] = async () => {
 /**
  * The two sides of an A/B bench: the baseline from STEPGATE_BENCH_BASELINE (another checkout; this one
  * to compare Node flags only), and each side's Node flags from STEPGATE_BENCH_BASELINE_NODE_FLAGS and
- * STEPGATE_BENCH_NODE_FLAGS (space-separated; the services' own when unset).
+ * STEPGATE_BENCH_NODE_FLAGS (space-separated; the services' own when unset), and its environment settings
+ * from STEPGATE_BENCH_BASELINE_ENV and STEPGATE_BENCH_ENV (space-separated NAME=value).
  */
 function abSides(bench: string): { baseline: EvaluatorSource; current: EvaluatorSource; label: string } {
   const checkout = process.env.STEPGATE_BENCH_BASELINE;
@@ -142,9 +143,17 @@ function abSides(bench: string): { baseline: EvaluatorSource; current: Evaluator
     throw new Error(
       `${bench} compares with another checkout or other Node flags: set STEPGATE_BENCH_BASELINE to its directory`,
     );
-  const baseline = { checkout, nodeFlags: nodeFlagsFrom(process.env.STEPGATE_BENCH_BASELINE_NODE_FLAGS) };
-  const current = { nodeFlags: nodeFlagsFrom(process.env.STEPGATE_BENCH_NODE_FLAGS) };
-  const flags = (s: EvaluatorSource) => (s.nodeFlags ?? []).join(' ') || 'no flags';
+  const baseline = {
+    checkout,
+    nodeFlags: nodeFlagsFrom(process.env.STEPGATE_BENCH_BASELINE_NODE_FLAGS),
+    env: envFrom(process.env.STEPGATE_BENCH_BASELINE_ENV),
+  };
+  const current = {
+    nodeFlags: nodeFlagsFrom(process.env.STEPGATE_BENCH_NODE_FLAGS),
+    env: envFrom(process.env.STEPGATE_BENCH_ENV),
+  };
+  const flags = (s: EvaluatorSource) =>
+    [...(s.nodeFlags ?? []), ...Object.entries(s.env ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ') || 'no flags';
   return {
     baseline,
     current,
