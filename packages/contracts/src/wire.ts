@@ -30,6 +30,24 @@ export function canonicalJson(value: unknown): string {
 
 const frozenText = new WeakMap<object, string>();
 
+/**
+ * Keys as JSON strings, kept for the keys that recur (a contract's field names): bounded, since a
+ * request's own keys are whatever its sender chose.
+ */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS_KEPT = 4_096;
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key);
+    if (quotedKeys.size < QUOTED_KEYS_KEPT) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+// Written by concatenation (no array of members to join, no closure per container): a decision's body
+// took 6 times as long as its JSON.stringify, and its garbage was the largest share of the evaluator's.
 function serialize(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'function') throw new TypeError('a function has no canonical JSON form');
@@ -40,32 +58,41 @@ function serialize(value: unknown): string | undefined {
   const known = frozenText.get(value);
   if (known !== undefined) return known;
   let reusable = isPlainFrozen(value);
-  const write = (member: unknown): string => {
-    const text = serialize(member);
-    if (text === undefined) throw new TypeError('a member has no canonical JSON form');
-    if (member !== null && typeof member === 'object' && !frozenText.has(member)) reusable = false;
-    return text;
-  };
   let text: string;
   if (Array.isArray(value)) {
-    const items: string[] = [];
+    text = '[';
     // A hole reads as undefined and is written as null, as JSON.stringify writes it.
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      items.push(item === undefined || typeof item === 'symbol' ? 'null' : write(item));
+      if (i > 0) text += ',';
+      if (item === undefined || typeof item === 'symbol') text += 'null';
+      else {
+        text += member(item);
+        if (reusable && item !== null && typeof item === 'object' && !frozenText.has(item)) reusable = false;
+      }
     }
-    text = `[${items.join(',')}]`;
+    text += ']';
   } else {
     const record = value as Record<string, unknown>;
-    const members: string[] = [];
-    for (const key of Object.keys(record).sort()) {
-      const member = record[key];
-      if (member === undefined || typeof member === 'symbol') continue;
-      members.push(`${JSON.stringify(key)}:${write(member)}`);
+    const keys = Object.keys(record).sort();
+    text = '{';
+    let first = true;
+    for (const key of keys) {
+      const item = record[key];
+      if (item === undefined || typeof item === 'symbol') continue;
+      text += `${first ? '' : ','}${quotedKey(key)}:${member(item)}`;
+      first = false;
+      if (reusable && item !== null && typeof item === 'object' && !frozenText.has(item)) reusable = false;
     }
-    text = `{${members.join(',')}}`;
+    text += '}';
   }
   if (reusable) frozenText.set(value, text);
+  return text;
+}
+
+function member(item: unknown): string {
+  const text = serialize(item);
+  if (text === undefined) throw new TypeError('a member has no canonical JSON form');
   return text;
 }
 
