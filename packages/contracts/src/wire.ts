@@ -31,17 +31,19 @@ export function canonicalJson(value: unknown): string {
 const frozenText = new WeakMap<object, string>();
 
 /**
- * Keys as JSON strings, kept for the keys that recur (a contract's field names): bounded, since a
- * request's own keys are whatever its sender chose.
+ * Keys as JSON strings, kept for the keys that recur (a contract's field names): bounded in number and
+ * length, since a request's own keys are whatever its sender chose (a thousand 100 KB keys kept
+ * 200 MB).
  */
 const quotedKeys = new Map<string, string>();
 const QUOTED_KEYS_KEPT = 4_096;
+const QUOTED_KEY_MAX_CHARS = 64;
 
 function quotedKey(key: string): string {
   let quoted = quotedKeys.get(key);
   if (quoted === undefined) {
     quoted = JSON.stringify(key);
-    if (quotedKeys.size < QUOTED_KEYS_KEPT) quotedKeys.set(key, quoted);
+    if (key.length <= QUOTED_KEY_MAX_CHARS && quotedKeys.size < QUOTED_KEYS_KEPT) quotedKeys.set(key, quoted);
   }
   return quoted;
 }

@@ -27,6 +27,31 @@ describe('canonicalJson', () => {
     );
   });
 
+  it('writes what the library writes for any JSON value with strings of any UTF-16 units (non-ASCII keys, their order, lone surrogates)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4, stringUnit: 'binary' }), (value) => {
+        expect(canonicalJson(value)).toBe(library(value));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('orders keys by UTF-16 units, skips undefined and symbol members wherever they stand, and writes numbers as ES does', () => {
+    expect(canonicalJson({ '\u{1F600}': 1, '\uFFFF': 2, é: 3, '10': 4, '9': 5 })).toBe(
+      '{"10":4,"9":5,"é":3,"😀":1,"\uFFFF":2}',
+    );
+    expect(canonicalJson({ a: undefined, b: 1, c: Symbol('s'), d: 2 })).toBe('{"b":1,"d":2}');
+    expect(canonicalJson(JSON.parse('{"__proto__":{"x":1},"a":2}'))).toBe('{"__proto__":{"x":1},"a":2}');
+    expect(canonicalJson([-0, 1e21, 1e-7])).toBe('[0,1e+21,1e-7]');
+  });
+
+  it('writes the same text for known keys after any number of distinct and long keys', () => {
+    const known = { workflow_id: 'wf', step_id: 's' };
+    const before = canonicalJson(known);
+    for (let i = 0; i < 5_000; i++) canonicalJson({ [`k${i}`]: i, ['x'.repeat(100) + String(i)]: i });
+    expect(canonicalJson(known)).toBe(before);
+  });
+
   it('writes a deeply frozen value the same each time, alone or inside other values', () => {
     fc.assert(
       fc.property(json, json, (frozen, around) => {

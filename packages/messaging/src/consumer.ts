@@ -304,7 +304,11 @@ export async function eachMessageInTurn(
   const { batch } = p;
   // A beat that found the membership lost: the handler is told to give its message up, and kafkajs
   // is then told why (it rejoins), since nothing else marks the batch inactive on a rebalance.
-  let lost: unknown;
+  let lost: Error | undefined;
+  // A function, not an inline check: TypeScript would keep `lost` narrowed across the awaits that set it.
+  const throwIfLost = () => {
+    if (lost !== undefined) throw lost;
+  };
   const context: MessageContext = {
     topic: batch.topic,
     partition: batch.partition,
@@ -314,12 +318,13 @@ export async function eachMessageInTurn(
         await batch.heartbeat();
       } catch (err) {
         if (!groupMembershipLost(err)) throw err;
-        lost = err;
+        lost = err instanceof Error ? err : new Error(String(err));
         throw new MessageAbandoned();
       }
     },
   };
   for (const message of batch.messages) {
+    throwIfLost(); // a handler that swallowed its MessageAbandoned
     if (!batch.isActive()) break;
     try {
       await keptAlive({ beat: () => batch.heartbeat(), intervalMs: p.intervalMs }, () => handle(message, context));
@@ -328,6 +333,7 @@ export async function eachMessageInTurn(
     }
     batch.resolveOffset(message.offset);
     batch.commit();
+    throwIfLost();
     await batch.heartbeat().catch((err: unknown) => {
       if (groupMembershipLost(err)) throw err;
     });

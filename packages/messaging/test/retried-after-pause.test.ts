@@ -237,4 +237,24 @@ describe('eachMessageInTurn (messageConsumer)', () => {
     expect(seen).toEqual([expect.any(MessageAbandoned)]);
     expect(f.resolved).toEqual([]);
   });
+
+  it('a handler that swallows its MessageAbandoned has its message resolved, and kafkajs still gets the lost membership before the next message', async () => {
+    let beats = 0;
+    const f = fakeBatch(3, {
+      heartbeat: async () => {
+        // The handler's own beat finds the membership lost; the beat between messages fails only for a moment.
+        beats++;
+        throw beats === 1 ? rebalancing : new Error('request timed out');
+      },
+    });
+    const handled: string[] = [];
+    await expect(
+      eachMessageInTurn({ batch: f.batch, intervalMs: 1_000 }, async (m, context) => {
+        handled.push(m.offset);
+        await context.heartbeat().catch(() => undefined);
+      }),
+    ).rejects.toBe(rebalancing);
+    expect(handled).toEqual(['0']);
+    expect(f.resolved).toEqual(['0']);
+  });
 });

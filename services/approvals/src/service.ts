@@ -324,10 +324,17 @@ export class ApprovalsService {
     try {
       result = running ? 'run_waiting' : await this.failClosed(request, 'block', heartbeat);
     } catch (err) {
-      // Given up with the block perhaps recorded: a delivery again finds the step resolved, publishes
-      // the block again and takes no such path, so the refused request goes to the dlq now.
+      // Given up, the block perhaps recorded: a delivery again that finds the step resolved publishes the
+      // block again and takes no such path, so the refused request goes to the dlq now (once more, if
+      // nothing was recorded and a delivery again comes this way). A failed dlq write must not hide
+      // the abandonment (kafkajs is to be told of a lost membership).
       if (err instanceof MessageAbandoned)
-        await this.toDlq(message, source, APPROVAL_START_REFUSED, error, 'start_refused');
+        await this.toDlq(message, source, APPROVAL_START_REFUSED, error, 'start_refused').catch((dlqErr: unknown) =>
+          this.log.warn(
+            { approval_id: request.approval_id, error: clip(describeError(dlqErr), 1_000) },
+            'could not send a refused approval request to the dlq while giving it up',
+          ),
+        );
       throw err;
     }
     if (result === 'run_waiting') this.unavailableCounter.inc({ result });
