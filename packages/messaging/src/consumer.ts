@@ -262,6 +262,16 @@ function runBatches(
   const committer = new OffsetCommitter(options.onCommitError);
   const failures = new Map<string, number>();
   const intervalMs = heartbeatIntervalMs(options);
+  // kafkajs may rejoin from one broker's fetch while another broker's batch runs: that batch's lag is
+  // of an assignment that may be gone (onGroupJoin has just forgotten it), so it is not reported.
+  let joins = 0;
+  const counted: ConsumerCommon = {
+    ...options,
+    onGroupJoin: () => {
+      joins++;
+      options.onGroupJoin?.();
+    },
+  };
   const run = async (consumer: Consumer) => {
     const ends = await topicEnds(options);
     await consumer.run({
@@ -269,6 +279,7 @@ function runBatches(
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
       eachBatch: async (payload) => {
+        const joinsAtStart = joins;
         const batch = incomingBatch(payload, committer, intervalMs);
         await committer.run(() =>
           retriedAfterPause(
@@ -276,12 +287,13 @@ function runBatches(
             () => handle(batch, intervalMs),
           ),
         );
-        options.onBatchEnd?.({ topic: batch.topic, partition: batch.partition, offsetLag: batch.lag() });
+        if (joins === joinsAtStart)
+          options.onBatchEnd?.({ topic: batch.topic, partition: batch.partition, offsetLag: batch.lag() });
       },
     });
     seekTo(consumer, options.topics, ends);
   };
-  return new GroupConsumer(() => create(config), options, run, committer);
+  return new GroupConsumer(() => create(config), counted, run, committer);
 }
 
 /**
