@@ -12,7 +12,7 @@ import { benchAuditIngest } from './audit-ingest.js';
 import { benchReplay } from './replay.js';
 import { benchEvaluatorAb, benchEvaluatorCpu } from './evaluator-cpu.js';
 import { selfTimeByComponent, topSelfTime } from './profile-summary.js';
-import { fmt } from './stats.js';
+import { fmt, percentile } from './stats.js';
 
 const endpoints = endpointsFromEnv();
 
@@ -210,9 +210,10 @@ benches['audit-ingest'] = async () => {
     printAuditIngest(r);
   }
   if (rounds > 1) {
-    const sorted = [...ratios].sort((a, b) => a - b);
-    const mid = sorted.length / 2;
-    const median = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    const median = percentile(
+      [...ratios].sort((a, b) => a - b),
+      50,
+    );
     console.log(
       `audit-ingest  ${rounds} rounds: ratios ${ratios.map((x) => fmt(x, 2)).join(', ')}×, median ${fmt(median, 2)}× (target ≥0.8×)`,
     );

@@ -341,7 +341,8 @@ export async function eachMessageInTurn(
     try {
       await keptAlive({ beat: () => batch.heartbeat(), intervalMs: p.intervalMs }, () => handle(message, context));
     } catch (err) {
-      throw err instanceof MessageAbandoned && lost !== undefined ? lost : err;
+      if (err instanceof MessageAbandoned) throwIfLost();
+      throw err;
     }
     batch.resolveOffset(message.offset);
     batch.commit();
