@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import type { Kafka } from 'kafkajs';
 import { from as copyFrom } from 'pg-copy-streams';
 import pino from 'pino';
 import { topicsFor, type AuditEvent } from '@stepgate/contracts';
@@ -35,18 +36,22 @@ export interface AuditBench {
   };
 }
 
-/** The events chained and serialized as the consumer writes them, in COPY-sized chunks. */
-function copyChunks(events: AuditEvent[]): string[] {
+/**
+ * The events chained and serialized as the consumer writes them, in COPY-sized chunks. Bytes, not
+ * strings: kept through the ingests for the second bare COPY, they are off the V8 heap, which the
+ * consumer under test shares (every major collection during an ingest would otherwise mark them).
+ */
+function copyChunks(events: AuditEvent[]): Buffer[] {
   const lines = copyLines(chain(events, new Map()));
-  const chunks: string[] = [];
-  for (let i = 0; i < lines.length; i += 500) chunks.push(lines.slice(i, i + 500).join(''));
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < lines.length; i += 500) chunks.push(Buffer.from(lines.slice(i, i + 500).join('')));
   return chunks;
 }
 
 /** The same rows COPYed into a fresh table with the same columns and indexes (serialized beforehand: the database's part only). */
 async function bareCopy(
   db: pg.Client,
-  chunks: string[],
+  chunks: Buffer[],
   table: string,
 ): Promise<{ seconds: number; postgresCpu?: number }> {
   await db.query(`create table ${table} (like audit_log including defaults including indexes)`);
@@ -86,6 +91,22 @@ function syntheticEvents(n: number, tenants: number): AuditEvent[] {
   }));
 }
 
+/** Fills the topic with `n` synthetic events, unreachable once it returns: none stays on the heap the consumer under test shares. */
+async function produceEvents(kafka: Kafka, topic: string, n: number): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    const events = syntheticEvents(n, 20);
+    for (let i = 0; i < n; i += 2_000)
+      await producer.send({
+        topic,
+        messages: events.slice(i, i + 2_000).map((e) => ({ key: e.tenant_id, value: JSON.stringify(e) })),
+      });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 interface IngestRun {
   seconds: number;
   /** CPU µs per event of the consumer's process (all threads), its main thread, Postgres, the broker. */
@@ -97,11 +118,10 @@ interface IngestRun {
 }
 
 /**
- * One ingest of `events` by the real audit consumer into a schema and topics of its own (made and
+ * One ingest of `n` synthetic events by the real audit consumer into a schema and topics of its own (made and
  * filled before the clock starts, dropped after): the same starting point for every run.
  */
-async function ingest(endpoints: Endpoints, events: AuditEvent[], label: string): Promise<IngestRun> {
-  const n = events.length;
+async function ingest(endpoints: Endpoints, n: number, label: string): Promise<IngestRun> {
   const id = `bench_${randomBytes(4).toString('hex')}`;
   const prefix = `bench.${id}.`;
   const db = benchDb(endpoints, { options: `-c search_path=${id}` });
@@ -113,14 +133,7 @@ async function ingest(endpoints: Endpoints, events: AuditEvent[], label: string)
   await new TopicAdmin(admin).ensureTopics({ prefix });
   const topics = topicsFor(prefix);
   try {
-    const producer = kafka.producer({ allowAutoTopicCreation: false });
-    await producer.connect();
-    for (let i = 0; i < events.length; i += 2_000)
-      await producer.send({
-        topic: topics.audit,
-        messages: events.slice(i, i + 2_000).map((e) => ({ key: e.tenant_id, value: JSON.stringify(e) })),
-      });
-    await producer.disconnect();
+    await produceEvents(kafka, topics.audit, n);
 
     const consumer = new AuditConsumer(
       {
@@ -193,13 +206,9 @@ export async function benchAuditIngest(endpoints: Endpoints, n: number): Promise
   await db.connect();
   await migrate(db, { schema: id });
   try {
-    const events = syntheticEvents(n, 20);
-    const chunks = copyChunks(events);
+    const chunks = copyChunks(syntheticEvents(n, 20));
     const before = await bareCopy(db, chunks, 'audit_copy_before');
-    const ingests = [
-      await ingest(endpoints, syntheticEvents(n, 20), 'audit-ingest-1'),
-      await ingest(endpoints, syntheticEvents(n, 20), 'audit-ingest-2'),
-    ];
+    const ingests = [await ingest(endpoints, n, 'audit-ingest-1'), await ingest(endpoints, n, 'audit-ingest-2')];
     const after = await bareCopy(db, chunks, 'audit_copy_after');
     const copySeconds = (before.seconds + after.seconds) / 2;
     const ingestSeconds = mean(ingests.map((r) => r.seconds));
