@@ -1,9 +1,10 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, Kafka, Message } from 'kafkajs';
+import { Coalescer } from '@stepgate/runtime';
 import type pg from 'pg';
 
 /**
- * A consumer group that writes every batch it reads to Postgres in one durable transaction and, after
- * the commit, republishes each message to every topic of `to`: the evaluator's shape (ledger rows
+ * A consumer group that writes the batches it reads to Postgres, those ready together in one durable
+ * transaction, and after the commit republishes each message to every topic of `to`: the evaluator's shape (ledger rows
  * committed before the decision and its audit event are published) with none of its work. One row per
  * message, the message's own bytes, no index: a floor, lighter than the evaluator's three rows of a
  * decision's size.
@@ -21,28 +22,31 @@ export async function startDurableRelay(p: {
   const db = p.db();
   await Promise.all([producer.connect(), consumer.connect(), db.connect()]);
   await db.query(`create table if not exists ${p.table} (k text, v text)`);
-  let writes = Promise.resolve();
-  // One connection, as the evaluator's group commit makes one transaction of the batches ready together.
-  const write = (keys: string[], values: string[]) => {
-    const done = writes.then(async () => {
-      await db.query('begin');
-      await db.query(`insert into ${p.table} (k, v) select * from unnest($1::text[], $2::text[])`, [keys, values]);
-      await db.query('commit');
-    });
-    writes = done.catch(() => undefined);
-    return done;
-  };
+  // One connection, and the batches ready while a transaction is in flight share the next, as in the
+  // evaluator's group commit; so do the sends after them, as in its publisher.
+  const writes = new Coalescer<Message[], void>(async (groups) => {
+    const messages = groups.flat();
+    await db.query('begin');
+    await db.query(`insert into ${p.table} (k, v) select * from unnest($1::text[], $2::text[])`, [
+      messages.map((m) => m.key?.toString() ?? ''),
+      messages.map((m) => m.value?.toString() ?? ''),
+    ]);
+    await db.query('commit');
+    return groups.map(() => undefined);
+  });
+  const sends = new Coalescer<Message[], void>(async (groups) => {
+    const messages = groups.flat();
+    await producer.sendBatch({ acks: -1, topicMessages: p.to.map((topic) => ({ topic, messages })) });
+    return groups.map(() => undefined);
+  });
   await consumer.subscribe({ topic: p.from, fromBeginning: true });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   await consumer.run({
     partitionsConsumedConcurrently: 8,
     eachBatch: async ({ batch }) => {
       const messages = batch.messages.map((m) => ({ key: m.key, value: m.value }));
-      await write(
-        messages.map((m) => m.key?.toString() ?? ''),
-        messages.map((m) => m.value?.toString() ?? ''),
-      );
-      await producer.sendBatch({ acks: -1, topicMessages: p.to.map((topic) => ({ topic, messages })) });
+      await writes.submit(messages);
+      await sends.submit(messages);
     },
   });
   await joined;
@@ -50,6 +54,7 @@ export async function startDurableRelay(p: {
     stop: async () => {
       await consumer.disconnect();
       await producer.disconnect();
+      await db.query(`drop table if exists ${p.table}`); // the relay's own: written only while it runs
       await db.end();
     },
   };

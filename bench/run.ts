@@ -36,11 +36,11 @@ const benches: Record<string, () => Promise<void>> = {
   },
   'kafka-roundtrip': async () => {
     await ensureServices();
-    for (const echo of [false, true])
+    for (const echo of [false, true, 'durable'] as const)
       for (const ratePerSecond of [100, 500, 1_000]) {
         const r = await kafkaRoundTrip(endpoints, { messages: 3_000, ratePerSecond, echo });
         console.log(
-          `kafka-roundtrip  bare kafkajs ${echo ? 'request → echo consumer → reply' : 'produce → consume'}, one send per message, ${ratePerSecond} msg/s, n=${r.count}: ` +
+          `kafka-roundtrip  bare kafkajs ${echo === 'durable' ? 'request → echo consumer committing each batch to Postgres → reply' : echo ? 'request → echo consumer → reply' : 'produce → consume'}, one send per message, ${ratePerSecond} msg/s, n=${r.count}: ` +
             `p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  max ${fmt(r.max)} ms`,
         );
       }
@@ -52,9 +52,11 @@ benches['gate-pipeline'] = async () => {
   await ensureServices();
   const hop = new Map<number, Awaited<ReturnType<typeof kafkaRoundTrip>>>();
   const echo = new Map<number, Awaited<ReturnType<typeof kafkaRoundTrip>>>();
+  const durable = new Map<number, Awaited<ReturnType<typeof kafkaRoundTrip>>>();
   for (const rate of RATES) {
     hop.set(rate, await kafkaRoundTrip(endpoints, { messages: 3_000, ratePerSecond: rate }));
     echo.set(rate, await kafkaRoundTrip(endpoints, { messages: 3_000, ratePerSecond: rate, echo: true }));
+    durable.set(rate, await kafkaRoundTrip(endpoints, { messages: 3_000, ratePerSecond: rate, echo: 'durable' }));
   }
   const r = await benchGatePipeline(endpoints, RATES, 3_000, 20_000);
   for (const rt of r.roundTrips) {
@@ -64,6 +66,11 @@ benches['gate-pipeline'] = async () => {
       `gate-pipeline  round trip at ${rt.rate} gates/s over ${rt.workflows === 1 ? '1 workflow' : `${rt.workflows} workflows`}, n=${rt.count}: p50 ${fmt(rt.p50)} ms  p99 ${fmt(rt.p99)} ms` +
         ` | bare kafkajs one hop p50 ${fmt(b.p50)} / p99 ${fmt(b.p99)} ms: ratio ${fmt(rt.p50 / b.p50, 1)}× / ${fmt(rt.p99 / b.p99, 1)}×` +
         ` | bare request→reply p50 ${fmt(e.p50)} / p99 ${fmt(e.p99)} ms: ratio ${fmt(rt.p50 / e.p50, 1)}× / ${fmt(rt.p99 / e.p99, 1)}×`,
+    );
+    const d = durable.get(rt.rate)!;
+    console.log(
+      `gate-pipeline    durable request→reply (the echo commits each batch to Postgres before replying, no other work) p50 ${fmt(d.p50)} / p99 ${fmt(d.p99)} ms:` +
+        ` itself ${fmt(d.p50 / e.p50, 1)}× / ${fmt(d.p99 / e.p99, 1)}× the bare request→reply; the gate is ${fmt(rt.p50 / d.p50, 1)}× / ${fmt(rt.p99 / d.p99, 1)}× it`,
     );
     const s = rt.stages;
     console.log(

@@ -13,3 +13,4 @@ export { RedoClock, type RedoClockOptions } from './redo-clock.js';
 export { readiness, serveOps, type OpsServerOptions, type ReadinessChecks } from './metrics.js';
 export { consumerLogs } from './consumer-logs.js';
 export { consumerLag } from './consumer-lag.js';
+export { Coalescer } from './coalescer.js';

@@ -1,4 +1,4 @@
-import { Coalescer } from './coalescer.js';
+import { Coalescer } from '@stepgate/runtime';
 
 /** Keeps the consumer's group membership during a long run (kafkajs throttles it to its heartbeat interval). */
 export type Heartbeat = () => Promise<void>;

@@ -1,6 +1,6 @@
 import type { MessageProducer } from '@stepgate/messaging';
 import type { BatchMessages } from './batch-messages.js';
-import { Coalescer } from './coalescer.js';
+import { Coalescer } from '@stepgate/runtime';
 
 /**
  * Publishes the message batches of concurrently processed batches. The idempotent producer keeps one
