@@ -1,4 +1,4 @@
-// Two of kafkajs 2.2.4's producer internals, replaced with cheaper equivalents before kafkajs loads
+// Three of kafkajs 2.2.4's producer internals, replaced with cheaper equivalents before kafkajs loads
 // them (kafkajs is unmaintained upstream; profiles of the evaluator: issue 23):
 //
 // - `producer/groupMessagesPerPartition` copies a partition's array for each message it appends
@@ -6,6 +6,12 @@
 // - `protocol/recordBatch/crc32C`, the checksum of every record batch produced, is a byte-at-a-time
 //   JavaScript loop: here it is `@node-rs/crc32` (SSE4.2 / ARMv8 CRC instructions, prebuilt per
 //   platform), kafkajs's own loop when that addon does not load.
+// - `protocol/encoder`, which every request, record and header is written with, starts each one in a
+//   zero-filled `Buffer.alloc(512)` of its own and grows it the same way, and writes each varint
+//   through an array and a `Buffer.from` of it: a produced message with its signature headers made
+//   half a dozen ArrayBuffers, each tracked by V8's collector as external memory. Here its buffers come
+//   from `Buffer.allocUnsafe` (Node's shared pool below 4 KiB; every byte up to the encoder's offset is
+//   written before it is read), and varints are written in place: the same bytes.
 //
 // kafkajs's modules take these by `require` once, when they load, so the replacements go into
 // Node's module cache first: every module of this package that imports kafkajs's values imports
@@ -20,6 +26,7 @@ export const KAFKAJS_VERSION = '2.2.4';
 
 const GROUPING = 'kafkajs/src/producer/groupMessagesPerPartition.js';
 const CRC32C = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
+const ENCODER = 'kafkajs/src/protocol/encoder.js';
 /** The kafkajs modules that take the two above when they load. */
 const TAKERS = ['kafkajs/src/producer/sendMessages.js', 'kafkajs/src/protocol/recordBatch/v0/index.js'];
 
@@ -60,6 +67,57 @@ export function groupMessagesPerPartition<M>({
   return result;
 }
 
+/** What this file relies on of kafkajs's Encoder (protocol/encoder.js). */
+export interface KafkajsEncoderClass {
+  new (initialSize?: number): KafkajsEncoder;
+  nextPowerOfTwo(value: number): number;
+  prototype: KafkajsEncoder;
+}
+export interface KafkajsEncoder {
+  buf: Buffer;
+  offset: number;
+  ensureAvailable(length: number): void;
+  writeUVarInt(value: number): KafkajsEncoder;
+  readonly buffer: Buffer;
+}
+
+/** Most bytes of an unsigned varint of 32 bits. */
+const UVARINT32_MOST_BYTES = 5;
+
+/**
+ * kafkajs's Encoder with buffers that are not zero-filled (pooled when small) and varints written in
+ * place. Its instances are kafkajs Encoders (same prototype chain, statics inherited): the same methods
+ * write the same bytes.
+ */
+export function fastEncoder(Encoder: KafkajsEncoderClass): KafkajsEncoderClass {
+  const prototype = Object.create(Encoder.prototype) as KafkajsEncoder;
+  prototype.ensureAvailable = function (this: KafkajsEncoder, length: number): void {
+    if (this.offset + length <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(this.offset + length));
+    this.buf.copy(grown, 0, 0, this.offset);
+    this.buf = grown;
+  };
+  prototype.writeUVarInt = function (this: KafkajsEncoder, value: number): KafkajsEncoder {
+    this.ensureAvailable(UVARINT32_MOST_BYTES);
+    const { buf } = this;
+    // As kafkajs's loop: 7 bits a byte, low first, the high bit set on all but the last.
+    while ((value & 0xffffff80) !== 0) {
+      buf[this.offset++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
+    }
+    buf[this.offset++] = value & 0x7f;
+    return this;
+  };
+  function FastEncoder(this: KafkajsEncoder, initialSize = 511): void {
+    this.buf = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(initialSize));
+    this.offset = 0;
+  }
+  FastEncoder.prototype = prototype;
+  Object.defineProperty(prototype, 'constructor', { value: FastEncoder, writable: true, configurable: true });
+  Object.setPrototypeOf(FastEncoder, Encoder); // its static helpers
+  return FastEncoder as unknown as KafkajsEncoderClass;
+}
+
 /** CRC-32C of the bytes from `@node-rs/crc32`, or undefined when its addon does not load here. */
 export function nativeCrc32c(): ((buffer: Uint8Array) => number) | undefined {
   try {
@@ -80,6 +138,7 @@ function install(): KafkajsFastPaths {
   if (loaded.length > 0)
     return { active: false, crc32c: 'kafkajs', reason: `kafkajs was loaded before @stepgate/messaging` };
   replaceExports(GROUPING, groupMessagesPerPartition);
+  replaceExports(ENCODER, fastEncoder(require(require.resolve(ENCODER)) as KafkajsEncoderClass));
   const crc32c = nativeCrc32c();
   if (crc32c) replaceExports(CRC32C, crc32c);
   return { active: true, crc32c: crc32c ? 'native' : 'kafkajs' };

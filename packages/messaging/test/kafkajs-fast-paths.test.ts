@@ -5,7 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { compileFunction } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { groupMessagesPerPartition, nativeCrc32c } from '../src/kafkajs-fast-paths.js';
+import {
+  fastEncoder,
+  groupMessagesPerPartition,
+  nativeCrc32c,
+  type KafkajsEncoderClass,
+} from '../src/kafkajs-fast-paths.js';
 
 const require = createRequire(import.meta.url);
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -18,13 +23,18 @@ type Partitioner = Parameters<Grouping>[0]['partitioner'];
 
 /** kafkajs's own groupMessagesPerPartition, compiled from its file (its cache entry may be replaced). */
 function kafkajsGrouping(): Grouping {
-  const file = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
+  return kafkajsModule('kafkajs/src/producer/groupMessagesPerPartition.js') as Grouping;
+}
+
+/** A kafkajs module's own exports, compiled from its file (its cache entry may be replaced). */
+function kafkajsModule(specifier: string): unknown {
+  const file = require.resolve(specifier);
   const module = { exports: {} as unknown };
   const load = compileFunction(readFileSync(file, 'utf8'), ['module', 'exports', 'require'], {
     filename: file,
   }) as (module: object, exports: unknown, require: NodeJS.Require) => void;
-  load(module, module.exports, require);
-  return module.exports as Grouping;
+  load(module, module.exports, createRequire(file));
+  return module.exports;
 }
 
 describe('CRC-32C from @node-rs/crc32', () => {
@@ -91,6 +101,72 @@ describe('groupMessagesPerPartition', () => {
   });
 });
 
+/** The writes of kafkajs's Encoder the test makes (protocol/encoder.js). */
+interface EncoderWrites {
+  writeInt8(v: number): EncoderWrites;
+  writeInt16(v: number): EncoderWrites;
+  writeInt32(v: number): EncoderWrites;
+  writeInt64(v: string): EncoderWrites;
+  writeVarInt(v: number): EncoderWrites;
+  writeUVarInt(v: number): EncoderWrites;
+  writeVarLong(v: string): EncoderWrites;
+  writeString(v: string): EncoderWrites;
+  writeVarIntString(v: string): EncoderWrites;
+  writeBytes(v: Buffer): EncoderWrites;
+  writeVarIntBytes(v: Buffer | null): EncoderWrites;
+  writeArray(v: string[]): EncoderWrites;
+  writeEncoder(v: EncoderWrites): EncoderWrites;
+  readonly buffer: Buffer;
+}
+
+describe("kafkajs's Encoder with unzeroed, pooled buffers and in-place varints", () => {
+  const Encoder = kafkajsModule('kafkajs/src/protocol/encoder.js') as KafkajsEncoderClass;
+  const Fast = fastEncoder(Encoder);
+  const encoder = (E: KafkajsEncoderClass, size?: number) => new E(size) as unknown as EncoderWrites;
+  const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+  const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String);
+  const bytes = fc.uint8Array({ maxLength: 3000 }).map((b) => Buffer.from(b));
+  const text = fc.string({ unit: 'binary', maxLength: 300 });
+  const write = fc.oneof(
+    fc.integer({ min: -128, max: 127 }).map((v) => (e: EncoderWrites) => e.writeInt8(v)),
+    fc.integer({ min: -(2 ** 15), max: 2 ** 15 - 1 }).map((v) => (e: EncoderWrites) => e.writeInt16(v)),
+    int32.map((v) => (e: EncoderWrites) => e.writeInt32(v)),
+    int64.map((v) => (e: EncoderWrites) => e.writeInt64(v)),
+    int32.map((v) => (e: EncoderWrites) => e.writeVarInt(v)),
+    int32.map((v) => (e: EncoderWrites) => e.writeUVarInt(v)),
+    fc.integer({ min: 0, max: 2 ** 32 - 1 }).map((v) => (e: EncoderWrites) => e.writeUVarInt(v)),
+    int64.map((v) => (e: EncoderWrites) => e.writeVarLong(v)),
+    text.map((v) => (e: EncoderWrites) => e.writeString(v)),
+    text.map((v) => (e: EncoderWrites) => e.writeVarIntString(v)),
+    bytes.map((v) => (e: EncoderWrites) => e.writeBytes(v)),
+    fc.option(bytes).map((v) => (e: EncoderWrites) => e.writeVarIntBytes(v)),
+    fc.array(text, { maxLength: 5 }).map((v) => (e: EncoderWrites) => e.writeArray(v)),
+  );
+
+  it("writes the same bytes as kafkajs's own for any sequence of writes, at any initial size", () => {
+    fc.assert(
+      fc.property(fc.array(write, { maxLength: 40 }), fc.option(fc.nat(5000)), (writes, size) => {
+        const own = encoder(Encoder, size ?? undefined);
+        const fast = encoder(Fast, size ?? undefined);
+        for (const w of writes) {
+          w(own);
+          w(fast);
+        }
+        expect(fast.buffer.equals(own.buffer)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("nests as kafkajs's does, and its encoders are kafkajs Encoders with its static helpers", () => {
+    const nested = (E: KafkajsEncoderClass) =>
+      encoder(E, 8).writeEncoder(encoder(E).writeVarIntBytes(Buffer.alloc(2000, 7))).buffer;
+    expect(nested(Fast).equals(nested(Encoder))).toBe(true);
+    expect(new Fast()).toBeInstanceOf(Encoder);
+    expect(Fast.nextPowerOfTwo(600)).toBe(1024);
+  });
+});
+
 describe('installing the fast paths', () => {
   /** A fresh Node that runs `script` (an ES module, sources through tsx) in this package. */
   function fresh(script: string): unknown {
@@ -104,7 +180,7 @@ describe('installing the fast paths', () => {
     return JSON.parse(child.stdout);
   }
 
-  it('replaces the two modules when @stepgate/messaging is imported before anything else loads kafkajs', () => {
+  it('replaces the three modules when @stepgate/messaging is imported before anything else loads kafkajs', () => {
     const out = fresh(
       [
         "import { createRequire } from 'node:module';",
@@ -115,10 +191,11 @@ describe('installing the fast paths', () => {
         '  status: kafkajsFastPaths,',
         "  grouping: require('kafkajs/src/producer/groupMessagesPerPartition.js') === groupMessagesPerPartition,",
         "  crc: require('kafkajs/src/protocol/recordBatch/crc32C/index.js')(Buffer.from('123456789')),",
+        "  encoder: require('kafkajs/src/protocol/encoder.js').name,",
         '}));',
       ].join('\n'),
     );
-    expect(out).toMatchObject({ status: { active: true }, grouping: true, crc: 0xe3069283 });
+    expect(out).toMatchObject({ status: { active: true }, grouping: true, crc: 0xe3069283, encoder: 'FastEncoder' });
     if (process.platform === 'linux' && process.arch === 'x64')
       expect(out).toMatchObject({ status: { crc32c: 'native' } });
   }, 60_000); // a fresh Node that transpiles the sources: seconds, more on a busy host
