@@ -27,11 +27,16 @@ export async function startDurableRelay(p: {
   const writes = new Coalescer<Message[], void>(async (groups) => {
     const messages = groups.flat();
     await db.query('begin');
-    await db.query(`insert into ${p.table} (k, v) select * from unnest($1::text[], $2::text[])`, [
-      messages.map((m) => m.key?.toString() ?? ''),
-      messages.map((m) => m.value?.toString() ?? ''),
-    ]);
-    await db.query('commit');
+    try {
+      await db.query(`insert into ${p.table} (k, v) select * from unnest($1::text[], $2::text[])`, [
+        messages.map((m) => m.key?.toString() ?? ''),
+        messages.map((m) => m.value?.toString() ?? ''),
+      ]);
+      await db.query('commit');
+    } catch (err) {
+      await db.query('rollback').catch(() => undefined); // else every later transaction fails on this connection
+      throw err;
+    }
     return groups.map(() => undefined);
   });
   const sends = new Coalescer<Message[], void>(async (groups) => {

@@ -27,7 +27,7 @@ export const KAFKAJS_VERSION = '2.2.4';
 const GROUPING = 'kafkajs/src/producer/groupMessagesPerPartition.js';
 const CRC32C = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
 const ENCODER = 'kafkajs/src/protocol/encoder.js';
-/** The kafkajs modules that take the two above when they load. */
+/** kafkajs modules that take the replaced ones when they load: loaded already, kafkajs was loaded before this file. */
 const TAKERS = ['kafkajs/src/producer/sendMessages.js', 'kafkajs/src/protocol/recordBatch/v0/index.js'];
 
 export interface KafkajsFastPaths {
