@@ -1,4 +1,4 @@
-// Three of kafkajs 2.2.4's producer internals, replaced with cheaper equivalents before kafkajs loads
+// Four of kafkajs 2.2.4's producer internals, replaced with cheaper equivalents before kafkajs loads
 // them (kafkajs is unmaintained upstream; profiles of the evaluator: issue 23):
 //
 // - `producer/groupMessagesPerPartition` copies a partition's array for each message it appends
@@ -12,6 +12,9 @@
 //   half a dozen ArrayBuffers, each tracked by V8's collector as external memory. Here its buffers come
 //   from `Buffer.allocUnsafe` (Node's shared pool below 4 KiB; every byte up to the encoder's offset is
 //   written before it is read), and varints are written in place: the same bytes.
+// - `producer/partitioners/default/murmur2`, the hash that picks a keyed message's partition, runs on
+//   kafkajs's 64-bit Long objects (a dozen allocations per key): here it is the same 32-bit murmur2 on
+//   Math.imul, as Java's Utils.murmur2 computes it (the low 32 bits, all the Long version returns).
 //
 // kafkajs's modules take these by `require` once, when they load, so the replacements go into
 // Node's module cache first: every module of this package that imports kafkajs's values imports
@@ -27,8 +30,13 @@ export const KAFKAJS_VERSION = '2.2.4';
 const GROUPING = 'kafkajs/src/producer/groupMessagesPerPartition.js';
 const CRC32C = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
 const ENCODER = 'kafkajs/src/protocol/encoder.js';
+const MURMUR2 = 'kafkajs/src/producer/partitioners/default/murmur2.js';
 /** kafkajs modules that take the replaced ones when they load: loaded already, kafkajs was loaded before this file. */
-const TAKERS = ['kafkajs/src/producer/sendMessages.js', 'kafkajs/src/protocol/recordBatch/v0/index.js'];
+const TAKERS = [
+  'kafkajs/src/producer/sendMessages.js',
+  'kafkajs/src/protocol/recordBatch/v0/index.js',
+  'kafkajs/src/producer/partitioners/default/index.js',
+];
 
 export interface KafkajsFastPaths {
   /** Whether kafkajs's producer runs the replacements. */
@@ -118,6 +126,55 @@ export function fastEncoder(Encoder: KafkajsEncoderClass): KafkajsEncoderClass {
   return FastEncoder as unknown as KafkajsEncoderClass;
 }
 
+const MURMUR2_SEED = 0x9747b28c;
+const MURMUR2_M = 0x5bd1e995;
+
+/**
+ * Kafka's murmur2 of a message key (a Buffer, or anything else as its String's UTF-8), as a signed
+ * 32-bit integer: kafkajs's `murmur2` without its Long arithmetic, which the default partitioner
+ * turns into the key's partition. The same partitions as every Kafka client using murmur2.
+ */
+export function murmur2(key: unknown): number {
+  if (Buffer.isBuffer(key)) return murmur2Of(key, key.length);
+  const text = String(key);
+  // A key's text is UTF-8 encoded into scratch space rather than a Buffer of its own per message.
+  if (text.length * 3 <= KEY_SCRATCH.length) return murmur2Of(KEY_SCRATCH, KEY_SCRATCH.write(text, 0));
+  const data = Buffer.from(text);
+  return murmur2Of(data, data.length);
+}
+
+/** Room for keys of up to 1,365 UTF-16 units (UTF-8 takes at most 3 bytes per unit). */
+const KEY_SCRATCH = Buffer.alloc(4096);
+
+function murmur2Of(data: Buffer, length: number): number {
+  let h = MURMUR2_SEED ^ length;
+  const words = length >>> 2;
+  for (let i = 0; i < words; i++) {
+    const at = i * 4;
+    let k = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24);
+    k = Math.imul(k, MURMUR2_M);
+    k ^= k >>> 24;
+    k = Math.imul(k, MURMUR2_M);
+    h = Math.imul(h, MURMUR2_M) ^ k;
+  }
+  const tail = length & ~3;
+  switch (length & 3) {
+    case 3:
+      h ^= data[tail + 2]! << 16;
+    // falls through
+    case 2:
+      h ^= data[tail + 1]! << 8;
+    // falls through
+    case 1:
+      h ^= data[tail]!;
+      h = Math.imul(h, MURMUR2_M);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, MURMUR2_M);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
 /** CRC-32C of the bytes from `@node-rs/crc32`, or undefined when its addon does not load here. */
 export function nativeCrc32c(): ((buffer: Uint8Array) => number) | undefined {
   try {
@@ -139,6 +196,7 @@ function install(): KafkajsFastPaths {
     return { active: false, crc32c: 'kafkajs', reason: `kafkajs was loaded before @stepgate/messaging` };
   replaceExports(GROUPING, groupMessagesPerPartition);
   replaceExports(ENCODER, fastEncoder(require(require.resolve(ENCODER)) as KafkajsEncoderClass));
+  replaceExports(MURMUR2, murmur2);
   const crc32c = nativeCrc32c();
   if (crc32c) replaceExports(CRC32C, crc32c);
   return { active: true, crc32c: crc32c ? 'native' : 'kafkajs' };

@@ -8,6 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   fastEncoder,
   groupMessagesPerPartition,
+  murmur2,
   nativeCrc32c,
   type KafkajsEncoderClass,
 } from '../src/kafkajs-fast-paths.js';
@@ -220,6 +221,45 @@ describe("kafkajs's Encoder with unzeroed, pooled buffers and in-place varints",
   });
 });
 
+describe('murmur2 on Math.imul', () => {
+  const kafkajsMurmur2 = kafkajsModule('kafkajs/src/producer/partitioners/default/murmur2.js') as (
+    key: unknown,
+  ) => number;
+
+  it("gives the Java client's values (org.apache.kafka.common.utils.UtilsTest#testMurmur2)", () => {
+    const vectors: Array<[string, number]> = [
+      ['21', -973932308],
+      ['foobar', -790332482],
+      ['a-little-bit-long-string', -985981536],
+      ['a-little-bit-longer-string', -1486304829],
+      ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+    ];
+    for (const [key, value] of vectors) {
+      expect(murmur2(Buffer.from(key))).toBe(value);
+      expect(murmur2(key)).toBe(value);
+    }
+  });
+
+  it("equals kafkajs's own for any key: bytes, strings of any UTF-16 units, numbers", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
+          fc.string({ unit: 'binary', maxLength: 100 }),
+          fc.string({ unit: 'grapheme', maxLength: 40 }),
+          fc.string({ unit: 'binary', minLength: 1300, maxLength: 1500 }), // past the scratch space too
+          fc.double(),
+          fc.integer(),
+        ),
+        (key) => {
+          expect(murmur2(key)).toBe(kafkajsMurmur2(key));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
+
 describe('installing the fast paths', () => {
   /** A fresh Node that runs `script` (an ES module, sources through tsx) in this package. */
   function fresh(script: string): unknown {
@@ -233,7 +273,7 @@ describe('installing the fast paths', () => {
     return JSON.parse(child.stdout);
   }
 
-  it('replaces the three modules when @stepgate/messaging is imported before anything else loads kafkajs', () => {
+  it('replaces the four modules when @stepgate/messaging is imported before anything else loads kafkajs', () => {
     const out = fresh(
       [
         "import { createRequire } from 'node:module';",
@@ -245,10 +285,17 @@ describe('installing the fast paths', () => {
         "  grouping: require('kafkajs/src/producer/groupMessagesPerPartition.js') === groupMessagesPerPartition,",
         "  crc: require('kafkajs/src/protocol/recordBatch/crc32C/index.js')(Buffer.from('123456789')),",
         "  encoder: require('kafkajs/src/protocol/encoder.js').name,",
+        "  murmur2: require('kafkajs/src/producer/partitioners/default/murmur2.js').name,",
         '}));',
       ].join('\n'),
     );
-    expect(out).toMatchObject({ status: { active: true }, grouping: true, crc: 0xe3069283, encoder: 'FastEncoder' });
+    expect(out).toMatchObject({
+      status: { active: true },
+      grouping: true,
+      crc: 0xe3069283,
+      encoder: 'FastEncoder',
+      murmur2: 'murmur2',
+    });
     if (process.platform === 'linux' && process.arch === 'x64')
       expect(out).toMatchObject({ status: { crc32c: 'native' } });
   }, 60_000); // a fresh Node that transpiles the sources: seconds, more on a busy host
