@@ -90,7 +90,7 @@ PROPS
       scram+=(--add-scram "SCRAM-SHA-256=[name=$user,password=$(kafka_secure_password "$user")]")
     done
     log "kafka-secure: formatting storage with SCRAM users: $KAFKA_SECURE_USERS"
-    kafka_secure_java kafka.tools.StorageTool format -t "$(kafka_secure_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)" \
+    kafka_secure_java_quiet kafka.tools.StorageTool format -t "$(kafka_secure_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)" \
       -c "$KAFKA_SECURE_DIR/server.properties" "${scram[@]}" >>"$KAFKA_SECURE_LOG" 2>&1 \
       || fail_with_log kafka-secure "$KAFKA_SECURE_LOG" "storage format failed"
   fi
@@ -100,6 +100,22 @@ KAFKA_SECURE_JVM_ARGS=(-Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=
   -Dlog4j.configuration="file:$KAFKA_SECURE_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_SECURE_DIR/logs"
   -cp "$KAFKA_HOME/libs/*")
 kafka_secure_java() { java "${KAFKA_SECURE_JVM_ARGS[@]}" "$@"; }
+
+# kafka_secure_java_quiet MAIN ARGS...: kafka_secure_java with the main class and its arguments read from
+# a file only this user can read (java's @argfile), not from its command line, which every local user
+# can list (/proc/PID/cmdline): for the tools given SCRAM passwords as arguments.
+kafka_secure_java_quiet() {
+  local argfile arg rc=0
+  mkdir -p "$KAFKA_SECURE_DIR"
+  argfile=$(mktemp "$KAFKA_SECURE_DIR/java-args.XXXXXX") # mode 600
+  for arg in "$@"; do
+    arg=${arg//\\/\\\\}
+    printf '"%s"\n' "${arg//\"/\\\"}"
+  done >"$argfile"
+  kafka_secure_java "@$argfile" || rc=$?
+  rm -f "$argfile"
+  return "$rc"
+}
 
 # What a client of the secure broker sets, as NAME (default admin): printed by `stack.sh env-secure NAME`.
 kafka_secure_client_env() {
@@ -115,9 +131,15 @@ KAFKA_SASL_PASSWORD_FILE=$KAFKA_SECURE_DIR/users/$user.password
 ENV
 }
 
-kafka_secure_health() {
-  env $(kafka_secure_client_env admin | tr '\n' ' ') "$INFRA_LOCAL_DIR/health.sh" kafka
-}
+# kafka_secure_as_admin CMD...: CMD with the admin's client settings in its environment (readable by this
+# user only), not given as `env NAME=value` arguments every local user can list.
+kafka_secure_as_admin() (
+  local setting
+  while IFS= read -r setting; do export "$setting"; done < <(kafka_secure_client_env admin)
+  "$@"
+)
+
+kafka_secure_health() { kafka_secure_as_admin "$INFRA_LOCAL_DIR/health.sh" kafka; }
 
 kafka_secure_install() { kafka_install; }
 
@@ -152,8 +174,11 @@ ssl.truststore.type=PEM
 ssl.truststore.location=$PKI_DIR/ca.pem
 PROPS
   chmod 600 "$props"
-  kafka_secure_java kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_SECURE_BROKERS" --command-config "$props" \
-    --alter --entity-type users --entity-name "$user" \
-    --add-config "SCRAM-SHA-512=[password=$pw],SCRAM-SHA-256=[password=$pw]" >&2
+  # One mechanism per request: a KRaft broker refuses two changes to one user's credentials in the same one.
+  local mechanism
+  for mechanism in SCRAM-SHA-512 SCRAM-SHA-256; do
+    kafka_secure_java_quiet kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_SECURE_BROKERS" --command-config "$props" \
+      --alter --entity-type users --entity-name "$user" --add-config "$mechanism=[password=$pw]" >&2
+  done
   log "kafka-secure: user $user (password in $KAFKA_SECURE_DIR/users/$user.password)"
 }

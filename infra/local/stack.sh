@@ -29,8 +29,7 @@ case "$cmd" in
       pki_issue temporal-proxy server; pki_issue temporal-client client
     fi
     if [[ " ${services[*]} " == *" kafka_secure "* ]]; then
-      ( cd "$REPO_ROOT" && env $(kafka_secure_client_env admin | tr '\n' ' ') \
-          node --conditions=source --import tsx infra/src/secure-provision-cli.ts )
+      ( cd "$REPO_ROOT" && kafka_secure_as_admin node --conditions=source --import tsx infra/src/secure-provision-cli.ts )
     fi
     ( cd "$REPO_ROOT" && node --conditions=source --import tsx infra/src/provision-cli.ts )
     cat <<ENDPOINTS
