@@ -22,7 +22,7 @@ kafka_secure_password() {
   local file="$KAFKA_SECURE_DIR/users/$1.password"
   if [[ ! -f "$file" ]]; then
     mkdir -p "$KAFKA_SECURE_DIR/users"
-    openssl rand -hex 24 >"$file"; chmod 600 "$file"
+    (umask 077 && openssl rand -hex 24 >"$file") # never readable by others, not even until a chmod
   fi
   cat "$file"
 }
@@ -102,19 +102,17 @@ KAFKA_SECURE_JVM_ARGS=(-Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=
 kafka_secure_java() { java "${KAFKA_SECURE_JVM_ARGS[@]}" "$@"; }
 
 # kafka_secure_java_quiet MAIN ARGS...: kafka_secure_java with the main class and its arguments read from
-# a file only this user can read (java's @argfile), not from its command line, which every local user
-# can list (/proc/PID/cmdline): for the tools given SCRAM passwords as arguments.
+# a pipe (java's @argfile, written by the shell's builtin printf), not from its command line, which every
+# local user can list (/proc/PID/cmdline): for the tools given SCRAM passwords as arguments. No file
+# holds them, so none is left behind by a killed run.
 kafka_secure_java_quiet() {
-  local argfile arg rc=0
-  mkdir -p "$KAFKA_SECURE_DIR"
-  argfile=$(mktemp "$KAFKA_SECURE_DIR/java-args.XXXXXX") # mode 600
-  for arg in "$@"; do
-    arg=${arg//\\/\\\\}
-    printf '"%s"\n' "${arg//\"/\\\"}"
-  done >"$argfile"
-  kafka_secure_java "@$argfile" || rc=$?
-  rm -f "$argfile"
-  return "$rc"
+  kafka_secure_java @<(
+    for arg in "$@"; do
+      # An argfile token is double-quoted; in it, backslash escapes, and a raw line break would end it.
+      arg=${arg//\\/\\\\}; arg=${arg//\"/\\\"}; arg=${arg//$'\n'/\\n}; arg=${arg//$'\r'/\\r}
+      printf '"%s"\n' "$arg"
+    done
+  )
 }
 
 # What a client of the secure broker sets, as NAME (default admin): printed by `stack.sh env-secure NAME`.
@@ -134,8 +132,9 @@ ENV
 # kafka_secure_as_admin CMD...: CMD with the admin's client settings in its environment (readable by this
 # user only), not given as `env NAME=value` arguments every local user can list.
 kafka_secure_as_admin() (
-  local setting
-  while IFS= read -r setting; do export "$setting"; done < <(kafka_secure_client_env admin)
+  local settings setting
+  settings=$(kafka_secure_client_env admin) || exit 1 # no admin yet: fail, never run CMD without its settings
+  while IFS= read -r setting; do export "$setting"; done <<<"$settings"
   "$@"
 )
 
