@@ -44,7 +44,9 @@ CONF
 postgres_provision_db() {
   local psql=("$(pg_bindir)/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
   if [[ "$(as_pg_owner "${psql[@]}" -d postgres -c "select 1 from pg_roles where rolname = '$PG_USER'")" != 1 ]]; then
-    as_pg_owner "${psql[@]}" -d postgres -c "create role \"$PG_USER\" login createdb password '$PG_PASSWORD'"
+    # On stdin, not in -c: a command line is listed to every local user, and this one holds the password.
+    printf 'create role "%s" login createdb password '"'"'%s'"'"';\n' "${PG_USER//\"/\"\"}" "${PG_PASSWORD//\'/\'\'}" |
+      as_pg_owner "${psql[@]}" -d postgres
   fi
   if [[ "$(as_pg_owner "${psql[@]}" -d postgres -c "select 1 from pg_database where datname = '$PG_DB'")" != 1 ]]; then
     as_pg_owner "${psql[@]}" -d postgres -c "create database \"$PG_DB\" owner \"$PG_USER\""

@@ -101,11 +101,15 @@ describe('local secure broker tools: passwords off the command line', () => {
     expect(seen.length).toBeGreaterThan(0);
   }, 60_000);
 
-  it('the broker tools that take SCRAM passwords run through it', () => {
+  it('the broker tools that take SCRAM passwords run through it, and psql gets the Postgres password on stdin', () => {
     const script = readFileSync(KAFKA_SECURE_SH, 'utf8');
     expect(script).toMatch(/kafka_secure_java_quiet kafka\.tools\.StorageTool format/);
     expect(script).toMatch(/kafka_secure_java_quiet kafka\.admin\.ConfigCommand/);
     const stack = readFileSync(new URL('../../infra/local/stack.sh', import.meta.url), 'utf8');
     for (const text of [script, stack]) expect(text).not.toMatch(/env \$\(kafka_secure_client_env/);
+    // The local Postgres role's password goes to psql on stdin, not in -c.
+    const postgres = readFileSync(new URL('../../infra/local/postgres.sh', import.meta.url), 'utf8');
+    expect(postgres).not.toMatch(/-c "[^"\n]*PG_PASSWORD/);
+    expect(postgres).toMatch(/PG_PASSWORD[^\n]*\|\s*\n\s*as_pg_owner "\$\{psql\[@\]\}" -d postgres$/m);
   });
 });
