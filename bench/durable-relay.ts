@@ -9,6 +9,15 @@ import type pg from 'pg';
  * message, the message's own bytes, no index: a floor, lighter than the evaluator's three rows of a
  * decision's size.
  */
+/** `run` on everything submitted while a run is in flight, in one go (runtime's Coalescer): each submission resolves with its run. */
+export function together<T>(run: (items: T[]) => Promise<void>): (items: T[]) => Promise<void> {
+  const coalescer = new Coalescer<T[], void>(async (groups) => {
+    await run(groups.flat());
+    return groups.map(() => undefined);
+  });
+  return (items) => coalescer.submit(items);
+}
+
 export async function startDurableRelay(p: {
   kafka: Kafka;
   groupId: string;
@@ -24,8 +33,7 @@ export async function startDurableRelay(p: {
   await db.query(`create table if not exists ${p.table} (k text, v text)`);
   // One connection, and the batches ready while a transaction is in flight share the next, as in the
   // evaluator's group commit; so do the sends after them, as in its publisher.
-  const writes = new Coalescer<Message[], void>(async (groups) => {
-    const messages = groups.flat();
+  const writes = together<Message>(async (messages) => {
     await db.query('begin');
     try {
       await db.query(`insert into ${p.table} (k, v) select * from unnest($1::text[], $2::text[])`, [
@@ -37,12 +45,9 @@ export async function startDurableRelay(p: {
       await db.query('rollback').catch(() => undefined); // else every later transaction fails on this connection
       throw err;
     }
-    return groups.map(() => undefined);
   });
-  const sends = new Coalescer<Message[], void>(async (groups) => {
-    const messages = groups.flat();
+  const sends = together<Message>(async (messages) => {
     await producer.sendBatch({ acks: -1, topicMessages: p.to.map((topic) => ({ topic, messages })) });
-    return groups.map(() => undefined);
   });
   await consumer.subscribe({ topic: p.from, fromBeginning: true });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
@@ -50,8 +55,8 @@ export async function startDurableRelay(p: {
     partitionsConsumedConcurrently: 8,
     eachBatch: async ({ batch }) => {
       const messages = batch.messages.map((m) => ({ key: m.key, value: m.value }));
-      await writes.submit(messages);
-      await sends.submit(messages);
+      await writes(messages);
+      await sends(messages);
     },
   });
   await joined;

@@ -13,10 +13,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Consumer, Kafka, Message } from 'kafkajs';
-import { Coalescer } from '@stepgate/runtime';
 import type { Endpoints } from '@stepgate/infra';
 import { summarize, type LatencySummary } from './stats.js';
-import { startDurableRelay } from './durable-relay.js';
+import { startDurableRelay, together } from './durable-relay.js';
 import { benchDb, benchKafka } from './transport.js';
 
 export interface RoundTripOptions {
@@ -114,14 +113,13 @@ export async function startEcho(
   // Batches finishing while a send is in flight go out together in the next (the evaluator and the
   // client do the same): sent one by one, they queue behind each other's acknowledgements, and the
   // echo saturated at 1,000 messages/s on its own.
-  const sends = new Coalescer<Message[], void>(async (groups) => {
-    await producer.send({ topic: to, acks: -1, messages: groups.flat() });
-    return groups.map(() => undefined);
+  const sends = together<Message>(async (messages) => {
+    await producer.send({ topic: to, acks: -1, messages });
   });
   await consumer.run({
     partitionsConsumedConcurrently: 8,
     eachBatch: async ({ batch }) => {
-      await sends.submit(batch.messages.map((m) => ({ key: m.key, value: m.value })));
+      await sends(batch.messages.map((m) => ({ key: m.key, value: m.value })));
     },
   });
   await joined;

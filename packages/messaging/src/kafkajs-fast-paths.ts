@@ -194,20 +194,21 @@ function install(): KafkajsFastPaths {
   const loaded = TAKERS.filter((m) => require.cache[require.resolve(m)] !== undefined);
   if (loaded.length > 0)
     return { active: false, crc32c: 'kafkajs', reason: `kafkajs was loaded before @stepgate/messaging` };
-  replaceExports(GROUPING, groupMessagesPerPartition);
-  replaceExports(ENCODER, fastEncoder(require(require.resolve(ENCODER)) as KafkajsEncoderClass));
-  replaceExports(MURMUR2, murmur2);
+  replaceExports(GROUPING, () => groupMessagesPerPartition);
+  replaceExports(ENCODER, (own) => fastEncoder(own as KafkajsEncoderClass));
+  replaceExports(MURMUR2, () => murmur2);
   const crc32c = nativeCrc32c();
-  if (crc32c) replaceExports(CRC32C, crc32c);
+  if (crc32c) replaceExports(CRC32C, () => crc32c);
   return { active: true, crc32c: crc32c ? 'native' : 'kafkajs' };
 }
 
-function replaceExports(specifier: string, exports: unknown): void {
+/** Puts `replace(kafkajs's own exports)` in place of a kafkajs module's exports in Node's module cache. */
+function replaceExports(specifier: string, replace: (own: unknown) => unknown): void {
   const file = require.resolve(specifier);
-  require(file); // kafkajs's own module into the cache (it has no side effects), then its exports replaced
+  const own: unknown = require(file); // kafkajs's own module into the cache (it has no side effects)
   const cached = require.cache[file];
   if (!cached) throw new Error(`kafkajs fast paths: ${specifier} is not in the module cache`);
-  cached.exports = exports;
+  cached.exports = replace(own);
 }
 
 /** What `import`ing this module did: read it to know whether the replacements are in use. */
